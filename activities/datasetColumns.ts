@@ -1,0 +1,31 @@
+/** Loads the columns a stage needs from a stored dataset version, as raw strings (training and evaluation). */
+import { heartbeat } from '@temporalio/activity';
+import { eq } from 'drizzle-orm';
+import type { RawColumns } from '../ml/preprocess';
+import { datasetVersions, type DatasetVersionRow } from '../schema/datasets';
+import type { Db } from '../storage/db';
+import type { ObjectStore } from '../storage/objectStore';
+import { readCsv } from '../storage/csvStream';
+import { badInput } from './deps';
+
+export async function loadDatasetColumns(
+  db: Db, store: ObjectStore, datasetVersionId: string, wanted: string[], delimiter: string,
+): Promise<{ version: DatasetVersionRow; columns: RawColumns; rowCount: number }> {
+  const [version] = await db.select().from(datasetVersions).where(eq(datasetVersions.id, datasetVersionId));
+  if (!version) throw badInput('NotFoundError', `dataset version ${datasetVersionId} does not exist`);
+  const columns: RawColumns = Object.fromEntries(wanted.map((name) => [name, [] as string[]]));
+  let indices: number[] = [];
+  const { rows } = await readCsv(
+    await store.getStream(version.objectKey),
+    { delimiter, sourceName: version.id, onProgress: (bytes) => heartbeat({ loadingBytes: bytes }) },
+    (header) => {
+      const missing = wanted.filter((name) => !header.includes(name));
+      if (missing.length) throw badInput('TrainingError', `dataset ${version.id} has no column(s) ${missing.map((m) => `"${m}"`).join(', ')}; it has: ${header.join(', ')}`);
+      indices = wanted.map((name) => header.indexOf(name));
+    },
+    (fields) => {
+      for (let k = 0; k < wanted.length; k++) columns[wanted[k]!]!.push(fields[indices[k]!]!);
+    },
+  );
+  return { version, columns, rowCount: rows };
+}

@@ -1,0 +1,23 @@
+/** All stage activities of the main worker, built from real dependencies. */
+import type { ActivityDeps } from './deps';
+import { createDeployActivities } from './deploy';
+import { createEvaluateActivities } from './evaluate';
+import { createIngestActivities } from './ingest';
+import { createMonitorActivities } from './monitor';
+import { createRegistryActivities } from './registry';
+import { createValidateActivities } from './validate';
+
+export function createStageActivities(deps: ActivityDeps) {
+  return {
+    ...createIngestActivities(deps),
+    ...createValidateActivities(deps),
+    ...createEvaluateActivities(deps),
+    ...createRegistryActivities(deps),
+    ...createDeployActivities(deps),
+    ...createMonitorActivities(deps),
+  };
+}
+
+export type StageActivities = ReturnType<typeof createStageActivities>;
+export type { TrainInput, TrainResult } from './train';
+export { createTrainActivities } from './train';

@@ -1,0 +1,139 @@
+/** Monitor stages: start a deployment's monitor, compare a window of predictions with the reference, raise alerts, retrain. */
+import { and, eq, gte, lt } from 'drizzle-orm';
+import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { mean, psi, type BinnedReference } from '../ml/drift';
+import { deployments, predictions } from '../schema/deployments';
+import { modelAliases, modelVersions } from '../schema/models';
+import { alerts, monitorChecks, pipelines } from '../schema/monitors';
+import { badInput, type ActivityDeps } from './deps';
+
+export interface MonitorSettings {
+  interval: string;
+  minWindowRows: number;
+  predictionPsiThreshold: number;
+  meanShiftThreshold: number;
+  retrainOnDrift: boolean;
+  retrainCooldown: string;
+  webhookUrl?: string;
+}
+
+export interface MonitorInput {
+  modelName: string;
+  alias: string;
+  pipelineName: string;
+  settings: MonitorSettings;
+  /** Carried across continue-as-new. */
+  state?: { windowStart: number; lastRetrainAt?: number; checks: number; alertsRaised: number; version?: number };
+}
+
+export interface DriftCheckResult {
+  verdict: 'ok' | 'drift' | 'insufficient-data' | 'no-deployment';
+  version?: number;
+  rows: number;
+  psi?: number;
+  meanShift?: number;
+  referenceMean?: number;
+  currentMean?: number;
+  message: string;
+}
+
+export const monitorWorkflowId = (modelName: string, alias: string) => `monitor-${modelName}-${alias}`;
+
+export function createMonitorActivities({ db, store, temporal, workflowTaskQueue }: ActivityDeps) {
+  return {
+    /** Stores the pipeline config so monitors and schedules can start it again. */
+    async recordPipeline(input: { name: string; config: Record<string, unknown> }): Promise<void> {
+      await db.insert(pipelines).values({ name: input.name, config: input.config })
+        .onConflictDoUpdate({ target: pipelines.name, set: { config: input.config, updatedAt: new Date() } });
+    },
+
+    /** Starts the monitor for a deployment, or tells the running one that the served version changed. */
+    async ensureMonitor(input: { modelName: string; alias: string; pipelineName: string; version: number; settings: MonitorSettings }): Promise<string> {
+      const workflowId = monitorWorkflowId(input.modelName, input.alias);
+      const monitorInput: MonitorInput = { modelName: input.modelName, alias: input.alias, pipelineName: input.pipelineName, settings: input.settings };
+      await temporal.workflow.signalWithStart('monitorWorkflow', {
+        workflowId,
+        taskQueue: workflowTaskQueue,
+        args: [monitorInput],
+        signal: 'deploymentChanged',
+        signalArgs: [{ version: input.version, settings: input.settings }],
+        staticSummary: `Monitors ${input.modelName}@${input.alias}`,
+      });
+      await db.update(deployments).set({ monitorWorkflowId: workflowId }).where(eq(deployments.id, `${input.modelName}/${input.alias}`));
+      return workflowId;
+    },
+
+    async checkPredictionDrift(input: {
+      monitorWorkflowId: string; modelName: string; alias: string; windowStart: number; windowEnd: number; settings: MonitorSettings;
+    }): Promise<DriftCheckResult> {
+      const [alias] = await db.select().from(modelAliases).where(and(eq(modelAliases.modelName, input.modelName), eq(modelAliases.alias, input.alias)));
+      const [deployment] = await db.select().from(deployments).where(eq(deployments.id, `${input.modelName}/${input.alias}`));
+      if (!alias || !deployment) return { verdict: 'no-deployment', rows: 0, message: `${input.modelName}@${input.alias} is no longer deployed` };
+      const [version] = await db.select().from(modelVersions).where(and(eq(modelVersions.modelName, input.modelName), eq(modelVersions.version, alias.version)));
+      if (!version?.predictionReferenceKey) throw badInput('NotFoundError', `model ${input.modelName} v${alias.version} has no prediction reference`);
+      const reference = await store.getJson<BinnedReference>(version.predictionReferenceKey);
+      const rows = await db.select({ prediction: predictions.prediction }).from(predictions).where(and(
+        eq(predictions.modelName, input.modelName),
+        eq(predictions.modelVersion, alias.version),
+        gte(predictions.createdAt, new Date(input.windowStart)),
+        lt(predictions.createdAt, new Date(input.windowEnd)),
+      ));
+      const values = Float64Array.from(rows, (r) => r.prediction);
+      let result: DriftCheckResult;
+      if (values.length < input.settings.minWindowRows) {
+        result = { verdict: 'insufficient-data', version: alias.version, rows: values.length, message: `${values.length} predictions in the window; at least ${input.settings.minWindowRows} are needed for a verdict` };
+      } else {
+        const currentMean = mean(values);
+        const score = psi(reference, values);
+        const meanShift = reference.mean !== 0 ? (currentMean - reference.mean) / Math.abs(reference.mean) : currentMean - reference.mean;
+        const drifted = score >= input.settings.predictionPsiThreshold || Math.abs(meanShift) >= input.settings.meanShiftThreshold;
+        result = {
+          verdict: drifted ? 'drift' : 'ok', version: alias.version, rows: values.length, psi: score, meanShift, referenceMean: reference.mean, currentMean,
+          message: `prediction PSI ${score.toFixed(3)} (threshold ${input.settings.predictionPsiThreshold}), mean ${currentMean.toFixed(3)} vs reference ${reference.mean.toFixed(3)} (${(meanShift * 100).toFixed(1)} %, threshold ${(input.settings.meanShiftThreshold * 100).toFixed(1)} %) over ${values.length} predictions`,
+        };
+      }
+      await db.insert(monitorChecks).values({
+        id: `${input.monitorWorkflowId}:${input.windowEnd}`, monitorWorkflowId: input.monitorWorkflowId, modelName: input.modelName,
+        windowStart: new Date(input.windowStart), windowEnd: new Date(input.windowEnd), report: { ...result },
+      }).onConflictDoNothing();
+      return result;
+    },
+
+    /** One open alert per monitor and check: a repeat updates its numbers; returns whether it is new. */
+    async raiseAlert(input: { monitorWorkflowId: string; modelName: string; check: string; message: string; details: Record<string, unknown>; webhookUrl?: string }): Promise<{ alertId: number; isNew: boolean }> {
+      const inserted = await db.insert(alerts).values({
+        monitorWorkflowId: input.monitorWorkflowId, modelName: input.modelName, check: input.check, severity: 'critical', status: 'open',
+        message: input.message, details: input.details,
+      }).onConflictDoNothing().returning({ id: alerts.id });
+      if (inserted[0]) {
+        if (input.webhookUrl) await deliverWebhook(input.webhookUrl, `:rotating_light: Flywheel: ${input.modelName} — ${input.message}`);
+        return { alertId: inserted[0].id, isNew: true };
+      }
+      const [open] = await db.update(alerts).set({ message: input.message, details: input.details })
+        .where(and(eq(alerts.monitorWorkflowId, input.monitorWorkflowId), eq(alerts.check, input.check), eq(alerts.status, 'open'))).returning({ id: alerts.id });
+      return { alertId: open!.id, isNew: false };
+    },
+
+    /** Starts the pipeline again from its stored config; the id is keyed by the alert so a retry starts nothing twice. */
+    async startRetraining(input: { pipelineName: string; alertId: number; reason: string }): Promise<string> {
+      const [pipeline] = await db.select().from(pipelines).where(eq(pipelines.name, input.pipelineName));
+      if (!pipeline) throw badInput('NotFoundError', `pipeline ${input.pipelineName} has no stored config; run it once with "flywheel run"`);
+      const workflowId = `${input.pipelineName}-retrain-alert-${input.alertId}`;
+      const [deployment] = await db.select().from(deployments).where(eq(deployments.pipelineName, input.pipelineName)).limit(1);
+      await temporal.workflow.start('pipelineWorkflow', {
+        workflowId,
+        taskQueue: workflowTaskQueue,
+        args: [{ config: pipeline.config, trigger: { kind: 'drift', reason: input.reason, alertId: input.alertId }, servingUrl: deployment ? new URL(deployment.endpoint).origin : undefined }],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      });
+      await db.update(alerts).set({ retrainWorkflowId: workflowId }).where(eq(alerts.id, input.alertId));
+      return workflowId;
+    },
+  };
+}
+
+async function deliverWebhook(url: string, text: string): Promise<void> {
+  // Slack-compatible body; delivery is best effort so a dead webhook never blocks retraining.
+  await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }), signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+}
+

@@ -1,0 +1,155 @@
+/** The `flywheel` command line. */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { ConfigError, loadPipelineConfig } from '../config/pipeline';
+import { stackDown, stackUp } from '../scripts/stack';
+import { connectDb, closeDb } from '../storage/db';
+import { temporalClient } from '../storage/temporal';
+import { loadConfig } from '../temporal.config';
+import type { PipelineResult, StageStatus } from '../workflows/pipeline';
+import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
+import { runDemo } from './demo';
+import { failureMessage, followPipeline, formatStage, pipelineInput, startPipeline, uiLink } from './pipelines';
+
+const say = (line: string) => console.log(line);
+const note = (line: string) => console.error(line);
+
+const program = new Command('flywheel').description('Durable MLOps pipelines on Temporal').showHelpAfterError();
+
+program.command('up')
+  .description('start the local stack: Temporal dev server + Web UI, MinIO, Postgres, worker and serving processes')
+  .option('--infra-only', 'only Temporal, MinIO and Postgres (tests start their own workers)')
+  .option('--foreground', 'stay attached; Ctrl-C stops the stack')
+  .option('--quiet', 'print only problems')
+  .action(async (options: { infraOnly?: boolean; foreground?: boolean; quiet?: boolean }) => {
+    const state = await stackUp({ services: !options.infraOnly, log: note });
+    const config = loadConfig();
+    if (!options.quiet) {
+      say(`Temporal  ${config.temporal.address}  (Web UI ${config.temporal.uiUrl})`);
+      say(`MinIO     ${config.s3.endPoint}:${config.s3.port}  bucket ${config.s3.bucket}`);
+      say(`Postgres  ${config.databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
+      if (state.serving) say(`Serving   ${config.serving.url}`);
+    }
+    if (options.foreground) {
+      say('Stack is up; Ctrl-C stops it.');
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+      await stackDown(note);
+    }
+  });
+
+program.command('down').description('stop the local stack (data stays in .flywheel/)').action(async () => stackDown(note));
+
+program.command('run <config>')
+  .description('start the pipeline declared in a YAML config')
+  .option('--wait', 'follow it stage by stage until it ends')
+  .option('--id <workflowId>', 'workflow id (default: <pipeline>-<timestamp>)')
+  .action(async (file: string, options: { wait?: boolean; id?: string }) => {
+    const pipeline = loadPipelineConfig(file);
+    const config = loadConfig();
+    const client = await temporalClient(config.temporal);
+    const handle = await startPipeline(client, config, pipeline, options.id);
+    say(`started ${handle.workflowId}\n  ${uiLink(config, handle.workflowId)}`);
+    if (!options.wait) return;
+    const db = connectDb(config.databaseUrl, 1);
+    try {
+      printResult(await followPipeline(handle, db, say), config.temporal.uiUrl);
+    } catch (error) {
+      throw new Error(`pipeline ${handle.workflowId} failed: ${failureMessage(error)}`);
+    } finally {
+      await closeDb(db);
+    }
+  });
+
+program.command('status <workflowId>')
+  .description('stages, timings and results of a pipeline, with its Temporal UI link')
+  .action(async (workflowId: string) => {
+    const config = loadConfig();
+    const client = await temporalClient(config.temporal);
+    const handle = client.workflow.getHandle(workflowId);
+    const description = await handle.describe();
+    say(`${workflowId}: ${description.status.name}  (started ${description.startTime.toISOString()}${description.closeTime ? `, closed ${description.closeTime.toISOString()}` : ''})`);
+    say(`  model ${description.typedSearchAttributes.get(MODEL_KEY) ?? '?'}  pipeline ${description.typedSearchAttributes.get(PIPELINE_KEY) ?? '?'}`);
+    const stages = await handle.query<StageStatus[]>('progress').catch(() => undefined);
+    stages?.forEach((stage) => say(formatStage(stage)));
+    if (description.status.name === 'COMPLETED') printResult((await handle.result()) as PipelineResult, undefined);
+    if (description.status.name === 'FAILED') await handle.result().catch((error) => say(`  failure: ${failureMessage(error)}`));
+    say(`  ${uiLink(config, workflowId)}`);
+  });
+
+const schedule = program.command('schedule').description('cron schedules of pipelines (Temporal Schedules)');
+schedule.command('create <config>')
+  .requiredOption('--cron <expression>', 'cron expression, e.g. "0 3 * * *"')
+  .option('--id <scheduleId>', 'schedule id (default: the pipeline name)')
+  .action(async (file: string, options: { cron: string; id?: string }) => {
+    const pipeline = loadPipelineConfig(file);
+    const config = loadConfig();
+    const client = await temporalClient(config.temporal);
+    const scheduleId = options.id ?? pipeline.name;
+    await client.schedule.create({
+      scheduleId,
+      spec: { cronExpressions: [options.cron] },
+      action: {
+        type: 'startWorkflow', workflowType: 'pipelineWorkflow', taskQueue: config.taskQueues.main,
+        args: [pipelineInput(pipeline, config, { kind: 'schedule' })],
+        typedSearchAttributes: [{ key: MODEL_KEY, value: pipeline.model }, { key: PIPELINE_KEY, value: pipeline.name }],
+      },
+      // One retraining at a time; a missed run within an hour still happens.
+      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1h' },
+    });
+    say(`schedule ${scheduleId} created: ${options.cron}`);
+  });
+schedule.command('list').action(async () => {
+  const client = await temporalClient(loadConfig().temporal);
+  for await (const entry of client.schedule.list()) {
+    say(`${entry.scheduleId}  ${entry.spec?.calendars?.length ?? 0} calendar(s)  next ${entry.info.nextActionTimes?.[0]?.toISOString() ?? '-'}${entry.state.paused ? '  (paused)' : ''}`);
+  }
+});
+schedule.command('delete <scheduleId>').action(async (scheduleId: string) => {
+  const client = await temporalClient(loadConfig().temporal);
+  await client.schedule.getHandle(scheduleId).delete();
+  say(`schedule ${scheduleId} deleted`);
+});
+
+program.command('predict')
+  .description('send instances to the serving process')
+  .option('--model <name>', 'model name (needed when several are served)')
+  .option('--json <instances>', 'a JSON object or array of feature objects')
+  .option('--file <path>', 'a JSON file of instances')
+  .action(async (options: { model?: string; json?: string; file?: string }) => {
+    const text = options.json ?? (options.file ? readFileSync(options.file, 'utf8') : undefined);
+    if (!text) throw new ConfigError('predict needs --json or --file');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new ConfigError(`--json/--file is not valid JSON: ${(error as Error).message}`);
+    }
+    const response = await fetch(`${loadConfig().serving.url}/predict`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: options.model, instances: Array.isArray(parsed) ? parsed : [parsed] }),
+    });
+    say(JSON.stringify(await response.json(), null, 2));
+    if (!response.ok) process.exitCode = 1;
+  });
+
+program.command('demo')
+  .description('bring the stack up, generate the retail demand data and run its pipeline to the end')
+  .action(async () => runDemo(say, note));
+
+function printResult(result: PipelineResult, _uiUrl?: string): void {
+  say(`  dataset version  ${result.datasetVersionId}${result.datasetReused ? ' (reused)' : ''}`);
+  say(`  run              ${result.runId}  (backend ${result.backend}, queue ${result.trainingQueue})`);
+  say(`  metrics          ${Object.entries(result.metrics).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`).join('  ')}`);
+  if (result.model) say(`  model version    ${result.model.name} v${result.model.version}`);
+  if (result.deployment) say(`  endpoint         ${result.deployment.endpoint} (@${result.deployment.alias}, serving ${result.deployment.serving})`);
+  if (result.monitorWorkflowId) say(`  monitor          ${result.monitorWorkflowId}`);
+}
+
+program.parseAsync().then(
+  () => process.exit(process.exitCode ?? 0),
+  (error: unknown) => {
+    note(error instanceof ConfigError ? error.message : `error: ${(error as Error).message ?? error}`);
+    process.exit(1);
+  },
+);

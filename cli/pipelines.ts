@@ -1,0 +1,95 @@
+/** Starting pipelines and following them stage by stage, for `run`, `demo` and `status`. */
+import { spawnSync } from 'node:child_process';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { and, desc, eq } from 'drizzle-orm';
+import { runIdFor } from '../activities/train';
+import type { PipelineConfig } from '../config/pipeline';
+import { runMetrics } from '../schema/runs';
+import type { Db } from '../storage/db';
+import { PROJECT_ROOT, type FlywheelConfig } from '../temporal.config';
+import type { PipelineInput, PipelineResult, StageStatus } from '../workflows/pipeline';
+import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
+
+/** git sha of the checkout, with "-dirty" when it has uncommitted changes. */
+export function codeVersion(): string | undefined {
+  const sha = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  if (sha.status !== 0) return undefined;
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).stdout.trim().length > 0;
+  return `${sha.stdout.trim()}${dirty ? '-dirty' : ''}`;
+}
+
+export function pipelineInput(config: PipelineConfig, settings: Readonly<FlywheelConfig>, trigger: PipelineInput['trigger']): PipelineInput {
+  return { config, trigger, codeVersion: codeVersion(), servingUrl: settings.serving.url };
+}
+
+export async function startPipeline(client: Client, settings: Readonly<FlywheelConfig>, config: PipelineConfig, workflowId?: string): Promise<WorkflowHandle> {
+  const id = workflowId ?? `${config.name}-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${Math.random().toString(36).slice(2, 6)}`;
+  return client.workflow.start('pipelineWorkflow', {
+    workflowId: id,
+    taskQueue: settings.taskQueues.main,
+    args: [pipelineInput(config, settings, { kind: 'cli' })],
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+    typedSearchAttributes: [{ key: MODEL_KEY, value: config.model }, { key: PIPELINE_KEY, value: config.name }],
+    staticSummary: `Pipeline ${config.name} → model ${config.model}`,
+  });
+}
+
+export function uiLink(settings: Readonly<FlywheelConfig>, workflowId: string): string {
+  return `${settings.temporal.uiUrl}/namespaces/${settings.temporal.namespace}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+const ICON: Record<StageStatus['status'], string> = { pending: '·', running: '▶', done: '✓', failed: '✗', skipped: '-' };
+
+export function formatStage(stage: StageStatus): string {
+  const took = stage.startedAt && stage.endedAt ? `${((stage.endedAt - stage.startedAt) / 1000).toFixed(1)}s` : '';
+  return `  ${ICON[stage.status]} ${stage.name.padEnd(9)} ${took.padStart(7)}  ${stage.summary ?? ''}`;
+}
+
+/** Prints each stage as it starts and ends (and training epochs as they land) until the workflow closes. */
+export async function followPipeline(handle: WorkflowHandle, db: Db | undefined, print: (line: string) => void): Promise<PipelineResult> {
+  const shown = new Map<string, string>();
+  let lastEpoch = 0;
+  const runId = runIdFor(handle.workflowId);
+  const result = handle.result() as Promise<PipelineResult>;
+  let done = false;
+  result.then(() => (done = true), () => (done = true));
+  while (!done) {
+    try {
+      const stages = await handle.query<StageStatus[]>('progress');
+      for (const stage of stages) {
+        if (stage.status === 'pending' || shown.get(stage.name) === stage.status) continue;
+        shown.set(stage.name, stage.status);
+        print(formatStage(stage));
+      }
+      if (db && stages.find((s) => s.name === 'train')?.status === 'running') {
+        const [latest] = await db.select().from(runMetrics).where(and(eq(runMetrics.runId, runId), eq(runMetrics.key, 'loss'))).orderBy(desc(runMetrics.step)).limit(1);
+        if (latest && latest.step > lastEpoch) {
+          lastEpoch = latest.step;
+          print(`      epoch ${latest.step}: loss ${latest.value.toFixed(4)}`);
+        }
+      }
+    } catch {
+      // No worker has picked the workflow up yet; keep waiting.
+    }
+    await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 500))]);
+  }
+  const final = await result.catch(async (error) => {
+    const stages = await handle.query<StageStatus[]>('progress').catch(() => []);
+    for (const stage of stages) if (stage.status === 'failed' && shown.get(stage.name) !== 'failed') print(formatStage(stage));
+    throw error;
+  });
+  for (const stage of final.stages) if (shown.get(stage.name) !== stage.status) print(formatStage(stage));
+  return final;
+}
+
+/** The deepest failure message: the one that names the file, column or gate. */
+export function failureMessage(error: unknown): string {
+  let current = error as { message?: string; cause?: unknown } | undefined;
+  let message = current?.message ?? String(error);
+  while (current?.cause) {
+    current = current.cause as typeof current;
+    if (current?.message) message = current.message;
+  }
+  return message;
+}

@@ -1,0 +1,192 @@
+/**
+ * The pipeline config: what a user declares (YAML or JSON), validated at the edge with messages that name the field.
+ * Defaults are documented here, where they are defined.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+export { durationMs } from './duration';
+
+const name = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/i, 'must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit');
+const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'must be a duration such as "30s", "5m", "1h" or "1d"');
+
+const columnContract = z
+  .object({
+    /** Declared type; `integer` also accepts whole-valued numbers. */
+    type: z.enum(['number', 'integer', 'boolean', 'string']),
+    /** @default false */
+    nullable: z.boolean().default(false),
+    min: z.number().optional(),
+    max: z.number().optional(),
+    /** Allowed values of a categorical column. */
+    allowed: z.array(z.string()).optional(),
+  })
+  .strict();
+
+export const pipelineConfigSchema = z
+  .object({
+    /** Pipeline name; identifies stored configs, schedules and monitors. */
+    name,
+    /** Registered model name the pipeline produces. */
+    model: name,
+    data: z
+      .object({
+        /** Dataset name; versions are content hashes under it. */
+        dataset: name,
+        /** A local path (relative to the config file), an http(s):// URL or an s3://bucket/key URI. */
+        source: z.string().min(1),
+        format: z.literal('csv').default('csv'),
+        /** @default ',' */
+        delimiter: z.string().length(1).default(','),
+      })
+      .strict(),
+    schema: z
+      .object({
+        columns: z.record(z.string(), columnContract).refine((c) => Object.keys(c).length > 0, 'must declare at least one column'),
+        /** Columns not declared are an error unless allowed. @default false */
+        allowExtraColumns: z.boolean().default(false),
+        /** @default 1 */
+        minRows: z.number().int().nonnegative().default(1),
+      })
+      .strict(),
+    training: z
+      .object({
+        task: z.enum(['regression', 'classification']),
+        target: z.string().min(1),
+        features: z
+          .object({
+            numeric: z.array(z.string()).default([]),
+            categorical: z.array(z.string()).default([]),
+          })
+          .strict()
+          .refine((f) => f.numeric.length + f.categorical.length > 0, 'must list at least one numeric or categorical feature'),
+        model: z
+          .object({
+            /** `linear` is linear/logistic regression; `mlp` adds hidden layers. @default 'mlp' */
+            type: z.enum(['linear', 'mlp']).default('mlp'),
+            /** @default [64, 32] */
+            hiddenUnits: z.array(z.number().int().positive()).default([64, 32]),
+            /** @default 'relu' */
+            activation: z.enum(['relu', 'tanh', 'sigmoid', 'elu']).default('relu'),
+          })
+          .strict()
+          .default({}),
+        /** @default 20 */
+        epochs: z.number().int().positive().max(10_000).default(20),
+        /** @default 256 */
+        batchSize: z.number().int().positive().default(256),
+        /** @default 0.005 */
+        learningRate: z.number().positive().max(10).default(0.005),
+        /** @default 'adam' */
+        optimizer: z.enum(['adam', 'sgd', 'rmsprop']).default('adam'),
+        /** @default 42 */
+        seed: z.number().int().nonnegative().default(42),
+        /** Fraction of rows held out for evaluation. @default 0.2 */
+        holdoutFraction: z.number().gt(0).lt(1).default(0.2),
+        /** `gpu: n > 0` routes training to the GPU queue; it falls back to CPU after `gpuWait`. */
+        resources: z
+          .object({ gpu: z.number().int().nonnegative().default(0), gpuWait: duration.default('5m') })
+          .strict()
+          .default({}),
+      })
+      .strict(),
+    evaluation: z
+      .object({
+        /** Every gate must hold for the model to be registered and deployed. */
+        gates: z
+          .array(z.object({ metric: z.string(), min: z.number().optional(), max: z.number().optional() }).strict()
+            .refine((g) => g.min !== undefined || g.max !== undefined, 'a gate needs "min" or "max"'))
+          .default([]),
+      })
+      .strict()
+      .default({}),
+    deploy: z
+      .object({
+        /** @default true */
+        enabled: z.boolean().default(true),
+        /** The alias the serving process answers with. @default 'production' */
+        alias: name.default('production'),
+      })
+      .strict()
+      .default({}),
+    monitor: z
+      .object({
+        /** @default true */
+        enabled: z.boolean().default(true),
+        /** How often a window of predictions is compared with the reference. @default '1h' */
+        interval: duration.default('1h'),
+        /** Fewer predictions than this in a window: no verdict (no false alarm on quiet traffic). @default 50 */
+        minWindowRows: z.number().int().positive().default(50),
+        /** PSI of the prediction distribution vs the holdout predictions. @default 0.2 */
+        predictionPsiThreshold: z.number().positive().default(0.2),
+        /** Relative change of the mean prediction vs the holdout mean. @default 0.05 (5 %) */
+        meanShiftThreshold: z.number().positive().default(0.05),
+        /** Start the pipeline again when drift is found. @default true */
+        retrainOnDrift: z.boolean().default(true),
+        /** Minimum time between two retrainings started by this monitor. @default '6h' */
+        retrainCooldown: duration.default('6h'),
+        /** Slack-compatible webhook for alerts. */
+        webhookUrl: z.string().url().optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const declared = new Set(Object.keys(config.schema.columns));
+    const check = (column: string, path: (string | number)[]) => {
+      if (!declared.has(column)) ctx.addIssue({ code: z.ZodIssueCode.custom, path, message: `column "${column}" is not declared in schema.columns` });
+    };
+    check(config.training.target, ['training', 'target']);
+    config.training.features.numeric.forEach((c, i) => check(c, ['training', 'features', 'numeric', i]));
+    config.training.features.categorical.forEach((c, i) => check(c, ['training', 'features', 'categorical', i]));
+  });
+
+export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
+export type ColumnContract = z.infer<typeof columnContract>;
+
+export class ConfigError extends Error {
+  constructor(message: string, readonly file?: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates a parsed config object; every problem is listed with its field path. */
+export function parsePipelineConfig(raw: unknown, file = 'pipeline config'): PipelineConfig {
+  const parsed = pipelineConfigSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const path = issue.path.join('.');
+    if (issue.code === 'unrecognized_keys') {
+      const where = path ? `${path}.` : '';
+      return issue.keys.map((key) => `${where}${key}: unknown field`).join('\n  ');
+    }
+    return `${path || '(root)'}: ${issue.message}`;
+  });
+  throw new ConfigError(`${file} is invalid:\n  ${problems.join('\n  ')}`, file);
+}
+
+/** Reads a YAML/JSON config file; a local data source is resolved relative to the file. */
+export function loadPipelineConfig(file: string): PipelineConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read pipeline config ${file}: ${(error as Error).message}`, file);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`${file} is not valid YAML: ${(error as Error).message}`, file);
+  }
+  const config = parsePipelineConfig(raw, file);
+  const source = config.data.source;
+  if (!/^(https?|s3):\/\//.test(source) && !isAbsolute(source)) {
+    config.data.source = resolve(dirname(resolve(file)), source);
+  }
+  return config;
+}
+

@@ -1,0 +1,76 @@
+/** Distribution-shift tests shared by validation and monitoring; each is a pure function over numbers. */
+
+export interface BinnedReference {
+  /** Ascending bin edges; the outer bins extend to ±∞. */
+  edges: number[];
+  /** Share of reference values per bin (sums to 1). */
+  shares: number[];
+  mean: number;
+  count: number;
+}
+
+/** Bins a reference sample into `bins` quantile bins (equal mass), the usual PSI setup. */
+export function binReference(values: ArrayLike<number>, bins = 10): BinnedReference {
+  const sorted = Float64Array.from(values).sort();
+  const edges: number[] = [];
+  for (let i = 1; i < bins; i++) {
+    const edge = sorted[Math.min(sorted.length - 1, Math.floor((i * sorted.length) / bins))]!;
+    if (edges.length === 0 || edge > edges[edges.length - 1]!) edges.push(edge);
+  }
+  const counts = binCounts(sorted, edges);
+  let sum = 0;
+  for (let i = 0; i < sorted.length; i++) sum += sorted[i]!;
+  return { edges, shares: counts.map((c) => c / sorted.length), mean: sum / sorted.length, count: sorted.length };
+}
+
+/** Counts per bin: bin i holds values in [edges[i-1], edges[i]), first and last bins open-ended. */
+export function binCounts(values: ArrayLike<number>, edges: number[]): number[] {
+  const counts = new Array<number>(edges.length + 1).fill(0);
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!;
+    let lo = 0, hi = edges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (value < edges[mid]!) hi = mid; else lo = mid + 1;
+    }
+    counts[lo]!++;
+  }
+  return counts;
+}
+
+/** Population Stability Index of a current sample against a binned reference (ε-smoothed empty bins). */
+export function psi(reference: BinnedReference, current: ArrayLike<number>): number {
+  const counts = binCounts(current, reference.edges);
+  const epsilon = 1e-4;
+  let total = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const expected = Math.max(reference.shares[i]!, epsilon);
+    const actual = Math.max(counts[i]! / current.length, epsilon);
+    total += (actual - expected) * Math.log(actual / expected);
+  }
+  return total;
+}
+
+/** Two-sample Kolmogorov–Smirnov statistic D and its asymptotic p-value. */
+export function ksTest(a: ArrayLike<number>, b: ArrayLike<number>): { statistic: number; pValue: number } {
+  const x = Float64Array.from(a).sort();
+  const y = Float64Array.from(b).sort();
+  let i = 0, j = 0, d = 0;
+  while (i < x.length && j < y.length) {
+    const value = Math.min(x[i]!, y[j]!);
+    while (i < x.length && x[i]! <= value) i++;
+    while (j < y.length && y[j]! <= value) j++;
+    d = Math.max(d, Math.abs(i / x.length - j / y.length));
+  }
+  const n = (x.length * y.length) / (x.length + y.length);
+  const lambda = (Math.sqrt(n) + 0.12 + 0.11 / Math.sqrt(n)) * d;
+  let p = 0;
+  for (let k = 1; k <= 100; k++) p += 2 * (-1) ** (k - 1) * Math.exp(-2 * k * k * lambda * lambda);
+  return { statistic: d, pValue: Math.min(1, Math.max(0, p)) };
+}
+
+export function mean(values: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i]!;
+  return values.length ? sum / values.length : NaN;
+}

@@ -1,0 +1,31 @@
+/** Deployments (an alias served at an endpoint) and the prediction log that monitors read. */
+import { bigserial, doublePrecision, index, integer, jsonb, pgTable, real, text, timestamp } from 'drizzle-orm/pg-core';
+
+export const deployments = pgTable('deployments', {
+  /** `<model>/<alias>`: one deployment per served alias. */
+  id: text('id').primaryKey(),
+  modelName: text('model_name').notNull(),
+  alias: text('alias').notNull(),
+  version: integer('version').notNull(),
+  endpoint: text('endpoint').notNull(),
+  pipelineName: text('pipeline_name').notNull(),
+  workflowId: text('workflow_id').notNull(),
+  monitorWorkflowId: text('monitor_workflow_id'),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const predictions = pgTable(
+  'predictions',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    requestId: text('request_id').notNull(),
+    modelName: text('model_name').notNull(),
+    modelVersion: integer('model_version').notNull(),
+    inputs: jsonb('inputs').$type<Record<string, unknown>>().notNull(),
+    /** Regression value, or the predicted class index for classification. */
+    prediction: doublePrecision('prediction').notNull(),
+    latencyMs: real('latency_ms').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('predictions_model_time').on(t.modelName, t.createdAt)],
+);

@@ -1,0 +1,192 @@
+/**
+ * `flywheel up` / `down`: the local stack. Every step is idempotent: a healthy process from an earlier
+ * `up` is reused, a dead one is restarted on the same data, and nothing is rebuilt that is cached.
+ *   1. tools: temporal + minio binaries (PATH, else built once into the cache)
+ *   2. Temporal dev server with SQLite persistence, Web UI, Flywheel's search attributes
+ *   3. MinIO on loopback with generated credentials and the bucket
+ *   4. Postgres (DATABASE_URL | local :5432 | embedded) with migrations applied
+ *   5. optionally the Flywheel worker and serving processes
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { Client as MinioClient } from 'minio';
+import { closeDb, connectDb, migrateDb } from '../storage/db';
+import { S3ObjectStore } from '../storage/objectStore';
+import { externalServices, loadConfig, PROJECT_ROOT, readStackState, SEARCH_ATTRIBUTES, stateDirOf, type StackState } from '../temporal.config';
+import { DEFAULT_DATABASE, ensurePostgres } from './postgres';
+import { choosePort, isAlive, startDetached, stopProcess, waitFor } from './proc';
+import { ensureTool, MINIO_TOOL, TEMPORAL_TOOL } from './tools';
+import { connectTemporal } from '../storage/temporal';
+
+export interface UpOptions {
+  /** Also start the worker and serving processes. @default true */
+  services: boolean;
+  log: (line: string) => void;
+}
+
+function saveState(stateDir: string, state: StackState): void {
+  writeFileSync(join(stateDir, 'stack.json'), JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+}
+
+export async function stackUp(options: UpOptions): Promise<StackState> {
+  const { log } = options;
+  const stateDir = stateDirOf();
+  mkdirSync(join(stateDir, 'logs'), { recursive: true });
+  const state = readStackState(stateDir);
+  const external = externalServices();
+  const cacheDir = loadConfig().cacheDir;
+
+  if (!external.temporal) state.temporal = await upTemporal(stateDir, cacheDir, state, log);
+  saveState(stateDir, state);
+  if (!external.s3) state.minio = await upMinio(stateDir, cacheDir, state, log);
+  saveState(stateDir, state);
+
+  const postgres = await ensurePostgres(
+    {
+      envUrl: process.env.DATABASE_URL,
+      stateDir,
+      database: process.env.FLYWHEEL_DATABASE ?? DEFAULT_DATABASE,
+      forceEmbedded: process.env.FLYWHEEL_EMBEDDED_POSTGRES === '1',
+      embeddedPort: 54329,
+      previous: state.embeddedPostgres,
+    },
+    log,
+  );
+  if (postgres.kind !== 'env') state.databaseUrl = postgres.databaseUrl;
+  state.embeddedPostgres = postgres.embedded;
+  saveState(stateDir, state);
+
+  const config = loadConfig();
+  const db = connectDb(config.databaseUrl, 1);
+  try {
+    await migrateDb(db);
+  } finally {
+    await closeDb(db);
+  }
+  await new S3ObjectStore(config.s3).ensureBucket();
+  await registerSearchAttributes(config);
+
+  if (options.services) {
+    state.worker = { pid: await upService('worker', state.worker?.pid, ['workers/all.ts'], stateDir) };
+    const servingPort = state.serving?.port && isAlive(state.serving.pid) ? state.serving.port : await choosePort(config.serving.port);
+    state.serving = { port: servingPort, pid: await upService('serving', state.serving?.pid, ['serving/main.ts'], stateDir, { FLYWHEEL_SERVING_PORT: String(servingPort) }) };
+    saveState(stateDir, state);
+    await waitFor('serving process', async () => (await fetch(`http://127.0.0.1:${servingPort}/v2/health/live`)).ok, 60_000, join(stateDir, 'logs', 'serving.log'));
+  }
+  saveState(stateDir, state);
+  return state;
+}
+
+async function upTemporal(stateDir: string, cacheDir: string, state: StackState, log: (line: string) => void): Promise<StackState['temporal']> {
+  const previous = state.temporal;
+  if (previous?.pid && isAlive(previous.pid) && (await temporalHealthy(previous.address))) return previous;
+  const binary = await ensureTool(TEMPORAL_TOOL, cacheDir, log);
+  const previousPort = previous ? Number(previous.address.split(':')[1]) : undefined;
+  const port = await choosePort(previousPort ?? 7233);
+  const uiPort = await choosePort(previous ? Number(new URL(previous.uiUrl).port) : port + 1000, [port]);
+  const logFile = join(stateDir, 'logs', 'temporal.log');
+  log(`Starting Temporal dev server on 127.0.0.1:${port} (Web UI http://127.0.0.1:${uiPort}).`);
+  const args = [
+    'server', 'start-dev',
+    '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort),
+    '--db-filename', join(stateDir, 'temporal.db'),
+    '--log-level', 'warn',
+    ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
+  ];
+  const pid = startDetached(binary, args, logFile);
+  const address = `127.0.0.1:${port}`;
+  await waitFor('Temporal dev server', () => temporalHealthy(address), 60_000, logFile);
+  // Dev-server namespaces keep closed runs 24 h; a week keeps demo history inspectable.
+  spawnSync(binary, ['operator', 'namespace', 'update', '--address', address, '--retention', '168h', 'default'], { stdio: 'ignore' });
+  return { address, uiUrl: `http://127.0.0.1:${uiPort}`, pid };
+}
+
+async function temporalHealthy(address: string): Promise<boolean> {
+  try {
+    const connection = await Connection.connect({ address, connectTimeout: '1s' });
+    try {
+      await connection.workflowService.describeNamespace({ namespace: 'default' });
+      return true;
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+async function upMinio(stateDir: string, cacheDir: string, state: StackState, log: (line: string) => void): Promise<StackState['minio']> {
+  const previous = state.minio;
+  if (previous?.pid && isAlive(previous.pid) && (await minioHealthy(previous.port))) return previous;
+  const binary = await ensureTool(MINIO_TOOL, cacheDir, log);
+  const port = await choosePort(previous?.port ?? 9000);
+  const consolePort = await choosePort(port + 1, [port]);
+  const accessKey = previous?.accessKey ?? `flywheel-${randomBytes(4).toString('hex')}`;
+  const secretKey = previous?.secretKey ?? randomBytes(24).toString('base64url');
+  const logFile = join(stateDir, 'logs', 'minio.log');
+  log(`Starting MinIO on 127.0.0.1:${port} (data in ${join(stateDir, 'minio')}).`);
+  const pid = startDetached(binary, ['server', join(stateDir, 'minio'), '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], logFile, {
+    ...process.env,
+    MINIO_ROOT_USER: accessKey,
+    MINIO_ROOT_PASSWORD: secretKey,
+    MINIO_BROWSER: 'on',
+  });
+  await waitFor('MinIO', () => minioHealthy(port), 60_000, logFile);
+  const bucket = previous?.bucket ?? 'flywheel';
+  const client = new MinioClient({ endPoint: '127.0.0.1', port, useSSL: false, accessKey, secretKey });
+  await waitFor('MinIO credentials', async () => { await client.listBuckets(); return true; }, 30_000, logFile);
+  return { endPoint: '127.0.0.1', port, accessKey, secretKey, bucket, pid };
+}
+
+async function minioHealthy(port: number): Promise<boolean> {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/minio/health/live`, { signal: AbortSignal.timeout(1_000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+async function registerSearchAttributes(config: ReturnType<typeof loadConfig>): Promise<void> {
+  const connection = await connectTemporal(config.temporal);
+  try {
+    const namespace = config.temporal.namespace;
+    const existing = await connection.operatorService.listSearchAttributes({ namespace });
+    const known = new Set(Object.keys(existing.customAttributes ?? {}));
+    const missing = Object.entries(SEARCH_ATTRIBUTES).filter(([name]) => !known.has(name));
+    if (missing.length === 0) return;
+    const typeCode = { Keyword: 2, Text: 1, Int: 3, Double: 4, Bool: 5, Datetime: 6, KeywordList: 7 } as const;
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map(([name, type]) => [name, typeCode[type]])),
+    });
+  } finally {
+    await connection.close();
+  }
+}
+
+async function upService(name: string, previousPid: number | undefined, args: string[], stateDir: string, env: Record<string, string> = {}): Promise<number> {
+  if (isAlive(previousPid)) return previousPid!;
+  const tsx = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
+  return startDetached(tsx, args, join(stateDir, 'logs', `${name}.log`), { ...process.env, ...env }, PROJECT_ROOT);
+}
+
+export async function stackDown(log: (line: string) => void): Promise<void> {
+  const stateDir = stateDirOf();
+  const state = readStackState(stateDir);
+  const targets: [string, number | undefined][] = [
+    ['serving', state.serving?.pid],
+    ['worker', state.worker?.pid],
+    ['MinIO', state.minio?.pid],
+    ['Temporal', state.temporal?.pid],
+    ['embedded Postgres', state.embeddedPostgres?.pid],
+  ];
+  for (const [name, pid] of targets) {
+    if (isAlive(pid)) {
+      log(`Stopping ${name} (pid ${pid}).`);
+      await stopProcess(pid);
+    }
+  }
+}

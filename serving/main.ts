@@ -1,0 +1,28 @@
+/** The serving process: answers predictions with every deployed model's current alias target. */
+import { createServer } from 'node:http';
+import { connectDb } from '../storage/db';
+import { S3ObjectStore } from '../storage/objectStore';
+import { loadConfig } from '../temporal.config';
+import { createServingHandler } from './app';
+import { ServedModels } from './models';
+import { PredictionLog } from './predictionLog';
+
+const config = loadConfig();
+const db = connectDb(config.databaseUrl);
+const models = new ServedModels(db, new S3ObjectStore(config.s3));
+const predictionLog = new PredictionLog(db);
+const server = createServer(createServingHandler(models, predictionLog));
+server.listen(config.serving.port, config.serving.host, () => console.log(`flywheel serving on ${config.serving.url}`));
+await models.start();
+console.log(`flywheel serving ready (backend ${models.backend}): ${models.list().map((m) => `${m.name} v${m.version}`).join(', ') || 'no deployments yet'}`);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    models.stop();
+    server.close(async () => {
+      await predictionLog.close();
+      await db.$client.end();
+      process.exit(0);
+    });
+  });
+}

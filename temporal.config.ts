@@ -1,0 +1,155 @@
+/**
+ * Flywheel's one source of configuration: the only module that reads `process.env`.
+ * Options resolve as: environment → local stack state (`.flywheel/stack.json`, written by `flywheel up`) → defaults.
+ * The result is frozen; everything else receives it as a parameter.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PROJECT_ROOT = dirname(fileURLToPath(import.meta.url));
+
+import { ACTIVITY_PROFILES, TASK_QUEUES } from './config/constants';
+
+export * from './config/constants';
+
+export interface TemporalSettings {
+  /** host:port of the frontend. @default from the local stack, else 127.0.0.1:7233 */
+  address: string;
+  /** @default 'default' */
+  namespace: string;
+  /** mTLS client certificate + key paths, or plain TLS (Temporal Cloud with an API key). */
+  tls?: { clientCertPath?: string; clientKeyPath?: string; serverNameOverride?: string } | true;
+  /** Temporal Cloud API key; implies TLS. */
+  apiKey?: string;
+  /** Base URL of the Web UI, for links. @default http://127.0.0.1:8233 */
+  uiUrl: string;
+}
+
+export interface S3Settings {
+  endPoint: string;
+  port: number;
+  useSSL: boolean;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+  bucket: string;
+  /** Path-style addressing (MinIO, Ceph); virtual-host style for AWS S3. @default true */
+  pathStyle: boolean;
+}
+
+export interface FlywheelConfig {
+  projectRoot: string;
+  /** Git-ignored folder for local stack state (Temporal SQLite, MinIO data, credentials, logs). */
+  stateDir: string;
+  /** Where cached tool builds live, outside the checkout. @default ~/.cache/flywheel */
+  cacheDir: string;
+  temporal: TemporalSettings;
+  databaseUrl: string;
+  s3: S3Settings;
+  serving: { host: string; port: number; url: string };
+  taskQueues: typeof TASK_QUEUES;
+  activityProfiles: typeof ACTIVITY_PROFILES;
+}
+
+/** What `flywheel up` records about the local stack it started. */
+export interface StackState {
+  temporal?: { address: string; uiUrl: string; pid?: number };
+  minio?: { endPoint: string; port: number; accessKey: string; secretKey: string; bucket: string; pid?: number };
+  databaseUrl?: string;
+  embeddedPostgres?: { port: number; dataDir: string; pid?: number };
+  serving?: { port: number; pid?: number };
+  worker?: { pid?: number };
+}
+
+export function stateDirOf(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.FLYWHEEL_STATE_DIR ?? join(PROJECT_ROOT, '.flywheel'));
+}
+
+export function readStackState(stateDir: string): StackState {
+  const file = join(stateDir, 'stack.json');
+  if (!existsSync(file)) return {};
+  return JSON.parse(readFileSync(file, 'utf8')) as StackState;
+}
+
+function intOf(value: string | undefined, name: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`environment variable ${name} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+/** Resolves the whole configuration once; pass `env` to resolve for another environment (tests). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<FlywheelConfig> {
+  const stateDir = stateDirOf(env);
+  const stack = readStackState(stateDir);
+  const home = env.HOME ?? '/tmp';
+
+  const apiKey = env.TEMPORAL_API_KEY || undefined;
+  const certPath = env.TEMPORAL_TLS_CLIENT_CERT_PATH || undefined;
+  const keyPath = env.TEMPORAL_TLS_CLIENT_KEY_PATH || undefined;
+  const tls = certPath && keyPath
+    ? { clientCertPath: certPath, clientKeyPath: keyPath, serverNameOverride: env.TEMPORAL_TLS_SERVER_NAME || undefined }
+    : apiKey || env.TEMPORAL_TLS === 'true' ? (true as const) : undefined;
+
+  const s3Url = env.FLYWHEEL_S3_ENDPOINT ? new URL(env.FLYWHEEL_S3_ENDPOINT) : undefined;
+  const servingPort = intOf(env.FLYWHEEL_SERVING_PORT, 'FLYWHEEL_SERVING_PORT') ?? stack.serving?.port ?? 8480;
+  const servingHost = env.FLYWHEEL_SERVING_HOST ?? '127.0.0.1';
+
+  const config: FlywheelConfig = {
+    projectRoot: PROJECT_ROOT,
+    stateDir,
+    cacheDir: resolve(env.FLYWHEEL_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(home, '.cache'), 'flywheel')),
+    temporal: {
+      address: env.TEMPORAL_ADDRESS ?? stack.temporal?.address ?? '127.0.0.1:7233',
+      namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+      tls,
+      apiKey,
+      uiUrl: env.TEMPORAL_UI_URL ?? stack.temporal?.uiUrl ?? 'http://127.0.0.1:8233',
+    },
+    databaseUrl: env.DATABASE_URL ?? stack.databaseUrl ?? 'postgres://postgres@127.0.0.1:5432/flywheel',
+    s3: s3Url
+      ? {
+          endPoint: s3Url.hostname,
+          port: Number(s3Url.port || (s3Url.protocol === 'https:' ? 443 : 80)),
+          useSSL: s3Url.protocol === 'https:',
+          accessKey: env.FLYWHEEL_S3_ACCESS_KEY ?? env.AWS_ACCESS_KEY_ID ?? '',
+          secretKey: env.FLYWHEEL_S3_SECRET_KEY ?? env.AWS_SECRET_ACCESS_KEY ?? '',
+          region: env.FLYWHEEL_S3_REGION ?? env.AWS_REGION ?? 'us-east-1',
+          bucket: env.FLYWHEEL_S3_BUCKET ?? 'flywheel',
+          pathStyle: env.FLYWHEEL_S3_PATH_STYLE !== 'false',
+        }
+      : {
+          endPoint: stack.minio?.endPoint ?? '127.0.0.1',
+          port: stack.minio?.port ?? 9000,
+          useSSL: false,
+          accessKey: stack.minio?.accessKey ?? '',
+          secretKey: stack.minio?.secretKey ?? '',
+          region: 'us-east-1',
+          bucket: env.FLYWHEEL_S3_BUCKET ?? stack.minio?.bucket ?? 'flywheel',
+          pathStyle: true,
+        },
+    serving: { host: servingHost, port: servingPort, url: env.FLYWHEEL_SERVING_URL ?? `http://${servingHost}:${servingPort}` },
+    taskQueues: TASK_QUEUES,
+    activityProfiles: ACTIVITY_PROFILES,
+  };
+  return deepFreeze(config);
+}
+
+/** True when the operator pointed Flywheel at external services instead of the local stack. */
+export function externalServices(env: NodeJS.ProcessEnv = process.env): { temporal: boolean; s3: boolean; database: boolean } {
+  return { temporal: Boolean(env.TEMPORAL_ADDRESS), s3: Boolean(env.FLYWHEEL_S3_ENDPOINT), database: Boolean(env.DATABASE_URL) };
+}
+
+/** Code version recorded on every run: the git sha (+dirty) given by the environment or discovered at start. */
+export function codeVersionFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.FLYWHEEL_CODE_VERSION || undefined;
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

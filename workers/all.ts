@@ -1,0 +1,12 @@
+/** One process for a laptop or the demo: the main worker plus a CPU training worker. */
+import { loadConfig } from '../temporal.config';
+import { runUntilSignalled } from './runWorkers';
+import { connectServices, createMainWorker, createTrainingWorker } from './wiring';
+
+const config = loadConfig();
+const services = await connectServices(config);
+const workers = [
+  await createMainWorker(services, config.taskQueues.main),
+  await createTrainingWorker(services, config.taskQueues.trainCpu, { gpu: false }),
+];
+await runUntilSignalled(services, workers, 'flywheel worker (main + CPU training)');

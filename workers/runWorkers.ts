@@ -1,0 +1,15 @@
+/** Runs workers until SIGINT/SIGTERM, then drains them and closes connections. */
+import type { Worker } from '@temporalio/worker';
+import type { Services } from './wiring';
+
+export async function runUntilSignalled(services: Services, workers: Worker[], label: string): Promise<void> {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => workers.forEach((worker) => worker.shutdown()));
+  }
+  console.log(`${label}: polling ${workers.map((w) => w.options.taskQueue).join(', ')}`);
+  try {
+    await Promise.all(workers.map((worker) => worker.run()));
+  } finally {
+    await services.close();
+  }
+}

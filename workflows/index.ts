@@ -1,0 +1,3 @@
+/** Every workflow the main worker runs. */
+export { pipelineWorkflow } from './pipeline';
+export { monitorWorkflow } from './monitor';

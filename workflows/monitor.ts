@@ -1,0 +1,65 @@
+/**
+ * The monitor of one deployment: a long-running workflow (continue-as-new keeps its history short).
+ *   1. every `interval`, compare the window of predictions with the model's holdout predictions
+ *   2. on drift: raise (or refresh) the alert — one open alert per monitor and check
+ *   3. start the retraining pipeline, at most once per cooldown
+ *   4. a new deployment (signal) restarts the window; a removed deployment ends the monitor
+ */
+import { condition, continueAsNew, defineQuery, defineSignal, proxyActivities, setHandler, workflowInfo, allHandlersFinished } from '@temporalio/workflow';
+import type { StageActivities } from '../activities/index';
+import type { DriftCheckResult, MonitorInput, MonitorSettings } from '../activities/monitor';
+import { ACTIVITY_PROFILES } from '../config/constants';
+import { durationMs } from '../config/duration';
+
+export const deploymentChangedSignal = defineSignal<[{ version: number; settings?: MonitorSettings }]>('deploymentChanged');
+export const stopMonitorSignal = defineSignal('stop');
+export const monitorStatusQuery = defineQuery<{ settings: MonitorSettings; state: NonNullable<MonitorInput['state']>; lastCheck?: DriftCheckResult }>('status');
+
+const activities = proxyActivities<StageActivities>(ACTIVITY_PROFILES.quick);
+const CHECKS_PER_RUN = 200;
+
+export async function monitorWorkflow(input: MonitorInput): Promise<string> {
+  let settings = input.settings;
+  const state = input.state ?? { windowStart: Date.now(), checks: 0, alertsRaised: 0 };
+  let lastCheck: DriftCheckResult | undefined;
+  let stopped = false;
+  let changed = false;
+  setHandler(deploymentChangedSignal, ({ version, settings: next }) => {
+    state.version = version;
+    if (next) settings = next;
+    changed = true;
+  });
+  setHandler(stopMonitorSignal, () => void (stopped = true));
+  setHandler(monitorStatusQuery, () => ({ settings, state, lastCheck }));
+  const monitorId = workflowInfo().workflowId;
+
+  for (let checksThisRun = 0; checksThisRun < CHECKS_PER_RUN && !workflowInfo().continueAsNewSuggested; checksThisRun++) {
+    changed = false;
+    await condition(() => stopped || changed, settings.interval);
+    if (stopped) return 'stopped';
+    if (changed) {
+      // A new version is served: judge it on its own predictions only.
+      state.windowStart = Date.now();
+      continue;
+    }
+    const windowEnd = Date.now();
+    lastCheck = await activities.checkPredictionDrift({ monitorWorkflowId: monitorId, modelName: input.modelName, alias: input.alias, windowStart: state.windowStart, windowEnd, settings });
+    state.windowStart = windowEnd;
+    state.checks++;
+    if (lastCheck.verdict === 'no-deployment') return lastCheck.message;
+    if (lastCheck.verdict !== 'drift') continue;
+
+    const alert = await activities.raiseAlert({
+      monitorWorkflowId: monitorId, modelName: input.modelName, check: 'prediction_drift', message: lastCheck.message,
+      details: { ...lastCheck }, webhookUrl: settings.webhookUrl,
+    });
+    if (alert.isNew) state.alertsRaised++;
+    const cooledDown = state.lastRetrainAt === undefined || Date.now() - state.lastRetrainAt >= durationMs(settings.retrainCooldown);
+    if (settings.retrainOnDrift && cooledDown) {
+      await activities.startRetraining({ pipelineName: input.pipelineName, alertId: alert.alertId, reason: `prediction drift: ${lastCheck.message}` });
+      state.lastRetrainAt = Date.now();
+    }
+  }
+  await condition(allHandlersFinished);
+  return continueAsNew<typeof monitorWorkflow>({ ...input, settings, state });
+}
