@@ -3,6 +3,7 @@
  * logs per-epoch metrics, and checkpoints weights + optimizer state every epoch so a retried attempt
  * (after a crash or a lost worker) resumes where the last one stopped.
  */
+import { createHash } from 'node:crypto';
 import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import { eq, sql } from 'drizzle-orm';
 import { encodeColumns, encodeTarget, featureWidth, fitPreprocessor, FeatureError, type Preprocessor } from '../ml/preprocess';
@@ -51,14 +52,9 @@ export interface TrainResult {
 
 interface Progress { epoch: number; checkpointKey: string }
 
+/** One run per pipeline workflow: the id derives from the workflow id, so a retried attempt finds its run. */
 export function runIdFor(workflowId: string): string {
-  return `run-${Buffer.from(workflowId).toString('base64url').slice(0, 40)}-${hashShort(workflowId)}`;
-}
-
-function hashShort(text: string): string {
-  let h = 0;
-  for (let i = 0; i < text.length; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) >>> 0;
-  return h.toString(36);
+  return `run-${createHash('sha256').update(workflowId).digest('hex').slice(0, 20)}`;
 }
 
 export function createTrainActivities({ db, store }: ActivityDeps, options: { preferGpu?: boolean; pinBackend?: string } = {}) {

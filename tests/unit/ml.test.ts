@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { binReference, ksTest, psi } from '../../ml/drift';
+import { checkGates, regressionMetrics } from '../../ml/metrics';
+import { encodeInstance, fitPreprocessor, FeatureError } from '../../ml/preprocess';
+import { ProfileBuilder } from '../../ml/profile';
+import { normal, seededRandom } from '../../ml/random';
+import { splitRows } from '../../ml/split';
+
+const sample = (n: number, shift: number, seed: number) => {
+  const random = seededRandom(seed);
+  return Float64Array.from({ length: n }, () => normal(random) + shift);
+};
+
+describe('drift tests', () => {
+  it('PSI is near zero for the same distribution and large for a shifted one', () => {
+    const reference = binReference(sample(5000, 0, 1));
+    expect(psi(reference, sample(5000, 0, 2))).toBeLessThan(0.02);
+    expect(psi(reference, sample(5000, 1, 3))).toBeGreaterThan(0.2);
+  });
+
+  it('KS separates shifted samples and not identical ones', () => {
+    expect(ksTest(sample(2000, 0, 4), sample(2000, 0, 5)).pValue).toBeGreaterThan(0.01);
+    expect(ksTest(sample(2000, 0, 6), sample(2000, 0.3, 7)).pValue).toBeLessThan(1e-6);
+  });
+});
+
+describe('metrics and gates', () => {
+  it('computes regression metrics', () => {
+    const m = regressionMetrics([1, 2, 3, 4], [1, 2, 3, 5]);
+    expect(m.rmse).toBeCloseTo(0.5);
+    expect(m.mae).toBeCloseTo(0.25);
+    expect(m.r2).toBeCloseTo(0.8);
+  });
+
+  it('reports each failed gate with its numbers', () => {
+    const result = checkGates({ r2: 0.4, rmse: 3 }, [{ metric: 'r2', min: 0.6 }, { metric: 'rmse', max: 5 }, { metric: 'auc', min: 0.5 }]);
+    expect(result.passed).toBe(false);
+    expect(result.failures).toEqual(['r2 = 0.4 is below the minimum 0.6', expect.stringContaining('auc: not computed')]);
+  });
+});
+
+describe('profiles, splits and preprocessing', () => {
+  it('profiles types, nulls and moments in one pass', () => {
+    const builder = new ProfileBuilder(['x', 'c']);
+    [['1', 'a'], ['2', 'b'], ['', 'a'], ['3', 'a']].forEach((row) => builder.addRow(row));
+    const [x, c] = builder.finish();
+    expect(x).toMatchObject({ type: 'integer', nulls: 1, min: 1, max: 3, mean: 2 });
+    expect(c!.topValues![0]).toEqual({ value: 'a', count: 3 });
+  });
+
+  it('splits deterministically and without overlap', () => {
+    const a = splitRows(1000, 0.2, 42, 'abc');
+    const b = splitRows(1000, 0.2, 42, 'abc');
+    expect(Array.from(a.holdout)).toEqual(Array.from(b.holdout));
+    expect(new Set([...a.train, ...a.validation, ...a.holdout]).size).toBe(1000);
+    expect(a.holdout.length).toBe(200);
+  });
+
+  it('encodes serving instances exactly like training and names bad fields', () => {
+    const columns = { x: ['1', '3'], c: ['a', 'b'], y: ['0', '1'] };
+    const pre = fitPreprocessor(columns, [0, 1], { task: 'regression', target: 'y', numeric: ['x'], categorical: ['c'] });
+    expect(Array.from(encodeInstance(pre, { x: 3, c: 'b' }))).toEqual([expect.closeTo(0.7071, 3), 0, 1]);
+    expect(() => encodeInstance(pre, { x: 'NaN', c: 'a' })).toThrowError(/instance\.x: expected a finite number/);
+    expect(() => encodeInstance(pre, { c: 'a' })).toThrowError(FeatureError);
+    expect(() => encodeInstance(pre, { x: 1, c: 'a', z: 2 })).toThrowError(/instance\.z: unknown feature/);
+  });
+});
