@@ -115,8 +115,10 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
       let startEpoch = 0;
       let resumedFromEpoch: number | undefined;
       const progress = info.heartbeatDetails as Progress | undefined;
-      if (progress?.checkpointKey) {
-        const checkpoint = await store.getJson<Checkpoint>(progress.checkpointKey);
+      // Heartbeats are throttled, so the last details may lag; the checkpoint object is always the newest.
+      const resumeKey = progress?.checkpointKey || (info.attempt > 1 && (await store.sizeOf(checkpointKey)) !== undefined ? checkpointKey : undefined);
+      if (resumeKey) {
+        const checkpoint = await store.getJson<Checkpoint>(checkpointKey);
         await restoreCheckpoint(tf, model, checkpoint);
         startEpoch = checkpoint.epoch + 1;
         resumedFromEpoch = checkpoint.epoch;
@@ -124,7 +126,7 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
       }
 
       let finalLoss = NaN;
-      let lastProgress: Progress = progress?.checkpointKey ? progress : { epoch: -1, checkpointKey: '' };
+      let lastProgress: Progress = resumedFromEpoch !== undefined ? { epoch: resumedFromEpoch, checkpointKey } : { epoch: -1, checkpointKey: '' };
       try {
         for (let epoch = startEpoch; epoch < params.epochs; epoch++) {
           // Shuffle with a per-epoch seed: a resumed run sees the same batches as an uninterrupted one.

@@ -169,8 +169,7 @@ async function registerSearchAttributes(config: ReturnType<typeof loadConfig>): 
 
 async function upService(name: string, previousPid: number | undefined, args: string[], stateDir: string, env: Record<string, string> = {}): Promise<number> {
   if (isAlive(previousPid)) return previousPid!;
-  const tsx = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
-  return startDetached(tsx, args, join(stateDir, 'logs', `${name}.log`), { ...process.env, ...env }, PROJECT_ROOT);
+  return startDetached(process.execPath, ['--import', 'tsx', ...args], join(stateDir, 'logs', `${name}.log`), { ...process.env, ...env }, PROJECT_ROOT);
 }
 
 export async function stackDown(log: (line: string) => void): Promise<void> {

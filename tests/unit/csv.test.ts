@@ -13,7 +13,7 @@ describe('CSV parser', () => {
     const whole = parseCsv(text).map((r) => r.fields);
     for (let size = 1; size < 8; size++) {
       const parser = new CsvParser();
-      const out = [];
+      const out: ReturnType<typeof parseCsv> = [];
       for (let i = 0; i < text.length; i += size) parser.push(text.slice(i, i + size), out);
       parser.end(out);
       expect(out.map((r) => r.fields)).toEqual(whole);

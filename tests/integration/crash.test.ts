@@ -1,0 +1,68 @@
+/** Kill -9 the worker in the middle of training; a new worker finishes the same pipeline with no duplicates. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { and, desc, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { datasetVersions } from '../../schema/datasets';
+import { modelVersions } from '../../schema/models';
+import { runMetrics, runs } from '../../schema/runs';
+import { PROJECT_ROOT } from '../../temporal.config';
+import { runIdFor } from '../../activities/train';
+import { demandPipeline, eventually, startHarness, type Harness } from './harness';
+
+let harness: Harness;
+const children: ChildProcess[] = [];
+beforeAll(async () => {
+  harness = await startHarness({ workers: false });
+});
+afterAll(async () => {
+  children.forEach((child) => child.kill('SIGKILL'));
+  await harness?.stop();
+});
+
+function startWorkerProcess(): Promise<ChildProcess> {
+  // node --import tsx (not the tsx CLI, which forks): the pid we kill is the worker itself.
+  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'tests', 'integration', 'workerProcess.ts')], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, TEST_MAIN_QUEUE: harness.queues.main, TEST_TRAIN_QUEUE: harness.queues.trainCpu },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('worker ready') && resolve(child));
+    child.once('exit', (code) => reject(new Error(`worker process exited early (${code})`)));
+  });
+}
+
+it('completes after the worker is killed mid-training, with one dataset version, one run and one model version', async () => {
+  const config = await demandPipeline(harness.workDir, {
+    data: { stores: 10, items: 20, days: 120 },
+    config: { deploy: { enabled: false } },
+  });
+  config.training.epochs = 12;
+  const first = await startWorkerProcess();
+  const { workflowId, result } = await harness.runPipeline(config);
+  const runId = runIdFor(workflowId);
+  const { db } = harness.services;
+
+  const lastEpoch = async () => (await db.select().from(runMetrics).where(and(eq(runMetrics.runId, runId), eq(runMetrics.key, 'loss'))).orderBy(desc(runMetrics.step)).limit(1))[0]?.step;
+  const killedAfter = await eventually(async () => ((await lastEpoch()) ?? 0) >= 3 && (await lastEpoch()), 120_000, 'three trained epochs');
+  first.kill('SIGKILL');
+  await new Promise((resolve) => first.once('exit', resolve));
+  expect(killedAfter).toBeLessThan(config.training.epochs);
+
+  await startWorkerProcess();
+  const outcome = await result;
+  expect(outcome.model?.version).toBe(1);
+  const trained = await db.select().from(runs).where(eq(runs.workflowId, workflowId));
+  expect(trained).toHaveLength(1);
+  expect(trained[0]!.status).toBe('finished');
+  expect(await db.select().from(datasetVersions).where(eq(datasetVersions.datasetName, config.data.dataset))).toHaveLength(1);
+  expect(await db.select().from(modelVersions).where(eq(modelVersions.modelName, config.model))).toHaveLength(1);
+  const epochs = await db.select().from(runMetrics).where(and(eq(runMetrics.runId, runId), eq(runMetrics.key, 'loss')));
+  expect(epochs.map((e) => e.step).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+  // The retried attempt resumed from a checkpoint: at most the epoch in flight (plus one whose heartbeat lagged) is redone.
+  const resumed = outcome.stages.find((s) => s.name === 'train')!.summary!;
+  const resumedAfter = Number(/resumed after epoch (\d+)/.exec(resumed)?.[1]);
+  expect(resumedAfter).toBeGreaterThanOrEqual(killedAfter - 1);
+});

@@ -1,0 +1,114 @@
+/**
+ * Integration fixtures on the real local stack (`flywheel up --infra-only` has started Temporal, MinIO, Postgres):
+ * each suite gets its own task queues, its own in-process workers and serving process, and unique names.
+ */
+import { createServer, type Server } from 'node:http';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { parsePipelineConfig, type PipelineConfig } from '../../config/pipeline';
+import { generateDemand, type DemandOptions } from '../../examples/demand/generate';
+import { createServingHandler } from '../../serving/app';
+import { ServedModels } from '../../serving/models';
+import { PredictionLog } from '../../serving/predictionLog';
+import { loadConfig } from '../../temporal.config';
+import { connectServices, createMainWorker, createTrainingWorker, type Services } from '../../workers/wiring';
+import type { PipelineInput, PipelineResult } from '../../workflows/pipeline';
+
+// Worker lifecycle chatter drowns test output; warnings and errors still show.
+try {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+} catch {
+  // already installed by another suite in this process
+}
+
+export const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+
+export interface Harness {
+  services: Services;
+  queues: { main: string; trainCpu: string; trainGpu: string };
+  servingUrl: string;
+  workDir: string;
+  runPipeline(config: PipelineConfig, workflowId?: string): Promise<{ workflowId: string; result: Promise<PipelineResult> }>;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(options: { workers?: boolean } = {}): Promise<Harness> {
+  const settings = loadConfig();
+  const services = await connectServices(settings);
+  const id = unique('t');
+  const queues = { main: `${id}-main`, trainCpu: `${id}-train-cpu`, trainGpu: `${id}-train-gpu` };
+  const workers: Worker[] = [];
+  const running: Promise<void>[] = [];
+  if (options.workers !== false) {
+    workers.push(await createMainWorker(services, queues.main), await createTrainingWorker(services, queues.trainCpu, { gpu: false }));
+    running.push(...workers.map((w) => w.run()));
+  }
+  const models = new ServedModels(services.db, services.store);
+  await models.start(250);
+  const predictionLog = new PredictionLog(services.db, 500, 100);
+  const server: Server = createServer(createServingHandler(models, predictionLog));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const servingUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const workDir = await mkdtemp(join(tmpdir(), 'flywheel-test-'));
+
+  return {
+    services, queues, servingUrl, workDir,
+    async runPipeline(config, workflowId = unique(config.name)) {
+      const input: PipelineInput = { config, trigger: { kind: 'test' }, servingUrl, queues: { trainCpu: queues.trainCpu, trainGpu: queues.trainGpu } };
+      const handle = await services.client.workflow.start('pipelineWorkflow', {
+        workflowId, taskQueue: queues.main, args: [input], workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      });
+      return { workflowId, result: handle.result() as Promise<PipelineResult> };
+    },
+    async stop() {
+      models.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await predictionLog.close();
+      workers.forEach((w) => w.shutdown());
+      await Promise.all(running);
+      await services.close();
+    },
+  };
+}
+
+/** A small demand pipeline config on freshly generated data; names are unique per call. */
+export async function demandPipeline(dir: string, overrides: { data?: Partial<DemandOptions>; config?: Record<string, unknown>; source?: string } = {}): Promise<PipelineConfig> {
+  const name = unique('demand');
+  const source = overrides.source ?? join(dir, `${name}.csv`);
+  if (!overrides.source) await generateDemand(source, { stores: 3, items: 5, days: 60, ...overrides.data });
+  return parsePipelineConfig({
+    name,
+    model: `${name}-model`,
+    data: { dataset: `${name}-data`, source },
+    schema: {
+      columns: {
+        date: { type: 'string' }, store_id: { type: 'string' }, item_id: { type: 'string' },
+        day_of_week: { type: 'integer', min: 0, max: 6 }, month: { type: 'integer', min: 1, max: 12 },
+        is_holiday: { type: 'integer', allowed: ['0', '1'] }, promo: { type: 'integer', allowed: ['0', '1'] },
+        price: { type: 'number', min: 0, max: 100 }, units_sold: { type: 'integer', min: 0 },
+      },
+    },
+    training: {
+      task: 'regression', target: 'units_sold',
+      features: { numeric: ['price', 'promo', 'is_holiday'], categorical: ['store_id', 'item_id', 'day_of_week'] },
+      model: { type: 'mlp', hiddenUnits: [16] }, epochs: 3, batchSize: 64, learningRate: 0.01,
+    },
+    evaluation: { gates: [{ metric: 'r2', min: 0.3 }] },
+    ...overrides.config,
+  });
+}
+
+/** Waits for a condition instead of sleeping a fixed time. */
+export async function eventually<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 60_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value) return value;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

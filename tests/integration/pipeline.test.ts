@@ -1,0 +1,187 @@
+/** The pipeline end to end on the real Temporal dev server, Postgres and MinIO. */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { datasetVersions } from '../../schema/datasets';
+import { deployments, predictions } from '../../schema/deployments';
+import { aliasEvents, modelAliases, modelVersions } from '../../schema/models';
+import { runMetrics, runs } from '../../schema/runs';
+import { demandPipeline, eventually, startHarness, type Harness } from './harness';
+
+let harness: Harness;
+beforeAll(async () => {
+  harness = await startHarness();
+});
+afterAll(async () => {
+  await harness?.stop();
+});
+
+async function failureOf(result: Promise<unknown>): Promise<string> {
+  const error = await result.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  let message = '';
+  for (let current = error as { message?: string; cause?: unknown } | undefined; current; current = current.cause as typeof current) message += `${current.message}\n`;
+  return message;
+}
+
+async function recordsOf(config: { model: string; data: { dataset: string } }, workflowId: string) {
+  const { db } = harness.services;
+  return {
+    versions: await db.select().from(datasetVersions).where(eq(datasetVersions.datasetName, config.data.dataset)),
+    runs: await db.select().from(runs).where(eq(runs.workflowId, workflowId)),
+    models: await db.select().from(modelVersions).where(eq(modelVersions.modelName, config.model)),
+    aliases: await db.select().from(modelAliases).where(eq(modelAliases.modelName, config.model)),
+  };
+}
+
+describe('pipeline workflow', () => {
+  it('ingests, validates, trains, evaluates, registers, deploys and starts a monitor', async () => {
+    const config = await demandPipeline(harness.workDir, { config: { monitor: { interval: '1h' } } });
+    const { workflowId, result } = await harness.runPipeline(config);
+    const outcome = await result;
+
+    expect(outcome.stages.map((s) => `${s.name}:${s.status}`)).toEqual(
+      ['record', 'ingest', 'validate', 'train', 'evaluate', 'register', 'deploy', 'monitor'].map((s) => `${s}:done`));
+    expect(outcome.metrics.r2).toBeGreaterThan(0.3);
+    expect(outcome.backend).toMatch(/^(wasm|cpu|tensorflow)$/);
+
+    const records = await recordsOf(config, workflowId);
+    expect(records.versions).toHaveLength(1);
+    expect(records.versions[0]!.rowCount).toBe(900);
+    expect(await harness.services.store.sizeOf(records.versions[0]!.objectKey)).toBe(records.versions[0]!.byteSize);
+    expect(records.runs).toHaveLength(1);
+    expect(records.runs[0]).toMatchObject({ status: 'finished', datasetVersionId: outcome.datasetVersionId, backend: outcome.backend });
+    const epochs = await harness.services.db.select().from(runMetrics).where(and(eq(runMetrics.runId, outcome.runId), eq(runMetrics.key, 'loss')));
+    expect(epochs.map((m) => m.step).sort()).toEqual([1, 2, 3]);
+    expect(records.models).toHaveLength(1);
+    expect(records.models[0]).toMatchObject({ version: 1, runId: outcome.runId, datasetVersionId: outcome.datasetVersionId, workflowId });
+    expect(records.aliases).toEqual([expect.objectContaining({ alias: 'production', version: 1 })]);
+    expect(outcome.deployment?.serving).toBe('confirmed');
+
+    // The serving process answers with the deployed version and logs the prediction.
+    const response = await fetch(`${harness.servingUrl}/v2/models/${config.model}/infer`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: `req-${workflowId}`, inputs: [
+        { name: 'price', datatype: 'FP32', shape: [1], data: [9.5] }, { name: 'promo', datatype: 'INT32', shape: [1], data: [1] },
+        { name: 'is_holiday', datatype: 'INT32', shape: [1], data: [0] }, { name: 'store_id', datatype: 'BYTES', shape: [1], data: ['S01'] },
+        { name: 'item_id', datatype: 'BYTES', shape: [1], data: ['I002'] }, { name: 'day_of_week', datatype: 'INT32', shape: [1], data: [6] },
+      ] }),
+    });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { model_version: string; outputs: { data: number[] }[] };
+    expect(body.model_version).toBe('1');
+    expect(body.outputs[0]!.data[0]).toBeGreaterThan(0);
+    await eventually(async () => (await harness.services.db.select().from(predictions).where(eq(predictions.requestId, `req-${workflowId}`)))[0], 10_000, 'the logged prediction');
+
+    // Search attributes make the pipeline findable from the Temporal UI and CLI.
+    const found = await eventually(async () => {
+      const list = [];
+      for await (const wf of harness.services.client.workflow.list({ query: `FlywheelModel = "${config.model}" AND WorkflowType = "pipelineWorkflow"` })) list.push(wf.workflowId);
+      return list.length > 0 ? list : undefined;
+    }, 15_000, 'visibility');
+    expect(found).toEqual([workflowId]);
+    await harness.services.client.workflow.getHandle(outcome.monitorWorkflowId!).terminate('test done');
+  });
+
+  it('reuses the dataset version when the same content is ingested again', async () => {
+    const config = await demandPipeline(harness.workDir, { config: { deploy: { enabled: false } } });
+    const first = await (await harness.runPipeline(config)).result;
+    const second = await (await harness.runPipeline(config)).result;
+    expect(second.datasetVersionId).toBe(first.datasetVersionId);
+    expect(second.datasetReused).toBe(true);
+    expect((await recordsOf(config, '')).versions).toHaveLength(1);
+    expect(second.model?.version).toBe(2);
+  });
+
+  it('stops a changed feature calculation (price in cents) at validation, naming the column; nothing is trained', async () => {
+    const config = await demandPipeline(harness.workDir, { data: { priceScale: 100 } });
+    const { workflowId, result } = await harness.runPipeline(config);
+    const message = await failureOf(result);
+    expect(message).toContain('column "price"');
+    expect(message).toMatch(/above the maximum 100/);
+    const records = await recordsOf(config, workflowId);
+    expect(records.versions).toHaveLength(1); // the data was versioned, so the failing drop is inspectable
+    expect(records.runs).toHaveLength(0);
+    expect(records.models).toHaveLength(0);
+    expect(records.aliases).toHaveLength(0);
+  });
+
+  it('stops a renamed column at validation, naming the column', async () => {
+    const config = await demandPipeline(harness.workDir);
+    const text = await readFile(config.data.source, 'utf8');
+    await writeFile(config.data.source, text.replace('units_sold', 'units'));
+    const { workflowId, result } = await harness.runPipeline(config);
+    const message = await failureOf(result);
+    expect(message).toContain('column "units_sold" is declared in the schema but missing');
+    expect((await recordsOf(config, workflowId)).runs).toHaveLength(0);
+  });
+
+  it('fails at ingest with the path of a missing file, and the worker keeps serving pipelines', async () => {
+    const missing = join(harness.workDir, 'does-not-exist.csv');
+    const config = await demandPipeline(harness.workDir, { source: missing });
+    const { workflowId, result } = await harness.runPipeline(config);
+    const message = await failureOf(result);
+    expect(message).toContain(missing);
+    expect(message).toContain('no such file');
+    const records = await recordsOf(config, workflowId);
+    expect(records.versions).toHaveLength(0);
+    expect(records.runs).toHaveLength(0);
+
+    const healthy = await demandPipeline(harness.workDir, { config: { deploy: { enabled: false } } });
+    expect((await (await harness.runPipeline(healthy)).result).model?.version).toBe(1);
+  });
+
+  it('rejects ragged rows and broken quoting at ingest with the line number', async () => {
+    const config = await demandPipeline(harness.workDir);
+    const lines = (await readFile(config.data.source, 'utf8')).split('\n');
+    lines[5] = `${lines[5]},extra`;
+    await writeFile(config.data.source, lines.join('\n'));
+    const message = await failureOf((await harness.runPipeline(config)).result);
+    expect(message).toContain('line 6 has 10 fields, the header has 9');
+    expect((await recordsOf(config, '')).versions).toHaveLength(0);
+  });
+
+  it('does not register or deploy a model that fails its evaluation gate', async () => {
+    const config = await demandPipeline(harness.workDir, { config: { evaluation: { gates: [{ metric: 'r2', min: 0.9999 }] } } });
+    const { workflowId, result } = await harness.runPipeline(config);
+    const message = await failureOf(result);
+    expect(message).toMatch(/evaluation gate failed: r2 = [\d.]+ is below the minimum 0.9999/);
+    const records = await recordsOf(config, workflowId);
+    expect(records.runs).toHaveLength(1);
+    expect(records.models).toHaveLength(0);
+    expect(records.aliases).toHaveLength(0);
+  });
+
+  it('raises one prediction-drift alert and starts retraining when predictions shift', async () => {
+    const config = await demandPipeline(harness.workDir, {
+      config: { monitor: { interval: '2s', minWindowRows: 20, meanShiftThreshold: 0.05, retrainCooldown: '1h' } },
+    });
+    const outcome = await (await harness.runPipeline(config)).result;
+    const monitorId = outcome.monitorWorkflowId!;
+    // Upstream now sends every row on promotion at a deep discount: predicted demand jumps.
+    const instances = Array.from({ length: 40 }, (_, i) => ({
+      price: 1, promo: 1, is_holiday: 1, store_id: `S0${(i % 3) + 1}`, item_id: `I00${(i % 5) + 1}`, day_of_week: i % 7,
+    }));
+    await eventually(async () => {
+      const response = await fetch(`${harness.servingUrl}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: config.model, instances }) });
+      expect(response.status).toBe(200);
+      const { alerts } = await import('../../schema/monitors');
+      const open = await harness.services.db.select().from(alerts).where(eq(alerts.monitorWorkflowId, monitorId));
+      return open.length > 0 && open[0]!.retrainWorkflowId ? open : undefined;
+    }, 60_000, 'a drift alert with a retraining run');
+    const { alerts } = await import('../../schema/monitors');
+    const raised = await harness.services.db.select().from(alerts).where(eq(alerts.monitorWorkflowId, monitorId));
+    expect(raised).toHaveLength(1);
+    expect(raised[0]!.check).toBe('prediction_drift');
+    expect(raised[0]!.message).toMatch(/mean .* vs reference/);
+    const retrain = await harness.services.client.workflow.getHandle(raised[0]!.retrainWorkflowId!).describe();
+    expect(retrain.type).toBe('pipelineWorkflow');
+    await harness.services.client.workflow.getHandle(monitorId).terminate('test done');
+    await harness.services.client.workflow.getHandle(raised[0]!.retrainWorkflowId!).terminate('test done').catch(() => undefined);
+    expect((await harness.services.db.select().from(deployments).where(eq(deployments.modelName, config.model)))[0]!.monitorWorkflowId).toBe(monitorId);
+    expect(await harness.services.db.select().from(aliasEvents).where(eq(aliasEvents.modelName, config.model))).toHaveLength(1);
+  });
+});
+
