@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { isAlive, startDetached, waitFor } from './proc';
 
-export const DEFAULT_DATABASE = 'flywheel';
 
 async function canConnect(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });

@@ -8,7 +8,7 @@
  *   5. optionally the Flywheel worker and serving processes
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -16,7 +16,7 @@ import { Client as MinioClient } from 'minio';
 import { closeDb, connectDb, migrateDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { externalServices, loadConfig, PROJECT_ROOT, readStackState, SEARCH_ATTRIBUTES, stateDirOf, type StackState } from '../temporal.config';
-import { DEFAULT_DATABASE, ensurePostgres } from './postgres';
+import { ensurePostgres } from './postgres';
 import { choosePort, isAlive, startDetached, stopProcess, waitFor } from './proc';
 import { ensureTool, MINIO_TOOL, TEMPORAL_TOOL } from './tools';
 import { connectTemporal } from '../storage/temporal';
@@ -25,6 +25,14 @@ export interface UpOptions {
   /** Also start the worker and serving processes. @default true */
   services: boolean;
   log: (line: string) => void;
+}
+
+/**
+ * Each checkout's local stack gets its own database next to its own Temporal and MinIO state,
+ * so two clones on one machine (a developer's and CI's) never see each other's rows.
+ */
+function localDatabaseName(stateDir: string): string {
+  return `flywheel_${createHash('sha256').update(stateDir).digest('hex').slice(0, 8)}`;
 }
 
 function saveState(stateDir: string, state: StackState): void {
@@ -48,14 +56,17 @@ export async function stackUp(options: UpOptions): Promise<StackState> {
     {
       envUrl: process.env.DATABASE_URL,
       stateDir,
-      database: process.env.FLYWHEEL_DATABASE ?? DEFAULT_DATABASE,
+      database: process.env.FLYWHEEL_DATABASE ?? state.database ?? localDatabaseName(stateDir),
       forceEmbedded: process.env.FLYWHEEL_EMBEDDED_POSTGRES === '1',
       embeddedPort: 54329,
       previous: state.embeddedPostgres,
     },
     log,
   );
-  if (postgres.kind !== 'env') state.databaseUrl = postgres.databaseUrl;
+  if (postgres.kind !== 'env') {
+    state.databaseUrl = postgres.databaseUrl;
+    state.database = new URL(postgres.databaseUrl).pathname.slice(1);
+  }
   state.embeddedPostgres = postgres.embedded;
   saveState(stateDir, state);
 

@@ -20,6 +20,7 @@ export interface LoadedModel {
 export class ServedModels {
   private readonly byName = new Map<string, LoadedModel>();
   private readonly byVersion = new Map<string, LoadedModel>();
+  private readonly failed = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   private refreshing?: Promise<void>;
   tf?: TfModule;
@@ -74,8 +75,16 @@ export class ServedModels {
           .where(eq(deployments.alias, this.alias));
         for (const row of rows) {
           const previous = this.byName.get(row.name);
-          if (previous?.version === row.version) continue;
-          this.byName.set(row.name, await this.load(row.name, row.version, this.alias, row.artifactKey));
+          if (previous?.version === row.version || this.failed.get(row.name) === row.version) continue;
+          try {
+            this.byName.set(row.name, await this.load(row.name, row.version, this.alias, row.artifactKey));
+            this.failed.delete(row.name);
+          } catch (error) {
+            // One unloadable model must not take the others down; it is reported once and retried when its alias moves.
+            this.failed.set(row.name, row.version);
+            console.error(`serving: cannot load ${row.name} v${row.version}: ${(error as Error).message}`);
+            continue;
+          }
           // Requests that started on the previous model finish on it; free it afterwards.
           if (previous) setTimeout(() => previous.model.dispose(), 30_000).unref();
         }
