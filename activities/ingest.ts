@@ -63,14 +63,14 @@ export function createIngestActivities({ db, store }: ActivityDeps) {
             (fields) => profile!.addRow(fields),
           );
         } catch (error) {
-          if (error instanceof SourceError || error instanceof CsvInputError) throw badInput('IngestError', `ingest failed: ${error.message}`);
+          if (error instanceof SourceError || error instanceof CsvInputError) throw badInput('IngestError', error.message);
           const code = (error as NodeJS.ErrnoException).code;
-          if (code === 'EACCES' || code === 'EISDIR') throw badInput('IngestError', `ingest failed: ${input.source}: ${(error as Error).message}`);
+          if (code === 'EACCES' || code === 'EISDIR') throw badInput('IngestError', `${input.source}: ${(error as Error).message}`);
           throw error;
         } finally {
           await new Promise<void>((resolve) => copy.end(() => resolve()));
         }
-        if (stats.rows === 0) throw badInput('IngestError', `ingest failed: ${input.source}: the file has a header but no data rows`);
+        if (stats.rows === 0) throw badInput('IngestError', `${input.source}: the file has a header but no data rows`);
 
         const contentHash = hash.digest('hex');
         const id = `${input.dataset}@${contentHash.slice(0, 16)}`;

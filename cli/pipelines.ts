@@ -76,7 +76,7 @@ export async function followPipeline(handle: WorkflowHandle, db: Db | undefined,
   }
   const final = await result.catch(async (error) => {
     const stages = await handle.query<StageStatus[]>('progress').catch(() => []);
-    for (const stage of stages) if (stage.status === 'failed' && shown.get(stage.name) !== 'failed') print(formatStage(stage));
+    for (const stage of stages) if (stage.status !== 'pending' && shown.get(stage.name) !== stage.status) print(formatStage(stage));
     throw error;
   });
   for (const stage of final.stages) if (shown.get(stage.name) !== stage.status) print(formatStage(stage));

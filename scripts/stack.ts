@@ -58,7 +58,7 @@ export async function stackUp(options: UpOptions): Promise<StackState> {
       stateDir,
       database: process.env.FLYWHEEL_DATABASE ?? state.database ?? localDatabaseName(stateDir),
       forceEmbedded: process.env.FLYWHEEL_EMBEDDED_POSTGRES === '1',
-      embeddedPort: 54329,
+      embeddedPort: state.embeddedPostgres?.port ?? (await choosePort(54329)),
       previous: state.embeddedPostgres,
     },
     log,
