@@ -95,6 +95,17 @@ describe('pipeline workflow', () => {
     expect(second.model?.version).toBe(2);
   });
 
+  it('asks for a GPU, falls back to the CPU training queue when no GPU worker takes the task, and records it', async () => {
+    const config = await demandPipeline(harness.workDir, { config: { deploy: { enabled: false } } });
+    config.training.resources = { gpu: 1, gpuWait: '2s' };
+    const { workflowId, result } = await harness.runPipeline(config);
+    const outcome = await result;
+    expect(outcome.trainingQueue).toBe(harness.queues.trainCpu);
+    const [run] = await harness.services.db.select().from(runs).where(eq(runs.workflowId, workflowId));
+    expect(run!.params).toMatchObject({ fellBackFromGpu: true });
+    expect(run!.taskQueue).toBe(harness.queues.trainCpu);
+  });
+
   it('stops a changed feature calculation (price in cents) at validation, naming the column; nothing is trained', async () => {
     const config = await demandPipeline(harness.workDir, { data: { priceScale: 100 } });
     const { workflowId, result } = await harness.runPipeline(config);
