@@ -142,11 +142,6 @@ export function externalServices(env: NodeJS.ProcessEnv = process.env): { tempor
   return { temporal: Boolean(env.TEMPORAL_ADDRESS), s3: Boolean(env.FLYWHEEL_S3_ENDPOINT), database: Boolean(env.DATABASE_URL) };
 }
 
-/** Code version recorded on every run: the git sha (+dirty) given by the environment or discovered at start. */
-export function codeVersionFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return env.FLYWHEEL_CODE_VERSION || undefined;
-}
-
 function deepFreeze<T>(value: T): Readonly<T> {
   if (value && typeof value === 'object') {
     for (const inner of Object.values(value)) deepFreeze(inner);

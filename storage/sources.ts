@@ -46,5 +46,5 @@ export async function openSource(source: string, store: ObjectStore): Promise<Re
     const code = (error as NodeJS.ErrnoException).code;
     throw new SourceError(`${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`, path);
   }
-  return createReadStream(path).on('error', () => undefined);
+  return createReadStream(path);
 }

@@ -36,14 +36,6 @@ export async function connectServices(config: Readonly<FlywheelConfig>): Promise
 
 const require = createRequire(import.meta.url);
 
-/** The `.js`→`.ts` alias lets the bundler follow ESM-style imports, should a file use them. */
-const bundlerOptions = {
-  webpackConfigHook: (config: { resolve?: { extensionAlias?: Record<string, string[]> } }) => {
-    config.resolve = { ...config.resolve, extensionAlias: { '.js': ['.ts', '.js'] } };
-    return config;
-  },
-};
-
 /** Workflows + CPU stages on `taskQueue`. */
 export async function createMainWorker(services: Services, taskQueue: string, options: { maxConcurrentActivities?: number } = {}): Promise<Worker> {
   const deps: ActivityDeps = { db: services.db, store: services.store, temporal: services.client, workflowTaskQueue: taskQueue };
@@ -53,7 +45,6 @@ export async function createMainWorker(services: Services, taskQueue: string, op
     taskQueue,
     workflowsPath: require.resolve(join(PROJECT_ROOT, 'workflows', 'index.ts')),
     activities: createStageActivities(deps),
-    bundlerOptions: bundlerOptions as never,
     maxConcurrentWorkflowTaskExecutions: 10,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 8,
     shutdownGraceTime: '10s',
