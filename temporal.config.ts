@@ -57,7 +57,6 @@ export interface StackState {
   temporal?: { address: string; uiUrl: string; pid?: number };
   minio?: { endPoint: string; port: number; accessKey: string; secretKey: string; bucket: string; pid?: number };
   databaseUrl?: string;
-  database?: string;
   embeddedPostgres?: { port: number; dataDir: string; pid?: number };
   serving?: { port: number; pid?: number };
   worker?: { pid?: number };

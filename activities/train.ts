@@ -114,10 +114,8 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
       const checkpointKey = `checkpoints/${runId}/latest.json`;
       let startEpoch = 0;
       let resumedFromEpoch: number | undefined;
-      const progress = info.heartbeatDetails as Progress | undefined;
-      // Heartbeats are throttled, so the last details may lag; the checkpoint object is always the newest.
-      const resumeKey = progress?.checkpointKey || (info.attempt > 1 && (await store.sizeOf(checkpointKey)) !== undefined ? checkpointKey : undefined);
-      if (resumeKey) {
+      // Heartbeat details lag (they are throttled); the checkpoint object, keyed by the run, is always the newest.
+      if (info.attempt > 1 && (await store.sizeOf(checkpointKey)) !== undefined) {
         const checkpoint = await store.getJson<Checkpoint>(checkpointKey);
         await restoreCheckpoint(tf, model, checkpoint);
         startEpoch = checkpoint.epoch + 1;

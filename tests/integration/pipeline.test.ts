@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { datasetVersions } from '../../schema/datasets';
 import { deployments, predictions } from '../../schema/deployments';
 import { aliasEvents, modelAliases, modelVersions } from '../../schema/models';
+import { alerts } from '../../schema/monitors';
 import { runMetrics, runs } from '../../schema/runs';
 import { demandPipeline, eventually, startHarness, type Harness } from './harness';
 
@@ -178,11 +179,9 @@ describe('pipeline workflow', () => {
     await eventually(async () => {
       const response = await fetch(`${harness.servingUrl}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: config.model, instances }) });
       expect(response.status).toBe(200);
-      const { alerts } = await import('../../schema/monitors');
       const open = await harness.services.db.select().from(alerts).where(eq(alerts.monitorWorkflowId, monitorId));
       return open.length > 0 && open[0]!.retrainWorkflowId ? open : undefined;
     }, 60_000, 'a drift alert with a retraining run');
-    const { alerts } = await import('../../schema/monitors');
     const raised = await harness.services.db.select().from(alerts).where(eq(alerts.monitorWorkflowId, monitorId));
     expect(raised).toHaveLength(1);
     expect(raised[0]!.check).toBe('prediction_drift');
