@@ -9,7 +9,7 @@ import { readCsv } from '../storage/csvStream';
 import { badInput } from './deps';
 
 export async function loadDatasetColumns(
-  db: Db, store: ObjectStore, datasetVersionId: string, wanted: string[], delimiter: string,
+  db: Db, store: ObjectStore, datasetVersionId: string, wanted: string[],
 ): Promise<{ version: DatasetVersionRow; columns: RawColumns; rowCount: number }> {
   const [version] = await db.select().from(datasetVersions).where(eq(datasetVersions.id, datasetVersionId));
   if (!version) throw badInput('NotFoundError', `dataset version ${datasetVersionId} does not exist`);
@@ -17,14 +17,14 @@ export async function loadDatasetColumns(
   let indices: number[] = [];
   const { rows } = await readCsv(
     await store.getStream(version.objectKey),
-    { delimiter, sourceName: version.id, onProgress: (bytes) => heartbeat({ loadingBytes: bytes }) },
+    { sourceName: version.id, onProgress: (bytes) => heartbeat({ loadingBytes: bytes }) },
     (header) => {
       const missing = wanted.filter((name) => !header.includes(name));
       if (missing.length) throw badInput('TrainingError', `dataset ${version.id} has no column(s) ${missing.map((m) => `"${m}"`).join(', ')}; it has: ${header.join(', ')}`);
       indices = wanted.map((name) => header.indexOf(name));
     },
-    (fields) => {
-      for (let k = 0; k < wanted.length; k++) columns[wanted[k]!]!.push(fields[indices[k]!]!);
+    (record) => {
+      for (let k = 0; k < wanted.length; k++) columns[wanted[k]!]!.push(record.text(indices[k]!));
     },
   );
   return { version, columns, rowCount: rows };

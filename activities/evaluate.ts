@@ -15,7 +15,6 @@ export interface EvaluateInput {
   runId: string;
   artifactKey: string;
   datasetVersionId: string;
-  delimiter: string;
   params: TrainingParams;
   gates: Gate[];
 }
@@ -34,7 +33,7 @@ export function createEvaluateActivities({ db, store }: ActivityDeps) {
       const pre = artifact.preprocessor;
       const { params } = input;
       const wanted = [...new Set([...params.features.numeric, ...params.features.categorical, params.target])];
-      const { version, columns, rowCount } = await loadDatasetColumns(db, store, input.datasetVersionId, wanted, input.delimiter);
+      const { version, columns, rowCount } = await loadDatasetColumns(db, store, input.datasetVersionId, wanted);
       const { holdout } = splitRows(rowCount, params.holdoutFraction, params.seed, version.contentHash);
       const model = await deserializeModel(tf, artifact);
       try {

@@ -1,22 +1,29 @@
-/** Ingest: a CSV from a path, URL or s3:// becomes an immutable dataset version, stored under its content hash. */
+/**
+ * Ingest: a table from a file, URL, s3:// object or SQL query becomes an immutable dataset version.
+ * One streaming pass converts it to canonical CSV, hashes that, and profiles every column. The version id is the
+ * hash of the canonical form, so the same table twice — even from another format — is one version, uploaded once.
+ */
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { heartbeat, log } from '@temporalio/activity';
 import { eq } from 'drizzle-orm';
-import { ProfileBuilder } from '../ml/profile';
+import { CanonicalCsvWriter } from '../ml/csv';
+import { ProfileBuilder, type ColumnProfile } from '../ml/profile';
 import { datasets, datasetVersions } from '../schema/datasets';
-import { CsvInputError, readCsv } from '../storage/csvStream';
-import { openSource, SourceError } from '../storage/sources';
+import type { Db } from '../storage/db';
+import type { ObjectStore } from '../storage/objectStore';
+import { CsvInputError } from '../storage/csvStream';
+import { redact, SourceError } from '../storage/sources';
+import { readTable, type DataFormat, type TableSpec } from '../storage/tables';
 import { badInput, type ActivityDeps } from './deps';
 
 export interface IngestInput {
   workflowId: string;
   dataset: string;
-  source: string;
-  delimiter: string;
+  table: TableSpec;
 }
 
 export interface IngestResult {
@@ -24,6 +31,7 @@ export interface IngestResult {
   contentHash: string;
   objectKey: string;
   rowCount: number;
+  format: DataFormat;
   /** True when this content was already a version: nothing was uploaded again. */
   reused: boolean;
 }
@@ -32,76 +40,86 @@ export function datasetObjectKey(dataset: string, contentHash: string): string {
   return `datasets/${dataset}/${contentHash}.csv`;
 }
 
-export function createIngestActivities({ db, store }: ActivityDeps) {
+/** The ingest itself, outside any activity context (the benchmark calls it directly). */
+export async function ingestTable(
+  { db, store }: { db: Db; store: ObjectStore },
+  input: IngestInput,
+  onProgress: (bytes: number) => void = () => undefined,
+): Promise<IngestResult & { profile: ColumnProfile[] }> {
+  const workDir = await mkdtemp(join(tmpdir(), 'flywheel-ingest-'));
+  try {
+    const copyPath = join(workDir, 'canonical.csv');
+    const fd = openSync(copyPath, 'w');
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const rawIsCanonical = (input.table.delimiter ?? ',') === ',' && (input.table.quote ?? '"') === '"';
+    const writer = new CanonicalCsvWriter((chunk) => {
+      hash.update(chunk);
+      writeSync(fd, chunk);
+      bytes += chunk.length;
+    }, rawIsCanonical);
+    let profiler: ProfileBuilder | undefined;
+    let read: Awaited<ReturnType<typeof readTable>>;
+    try {
+      read = await readTable(input.table, store, {
+        onHeader: (columns) => {
+          writer.header(columns);
+          profiler = new ProfileBuilder(columns);
+        },
+        onRecord: (record) => {
+          writer.record(record);
+          profiler!.add(record);
+        },
+        onProgress,
+      });
+      writer.flush();
+    } catch (error) {
+      if (error instanceof SourceError || error instanceof CsvInputError) throw badInput('IngestError', error.message);
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EISDIR') throw badInput('IngestError', `${input.table.source}: ${(error as Error).message}`);
+      throw error;
+    } finally {
+      closeSync(fd);
+    }
+
+    const contentHash = hash.digest('hex');
+    const id = `${input.dataset}@${contentHash.slice(0, 16)}`;
+    const [existing] = await db.select().from(datasetVersions).where(eq(datasetVersions.id, id));
+    if (existing) {
+      return { datasetVersionId: id, contentHash, objectKey: existing.objectKey, rowCount: existing.rowCount, format: read.format, reused: true, profile: existing.profile };
+    }
+    // Upload first, then the row: a crash in between leaves an object the retry finds by its hash and size.
+    const objectKey = datasetObjectKey(input.dataset, contentHash);
+    if ((await store.sizeOf(objectKey)) !== bytes) await store.putFile(objectKey, copyPath, 'text/csv');
+    const profile = profiler!.finish();
+    await db.transaction(async (tx) => {
+      await tx.insert(datasets).values({ name: input.dataset }).onConflictDoNothing();
+      await tx.insert(datasetVersions).values({
+        id,
+        datasetName: input.dataset,
+        contentHash,
+        objectKey,
+        sourceUri: redact(input.table.source),
+        format: read.format,
+        rowCount: read.rows,
+        byteSize: bytes,
+        columns: profile.map((p) => ({ name: p.name, type: p.type })),
+        profile,
+        createdByWorkflowId: input.workflowId,
+      }).onConflictDoNothing();
+    });
+    return { datasetVersionId: id, contentHash, objectKey, rowCount: read.rows, format: read.format, reused: false, profile };
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+export function createIngestActivities(deps: ActivityDeps) {
   return {
     async ingestDataset(input: IngestInput): Promise<IngestResult> {
-      const workDir = await mkdtemp(join(tmpdir(), 'flywheel-ingest-'));
-      try {
-        const copyPath = join(workDir, 'data.csv');
-        const copy = createWriteStream(copyPath);
-        const hash = createHash('sha256');
-        let profile: ProfileBuilder | undefined;
-        let columns: string[] = [];
-        let stats: { rows: number; bytes: number };
-        try {
-          const stream = await openSource(input.source, store);
-          stats = await readCsv(
-            stream,
-            {
-              delimiter: input.delimiter,
-              sourceName: input.source,
-              onProgress: (bytes) => heartbeat({ bytes }),
-              onChunk: (chunk) => {
-                hash.update(chunk);
-                if (!copy.write(chunk)) return new Promise<void>((resolve) => copy.once('drain', () => resolve()));
-              },
-            },
-            (header) => {
-              columns = header;
-              profile = new ProfileBuilder(header);
-            },
-            (fields) => profile!.addRow(fields),
-          );
-        } catch (error) {
-          if (error instanceof SourceError || error instanceof CsvInputError) throw badInput('IngestError', error.message);
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code === 'EACCES' || code === 'EISDIR') throw badInput('IngestError', `${input.source}: ${(error as Error).message}`);
-          throw error;
-        } finally {
-          await new Promise<void>((resolve) => copy.end(() => resolve()));
-        }
-        if (stats.rows === 0) throw badInput('IngestError', `${input.source}: the file has a header but no data rows`);
-
-        const contentHash = hash.digest('hex');
-        const id = `${input.dataset}@${contentHash.slice(0, 16)}`;
-        const existing = await db.select({ id: datasetVersions.id, objectKey: datasetVersions.objectKey, rowCount: datasetVersions.rowCount })
-          .from(datasetVersions).where(eq(datasetVersions.id, id));
-        if (existing[0]) return { datasetVersionId: id, contentHash, objectKey: existing[0].objectKey, rowCount: existing[0].rowCount, reused: true };
-
-        // Upload first, then the row: a crash in between leaves an object the retry finds by its hash.
-        const objectKey = datasetObjectKey(input.dataset, contentHash);
-        if ((await store.sizeOf(objectKey)) !== stats.bytes) await store.putFile(objectKey, copyPath, 'text/csv');
-        const profiles = profile!.finish();
-        await db.transaction(async (tx) => {
-          await tx.insert(datasets).values({ name: input.dataset }).onConflictDoNothing();
-          await tx.insert(datasetVersions).values({
-            id,
-            datasetName: input.dataset,
-            contentHash,
-            objectKey,
-            sourceUri: input.source,
-            rowCount: stats.rows,
-            byteSize: stats.bytes,
-            columns: columns.map((name, i) => ({ name, type: profiles[i]!.type })),
-            profile: profiles,
-            createdByWorkflowId: input.workflowId,
-          }).onConflictDoNothing();
-        });
-        log.info('dataset version stored', { id, rows: stats.rows, bytes: stats.bytes });
-        return { datasetVersionId: id, contentHash, objectKey, rowCount: stats.rows, reused: false };
-      } finally {
-        await rm(workDir, { recursive: true, force: true });
-      }
+      const { profile: _profile, ...result } = await ingestTable(deps, input, (bytes) => heartbeat({ bytes }));
+      log.info('dataset version', { id: result.datasetVersionId, rows: result.rowCount, reused: result.reused });
+      return result;
     },
   };
 }

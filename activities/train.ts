@@ -33,7 +33,6 @@ export interface TrainInput {
   pipelineName: string;
   modelName: string;
   datasetVersionId: string;
-  delimiter: string;
   params: TrainingParams;
   codeVersion?: string;
   /** Set when a GPU was asked for but no GPU worker took the task in time. */
@@ -90,7 +89,7 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
       await db.update(runs).set({ backend, taskQueue: info.taskQueue, status: 'running' }).where(eq(runs.id, runId));
 
       const wanted = [...new Set([...params.features.numeric, ...params.features.categorical, params.target])];
-      const { version, columns, rowCount } = await loadDatasetColumns(db, store, input.datasetVersionId, wanted, input.delimiter);
+      const { version, columns, rowCount } = await loadDatasetColumns(db, store, input.datasetVersionId, wanted);
       if (rowCount < 10) throw await fail(`dataset ${version.id} has ${rowCount} rows; training needs at least 10`);
       const split = splitRows(rowCount, params.holdoutFraction, params.seed, version.contentHash);
       if (split.train.length === 0) throw await fail(`the training split of ${version.id} is empty (holdoutFraction ${params.holdoutFraction})`);

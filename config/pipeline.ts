@@ -21,6 +21,12 @@ const columnContract = z
     max: z.number().optional(),
     /** Allowed values of a categorical column. */
     allowed: z.array(z.string()).optional(),
+    /** No value may repeat (memory grows with the distinct values of this column). @default false */
+    unique: z.boolean().optional(),
+    /** Share of non-null rows that must pass the value checks (type, min, max, allowed). @default 1 */
+    mostly: z.number().gt(0).max(1).optional(),
+    /** `warning` records a failing check without stopping the pipeline. @default 'error' */
+    severity: z.enum(['error', 'warning']).optional(),
   })
   .strict();
 
@@ -36,11 +42,26 @@ export const pipelineConfigSchema = z
         dataset: name,
         /** A local path (relative to the config file), an http(s):// URL or an s3://bucket/key URI. */
         source: z.string().min(1),
-        format: z.literal('csv').default('csv'),
-        /** @default ',' */
-        delimiter: z.string().length(1).default(','),
+        /** Detected from the source when omitted: postgres:// → sql, *.parquet, *.jsonl / *.ndjson, else csv. */
+        format: z.enum(['csv', 'jsonl', 'parquet', 'sql']).optional(),
+        /** CSV field separator. @default ',' */
+        delimiter: z.string().length(1).optional(),
+        /** CSV quote character. @default '"' */
+        quote: z.string().length(1).optional(),
+        /** Whether the first CSV line holds the column names. @default true */
+        header: z.boolean().optional(),
+        /** Column names for a CSV file without a header. */
+        columns: z.array(z.string().min(1)).optional(),
+        /** The SELECT to run against a postgres:// source. */
+        query: z.string().min(1).optional(),
       })
-      .strict(),
+      .strict()
+      .superRefine((data, ctx) => {
+        const sql = /^postgres(ql)?:\/\//.test(data.source) || data.format === 'sql';
+        if (sql && !data.query) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['query'], message: 'a postgres:// source needs a query' });
+        if (!sql && data.query) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['query'], message: 'only a postgres:// source takes a query' });
+        if (data.header === false && !data.columns?.length) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['columns'], message: 'a CSV without a header needs column names' });
+      }),
     schema: z
       .object({
         columns: z.record(z.string(), columnContract).refine((c) => Object.keys(c).length > 0, 'must declare at least one column'),
@@ -48,8 +69,31 @@ export const pipelineConfigSchema = z
         allowExtraColumns: z.boolean().default(false),
         /** @default 1 */
         minRows: z.number().int().nonnegative().default(1),
+        maxRows: z.number().int().positive().optional(),
       })
-      .strict(),
+      .strict()
+      .optional(),
+    /** Checks beyond the schema: the distribution of each new version against a reference version. */
+    validation: z
+      .object({
+        /** The version the distribution check compares with: an alias or a version id. @default 'latest' */
+        reference: z.string().min(1).default('latest'),
+        drift: z
+          .object({
+            /** @default true */
+            enabled: z.boolean().default(true),
+            /** Columns to compare. @default the training features */
+            columns: z.array(z.string()).optional(),
+            /** PSI (10 bins) at or above this is drift. @default 0.25 */
+            psiThreshold: z.number().positive().default(0.25),
+            /** @default 'error' */
+            severity: z.enum(['error', 'warning']).default('error'),
+          })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({}),
     training: z
       .object({
         task: z.enum(['regression', 'classification']),
@@ -134,6 +178,7 @@ export const pipelineConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    if (!config.schema) return; // inferred from the first version; columns are checked against the data then
     const declared = new Set(Object.keys(config.schema.columns));
     const check = (column: string, path: (string | number)[]) => {
       if (!declared.has(column)) ctx.addIssue({ code: z.ZodIssueCode.custom, path, message: `column "${column}" is not declared in schema.columns` });
@@ -141,6 +186,7 @@ export const pipelineConfigSchema = z
     check(config.training.target, ['training', 'target']);
     config.training.features.numeric.forEach((c, i) => check(c, ['training', 'features', 'numeric', i]));
     config.training.features.categorical.forEach((c, i) => check(c, ['training', 'features', 'categorical', i]));
+    config.validation.drift.columns?.forEach((c, i) => check(c, ['validation', 'drift', 'columns', i]));
   });
 
 export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
@@ -184,7 +230,7 @@ export function loadPipelineConfig(file: string): PipelineConfig {
   }
   const config = parsePipelineConfig(raw, file);
   const source = config.data.source;
-  if (!/^(https?|s3):\/\//.test(source) && !isAbsolute(source)) {
+  if (!/^(https?|s3|postgres|postgresql|file):\/\//.test(source) && !isAbsolute(source)) {
     config.data.source = resolve(dirname(resolve(file)), source);
   }
   return config;

@@ -1,9 +1,14 @@
-/** A streaming RFC 4180 CSV parser that reports the line of every record and of every error. */
+/**
+ * A streaming RFC 4180 CSV parser over bytes. It never builds a string it does not have to: each record is a view of
+ * field bounds into the current buffer, numbers parse straight from the bytes, and text is decoded on demand.
+ * Every record and every error carries the line where it starts.
+ */
+import { isNullToken, parseNumber } from './numbers';
 
 export interface CsvOptions {
-  /** Field separator. @default ',' */
+  /** Field separator, one ASCII character. @default ',' */
   delimiter?: string;
-  /** Quote character. @default '"' */
+  /** Quote character, one ASCII character. @default '"' */
   quote?: string;
 }
 
@@ -14,126 +19,249 @@ export class CsvSyntaxError extends Error {
   }
 }
 
-export interface CsvRecord {
-  fields: string[];
-  /** 1-based line where the record starts in the file. */
-  line: number;
+/** Read access to one record's fields; implemented over CSV bytes and over plain string arrays. */
+export interface RecordFields {
+  readonly count: number;
+  /** True for a missing value: empty, NA, N/A, null or NULL. */
+  isNull(i: number): boolean;
+  /** The field as a finite number, or NaN when it is not a plain decimal/scientific number. */
+  number(i: number): number;
+  text(i: number): string;
+}
+
+const QUOTED = 1;
+const ESCAPED = 2;
+const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/** One record: valid only during the callback that receives it. */
+export class CsvRecordView implements RecordFields {
+  buf: Buffer = Buffer.alloc(0);
+  count = 0;
+  starts = new Int32Array(64);
+  ends = new Int32Array(64);
+  flags = new Uint8Array(64);
+  /** 1-based line where the record starts. */
+  line = 1;
+  /** Raw bounds of the record in `buf`, without its line ending. */
+  start = 0;
+  end = 0;
+  /** No quotes and no CR: the raw bytes are already in canonical form (when the delimiter is a comma). */
+  plain = true;
+
+  constructor(private readonly quote: number) {}
+
+  push(start: number, end: number, flags: number): void {
+    if (this.count === this.starts.length) {
+      const size = this.starts.length * 2;
+      const starts = new Int32Array(size), ends = new Int32Array(size), fl = new Uint8Array(size);
+      starts.set(this.starts); ends.set(this.ends); fl.set(this.flags);
+      this.starts = starts; this.ends = ends; this.flags = fl;
+    }
+    this.starts[this.count] = start;
+    this.ends[this.count] = end;
+    this.flags[this.count] = flags;
+    this.count++;
+  }
+
+  isNull(i: number): boolean {
+    const s = this.starts[i]!, length = this.ends[i]! - s, b = this.buf;
+    switch (length) {
+      case 0: return true;
+      case 2: return b[s] === 78 && b[s + 1] === 65; // NA
+      case 3: return b[s] === 78 && b[s + 1] === 47 && b[s + 2] === 65; // N/A
+      case 4: return (b[s] === 110 && b[s + 1] === 117 && b[s + 2] === 108 && b[s + 3] === 108) // null
+        || (b[s] === 78 && b[s + 1] === 85 && b[s + 2] === 76 && b[s + 3] === 76); // NULL
+      default: return false;
+    }
+  }
+
+  number(i: number): number {
+    const b = this.buf, end = this.ends[i]!;
+    let p = this.starts[i]!;
+    let negative = false;
+    if (b[p] === 45) { negative = true; p++; } else if (b[p] === 43) p++;
+    let mantissa = 0, digits = 0, scale = -1;
+    for (; p < end; p++) {
+      const c = b[p]!;
+      if (c >= 48 && c <= 57) {
+        mantissa = mantissa * 10 + (c - 48);
+        digits++;
+        if (scale >= 0) scale++;
+      } else if (c === 46 && scale < 0) scale = 0;
+      else break;
+    }
+    // Up to 15 digits and no exponent: mantissa / 10^k is exact-then-rounded once, the same double as Number(text).
+    if (p === end && digits > 0 && digits <= 15) {
+      const value = scale > 0 ? mantissa / POW10[scale]! : mantissa;
+      return negative ? -value : value;
+    }
+    return parseNumber(this.text(i)) ?? NaN;
+  }
+
+  text(i: number): string {
+    const raw = this.buf.toString('utf8', this.starts[i]!, this.ends[i]!);
+    if (!(this.flags[i]! & ESCAPED)) return raw;
+    const q = String.fromCharCode(this.quote);
+    return raw.split(q + q).join(q);
+  }
+
+  quoted(i: number): boolean {
+    return (this.flags[i]! & QUOTED) !== 0;
+  }
+
+  fields(): string[] {
+    const out = new Array<string>(this.count);
+    for (let i = 0; i < this.count; i++) out[i] = this.text(i);
+    return out;
+  }
+}
+
+/** A record over plain strings (JSON, tests), with the same reading rules as CSV fields. */
+export class ArrayRecord implements RecordFields {
+  constructor(public values: string[]) {}
+  get count(): number { return this.values.length; }
+  isNull(i: number): boolean { return isNullToken(this.values[i] ?? ''); }
+  number(i: number): number { return parseNumber(this.values[i] ?? '') ?? NaN; }
+  text(i: number): string { return this.values[i] ?? ''; }
 }
 
 /**
- * Incremental parser: `push` text chunks as they arrive, collect complete records, `end` at EOF.
- * Quoted fields may hold delimiters, doubled quotes and newlines; CRLF and LF both end records.
+ * Incremental parser: `push` byte chunks as they arrive, `end` at EOF. Quoted fields may hold delimiters, doubled
+ * quotes and newlines; LF, CRLF and CR end records; blank lines are skipped. A record split across chunks is kept
+ * and parsed again once the rest arrives.
  */
 export class CsvParser {
-  private readonly delimiter: string;
-  private readonly quote: string;
-  private field = '';
-  private fields: string[] = [];
-  private inQuotes = false;
-  private quoteClosed = false;
-  private fieldStarted = false;
+  private readonly delimiter: number;
+  private readonly quote: number;
+  private readonly view: CsvRecordView;
+  private pending: Buffer | undefined;
   private line = 1;
-  private recordLine = 1;
-  private pendingCR = false;
 
   constructor(options: CsvOptions = {}) {
-    this.delimiter = options.delimiter ?? ',';
-    this.quote = options.quote ?? '"';
-    if (this.delimiter.length !== 1) throw new Error(`CSV delimiter must be one character, got "${this.delimiter}"`);
+    const delimiter = options.delimiter ?? ',';
+    const quote = options.quote ?? '"';
+    if (delimiter.length !== 1 || delimiter.charCodeAt(0) > 127) throw new Error(`CSV delimiter must be one ASCII character, got "${delimiter}"`);
+    if (quote.length !== 1 || quote.charCodeAt(0) > 127) throw new Error(`CSV quote must be one ASCII character, got "${quote}"`);
+    if (delimiter === quote || /[\r\n]/.test(delimiter + quote)) throw new Error('CSV delimiter and quote must differ and not be a line break');
+    this.delimiter = delimiter.charCodeAt(0);
+    this.quote = quote.charCodeAt(0);
+    this.view = new CsvRecordView(this.quote);
   }
 
-  push(chunk: string, out: CsvRecord[] = []): CsvRecord[] {
-    const { delimiter, quote } = this;
-    for (let i = 0; i < chunk.length; i++) {
-      const ch = chunk[i]!;
-      if (this.pendingCR) {
-        this.pendingCR = false;
-        if (ch === '\n') continue;
-      }
-      if (this.inQuotes) {
-        if (ch === quote) {
-          if (i + 1 < chunk.length) {
-            if (chunk[i + 1] === quote) {
-              this.field += quote;
-              i++;
-            } else {
-              this.inQuotes = false;
-              this.quoteClosed = true;
+  /** Line number of the next record to be parsed. */
+  get currentLine(): number {
+    return this.line;
+  }
+
+  push(chunk: Buffer, onRecord: (record: CsvRecordView) => void): void {
+    const buf = this.pending && this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    const consumed = this.parse(buf, false, onRecord);
+    this.pending = consumed < buf.length ? Buffer.from(buf.subarray(consumed)) : undefined;
+  }
+
+  end(onRecord: (record: CsvRecordView) => void): void {
+    if (this.pending && this.pending.length > 0) this.parse(this.pending, true, onRecord);
+    this.pending = undefined;
+  }
+
+  /** Parses complete records from `buf`; returns the offset of the first byte not consumed. */
+  private parse(buf: Buffer, final: boolean, onRecord: (record: CsvRecordView) => void): number {
+    const { delimiter, quote, view } = this;
+    const length = buf.length;
+    view.buf = buf;
+    let recordStart = 0;
+    records: while (recordStart < length) {
+      let i = recordStart;
+      let lines = 0;
+      let plain = true;
+      view.count = 0;
+      for (;;) {
+        if (i < length && buf[i] === quote) {
+          plain = false;
+          const contentStart = i + 1;
+          let j = contentStart, flags = QUOTED, close = -1;
+          while (j < length) {
+            const k = buf.indexOf(quote, j);
+            if (k === -1) break;
+            if (k + 1 < length && buf[k + 1] === quote) { flags |= ESCAPED; j = k + 2; continue; }
+            if (k + 1 >= length && !final) break;
+            close = k;
+            break;
+          }
+          if (close < 0) {
+            if (final) throw new CsvSyntaxError('unterminated quoted field (missing closing quote)', this.line);
+            return recordStart;
+          }
+          for (let p = contentStart; p < close; p++) if (buf[p] === 10) lines++;
+          view.push(contentStart, close, flags);
+          i = close + 1;
+          if (i < length) {
+            const c = buf[i];
+            if (c !== delimiter && c !== 10 && c !== 13) {
+              throw new CsvSyntaxError(`unexpected character after the closing quote of field ${view.count}`, this.line + lines);
             }
-          } else {
-            // Can't see the next char yet: treat as closing; a following quote reopens as an escaped quote.
-            this.inQuotes = false;
-            this.quoteClosed = true;
           }
         } else {
-          if (ch === '\n') this.line++;
-          this.field += ch;
+          let j = i;
+          while (j < length) {
+            const c = buf[j];
+            if (c === delimiter || c === 10 || c === 13) break;
+            if (c === quote) throw new CsvSyntaxError(`unexpected quote inside unquoted field ${view.count + 1}`, this.line + lines);
+            j++;
+          }
+          if (j >= length && !final) return recordStart;
+          view.push(i, j, 0);
+          i = j;
         }
-        continue;
-      }
-      if (ch === quote) {
-        if (this.quoteClosed) {
-          // `""` split across chunks: an escaped quote inside the quoted field.
-          this.field += quote;
-          this.inQuotes = true;
-          this.quoteClosed = false;
-        } else if (!this.fieldStarted) {
-          this.inQuotes = true;
-          this.fieldStarted = true;
+        if (i >= length) {
+          if (!final) return recordStart;
+          break;
+        }
+        const c = buf[i]!;
+        if (c === delimiter) { i++; continue; }
+        if (c === 13) {
+          plain = false;
+          if (i + 1 >= length && !final) return recordStart;
+          view.end = i;
+          i += buf[i + 1] === 10 ? 2 : 1;
         } else {
-          throw new CsvSyntaxError(`unexpected quote inside unquoted field ${this.fields.length + 1}`, this.line);
+          view.end = i;
+          i++;
         }
-        continue;
+        lines++;
+        const blank = view.count === 1 && view.end === recordStart && !(view.flags[0]! & QUOTED);
+        if (!blank) {
+          view.start = recordStart;
+          view.line = this.line;
+          view.plain = plain;
+          onRecord(view);
+        }
+        this.line += lines;
+        recordStart = i;
+        continue records;
       }
-      if (ch === delimiter) {
-        this.endField();
-        continue;
-      }
-      if (ch === '\n' || ch === '\r') {
-        this.endRecord(out);
-        this.line++;
-        this.recordLine = this.line;
-        if (ch === '\r') this.pendingCR = true;
-        continue;
-      }
-      if (this.quoteClosed) throw new CsvSyntaxError(`unexpected character after closing quote in field ${this.fields.length + 1}`, this.line);
-      this.field += ch;
-      this.fieldStarted = true;
+      // End of input without a line ending.
+      view.start = recordStart;
+      view.end = length;
+      view.line = this.line;
+      view.plain = plain;
+      const blank = view.count === 1 && view.end === recordStart && !(view.flags[0]! & QUOTED);
+      if (!blank) onRecord(view);
+      this.line += lines;
+      return length;
     }
-    return out;
-  }
-
-  end(out: CsvRecord[] = []): CsvRecord[] {
-    if (this.inQuotes) throw new CsvSyntaxError('unterminated quoted field (missing closing quote)', this.recordLine);
-    if (this.fieldStarted || this.fields.length > 0 || this.quoteClosed) this.endRecord(out);
-    return out;
-  }
-
-  private endField(): void {
-    this.fields.push(this.field);
-    this.field = '';
-    this.fieldStarted = false;
-    this.quoteClosed = false;
-  }
-
-  private endRecord(out: CsvRecord[]): void {
-    const empty = this.fields.length === 0 && !this.fieldStarted && !this.quoteClosed && this.field === '';
-    if (!empty) {
-      this.endField();
-      out.push({ fields: this.fields, line: this.recordLine });
-    }
-    this.fields = [];
-    this.field = '';
-    this.fieldStarted = false;
-    this.quoteClosed = false;
+    return recordStart;
   }
 }
 
 /** Parses a whole CSV text; convenience for tests and small inputs. */
-export function parseCsv(text: string, options?: CsvOptions): CsvRecord[] {
+export function parseCsv(text: string, options?: CsvOptions): { fields: string[]; line: number }[] {
   const parser = new CsvParser(options);
-  const out = parser.push(text);
-  return parser.end(out);
+  const out: { fields: string[]; line: number }[] = [];
+  const collect = (record: CsvRecordView) => out.push({ fields: record.fields(), line: record.line });
+  parser.push(Buffer.from(text, 'utf8'), collect);
+  parser.end(collect);
+  return out;
 }
 
 /** Quotes a value for CSV output when it needs it. */
@@ -143,4 +271,46 @@ export function csvField(value: string | number | boolean | null | undefined, de
   return text.includes(delimiter) || text.includes('"') || text.includes('\n') || text.includes('\r')
     ? `"${text.replace(/"/g, '""')}"`
     : text;
+}
+
+/**
+ * Writes records in canonical CSV — comma, minimal quoting, LF, header first — in chunks of about 1 MiB.
+ * A record parsed from comma-separated input without quotes or CR is copied byte for byte.
+ */
+export class CanonicalCsvWriter {
+  private buffer = Buffer.allocUnsafe(1 << 20);
+  private used = 0;
+
+  constructor(private readonly emit: (chunk: Buffer) => void, private readonly rawIsCanonical: boolean) {}
+
+  header(names: string[]): void {
+    this.writeText(names.map((name) => csvField(name)).join(',') + '\n');
+  }
+
+  record(record: CsvRecordView): void {
+    if (this.rawIsCanonical && record.plain) {
+      const length = record.end - record.start;
+      if (this.used + length + 1 > this.buffer.length) this.flush(length + 1);
+      record.buf.copy(this.buffer, this.used, record.start, record.end);
+      this.used += length;
+      this.buffer[this.used++] = 10;
+      return;
+    }
+    let line = '';
+    for (let i = 0; i < record.count; i++) line += (i ? ',' : '') + csvField(record.text(i));
+    this.writeText(line + '\n');
+  }
+
+  /** Emits what is buffered; call once at the end. */
+  flush(room = 0): void {
+    if (this.used > 0) this.emit(Buffer.from(this.buffer.subarray(0, this.used)));
+    this.used = 0;
+    if (room > this.buffer.length) this.buffer = Buffer.allocUnsafe(room);
+  }
+
+  private writeText(text: string): void {
+    const length = Buffer.byteLength(text);
+    if (this.used + length > this.buffer.length) this.flush(length);
+    this.used += this.buffer.write(text, this.used);
+  }
 }

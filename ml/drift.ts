@@ -39,16 +39,36 @@ export function binCounts(values: ArrayLike<number>, edges: number[]): number[] 
 }
 
 /** Population Stability Index of a current sample against a binned reference (ε-smoothed empty bins). */
-export function psi(reference: BinnedReference, current: ArrayLike<number>): number {
-  const counts = binCounts(current, reference.edges);
+export function psi(reference: Pick<BinnedReference, 'edges' | 'shares'>, current: ArrayLike<number>): number {
+  return psiFromCounts(reference.shares, binCounts(current, reference.edges));
+}
+
+/** PSI from reference shares and current counts over the same bins. */
+export function psiFromCounts(expectedShares: number[], actualCounts: number[]): number {
+  let n = 0;
+  for (const c of actualCounts) n += c;
+  if (n === 0) return 0;
   const epsilon = 1e-4;
   let total = 0;
-  for (let i = 0; i < counts.length; i++) {
-    const expected = Math.max(reference.shares[i]!, epsilon);
-    const actual = Math.max(counts[i]! / current.length, epsilon);
+  for (let i = 0; i < actualCounts.length; i++) {
+    const expected = Math.max(expectedShares[i] ?? 0, epsilon);
+    const actual = Math.max(actualCounts[i]! / n, epsilon);
     total += (actual - expected) * Math.log(actual / expected);
   }
   return total;
+}
+
+/**
+ * PSI over categories: the reference's top values plus one bucket for everything else (values the reference
+ * did not list, including new categories).
+ */
+export function categoricalPsi(reference: { value: string; count: number }[], referenceTotal: number, current: Map<string, number>): number {
+  const index = new Map(reference.map((r, i) => [r.value, i]));
+  const shares = reference.map((r) => r.count / referenceTotal);
+  shares.push(Math.max(0, 1 - shares.reduce((a, b) => a + b, 0)));
+  const counts = new Array<number>(shares.length).fill(0);
+  for (const [value, count] of current) counts[index.get(value) ?? reference.length]! += count;
+  return psiFromCounts(shares, counts);
 }
 
 /** Two-sample Kolmogorov–Smirnov statistic D and its asymptotic p-value. */

@@ -1,5 +1,14 @@
-/** One-pass column profiles (counts, nulls, moments, quantiles, histogram, top values): the monitoring reference. */
+/**
+ * One-pass column profiles in bounded memory: counts, nulls, distinct (exact, then HyperLogLog), moments, quantiles
+ * and histogram from a reservoir sample, decile bins and a small sample for drift tests, top values.
+ * Stored with each dataset version; it is the reference monitors and distribution checks compare against.
+ */
+import { ArrayRecord, type RecordFields } from './csv';
+import { binReference } from './drift';
+import { isNonFiniteToken, parseBoolean } from './numbers';
 import { seededRandom } from './random';
+import { hashNumber, hashString, HyperLogLog, Reservoir } from './sketch';
+export { isNullToken, parseBoolean, parseNumber } from './numbers';
 
 export type ColumnType = 'number' | 'integer' | 'boolean' | 'string';
 
@@ -8,41 +17,31 @@ export interface ColumnProfile {
   type: ColumnType;
   count: number;
   nulls: number;
-  /** Exact up to `DISTINCT_CAP`, then a lower bound (`distinctCapped`). */
+  /** Exact while `distinctApprox` is false; a HyperLogLog estimate (±2 %) past the exact bound. */
   distinct: number;
-  distinctCapped: boolean;
+  distinctApprox: boolean;
+  /** NaN / Infinity spellings in a numeric column: counted, never part of the statistics. */
+  nonFinite?: number;
   min?: number;
   max?: number;
   mean?: number;
   std?: number;
-  quantiles?: Record<'p01' | 'p05' | 'p25' | 'p50' | 'p75' | 'p95' | 'p99', number>;
+  quantiles?: Record<'p01' | 'p05' | 'p10' | 'p25' | 'p50' | 'p75' | 'p90' | 'p95' | 'p99', number>;
   histogram?: { edges: number[]; counts: number[] };
+  /** Equal-mass bins of the values: the reference for PSI. */
+  bins?: { edges: number[]; shares: number[] };
+  /** A uniform sample of the values (at most `SAMPLE_SIZE`): the reference for KS tests. */
+  sample?: number[];
+  /** Most frequent values with counts: the reference for categorical drift. Also kept for low-cardinality numbers. */
   topValues?: { value: string; count: number }[];
 }
 
-const NULL_TOKENS = new Set(['', 'NA', 'N/A', 'null', 'NULL']);
-const DISTINCT_CAP = 10_000;
-const RESERVOIR_SIZE = 4_096;
+const EXACT_DISTINCT_STRINGS = 10_000;
+const EXACT_DISTINCT_NUMBERS = 1_000;
+const RESERVOIR_SIZE = 16_384;
+const SAMPLE_SIZE = 500;
 const HISTOGRAM_BINS = 10;
-
-/** True for the tokens Flywheel reads as a missing value. */
-export function isNullToken(raw: string): boolean {
-  return NULL_TOKENS.has(raw);
-}
-
-/** Parses a numeric cell strictly: finite decimal/scientific numbers only (no NaN, Infinity, hex, blanks). */
-export function parseNumber(raw: string): number | undefined {
-  if (!/^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(raw)) return undefined;
-  const value = Number(raw);
-  return Number.isFinite(value) ? value : undefined;
-}
-
-export function parseBoolean(raw: string): boolean | undefined {
-  const lower = raw.trim().toLowerCase();
-  if (lower === 'true') return true;
-  if (lower === 'false') return false;
-  return undefined;
-}
+const TOP_VALUES = 20;
 
 class ColumnAccumulator {
   count = 0;
@@ -50,97 +49,124 @@ class ColumnAccumulator {
   numeric = 0;
   integers = 0;
   booleans = 0;
+  nonFinite = 0;
   min = Infinity;
   max = -Infinity;
   mean = 0;
   m2 = 0;
-  readonly distinct = new Map<string, number>();
-  distinctCapped = false;
-  readonly reservoir: number[] = [];
-  seen = 0;
+  numberCounts: Map<number, number> | null = new Map();
+  stringCounts: Map<string, number> | null = new Map();
+  readonly hll = new HyperLogLog();
+  readonly reservoir: Reservoir;
 
-  constructor(readonly name: string, private readonly random: () => number) {}
+  constructor(readonly name: string, random: () => number) {
+    this.reservoir = new Reservoir(RESERVOIR_SIZE, random);
+  }
 
-  add(raw: string): void {
+  add(record: RecordFields, i: number): void {
     this.count++;
-    if (isNullToken(raw)) {
+    if (record.isNull(i)) {
       this.nulls++;
       return;
     }
-    const seen = this.distinct.get(raw);
-    if (seen !== undefined) this.distinct.set(raw, seen + 1);
-    else if (this.distinct.size < DISTINCT_CAP) this.distinct.set(raw, 1);
-    else this.distinctCapped = true;
-
-    if (parseBoolean(raw) !== undefined) this.booleans++;
-    const value = parseNumber(raw);
-    if (value === undefined) return;
-    this.numeric++;
-    if (Number.isInteger(value)) this.integers++;
-    if (value < this.min) this.min = value;
-    if (value > this.max) this.max = value;
-    const delta = value - this.mean;
-    this.mean += delta / this.numeric;
-    this.m2 += delta * (value - this.mean);
-    this.seen++;
-    if (this.reservoir.length < RESERVOIR_SIZE) this.reservoir.push(value);
-    else {
-      const slot = Math.floor(this.random() * this.seen);
-      if (slot < RESERVOIR_SIZE) this.reservoir[slot] = value;
+    const value = record.number(i);
+    if (value === value) {
+      this.numeric++;
+      if (Number.isInteger(value)) this.integers++;
+      if (value < this.min) this.min = value;
+      if (value > this.max) this.max = value;
+      const delta = value - this.mean;
+      this.mean += delta / this.numeric;
+      this.m2 += delta * (value - this.mean);
+      this.reservoir.add(value);
+      const counts = this.numberCounts;
+      if (counts !== null) {
+        counts.set(value, (counts.get(value) ?? 0) + 1);
+        if (counts.size > EXACT_DISTINCT_NUMBERS) {
+          for (const key of counts.keys()) this.hll.add(hashNumber(key));
+          this.numberCounts = null;
+        }
+      } else this.hll.add(hashNumber(value));
+      return;
     }
+    const text = record.text(i);
+    if (isNonFiniteToken(text)) this.nonFinite++;
+    else if (parseBoolean(text) !== undefined) this.booleans++;
+    const counts = this.stringCounts;
+    if (counts !== null) {
+      counts.set(text, (counts.get(text) ?? 0) + 1);
+      if (counts.size > EXACT_DISTINCT_STRINGS) {
+        for (const key of counts.keys()) this.hll.add(hashString(key));
+        this.stringCounts = null;
+      }
+    } else this.hll.add(hashString(text));
   }
 
   finish(): ColumnProfile {
     const present = this.count - this.nulls;
-    const type: ColumnType =
-      present > 0 && this.numeric === present
-        ? this.integers === present ? 'integer' : 'number'
-        : present > 0 && this.booleans === present ? 'boolean' : 'string';
+    const numericLike = present > 0 && this.numeric > 0 && this.numeric + this.nonFinite === present;
+    const type: ColumnType = numericLike
+      ? this.integers === this.numeric && this.nonFinite === 0 ? 'integer' : 'number'
+      : present > 0 && this.booleans === present ? 'boolean' : 'string';
+    const exact = this.numberCounts !== null && this.stringCounts !== null;
     const profile: ColumnProfile = {
       name: this.name,
       type,
       count: this.count,
       nulls: this.nulls,
-      distinct: this.distinct.size,
-      distinctCapped: this.distinctCapped,
+      distinct: exact ? this.numberCounts!.size + this.stringCounts!.size : this.hll.estimate(),
+      distinctApprox: !exact,
     };
-    if ((type === 'number' || type === 'integer') && this.numeric > 0) {
-      const sorted = [...this.reservoir].sort((a, b) => a - b);
+    if (type === 'number' || type === 'integer') {
+      const sorted = this.reservoir.values.slice().sort((a, b) => a - b);
+      if (this.nonFinite) profile.nonFinite = this.nonFinite;
       profile.min = this.min;
       profile.max = this.max;
       profile.mean = this.mean;
       profile.std = this.numeric > 1 ? Math.sqrt(this.m2 / (this.numeric - 1)) : 0;
-      profile.quantiles = {
-        p01: quantileSorted(sorted, 0.01),
-        p05: quantileSorted(sorted, 0.05),
-        p25: quantileSorted(sorted, 0.25),
-        p50: quantileSorted(sorted, 0.5),
-        p75: quantileSorted(sorted, 0.75),
-        p95: quantileSorted(sorted, 0.95),
-        p99: quantileSorted(sorted, 0.99),
-      };
+      const q = (p: number) => quantileSorted(sorted, p);
+      profile.quantiles = { p01: q(0.01), p05: q(0.05), p10: q(0.1), p25: q(0.25), p50: q(0.5), p75: q(0.75), p90: q(0.9), p95: q(0.95), p99: q(0.99) };
       profile.histogram = histogram(sorted, this.min, this.max, HISTOGRAM_BINS, this.numeric);
+      const bins = binReference(sorted, 10);
+      profile.bins = { edges: bins.edges, shares: bins.shares };
+      const step = sorted.length / SAMPLE_SIZE;
+      profile.sample = step <= 1 ? sorted : Array.from({ length: SAMPLE_SIZE }, (_, k) => sorted[Math.floor(k * step)]!);
+      if (this.numberCounts) profile.topValues = topOf(this.numberCounts, (v) => String(v));
     } else {
-      profile.topValues = [...this.distinct.entries()]
-        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-        .slice(0, 20)
-        .map(([value, count]) => ({ value, count }));
+      const merged = new Map<string, number>(this.stringCounts ?? []);
+      for (const [value, count] of this.numberCounts ?? []) merged.set(String(value), (merged.get(String(value)) ?? 0) + count);
+      profile.topValues = topOf(merged, (v) => v);
     }
     return profile;
   }
 }
 
-/** Builds profiles row by row; `finish` once at the end. */
+function topOf<K>(counts: Map<K, number>, label: (key: K) => string): { value: string; count: number }[] {
+  return [...counts.entries()]
+    .map(([key, count]) => ({ value: label(key), count }))
+    .sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : a.value > b.value ? 1 : 0))
+    .slice(0, TOP_VALUES);
+}
+
+/** Builds profiles record by record; `finish` once at the end. Deterministic for the same rows. */
 export class ProfileBuilder {
   private readonly columns: ColumnAccumulator[];
+  private readonly strings = new ArrayRecord([]);
 
   constructor(names: string[], seed = 1) {
     const random = seededRandom(seed);
     this.columns = names.map((name) => new ColumnAccumulator(name, random));
   }
 
+  add(record: RecordFields): void {
+    const columns = this.columns;
+    for (let i = 0; i < columns.length; i++) columns[i]!.add(record, i);
+  }
+
+  /** Convenience for string rows. */
   addRow(fields: string[]): void {
-    for (let i = 0; i < this.columns.length; i++) this.columns[i]!.add(fields[i] ?? '');
+    this.strings.values = fields;
+    this.add(this.strings);
   }
 
   finish(): ColumnProfile[] {

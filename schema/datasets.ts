@@ -1,10 +1,13 @@
 /** Datasets, their immutable content-addressed versions, and validation reports. */
-import { bigint, boolean, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { ColumnProfile } from '../ml/profile';
-import type { ValidationReport } from '../ml/validation';
+import type { DatasetContract, ValidationReport } from '../ml/validation';
 
 export const datasets = pgTable('datasets', {
   name: text('name').primaryKey(),
+  /** The contract inferred from the first version, used when a pipeline pins none; review it with `flywheel datasets schema`. */
+  inferredContract: jsonb('inferred_contract').$type<DatasetContract>(),
+  inferredFrom: text('inferred_from'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
@@ -17,6 +20,7 @@ export const datasetVersions = pgTable(
     contentHash: text('content_hash').notNull(),
     objectKey: text('object_key').notNull(),
     sourceUri: text('source_uri').notNull(),
+    /** The format it arrived in (csv, jsonl, parquet, sql); stored as canonical CSV whatever it was. */
     format: text('format').notNull().default('csv'),
     rowCount: integer('row_count').notNull(),
     byteSize: bigint('byte_size', { mode: 'number' }).notNull(),
@@ -42,6 +46,19 @@ export const validationReports = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index('validation_reports_version').on(t.datasetVersionId)],
+);
+
+/** Named pointers to versions: `latest` (moved when a version passes validation) and any custom alias. */
+export const datasetAliases = pgTable(
+  'dataset_aliases',
+  {
+    datasetName: text('dataset_name').notNull().references(() => datasets.name),
+    alias: text('alias').notNull(),
+    versionId: text('version_id').notNull().references(() => datasetVersions.id),
+    updatedBy: text('updated_by'),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.datasetName, t.alias] })],
 );
 
 export type DatasetVersionRow = typeof datasetVersions.$inferSelect;

@@ -12,6 +12,21 @@ export class SourceError extends Error {
   }
 }
 
+/** Never show or store a password that came inside a source URL. */
+export function redact(source: string): string {
+  return source.replace(/\/\/([^:/@]+):[^@/]+@/, '//$1:***@');
+}
+
+export function isSqlSource(source: string): boolean {
+  return /^postgres(ql)?:\/\//.test(source);
+}
+
+/** The local path of a path or file:// source; undefined for remote ones. */
+export function localPath(source: string): string | undefined {
+  if (/^(https?|s3):\/\//.test(source) || isSqlSource(source)) return undefined;
+  return source.startsWith('file://') ? new URL(source).pathname : source;
+}
+
 export async function openSource(source: string, store: ObjectStore): Promise<Readable> {
   if (source.startsWith('s3://')) {
     const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(source);
@@ -37,7 +52,8 @@ export async function openSource(source: string, store: ObjectStore): Promise<Re
     if (!response.ok || !response.body) throw new Error(`${source}: HTTP ${response.status} ${response.statusText}`);
     return Readable.fromWeb(response.body as never);
   }
-  const path = source.startsWith('file://') ? new URL(source).pathname : source;
+  if (isSqlSource(source)) throw new SourceError(`${redact(source)}: a SQL source is read with a query, not as a file`, source);
+  const path = localPath(source)!;
   try {
     const info = await stat(path);
     if (!info.isFile()) throw new SourceError(`${path}: not a regular file`, path);
@@ -46,5 +62,5 @@ export async function openSource(source: string, store: ObjectStore): Promise<Re
     const code = (error as NodeJS.ErrnoException).code;
     throw new SourceError(`${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`, path);
   }
-  return createReadStream(path);
+  return createReadStream(path, { highWaterMark: 1 << 20 });
 }

@@ -45,6 +45,7 @@ export interface PipelineInput {
 export interface PipelineResult {
   datasetVersionId: string;
   datasetReused: boolean;
+  validation: { reportKey: string; contract: 'pinned' | 'inferred'; reference: string | null; warnings: string[] };
   runId: string;
   backend: string;
   trainingQueue: string;
@@ -108,17 +109,21 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
 
   await stage('record', () => quick.recordPipeline({ name: config.name, config: config as unknown as Record<string, unknown> }), () => `pipeline ${config.name} stored`);
 
-  const dataset = await stage('ingest', () => io.ingestDataset({ workflowId, dataset: config.data.dataset, source: config.data.source, delimiter: config.data.delimiter }),
-    (r) => `${r.datasetVersionId}: ${r.rowCount} rows${r.reused ? ' (already stored; reused)' : ''}`);
+  const { dataset: datasetName, ...table } = config.data;
+  const dataset = await stage('ingest', () => io.ingestDataset({ workflowId, dataset: datasetName, table }),
+    (r) => `${r.datasetVersionId}: ${r.rowCount} rows from ${r.format}${r.reused ? ' (already stored; reused)' : ''}`);
   upsertSearchAttributes([{ key: DATASET_VERSION_KEY, value: dataset.datasetVersionId }]);
 
-  await stage('validate', () => io.validateDataset({
-    workflowId, datasetVersionId: dataset.datasetVersionId, delimiter: config.data.delimiter,
-    contract: { columns: config.schema.columns, allowExtraColumns: config.schema.allowExtraColumns, minRows: config.schema.minRows },
-  }), (r) => `schema holds${r.warnings.length ? ` (${r.warnings.length} warnings)` : ''}`);
+  const { drift } = config.validation;
+  const features = [...config.training.features.numeric, ...config.training.features.categorical];
+  const validation = await stage('validate', () => io.validateDataset({
+    workflowId, datasetVersionId: dataset.datasetVersionId, contract: config.schema, reference: config.validation.reference,
+    drift: drift.enabled ? { columns: drift.columns ?? features, psiThreshold: drift.psiThreshold, severity: drift.severity } : null,
+  }), (r) => `${r.contract} schema holds${r.reference ? `; distributions checked against ${r.reference}` : ''}`
+    + `${r.warnings.length ? ` (${r.warnings.length} warnings)` : ''}`);
 
   const trainInput: TrainInput = {
-    workflowId, pipelineName: config.name, modelName: config.model, datasetVersionId: dataset.datasetVersionId, delimiter: config.data.delimiter,
+    workflowId, pipelineName: config.name, modelName: config.model, datasetVersionId: dataset.datasetVersionId,
     codeVersion: input.codeVersion,
     params: {
       task: config.training.task, target: config.training.target, features: config.training.features, model: config.training.model,
@@ -131,7 +136,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
 
   const evaluation = await stage('evaluate', async () => {
     const result = await io.evaluateModel({
-      runId: training.runId, artifactKey: training.artifactKey, datasetVersionId: dataset.datasetVersionId, delimiter: config.data.delimiter,
+      runId: training.runId, artifactKey: training.artifactKey, datasetVersionId: dataset.datasetVersionId,
       params: trainInput.params, gates: config.evaluation.gates,
     });
     if (!result.gate.passed) throw ApplicationFailure.nonRetryable(`evaluation gate failed: ${result.gate.failures.join('; ')}`, 'GateFailedError', result.metrics);
@@ -164,7 +169,8 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
   upsertSearchAttributes([{ key: STAGE_KEY, value: 'completed' }]);
 
   return {
-    datasetVersionId: dataset.datasetVersionId, datasetReused: dataset.reused, runId: training.runId, backend: training.backend,
+    datasetVersionId: dataset.datasetVersionId, datasetReused: dataset.reused,
+    validation: { reportKey: validation.reportKey, contract: validation.contract, reference: validation.reference, warnings: validation.warnings }, runId: training.runId, backend: training.backend,
     trainingQueue: training.taskQueue, metrics: evaluation.metrics, model: { name: model.modelName, version: model.version },
     deployment, monitorWorkflowId, stages,
   };

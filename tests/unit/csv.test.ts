@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { CsvParser, CsvSyntaxError, parseCsv } from '../../ml/csv';
+import { CanonicalCsvWriter, CsvParser, CsvSyntaxError, parseCsv, type CsvRecordView } from '../../ml/csv';
+import { readCsv } from '../../storage/csvStream';
+
+function chunked(text: string, size: number): { fields: string[]; line: number }[] {
+  const parser = new CsvParser();
+  const out: { fields: string[]; line: number }[] = [];
+  const collect = (r: CsvRecordView) => out.push({ fields: r.fields(), line: r.line });
+  const bytes = Buffer.from(text);
+  for (let i = 0; i < bytes.length; i += size) parser.push(bytes.subarray(i, i + size), collect);
+  parser.end(collect);
+  return out;
+}
 
 describe('CSV parser', () => {
   it('parses quoted fields with delimiters, escaped quotes and newlines', () => {
@@ -8,16 +19,12 @@ describe('CSV parser', () => {
     expect(records[2]!.line).toBe(3);
   });
 
-  it('gives the same records however the text is split into chunks', () => {
-    const text = 'id,name\r\n1,"a ""quoted"" name"\r\n2,plain\r\n3,"x,y"';
-    const whole = parseCsv(text).map((r) => r.fields);
-    for (let size = 1; size < 8; size++) {
-      const parser = new CsvParser();
-      const out: ReturnType<typeof parseCsv> = [];
-      for (let i = 0; i < text.length; i += size) parser.push(text.slice(i, i + size), out);
-      parser.end(out);
-      expect(out.map((r) => r.fields)).toEqual(whole);
-    }
+  it('gives the same records however the bytes are split into chunks', () => {
+    const text = 'id,name\r\n1,"a ""quoted"" name"\r\n\r\n2,plain é\r\n3,"x,y"';
+    const whole = parseCsv(text);
+    expect(whole.map((r) => r.fields)).toEqual([['id', 'name'], ['1', 'a "quoted" name'], ['2', 'plain é'], ['3', 'x,y']]);
+    expect(whole.map((r) => r.line)).toEqual([1, 2, 4, 5]);
+    for (let size = 1; size < 9; size++) expect(chunked(text, size)).toEqual(whole);
   });
 
   it('reports an unterminated quote with the line where the record starts', () => {
@@ -28,7 +35,49 @@ describe('CSV parser', () => {
     expect(() => parseCsv('a,b\n1,2"x\n')).toThrowError(CsvSyntaxError);
   });
 
-  it('honours another delimiter', () => {
-    expect(parseCsv('a;b\n1;2', { delimiter: ';' }).map((r) => r.fields)).toEqual([['a', 'b'], ['1', '2']]);
+  it('honours another delimiter and quote character', () => {
+    expect(parseCsv("a;b\n1;'x;y'", { delimiter: ';', quote: "'" }).map((r) => r.fields)).toEqual([['a', 'b'], ['1', 'x;y']]);
+  });
+
+  it('reads numbers from bytes exactly as Number() does, and nulls by token', () => {
+    const values = ['0', '-1.5', '3.14159', '1e3', ' 7 ', '0.1', '123456789012345', '1234567890123456789', 'NaN', 'Infinity', 'abc', '', 'NA', '.5', '-0.000123'];
+    const expected = [0, -1.5, 3.14159, 1000, 7, 0.1, 123456789012345, 1234567890123456789, NaN, NaN, NaN, NaN, NaN, 0.5, -0.000123];
+    let seen = 0;
+    const parser = new CsvParser();
+    parser.push(Buffer.from(values.join(',') + '\n'), (r) => {
+      seen++;
+      for (let i = 0; i < values.length; i++) expect([values[i], r.number(i)]).toEqual([values[i], expected[i]]);
+      expect([r.isNull(11), r.isNull(12), r.isNull(10)]).toEqual([true, true, false]);
+    });
+    expect(seen).toBe(1);
+  });
+});
+
+describe('canonical CSV', () => {
+  async function canonical(input: string | Buffer, options: { delimiter?: string; quote?: string } = {}): Promise<string> {
+    const out: Buffer[] = [];
+    const writer = new CanonicalCsvWriter((chunk) => out.push(chunk), (options.delimiter ?? ',') === ',' && (options.quote ?? '"') === '"');
+    await readCsv([Buffer.from(input)], { ...options, sourceName: 't.csv' }, (h) => writer.header(h), (r) => writer.record(r));
+    writer.flush();
+    return Buffer.concat(out).toString();
+  }
+
+  it('is the same text for the same table in other spellings', async () => {
+    const plain = 'id,name\n1,a\n2,"b,c"\n3,"say ""hi"""\n';
+    expect(await canonical(plain)).toBe(plain);
+    expect(await canonical('\uFEFFid,name\r\n"1","a"\r\n2,"b,c"\r\n3,"say ""hi"""')).toBe(plain);
+    expect(await canonical("id;name\n1;a\n2;'b,c'\n3;'say \"hi\"'\n", { delimiter: ';', quote: "'" })).toBe(plain);
+  });
+
+  it('names the line of a ragged row and of invalid UTF-8', async () => {
+    await expect(canonical('a,b\n1,2\n3\n')).rejects.toThrow('t.csv: line 3 has 1 fields, the header has 2');
+    const bad = Buffer.concat([Buffer.from('a,b\n1,2\n3,'), Buffer.from([0xc3, 0x28]), Buffer.from('\n4,5\n')]);
+    await expect(canonical(bad)).rejects.toThrow('t.csv: line 3 is not valid UTF-8');
+  });
+
+  it('rejects duplicate and blank column names, and an empty file', async () => {
+    await expect(canonical('a,b,a\n1,2,3\n')).rejects.toThrow('duplicate column name "a"');
+    await expect(canonical('a,,c\n1,2,3\n')).rejects.toThrow('header column 2 has no name');
+    await expect(canonical('')).rejects.toThrow('t.csv: the file is empty');
   });
 });
