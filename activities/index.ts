@@ -20,4 +20,6 @@ export function createStageActivities(deps: ActivityDeps) {
 
 export type StageActivities = ReturnType<typeof createStageActivities>;
 export type { TrainInput, TrainResult } from './train';
+export type { IngestResult } from './ingest';
+export type { ValidateInput, ValidateResult } from './validate';
 export { createTrainActivities } from './train';

@@ -26,7 +26,7 @@ export interface ColumnRule {
 }
 
 export interface DriftRule {
-  /** Columns compared with the reference. */
+  /** Columns compared with the reference; empty means every column. */
   columns: string[];
   /** PSI at or above this is drift (0.1 moderate, 0.25 major, the usual reading). @default 0.25 */
   psiThreshold: number;
@@ -134,7 +134,7 @@ export class ContractChecker {
     }
     if (drift) {
       const random = seededRandom(7);
-      for (const column of drift.rule.columns) {
+      for (const column of drift.rule.columns.length ? drift.rule.columns : header) {
         const index = position.get(column);
         const reference = drift.reference.profile.find((p) => p.name === column);
         if (index === undefined || !reference) continue;
@@ -267,7 +267,7 @@ function squash(name: string): string {
 }
 
 function fmt(value: number): string {
-  return Number.isInteger(value) ? String(value) : Math.abs(value) >= 100 ? value.toFixed(1) : value.toPrecision(3);
+  return String(Number(value.toPrecision(4)));
 }
 
 function describe(state: ColumnState, check: ValidationCheck, failing: number, rows: number, examples: Example[]): string {

@@ -17,6 +17,8 @@ export interface ObjectStore {
   /** Size in bytes, or undefined when the object does not exist. */
   sizeOf(key: string, bucket?: string): Promise<number | undefined>;
   remove(key: string): Promise<void>;
+  /** Keys under a prefix (recursive). */
+  list(prefix: string): Promise<string[]>;
   ensureBucket(): Promise<void>;
   uri(key: string): string;
 }
@@ -103,5 +105,11 @@ export class S3ObjectStore implements ObjectStore {
 
   async remove(key: string): Promise<void> {
     await this.client.removeObject(this.bucket, key);
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const item of this.client.listObjectsV2(this.bucket, prefix, true)) if (item.name) keys.push(item.name);
+    return keys;
   }
 }

@@ -1,3 +1,4 @@
 /** Every workflow the main worker runs. */
 export { pipelineWorkflow } from './pipeline';
 export { monitorWorkflow } from './monitor';
+export { datasetWorkflow } from './dataset';

@@ -16,6 +16,7 @@ import { ServedModels } from '../../serving/models';
 import { PredictionLog } from '../../serving/predictionLog';
 import { loadConfig } from '../../temporal.config';
 import { connectServices, createMainWorker, createTrainingWorker, type Services } from '../../workers/wiring';
+import type { DatasetWorkflowInput, DatasetWorkflowResult } from '../../workflows/dataset';
 import type { PipelineInput, PipelineResult } from '../../workflows/pipeline';
 
 // Worker lifecycle chatter drowns test output; warnings and errors still show.
@@ -33,6 +34,8 @@ export interface Harness {
   servingUrl: string;
   workDir: string;
   runPipeline(config: PipelineConfig, workflowId?: string): Promise<{ workflowId: string; result: Promise<PipelineResult> }>;
+  /** Ingest + validate only (the `datasetWorkflow`); resolves with its result or rejects with its failure. */
+  runDataset(input: DatasetWorkflowInput): Promise<DatasetWorkflowResult>;
   stop(): Promise<void>;
 }
 
@@ -63,6 +66,9 @@ export async function startHarness(options: { workers?: boolean } = {}): Promise
         workflowId, taskQueue: queues.main, args: [input], workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       });
       return { workflowId, result: handle.result() as Promise<PipelineResult> };
+    },
+    async runDataset(input) {
+      return services.client.workflow.execute('datasetWorkflow', { workflowId: unique(`dataset-${input.dataset}`), taskQueue: queues.main, args: [input] });
     },
     async stop() {
       models.stop();

@@ -107,54 +107,6 @@ describe('pipeline workflow', () => {
     expect(run!.taskQueue).toBe(harness.queues.trainCpu);
   });
 
-  it('stops a changed feature calculation (price in cents) at validation, naming the column; nothing is trained', async () => {
-    const config = await demandPipeline(harness.workDir, { data: { priceScale: 100 } });
-    const { workflowId, result } = await harness.runPipeline(config);
-    const message = await failureOf(result);
-    expect(message).toContain('column "price"');
-    expect(message).toMatch(/above the maximum 100/);
-    const records = await recordsOf(config, workflowId);
-    expect(records.versions).toHaveLength(1); // the data was versioned, so the failing drop is inspectable
-    expect(records.runs).toHaveLength(0);
-    expect(records.models).toHaveLength(0);
-    expect(records.aliases).toHaveLength(0);
-  });
-
-  it('stops a renamed column at validation, naming the column', async () => {
-    const config = await demandPipeline(harness.workDir);
-    const text = await readFile(config.data.source, 'utf8');
-    await writeFile(config.data.source, text.replace('units_sold', 'units'));
-    const { workflowId, result } = await harness.runPipeline(config);
-    const message = await failureOf(result);
-    expect(message).toContain('column "units_sold" is declared in the schema but missing');
-    expect((await recordsOf(config, workflowId)).runs).toHaveLength(0);
-  });
-
-  it('fails at ingest with the path of a missing file, and the worker keeps serving pipelines', async () => {
-    const missing = join(harness.workDir, 'does-not-exist.csv');
-    const config = await demandPipeline(harness.workDir, { source: missing });
-    const { workflowId, result } = await harness.runPipeline(config);
-    const message = await failureOf(result);
-    expect(message).toContain(missing);
-    expect(message).toContain('no such file');
-    const records = await recordsOf(config, workflowId);
-    expect(records.versions).toHaveLength(0);
-    expect(records.runs).toHaveLength(0);
-
-    const healthy = await demandPipeline(harness.workDir, { config: { deploy: { enabled: false } } });
-    expect((await (await harness.runPipeline(healthy)).result).model?.version).toBe(1);
-  });
-
-  it('rejects ragged rows and broken quoting at ingest with the line number', async () => {
-    const config = await demandPipeline(harness.workDir);
-    const lines = (await readFile(config.data.source, 'utf8')).split('\n');
-    lines[5] = `${lines[5]},extra`;
-    await writeFile(config.data.source, lines.join('\n'));
-    const message = await failureOf((await harness.runPipeline(config)).result);
-    expect(message).toContain('line 6 has 10 fields, the header has 9');
-    expect((await recordsOf(config, '')).versions).toHaveLength(0);
-  });
-
   it('does not register or deploy a model that fails its evaluation gate', async () => {
     const config = await demandPipeline(harness.workDir, { config: { evaluation: { gates: [{ metric: 'r2', min: 0.9999 }] } } });
     const { workflowId, result } = await harness.runPipeline(config);
