@@ -9,10 +9,13 @@ import { temporalClient } from '../storage/temporal';
 import { loadConfig } from '../temporal.config';
 import type { PipelineResult, StageStatus } from '../workflows/pipeline';
 import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
+import { registerDatasetCommands } from './datasets';
 import { runDemo } from './demo';
 import { failureMessage, followPipeline, formatStage, pipelineInput, startPipeline, uiLink } from './pipelines';
 
 const say = (line: string) => console.log(line);
+// `flywheel datasets show x | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => process.exit(error.code === 'EPIPE' ? 0 : 1));
 const note = (line: string) => console.error(line);
 
 const program = new Command('flywheel').description('Durable MLOps pipelines on Temporal').showHelpAfterError();
@@ -110,6 +113,8 @@ schedule.command('delete <scheduleId>').action(async (scheduleId: string) => {
   await client.schedule.getHandle(scheduleId).delete();
   say(`schedule ${scheduleId} deleted`);
 });
+
+registerDatasetCommands(program, say);
 
 program.command('predict')
   .description('send instances to the serving process')

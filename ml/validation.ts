@@ -112,7 +112,7 @@ export class ContractChecker {
     for (const [name, rule] of Object.entries(contract.columns)) {
       const index = position.get(name);
       if (index === undefined) {
-        const near = header.find((h) => !(h in contract.columns) && squash(h) === squash(name));
+        const near = header.find((h) => !(h in contract.columns) && (squash(h).includes(squash(name)) || squash(name).includes(squash(h))));
         this.structural.push({
           severity: rule.severity ?? 'error', column: name, check: 'missing_column', failingRows: 0, examples: [],
           message: `column "${name}" is declared in the schema but missing from the data${near ? ` (found "${near}" — renamed?)` : ''}; header: ${header.join(', ')}`,

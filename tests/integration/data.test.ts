@@ -2,6 +2,7 @@
  * The data stage on the real stack: sources and formats, content-addressed versions, validation that stops a
  * changed upstream feed before training, and bad input that fails clearly without leaving anything behind.
  */
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -15,7 +16,7 @@ import { csvField } from '../../ml/csv';
 import { datasetAliases, datasets, datasetVersions, validationReports } from '../../schema/datasets';
 import { modelVersions } from '../../schema/models';
 import { runs } from '../../schema/runs';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig, PROJECT_ROOT } from '../../temporal.config';
 import { demandPipeline, startHarness, unique, type Harness } from './harness';
 
 let harness: Harness;
@@ -170,6 +171,7 @@ describe('the seed story: a changed upstream feed is stopped at validation', () 
         }).join('\n')),
       },
     ];
+    const rejected: string[] = [];
     for (const drop of drops) {
       await drop.write();
       const { workflowId, result } = await harness.runPipeline(config);
@@ -185,7 +187,26 @@ describe('the seed story: a changed upstream feed is stopped at validation', () 
       expect(report).toMatchObject({ passed: false });
       const stored = await harness.services.store.getJson<{ issues: { column: string; check: string; severity: string }[] }>(report!.reportKey);
       expect(stored.issues).toContainEqual(expect.objectContaining({ column: drop.column, check: drop.check, severity: 'error' }));
+      rejected.push(report!.datasetVersionId);
     }
+
+    // The CLI shows the story: verdicts per version, lineage, the diff that explains the rejection, aliases, the contract.
+    const dataset = config.data.dataset;
+    const cli = (...args: string[]) => {
+      const out = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), 'datasets', ...args], { encoding: 'utf8' });
+      expect(out.status, out.stderr).toBe(0);
+      return out.stdout;
+    };
+    const list = cli('list', dataset);
+    expect(list).toMatch(new RegExp(`${latest}\\s.*passed\\s+latest`));
+    expect(list.match(/FAILED/g)).toHaveLength(3);
+    expect(cli('show', dataset)).toMatch(new RegExp(`run ${good.runId}  finished[\\s\\S]*model ${config.model} v1`));
+    expect(cli('diff', dataset, rejected[0]!)).toMatch(/\n\s+price\s+0%\s+\d+ → \d+\s+[\d.]+ → [\d.]+\s+.*\s(\d+\.\d+)\s/);
+    expect(cli('diff', dataset, rejected[1]!)).toMatch(/- removed {2}price \(number\)\n\s+\+ added {4}unit_price \(number\)/);
+    expect(cli('diff', dataset, rejected[2]!)).toContain('~ type     promo: integer → string');
+    expect(cli('alias', rejected[0]!, 'cents')).toContain(`${dataset}@cents → ${rejected[0]}`);
+    expect(cli('show', `${dataset}@cents`)).toContain('(@cents)');
+    expect(cli('schema', dataset)).toContain('price: { type: number, nullable: false }');
   });
 
   it('stops price in cents with a pinned contract (max 100) and names example rows', async () => {
