@@ -51,7 +51,7 @@ export async function runDemo(say: (line: string) => void, note: (line: string) 
 
   say('');
   say('Done.');
-  say(`  dataset version  ${result.datasetVersionId}`);
+  say(`  dataset version  ${result.datasetVersionId}  (npx flywheel datasets show ${pipeline.data.dataset})`);
   say(`  run id           ${result.runId}  (TF.js backend: ${result.backend})`);
   say(`  metrics          ${['rmse', 'mae', 'r2', 'wape'].map((k) => `${k}=${result.metrics[k]?.toFixed(3)}`).join('  ')}`);
   say(`  model version    ${result.model?.name} v${result.model?.version}  (@${result.deployment?.alias})`);

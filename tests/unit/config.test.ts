@@ -38,4 +38,26 @@ describe('pipeline config', () => {
     expect(durationMs('1h')).toBe(3_600_000);
     expect(() => durationMs('soon')).toThrow();
   });
+
+  it('leaves the schema optional (inferred from the first version) and defaults the distribution check', () => {
+    const { schema: _schema, ...inferred } = valid;
+    const config = parsePipelineConfig(inferred);
+    expect(config.schema).toBeUndefined();
+    expect(config.validation).toEqual({ reference: 'latest', drift: { enabled: true, psiThreshold: 0.25, severity: 'error' } });
+  });
+
+  it('checks source options: a SQL source needs a query, a headerless CSV needs column names', () => {
+    const sql = { ...valid, data: { dataset: 'd', source: 'postgres://u@h/db' } };
+    expect(() => parsePipelineConfig(sql)).toThrowError(/data\.query: a postgres:\/\/ source needs a query/);
+    expect(parsePipelineConfig({ ...sql, data: { ...sql.data, query: 'SELECT 1 AS x, 2 AS y' } }).data.query).toBe('SELECT 1 AS x, 2 AS y');
+    const headerless = { ...valid, data: { ...valid.data, header: false } };
+    expect(() => parsePipelineConfig(headerless)).toThrowError(/data\.columns: a CSV without a header needs column names/);
+    expect(() => parsePipelineConfig({ ...valid, data: { ...valid.data, format: 'xlsx' } })).toThrowError(/data\.format/);
+  });
+
+  it('accepts unique, mostly and severity per column, and rejects a mostly above 1', () => {
+    const columns = { x: { type: 'number', unique: true, mostly: 0.99, severity: 'warning' }, y: { type: 'number' } };
+    expect(parsePipelineConfig({ ...valid, schema: { columns } }).schema!.columns.x).toMatchObject({ unique: true, mostly: 0.99, severity: 'warning' });
+    expect(() => parsePipelineConfig({ ...valid, schema: { columns: { ...columns, x: { type: 'number', mostly: 1.5 } } } })).toThrowError(/schema\.columns\.x\.mostly/);
+  });
 });

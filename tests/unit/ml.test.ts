@@ -64,4 +64,16 @@ describe('profiles, splits and preprocessing', () => {
     expect(() => encodeInstance(pre, { c: 'a' })).toThrowError(FeatureError);
     expect(() => encodeInstance(pre, { x: 1, c: 'a', z: 2 })).toThrowError(/instance\.z: unknown feature/);
   });
+
+  it('switches to a HyperLogLog past the exact bound, within 3 %, and samples uniformly', () => {
+    const builder = new ProfileBuilder(['id', 'label']);
+    for (let i = 0; i < 200_000; i++) builder.addRow([String(i), `L${i % 50_000}`]);
+    const [id, label] = builder.finish();
+    expect(id).toMatchObject({ type: 'integer', count: 200_000, distinctApprox: true, min: 0, max: 199_999 });
+    expect(Math.abs(id!.distinct - 200_000) / 200_000).toBeLessThan(0.03);
+    expect(Math.abs(label!.distinct - 50_000) / 50_000).toBeLessThan(0.03);
+    expect(Math.abs(id!.quantiles!.p50 - 100_000)).toBeLessThan(3_000);
+    expect(id!.bins!.edges).toHaveLength(9);
+    expect(id!.sample).toHaveLength(500);
+  });
 });
