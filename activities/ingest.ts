@@ -117,9 +117,16 @@ export async function ingestTable(
 export function createIngestActivities(deps: ActivityDeps) {
   return {
     async ingestDataset(input: IngestInput): Promise<IngestResult> {
-      const { profile: _profile, ...result } = await ingestTable(deps, input, (bytes) => heartbeat({ bytes }));
-      log.info('dataset version', { id: result.datasetVersionId, rows: result.rowCount, reused: result.reused });
-      return result;
+      // Progress every 8 MiB, and a beat every 20 s even while a slow source (a long SQL query) sends nothing yet.
+      let bytes = 0;
+      const beat = setInterval(() => heartbeat({ bytes }), 20_000);
+      try {
+        const { profile: _profile, ...result } = await ingestTable(deps, input, (read) => heartbeat({ bytes: (bytes = read) }));
+        log.info('dataset version', { id: result.datasetVersionId, rows: result.rowCount, reused: result.reused });
+        return result;
+      } finally {
+        clearInterval(beat);
+      }
     },
   };
 }

@@ -14,7 +14,10 @@ export interface DatasetWorkflowInput {
   contract?: ValidateInput['contract'];
   /** @default 'latest' */
   reference?: string;
-  /** Distribution check; null turns it off. @default all columns, PSI ≥ 0.25 is an error */
+  /**
+   * Distribution check; null turns it off. @default every column, PSI ≥ 0.25 a warning (a pipeline checks its
+   * features and makes it an error; here a date or id column moving on is expected)
+   */
   drift?: ValidateInput['drift'];
 }
 
@@ -32,7 +35,7 @@ export async function datasetWorkflow(input: DatasetWorkflowInput): Promise<Data
   upsertSearchAttributes([{ key: DATASET_VERSION_KEY, value: version.datasetVersionId }, { key: STAGE_KEY, value: 'validate' }]);
   const validation = await io.validateDataset({
     workflowId, datasetVersionId: version.datasetVersionId, contract: input.contract, reference: input.reference ?? 'latest',
-    drift: input.drift === undefined ? { columns: [], psiThreshold: 0.25, severity: 'error' } : input.drift,
+    drift: input.drift === undefined ? { columns: [], psiThreshold: 0.25, severity: 'warning' } : input.drift,
   });
   upsertSearchAttributes([{ key: STAGE_KEY, value: 'completed' }]);
   return { version, validation };
