@@ -5,18 +5,19 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { heartbeat, log } from '@temporalio/activity';
 import { eq } from 'drizzle-orm';
 import { CanonicalCsvWriter } from '../ml/csv';
+import { ParallelProfiler, RecordWidthError } from '../ml/parallelProfile';
 import { ProfileBuilder, type ColumnProfile } from '../ml/profile';
 import { datasets, datasetVersions } from '../schema/datasets';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
 import { CsvInputError } from '../storage/csvStream';
-import { redact, SourceError } from '../storage/sources';
+import { localPath, redact, SourceError } from '../storage/sources';
 import { readTable, type DataFormat, type TableSpec } from '../storage/tables';
 import { badInput, type ActivityDeps } from './deps';
 
@@ -45,36 +46,51 @@ export async function ingestTable(
   { db, store }: { db: Db; store: ObjectStore },
   input: IngestInput,
   onProgress: (bytes: number) => void = () => undefined,
+  options: { profileThreads?: number } = {},
 ): Promise<IngestResult & { profile: ColumnProfile[] }> {
   const workDir = await mkdtemp(join(tmpdir(), 'flywheel-ingest-'));
+  const threads = options.profileThreads ?? (availableParallelism() > 1 && (await expectedSize(input.table.source, store)) >= PARALLEL_FROM_BYTES ? 2 : 0);
+  let parallel: ParallelProfiler | undefined;
   try {
     const copyPath = join(workDir, 'canonical.csv');
     const fd = openSync(copyPath, 'w');
     const hash = createHash('sha256');
     let bytes = 0;
     const rawIsCanonical = (input.table.delimiter ?? ',') === ',' && (input.table.quote ?? '"') === '"';
-    const writer = new CanonicalCsvWriter((chunk) => {
+    const sink = (chunk: Buffer, firstLine = 0) => {
       hash.update(chunk);
       writeSync(fd, chunk);
+      parallel?.feed(chunk, firstLine);
       bytes += chunk.length;
-    }, rawIsCanonical);
+    };
+    const writer = new CanonicalCsvWriter(sink, rawIsCanonical);
     let profiler: ProfileBuilder | undefined;
+    let profile: ColumnProfile[] | undefined;
     let read: Awaited<ReturnType<typeof readTable>>;
     try {
       read = await readTable(input.table, store, {
         onHeader: (columns) => {
+          if (threads > 0) parallel = new ParallelProfiler(columns, threads);
+          else profiler = new ProfileBuilder(columns);
           writer.header(columns);
-          profiler = new ProfileBuilder(columns);
         },
         onRecord: (record) => {
           writer.record(record);
-          profiler!.add(record);
+          profiler?.add(record);
         },
         onProgress,
+        pace: () => parallel?.ready(),
+        // Already-canonical lines go straight to the profiling threads, which parse them there.
+        onPlainLines: threads > 0 ? (lines, firstLine) => {
+          writer.flush();
+          sink(lines, firstLine);
+        } : undefined,
       });
       writer.flush();
+      if (parallel) profile = await parallel.finish();
     } catch (error) {
       if (error instanceof SourceError || error instanceof CsvInputError) throw badInput('IngestError', error.message);
+      if (error instanceof RecordWidthError) throw badInput('IngestError', `${redact(input.table.source)}: ${error.message}`);
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EACCES' || code === 'EISDIR') throw badInput('IngestError', `${input.table.source}: ${(error as Error).message}`);
       throw error;
@@ -91,7 +107,7 @@ export async function ingestTable(
     // Upload first, then the row: a crash in between leaves an object the retry finds by its hash and size.
     const objectKey = datasetObjectKey(input.dataset, contentHash);
     if ((await store.sizeOf(objectKey)) !== bytes) await store.putFile(objectKey, copyPath, 'text/csv');
-    const profile = profiler!.finish();
+    profile ??= profiler!.finish();
     await db.transaction(async (tx) => {
       await tx.insert(datasets).values({ name: input.dataset }).onConflictDoNothing();
       await tx.insert(datasetVersions).values({
@@ -110,8 +126,25 @@ export async function ingestTable(
     });
     return { datasetVersionId: id, contentHash, objectKey, rowCount: read.rows, format: read.format, reused: false, profile };
   } finally {
+    await parallel?.close();
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** From this size on, columns are profiled on two threads while the main one parses, hashes and writes. */
+const PARALLEL_FROM_BYTES = 16 << 20;
+
+/** The source's size when it is cheap to know (local file, S3 object); 0 otherwise. */
+async function expectedSize(source: string, store: ObjectStore): Promise<number> {
+  try {
+    const path = localPath(source);
+    if (path) return (await stat(path)).size;
+    const s3 = /^s3:\/\/([^/]+)\/(.+)$/.exec(source);
+    if (s3) return (await store.sizeOf(s3[2]!, s3[1]!)) ?? 0;
+  } catch {
+    // the read itself will report a missing or unreadable source
+  }
+  return 0;
 }
 
 export function createIngestActivities(deps: ActivityDeps) {

@@ -27,6 +27,8 @@ export interface RecordFields {
   /** The field as a finite number, or NaN when it is not a plain decimal/scientific number. */
   number(i: number): number;
   text(i: number): string;
+  /** A 52-bit hash of the field's text (exact-enough identity for counting values without decoding them). */
+  key(i: number): number;
 }
 
 const QUOTED = 1;
@@ -78,6 +80,10 @@ export class CsvRecordView implements RecordFields {
   number(i: number): number {
     const b = this.buf, end = this.ends[i]!;
     let p = this.starts[i]!;
+    if (p === end) return NaN;
+    const first = b[p]!;
+    // Not a digit, sign, point or blank: not a number, without decoding the text.
+    if ((first < 48 || first > 57) && first !== 45 && first !== 43 && first !== 46 && first !== 32 && first !== 9) return NaN;
     let negative = false;
     if (b[p] === 45) { negative = true; p++; } else if (b[p] === 43) p++;
     let mantissa = 0, digits = 0, scale = -1;
@@ -95,6 +101,9 @@ export class CsvRecordView implements RecordFields {
       const value = scale > 0 ? mantissa / POW10[scale]! : mantissa;
       return negative ? -value : value;
     }
+    // Exponents, blanks and long mantissas take the exact slow path; anything else is not a number.
+    const stop = p < end ? b[p] : 0;
+    if (p < end && stop !== 101 && stop !== 69 && stop !== 32 && stop !== 9) return NaN;
     return parseNumber(this.text(i)) ?? NaN;
   }
 
@@ -103,6 +112,19 @@ export class CsvRecordView implements RecordFields {
     if (!(this.flags[i]! & ESCAPED)) return raw;
     const q = String.fromCharCode(this.quote);
     return raw.split(q + q).join(q);
+  }
+
+  key(i: number): number {
+    const b = this.buf, end = this.ends[i]!;
+    let h1 = 0x811c9dc5, h2 = 0x9747b28c;
+    for (let p = this.starts[i]!; p < end; p++) {
+      const c = b[p]!;
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    }
+    // Escaped quotes decode to other text than the raw bytes; mark them so they never collide with an unescaped field.
+    if (this.flags[i]! & ESCAPED) h2 ^= 0x7fffffff;
+    return (h1 >>> 0) * 1048576 + ((h2 >>> 0) & 0xfffff);
   }
 
   quoted(i: number): boolean {
@@ -123,6 +145,19 @@ export class ArrayRecord implements RecordFields {
   isNull(i: number): boolean { return isNullToken(this.values[i] ?? ''); }
   number(i: number): number { return parseNumber(this.values[i] ?? '') ?? NaN; }
   text(i: number): string { return this.values[i] ?? ''; }
+  key(i: number): number { return stringKey(this.values[i] ?? ''); }
+}
+
+/** `key` for a string: the same 52-bit hash over its UTF-8 bytes. */
+export function stringKey(text: string): number {
+  let h1 = 0x811c9dc5, h2 = 0x9747b28c;
+  const bytes = Buffer.from(text, 'utf8');
+  for (let p = 0; p < bytes.length; p++) {
+    const c = bytes[p]!;
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+  }
+  return (h1 >>> 0) * 1048576 + ((h2 >>> 0) & 0xfffff);
 }
 
 /**
@@ -149,8 +184,18 @@ export class CsvParser {
   }
 
   /** Line number of the next record to be parsed. */
-  get currentLine(): number {
+  get nextLine(): number {
     return this.line;
+  }
+
+  /** True when no partial record is held back. */
+  get idle(): boolean {
+    return !this.pending || this.pending.length === 0;
+  }
+
+  /** Accounts for lines consumed elsewhere, so later line numbers stay right. */
+  skipLines(count: number): void {
+    this.line += count;
   }
 
   push(chunk: Buffer, onRecord: (record: CsvRecordView) => void): void {

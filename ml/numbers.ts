@@ -10,7 +10,7 @@ export function isNullToken(raw: string): boolean {
 
 /** True for NaN / Infinity spellings: numeric-looking, but never a valid value. */
 export function isNonFiniteToken(raw: string): boolean {
-  return NON_FINITE_TOKENS.has(raw.trim());
+  return raw.length >= 3 && raw.length <= 16 && NON_FINITE_TOKENS.has(raw.trim());
 }
 
 /** Parses a numeric cell strictly: finite decimal/scientific numbers only (no NaN, Infinity, hex, blanks). */
@@ -21,6 +21,7 @@ export function parseNumber(raw: string): number | undefined {
 }
 
 export function parseBoolean(raw: string): boolean | undefined {
+  if (raw.length < 4 || raw.length > 16) return undefined;
   const lower = raw.trim().toLowerCase();
   if (lower === 'true') return true;
   if (lower === 'false') return false;

@@ -7,7 +7,9 @@ import { ArrayRecord, type RecordFields } from './csv';
 import { binReference } from './drift';
 import { isNonFiniteToken, parseBoolean } from './numbers';
 import { seededRandom } from './random';
-import { hashNumber, hashString, HyperLogLog, Reservoir } from './sketch';
+import { hashKey, hashNumber, HyperLogLog, Reservoir } from './sketch';
+
+interface StringEntry { text: string; count: number; nonFinite: 0 | 1; boolean: 0 | 1 }
 export { isNullToken, parseBoolean, parseNumber } from './numbers';
 
 export type ColumnType = 'number' | 'integer' | 'boolean' | 'string';
@@ -55,7 +57,8 @@ class ColumnAccumulator {
   mean = 0;
   m2 = 0;
   numberCounts: Map<number, number> | null = new Map();
-  stringCounts: Map<string, number> | null = new Map();
+  /** Keyed by the field's 52-bit hash, so a repeated value is counted without decoding it again. */
+  stringCounts: Map<number, StringEntry> | null = new Map();
   readonly hll = new HyperLogLog();
   readonly reservoir: Reservoir;
 
@@ -89,17 +92,24 @@ class ColumnAccumulator {
       } else this.hll.add(hashNumber(value));
       return;
     }
-    const text = record.text(i);
-    if (isNonFiniteToken(text)) this.nonFinite++;
-    else if (parseBoolean(text) !== undefined) this.booleans++;
+    const key = record.key(i);
     const counts = this.stringCounts;
-    if (counts !== null) {
-      counts.set(text, (counts.get(text) ?? 0) + 1);
-      if (counts.size > EXACT_DISTINCT_STRINGS) {
-        for (const key of counts.keys()) this.hll.add(hashString(key));
-        this.stringCounts = null;
+    let entry = counts?.get(key);
+    if (entry === undefined) {
+      const text = record.text(i);
+      entry = { text, count: 0, nonFinite: isNonFiniteToken(text) ? 1 : 0, boolean: parseBoolean(text) !== undefined ? 1 : 0 };
+      if (counts !== null) {
+        counts.set(key, entry);
+        if (counts.size > EXACT_DISTINCT_STRINGS) {
+          for (const k of counts.keys()) this.hll.add(hashKey(k));
+          this.stringCounts = null;
+        }
       }
-    } else this.hll.add(hashString(text));
+    }
+    entry.count++;
+    this.nonFinite += entry.nonFinite;
+    this.booleans += entry.boolean;
+    if (this.stringCounts === null) this.hll.add(hashKey(key));
   }
 
   finish(): ColumnProfile {
@@ -133,7 +143,7 @@ class ColumnAccumulator {
       profile.sample = step <= 1 ? sorted : Array.from({ length: SAMPLE_SIZE }, (_, k) => sorted[Math.floor(k * step)]!);
       if (this.numberCounts) profile.topValues = topOf(this.numberCounts, (v) => String(v));
     } else {
-      const merged = new Map<string, number>(this.stringCounts ?? []);
+      const merged = new Map<string, number>([...(this.stringCounts?.values() ?? [])].map((e) => [e.text, e.count]));
       for (const [value, count] of this.numberCounts ?? []) merged.set(String(value), (merged.get(String(value)) ?? 0) + count);
       profile.topValues = topOf(merged, (v) => v);
     }
@@ -148,19 +158,24 @@ function topOf<K>(counts: Map<K, number>, label: (key: K) => string): { value: s
     .slice(0, TOP_VALUES);
 }
 
-/** Builds profiles record by record; `finish` once at the end. Deterministic for the same rows. */
+/**
+ * Builds profiles record by record; `finish` once at the end. Deterministic for the same rows: each column samples
+ * with its own seeded generator, so profiling columns in separate threads gives the very same result.
+ */
 export class ProfileBuilder {
   private readonly columns: ColumnAccumulator[];
+  private readonly positions: number[];
   private readonly strings = new ArrayRecord([]);
 
-  constructor(names: string[], seed = 1) {
-    const random = seededRandom(seed);
-    this.columns = names.map((name) => new ColumnAccumulator(name, random));
+  /** `positions[i]` is where column `names[i]` sits in each record (default: i) — a builder may take a subset. */
+  constructor(names: string[], seed = 1, positions?: number[]) {
+    this.positions = positions ?? names.map((_, i) => i);
+    this.columns = names.map((name, i) => new ColumnAccumulator(name, seededRandom(seed * 7919 + this.positions[i]!)));
   }
 
   add(record: RecordFields): void {
-    const columns = this.columns;
-    for (let i = 0; i < columns.length; i++) columns[i]!.add(record, i);
+    const columns = this.columns, positions = this.positions;
+    for (let i = 0; i < columns.length; i++) columns[i]!.add(record, positions[i]!);
   }
 
   /** Convenience for string rows. */

@@ -17,10 +17,9 @@ export function hashNumber(value: number): number {
   return fmix32(u32[0]! ^ Math.imul(u32[1]!, 0x9e3779b1));
 }
 
-export function hashString(value: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < value.length; i++) h = Math.imul(h ^ value.charCodeAt(i), 0x01000193);
-  return fmix32(h);
+/** Mixes a 52-bit field key (see `RecordFields.key`) down to 32 well-spread bits. */
+export function hashKey(key: number): number {
+  return fmix32((key % 1048576) ^ Math.imul(Math.floor(key / 1048576), 0x9e3779b1));
 }
 
 /** HyperLogLog with 2^12 registers: about 1.6 % standard error, 4 KiB. */
@@ -51,26 +50,26 @@ export class HyperLogLog {
 /** Uniform sample of a stream (Li's algorithm L: a random draw only for the items it keeps). */
 export class Reservoir {
   readonly values: number[] = [];
-  private seen = 0;
-  private next = 0;
+  /** Items to pass over before the next one is kept. */
+  private skip = 0;
   private w = 1;
 
   constructor(readonly size: number, private readonly random: () => number) {}
 
   add(value: number): void {
-    const n = this.seen++;
-    if (n < this.size) {
-      this.values.push(value);
-      if (n + 1 === this.size) this.skip();
+    if (this.skip > 0) {
+      this.skip--;
       return;
     }
-    if (n !== this.next) return;
-    this.values[Math.floor(this.random() * this.size)] = value;
-    this.skip();
+    this.keep(value);
   }
 
-  private skip(): void {
+  private keep(value: number): void {
+    if (this.values.length < this.size) {
+      this.values.push(value);
+      if (this.values.length < this.size) return;
+    } else this.values[Math.floor(this.random() * this.size)] = value;
     this.w *= Math.exp(Math.log(this.random()) / this.size);
-    this.next = this.seen + Math.floor(Math.log(this.random()) / Math.log(1 - this.w));
+    this.skip = Math.floor(Math.log(this.random()) / Math.log(1 - this.w));
   }
 }

@@ -23,6 +23,14 @@ export interface CsvStreamOptions {
   sourceName: string;
   /** Called with the byte count every ~8 MiB, e.g. to heartbeat. */
   onProgress?: (bytes: number) => void;
+  /** Awaited (when it returns a promise) before each chunk is read: backpressure from slower consumers. */
+  pace?: () => Promise<void> | undefined;
+  /**
+   * Takes whole lines that are already canonical CSV — comma-separated, no quote, no CR, no blank line — instead of
+   * parsing them here (`onRecord` is not called for them). The taker must check field counts itself; `firstLine`
+   * is the file line of the chunk's first record. Used to parse and profile on other threads.
+   */
+  onPlainLines?: (lines: Buffer, firstLine: number, count: number) => void;
 }
 
 /** Checks header names: none blank, none repeated. */
@@ -60,6 +68,7 @@ export async function readCsv(
   let carry: Buffer | undefined;
   let line = 1;
   let first = true;
+  const plainOk = !!options.onPlainLines && (options.delimiter ?? ',') === ',' && (options.quote ?? '"') === '"';
 
   const consume = (record: CsvRecordView) => {
     if (!header) {
@@ -95,6 +104,8 @@ export async function readCsv(
 
   try {
     for await (const piece of input) {
+      const wait = options.pace?.();
+      if (wait) await wait;
       let chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
       bytes += chunk.length;
       if (first && chunk.length > 0) {
@@ -109,9 +120,14 @@ export async function readCsv(
       }
       const complete = buffer.subarray(0, lastNewline + 1);
       checkUtf8(complete);
+      const firstLine = line;
       countLines(complete);
       carry = lastNewline + 1 < buffer.length ? Buffer.from(buffer.subarray(lastNewline + 1)) : undefined;
-      parser.push(complete, consume);
+      if (plainOk && header && parser.idle && complete[0] !== 10 && complete.indexOf(34) === -1 && complete.indexOf(13) === -1 && complete.indexOf('\n\n') === -1) {
+        rows += line - firstLine;
+        options.onPlainLines!(complete, firstLine, line - firstLine);
+        parser.skipLines(line - firstLine);
+      } else parser.push(complete, consume);
       if (bytes >= nextProgress) {
         options.onProgress?.(bytes);
         nextProgress += 8 << 20;

@@ -1,8 +1,10 @@
 /** The artifact store: S3-generic (MinIO, AWS S3, R2, Ceph) behind a small interface. */
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Client } from 'minio';
 import type { S3Settings } from '../temporal.config';
+import { putFileStreaming, SINGLE_PUT_LIMIT } from './s3Put';
 
 export interface ObjectStore {
   readonly bucket: string;
@@ -61,7 +63,10 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async putFile(key: string, path: string, contentType = 'application/octet-stream'): Promise<string> {
-    await this.client.putObject(this.bucket, key, createReadStream(path), undefined, { 'Content-Type': contentType });
+    const { size } = await stat(path);
+    if (size <= SINGLE_PUT_LIMIT) await putFileStreaming(this.settings, key, path, size, contentType);
+    // With the size known the client picks small parts; without it, it assumes 5 TiB and buffers ~560 MiB parts.
+    else await this.client.putObject(this.bucket, key, createReadStream(path), size, { 'Content-Type': contentType });
     return this.uri(key);
   }
 

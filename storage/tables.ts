@@ -43,6 +43,10 @@ export interface TableCallbacks {
   onHeader(columns: string[]): void;
   onRecord(record: CsvRecordView): void;
   onProgress?(bytes: number): void;
+  /** Backpressure: awaited before each chunk when it returns a promise. */
+  pace?(): Promise<void> | undefined;
+  /** See `CsvStreamOptions.onPlainLines` (CSV sources only). */
+  onPlainLines?(lines: Buffer, firstLine: number, count: number): void;
 }
 
 export function detectFormat(spec: TableSpec): DataFormat {
@@ -58,11 +62,13 @@ export function detectFormat(spec: TableSpec): DataFormat {
 export async function readTable(spec: TableSpec, store: ObjectStore, callbacks: TableCallbacks): Promise<{ rows: number; format: DataFormat; columns: string[] }> {
   const format = detectFormat(spec);
   const name = redact(spec.source);
-  const canonical = { sourceName: name, onProgress: callbacks.onProgress };
+  const canonical = { sourceName: name, onProgress: callbacks.onProgress, pace: callbacks.pace };
   let result: { rows: number; header: string[] };
   switch (format) {
     case 'csv':
-      result = await readCsv(await openSource(spec.source, store), { delimiter: spec.delimiter, quote: spec.quote, header: spec.header, columns: spec.columns, ...canonical }, callbacks.onHeader, callbacks.onRecord);
+      result = await readCsv(await openSource(spec.source, store), {
+        delimiter: spec.delimiter, quote: spec.quote, header: spec.header, columns: spec.columns, onPlainLines: callbacks.onPlainLines, ...canonical,
+      }, callbacks.onHeader, callbacks.onRecord);
       break;
     case 'jsonl':
       result = await readCsv(jsonLinesToCsv(await openSource(spec.source, store), name), canonical, callbacks.onHeader, callbacks.onRecord);

@@ -12,6 +12,7 @@ import { and, eq } from 'drizzle-orm';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ingestTable } from '../../activities/ingest';
 import { csvField } from '../../ml/csv';
 import { datasetAliases, datasets, datasetVersions, validationReports } from '../../schema/datasets';
 import { modelVersions } from '../../schema/models';
@@ -138,6 +139,35 @@ describe('dataset versions from every source and format', () => {
     const [info] = await harness.services.db.select().from(datasets).where(eq(datasets.name, dataset));
     expect(info!.inferredFrom).toBe(versions[0]!.id);
     expect(info!.inferredContract!.columns.note).toEqual({ type: 'string', nullable: true, allowed: ['n0', 'n1', 'n2', 'n3'] });
+  });
+});
+
+describe('large files: profiled on worker threads', () => {
+  async function bigCsv(name: string, rows: number, ragged?: number): Promise<string> {
+    const path = join(harness.workDir, `${name}.csv`);
+    const lines = ['id,x,label,flag'];
+    for (let i = 1; i <= rows; i++) lines.push(i === ragged ? `${i},1.5,a,true,extra` : `${i},${(i * 7919) % 1000 / 8},L${i % 37},${i % 2 === 0}`);
+    await writeFile(path, lines.join('\n') + '\n');
+    return path;
+  }
+  const deps = () => ({ db: harness.services.db, store: harness.services.store });
+
+  it('gives the same version and the same profile as one thread', async () => {
+    const source = await bigCsv(unique('big'), 400_000);
+    const one = await ingestTable(deps(), { workflowId: unique('w'), dataset: unique('one'), table: { source } }, undefined, { profileThreads: 0 });
+    const two = await ingestTable(deps(), { workflowId: unique('w'), dataset: unique('two'), table: { source } }, undefined, { profileThreads: 2 });
+    expect(two.contentHash).toBe(one.contentHash);
+    expect(two.profile).toEqual(one.profile);
+    expect(two.rowCount).toBe(400_000);
+  });
+
+  it('names the line of a ragged row that a profiling thread finds, and stores nothing', async () => {
+    const dataset = unique('ragged');
+    const source = await bigCsv(dataset, 400_000, 300_000);
+    const error = await ingestTable(deps(), { workflowId: unique('w'), dataset, table: { source } }, undefined, { profileThreads: 2 }).catch((e: Error) => e);
+    expect((error as Error).message).toBe(`${source}: line 300001 has 5 fields, the header has 4`);
+    expect(await versionsOf(dataset)).toHaveLength(0);
+    expect(await harness.services.store.list(`datasets/${dataset}/`)).toHaveLength(0);
   });
 });
 
