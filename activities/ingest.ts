@@ -65,35 +65,31 @@ export async function ingestTable(
     };
     const writer = new CanonicalCsvWriter(sink, rawIsCanonical);
     let profiler: ProfileBuilder | undefined;
-    let profile: ColumnProfile[] | undefined;
+    const readInput = () => readTable(input.table, store, {
+      onHeader: (columns) => {
+        if (threads > 0) parallel = new ParallelProfiler(columns, threads);
+        else profiler = new ProfileBuilder(columns);
+        writer.header(columns);
+      },
+      onRecord: (record) => {
+        writer.record(record);
+        profiler?.add(record);
+      },
+      onProgress,
+      pace: () => parallel?.ready(),
+      // Already-canonical lines go straight to the profiling threads, which parse them there.
+      onPlainLines: threads > 0 ? (lines, firstLine) => {
+        writer.flush();
+        sink(lines, firstLine);
+      } : undefined,
+    });
     let read: Awaited<ReturnType<typeof readTable>>;
     try {
-      read = await readTable(input.table, store, {
-        onHeader: (columns) => {
-          if (threads > 0) parallel = new ParallelProfiler(columns, threads);
-          else profiler = new ProfileBuilder(columns);
-          writer.header(columns);
-        },
-        onRecord: (record) => {
-          writer.record(record);
-          profiler?.add(record);
-        },
-        onProgress,
-        pace: () => parallel?.ready(),
-        // Already-canonical lines go straight to the profiling threads, which parse them there.
-        onPlainLines: threads > 0 ? (lines, firstLine) => {
-          writer.flush();
-          sink(lines, firstLine);
-        } : undefined,
+      read = await guard(input, async () => {
+        const result = await readInput();
+        writer.flush();
+        return result;
       });
-      writer.flush();
-      if (parallel) profile = await parallel.finish();
-    } catch (error) {
-      if (error instanceof SourceError || error instanceof CsvInputError) throw badInput('IngestError', error.message);
-      if (error instanceof RecordWidthError) throw badInput('IngestError', `${redact(input.table.source)}: ${error.message}`);
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EACCES' || code === 'EISDIR') throw badInput('IngestError', `${input.table.source}: ${(error as Error).message}`);
-      throw error;
     } finally {
       closeSync(fd);
     }
@@ -105,9 +101,19 @@ export async function ingestTable(
       return { datasetVersionId: id, contentHash, objectKey: existing.objectKey, rowCount: existing.rowCount, format: read.format, reused: true, profile: existing.profile };
     }
     // Upload first, then the row: a crash in between leaves an object the retry finds by its hash and size.
+    // The upload runs while the profiling threads finish; if they find a bad line after all, the object goes again.
     const objectKey = datasetObjectKey(input.dataset, contentHash);
-    if ((await store.sizeOf(objectKey)) !== bytes) await store.putFile(objectKey, copyPath, 'text/csv');
-    profile ??= profiler!.finish();
+    const upload = (async () => {
+      if ((await store.sizeOf(objectKey)) !== bytes) await store.putFile(objectKey, copyPath, 'text/csv');
+    })();
+    let profile: ColumnProfile[];
+    try {
+      profile = await guard(input, async () => (parallel ? parallel.finish() : profiler!.finish()));
+      await upload;
+    } catch (error) {
+      if (await upload.then(() => true, () => false)) await store.remove(objectKey).catch(() => undefined);
+      throw error;
+    }
     await db.transaction(async (tx) => {
       await tx.insert(datasets).values({ name: input.dataset }).onConflictDoNothing();
       await tx.insert(datasetVersions).values({
@@ -128,6 +134,19 @@ export async function ingestTable(
   } finally {
     await parallel?.close();
     await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Runs a step of the read, turning what is wrong with the input into a non-retryable IngestError. */
+async function guard<T>(input: IngestInput, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof SourceError || error instanceof CsvInputError) throw badInput('IngestError', error.message);
+    if (error instanceof RecordWidthError) throw badInput('IngestError', `${redact(input.table.source)}: ${error.message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EISDIR') throw badInput('IngestError', `${input.table.source}: ${(error as Error).message}`);
+    throw error;
   }
 }
 
