@@ -43,6 +43,9 @@ export class ParallelProfiler {
           else this.fail(new Error(`profiling thread: ${message.message}`), reject);
         });
         worker.on('error', (error) => this.fail(error, reject));
+        worker.on('exit', (code) => {
+          if (!this.results[w]) this.fail(new Error(`profiling thread exited (code ${code}) before it finished`), reject);
+        });
       }));
     }
     // Settled before use; keeps an early failure from being an unhandled rejection.
