@@ -30,6 +30,64 @@ const columnContract = z
   })
   .strict();
 
+const value = z.union([z.number(), z.string(), z.array(z.number().int().positive())]);
+const domain = z.union([
+  z.object({ values: z.array(value).min(1) }).strict(),
+  z.object({
+    min: z.number(), max: z.number(),
+    /** `log` samples evenly in log space (learning rates). @default 'linear' */
+    scale: z.enum(['linear', 'log']).optional(),
+    integer: z.boolean().optional(),
+  }).strict()
+    .refine((d) => d.max > d.min, 'max must be above min')
+    .refine((d) => d.scale !== 'log' || d.min > 0, 'a log scale needs min > 0'),
+]);
+
+/** What a sweep may vary, and what each value must be. */
+export const SWEEPABLE: Record<string, z.ZodTypeAny> = {
+  learningRate: z.number().positive().max(10),
+  batchSize: z.number().int().positive(),
+  epochs: z.number().int().positive().max(10_000),
+  optimizer: z.enum(['adam', 'sgd', 'rmsprop']),
+  activation: z.enum(['relu', 'tanh', 'sigmoid', 'elu']),
+  hiddenUnits: z.array(z.number().int().positive()),
+  type: z.enum(['linear', 'mlp']),
+};
+
+const sweep = z
+  .object({
+    /** `grid` tries every combination of `values`; `random` and `tpe` draw `trials` points. @default 'tpe' */
+    method: z.enum(['grid', 'random', 'tpe']).default('tpe'),
+    /** @default 8 (grid: the number of combinations) */
+    trials: z.number().int().positive().max(1000).default(8),
+    /** Trials training at once. @default 2 */
+    maxParallel: z.number().int().positive().default(2),
+    /** More failed trials than this fails the sweep. @default 2 */
+    maxFailed: z.number().int().nonnegative().default(2),
+    /** Median stopping rule: after `graceEpochs`, a trial worse than the median of the others at the same epoch stops. */
+    earlyStopping: z
+      .object({ rule: z.literal('median').default('median'), graceEpochs: z.number().int().nonnegative().default(2), minTrials: z.number().int().positive().default(2) })
+      .strict()
+      .optional(),
+    parameters: z.record(z.string(), domain).refine((p) => Object.keys(p).length > 0, 'name at least one parameter to vary'),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    for (const [name, d] of Object.entries(s.parameters)) {
+      const rule = SWEEPABLE[name];
+      if (!rule) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['parameters', name], message: `cannot be swept; use one of ${Object.keys(SWEEPABLE).join(', ')}` });
+        continue;
+      }
+      const samples = 'values' in d ? d.values : [d.min, d.max];
+      samples.forEach((v, i) => {
+        const check = rule.safeParse(v);
+        if (!check.success) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['parameters', name, 'values' in d ? `values.${i}` : i ? 'max' : 'min'], message: check.error.issues[0]!.message });
+      });
+      if (s.method === 'grid' && !('values' in d)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['parameters', name], message: 'grid search needs "values", not a range' });
+    }
+  });
+
 export const pipelineConfigSchema = z
   .object({
     /** Pipeline name; identifies stored configs, schedules and monitors. */
@@ -128,6 +186,12 @@ export const pipelineConfigSchema = z
         seed: z.number().int().nonnegative().default(42),
         /** Fraction of rows held out for evaluation. @default 0.2 */
         holdoutFraction: z.number().gt(0).lt(1).default(0.2),
+        /** Run-grouping name (as in MLflow experiments). @default the pipeline name */
+        experiment: z.string().min(1).optional(),
+        /** Free-form run tags, searchable with `flywheel runs list --filter "tags.team = 'ml'"`. */
+        tags: z.record(z.string(), z.string()).default({}),
+        /** A hyper-parameter sweep; the best trial (lowest validation loss) is evaluated, registered and deployed. */
+        sweep: sweep.optional(),
         /** `gpu: n > 0` routes training to the GPU queue; it falls back to CPU after `gpuWait`. */
         resources: z
           .object({ gpu: z.number().int().nonnegative().default(0), gpuWait: duration.default('5m') })
@@ -190,6 +254,7 @@ export const pipelineConfigSchema = z
   });
 
 export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
+export type SweepConfig = z.infer<typeof sweep>;
 export type ColumnContract = z.infer<typeof columnContract>;
 
 export class ConfigError extends Error {

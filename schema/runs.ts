@@ -6,9 +6,15 @@ export const runs = pgTable(
   'runs',
   {
     id: text('id').primaryKey(),
-    /** The pipeline workflow that owns this run; a retried train activity finds its run by it. */
-    workflowId: text('workflow_id').notNull().unique(),
+    /** The workflow that owns this run (a pipeline, a sweep, a reproduction). */
+    workflowId: text('workflow_id').notNull(),
     pipelineName: text('pipeline_name').notNull(),
+    /** Runs are grouped by experiment, as in MLflow; the pipeline name by default. */
+    experiment: text('experiment').notNull().default('default'),
+    tags: jsonb('tags').$type<Record<string, string>>().notNull().default({}),
+    /** Set on sweep trials: the sweep workflow and the trial number. */
+    sweepId: text('sweep_id'),
+    trial: integer('trial'),
     modelName: text('model_name').notNull(),
     datasetVersionId: text('dataset_version_id').notNull().references(() => datasetVersions.id),
     status: text('status').$type<'running' | 'finished' | 'failed'>().notNull(),
@@ -24,7 +30,7 @@ export const runs = pgTable(
     startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
     endedAt: timestamp('ended_at', { withTimezone: true }),
   },
-  (t) => [index('runs_model').on(t.modelName)],
+  (t) => [index('runs_model').on(t.modelName), index('runs_workflow').on(t.workflowId), index('runs_sweep').on(t.sweepId)],
 );
 
 export const runMetrics = pgTable(

@@ -2,3 +2,4 @@
 export { pipelineWorkflow } from './pipeline';
 export { monitorWorkflow } from './monitor';
 export { datasetWorkflow } from './dataset';
+export { sweepWorkflow } from './sweep';

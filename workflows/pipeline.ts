@@ -10,14 +10,14 @@
  *   8. monitor   — starts (or re-targets) the deployment's long-running monitor
  */
 import {
-  ActivityFailure, ApplicationFailure, defineQuery, proxyActivities, setHandler, TimeoutFailure,
-  upsertSearchAttributes, workflowInfo,
+  ActivityFailure, ApplicationFailure, ChildWorkflowFailure, defineQuery, executeChild, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
-import { TimeoutType } from '@temporalio/common';
-import type { StageActivities, TrainInput, TrainResult } from '../activities/index';
+import type { StageActivities, TrainInput } from '../activities/index';
 import type { PipelineConfig } from '../config/pipeline';
-import { ACTIVITY_PROFILES, TASK_QUEUES } from '../config/constants';
+import { ACTIVITY_PROFILES } from '../config/constants';
 import { DATASET_VERSION_KEY, MODEL_KEY, PIPELINE_KEY, STAGE_KEY } from './searchAttributes';
+import { applyPoint, sweepWorkflow, type SweepResult, type TrialResult } from './sweep';
+import { trainRouted, type TrainingRoute } from './training';
 
 export type StageName = 'record' | 'ingest' | 'validate' | 'train' | 'evaluate' | 'register' | 'deploy' | 'monitor';
 export const STAGES: StageName[] = ['record', 'ingest', 'validate', 'train', 'evaluate', 'register', 'deploy', 'monitor'];
@@ -46,6 +46,8 @@ export interface PipelineResult {
   datasetVersionId: string;
   datasetReused: boolean;
   validation: { reportKey: string; contract: 'pinned' | 'inferred'; reference: string | null; warnings: string[] };
+  /** Set when training was a sweep: its trials and the winner. */
+  sweep: { workflowId: string; trials: TrialResult[]; best: number } | null;
   runId: string;
   backend: string;
   trainingQueue: string;
@@ -63,13 +65,13 @@ const io = proxyActivities<StageActivities>(ACTIVITY_PROFILES.io);
 
 function rootMessage(error: unknown): string {
   let current = error as { message?: string; cause?: unknown } | undefined;
-  while (current && (current instanceof ActivityFailure) && current.cause) current = current.cause as typeof current;
+  while (current && (current instanceof ActivityFailure || current instanceof ChildWorkflowFailure) && current.cause) current = current.cause as typeof current;
   return current?.message ?? String(error);
 }
 
 function rootType(error: unknown): string {
   let current = error as { cause?: unknown } | undefined;
-  while (current instanceof ActivityFailure && current.cause) current = current.cause as typeof current;
+  while ((current instanceof ActivityFailure || current instanceof ChildWorkflowFailure) && current.cause) current = current.cause as typeof current;
   return current instanceof ApplicationFailure && current.type ? current.type : 'StageFailedError';
 }
 
@@ -124,15 +126,24 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
 
   const trainInput: TrainInput = {
     workflowId, pipelineName: config.name, modelName: config.model, datasetVersionId: dataset.datasetVersionId,
-    codeVersion: input.codeVersion,
+    codeVersion: input.codeVersion, experiment: config.training.experiment ?? config.name, tags: config.training.tags,
     params: {
       task: config.training.task, target: config.training.target, features: config.training.features, model: config.training.model,
       epochs: config.training.epochs, batchSize: config.training.batchSize, learningRate: config.training.learningRate,
       optimizer: config.training.optimizer, seed: config.training.seed, holdoutFraction: config.training.holdoutFraction,
     },
   };
-  const training = await stage('train', () => train(trainInput, config, input.queues), (r) =>
-    `${r.runId}: ${r.epochs} epochs on ${r.backend} (${r.taskQueue})${r.resumedFromEpoch !== undefined ? `, resumed after epoch ${r.resumedFromEpoch + 1}` : ''}`);
+  const route: TrainingRoute = { gpu: config.training.resources.gpu, gpuWait: config.training.resources.gpuWait, queues: input.queues };
+  let sweep: SweepResult | undefined;
+  const training = await stage('train', async () => {
+    if (!config.training.sweep) return trainRouted(trainInput, route);
+    const { workflowId: _own, ...base } = trainInput;
+    sweep = await executeChild(sweepWorkflow, { workflowId: `${workflowId}-sweep`, args: [{ base, sweep: config.training.sweep, route }] });
+    trainInput.params = applyPoint(trainInput.params, sweep.best.params);
+    return sweep.best;
+  }, (r) => (sweep
+    ? `sweep of ${sweep.trials.length} trials (${sweep.trials.filter((t) => t.stoppedEarly).length} stopped early, ${sweep.trials.filter((t) => t.status === 'failed').length} failed); best trial ${sweep.best.trial} ${JSON.stringify(sweep.best.params)}: val_loss ${round(sweep.best.objective)}, ${r.runId} on ${r.backend}`
+    : `${r.runId}: ${r.epochs} epochs on ${r.backend} (${r.taskQueue})${r.resumedFromEpoch !== undefined ? `, resumed after epoch ${r.resumedFromEpoch + 1}` : ''}`));
 
   const evaluation = await stage('evaluate', async () => {
     const result = await io.evaluateModel({
@@ -170,29 +181,11 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
 
   return {
     datasetVersionId: dataset.datasetVersionId, datasetReused: dataset.reused,
-    validation: { reportKey: validation.reportKey, contract: validation.contract, reference: validation.reference, warnings: validation.warnings }, runId: training.runId, backend: training.backend,
+    validation: { reportKey: validation.reportKey, contract: validation.contract, reference: validation.reference, warnings: validation.warnings },
+    sweep: sweep ? { workflowId: `${workflowId}-sweep`, trials: sweep.trials, best: sweep.best.trial } : null, runId: training.runId, backend: training.backend,
     trainingQueue: training.taskQueue, metrics: evaluation.metrics, model: { name: model.modelName, version: model.version },
     deployment, monitorWorkflowId, stages,
   };
-}
-
-/** Routes training by the config's resources; a GPU request nobody picks up in time falls back to CPU. */
-async function train(trainInput: TrainInput, config: PipelineConfig, queues: PipelineInput['queues']): Promise<TrainResult> {
-  const cpuQueue = queues?.trainCpu ?? TASK_QUEUES.trainCpu;
-  if (config.training.resources.gpu > 0) {
-    const gpu = proxyActivities<{ trainModel(input: TrainInput): Promise<TrainResult> }>({
-      ...ACTIVITY_PROFILES.training, taskQueue: queues?.trainGpu ?? TASK_QUEUES.trainGpu, scheduleToStartTimeout: config.training.resources.gpuWait,
-    });
-    try {
-      return await gpu.trainModel(trainInput);
-    } catch (error) {
-      const timedOutWaiting = error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === TimeoutType.SCHEDULE_TO_START;
-      if (!timedOutWaiting) throw error;
-    }
-    trainInput = { ...trainInput, fellBackFromGpu: true };
-  }
-  const cpu = proxyActivities<{ trainModel(input: TrainInput): Promise<TrainResult> }>({ ...ACTIVITY_PROFILES.training, taskQueue: cpuQueue });
-  return cpu.trainModel(trainInput);
 }
 
 function round(value: number): number {

@@ -1,0 +1,71 @@
+/** Sweeps and tracking on the real stack: trials as tracked runs, the best one released, failures bounded. */
+import { WorkflowFailedError } from '@temporalio/client';
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { modelVersions } from '../../schema/models';
+import { runMetrics, runs } from '../../schema/runs';
+import { demandPipeline, startHarness, type Harness } from './harness';
+
+let harness: Harness;
+beforeAll(async () => {
+  harness = await startHarness();
+});
+afterAll(async () => {
+  await harness?.stop();
+});
+
+describe('sweeps', () => {
+  it('runs a TPE sweep of 8 trials with the median stopping rule and releases the best trial', async () => {
+    const config = await demandPipeline(harness.workDir, {
+      config: { deploy: { enabled: false } },
+    });
+    config.training.epochs = 4;
+    config.training.tags = { team: 'forecasting' };
+    config.training.sweep = {
+      method: 'tpe', trials: 8, maxParallel: 2, maxFailed: 0,
+      earlyStopping: { rule: 'median', graceEpochs: 1, minTrials: 2 },
+      parameters: { learningRate: { min: 0.001, max: 0.05, scale: 'log' }, hiddenUnits: { values: [[8], [32, 16]] } },
+    };
+    const { workflowId, result } = await harness.runPipeline(config);
+    const outcome = await result;
+    const { db } = harness.services;
+
+    const trials = await db.select().from(runs).where(eq(runs.sweepId, `${workflowId}-sweep`));
+    expect(trials.map((t) => t.trial).sort((a, b) => a! - b!)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(trials.every((t) => t.status === 'finished' && t.tags.team === 'forecasting' && t.experiment === config.name)).toBe(true);
+    const objectives = trials.map((t) => ({ id: t.id, objective: t.metrics!.objective!, early: t.metrics!.stopped_early === 1 }));
+    const fullyTrained = objectives.filter((o) => !o.early);
+    const best = fullyTrained.reduce((a, b) => (b.objective < a.objective ? b : a));
+    expect(outcome.runId).toBe(best.id);
+    expect(outcome.sweep!.trials).toHaveLength(8);
+    const [model] = await db.select().from(modelVersions).where(eq(modelVersions.modelName, config.model));
+    expect(model!.runId).toBe(best.id);
+    // Params of the released model are the winning trial's.
+    const winner = trials.find((t) => t.id === best.id)!;
+    expect(model!.params).toMatchObject({ learningRate: (winner.params as { learningRate: number }).learningRate });
+    // Trials stopped early logged fewer epochs than asked for; the others all four.
+    for (const t of trials) {
+      const steps = await db.select().from(runMetrics).where(eq(runMetrics.runId, t.id));
+      const losses = steps.filter((s) => s.key === 'loss').length;
+      expect(losses).toBe(t.metrics!.stopped_early === 1 ? t.metrics!.epochs : 4);
+    }
+    const summary = outcome.stages.find((s) => s.name === 'train')!.summary!;
+    expect(summary).toMatch(/^sweep of 8 trials \(\d+ stopped early, 0 failed\); best trial \d/);
+  });
+
+  it('fails the sweep, naming the trials, when more than maxFailed trials fail', async () => {
+    const config = await demandPipeline(harness.workDir, { config: { deploy: { enabled: false } } });
+    config.training.epochs = 3;
+    config.training.optimizer = 'sgd';
+    config.training.sweep = { method: 'grid', trials: 8, maxParallel: 1, maxFailed: 0, parameters: { learningRate: { values: [1e6, 0.01] } } };
+    const { workflowId, result } = await harness.runPipeline(config);
+    const error = await result.then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    let message = '';
+    for (let c = error as { message?: string; cause?: unknown } | undefined; c; c = c.cause as typeof c) message += `${c.message}\n`;
+    expect(message).toMatch(/1 trials failed, more than maxFailed 0 \(trial 0: dataset .*: training diverged: loss is (NaN|Infinity) at epoch \d/);
+    expect(await harness.services.db.select().from(modelVersions).where(eq(modelVersions.modelName, config.model))).toHaveLength(0);
+    const trials = await harness.services.db.select().from(runs).where(eq(runs.sweepId, `${workflowId}-sweep`));
+    expect(trials.map((t) => t.status)).toEqual(['failed']);
+  });
+});
