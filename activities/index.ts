@@ -5,6 +5,7 @@ import { createEvaluateActivities } from './evaluate';
 import { createIngestActivities } from './ingest';
 import { createMonitorActivities } from './monitor';
 import { createRegistryActivities } from './registry';
+import { createRunActivities } from './runs';
 import { createValidateActivities } from './validate';
 
 export function createStageActivities(deps: ActivityDeps) {
@@ -15,6 +16,7 @@ export function createStageActivities(deps: ActivityDeps) {
     ...createRegistryActivities(deps),
     ...createDeployActivities(deps),
     ...createMonitorActivities(deps),
+    ...createRunActivities(deps),
   };
 }
 

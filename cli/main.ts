@@ -10,6 +10,7 @@ import { loadConfig } from '../temporal.config';
 import type { PipelineResult, StageStatus } from '../workflows/pipeline';
 import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
 import { registerDatasetCommands } from './datasets';
+import { registerRunCommands } from './runs';
 import { runDemo } from './demo';
 import { failureMessage, followPipeline, formatStage, pipelineInput, startPipeline, uiLink } from './pipelines';
 
@@ -115,6 +116,7 @@ schedule.command('delete <scheduleId>').action(async (scheduleId: string) => {
 });
 
 registerDatasetCommands(program, say);
+registerRunCommands(program, say);
 
 program.command('predict')
   .description('send instances to the serving process')

@@ -3,3 +3,4 @@ export { pipelineWorkflow } from './pipeline';
 export { monitorWorkflow } from './monitor';
 export { datasetWorkflow } from './dataset';
 export { sweepWorkflow } from './sweep';
+export { reproduceWorkflow } from './reproduce';

@@ -1,9 +1,13 @@
 /** Sweeps and tracking on the real stack: trials as tracked runs, the best one released, failures bounded. */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelVersions } from '../../schema/models';
 import { runMetrics, runs } from '../../schema/runs';
+import { PROJECT_ROOT } from '../../temporal.config';
+import type { ReproduceResult } from '../../workflows/reproduce';
 import { demandPipeline, startHarness, type Harness } from './harness';
 
 let harness: Harness;
@@ -51,6 +55,34 @@ describe('sweeps', () => {
     }
     const summary = outcome.stages.find((s) => s.name === 'train')!.summary!;
     expect(summary).toMatch(/^sweep of 8 trials \(\d+ stopped early, 0 failed\); best trial \d/);
+
+    // Search, inspect and compare from the CLI.
+    const cli = (...args: string[]) => {
+      const out = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), ...args], { encoding: 'utf8' });
+      expect(out.status, out.stderr).toBe(0);
+      return out.stdout;
+    };
+    const listed = cli('runs', 'list', '--filter', `tags.team = 'forecasting' and (metrics.objective < 1000 or params.lr < 0) and sweep = '${workflowId}-sweep'`, '--order-by', 'metrics.objective asc');
+    expect(listed).toContain('8 run(s)');
+    const order = [...listed.matchAll(/^ {2}(run-[0-9a-f]+)/gm)].map((m) => m[1]);
+    const byObjective = trials.slice().sort((a, b) => a.metrics!.objective! - b.metrics!.objective!).map((t) => t.id);
+    expect(order).toEqual(byObjective);
+    expect(cli('runs', 'show', best.id)).toMatch(new RegExp(`experiment +${config.name}[\\s\\S]*learningRate[\\s\\S]*per epoch\\n {2}loss +[▁▂▃▄▅▆▇█]{4}[\\s\\S]*registered as ${config.model} v1`));
+    const compared = cli('runs', 'compare', byObjective[0]!, byObjective[7]!);
+    expect(compared).toMatch(/\* learningRate/);
+    expect(compared).toMatch(/loss per epoch\n +[\d.]+ │/);
+    const bad = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), 'runs', 'list', '--filter', 'metrics.rmse <'], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/expected a number or a quoted string, found the end of the filter at position 15/);
+
+    // Reproduce the winner: same dataset version, params and seed give bit-identical metrics on this backend.
+    const again = await harness.services.client.workflow.execute('reproduceWorkflow', {
+      workflowId: `${workflowId}-reproduce`, taskQueue: harness.queues.main, args: [{ runId: best.id, queues: { trainCpu: harness.queues.trainCpu } }],
+    }) as ReproduceResult;
+    expect(again.sameBackend).toBe(true);
+    expect(again.reproduced).toEqual(again.original);
+    expect(again.identical).toBe(true);
+    expect(Object.keys(again.original)).toEqual(expect.arrayContaining(['holdout_rmse', 'holdout_r2', 'loss']));
   });
 
   it('fails the sweep, naming the trials, when more than maxFailed trials fail', async () => {

@@ -1,0 +1,33 @@
+/** Run lookups for workflows that start from an existing run (reproduce). */
+import { eq } from 'drizzle-orm';
+import { runs } from '../schema/runs';
+import { badInput, type ActivityDeps } from './deps';
+import type { TrainingParams } from './train';
+
+export interface RunSpec {
+  runId: string;
+  pipelineName: string;
+  modelName: string;
+  experiment: string;
+  datasetVersionId: string;
+  params: TrainingParams;
+  backend: string | null;
+  metrics: Record<string, number>;
+}
+
+export function createRunActivities({ db }: ActivityDeps) {
+  return {
+    async loadRunSpec(runId: string): Promise<RunSpec> {
+      const [run] = await db.select().from(runs).where(eq(runs.id, runId));
+      if (!run) throw badInput('NotFoundError', `run ${runId} does not exist`);
+      if (run.status !== 'finished') throw badInput('NotFoundError', `run ${runId} is ${run.status}; only a finished run can be reproduced`);
+      const { fellBackFromGpu: _gpu, ...params } = run.params as unknown as TrainingParams & { fellBackFromGpu?: boolean };
+      // A sweep trial stopped by the median rule trained fewer epochs than its params say.
+      if (run.metrics?.stopped_early === 1 && run.metrics.epochs) params.epochs = run.metrics.epochs;
+      return {
+        runId, pipelineName: run.pipelineName, modelName: run.modelName, experiment: run.experiment, datasetVersionId: run.datasetVersionId,
+        params, backend: run.backend, metrics: run.metrics ?? {},
+      };
+    },
+  };
+}
