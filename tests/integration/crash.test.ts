@@ -66,3 +66,42 @@ it('completes after the worker is killed mid-training, with one dataset version,
   const resumedAfter = Number(/resumed after epoch (\d+)/.exec(resumed)?.[1]);
   expect(resumedAfter).toBeGreaterThanOrEqual(killedAfter - 1);
 });
+
+it('finishes a sweep after the worker is killed mid-sweep, with every trial exactly once', async () => {
+  const config = await demandPipeline(harness.workDir, { data: { stores: 6, items: 10, days: 120 }, config: { deploy: { enabled: false } } });
+  config.training.epochs = 6;
+  config.training.sweep = {
+    method: 'random', trials: 6, maxParallel: 2, maxFailed: 0,
+    parameters: { learningRate: { min: 0.002, max: 0.02, scale: 'log' }, hiddenUnits: { values: [[16], [32, 16]] } },
+  };
+  const first = await startWorkerProcess();
+  const { workflowId, result } = await harness.runPipeline(config);
+  const sweepId = `${workflowId}-sweep`;
+  const { db } = harness.services;
+  const trialRuns = () => db.select().from(runs).where(eq(runs.sweepId, sweepId));
+  // Kill it once some trials are done and one is in the middle of its epochs.
+  await eventually(async () => {
+    const rows = await trialRuns();
+    const done = rows.filter((r) => r.status === 'finished').length;
+    if (done < 2) return false;
+    for (const r of rows.filter((r) => r.status === 'running')) {
+      const steps = await db.select().from(runMetrics).where(and(eq(runMetrics.runId, r.id), eq(runMetrics.key, 'loss')));
+      if (steps.length >= 2) return true;
+    }
+    return false;
+  }, 120_000, 'two finished trials and one mid-training');
+  first.kill('SIGKILL');
+  await new Promise((resolve) => first.once('exit', resolve));
+
+  await startWorkerProcess();
+  const outcome = await result;
+  const rows = await trialRuns();
+  expect(rows.map((r) => r.trial).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+  expect(rows.every((r) => r.status === 'finished')).toBe(true);
+  expect(outcome.sweep!.trials.map((t) => t.status)).toEqual(new Array(6).fill('finished'));
+  for (const r of rows) {
+    const steps = (await db.select().from(runMetrics).where(and(eq(runMetrics.runId, r.id), eq(runMetrics.key, 'loss')))).map((m) => m.step).sort((a, b) => a - b);
+    expect(steps).toEqual([1, 2, 3, 4, 5, 6]);
+  }
+  expect(await db.select().from(modelVersions).where(eq(modelVersions.modelName, config.model))).toHaveLength(1);
+});
