@@ -9,6 +9,7 @@ import { runMetrics } from '../schema/runs';
 import type { Db } from '../storage/db';
 import { PROJECT_ROOT, type FlywheelConfig } from '../temporal.config';
 import type { PipelineInput, PipelineResult, StageStatus } from '../workflows/pipeline';
+import type { TrialResult } from '../workflows/sweep';
 import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
 
 /** git sha of the checkout, with "-dirty" when it has uncommitted changes. */
@@ -50,6 +51,7 @@ export function formatStage(stage: StageStatus): string {
 export async function followPipeline(handle: WorkflowHandle, db: Db | undefined, print: (line: string) => void): Promise<PipelineResult> {
   const shown = new Map<string, string>();
   let lastEpoch = 0;
+  const shownTrials = new Set<number>();
   const runId = runIdFor(handle.workflowId);
   const result = handle.result() as Promise<PipelineResult>;
   let done = false;
@@ -62,7 +64,12 @@ export async function followPipeline(handle: WorkflowHandle, db: Db | undefined,
         shown.set(stage.name, stage.status);
         print(formatStage(stage));
       }
-      if (db && stages.find((s) => s.name === 'train')?.status === 'running') {
+      if (stages.find((s) => s.name === 'train')?.status === 'running') {
+        // A sweep: one line per trial as it finishes, fails or is stopped early.
+        const trials = await handle.client.getHandle(`${handle.workflowId}-sweep`).query<TrialResult[]>('trials').catch(() => undefined);
+        printTrials(trials ?? [], shownTrials, print);
+      }
+      if (db && !shownTrials.size && stages.find((s) => s.name === 'train')?.status === 'running') {
         const [latest] = await db.select().from(runMetrics).where(and(eq(runMetrics.runId, runId), eq(runMetrics.key, 'loss'))).orderBy(desc(runMetrics.step)).limit(1);
         if (latest && latest.step > lastEpoch) {
           lastEpoch = latest.step;
@@ -79,8 +86,20 @@ export async function followPipeline(handle: WorkflowHandle, db: Db | undefined,
     for (const stage of stages) if (stage.status !== 'pending' && shown.get(stage.name) !== stage.status) print(formatStage(stage));
     throw error;
   });
+  if (final.sweep) printTrials(final.sweep.trials, shownTrials, print);
   for (const stage of final.stages) if (shown.get(stage.name) !== stage.status) print(formatStage(stage));
   return final;
+}
+
+function printTrials(trials: TrialResult[], shown: Set<number>, print: (line: string) => void): void {
+  for (const trial of trials) {
+    if (!trial || trial.status === 'running' || trial.status === 'pending' || shown.has(trial.index)) continue;
+    shown.add(trial.index);
+    const params = Object.entries(trial.params).map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toPrecision(3)) : JSON.stringify(v)}`).join(' ');
+    print(trial.status === 'failed'
+      ? `      trial ${trial.index + 1}: failed: ${trial.error}`
+      : `      trial ${trial.index + 1}: val_loss ${trial.objective!.toFixed(4)} after ${trial.epochs} epochs${trial.stoppedEarly ? ' (stopped early)' : ''}  ${params}`);
+  }
 }
 
 /** The deepest failure message: the one that names the file, column or gate. */
