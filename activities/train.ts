@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { activityInfo, heartbeat, log } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import { and, eq, ne, sql } from 'drizzle-orm';
 import { median } from '../ml/sweep';
 import { splitRows } from '../ml/split';
@@ -97,7 +98,11 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
       const { tf, backend } = await loadTf({ preferGpu: options.preferGpu, pin: options.pinBackend });
       await db.update(runs).set({ backend, taskQueue: info.taskQueue, status: 'running' }).where(eq(runs.id, runId));
       const wanted = [...new Set([...params.features.numeric, ...params.features.categorical, params.target])];
-      const { version, columns, rowCount } = await loadDatasetColumns(db, store, input.datasetVersionId, wanted);
+      const { version, columns, rowCount } = await loadDatasetColumns(db, store, input.datasetVersionId, wanted).catch(async (error: unknown) => {
+        // A missing column is the data's fault: the run fails with the reason, like any other bad input.
+        if (error instanceof ApplicationFailure && error.nonRetryable) throw await fail(error.message);
+        throw error;
+      });
       if (rowCount < 10) throw await fail(`dataset ${version.id} has ${rowCount} rows; training needs at least 10`);
       const split = splitRows(rowCount, params.holdoutFraction, params.seed, version.contentHash);
 

@@ -101,3 +101,42 @@ describe('sweeps', () => {
     expect(trials.map((t) => t.status)).toEqual(['failed']);
   });
 });
+
+describe('training input that no retry can fix fails the run fast, with the reason', () => {
+  async function failure(config: Awaited<ReturnType<typeof demandPipeline>>): Promise<{ message: string; workflowId: string }> {
+    const { workflowId, result } = await harness.runPipeline(config);
+    const error = await result.then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    let message = '';
+    for (let c = error as { message?: string; type?: string; cause?: unknown } | undefined; c; c = c.cause as typeof c) message += `${c.type ? `[${c.type}] ` : ''}${c.message}\n`;
+    return { message, workflowId };
+  }
+
+  it('a target column the data does not have', async () => {
+    const config = await demandPipeline(harness.workDir, { config: { schema: undefined, deploy: { enabled: false } } });
+    config.training.target = 'revenue';
+    const { message, workflowId } = await failure(config);
+    expect(message).toMatch(/\[TrainingError\] train failed: dataset .* has no column\(s\) "revenue"; it has: date, store_id/);
+    expect(await harness.services.db.select().from(runs).where(eq(runs.workflowId, workflowId))).toEqual([expect.objectContaining({ status: 'failed' })]);
+  });
+
+  it('an empty training split', async () => {
+    const config = await demandPipeline(harness.workDir, { data: { stores: 1, items: 1, days: 12 }, config: { deploy: { enabled: false }, validation: { drift: { enabled: false } } } });
+    config.training.holdoutFraction = 0.96;
+    const { message, workflowId } = await failure(config);
+    expect(message).toMatch(/the training split is empty \(holdoutFraction 0.96\)/);
+    const [run] = await harness.services.db.select().from(runs).where(eq(runs.workflowId, workflowId));
+    expect(run).toMatchObject({ status: 'failed' });
+    expect(run!.error).toMatch(/training split is empty/);
+  });
+
+  it('a diverging loss, after one attempt', async () => {
+    const config = await demandPipeline(harness.workDir, { config: { deploy: { enabled: false } } });
+    Object.assign(config.training, { optimizer: 'sgd', learningRate: 9 });
+    const { message, workflowId } = await failure(config);
+    expect(message).toMatch(/training diverged: loss is (NaN|Infinity) at epoch \d; lower training.learningRate \(now 9\)/);
+    const history = await harness.services.client.workflow.getHandle(workflowId).fetchHistory();
+    const attempts = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    expect(attempts.every((a) => a === 1)).toBe(true);
+  });
+});

@@ -33,6 +33,13 @@ describe('pipeline config', () => {
     expect(() => parsePipelineConfig(bad)).toThrowError(/training\.target: column "z" is not declared/);
   });
 
+  it('rejects an unknown activation or optimizer, naming the choices', () => {
+    const activation = { ...valid, training: { ...valid.training, model: { activation: 'swish' } } };
+    expect(() => parsePipelineConfig(activation)).toThrowError(/training\.model\.activation: Invalid enum value\. Expected 'relu' \| 'tanh' \| 'sigmoid' \| 'elu', received 'swish'/);
+    const optimizer = { ...valid, training: { ...valid.training, optimizer: 'lbfgs' } };
+    expect(() => parsePipelineConfig(optimizer)).toThrowError(/training\.optimizer: Invalid enum value/);
+  });
+
   it('parses durations', () => {
     expect(durationMs('90s')).toBe(90_000);
     expect(durationMs('1h')).toBe(3_600_000);
