@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq, ne, sql } from 'drizzle-orm';
+import { lineChartSvg } from '../ml/plot';
 import { median } from '../ml/sweep';
 import { splitRows } from '../ml/split';
 import { runMetrics, runs } from '../schema/runs';
@@ -53,6 +54,8 @@ export interface TrainResult {
   objective: number;
   stoppedEarly: boolean;
 }
+
+export const lossPlotKey = (modelName: string, runId: string) => `models/${modelName}/${runId}/loss.svg`;
 
 /** One run per workflow (or per sweep trial): the id derives from them, so a retried attempt finds its run. */
 export function runIdFor(workflowId: string, trial?: number): string {
@@ -148,6 +151,11 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
       try {
         const artifactKey = `models/${input.modelName}/${runId}/model.json`;
         await store.putJson(artifactKey, serializeModel(fit.model, fit.pre));
+        // The loss curves as an image next to the model (all epochs, including those before a resume).
+        const steps = await db.select().from(runMetrics).where(eq(runMetrics.runId, runId));
+        const series = ['loss', 'val_loss'].map((key) => ({ name: key, points: steps.filter((m) => m.key === key).sort((a, b) => a.step - b.step).map((m) => ({ x: m.step, y: m.value })) }))
+          .filter((line) => line.points.length > 0);
+        await store.putBuffer(lossPlotKey(input.modelName, runId), lineChartSvg(`${runId} (${params.model.type}, lr ${params.learningRate})`, series, { x: 'epoch', y: 'loss (standardised)' }), 'image/svg+xml');
         const [current] = await db.select({ metrics: runs.metrics }).from(runs).where(eq(runs.id, runId));
         await db.update(runs).set({
           status: 'finished', artifactKey, endedAt: new Date(), backend,

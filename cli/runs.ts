@@ -1,6 +1,7 @@
 /** `flywheel runs …` and `flywheel reproduce`: search, inspect and compare tracked runs; re-run one and check it. */
 import type { Command } from 'commander';
 import { asc, eq, inArray } from 'drizzle-orm';
+import { lossPlotKey } from '../activities/train';
 import { ConfigError } from '../config/pipeline';
 import { FilterError, matches, parseFilter, parseOrderBy, sortRuns, type RunView } from '../ml/runFilter';
 import { modelVersions } from '../schema/models';
@@ -105,10 +106,11 @@ async function showRun(ref: string, say: Say): Promise<void> {
     const r = run!;
     say(`${r.id}  ${r.status}${r.error ? `: ${r.error}` : ''}`);
     const rows = [
-      ['experiment', r.experiment], ['pipeline', r.pipelineName], ['model', r.modelName], ['dataset', r.datasetVersionId],
+      ['experiment', r.experiment], ['pipeline', r.pipelineName], ['registered model', r.modelName], ['dataset', r.datasetVersionId],
       ['workflow', r.workflowId], ['sweep', r.sweepId ? `${r.sweepId} trial ${r.trial}` : '-'], ['backend', `${r.backend ?? '-'} on ${r.taskQueue ?? '-'}`],
       ['seed', String(r.seed)], ['code', r.codeVersion ?? '-'], ['started', r.startedAt.toISOString()], ['ended', r.endedAt?.toISOString() ?? '-'],
-      ['artifact', r.artifactKey ? `s3://${loadConfig().s3.bucket}/${r.artifactKey}` : '-'],
+      ['model', r.artifactKey ? `s3://${loadConfig().s3.bucket}/${r.artifactKey}` : '-'],
+      ['loss plot', r.artifactKey ? `s3://${loadConfig().s3.bucket}/${lossPlotKey(r.modelName, r.id)}` : '-'],
     ];
     table(rows, say);
     say('\nparams');

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lossPlotKey } from '../../activities/train';
 import { modelVersions } from '../../schema/models';
 import { runMetrics, runs } from '../../schema/runs';
 import { PROJECT_ROOT } from '../../temporal.config';
@@ -68,6 +69,8 @@ describe('sweeps', () => {
     const byObjective = trials.slice().sort((a, b) => a.metrics!.objective! - b.metrics!.objective!).map((t) => t.id);
     expect(order).toEqual(byObjective);
     expect(cli('runs', 'show', best.id)).toMatch(new RegExp(`experiment +${config.name}[\\s\\S]*learningRate[\\s\\S]*per epoch\\n {2}loss +[▁▂▃▄▅▆▇█]{4}[\\s\\S]*registered as ${config.model} v1`));
+    const plot = (await harness.services.store.getBuffer(lossPlotKey(config.model, best.id))).toString();
+    expect(plot).toMatch(/^<svg[\s\S]*<polyline[\s\S]*>loss<\/text>[\s\S]*>val_loss<\/text>/);
     const compared = cli('runs', 'compare', byObjective[0]!, byObjective[7]!);
     expect(compared).toMatch(/\* learningRate/);
     expect(compared).toMatch(/loss per epoch\n +[\d.]+ │/);
