@@ -148,6 +148,8 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
         if (error instanceof TrainingInputError) throw await fail(`dataset ${version.id}: ${error.message}`);
         throw error;
       }
+      // Restored best weights: the objective is that epoch's, not the last one's.
+      if (fit.bestLoss !== undefined) objective = fit.bestLoss;
       try {
         const artifactKey = `models/${input.modelName}/${runId}/model.json`;
         await store.putJson(artifactKey, serializeModel(fit.model, fit.pre));
@@ -161,6 +163,7 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
           status: 'finished', artifactKey, endedAt: new Date(), backend,
           metrics: {
             ...current?.metrics, loss: fit.finalLoss, objective, epochs: fit.epochs, stopped_early: fit.stoppedEarly ? 1 : 0,
+            ...(fit.bestEpoch !== undefined ? { best_epoch: fit.bestEpoch } : {}),
             train_rows: split.train.length, holdout_rows: split.holdout.length,
           },
         }).where(eq(runs.id, runId));

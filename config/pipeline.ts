@@ -186,6 +186,8 @@ export const pipelineConfigSchema = z
         seed: z.number().int().nonnegative().default(42),
         /** Fraction of rows held out for evaluation. @default 0.2 */
         holdoutFraction: z.number().gt(0).lt(1).default(0.2),
+        /** Stop when the validation loss has not improved for `patience` epochs (`epochs` is then the upper bound). */
+        earlyStopping: z.object({ patience: z.number().int().positive(), restoreBest: z.boolean().default(true) }).strict().optional(),
         /** Run-grouping name (as in MLflow experiments). @default the pipeline name */
         experiment: z.string().min(1).optional(),
         /** Free-form run tags, searchable with `flywheel runs list --filter "tags.team = 'ml'"`. */

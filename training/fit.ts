@@ -21,6 +21,8 @@ export interface TrainingParams {
   optimizer: 'adam' | 'sgd' | 'rmsprop';
   seed: number;
   holdoutFraction: number;
+  /** Stop when the validation loss has not improved for `patience` epochs; `restoreBest` keeps the best epoch's weights. */
+  earlyStopping?: { patience: number; restoreBest: boolean };
 }
 
 /** A training problem that no retry can fix (bad features, empty split, diverging loss). */
@@ -49,6 +51,9 @@ export interface FitResult {
   epochs: number;
   resumedFromEpoch?: number;
   stoppedEarly: boolean;
+  /** Set when early stopping restored the weights of an earlier epoch (1-based), with that epoch's watched loss. */
+  bestEpoch?: number;
+  bestLoss?: number;
 }
 
 /** Trains; the caller disposes `model`. Throws TrainingInputError for problems in the data or parameters. */
@@ -74,6 +79,13 @@ export async function fitModel(tf: TfModule, columns: RawColumns, split: Split, 
     let finalLoss = NaN;
     let epochs = resumedFromEpoch === undefined ? 0 : resumedFromEpoch + 1;
     let stoppedEarly = false;
+    // Early stopping on the validation loss (the training loss without a validation slice). After a resume the
+    // watch starts again from the restored epoch.
+    let best = { loss: Infinity, epoch: -1, weights: undefined as ReturnType<Sequential['getWeights']> | undefined };
+    const keep = (epoch: number, loss: number) => {
+      best.weights?.forEach((t) => t.dispose());
+      best = { loss, epoch, weights: params.earlyStopping?.restoreBest ? model.getWeights().map((t) => t.clone()) : undefined };
+    };
     for (let epoch = epochs; epoch < params.epochs; epoch++) {
       // Shuffle with a per-epoch seed: a resumed run sees the same batches as an uninterrupted one.
       const order = tf.tensor1d(Int32Array.from(shuffledIndices(split.train.length, seededRandom(params.seed * 7919 + epoch))), 'int32');
@@ -97,13 +109,23 @@ export async function fitModel(tf: TfModule, columns: RawColumns, split: Split, 
       }
       finalLoss = loss;
       epochs = epoch + 1;
-      const verdict = await hooks.onEpoch?.({ epoch, loss, valLoss: rawVal !== undefined && Number.isFinite(rawVal) ? rawVal : undefined }, model);
-      if (verdict === 'stop') {
+      const valLoss = rawVal !== undefined && Number.isFinite(rawVal) ? rawVal : undefined;
+      const watched = valLoss ?? loss;
+      if (params.earlyStopping && watched < best.loss) keep(epoch, watched);
+      const patienceOut = params.earlyStopping !== undefined && epoch - best.epoch >= params.earlyStopping.patience;
+      const verdict = await hooks.onEpoch?.({ epoch, loss, valLoss }, model);
+      if (verdict === 'stop' || patienceOut) {
         stoppedEarly = epochs < params.epochs;
         break;
       }
     }
-    return { model, pre, finalLoss, epochs, resumedFromEpoch, stoppedEarly };
+    let restored: Pick<FitResult, 'bestEpoch' | 'bestLoss'> = {};
+    if (best.weights && best.epoch + 1 < epochs) {
+      model.setWeights(best.weights);
+      restored = { bestEpoch: best.epoch + 1, bestLoss: best.loss };
+    }
+    best.weights?.forEach((t) => t.dispose());
+    return { model, pre, finalLoss, epochs, resumedFromEpoch, stoppedEarly, ...restored };
   } catch (error) {
     model.dispose();
     throw error;

@@ -131,6 +131,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
       task: config.training.task, target: config.training.target, features: config.training.features, model: config.training.model,
       epochs: config.training.epochs, batchSize: config.training.batchSize, learningRate: config.training.learningRate,
       optimizer: config.training.optimizer, seed: config.training.seed, holdoutFraction: config.training.holdoutFraction,
+      earlyStopping: config.training.earlyStopping,
     },
   };
   const route: TrainingRoute = { gpu: config.training.resources.gpu, gpuWait: config.training.resources.gpuWait, queues: input.queues };

@@ -105,6 +105,25 @@ describe('sweeps', () => {
   });
 });
 
+describe('early stopping', () => {
+  it('stops a single run when the validation loss stops improving and keeps the best epoch', async () => {
+    const config = await demandPipeline(harness.workDir, { config: { deploy: { enabled: false } } });
+    Object.assign(config.training, { epochs: 60, learningRate: 0.05, earlyStopping: { patience: 2, restoreBest: true } });
+    const outcome = await (await harness.runPipeline(config)).result;
+    const [run] = await harness.services.db.select().from(runs).where(eq(runs.id, outcome.runId));
+    const m = run!.metrics!;
+    expect(m.stopped_early).toBe(1);
+    expect(m.epochs).toBeLessThan(60);
+    const vals = (await harness.services.db.select().from(runMetrics).where(eq(runMetrics.runId, outcome.runId))).filter((p) => p.key === 'val_loss').sort((a, b) => a.step - b.step);
+    expect(vals).toHaveLength(m.epochs!);
+    const bestStep = vals.reduce((a, b) => (b.value < a.value ? b : a));
+    // Stopped `patience` epochs after the best one, and released with the best epoch's weights.
+    expect(m.epochs).toBe(bestStep.step + 2);
+    expect(m.best_epoch).toBe(bestStep.step);
+    expect(m.objective).toBe(bestStep.value);
+  });
+});
+
 describe('training input that no retry can fix fails the run fast, with the reason', () => {
   async function failure(config: Awaited<ReturnType<typeof demandPipeline>>): Promise<{ message: string; workflowId: string }> {
     const { workflowId, result } = await harness.runPipeline(config);
