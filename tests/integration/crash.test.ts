@@ -1,12 +1,12 @@
 /** Kill -9 the worker in the middle of training; a new worker finishes the same pipeline with no duplicates. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { and, desc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { datasetVersions } from '../../schema/datasets';
 import { modelVersions } from '../../schema/models';
 import { runMetrics, runs } from '../../schema/runs';
-import { PROJECT_ROOT } from '../../temporal.config';
+import { externalServices, PROJECT_ROOT, readStackState, stateDirOf } from '../../temporal.config';
 import { runIdFor } from '../../activities/train';
 import { demandPipeline, eventually, startHarness, type Harness } from './harness';
 
@@ -103,5 +103,33 @@ it('finishes a sweep after the worker is killed mid-sweep, with every trial exac
     const steps = (await db.select().from(runMetrics).where(and(eq(runMetrics.runId, r.id), eq(runMetrics.key, 'loss')))).map((m) => m.step).sort((a, b) => a - b);
     expect(steps).toEqual([1, 2, 3, 4, 5, 6]);
   }
+  expect(await db.select().from(modelVersions).where(eq(modelVersions.modelName, config.model))).toHaveLength(1);
+});
+
+// Restarts the local dev server, so it runs only when `flywheel up` started it (not against an external cluster).
+it.runIf(!externalServices().temporal)('finishes a sweep after the Temporal server is killed and started again mid-sweep', async () => {
+  const state = readStackState(stateDirOf());
+  if (!state.temporal?.pid) return expect.fail('no local Temporal dev server in .flywheel/stack.json; run `flywheel up --infra-only` first');
+  const config = await demandPipeline(harness.workDir, { data: { stores: 6, items: 10, days: 120 }, config: { deploy: { enabled: false } } });
+  config.training.epochs = 5;
+  config.training.sweep = { method: 'tpe', trials: 6, maxParallel: 2, maxFailed: 0, parameters: { learningRate: { min: 0.002, max: 0.02, scale: 'log' } } };
+  await startWorkerProcess();
+  const { workflowId, result } = await harness.runPipeline(config);
+  const sweepId = `${workflowId}-sweep`;
+  const { db } = harness.services;
+  const trialRuns = () => db.select().from(runs).where(eq(runs.sweepId, sweepId));
+  await eventually(async () => (await trialRuns()).filter((r) => r.status === 'finished').length >= 2, 120_000, 'two finished trials');
+
+  process.kill(state.temporal.pid, 'SIGKILL');
+  await eventually(async () => { try { process.kill(state.temporal!.pid!, 0); return false; } catch { return true; } }, 10_000, 'the server to die');
+  const restart = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), 'up', '--infra-only', '--quiet'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  expect(restart.status, restart.stderr).toBe(0);
+  expect(readStackState(stateDirOf()).temporal!.address).toBe(state.temporal.address);
+
+  const outcome = await result;
+  const rows = await trialRuns();
+  expect(rows.map((r) => r.trial).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+  expect(rows.every((r) => r.status === 'finished')).toBe(true);
+  expect(outcome.sweep!.trials.every((t) => t.status === 'finished')).toBe(true);
   expect(await db.select().from(modelVersions).where(eq(modelVersions.modelName, config.model))).toHaveLength(1);
 });
