@@ -7,11 +7,12 @@
 import { createHash } from 'node:crypto';
 import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { and, eq, ne, sql } from 'drizzle-orm';
+import { and, eq, ne } from 'drizzle-orm';
 import { lineChartSvg } from '../ml/plot';
 import { median } from '../ml/sweep';
 import { splitRows } from '../ml/split';
 import { runMetrics, runs } from '../schema/runs';
+import { writeMetrics } from '../storage/metrics';
 import { loadTf, type BackendName } from '../training/backend';
 import { fitModel, TrainingInputError, type TrainingParams } from '../training/fit';
 import { checkpointOf, restoreCheckpoint, serializeModel, type Checkpoint } from '../training/model';
@@ -128,9 +129,9 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
           onEpoch: async ({ epoch, loss, valLoss }, model) => {
             const step = epoch + 1;
             objective = valLoss ?? loss;
-            const rows = [{ runId, key: 'loss', step, value: loss }];
-            if (valLoss !== undefined) rows.push({ runId, key: 'val_loss', step, value: valLoss });
-            await db.insert(runMetrics).values(rows).onConflictDoUpdate({ target: [runMetrics.runId, runMetrics.key, runMetrics.step], set: { value: sql`excluded.value` } });
+            const points = [{ key: 'loss', step, value: loss }];
+            if (valLoss !== undefined) points.push({ key: 'val_loss', step, value: valLoss });
+            await writeMetrics(db, runId, points);
             await store.putJson(checkpointKey, await checkpointOf(model, epoch));
             progress = { epoch, checkpointKey };
             heartbeat(progress);

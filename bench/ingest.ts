@@ -31,9 +31,9 @@
  *
  * Last line of stdout: one JSON object with `ratio_vs_pandas` (> 1: faster than pandas), `peak_rss_mb_1m`, `peak_rss_mb_5m`.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { createWriteStream, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,14 +43,7 @@ import { datasets, datasetVersions } from '../schema/datasets';
 import { connectDb, migrateDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig, PROJECT_ROOT } from '../temporal.config';
-
-function intFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
-  return n;
-}
+import { ensurePythonPeer, intFromEnv } from './peer';
 
 const ROWS = intFromEnv('BENCH_ROWS', 1_000_000);
 const ROWS_LARGE = intFromEnv('BENCH_ROWS_LARGE', 5 * ROWS);
@@ -200,22 +193,9 @@ async function runPandas(path: string, rows: number): Promise<Run> {
   return { side: 'pandas', rows, seconds: result.seconds as number, peakRssKb: result.peak_rss_kb as number, baselineRssKb: result.baseline_rss_kb as number, processSeconds };
 }
 
-/** pandas from Debian (python3-pandas); installed here when missing and running as root, else a clear error. */
+/** pandas from Debian (python3-pandas): its version. */
 function ensurePandas(): string {
-  const probe = () => spawnSync(PYTHON, ['-c', 'import pandas; print(pandas.__version__)'], { encoding: 'utf8' });
-  let found = probe();
-  if (found.status !== 0 && process.getuid?.() === 0 && PYTHON === '/usr/bin/python3' && existsSync('/usr/bin/apt-get')) {
-    console.error('  pandas is missing from /usr/bin/python3: apt-get install -y python3-pandas');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    spawnSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'python3-pandas'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-    found = probe();
-  }
-  if (found.status !== 0) {
-    console.error(`bench:ingest needs pandas for ${PYTHON}: install Debian's python3-pandas (sudo apt-get install -y python3-pandas), or point BENCH_PYTHON at a python with pandas.\n${found.stderr ?? found.error?.message ?? ''}`);
-    process.exit(1);
-  }
-  return found.stdout.trim();
+  return ensurePythonPeer(PYTHON, 'import pandas; print(pandas.__version__)', 'python3-pandas', 'bench:ingest');
 }
 
 // ---------------------------------------------------------------------------------------------------------------

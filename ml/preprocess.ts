@@ -88,19 +88,24 @@ export function featureWidth(pre: Preprocessor): number {
 export function encodeColumns(pre: Preprocessor, columns: RawColumns, rows: ArrayLike<number>): Float32Array {
   const width = featureWidth(pre);
   const out = new Float32Array(rows.length * width);
-  const lookups = pre.categorical.map((c) => new Map(c.vocabulary.map((v, i) => [v, i])));
-  for (let r = 0; r < rows.length; r++) {
-    const row = rows[r]!;
-    let offset = r * width;
-    for (const { name, mean, std } of pre.numeric) {
-      const value = parseNumber(columns[name]![row]!);
-      out[offset++] = value === undefined ? 0 : (value - mean) / std;
+  // Column by column: one column's values and lookup table stay hot while its cells are written.
+  let offset = 0;
+  for (const { name, mean, std } of pre.numeric) {
+    const values = columns[name]!;
+    for (let r = 0; r < rows.length; r++) {
+      const value = parseNumber(values[rows[r]!]!);
+      out[r * width + offset] = value === undefined ? 0 : (value - mean) / std;
     }
-    pre.categorical.forEach((c, k) => {
-      const index = lookups[k]!.get(columns[c.name]![row]!);
-      if (index !== undefined) out[offset + index] = 1;
-      offset += c.vocabulary.length;
-    });
+    offset++;
+  }
+  for (const c of pre.categorical) {
+    const lookup = new Map(c.vocabulary.map((v, i) => [v, i]));
+    const values = columns[c.name]!;
+    for (let r = 0; r < rows.length; r++) {
+      const index = lookup.get(values[rows[r]!]!);
+      if (index !== undefined) out[r * width + offset + index] = 1;
+    }
+    offset += c.vocabulary.length;
   }
   return out;
 }

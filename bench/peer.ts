@@ -1,0 +1,33 @@
+/** The Python peers of the benchmarks come from Debian; installed here when missing and running as root. */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/**
+ * Runs `probe` (python code printing what the caller needs) with `python`; when it fails and this is root with
+ * apt-get, installs `debianPackage` and tries again; else exits with what to install. Returns the probe's stdout.
+ */
+export function ensurePythonPeer(python: string, probe: string, debianPackage: string, bench: string): string {
+  const run = () => spawnSync(python, ['-c', probe], { encoding: 'utf8' });
+  let found = run();
+  if (found.status !== 0 && process.getuid?.() === 0 && python === '/usr/bin/python3' && existsSync('/usr/bin/apt-get')) {
+    console.error(`  ${debianPackage} is missing from /usr/bin/python3: apt-get install -y ${debianPackage}`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    spawnSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', debianPackage], { stdio: ['ignore', 'ignore', 'inherit'], env });
+    found = run();
+  }
+  if (found.status !== 0) {
+    console.error(`${bench} needs Debian's ${debianPackage} for ${python} (sudo apt-get install -y ${debianPackage}), or BENCH_PYTHON pointing at a python that has it.\n${found.stderr ?? found.error?.message ?? ''}`);
+    process.exit(1);
+  }
+  return found.stdout.trim();
+}
+
+/** A non-negative integer from the environment (BENCH_ROWS and the like), or the default. */
+export function intFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return n;
+}
