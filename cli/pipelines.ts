@@ -59,15 +59,16 @@ export async function followPipeline(handle: WorkflowHandle, db: Db | undefined,
   while (!done) {
     try {
       const stages = await handle.query<StageStatus[]>('progress');
+      const train = stages.find((s) => s.name === 'train');
+      if (train?.status === 'running' || (train?.status === 'done' && shown.get('train') !== 'done')) {
+        // A sweep: one line per trial as it finishes, fails or is stopped early (the last ones before "train ✓").
+        const trials = await handle.client.getHandle(`${handle.workflowId}-sweep`).query<TrialResult[]>('trials').catch(() => undefined);
+        printTrials(trials ?? [], shownTrials, print);
+      }
       for (const stage of stages) {
         if (stage.status === 'pending' || shown.get(stage.name) === stage.status) continue;
         shown.set(stage.name, stage.status);
         print(formatStage(stage));
-      }
-      if (stages.find((s) => s.name === 'train')?.status === 'running') {
-        // A sweep: one line per trial as it finishes, fails or is stopped early.
-        const trials = await handle.client.getHandle(`${handle.workflowId}-sweep`).query<TrialResult[]>('trials').catch(() => undefined);
-        printTrials(trials ?? [], shownTrials, print);
       }
       if (db && !shownTrials.size && stages.find((s) => s.name === 'train')?.status === 'running') {
         const [latest] = await db.select().from(runMetrics).where(and(eq(runMetrics.runId, runId), eq(runMetrics.key, 'loss'))).orderBy(desc(runMetrics.step)).limit(1);
