@@ -6,7 +6,7 @@ import { decodeRegression, encodeColumns, encodeTarget, featureWidth } from '../
 import { splitRows } from '../ml/split';
 import { runs } from '../schema/runs';
 import { loadTf } from '../training/backend';
-import { deserializeModel, outputUnits, predictEncoded, type ModelArtifact } from '../training/model';
+import { deserializeModel, disposeModel, outputUnits, predictEncoded, type ModelArtifact } from '../training/model';
 import { loadDatasetColumns } from './datasetColumns';
 import type { ActivityDeps } from './deps';
 import type { TrainingParams } from './train';
@@ -62,7 +62,7 @@ export function createEvaluateActivities({ db, store }: ActivityDeps) {
         await db.update(runs).set({ metrics: { ...(run?.metrics ?? {}), ...prefixed(metrics) } }).where(eq(runs.id, input.runId));
         return { metrics, gate: checkGates(metrics, input.gates), predictionReferenceKey };
       } finally {
-        model.dispose();
+        disposeModel(model);
       }
     },
   };

@@ -15,7 +15,7 @@ import { runMetrics, runs } from '../schema/runs';
 import { writeMetrics } from '../storage/metrics';
 import { loadTf, type BackendName } from '../training/backend';
 import { fitModel, TrainingInputError, type TrainingParams } from '../training/fit';
-import { checkpointOf, restoreCheckpoint, serializeModel, type Checkpoint } from '../training/model';
+import { checkpointOf, disposeModel, restoreCheckpoint, serializeModel, type Checkpoint } from '../training/model';
 import { loadDatasetColumns } from './datasetColumns';
 import { badInput, type ActivityDeps } from './deps';
 export type { TrainingParams } from '../training/fit';
@@ -173,7 +173,7 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
           resumedFromEpoch: fit.resumedFromEpoch, finalLoss: fit.finalLoss, objective, stoppedEarly: fit.stoppedEarly,
         };
       } finally {
-        fit.model.dispose();
+        disposeModel(fit.model);
       }
     },
   };

@@ -6,7 +6,7 @@ import { modelVersions } from '../schema/models';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
 import { loadTf, type TfModule } from '../training/backend';
-import { deserializeModel, type ModelArtifact } from '../training/model';
+import { deserializeModel, disposeModel, type ModelArtifact } from '../training/model';
 import type { Preprocessor } from '../ml/preprocess';
 
 export interface LoadedModel {
@@ -86,7 +86,7 @@ export class ServedModels {
             continue;
           }
           // Requests that started on the previous model finish on it; free it afterwards.
-          if (previous) setTimeout(() => previous.model.dispose(), 30_000).unref();
+          if (previous) setTimeout(() => disposeModel(previous.model), 30_000).unref();
         }
         for (const name of this.byName.keys()) if (!rows.some((r) => r.name === name)) this.byName.delete(name);
       } finally {

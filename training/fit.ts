@@ -8,7 +8,7 @@ import { encodeColumns, encodeTarget, featureWidth, fitPreprocessor, FeatureErro
 import { seededRandom, shuffledIndices } from '../ml/random';
 import type { Split } from '../ml/split';
 import type { TfModule } from './backend';
-import { buildModel, type ModelSpec } from './model';
+import { buildModel, disposeModel, type ModelSpec } from './model';
 
 export interface TrainingParams {
   task: 'regression' | 'classification';
@@ -127,7 +127,7 @@ export async function fitModel(tf: TfModule, columns: RawColumns, split: Split, 
     best.weights?.forEach((t) => t.dispose());
     return { model, pre, finalLoss, epochs, resumedFromEpoch, stoppedEarly, ...restored };
   } catch (error) {
-    model.dispose();
+    disposeModel(model);
     throw error;
   } finally {
     xTrain.dispose();

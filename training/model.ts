@@ -121,3 +121,13 @@ export function encodeInstances(pre: Preprocessor, instances: Record<string, unk
   instances.forEach((instance, i) => out.set(encodeInstance(pre, instance, `instances[${i}]`), i * width));
   return out;
 }
+
+/**
+ * Frees a model and its optimizer state: `LayersModel.dispose()` leaves the optimizer's moment variables behind
+ * (Adam: two per weight), which a long-lived training worker would accumulate run after run.
+ */
+export function disposeModel(model: LayersModel): void {
+  const optimizer = (model as { optimizer?: { dispose(): void } }).optimizer;
+  model.dispose();
+  optimizer?.dispose();
+}
