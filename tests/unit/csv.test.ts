@@ -69,6 +69,15 @@ describe('canonical CSV', () => {
     expect(await canonical("id;name\n1;a\n2;'b,c'\n3;'say \"hi\"'\n", { delimiter: ';', quote: "'" })).toBe(plain);
   });
 
+  it('takes column names for a file without a header', async () => {
+    const out: Buffer[] = [];
+    const writer = new CanonicalCsvWriter((chunk) => out.push(chunk), true);
+    const { rows, header } = await readCsv([Buffer.from('1,a\n2,b\n')], { sourceName: 't.csv', header: false, columns: ['id', 'name'] }, (h) => writer.header(h), (r) => writer.record(r));
+    writer.flush();
+    expect({ rows, header, text: Buffer.concat(out).toString() }).toEqual({ rows: 2, header: ['id', 'name'], text: 'id,name\n1,a\n2,b\n' });
+    await expect(readCsv([Buffer.from('1,a\n')], { sourceName: 't.csv', header: false }, () => undefined, () => undefined)).rejects.toThrow('needs column names');
+  });
+
   it('names the line of a ragged row and of invalid UTF-8', async () => {
     await expect(canonical('a,b\n1,2\n3\n')).rejects.toThrow('t.csv: line 3 has 1 fields, the header has 2');
     const bad = Buffer.concat([Buffer.from('a,b\n1,2\n3,'), Buffer.from([0xc3, 0x28]), Buffer.from('\n4,5\n')]);
