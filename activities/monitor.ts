@@ -1,7 +1,9 @@
 /** Monitor stages: start a deployment's monitor, compare a window of predictions with the reference, raise alerts, retrain. */
-import { and, eq, gte, lt } from 'drizzle-orm';
+import { and, eq, gte, inArray, lt } from 'drizzle-orm';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { mean, psi, type BinnedReference } from '../ml/drift';
+import { columnDrift, dataQuality, FEATURE_DRIFT_DEFAULTS, type ColumnDrift, type FeatureDriftOptions, type QualityIssue } from '../ml/monitoring';
+import { datasetVersions } from '../schema/datasets';
 import { deployments, predictions } from '../schema/deployments';
 import { modelAliases, modelVersions } from '../schema/models';
 import { alerts, monitorChecks, pipelines } from '../schema/monitors';
@@ -15,6 +17,8 @@ export interface MonitorSettings {
   retrainOnDrift: boolean;
   retrainCooldown: string;
   webhookUrl?: string;
+  /** Per-feature drift against the training profile (absent in monitors started before it existed). */
+  featureDrift?: FeatureDriftOptions & { enabled: boolean };
 }
 
 export interface MonitorInput {
@@ -35,11 +39,40 @@ export interface DriftCheckResult {
   referenceMean?: number;
   currentMean?: number;
   message: string;
+  /** Feature drift of the window against the training data's profile; the dataset drifts when enough columns do. */
+  features?: { columns: ColumnDrift[]; share: number; datasetDrift: boolean; message: string };
+  quality?: QualityIssue[];
 }
 
 export const monitorWorkflowId = (modelName: string, alias: string) => `monitor-${modelName}-${alias}`;
 
 export function createMonitorActivities({ db, store, temporal, workflowTaskQueue }: ActivityDeps) {
+  /** The window's features against the training data's profile: drift per column and data quality. */
+  async function checkFeatures(
+    datasetVersionId: string, params: { features?: { numeric: string[]; categorical: string[] } }, inputs: Record<string, unknown>[], settings: MonitorSettings,
+  ): Promise<Pick<DriftCheckResult, 'features' | 'quality'>> {
+    if (settings.featureDrift && !settings.featureDrift.enabled) return {};
+    const options = { ...FEATURE_DRIFT_DEFAULTS, ...settings.featureDrift };
+    const [version] = await db.select({ profile: datasetVersions.profile }).from(datasetVersions).where(eq(datasetVersions.id, datasetVersionId));
+    const names = [...(params.features?.numeric ?? []), ...(params.features?.categorical ?? [])];
+    const columns: ColumnDrift[] = [];
+    const quality: QualityIssue[] = [];
+    for (const name of names) {
+      const reference = version?.profile.find((p) => p.name === name);
+      if (!reference) continue;
+      const values = inputs.map((i) => i[name]);
+      const drift = columnDrift(reference, values, options);
+      if (drift) columns.push(drift);
+      quality.push(...dataQuality(reference, values));
+    }
+    const drifted = columns.filter((c) => c.drifted);
+    const share = columns.length ? drifted.length / columns.length : 0;
+    const datasetDrift = columns.length > 0 && share >= options.datasetDriftShare;
+    const detail = drifted.map((c) => `${c.column} (${c.test} ${c.statistic.toPrecision(3)}${c.pValue !== undefined ? `, p=${c.pValue.toExponential(2)}` : ''})`).join(', ');
+    const message = `${drifted.length} of ${columns.length} features drifted (${(share * 100).toFixed(0)} %${datasetDrift ? `, ≥ ${options.datasetDriftShare * 100} %: dataset drift` : ''})${detail ? `: ${detail}` : ''}`;
+    return { features: { columns, share, datasetDrift, message }, quality };
+  }
+
   return {
     /** Stores the pipeline config so monitors and schedules can start it again. */
     async recordPipeline(input: { name: string; config: Record<string, unknown> }): Promise<void> {
@@ -72,13 +105,16 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
       const [version] = await db.select().from(modelVersions).where(and(eq(modelVersions.modelName, input.modelName), eq(modelVersions.version, alias.version)));
       if (!version?.predictionReferenceKey) throw badInput('NotFoundError', `model ${input.modelName} v${alias.version} has no prediction reference`);
       const reference = await store.getJson<BinnedReference>(version.predictionReferenceKey);
-      const rows = await db.select({ prediction: predictions.prediction }).from(predictions).where(and(
+      const rows = await db.select({ prediction: predictions.prediction, inputs: predictions.inputs }).from(predictions).where(and(
         eq(predictions.modelName, input.modelName),
         eq(predictions.modelVersion, alias.version),
         gte(predictions.createdAt, new Date(input.windowStart)),
         lt(predictions.createdAt, new Date(input.windowEnd)),
       ));
       const values = Float64Array.from(rows, (r) => r.prediction);
+      const featureReport = values.length >= input.settings.minWindowRows
+        ? await checkFeatures(version.datasetVersionId, version.params as { features?: { numeric: string[]; categorical: string[] } }, rows.map((r) => r.inputs), input.settings)
+        : undefined;
       let result: DriftCheckResult;
       if (values.length < input.settings.minWindowRows) {
         result = { verdict: 'insufficient-data', version: alias.version, rows: values.length, message: `${values.length} predictions in the window; at least ${input.settings.minWindowRows} are needed for a verdict` };
@@ -90,6 +126,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
         result = {
           verdict: drifted ? 'drift' : 'ok', version: alias.version, rows: values.length, psi: score, meanShift, referenceMean: reference.mean, currentMean,
           message: `prediction PSI ${score.toFixed(3)} (threshold ${input.settings.predictionPsiThreshold}), mean ${currentMean.toFixed(3)} vs reference ${reference.mean.toFixed(3)} (${(meanShift * 100).toFixed(1)} %, threshold ${(input.settings.meanShiftThreshold * 100).toFixed(1)} %) over ${values.length} predictions`,
+          ...featureReport,
         };
       }
       await db.insert(monitorChecks).values({
@@ -100,9 +137,11 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
     },
 
     /** One open alert per monitor and check: a repeat updates its numbers; returns whether it is new. */
-    async raiseAlert(input: { monitorWorkflowId: string; modelName: string; check: string; message: string; details: Record<string, unknown>; webhookUrl?: string }): Promise<{ alertId: number; isNew: boolean }> {
+    async raiseAlert(input: {
+      monitorWorkflowId: string; modelName: string; check: string; message: string; details: Record<string, unknown>; webhookUrl?: string; severity?: 'warning' | 'critical';
+    }): Promise<{ alertId: number; isNew: boolean }> {
       const inserted = await db.insert(alerts).values({
-        monitorWorkflowId: input.monitorWorkflowId, modelName: input.modelName, check: input.check, severity: 'critical', status: 'open',
+        monitorWorkflowId: input.monitorWorkflowId, modelName: input.modelName, check: input.check, severity: input.severity ?? 'critical', status: 'open',
         message: input.message, details: input.details,
       }).onConflictDoNothing().returning({ id: alerts.id });
       if (inserted[0]) {
@@ -110,8 +149,18 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
         return { alertId: inserted[0].id, isNew: true };
       }
       const [open] = await db.update(alerts).set({ message: input.message, details: input.details })
-        .where(and(eq(alerts.monitorWorkflowId, input.monitorWorkflowId), eq(alerts.check, input.check), eq(alerts.status, 'open'))).returning({ id: alerts.id });
+        .where(and(eq(alerts.monitorWorkflowId, input.monitorWorkflowId), eq(alerts.check, input.check), inArray(alerts.status, ['open', 'acknowledged']))).returning({ id: alerts.id });
       return { alertId: open!.id, isNew: false };
+    },
+
+    /** Acknowledges (still deduplicates, no more pages) or resolves (a recurrence opens a new alert) an alert. */
+    async updateAlert(input: { monitorWorkflowId: string; alertId: number; action: 'acknowledge' | 'resolve'; by: string }): Promise<void> {
+      const [alert] = await db.select().from(alerts).where(eq(alerts.id, input.alertId));
+      if (!alert || alert.monitorWorkflowId !== input.monitorWorkflowId) throw badInput('NotFoundError', `alert ${input.alertId} does not belong to ${input.monitorWorkflowId}`);
+      if (alert.status === 'resolved') return;
+      const details = { ...alert.details, [input.action === 'resolve' ? 'resolvedBy' : 'acknowledgedBy']: input.by };
+      await db.update(alerts).set(input.action === 'resolve' ? { status: 'resolved', resolvedAt: new Date(), details } : { status: 'acknowledged', details })
+        .where(eq(alerts.id, input.alertId));
     },
 
     /** Starts the pipeline again from its stored config; the id is keyed by the alert so a retry starts nothing twice. */

@@ -9,6 +9,7 @@ import { temporalClient } from '../storage/temporal';
 import { loadConfig } from '../temporal.config';
 import type { PipelineResult, StageStatus } from '../workflows/pipeline';
 import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
+import { registerAlertCommands } from './alerts';
 import { registerDatasetCommands } from './datasets';
 import { registerRunCommands } from './runs';
 import { runDemo } from './demo';
@@ -117,6 +118,7 @@ schedule.command('delete <scheduleId>').action(async (scheduleId: string) => {
 
 registerDatasetCommands(program, say);
 registerRunCommands(program, say);
+registerAlertCommands(program, say);
 
 program.command('predict')
   .description('send instances to the serving process')

@@ -238,6 +238,22 @@ export const pipelineConfigSchema = z
         retrainCooldown: duration.default('6h'),
         /** Slack-compatible webhook for alerts. */
         webhookUrl: z.string().url().optional(),
+        /**
+         * Each feature of the served requests against the training data's profile, with Evidently's tests: a training
+         * set of ≤ 1,000 rows gets KS / chi² (p < `pValue`), a larger one the normed Wasserstein / Jensen–Shannon
+         * distance (≥ the thresholds). At least `datasetDriftShare` of the features drifting is dataset drift, which
+         * starts a retraining like prediction drift does.
+         */
+        featureDrift: z
+          .object({
+            enabled: z.boolean().default(true),
+            wassersteinThreshold: z.number().positive().default(0.1),
+            jensenShannonThreshold: z.number().positive().max(1).default(0.1),
+            pValue: z.number().gt(0).lt(1).default(0.05),
+            datasetDriftShare: z.number().gt(0).max(1).default(0.5),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

@@ -37,6 +37,6 @@ export const alerts = pgTable(
     openedAt: timestamp('opened_at', { withTimezone: true }).notNull().defaultNow(),
     resolvedAt: timestamp('resolved_at', { withTimezone: true }),
   },
-  // One open alert per monitor and check: a persisting drift updates it instead of paging again.
-  (t) => [uniqueIndex('alerts_one_open').on(t.monitorWorkflowId, t.check).where(sql`status = 'open'`)],
+  // One open (or acknowledged) alert per monitor and check: a persisting drift updates it instead of paging again.
+  (t) => [uniqueIndex('alerts_one_active').on(t.monitorWorkflowId, t.check).where(sql`status in ('open', 'acknowledged')`)],
 );

@@ -5,7 +5,9 @@
  *   3. start the retraining pipeline, at most once per cooldown
  *   4. a new deployment (signal) restarts the window; a removed deployment ends the monitor
  */
-import { condition, continueAsNew, defineQuery, defineSignal, proxyActivities, setHandler, workflowInfo, allHandlersFinished } from '@temporalio/workflow';
+import {
+  allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, patched, proxyActivities, setHandler, workflowInfo,
+} from '@temporalio/workflow';
 import type { StageActivities } from '../activities/index';
 import type { DriftCheckResult, MonitorInput, MonitorSettings } from '../activities/monitor';
 import { ACTIVITY_PROFILES } from '../config/constants';
@@ -13,6 +15,7 @@ import { durationMs } from '../config/duration';
 
 export const deploymentChangedSignal = defineSignal<[{ version: number; settings?: MonitorSettings }]>('deploymentChanged');
 export const stopMonitorSignal = defineSignal('stop');
+export const alertActionSignal = defineSignal<[{ alertId: number; action: 'acknowledge' | 'resolve'; by: string }]>('alertAction');
 export const monitorStatusQuery = defineQuery<{ settings: MonitorSettings; state: NonNullable<MonitorInput['state']>; lastCheck?: DriftCheckResult }>('status');
 
 const activities = proxyActivities<StageActivities>(ACTIVITY_PROFILES.quick);
@@ -30,6 +33,10 @@ export async function monitorWorkflow(input: MonitorInput): Promise<string> {
     changed = true;
   });
   setHandler(stopMonitorSignal, () => void (stopped = true));
+  // `flywheel alerts ack|resolve` signals the monitor that owns the alert; the monitor records it.
+  setHandler(alertActionSignal, async ({ alertId, action, by }) => {
+    await activities.updateAlert({ monitorWorkflowId: workflowInfo().workflowId, alertId, action, by });
+  });
   setHandler(monitorStatusQuery, () => ({ settings, state, lastCheck }));
   const monitorId = workflowInfo().workflowId;
 
@@ -47,16 +54,38 @@ export async function monitorWorkflow(input: MonitorInput): Promise<string> {
     state.windowStart = windowEnd;
     state.checks++;
     if (lastCheck.verdict === 'no-deployment') return lastCheck.message;
-    if (lastCheck.verdict !== 'drift') continue;
-
-    const alert = await activities.raiseAlert({
-      monitorWorkflowId: monitorId, modelName: input.modelName, check: 'prediction_drift', message: lastCheck.message,
-      details: { ...lastCheck }, webhookUrl: settings.webhookUrl,
-    });
-    if (alert.isNew) state.alertsRaised++;
+    const check = lastCheck;
+    let retrainFor: { alertId: number; reason: string } | undefined;
+    if (patched('feature-drift-and-quality')) {
+      // Features and data quality: their own deduplicated alerts; a whole-dataset drift is worth a retraining.
+      if (check.features?.columns.some((c) => c.drifted)) {
+        const alert = await activities.raiseAlert({
+          monitorWorkflowId: monitorId, modelName: input.modelName, check: 'feature_drift', message: check.features.message,
+          details: { ...check.features }, webhookUrl: settings.webhookUrl, severity: check.features.datasetDrift ? 'critical' : 'warning',
+        });
+        if (alert.isNew) state.alertsRaised++;
+        if (check.features.datasetDrift) retrainFor = { alertId: alert.alertId, reason: `dataset drift: ${check.features.message}` };
+      }
+      if (check.quality?.length) {
+        const alert = await activities.raiseAlert({
+          monitorWorkflowId: monitorId, modelName: input.modelName, check: 'data_quality', message: check.quality.map((q) => q.message).join('; '),
+          details: { issues: check.quality }, webhookUrl: settings.webhookUrl, severity: 'warning',
+        });
+        if (alert.isNew) state.alertsRaised++;
+      }
+    }
+    if (check.verdict === 'drift') {
+      const alert = await activities.raiseAlert({
+        monitorWorkflowId: monitorId, modelName: input.modelName, check: 'prediction_drift', message: check.message,
+        details: { ...check, features: undefined, quality: undefined }, webhookUrl: settings.webhookUrl,
+      });
+      if (alert.isNew) state.alertsRaised++;
+      retrainFor = { alertId: alert.alertId, reason: `prediction drift: ${check.message}` };
+    }
+    if (!retrainFor) continue;
     const cooledDown = state.lastRetrainAt === undefined || Date.now() - state.lastRetrainAt >= durationMs(settings.retrainCooldown);
     if (settings.retrainOnDrift && cooledDown) {
-      await activities.startRetraining({ pipelineName: input.pipelineName, alertId: alert.alertId, reason: `prediction drift: ${lastCheck.message}` });
+      await activities.startRetraining({ pipelineName: input.pipelineName, alertId: retrainFor.alertId, reason: retrainFor.reason });
       state.lastRetrainAt = Date.now();
     }
   }

@@ -1,0 +1,91 @@
+/** The monitor on the real stack: feature drift and data quality of served requests against the training profile. */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCsv } from '../../ml/csv';
+import { seededRandom, shuffledIndices } from '../../ml/random';
+import { alerts, monitorChecks } from '../../schema/monitors';
+import { PROJECT_ROOT } from '../../temporal.config';
+import { demandPipeline, eventually, startHarness, type Harness } from './harness';
+
+const run = promisify(execFile);
+let harness: Harness;
+beforeAll(async () => {
+  harness = await startHarness();
+});
+afterAll(async () => {
+  await harness?.stop();
+});
+
+describe('monitor', () => {
+  it('stays quiet on normal traffic, then raises one feature-drift and one data-quality alert, acknowledged and resolved from the CLI', async () => {
+    const config = await demandPipeline(harness.workDir, {
+      data: { stores: 3, items: 5, days: 120 },
+      // Prediction drift thresholds out of reach: this test is about the features.
+      config: { monitor: { interval: '2s', minWindowRows: 100, predictionPsiThreshold: 1000, meanShiftThreshold: 1000, retrainOnDrift: false } },
+    });
+    const outcome = await (await harness.runPipeline(config)).result;
+    const monitorId = outcome.monitorWorkflowId!;
+    const { db } = harness.services;
+    const records = parseCsv(await readFile(config.data.source, 'utf8'));
+    const header = records[0]!.fields;
+    // Requests in random order: the file is sorted by date, and a slice of it would have its own share of holidays.
+    const ordered = records.slice(1).map((r) => Object.fromEntries(header.map((h, i) => [h, r.fields[i]!])));
+    const rows = Array.from(shuffledIndices(ordered.length, seededRandom(11)), (i) => ordered[i]!);
+    const features = ['price', 'promo', 'is_holiday', 'store_id', 'item_id', 'day_of_week'];
+    const instance = (row: Record<string, string>) => Object.fromEntries(features.map((f) => [f, ['store_id', 'item_id'].includes(f) ? row[f] : Number(row[f])]));
+    const send = async (instances: Record<string, unknown>[]) => {
+      const response = await fetch(`${harness.servingUrl}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: config.model, instances }) });
+      expect(response.status).toBe(200);
+    };
+    const checksWith = async (minRows: number) => (await db.select().from(monitorChecks).where(eq(monitorChecks.monitorWorkflowId, monitorId)))
+      .filter((c) => (c.report as { rows: number }).rows >= minRows);
+    const raised = () => db.select().from(alerts).where(eq(alerts.monitorWorkflowId, monitorId));
+
+    // No traffic: checks find too few rows and say so; nothing is raised.
+    await eventually(async () => (await db.select().from(monitorChecks).where(eq(monitorChecks.monitorWorkflowId, monitorId))).length >= 1, 30_000, 'a first check');
+    expect(await raised()).toHaveLength(0);
+
+    // Normal traffic (rows of the training data), two windows: no alert.
+    for (let window = 0; window < 2; window++) {
+      const before = (await checksWith(100)).length;
+      await send(rows.slice(window * 700, window * 700 + 700).map(instance));
+      await eventually(async () => (await checksWith(100)).length > before, 30_000, 'a check over normal traffic');
+    }
+    const normal = await checksWith(100);
+    const report = normal[0]!.report as { features: { columns: { column: string; test: string; drifted: boolean }[] } };
+    expect(report.features.columns.map((c) => `${c.column}:${c.test}`).sort()).toEqual(
+      ['day_of_week:wasserstein_normed', 'is_holiday:wasserstein_normed', 'item_id:jensen_shannon', 'price:wasserstein_normed', 'promo:wasserstein_normed', 'store_id:jensen_shannon']);
+    expect(await raised()).toHaveLength(0);
+
+    // Upstream sends prices in cents, and a fifth of the requests come from a store training never saw.
+    await send(rows.slice(0, 700).map((row, i) => ({ ...instance(row), price: Number(row.price) * 100, store_id: i % 5 === 0 ? 'S99' : row.store_id })));
+    const both = await eventually(async () => {
+      const open = await raised();
+      return open.length >= 2 ? open : undefined;
+    }, 30_000, 'feature-drift and data-quality alerts');
+    const drift = both.find((a) => a.check === 'feature_drift')!;
+    expect(drift).toMatchObject({ severity: 'warning', status: 'open' });
+    expect(drift.message).toMatch(/^[12] of 6 features drifted \(\d+ %\): .*price \(wasserstein_normed [\d.e+]+\)/);
+    const quality = both.find((a) => a.check === 'data_quality')!;
+    expect(quality.message).toMatch(/feature "store_id": 2\d\.\d % of requests carry categories training never saw \("S99"\)/);
+
+    // The same drift in the next window refreshes the open alert instead of opening another.
+    await send(rows.slice(700, 1400).map((row) => ({ ...instance(row), price: Number(row.price) * 100 })));
+    const after = (await checksWith(100)).length;
+    await eventually(async () => (await checksWith(100)).length > after, 30_000, 'one more check');
+    expect((await raised()).filter((a) => a.check === 'feature_drift')).toHaveLength(1);
+
+    // Asynchronously: the monitor's worker runs in this process and must keep working while the CLI waits on it.
+    const cli = async (...args: string[]) => (await run(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), 'alerts', ...args], { encoding: 'utf8' })).stdout;
+    expect(await cli('--model', config.model)).toMatch(new RegExp(`#${drift.id} +open +warning +feature_drift`));
+    expect(await cli('ack', String(drift.id))).toContain(`alert #${drift.id} acknowledged (via monitor ${monitorId}`);
+    expect(await cli('resolve', String(quality.id))).toContain(`alert #${quality.id} resolved`);
+    const [acked] = await db.select().from(alerts).where(and(eq(alerts.id, drift.id)));
+    expect(acked!.details).toMatchObject({ acknowledgedBy: expect.stringMatching(/^cli:/) });
+    await harness.services.client.workflow.getHandle(monitorId).terminate('test done');
+  });
+});
