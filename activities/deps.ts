@@ -12,6 +12,8 @@ export interface ActivityDeps {
   temporal: Client;
   /** Task queue the pipeline workflows run on; retraining starts there. */
   workflowTaskQueue: string;
+  /** Training queues for the pipelines these activities start (tests use their own). @default TASK_QUEUES */
+  trainingQueues?: { trainCpu?: string; trainGpu?: string };
 }
 
 /** A failure no retry can fix: the type lets workflows and `nonRetryableErrorTypes` recognise it. */

@@ -4,7 +4,7 @@ import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { mean, psi, type BinnedReference } from '../ml/drift';
 import { columnDrift, dataQuality, FEATURE_DRIFT_DEFAULTS, type ColumnDrift, type FeatureDriftOptions, type QualityIssue } from '../ml/monitoring';
 import { datasetVersions } from '../schema/datasets';
-import { deployments, predictions } from '../schema/deployments';
+import { deployments, labels, predictions } from '../schema/deployments';
 import { modelAliases, modelVersions } from '../schema/models';
 import { alerts, monitorChecks, pipelines } from '../schema/monitors';
 import { badInput, type ActivityDeps } from './deps';
@@ -19,6 +19,8 @@ export interface MonitorSettings {
   webhookUrl?: string;
   /** Per-feature drift against the training profile (absent in monitors started before it existed). */
   featureDrift?: FeatureDriftOptions & { enabled: boolean };
+  /** Model quality from labels sent to the serving `/feedback` endpoint, against the evaluation's holdout metric. */
+  modelQuality?: { minLabels: number; rmseIncrease: number; accuracyDrop: number };
 }
 
 export interface MonitorInput {
@@ -42,11 +44,43 @@ export interface DriftCheckResult {
   /** Feature drift of the window against the training data's profile; the dataset drifts when enough columns do. */
   features?: { columns: ColumnDrift[]; share: number; datasetDrift: boolean; message: string };
   quality?: QualityIssue[];
+  /** Labels that arrived in the window for this version's predictions. */
+  performance?: { metric: 'rmse' | 'accuracy'; value: number; baseline: number; labels: number; degraded: boolean; message: string };
+  /** Latency of the window's predictions. */
+  latency?: { p50: number; p99: number };
 }
 
 export const monitorWorkflowId = (modelName: string, alias: string) => `monitor-${modelName}-${alias}`;
 
-export function createMonitorActivities({ db, store, temporal, workflowTaskQueue }: ActivityDeps) {
+export function createMonitorActivities({ db, store, temporal, workflowTaskQueue, trainingQueues }: ActivityDeps) {
+  /** Labels received in the window for this version's predictions, scored like the evaluation scored the holdout. */
+  async function checkPerformance(
+    window: { modelName: string; windowStart: number; windowEnd: number }, versionNumber: number,
+    version: { metrics: Record<string, number>; artifactKey: string; task?: string }, settings: MonitorSettings,
+  ): Promise<DriftCheckResult['performance']> {
+    const options = { minLabels: 30, rmseIncrease: 0.2, accuracyDrop: 0.05, ...settings.modelQuality };
+    const labeled = await db.select({ prediction: predictions.prediction, label: labels.label }).from(labels)
+      .innerJoin(predictions, eq(predictions.requestId, labels.requestId))
+      .where(and(eq(predictions.modelName, window.modelName), eq(predictions.modelVersion, versionNumber),
+        gte(labels.receivedAt, new Date(window.windowStart)), lt(labels.receivedAt, new Date(window.windowEnd))));
+    if (labeled.length < options.minLabels) return undefined;
+    if (version.metrics.rmse !== undefined) {
+      const pairs = labeled.map((l) => [Number(l.label), l.prediction] as const).filter(([y]) => Number.isFinite(y));
+      if (pairs.length < options.minLabels) return undefined;
+      const value = Math.sqrt(pairs.reduce((sum, [y, p]) => sum + (y - p) ** 2, 0) / pairs.length);
+      const baseline = version.metrics.rmse;
+      const degraded = value > baseline * (1 + options.rmseIncrease);
+      return { metric: 'rmse', value, baseline, labels: pairs.length, degraded, message: `rmse ${value.toFixed(3)} on ${pairs.length} labelled predictions vs ${baseline.toFixed(3)} at evaluation (${((value / baseline - 1) * 100).toFixed(0)} %, limit +${options.rmseIncrease * 100} %)` };
+    }
+    if (version.metrics.accuracy === undefined) return undefined;
+    const artifact = await store.getJson<{ preprocessor: { target: { classes?: string[] } } }>(version.artifactKey);
+    const classes = artifact.preprocessor.target.classes ?? [];
+    const value = labeled.filter((l) => classes[l.prediction] === l.label).length / labeled.length;
+    const baseline = version.metrics.accuracy;
+    const degraded = value < baseline - options.accuracyDrop;
+    return { metric: 'accuracy', value, baseline, labels: labeled.length, degraded, message: `accuracy ${value.toFixed(3)} on ${labeled.length} labelled predictions vs ${baseline.toFixed(3)} at evaluation (limit −${options.accuracyDrop})` };
+  }
+
   /** The window's features against the training data's profile: drift per column and data quality. */
   async function checkFeatures(
     datasetVersionId: string, params: { features?: { numeric: string[]; categorical: string[] } }, inputs: Record<string, unknown>[], settings: MonitorSettings,
@@ -105,19 +139,22 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
       const [version] = await db.select().from(modelVersions).where(and(eq(modelVersions.modelName, input.modelName), eq(modelVersions.version, alias.version)));
       if (!version?.predictionReferenceKey) throw badInput('NotFoundError', `model ${input.modelName} v${alias.version} has no prediction reference`);
       const reference = await store.getJson<BinnedReference>(version.predictionReferenceKey);
-      const rows = await db.select({ prediction: predictions.prediction, inputs: predictions.inputs }).from(predictions).where(and(
+      const rows = await db.select({ prediction: predictions.prediction, inputs: predictions.inputs, latencyMs: predictions.latencyMs }).from(predictions).where(and(
         eq(predictions.modelName, input.modelName),
         eq(predictions.modelVersion, alias.version),
         gte(predictions.createdAt, new Date(input.windowStart)),
         lt(predictions.createdAt, new Date(input.windowEnd)),
       ));
       const values = Float64Array.from(rows, (r) => r.prediction);
+      const performance = await checkPerformance(input, alias.version, version, input.settings);
+      const latencies = rows.map((r) => r.latencyMs).sort((a, b) => a - b);
+      const latency = latencies.length ? { p50: latencies[Math.floor(latencies.length * 0.5)]!, p99: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]! } : undefined;
       const featureReport = values.length >= input.settings.minWindowRows
         ? await checkFeatures(version.datasetVersionId, version.params as { features?: { numeric: string[]; categorical: string[] } }, rows.map((r) => r.inputs), input.settings)
         : undefined;
       let result: DriftCheckResult;
       if (values.length < input.settings.minWindowRows) {
-        result = { verdict: 'insufficient-data', version: alias.version, rows: values.length, message: `${values.length} predictions in the window; at least ${input.settings.minWindowRows} are needed for a verdict` };
+        result = { verdict: 'insufficient-data', version: alias.version, rows: values.length, message: `${values.length} predictions in the window; at least ${input.settings.minWindowRows} are needed for a verdict`, performance, latency };
       } else {
         const currentMean = mean(values);
         const score = psi(reference, values);
@@ -126,7 +163,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
         result = {
           verdict: drifted ? 'drift' : 'ok', version: alias.version, rows: values.length, psi: score, meanShift, referenceMean: reference.mean, currentMean,
           message: `prediction PSI ${score.toFixed(3)} (threshold ${input.settings.predictionPsiThreshold}), mean ${currentMean.toFixed(3)} vs reference ${reference.mean.toFixed(3)} (${(meanShift * 100).toFixed(1)} %, threshold ${(input.settings.meanShiftThreshold * 100).toFixed(1)} %) over ${values.length} predictions`,
-          ...featureReport,
+          ...featureReport, performance, latency,
         };
       }
       await db.insert(monitorChecks).values({
@@ -163,16 +200,22 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
         .where(eq(alerts.id, input.alertId));
     },
 
-    /** Starts the pipeline again from its stored config; the id is keyed by the alert so a retry starts nothing twice. */
+    /**
+     * Starts the pipeline again from its stored config. At most one retraining per pipeline is in flight: the id is
+     * the pipeline's, so a second alert while one runs joins it (and a retried activity starts nothing twice).
+     */
     async startRetraining(input: { pipelineName: string; alertId: number; reason: string }): Promise<string> {
       const [pipeline] = await db.select().from(pipelines).where(eq(pipelines.name, input.pipelineName));
       if (!pipeline) throw badInput('NotFoundError', `pipeline ${input.pipelineName} has no stored config; run it once with "flywheel run"`);
-      const workflowId = `${input.pipelineName}-retrain-alert-${input.alertId}`;
+      const workflowId = `${input.pipelineName}-retrain`;
       const [deployment] = await db.select().from(deployments).where(eq(deployments.pipelineName, input.pipelineName)).limit(1);
       await temporal.workflow.start('pipelineWorkflow', {
         workflowId,
         taskQueue: workflowTaskQueue,
-        args: [{ config: pipeline.config, trigger: { kind: 'drift', reason: input.reason, alertId: input.alertId }, servingUrl: deployment ? new URL(deployment.endpoint).origin : undefined }],
+        args: [{
+          config: pipeline.config, trigger: { kind: 'drift', reason: input.reason, alertId: input.alertId },
+          servingUrl: deployment ? new URL(deployment.endpoint).origin : undefined, queues: trainingQueues,
+        }],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       });
       await db.update(alerts).set({ retrainWorkflowId: workflowId }).where(eq(alerts.id, input.alertId));

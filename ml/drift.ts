@@ -1,4 +1,5 @@
 /** Distribution-shift tests shared by validation and monitoring; each is a pure function over numbers. */
+import { sortFloat64 } from './sort';
 
 export interface BinnedReference {
   /** Ascending bin edges; the outer bins extend to ±∞. */
@@ -11,7 +12,7 @@ export interface BinnedReference {
 
 /** Bins a reference sample into `bins` quantile bins (equal mass), the usual PSI setup. */
 export function binReference(values: ArrayLike<number>, bins = 10): BinnedReference {
-  const sorted = Float64Array.from(values).sort();
+  const sorted = sortFloat64(values);
   const edges: number[] = [];
   for (let i = 1; i < bins; i++) {
     const edge = sorted[Math.min(sorted.length - 1, Math.floor((i * sorted.length) / bins))]!;
@@ -73,8 +74,8 @@ export function categoricalPsi(reference: { value: string; count: number }[], re
 
 /** Two-sample Kolmogorov–Smirnov statistic D and its asymptotic p-value. */
 export function ksTest(a: ArrayLike<number>, b: ArrayLike<number>): { statistic: number; pValue: number } {
-  const x = Float64Array.from(a).sort();
-  const y = Float64Array.from(b).sort();
+  const x = sortFloat64(a);
+  const y = sortFloat64(b);
   let i = 0, j = 0, d = 0;
   while (i < x.length && j < y.length) {
     const value = Math.min(x[i]!, y[j]!);

@@ -5,6 +5,7 @@
  * The dataset drifts when at least half of the columns do. Pure functions over the stored profile and raw values.
  */
 import { ksTest } from './drift';
+import { sortFloat64 } from './sort';
 import type { ColumnProfile } from './profile';
 
 export interface FeatureDriftOptions {
@@ -79,8 +80,8 @@ function categoryShares(reference: ColumnProfile, current: string[]): { expected
 
 /** W1 between the two empirical distributions (quantile functions on a common grid), divided by the reference std. */
 export function wassersteinNormed(reference: ArrayLike<number>, current: ArrayLike<number>, referenceStd: number): number {
-  const a = Float64Array.from(reference).sort();
-  const b = Float64Array.from(current).sort();
+  const a = sortFloat64(reference);
+  const b = sortFloat64(current);
   const steps = 1000;
   let sum = 0;
   for (let k = 0; k < steps; k++) {

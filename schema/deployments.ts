@@ -29,3 +29,12 @@ export const predictions = pgTable(
   },
   (t) => [index('predictions_model_time').on(t.modelName, t.createdAt)],
 );
+
+/** Ground truth that arrives later, by the request id of the prediction it labels. */
+export const labels = pgTable('labels', {
+  requestId: text('request_id').primaryKey(),
+  modelName: text('model_name').notNull(),
+  /** The true value as text: a number for regression, a class name for classification. */
+  label: text('label').notNull(),
+  receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [index('labels_model_time').on(t.modelName, t.receivedAt)]);

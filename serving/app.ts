@@ -163,6 +163,22 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       const prediction = runAndLog(served, instancesFromPredict(body), requestId);
       return send(response, 200, { model: modelName, version: served.version, request_id: requestId, predictions: prediction.values, probabilities: prediction.probabilities });
     }
+    if (method === 'POST' && path === '/feedback') {
+      // Ground truth by request id: {"labels": [{"request_id": "…", "label": 12}]} or one {"request_id", "label"}.
+      const body = await readJson(request) as { labels?: unknown; request_id?: unknown; label?: unknown };
+      const raw = Array.isArray(body?.labels) ? body.labels : body && 'request_id' in body ? [body] : undefined;
+      if (!raw) throw new HttpError(400, 'labels: expected {"labels": [{"request_id": "…", "label": …}]}');
+      if (raw.length > 10_000) throw new HttpError(413, `labels: at most 10,000 per request, got ${raw.length}`);
+      const entries = raw.map((item, i) => {
+        const { request_id: id, label } = (item ?? {}) as { request_id?: unknown; label?: unknown };
+        if (typeof id !== 'string' || !id) throw new HttpError(422, `labels[${i}].request_id: expected a non-empty string`);
+        if (typeof label === 'number' ? !Number.isFinite(label) : typeof label !== 'string' || label === '') throw new HttpError(422, `labels[${i}].label: expected a finite number or a class name`);
+        return { requestId: id, label: String(label) };
+      });
+      const result = await predictionLog.recordLabels(entries);
+      if (result.accepted === 0) throw new HttpError(404, `no logged prediction has request id ${result.unknown.slice(0, 5).map((u) => `"${u}"`).join(', ')}${result.unknown.length > 5 ? ` (and ${result.unknown.length - 5} more)` : ''}`);
+      return send(response, 200, { accepted: result.accepted, unknown: result.unknown });
+    }
     throw new HttpError(404, `no route for ${method} ${path}`);
   }
 

@@ -1,5 +1,6 @@
 /** Buffers prediction records and writes them to Postgres in batches, for the monitors. */
-import { predictions } from '../schema/deployments';
+import { inArray, sql } from 'drizzle-orm';
+import { labels, predictions } from '../schema/deployments';
 import type { Db } from '../storage/db';
 
 export type PredictionRecord = typeof predictions.$inferInsert;
@@ -32,6 +33,26 @@ export class PredictionLog {
       }
     });
     return this.flushing;
+  }
+
+  /**
+   * Ground truth for logged predictions, by request id. Ids with no logged prediction are returned, not stored;
+   * a label sent again replaces the earlier one.
+   */
+  async recordLabels(entries: { requestId: string; label: string }[]): Promise<{ accepted: number; unknown: string[] }> {
+    await this.flush();
+    const ids = [...new Set(entries.map((e) => e.requestId))];
+    const known = new Map<string, string>();
+    for (let i = 0; i < ids.length; i += 1000) {
+      const rows = await this.db.select({ requestId: predictions.requestId, modelName: predictions.modelName }).from(predictions).where(inArray(predictions.requestId, ids.slice(i, i + 1000)));
+      for (const row of rows) known.set(row.requestId, row.modelName);
+    }
+    const accepted = entries.filter((e) => known.has(e.requestId)).map((e) => ({ requestId: e.requestId, label: e.label, modelName: known.get(e.requestId)! }));
+    if (accepted.length) {
+      await this.db.insert(labels).values(accepted)
+        .onConflictDoUpdate({ target: labels.requestId, set: { label: sql`excluded.label`, receivedAt: new Date() } });
+    }
+    return { accepted: accepted.length, unknown: ids.filter((id) => !known.has(id)) };
   }
 
   async close(): Promise<void> {

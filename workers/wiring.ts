@@ -37,8 +37,10 @@ export async function connectServices(config: Readonly<FlywheelConfig>): Promise
 const require = createRequire(import.meta.url);
 
 /** Workflows + CPU stages on `taskQueue`. */
-export async function createMainWorker(services: Services, taskQueue: string, options: { maxConcurrentActivities?: number } = {}): Promise<Worker> {
-  const deps: ActivityDeps = { db: services.db, store: services.store, temporal: services.client, workflowTaskQueue: taskQueue };
+export async function createMainWorker(
+  services: Services, taskQueue: string, options: { maxConcurrentActivities?: number; trainingQueues?: ActivityDeps['trainingQueues'] } = {},
+): Promise<Worker> {
+  const deps: ActivityDeps = { db: services.db, store: services.store, temporal: services.client, workflowTaskQueue: taskQueue, trainingQueues: options.trainingQueues };
   return Worker.create({
     connection: services.connection,
     namespace: services.client.options.namespace,

@@ -66,6 +66,14 @@ export async function monitorWorkflow(input: MonitorInput): Promise<string> {
         if (alert.isNew) state.alertsRaised++;
         if (check.features.datasetDrift) retrainFor = { alertId: alert.alertId, reason: `dataset drift: ${check.features.message}` };
       }
+      if (check.performance?.degraded) {
+        const alert = await activities.raiseAlert({
+          monitorWorkflowId: monitorId, modelName: input.modelName, check: 'model_quality', message: check.performance.message,
+          details: { ...check.performance }, webhookUrl: settings.webhookUrl, severity: 'critical',
+        });
+        if (alert.isNew) state.alertsRaised++;
+        retrainFor = { alertId: alert.alertId, reason: `model quality: ${check.performance.message}` };
+      }
       if (check.quality?.length) {
         const alert = await activities.raiseAlert({
           monitorWorkflowId: monitorId, modelName: input.modelName, check: 'data_quality', message: check.quality.map((q) => q.message).join('; '),

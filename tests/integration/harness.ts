@@ -47,7 +47,10 @@ export async function startHarness(options: { workers?: boolean } = {}): Promise
   const workers: Worker[] = [];
   const running: Promise<void>[] = [];
   if (options.workers !== false) {
-    workers.push(await createMainWorker(services, queues.main), await createTrainingWorker(services, queues.trainCpu, { gpu: false }));
+    workers.push(
+      await createMainWorker(services, queues.main, { trainingQueues: { trainCpu: queues.trainCpu, trainGpu: queues.trainGpu } }),
+      await createTrainingWorker(services, queues.trainCpu, { gpu: false }),
+    );
     running.push(...workers.map((w) => w.run()));
   }
   const models = new ServedModels(services.db, services.store);

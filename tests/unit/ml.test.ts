@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { binReference, ksTest, psi } from '../../ml/drift';
+import { sortFloat64 } from '../../ml/sort';
 import { checkGates, regressionMetrics } from '../../ml/metrics';
 import { encodeInstance, fitPreprocessor, FeatureError } from '../../ml/preprocess';
 import { ProfileBuilder } from '../../ml/profile';
@@ -75,5 +76,16 @@ describe('profiles, splits and preprocessing', () => {
     expect(Math.abs(id!.quantiles!.p50 - 100_000)).toBeLessThan(3_000);
     expect(id!.bins!.edges).toHaveLength(9);
     expect(id!.sample).toHaveLength(500);
+  });
+});
+
+describe('sortFloat64', () => {
+  it('orders like Float64Array.prototype.sort, specials included', () => {
+    const random = seededRandom(9);
+    const values = Array.from({ length: 50_000 }, (_, i) => (i % 997 === 0 ? [NaN, Infinity, -Infinity, -0, 0, 5e-324, -1e308][i % 7]! : (random() - 0.5) * 10 ** Math.floor(random() * 12 - 6)));
+    const expected = Float64Array.from(values).sort();
+    const actual = sortFloat64(values);
+    expect(actual.length).toBe(expected.length);
+    for (let i = 0; i < expected.length; i++) expect(Object.is(actual[i], expected[i])).toBe(true);
   });
 });
