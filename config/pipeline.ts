@@ -254,6 +254,19 @@ export const pipelineConfigSchema = z
           })
           .strict()
           .default({}),
+        /**
+         * Model quality from ground truth sent to the serving `/feedback` endpoint: with at least `minLabels` labels in a
+         * window, an rmse more than `rmseIncrease` above the evaluation's (relative), or an accuracy more than
+         * `accuracyDrop` below it (absolute), raises an alert that starts a retraining.
+         */
+        modelQuality: z
+          .object({
+            minLabels: z.number().int().positive().default(30),
+            rmseIncrease: z.number().positive().default(0.2),
+            accuracyDrop: z.number().positive().max(1).default(0.05),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),
