@@ -1,5 +1,5 @@
 /** Monitor stages: start a deployment's monitor, compare a window of predictions with the reference, raise alerts, retrain. */
-import { and, eq, gte, inArray, lt } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, isNotNull, lt } from 'drizzle-orm';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { mean, psi, type BinnedReference } from '../ml/drift';
 import { columnDrift, dataQuality, FEATURE_DRIFT_DEFAULTS, type ColumnDrift, type FeatureDriftOptions, type QualityIssue } from '../ml/monitoring';
@@ -201,13 +201,23 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
     },
 
     /**
-     * Starts the pipeline again from its stored config. At most one retraining per pipeline is in flight: the id is
-     * the pipeline's, so a second alert while one runs joins it (and a retried activity starts nothing twice).
+     * Starts the pipeline again from its stored config, keyed by the alert (a retried activity starts nothing twice).
+     * At most one retraining per pipeline is in flight: an alert raised while one runs is linked to it instead.
      */
-    async startRetraining(input: { pipelineName: string; alertId: number; reason: string }): Promise<string> {
+    async startRetraining(input: { pipelineName: string; modelName: string; alertId: number; reason: string }): Promise<string> {
       const [pipeline] = await db.select().from(pipelines).where(eq(pipelines.name, input.pipelineName));
       if (!pipeline) throw badInput('NotFoundError', `pipeline ${input.pipelineName} has no stored config; run it once with "flywheel run"`);
-      const workflowId = `${input.pipelineName}-retrain`;
+      // One retraining in flight per pipeline: a newer alert joins a retraining that is still running.
+      const earlier = await db.select({ id: alerts.retrainWorkflowId }).from(alerts)
+        .where(and(eq(alerts.modelName, input.modelName), isNotNull(alerts.retrainWorkflowId))).orderBy(desc(alerts.id)).limit(5);
+      for (const { id } of earlier) {
+        const status = await temporal.workflow.getHandle(id!).describe().then((d) => d.status.name, () => undefined);
+        if (status === 'RUNNING' && id!.startsWith(`${input.pipelineName}-retrain-`)) {
+          await db.update(alerts).set({ retrainWorkflowId: id }).where(eq(alerts.id, input.alertId));
+          return id!;
+        }
+      }
+      const workflowId = `${input.pipelineName}-retrain-alert-${input.alertId}`;
       const [deployment] = await db.select().from(deployments).where(eq(deployments.pipelineName, input.pipelineName)).limit(1);
       await temporal.workflow.start('pipelineWorkflow', {
         workflowId,

@@ -11,6 +11,7 @@ import type { PipelineResult, StageStatus } from '../workflows/pipeline';
 import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
 import { registerAlertCommands } from './alerts';
 import { registerDatasetCommands } from './datasets';
+import { registerLineageCommand } from './lineage';
 import { registerRunCommands } from './runs';
 import { runDemo } from './demo';
 import { failureMessage, followPipeline, formatStage, pipelineInput, startPipeline, uiLink } from './pipelines';
@@ -119,6 +120,7 @@ schedule.command('delete <scheduleId>').action(async (scheduleId: string) => {
 registerDatasetCommands(program, say);
 registerRunCommands(program, say);
 registerAlertCommands(program, say);
+registerLineageCommand(program, say);
 
 program.command('predict')
   .description('send instances to the serving process')

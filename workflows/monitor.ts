@@ -61,7 +61,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<string> {
       if (check.features?.columns.some((c) => c.drifted)) {
         const alert = await activities.raiseAlert({
           monitorWorkflowId: monitorId, modelName: input.modelName, check: 'feature_drift', message: check.features.message,
-          details: { ...check.features }, webhookUrl: settings.webhookUrl, severity: check.features.datasetDrift ? 'critical' : 'warning',
+          details: { ...check.features, version: check.version }, webhookUrl: settings.webhookUrl, severity: check.features.datasetDrift ? 'critical' : 'warning',
         });
         if (alert.isNew) state.alertsRaised++;
         if (check.features.datasetDrift) retrainFor = { alertId: alert.alertId, reason: `dataset drift: ${check.features.message}` };
@@ -69,7 +69,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<string> {
       if (check.performance?.degraded) {
         const alert = await activities.raiseAlert({
           monitorWorkflowId: monitorId, modelName: input.modelName, check: 'model_quality', message: check.performance.message,
-          details: { ...check.performance }, webhookUrl: settings.webhookUrl, severity: 'critical',
+          details: { ...check.performance, version: check.version }, webhookUrl: settings.webhookUrl, severity: 'critical',
         });
         if (alert.isNew) state.alertsRaised++;
         retrainFor = { alertId: alert.alertId, reason: `model quality: ${check.performance.message}` };
@@ -77,7 +77,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<string> {
       if (check.quality?.length) {
         const alert = await activities.raiseAlert({
           monitorWorkflowId: monitorId, modelName: input.modelName, check: 'data_quality', message: check.quality.map((q) => q.message).join('; '),
-          details: { issues: check.quality }, webhookUrl: settings.webhookUrl, severity: 'warning',
+          details: { issues: check.quality, version: check.version }, webhookUrl: settings.webhookUrl, severity: 'warning',
         });
         if (alert.isNew) state.alertsRaised++;
       }
@@ -93,7 +93,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<string> {
     if (!retrainFor) continue;
     const cooledDown = state.lastRetrainAt === undefined || Date.now() - state.lastRetrainAt >= durationMs(settings.retrainCooldown);
     if (settings.retrainOnDrift && cooledDown) {
-      await activities.startRetraining({ pipelineName: input.pipelineName, alertId: retrainFor.alertId, reason: retrainFor.reason });
+      await activities.startRetraining({ pipelineName: input.pipelineName, modelName: input.modelName, alertId: retrainFor.alertId, reason: retrainFor.reason });
       state.lastRetrainAt = Date.now();
     }
   }

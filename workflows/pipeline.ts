@@ -126,7 +126,12 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
 
   const trainInput: TrainInput = {
     workflowId, pipelineName: config.name, modelName: config.model, datasetVersionId: dataset.datasetVersionId,
-    codeVersion: input.codeVersion, experiment: config.training.experiment ?? config.name, tags: config.training.tags,
+    codeVersion: input.codeVersion, experiment: config.training.experiment ?? config.name,
+    // What started the run is part of its lineage: `flywheel lineage` follows `alert` back to the monitor's finding.
+    tags: {
+      ...config.training.tags, trigger: input.trigger?.kind ?? 'cli',
+      ...(input.trigger?.alertId !== undefined ? { alert: String(input.trigger.alertId) } : {}),
+    },
     params: {
       task: config.training.task, target: config.training.target, features: config.training.features, model: config.training.model,
       epochs: config.training.epochs, batchSize: config.training.batchSize, learningRate: config.training.learningRate,

@@ -2,7 +2,9 @@
  * The seed story end to end with short intervals: a deployed demand model, its monitor, a change upstream, the
  * alert, the retraining it starts, and what happens to the champion.
  */
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +13,7 @@ import { parseCsv } from '../../ml/csv';
 import { seededRandom, shuffledIndices } from '../../ml/random';
 import { aliasEvents, modelAliases, modelVersions } from '../../schema/models';
 import { alerts } from '../../schema/monitors';
+import { PROJECT_ROOT } from '../../temporal.config';
 import { demandPipeline, eventually, startHarness, type Harness } from './harness';
 
 let harness: Harness;
@@ -113,6 +116,15 @@ describe('the closed loop', () => {
     const moves = await db.select().from(aliasEvents).where(eq(aliasEvents.modelName, config.model));
     expect(moves.map((m) => `${m.fromVersion ?? '-'}→${m.toVersion}`)).toEqual(['-→1', '1→2']);
     expect(moves[1]!.reason).toMatch(/model quality: rmse/);
+
+    // The chain, from the CLI: alert → retraining run → dataset version → model version → rollout.
+    const lineage = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), 'lineage', `${config.model}@2`], { encoding: 'utf8' });
+    expect(lineage.status, lineage.stderr).toBe(0);
+    expect(lineage.stdout).toMatch(new RegExp([
+      `^${config.model} v2 +registered`, `├─ started by alert #${alert!.id} \\(model_quality, critical, open\\)`, `while ${config.model} v1 was served:`,
+      `${config.model} v1 .*\\n.*started by test`, `├─ run run-[0-9a-f]+ +finished on`, `├─ dataset ${config.data.dataset}@[0-9a-f]{16} +1800 rows .*\\(validation passed\\)`,
+      `rolled out to @production \\(was v1\\) by workflow:${alert!.retrainWorkflowId}`,
+    ].join('[\\s\\S]*')));
 
     // Labels for requests nobody made are refused by name; the server stays up.
     const unknown = await fetch(`${harness.servingUrl}/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request_id: 'no-such-request', label: 3 }) });
