@@ -1,7 +1,6 @@
 /** The `flywheel` command line. */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { ConfigError, loadPipelineConfig } from '../config/pipeline';
 import { stackDown, stackUp } from '../scripts/stack';
 import { connectDb, closeDb } from '../storage/db';
@@ -11,10 +10,11 @@ import type { PipelineResult, StageStatus } from '../workflows/pipeline';
 import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
 import { registerAlertCommands } from './alerts';
 import { registerDatasetCommands } from './datasets';
+import { registerScheduleCommands } from './schedules';
 import { registerLineageCommand } from './lineage';
 import { registerRunCommands } from './runs';
 import { runDemo } from './demo';
-import { failureMessage, followPipeline, formatStage, pipelineInput, startPipeline, uiLink } from './pipelines';
+import { failureMessage, followPipeline, formatStage, startPipeline, uiLink } from './pipelines';
 
 const say = (line: string) => console.log(line);
 // `flywheel datasets show x | head` closes the pipe early: that is not an error.
@@ -83,40 +83,7 @@ program.command('status <workflowId>')
     say(`  ${uiLink(config, workflowId)}`);
   });
 
-const schedule = program.command('schedule').description('cron schedules of pipelines (Temporal Schedules)');
-schedule.command('create <config>')
-  .requiredOption('--cron <expression>', 'cron expression, e.g. "0 3 * * *"')
-  .option('--id <scheduleId>', 'schedule id (default: the pipeline name)')
-  .action(async (file: string, options: { cron: string; id?: string }) => {
-    const pipeline = loadPipelineConfig(file);
-    const config = loadConfig();
-    const client = await temporalClient(config.temporal);
-    const scheduleId = options.id ?? pipeline.name;
-    await client.schedule.create({
-      scheduleId,
-      spec: { cronExpressions: [options.cron] },
-      action: {
-        type: 'startWorkflow', workflowType: 'pipelineWorkflow', taskQueue: config.taskQueues.main,
-        args: [pipelineInput(pipeline, config, { kind: 'schedule' })],
-        typedSearchAttributes: [{ key: MODEL_KEY, value: pipeline.model }, { key: PIPELINE_KEY, value: pipeline.name }],
-      },
-      // One retraining at a time; a missed run within an hour still happens.
-      policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1h' },
-    });
-    say(`schedule ${scheduleId} created: ${options.cron}`);
-  });
-schedule.command('list').action(async () => {
-  const client = await temporalClient(loadConfig().temporal);
-  for await (const entry of client.schedule.list()) {
-    say(`${entry.scheduleId}  ${entry.spec?.calendars?.length ?? 0} calendar(s)  next ${entry.info.nextActionTimes?.[0]?.toISOString() ?? '-'}${entry.state.paused ? '  (paused)' : ''}`);
-  }
-});
-schedule.command('delete <scheduleId>').action(async (scheduleId: string) => {
-  const client = await temporalClient(loadConfig().temporal);
-  await client.schedule.getHandle(scheduleId).delete();
-  say(`schedule ${scheduleId} deleted`);
-});
-
+registerScheduleCommands(program, say);
 registerDatasetCommands(program, say);
 registerRunCommands(program, say);
 registerAlertCommands(program, say);

@@ -6,7 +6,7 @@
  *   4. a new deployment (signal) restarts the window; a removed deployment ends the monitor
  */
 import {
-  allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, patched, proxyActivities, setHandler, workflowInfo,
+  allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { StageActivities } from '../activities/index';
 import type { DriftCheckResult, MonitorInput, MonitorSettings } from '../activities/monitor';
@@ -55,6 +55,16 @@ export async function monitorWorkflow(input: MonitorInput): Promise<string> {
     state.checks++;
     if (lastCheck.verdict === 'no-deployment') return lastCheck.message;
     const check = lastCheck;
+    // What the Temporal UI shows on the monitor's page ("current details"): the latest verdict in a few lines.
+    setCurrentDetails([
+      `**${input.modelName}@${input.alias}** v${check.version ?? '?'} — check ${state.checks} at ${new Date(windowEnd).toISOString()}`,
+      `predictions: ${check.verdict} (${check.message})`,
+      check.features ? `features: ${check.features.message}` : '',
+      check.performance ? `labels: ${check.performance.message}` : '',
+      check.quality?.length ? `quality: ${check.quality.map((q) => q.message).join('; ')}` : '',
+      check.latency ? `latency p50 ${check.latency.p50.toFixed(1)} ms, p99 ${check.latency.p99.toFixed(1)} ms` : '',
+      `alerts raised by this monitor: ${state.alertsRaised}`,
+    ].filter(Boolean).join('\n\n'));
     let retrainFor: { alertId: number; reason: string } | undefined;
     if (patched('feature-drift-and-quality')) {
       // Features and data quality: their own deduplicated alerts; a whole-dataset drift is worth a retraining.
