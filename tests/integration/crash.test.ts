@@ -5,6 +5,7 @@ import { and, desc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { datasetVersions } from '../../schema/datasets';
 import { modelVersions } from '../../schema/models';
+import { alerts, monitorChecks } from '../../schema/monitors';
 import { runMetrics, runs } from '../../schema/runs';
 import { externalServices, PROJECT_ROOT, readStackState, stateDirOf } from '../../temporal.config';
 import { runIdFor } from '../../activities/train';
@@ -132,4 +133,39 @@ it.runIf(!externalServices().temporal)('finishes a sweep after the Temporal serv
   expect(rows.every((r) => r.status === 'finished')).toBe(true);
   expect(outcome.sweep!.trials.every((t) => t.status === 'finished')).toBe(true);
   expect(await db.select().from(modelVersions).where(eq(modelVersions.modelName, config.model))).toHaveLength(1);
+});
+
+it.runIf(!externalServices().temporal)('keeps a monitor running through a Temporal server restart: checks go on, one alert, not two', async () => {
+  const config = await demandPipeline(harness.workDir, {
+    config: { monitor: { interval: '2s', minWindowRows: 30, meanShiftThreshold: 0.05, retrainOnDrift: false } },
+  });
+  await startWorkerProcess();
+  const outcome = await (await harness.runPipeline(config)).result;
+  const monitorId = outcome.monitorWorkflowId!;
+  const { db } = harness.services;
+  const checks = async () => db.select().from(monitorChecks).where(eq(monitorChecks.monitorWorkflowId, monitorId));
+  await eventually(async () => (await checks()).length >= 1, 30_000, 'a first check');
+
+  const state = readStackState(stateDirOf());
+  process.kill(state.temporal!.pid!, 'SIGKILL');
+  await eventually(async () => { try { process.kill(state.temporal!.pid!, 0); return false; } catch { return true; } }, 10_000, 'the server to die');
+  const restart = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), 'up', '--infra-only', '--quiet'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  expect(restart.status, restart.stderr).toBe(0);
+  const restartedAt = Date.now();
+
+  // Upstream puts everything on deep promotion: predicted demand jumps, window after window.
+  const drifted = Array.from({ length: 60 }, (_, i) => ({ price: 1, promo: 1, is_holiday: 1, store_id: `S0${(i % 3) + 1}`, item_id: `I00${(i % 5) + 1}`, day_of_week: i % 7 }));
+  const send = async () => {
+    const response = await fetch(`${harness.servingUrl}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: config.model, instances: drifted }) });
+    expect(response.status).toBe(200);
+  };
+  for (let window = 0; window < 3; window++) {
+    await send();
+    const before = (await checks()).filter((c) => c.windowEnd.getTime() > restartedAt).length;
+    await eventually(async () => (await checks()).filter((c) => c.windowEnd.getTime() > restartedAt).length > before, 30_000, 'a check after the restart');
+  }
+  const raised = await db.select().from(alerts).where(and(eq(alerts.monitorWorkflowId, monitorId), eq(alerts.check, 'prediction_drift')));
+  expect(raised).toHaveLength(1);
+  expect((await harness.services.client.workflow.getHandle(monitorId).describe()).status.name).toBe('RUNNING');
+  await harness.services.client.workflow.getHandle(monitorId).terminate('test done');
 });
