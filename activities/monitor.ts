@@ -1,10 +1,10 @@
 /** Monitor stages: start a deployment's monitor, compare a window of predictions with the reference, raise alerts, retrain. */
-import { and, desc, eq, gte, inArray, isNotNull, lt } from 'drizzle-orm';
+import { and, count, desc, eq, gte, inArray, isNotNull, lt } from 'drizzle-orm';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { mean, psi, type BinnedReference } from '../ml/drift';
 import { columnDrift, dataQuality, FEATURE_DRIFT_DEFAULTS, type ColumnDrift, type FeatureDriftOptions, type QualityIssue } from '../ml/monitoring';
 import { datasetVersions } from '../schema/datasets';
-import { deployments, labels, predictions } from '../schema/deployments';
+import { deployments, labels, predictions, requestErrors } from '../schema/deployments';
 import { modelAliases, modelVersions } from '../schema/models';
 import { alerts, monitorChecks, pipelines } from '../schema/monitors';
 import { badInput, type ActivityDeps } from './deps';
@@ -19,6 +19,8 @@ export interface MonitorSettings {
   webhookUrl?: string;
   /** Per-feature drift against the training profile (absent in monitors started before it existed). */
   featureDrift?: FeatureDriftOptions & { enabled: boolean };
+  /** Service health: the share of refused / failed requests, and optionally a p99 latency limit. */
+  service?: { maxErrorRate: number; maxLatencyP99Ms?: number };
   /** Model quality from labels sent to the serving `/feedback` endpoint, against the evaluation's holdout metric. */
   modelQuality?: { minLabels: number; rmseIncrease: number; accuracyDrop: number };
 }
@@ -48,6 +50,8 @@ export interface DriftCheckResult {
   performance?: { metric: 'rmse' | 'accuracy'; value: number; baseline: number; labels: number; degraded: boolean; message: string };
   /** Latency of the window's predictions. */
   latency?: { p50: number; p99: number };
+  /** Requests refused (4xx) or failed (5xx) in the window against those answered; `breach` names what is over its limit. */
+  service?: { errors: number; requests: number; errorRate: number; breach?: string };
 }
 
 export const monitorWorkflowId = (modelName: string, alias: string) => `monitor-${modelName}-${alias}`;
@@ -149,12 +153,22 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
       const performance = await checkPerformance(input, alias.version, version, input.settings);
       const latencies = rows.map((r) => r.latencyMs).sort((a, b) => a - b);
       const latency = latencies.length ? { p50: latencies[Math.floor(latencies.length * 0.5)]!, p99: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]! } : undefined;
+      const [{ errors }] = await db.select({ errors: count() }).from(requestErrors)
+        .where(and(eq(requestErrors.modelName, input.modelName), gte(requestErrors.at, new Date(input.windowStart)), lt(requestErrors.at, new Date(input.windowEnd)))) as [{ errors: number }];
+      const limits = { maxErrorRate: 0.05, ...input.settings.service };
+      const requests = errors + rows.length;
+      const errorRate = requests ? errors / requests : 0;
+      const breaches = [
+        requests >= input.settings.minWindowRows && errorRate > limits.maxErrorRate ? `${(errorRate * 100).toFixed(1)} % of ${requests} requests failed or were refused (limit ${limits.maxErrorRate * 100} %)` : '',
+        latency && limits.maxLatencyP99Ms !== undefined && rows.length >= input.settings.minWindowRows && latency.p99 > limits.maxLatencyP99Ms ? `p99 latency ${latency.p99.toFixed(1)} ms (limit ${limits.maxLatencyP99Ms} ms)` : '',
+      ].filter(Boolean);
+      const service = { errors, requests, errorRate, ...(breaches.length ? { breach: breaches.join('; ') } : {}) };
       const featureReport = values.length >= input.settings.minWindowRows
         ? await checkFeatures(version.datasetVersionId, version.params as { features?: { numeric: string[]; categorical: string[] } }, rows.map((r) => r.inputs), input.settings)
         : undefined;
       let result: DriftCheckResult;
       if (values.length < input.settings.minWindowRows) {
-        result = { verdict: 'insufficient-data', version: alias.version, rows: values.length, message: `${values.length} predictions in the window; at least ${input.settings.minWindowRows} are needed for a verdict`, performance, latency };
+        result = { verdict: 'insufficient-data', version: alias.version, rows: values.length, message: `${values.length} predictions in the window; at least ${input.settings.minWindowRows} are needed for a verdict`, performance, latency, service };
       } else {
         const currentMean = mean(values);
         const score = psi(reference, values);
@@ -163,7 +177,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
         result = {
           verdict: drifted ? 'drift' : 'ok', version: alias.version, rows: values.length, psi: score, meanShift, referenceMean: reference.mean, currentMean,
           message: `prediction PSI ${score.toFixed(3)} (threshold ${input.settings.predictionPsiThreshold}), mean ${currentMean.toFixed(3)} vs reference ${reference.mean.toFixed(3)} (${(meanShift * 100).toFixed(1)} %, threshold ${(input.settings.meanShiftThreshold * 100).toFixed(1)} %) over ${values.length} predictions`,
-          ...featureReport, performance, latency,
+          ...featureReport, performance, latency, service,
         };
       }
       await db.insert(monitorChecks).values({

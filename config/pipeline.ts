@@ -259,6 +259,11 @@ export const pipelineConfigSchema = z
          * window, an rmse more than `rmseIncrease` above the evaluation's (relative), or an accuracy more than
          * `accuracyDrop` below it (absolute), raises an alert that starts a retraining.
          */
+        /** Service health: alert when more than `maxErrorRate` of requests fail or are refused, or p99 latency passes a limit. */
+        service: z
+          .object({ maxErrorRate: z.number().gt(0).max(1).default(0.05), maxLatencyP99Ms: z.number().positive().optional() })
+          .strict()
+          .default({}),
         modelQuality: z
           .object({
             minLabels: z.number().int().positive().default(30),

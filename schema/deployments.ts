@@ -38,3 +38,13 @@ export const labels = pgTable('labels', {
   label: text('label').notNull(),
   receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [index('labels_model_time').on(t.modelName, t.receivedAt)]);
+
+/** Requests the serving process refused or failed (4xx / 5xx), for the monitors' error rate. */
+export const requestErrors = pgTable('request_errors', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  /** Empty when the request did not name a servable model. */
+  modelName: text('model_name').notNull(),
+  status: integer('status').notNull(),
+  message: text('message').notNull(),
+  at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [index('request_errors_model_time').on(t.modelName, t.at)]);

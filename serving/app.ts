@@ -120,7 +120,7 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
     return prediction;
   }
 
-  async function route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  async function route(request: IncomingMessage, response: ServerResponse, context: { model?: string }): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = request.method ?? 'GET';
@@ -134,6 +134,7 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
     const match = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/infer|\/ready)?$/.exec(path);
     if (match) {
       const name = decodeURIComponent(match[1]!);
+      context.model = name;
       const served = await resolveModel(name, match[2]);
       if (method === 'GET' && !match[3]) {
         const pre = served.preprocessor;
@@ -157,6 +158,7 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       const name = (body as { model?: unknown })?.model;
       const names = models.list().map((m) => m.name);
       const modelName = typeof name === 'string' ? name : names.length === 1 ? names[0]! : undefined;
+      context.model = modelName;
       if (!modelName) throw new HttpError(400, `model: required when several models are served (${names.join(', ') || 'none'})`);
       const version = (body as { version?: unknown }).version;
       const served = await resolveModel(modelName, version === undefined ? undefined : String(version));
@@ -183,10 +185,20 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
   }
 
   return (request: IncomingMessage, response: ServerResponse) => {
-    route(request, response).catch((error: unknown) => {
-      if (error instanceof HttpError) return send(response, error.status, { error: error.message });
-      if (error instanceof FeatureError) return send(response, 422, { error: error.message, field: error.field });
+    const context: { model?: string } = {};
+    route(request, response, context).catch((error: unknown) => {
+      // Refused and failed requests count towards the model's error rate in its monitor.
+      const scored = request.method === 'POST' && context.model !== undefined;
+      if (error instanceof HttpError) {
+        if (scored && request.url !== '/feedback') predictionLog.addError(context.model, error.status, error.message);
+        return send(response, error.status, { error: error.message });
+      }
+      if (error instanceof FeatureError) {
+        if (scored) predictionLog.addError(context.model, 422, error.message);
+        return send(response, 422, { error: error.message, field: error.field });
+      }
       console.error('serving error', error);
+      if (scored) predictionLog.addError(context.model, 500, (error as Error).message ?? String(error));
       send(response, 500, { error: 'internal error' });
     });
   };

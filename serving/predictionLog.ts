@@ -1,18 +1,25 @@
 /** Buffers prediction records and writes them to Postgres in batches, for the monitors. */
 import { inArray, sql } from 'drizzle-orm';
-import { labels, predictions } from '../schema/deployments';
+import { labels, predictions, requestErrors } from '../schema/deployments';
 import type { Db } from '../storage/db';
 
 export type PredictionRecord = typeof predictions.$inferInsert;
 
 export class PredictionLog {
   private buffer: PredictionRecord[] = [];
+  private errors: (typeof requestErrors.$inferInsert)[] = [];
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(private readonly db: Db, private readonly maxBatch = 500, intervalMs = 250) {
     this.timer = setInterval(() => void this.flush(), intervalMs);
     this.timer.unref();
+  }
+
+  /** A refused or failed request, counted by the monitors' error rate. */
+  addError(modelName: string | undefined, status: number, message: string): void {
+    this.errors.push({ modelName: modelName ?? '', status, message: message.slice(0, 500) });
+    if (this.errors.length >= this.maxBatch) void this.flush();
   }
 
   add(records: PredictionRecord[]): void {
@@ -22,6 +29,10 @@ export class PredictionLog {
 
   flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
+      if (this.errors.length > 0) {
+        const failed = this.errors.splice(0, this.errors.length);
+        await this.db.insert(requestErrors).values(failed).catch((error: Error) => console.error(`prediction log: dropped ${failed.length} error records: ${error.message}`));
+      }
       while (this.buffer.length > 0) {
         const batch = this.buffer.splice(0, this.maxBatch);
         try {

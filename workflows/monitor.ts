@@ -63,6 +63,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<string> {
       check.performance ? `labels: ${check.performance.message}` : '',
       check.quality?.length ? `quality: ${check.quality.map((q) => q.message).join('; ')}` : '',
       check.latency ? `latency p50 ${check.latency.p50.toFixed(1)} ms, p99 ${check.latency.p99.toFixed(1)} ms` : '',
+      check.service ? `errors: ${check.service.errors} of ${check.service.requests} requests` : '',
       `alerts raised by this monitor: ${state.alertsRaised}`,
     ].filter(Boolean).join('\n\n'));
     let retrainFor: { alertId: number; reason: string } | undefined;
@@ -83,6 +84,13 @@ export async function monitorWorkflow(input: MonitorInput): Promise<string> {
         });
         if (alert.isNew) state.alertsRaised++;
         retrainFor = { alertId: alert.alertId, reason: `model quality: ${check.performance.message}` };
+      }
+      if (check.service?.breach) {
+        const alert = await activities.raiseAlert({
+          monitorWorkflowId: monitorId, modelName: input.modelName, check: 'service', message: check.service.breach,
+          details: { ...check.service, latency: check.latency, version: check.version }, webhookUrl: settings.webhookUrl, severity: 'warning',
+        });
+        if (alert.isNew) state.alertsRaised++;
       }
       if (check.quality?.length) {
         const alert = await activities.raiseAlert({

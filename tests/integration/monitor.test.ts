@@ -120,7 +120,7 @@ describe('monitor', () => {
     }
   });
 
-  it('copes with an all-null window, then ends quietly when its deployment is removed', async () => {
+  it('copes with an all-null window, counts refused requests, then ends quietly when its deployment is removed', async () => {
     const config = await demandPipeline(harness.workDir, { config: { monitor: { interval: '2s', minWindowRows: 20, retrainOnDrift: false } } });
     const outcome = await (await harness.runPipeline(config)).result;
     const monitorId = outcome.monitorWorkflowId!;
@@ -129,11 +129,17 @@ describe('monitor', () => {
     const nulls = Object.fromEntries(['price', 'promo', 'is_holiday', 'store_id', 'item_id', 'day_of_week'].map((f) => [f, null]));
     const response = await fetch(`${harness.servingUrl}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: config.model, instances: Array(40).fill(nulls) }) });
     expect(response.status).toBe(200);
-    const [quality] = await eventually(async () => {
-      const found = await db.select().from(alerts).where(and(eq(alerts.monitorWorkflowId, monitorId), eq(alerts.check, 'data_quality')));
-      return found.length ? found : undefined;
-    }, 30_000, 'a data-quality alert');
-    expect(quality!.message).toMatch(/feature "price": 100\.0 % of requests have no value \(training: 0\.0 %\)/);
+    // And a client that sends a feature the model does not know: refused, and counted in the error rate.
+    for (let i = 0; i < 20; i++) {
+      const refused = await fetch(`${harness.servingUrl}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: config.model, instances: [{ ...nulls, colour: 'red' }] }) });
+      expect(refused.status).toBe(422);
+    }
+    const found = await eventually(async () => {
+      const open = await db.select().from(alerts).where(eq(alerts.monitorWorkflowId, monitorId));
+      return open.some((a) => a.check === 'data_quality') && open.some((a) => a.check === 'service') ? open : undefined;
+    }, 30_000, 'data-quality and service alerts');
+    expect(found.find((a) => a.check === 'data_quality')!.message).toMatch(/feature "price": 100\.0 % of requests have no value \(training: 0\.0 %\)/);
+    expect(found.find((a) => a.check === 'service')!.message).toMatch(/^33\.3 % of 60 requests failed or were refused \(limit 5 %\)/);
 
     await db.delete(modelAliases).where(eq(modelAliases.modelName, config.model));
     await db.delete(deployments).where(eq(deployments.modelName, config.model));
