@@ -103,7 +103,8 @@ describe('monitor', () => {
       expect(await cli('describe', id)).toMatch(/cron 0 3 \* \* \*, paused[\s\S]*overlap BUFFER_ONE, catch-up 7200 s/);
       await cli('resume', id);
       expect(await cli('list')).toMatch(new RegExp(`${id} +cron 0 3 \\* \\* \\* +next 20`));
-      await cli('backfill', id, '--from', '2026-01-01T00:00:00Z', '--to', '2026-01-03T00:00:00Z');
+      // allow-all: nothing works the default queue here, so a buffered second run would wait for the first forever.
+      await cli('backfill', id, '--from', '2026-01-01T00:00:00Z', '--to', '2026-01-03T00:00:00Z', '--overlap', 'allow-all');
       const started = await eventually(async () => {
         const described = await harness.services.client.schedule.getHandle(id).describe();
         return described.info.numActionsTaken >= 2 ? described.info.recentActions : undefined;
