@@ -58,8 +58,9 @@ export interface StackState {
   minio?: { endPoint: string; port: number; accessKey: string; secretKey: string; bucket: string; pid?: number };
   databaseUrl?: string;
   embeddedPostgres?: { port: number; dataDir: string; pid?: number };
-  serving?: { port: number; pid?: number };
-  worker?: { pid?: number };
+  /** `code`: the fingerprint of the source the process runs; a changed checkout restarts it. */
+  serving?: { port: number; pid?: number; code?: string };
+  worker?: { pid?: number; code?: string };
 }
 
 export function stateDirOf(env: NodeJS.ProcessEnv = process.env): string {

@@ -77,9 +77,18 @@ export async function stackUp(options: UpOptions): Promise<StackState> {
   await registerSearchAttributes(config);
 
   if (options.services) {
-    state.worker = { pid: await upService('worker', state.worker?.pid, ['workers/all.ts'], stateDir) };
+    // A worker running older code would replay workflows with the wrong definitions: restart what the checkout changed.
+    const code = sourceFingerprint();
+    for (const name of ['worker', 'serving'] as const) {
+      const previous = state[name];
+      if (previous?.pid && isAlive(previous.pid) && previous.code !== code) {
+        log(`Restarting the ${name} process: the code changed since it started.`);
+        await stopProcess(previous.pid);
+      }
+    }
+    state.worker = { pid: await upService('worker', state.worker?.pid, ['workers/all.ts'], stateDir), code };
     const servingPort = state.serving?.port && isAlive(state.serving.pid) ? state.serving.port : await choosePort(config.serving.port);
-    state.serving = { port: servingPort, pid: await upService('serving', state.serving?.pid, ['serving/main.ts'], stateDir, { FLYWHEEL_SERVING_PORT: String(servingPort) }) };
+    state.serving = { port: servingPort, pid: await upService('serving', state.serving?.pid, ['serving/main.ts'], stateDir, { FLYWHEEL_SERVING_PORT: String(servingPort) }), code };
     saveState(stateDir, state);
     await waitFor('serving process', async () => (await fetch(`http://127.0.0.1:${servingPort}/v2/health/live`)).ok, 60_000, join(stateDir, 'logs', 'serving.log'));
   }
@@ -172,6 +181,14 @@ async function registerSearchAttributes(config: ReturnType<typeof loadConfig>): 
   } finally {
     await connection.close();
   }
+}
+
+/** The checked-out commit plus any uncommitted change to it; outside git, the package version. */
+function sourceFingerprint(): string {
+  const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  if (head.status !== 0) return `package-${process.env.npm_package_version ?? 'unknown'}`;
+  const diff = spawnSync('git', ['diff', 'HEAD', '--', '.', ':(exclude)*.md'], { cwd: PROJECT_ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
+  return createHash('sha256').update(head.stdout).update(diff.stdout ?? '').digest('hex').slice(0, 16);
 }
 
 async function upService(name: string, previousPid: number | undefined, args: string[], stateDir: string, env: Record<string, string> = {}): Promise<number> {
