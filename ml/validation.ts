@@ -303,7 +303,9 @@ export function inferContract(profiles: ColumnProfile[]): DatasetContract {
   const columns: Record<string, ColumnRule> = {};
   for (const p of profiles) {
     const rule: ColumnRule = { type: p.type, nullable: p.nulls > 0 };
-    if (p.type === 'string' && !p.distinctApprox && p.distinct <= 20 && p.count - p.nulls >= 10 * p.distinct) {
+    // Dates and timestamps move on with every drop: a few distinct days are not a closed set of categories.
+    const temporal = (p.topValues ?? []).every((t) => /^\d{4}-\d{2}-\d{2}([ T]|$)/.test(t.value));
+    if (p.type === 'string' && !temporal && !p.distinctApprox && p.distinct <= 20 && p.count - p.nulls >= 10 * p.distinct) {
       rule.allowed = (p.topValues ?? []).map((t) => t.value).sort();
     }
     columns[p.name] = rule;

@@ -95,12 +95,13 @@ describe('contract checker', () => {
     expect(report.drift!.results.find((r) => r.column === 'store_id')!.drifted).toBe(false);
   });
 
-  it('infers types, nullability and the allowed set of a low-cardinality column', () => {
-    const rows = Array.from({ length: 50 }, (_, i) => [i === 3 ? '' : String(i), `c${i % 3}`, i % 2 ? 'true' : 'false']);
-    expect(inferContract(profileOf(['n', 'c', 'b'], rows)).columns).toEqual({
+  it('infers types, nullability and the allowed set of a low-cardinality column (not of dates)', () => {
+    const rows = Array.from({ length: 50 }, (_, i) => [i === 3 ? '' : String(i), `c${i % 3}`, i % 2 ? 'true' : 'false', `2026-01-0${1 + (i % 3)}`]);
+    expect(inferContract(profileOf(['n', 'c', 'b', 'd'], rows)).columns).toEqual({
       n: { type: 'integer', nullable: true },
       c: { type: 'string', nullable: false, allowed: ['c0', 'c1', 'c2'] },
       b: { type: 'boolean', nullable: false },
+      d: { type: 'string', nullable: false },
     });
   });
 });
