@@ -73,7 +73,7 @@ async function listRuns(options: { filter?: string; orderBy?: string; experiment
     for (const r of found) {
       const p = r.params as { learningRate?: number; batchSize?: number; model?: { hiddenUnits?: number[]; type?: string } };
       out.push([
-        r.row.id, r.row.experiment + (r.row.trial !== null ? ` #${r.row.trial}` : ''), r.row.status, r.row.startedAt.toISOString().slice(0, 19).replace('T', ' '),
+        r.row.id, r.row.experiment + (r.row.trial !== null ? ` #${r.row.trial + 1}` : ''), r.row.status, r.row.startedAt.toISOString().slice(0, 19).replace('T', ' '),
         r.row.backend ?? '-', fmt(p.learningRate), p.model?.type === 'linear' ? 'linear' : fmt(p.model?.hiddenUnits), fmt(p.batchSize),
         ...metricKeys.map((k) => fmt(r.metrics[k])),
       ]);
