@@ -3,16 +3,13 @@ import type { Command } from 'commander';
 import { desc, eq, inArray } from 'drizzle-orm';
 import { ConfigError } from '../config/pipeline';
 import { alerts } from '../schema/monitors';
-import { closeDb, connectDb } from '../storage/db';
 import { temporalClient } from '../storage/temporal';
 import { loadConfig } from '../temporal.config';
+import { withDb, type Say } from './output';
 import { uiLink } from './pipelines';
 
-type Say = (line: string) => void;
-
 async function listAlerts(options: { all?: boolean; model?: string }, say: Say): Promise<void> {
-  const db = connectDb(loadConfig().databaseUrl, 1);
-  try {
+  await withDb(async (db) => {
     let rows = await db.select().from(alerts).where(options.all ? undefined : inArray(alerts.status, ['open', 'acknowledged'])).orderBy(desc(alerts.openedAt));
     if (options.model) rows = rows.filter((a) => a.modelName === options.model);
     if (!rows.length) return say(options.all ? 'no alerts yet' : 'no open alerts');
@@ -21,17 +18,14 @@ async function listAlerts(options: { all?: boolean; model?: string }, say: Say):
       say(`      ${a.message}`);
       if (a.retrainWorkflowId) say(`      retraining: ${a.retrainWorkflowId}`);
     }
-  } finally {
-    await closeDb(db);
-  }
+  });
 }
 
 async function actOnAlert(id: string, action: 'acknowledge' | 'resolve', say: Say): Promise<void> {
   const alertId = Number(id.replace(/^#/, ''));
   if (!Number.isInteger(alertId)) throw new ConfigError(`alert id must be a number such as 12, got "${id}"`);
   const config = loadConfig();
-  const db = connectDb(config.databaseUrl, 1);
-  try {
+  await withDb(async (db) => {
     const [alert] = await db.select().from(alerts).where(eq(alerts.id, alertId));
     if (!alert) throw new ConfigError(`no alert #${alertId}`);
     const by = `cli:${process.env.USER ?? 'unknown'}`;
@@ -54,9 +48,7 @@ async function actOnAlert(id: string, action: 'acknowledge' | 'resolve', say: Sa
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     throw new Error(`monitor ${alert.monitorWorkflowId} has not recorded the ${action} yet; is a worker running?`);
-  } finally {
-    await closeDb(db);
-  }
+  });
 }
 
 export function registerAlertCommands(program: Command, say: Say): void {

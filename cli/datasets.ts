@@ -11,24 +11,15 @@ import { inferContract } from '../ml/validation';
 import { datasetAliases, datasets, datasetVersions, validationReports, type DatasetVersionRow } from '../schema/datasets';
 import { modelVersions } from '../schema/models';
 import { runs } from '../schema/runs';
-import { closeDb, connectDb, type Db } from '../storage/db';
+import type { Db } from '../storage/db';
 import { temporalClient } from '../storage/temporal';
 import type { DataFormat } from '../storage/tables';
 import { loadConfig } from '../temporal.config';
 import type { DatasetWorkflowInput, DatasetWorkflowResult } from '../workflows/dataset';
 import { DATASET_VERSION_KEY } from '../workflows/searchAttributes';
+import { sparkline, table, withDb, type Say } from './output';
 import { failureMessage, uiLink } from './pipelines';
 
-type Say = (line: string) => void;
-
-async function withDb<T>(work: (db: Db) => Promise<T>): Promise<T> {
-  const db = connectDb(loadConfig().databaseUrl, 1);
-  try {
-    return await work(db);
-  } finally {
-    await closeDb(db);
-  }
-}
 
 /** `name`, `name@alias` or `name@hash-prefix`; a bare name means `latest`, else the newest version. */
 export async function findVersion(db: Db, ref: string): Promise<DatasetVersionRow> {
@@ -58,22 +49,6 @@ const num = (value: number | undefined): string => (value === undefined || Numbe
 const psiText = (value: number): string => (value < 0.001 ? '0.000' : value.toFixed(3));
 const pct = (part: number, whole: number): string => (whole ? `${Number(((100 * part) / whole).toPrecision(3))}%` : '-');
 const when = (date: Date): string => date.toISOString().replace('T', ' ').slice(0, 19);
-
-function table(rows: string[][], say: Say): void {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  for (const row of rows) say(`  ${row.map((cell, c) => (cell ?? '').padEnd(widths[c]!)).join('  ').trimEnd()}`);
-}
-
-const BARS = '▁▂▃▄▅▆▇█';
-/** A terminal sparkline of values binned on [lo, hi]. */
-export function sparkline(values: number[], lo: number, hi: number, bins = 16): string {
-  if (!values.length) return '';
-  const counts = new Array<number>(bins).fill(0);
-  const width = hi > lo ? (hi - lo) / bins : 1;
-  for (const v of values) counts[Math.min(bins - 1, Math.max(0, Math.floor((v - lo) / width)))]!++;
-  const top = Math.max(...counts);
-  return counts.map((c) => (c === 0 ? ' ' : BARS[Math.min(BARS.length - 1, Math.floor((c / top) * (BARS.length - 1) + 0.5))])).join('');
-}
 
 function profileRows(profile: ColumnProfile[]): string[][] {
   const rows = [['column', 'type', 'nulls', 'distinct', 'min', 'mean', 'std', 'p50', 'max', 'distribution / top values']];

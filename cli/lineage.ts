@@ -10,10 +10,9 @@ import { datasetVersions, validationReports } from '../schema/datasets';
 import { aliasEvents, modelVersions } from '../schema/models';
 import { alerts } from '../schema/monitors';
 import { runs } from '../schema/runs';
-import { closeDb, connectDb, type Db } from '../storage/db';
-import { loadConfig } from '../temporal.config';
+import type { Db } from '../storage/db';
+import { withDb, type Say } from './output';
 
-type Say = (line: string) => void;
 const when = (d: Date) => d.toISOString().slice(0, 19).replace('T', ' ');
 
 async function describeVersion(db: Db, model: string, version: number, say: Say, depth: number): Promise<void> {
@@ -56,8 +55,7 @@ export function registerLineageCommand(program: Command, say: Say): void {
     .action(async (ref: string) => {
       const match = /^([^@]+)@v?(\d+)$/.exec(ref) ?? /^([^@]+)$/.exec(ref);
       if (!match) throw new ConfigError(`expected <model>@<version>, e.g. demand@3, got "${ref}"`);
-      const db = connectDb(loadConfig().databaseUrl, 1);
-      try {
+      await withDb(async (db) => {
         let version = match[2] ? Number(match[2]) : undefined;
         if (version === undefined) {
           const [latest] = await db.select({ version: modelVersions.version }).from(modelVersions).where(eq(modelVersions.modelName, match[1]!)).orderBy(desc(modelVersions.version)).limit(1);
@@ -65,8 +63,6 @@ export function registerLineageCommand(program: Command, say: Say): void {
           version = latest.version;
         }
         await describeVersion(db, match[1]!, version, say, 0);
-      } finally {
-        await closeDb(db);
-      }
+      });
     });
 }

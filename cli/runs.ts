@@ -6,22 +6,13 @@ import { ConfigError } from '../config/pipeline';
 import { FilterError, matches, parseFilter, parseOrderBy, sortRuns, type RunView } from '../ml/runFilter';
 import { modelVersions } from '../schema/models';
 import { runMetrics, runs, type RunRow } from '../schema/runs';
-import { closeDb, connectDb, type Db } from '../storage/db';
+import type { Db } from '../storage/db';
 import { temporalClient } from '../storage/temporal';
 import { loadConfig } from '../temporal.config';
 import type { ReproduceResult } from '../workflows/reproduce';
+import { barLine, table, withDb, type Say } from './output';
 import { failureMessage, uiLink } from './pipelines';
 
-type Say = (line: string) => void;
-
-async function withDb<T>(work: (db: Db) => Promise<T>): Promise<T> {
-  const db = connectDb(loadConfig().databaseUrl, 1);
-  try {
-    return await work(db);
-  } finally {
-    await closeDb(db);
-  }
-}
 
 export function runView(run: RunRow): RunView & { row: RunRow } {
   return {
@@ -38,11 +29,6 @@ export function runView(run: RunRow): RunView & { row: RunRow } {
 }
 
 const fmt = (v: unknown): string => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)))) : v === undefined || v === null ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v));
-
-function table(rows: string[][], say: Say): void {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  for (const row of rows) say(`  ${row.map((cell, c) => (cell ?? '').padEnd(widths[c]!)).join('  ').trimEnd()}`);
-}
 
 /** Runs by id or unique id prefix. */
 async function findRuns(db: Db, refs: string[]): Promise<RunRow[]> {
@@ -126,19 +112,12 @@ async function showRun(ref: string, say: Say): Promise<void> {
       say('\nper epoch');
       for (const [key, byRun] of series) {
         const values = byRun.get(r.id)!.map((p) => p.value);
-        say(`  ${key.padEnd(10)} ${chartLine(values)}  ${fmt(values[0])} → ${fmt(values[values.length - 1])}`);
+        say(`  ${key.padEnd(10)} ${barLine(values)}  ${fmt(values[0])} → ${fmt(values[values.length - 1])}`);
       }
     }
     const models = await db.select().from(modelVersions).where(eq(modelVersions.runId, r.id));
     for (const m of models) say(`\nregistered as ${m.modelName} v${m.version}`);
   });
-}
-
-const BARS = '▁▂▃▄▅▆▇█';
-/** One row of bars: the height of each value between the series' min and max. */
-function chartLine(values: number[]): string {
-  const lo = Math.min(...values), hi = Math.max(...values);
-  return values.map((v) => BARS[hi > lo ? Math.round(((v - lo) / (hi - lo)) * (BARS.length - 1)) : 0]).join('');
 }
 
 /** A small multi-series terminal chart: one digit per run, shared axes. */

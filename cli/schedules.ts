@@ -5,9 +5,8 @@ import { ConfigError, loadPipelineConfig } from '../config/pipeline';
 import { temporalClient } from '../storage/temporal';
 import { loadConfig } from '../temporal.config';
 import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
+import type { Say } from './output';
 import { pipelineInput } from './pipelines';
-
-type Say = (line: string) => void;
 
 const OVERLAP: Record<string, ScheduleOverlapPolicy> = {
   skip: ScheduleOverlapPolicy.SKIP, 'buffer-one': ScheduleOverlapPolicy.BUFFER_ONE, 'buffer-all': ScheduleOverlapPolicy.BUFFER_ALL,

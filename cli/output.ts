@@ -1,0 +1,39 @@
+/** What the CLI commands share: printing, tables, terminal charts, and a short-lived database connection. */
+import { closeDb, connectDb, type Db } from '../storage/db';
+import { loadConfig } from '../temporal.config';
+
+export type Say = (line: string) => void;
+
+/** One connection for one command, closed whatever happens. */
+export async function withDb<T>(work: (db: Db) => Promise<T>): Promise<T> {
+  const db = connectDb(loadConfig().databaseUrl, 1);
+  try {
+    return await work(db);
+  } finally {
+    await closeDb(db);
+  }
+}
+
+/** Left-aligned columns, the first row as the header. */
+export function table(rows: string[][], say: Say): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  for (const row of rows) say(`  ${row.map((cell, c) => (cell ?? '').padEnd(widths[c]!)).join('  ').trimEnd()}`);
+}
+
+const BARS = '▁▂▃▄▅▆▇█';
+
+/** A terminal histogram: values binned on [lo, hi], each bin a bar as high as its count. */
+export function sparkline(values: number[], lo: number, hi: number, bins = 16): string {
+  if (!values.length) return '';
+  const counts = new Array<number>(bins).fill(0);
+  const width = hi > lo ? (hi - lo) / bins : 1;
+  for (const v of values) counts[Math.min(bins - 1, Math.max(0, Math.floor((v - lo) / width)))]!++;
+  const top = Math.max(...counts);
+  return counts.map((c) => (c === 0 ? ' ' : BARS[Math.min(BARS.length - 1, Math.floor((c / top) * (BARS.length - 1) + 0.5))])).join('');
+}
+
+/** A series as one row of bars: each value's height between the series' min and max. */
+export function barLine(values: number[]): string {
+  const lo = Math.min(...values), hi = Math.max(...values);
+  return values.map((v) => BARS[hi > lo ? Math.round(((v - lo) / (hi - lo)) * (BARS.length - 1)) : 0]).join('');
+}
