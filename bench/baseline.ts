@@ -59,7 +59,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePipelineConfig, loadPipelineConfig, type PipelineConfig } from '../config/pipeline';
-import { DEFAULT_DEMAND, generateDemand } from '../examples/demand/generate';
+import { generateDemand } from '../examples/demand/generate';
 import { parseCsv } from '../ml/csv';
 import { classificationMetrics, regressionMetrics } from '../ml/metrics';
 import { decodeRegression, encodeColumns, encodeTarget, featureWidth, type RawColumns } from '../ml/preprocess';
@@ -203,49 +203,16 @@ function generateTier(path: string, rows = 12_000, seed = 99): Oracle {
 }
 
 /**
- * The demand oracle: examples/demand/generate.ts replayed draw for draw to recover each row's true mean m; units are
- * max(0, round(m + √m·Z)), so E[units] = Σ_k≥1 k·P(round(X) = k) with X ~ N(m, m). Returns undefined (no oracle)
- * unless the replay reproduces the generated file line for line — if the generator changes, this goes quiet
- * rather than wrong.
+ * The demand oracle from each row's true mean m (reported by the generator): units are max(0, round(m + √m·Z)),
+ * so E[units] = Σ_k≥1 k·P(round(X) = k) with X ~ N(m, m).
  */
-function demandOracle(path: string): Oracle | undefined {
-  const o = DEFAULT_DEMAND;
-  const holidays = new Set(['01-01', '02-14', '04-05', '05-25', '07-04', '09-07', '10-31', '11-26', '11-27', '12-24', '12-25', '12-31']);
-  const random = seededRandom(o.seed);
-  const storeFactor = Array.from({ length: o.stores }, () => 0.6 + random() * 0.9);
-  const itemBase = Array.from({ length: o.items }, () => 8 + random() * 40);
-  const itemPrice = Array.from({ length: o.items }, () => Math.round((2 + random() * 18) * 100) / 100);
-  const itemElasticity = Array.from({ length: o.items }, () => 0.8 + random() * 1.4);
-  const lines = readFileSync(path, 'utf8').split('\n');
-  const start = new Date(`${o.start}T00:00:00Z`).getTime();
-  const oracle: Oracle = [];
-  let line = 1;
-  for (let day = 0; day < o.days; day++) {
-    const date = new Date(start + day * 86_400_000);
-    const iso = date.toISOString().slice(0, 10);
-    const dow = date.getUTCDay();
-    const month = date.getUTCMonth() + 1;
-    const holiday = holidays.has(iso.slice(5)) ? 1 : 0;
-    const weekly = dow === 0 || dow === 6 ? 1.35 : dow === 5 ? 1.15 : 1;
-    const yearly = 1 + 0.25 * Math.sin((2 * Math.PI * (day + 80)) / 365);
-    for (let s = 0; s < o.stores; s++) {
-      for (let i = 0; i < o.items; i++) {
-        const promo = random() < 0.12 ? 1 : 0;
-        const discount = promo ? 0.75 + random() * 0.15 : 1;
-        const price = itemPrice[i]! * discount * (0.97 + random() * 0.06);
-        const mean = itemBase[i]! * storeFactor[s]! * weekly * yearly * (holiday ? 1.6 : 1) * (promo ? 1.3 : 1)
-          * Math.pow(price / itemPrice[i]!, -itemElasticity[i]!) * o.demandScale;
-        const units = Math.max(0, Math.round(mean + normal(random) * Math.sqrt(mean)));
-        const expected = `${iso},S${String(s + 1).padStart(2, '0')},I${String(i + 1).padStart(3, '0')},${dow},${month},${holiday},${promo},${(price * o.priceScale).toFixed(2)},${units}`;
-        if (lines[line++] !== expected) return undefined;
-        const sd = Math.sqrt(mean);
-        let e = 0;
-        for (let k = 1, top = Math.ceil(mean + 12 * sd); k <= top; k++) e += k * (phi((k + 0.5 - mean) / sd) - phi((k - 0.5 - mean) / sd));
-        oracle.push([e]);
-      }
-    }
-  }
-  return line === lines.length - 1 ? oracle : undefined;
+function demandOracle(means: number[]): Oracle {
+  return means.map((mean) => {
+    const sd = Math.sqrt(mean);
+    let e = 0;
+    for (let k = 1, top = Math.ceil(mean + 12 * sd); k <= top; k++) e += k * (phi((k + 0.5 - mean) / sd) - phi((k - 0.5 - mean) / sd));
+    return [e];
+  });
 }
 
 /**
@@ -381,12 +348,13 @@ const log = (line: string) => process.stderr.write(`[baseline] ${line}\n`);
 try {
   const { backend } = await loadTf();
   const demandCsv = join(dir, 'retail_demand.csv');
-  const demandRows = (await generateDemand(demandCsv)).rows;
+  const demandMeans: number[] = [];
+  const demandRows = (await generateDemand(demandCsv, {}, (mean) => demandMeans.push(mean))).rows;
   const demandConfig = loadPipelineConfig(join(PROJECT_ROOT, 'examples', 'demand', 'pipeline.yaml'));
   const churnCsv = join(dir, 'churn.csv');
   const tierCsv = join(dir, 'tier.csv');
   const sets: DataSet[] = [
-    { name: 'demand', description: `retail demand regression, generateDemand defaults (${demandRows} rows)`, csv: demandCsv, params: paramsOf(demandConfig), paramsFrom: 'examples/demand/pipeline.yaml', oracle: demandOracle(demandCsv) },
+    { name: 'demand', description: `retail demand regression, generateDemand defaults (${demandRows} rows)`, csv: demandCsv, params: paramsOf(demandConfig), paramsFrom: 'examples/demand/pipeline.yaml', oracle: demandOracle(demandMeans) },
     { name: 'churn', description: 'churn-like binary classification (15000 rows, generated here)', csv: churnCsv, params: paramsOf(churnConfig(churnCsv)), paramsFrom: 'pipeline defaults', oracle: generateChurn(churnCsv) },
     { name: 'tier', description: '3-class classification (12000 rows, generated here)', csv: tierCsv, params: paramsOf(tierConfig(tierCsv)), paramsFrom: 'pipeline defaults', oracle: generateTier(tierCsv) },
   ];

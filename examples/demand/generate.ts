@@ -25,7 +25,11 @@ export const DEFAULT_DEMAND: DemandOptions = { stores: 10, items: 20, days: 180,
 
 const HOLIDAYS = new Set(['01-01', '02-14', '04-05', '05-25', '07-04', '09-07', '10-31', '11-26', '11-27', '12-24', '12-25', '12-31']);
 
-export async function generateDemand(path: string, options: Partial<DemandOptions> = {}): Promise<{ rows: number }> {
+/**
+ * Writes the data set. `onRow` receives each row's true expected demand (the simulation's mean before noise), the
+ * ceiling any model can reach; benchmarks use it as the oracle.
+ */
+export async function generateDemand(path: string, options: Partial<DemandOptions> = {}, onRow?: (trueMean: number) => void): Promise<{ rows: number }> {
   const o = { ...DEFAULT_DEMAND, ...options };
   const random = seededRandom(o.seed);
   const storeFactor = Array.from({ length: o.stores }, () => 0.6 + random() * 0.9);
@@ -54,6 +58,7 @@ export async function generateDemand(path: string, options: Partial<DemandOption
         const mean = itemBase[i]! * storeFactor[s]! * weekly * yearly * (holiday ? 1.6 : 1) * (promo ? 1.3 : 1)
           * Math.pow(price / itemPrice[i]!, -itemElasticity[i]!) * o.demandScale;
         const units = Math.max(0, Math.round(mean + normal(random) * Math.sqrt(mean)));
+        onRow?.(mean);
         await write(`${iso},S${String(s + 1).padStart(2, '0')},I${String(i + 1).padStart(3, '0')},${dow},${month},${holiday},${promo},${(price * o.priceScale).toFixed(2)},${units}\n`);
         rows++;
       }
