@@ -31,8 +31,8 @@
  * activation, batch size, learning rate and epoch budget (`mlp_same_budget`), and the same MLP with sklearn's usual
  * budget (up to 200 epochs, early stopping on a 10 % slice: `mlp_early_stop`). A constant predictor (train mean /
  * majority class) gives the floor, and the oracle the ceiling: the data is simulated, so each row's true E[y | x] or
- * true class probabilities are known (for demand by replaying examples/demand/generate.ts draw for draw, checked
- * against the file line by line) — the best any model can score on these holdout rows, in expectation. The python
+ * true class probabilities are known (for demand from the true means examples/demand/generate.ts reports while
+ * writing the file) — the best any model can score on these holdout rows, in expectation. The python
  * side also recomputes Flywheel's holdout metrics from its exported predictions with sklearn.metrics (a cross-check
  * of the metric code) and adds ROC-AUC (binary; one-vs-rest macro for 3 classes), which Flywheel's evaluation does
  * not compute.
@@ -358,7 +358,6 @@ try {
     { name: 'churn', description: 'churn-like binary classification (15000 rows, generated here)', csv: churnCsv, params: paramsOf(churnConfig(churnCsv)), paramsFrom: 'pipeline defaults', oracle: generateChurn(churnCsv) },
     { name: 'tier', description: '3-class classification (12000 rows, generated here)', csv: tierCsv, params: paramsOf(tierConfig(tierCsv)), paramsFrom: 'pipeline defaults', oracle: generateTier(tierCsv) },
   ];
-  if (!sets[0]!.oracle) log('demand: the generator replay does not reproduce examples/demand/generate.ts any more; no oracle row for demand');
 
   const specs: unknown[] = [];
   for (const set of sets) {

@@ -48,7 +48,7 @@ import { join } from 'node:path';
 import { binReference, ksTest, psi } from '../ml/drift';
 import { normal, seededRandom } from '../ml/random';
 import { PROJECT_ROOT } from '../temporal.config';
-import { ensurePythonPeer, intFromEnv } from './peer';
+import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
 
 const ROWS = intFromEnv('BENCH_ROWS', 1_000_000);
 const COLUMNS = Math.max(1, intFromEnv('BENCH_COLUMNS', 20));
@@ -263,16 +263,7 @@ try {
   const flywheelRuns: SideRun[] = [];
   const scipyRuns: ScipyRun[] = [];
   let agreement: Agreement | undefined;
-  let roundsRun = 0;
-  let roundsStopped = '';
-  let roundSeconds = 0;
-  for (let round = 0; round < REPEATS; round++) {
-    if (round > 0 && elapsedS() + roundSeconds * 1.2 > BUDGET_S) {
-      roundsStopped = `stopped after ${round} of ${REPEATS} rounds: another (~${roundSeconds.toFixed(0)} s) would pass BENCH_BUDGET_S=${BUDGET_S}`;
-      console.error(`  ${roundsStopped}`);
-      break;
-    }
-    const roundStarted = performance.now();
+  const { rounds: roundsRun, stopped: roundsStopped } = await budgetedRounds(REPEATS, BUDGET_S, elapsedS, async (round) => {
     const order: ('flywheel' | 'scipy')[] = round % 2 === 0 ? ['flywheel', 'scipy'] : ['scipy', 'flywheel'];
     for (const side of order) {
       let run: SideRun;
@@ -283,9 +274,7 @@ try {
     }
     // Every run computes the same numbers; compare this round's pair.
     agreement = compare(columns, flywheelRuns.at(-1)!.columns, scipyRuns.at(-1)!.columns);
-    roundsRun++;
-    roundSeconds = (performance.now() - roundStarted) / 1000;
-  }
+  });
 
   // ------------------------------------------------------------------------------------------------------------
   // Summary

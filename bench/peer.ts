@@ -31,3 +31,24 @@ export function intFromEnv(name: string, fallback: number): number {
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
   return n;
 }
+
+/**
+ * Runs up to `repeats` interleaved rounds, skipping the rest when another round (judged by the last one's length)
+ * would pass `budgetS` of total wall time. Returns how many ran and, when it stopped early, why.
+ */
+export async function budgetedRounds(
+  repeats: number, budgetS: number, elapsedS: () => number, round: (index: number) => Promise<void>,
+): Promise<{ rounds: number; stopped: string }> {
+  let last = 0;
+  for (let index = 0; index < repeats; index++) {
+    if (index > 0 && elapsedS() + last * 1.2 > budgetS) {
+      const stopped = `stopped after ${index} of ${repeats} rounds: another (~${last.toFixed(0)} s) would pass BENCH_BUDGET_S=${budgetS}`;
+      console.error(`  ${stopped}`);
+      return { rounds: index, stopped };
+    }
+    const started = performance.now();
+    await round(index);
+    last = (performance.now() - started) / 1000;
+  }
+  return { rounds: repeats, stopped: '' };
+}

@@ -70,7 +70,7 @@ import { runMetrics, runs } from '../schema/runs';
 import { connectDb, migrateDb } from '../storage/db';
 import { writeMetrics } from '../storage/metrics';
 import { loadConfig, PROJECT_ROOT } from '../temporal.config';
-import { ensurePythonPeer, intFromEnv } from './peer';
+import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
 import { benchSplit, generateColumns, trainingParams } from './trainData';
 
 const ALL_BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -334,16 +334,7 @@ try {
   const torchRuns = new Map<number, TorchRun[]>(torchConfigs.map((c) => [c.count, []]));
   type Side = { kind: 'flywheel'; backend: Backend } | { kind: 'torch'; threads: number; count: number; label: string };
   const describe = (side: Side) => (side.kind === 'flywheel' ? `flywheel ${side.backend}` : `pytorch ${side.count} thread${side.count === 1 ? '' : 's'}${side.threads === 0 ? ' (default)' : ''}`);
-  let roundsRun = 0;
-  let roundsStopped = '';
-  let roundSeconds = 0;
-  for (let round = 0; round < REPEATS; round++) {
-    if (round > 0 && elapsedS() + roundSeconds * 1.2 > BUDGET_S) {
-      roundsStopped = `stopped after ${round} of ${REPEATS} rounds: another (~${roundSeconds.toFixed(0)} s) would pass BENCH_BUDGET_S=${BUDGET_S}`;
-      console.error(`  ${roundsStopped}`);
-      break;
-    }
-    const roundStarted = performance.now();
+  const { rounds: roundsRun, stopped: roundsStopped } = await budgetedRounds(REPEATS, BUDGET_S, elapsedS, async (round) => {
     const sides: Side[] = [
       ...BACKENDS.filter((b) => !unavailable.has(b)).map((backend) => ({ kind: 'flywheel' as const, backend })),
       ...torchConfigs.map((c) => ({ kind: 'torch' as const, threads: c.threads, count: c.count, label: c.label })),
@@ -367,9 +358,7 @@ try {
         console.error(`  ${describe(side).padEnd(30)} ${result.seconds.toFixed(2).padStart(7)} s  ${fmt((result.train_rows * EPOCHS) / result.seconds).padStart(9)} samples/s  (epochs ${median(result.epoch_seconds).toFixed(3)} s median, final val_loss ${result.val_loss.at(-1)?.toFixed(4)})`);
       }
     }
-    roundsRun++;
-    roundSeconds = (performance.now() - roundStarted) / 1000;
-  }
+  });
 
   // Diagnosis: once per TF.js backend that trained.
   const diagnoses = new Map<string, Diagnosis>();
