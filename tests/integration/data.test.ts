@@ -7,7 +7,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { WorkflowFailedError } from '@temporalio/client';
 import { and, eq } from 'drizzle-orm';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import pg from 'pg';
@@ -18,7 +17,7 @@ import { datasetAliases, datasets, datasetVersions, validationReports } from '..
 import { modelVersions } from '../../schema/models';
 import { runs } from '../../schema/runs';
 import { loadConfig, PROJECT_ROOT } from '../../temporal.config';
-import { demandPipeline, startHarness, unique, type Harness } from './harness';
+import { demandPipeline, failureOf, startHarness, unique, type Harness } from './harness';
 
 let harness: Harness;
 let http: Server;
@@ -38,17 +37,6 @@ afterAll(async () => {
   await new Promise<void>((resolve) => http?.close(() => resolve()));
   await harness?.stop();
 });
-
-/** The whole failure chain of a workflow, as one text. */
-async function failureOf(result: Promise<unknown>): Promise<string> {
-  const error = await result.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(WorkflowFailedError);
-  let message = '';
-  for (let current = error as { message?: string; type?: string; cause?: unknown } | undefined; current; current = current.cause as typeof current) {
-    message += `${current.type ? `[${current.type}] ` : ''}${current.message}\n`;
-  }
-  return message;
-}
 
 async function versionsOf(dataset: string) {
   return harness.services.db.select().from(datasetVersions).where(eq(datasetVersions.datasetName, dataset));

@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { WorkflowFailedError } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { expect } from 'vitest';
 import { parsePipelineConfig, type PipelineConfig } from '../../config/pipeline';
 import { generateDemand, type DemandOptions } from '../../examples/demand/generate';
 import { createServingHandler } from '../../serving/app';
@@ -109,6 +111,17 @@ export async function demandPipeline(dir: string, overrides: { data?: Partial<De
     evaluation: { gates: [{ metric: 'r2', min: 0.3 }] },
     ...overrides.config,
   });
+}
+
+/** The whole failure chain of a workflow that must fail, as one text: each cause on a line, with its error type. */
+export async function failureOf(result: Promise<unknown>): Promise<string> {
+  const error = await result.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  let message = '';
+  for (let current = error as { message?: string; type?: string; cause?: unknown } | undefined; current; current = current.cause as typeof current) {
+    message += `${current.type ? `[${current.type}] ` : ''}${current.message}\n`;
+  }
+  return message;
 }
 
 /** Waits for a condition instead of sleeping a fixed time. */

@@ -1,7 +1,6 @@
 /** The pipeline end to end on the real Temporal dev server, Postgres and MinIO. */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { WorkflowFailedError } from '@temporalio/client';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { datasetVersions } from '../../schema/datasets';
@@ -9,7 +8,7 @@ import { deployments, predictions } from '../../schema/deployments';
 import { aliasEvents, modelAliases, modelVersions } from '../../schema/models';
 import { alerts } from '../../schema/monitors';
 import { runMetrics, runs } from '../../schema/runs';
-import { demandPipeline, eventually, startHarness, type Harness } from './harness';
+import { demandPipeline, eventually, failureOf, startHarness, type Harness } from './harness';
 
 let harness: Harness;
 beforeAll(async () => {
@@ -18,14 +17,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await harness?.stop();
 });
-
-async function failureOf(result: Promise<unknown>): Promise<string> {
-  const error = await result.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(WorkflowFailedError);
-  let message = '';
-  for (let current = error as { message?: string; cause?: unknown } | undefined; current; current = current.cause as typeof current) message += `${current.message}\n`;
-  return message;
-}
 
 async function recordsOf(config: { model: string; data: { dataset: string } }, workflowId: string) {
   const { db } = harness.services;

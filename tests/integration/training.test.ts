@@ -1,7 +1,6 @@
 /** Sweeps and tracking on the real stack: trials as tracked runs, the best one released, failures bounded. */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { WorkflowFailedError } from '@temporalio/client';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lossPlotKey } from '../../activities/train';
@@ -9,7 +8,7 @@ import { modelVersions } from '../../schema/models';
 import { runMetrics, runs } from '../../schema/runs';
 import { PROJECT_ROOT } from '../../temporal.config';
 import type { ReproduceResult } from '../../workflows/reproduce';
-import { demandPipeline, startHarness, type Harness } from './harness';
+import { demandPipeline, failureOf, startHarness, type Harness } from './harness';
 
 let harness: Harness;
 beforeAll(async () => {
@@ -94,10 +93,7 @@ describe('sweeps', () => {
     config.training.optimizer = 'sgd';
     config.training.sweep = { method: 'grid', trials: 8, maxParallel: 1, maxFailed: 0, parameters: { learningRate: { values: [1e6, 0.01] } } };
     const { workflowId, result } = await harness.runPipeline(config);
-    const error = await result.then(() => undefined, (e: unknown) => e);
-    expect(error).toBeInstanceOf(WorkflowFailedError);
-    let message = '';
-    for (let c = error as { message?: string; cause?: unknown } | undefined; c; c = c.cause as typeof c) message += `${c.message}\n`;
+    const message = await failureOf(result);
     expect(message).toMatch(/1 trials failed, more than maxFailed 0 \(trial 0: dataset .*: training diverged: loss is (NaN|Infinity) at epoch \d/);
     expect(await harness.services.db.select().from(modelVersions).where(eq(modelVersions.modelName, config.model))).toHaveLength(0);
     const trials = await harness.services.db.select().from(runs).where(eq(runs.sweepId, `${workflowId}-sweep`));
@@ -127,11 +123,7 @@ describe('early stopping', () => {
 describe('training input that no retry can fix fails the run fast, with the reason', () => {
   async function failure(config: Awaited<ReturnType<typeof demandPipeline>>): Promise<{ message: string; workflowId: string }> {
     const { workflowId, result } = await harness.runPipeline(config);
-    const error = await result.then(() => undefined, (e: unknown) => e);
-    expect(error).toBeInstanceOf(WorkflowFailedError);
-    let message = '';
-    for (let c = error as { message?: string; type?: string; cause?: unknown } | undefined; c; c = c.cause as typeof c) message += `${c.type ? `[${c.type}] ` : ''}${c.message}\n`;
-    return { message, workflowId };
+    return { message: await failureOf(result), workflowId };
   }
 
   it('a target column the data does not have', async () => {
