@@ -89,3 +89,13 @@ describe('sortFloat64', () => {
     for (let i = 0; i < expected.length; i++) expect(Object.is(actual[i], expected[i])).toBe(true);
   });
 });
+
+describe('sortFloat64 on sorted input', () => {
+  it('returns an already sorted sample as is, and still sorts one that only looks sorted', () => {
+    const sorted = Float64Array.from({ length: 5000 }, (_, i) => i - 2500);
+    expect(Array.from(sortFloat64(sorted))).toEqual(Array.from(sorted));
+    const zeros = Float64Array.from({ length: 5000 }, (_, i) => (i < 2500 ? -1 : i === 2500 ? 0 : i === 2501 ? -0 : 1));
+    const out = sortFloat64(zeros);
+    expect([Object.is(out[2500], -0), Object.is(out[2501], 0)]).toEqual([true, true]);
+  });
+});
