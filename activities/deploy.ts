@@ -1,9 +1,8 @@
 /** Deploy: moves the serving alias to a model version (audited) and waits until the serving process answers with it. */
 import { heartbeat } from '@temporalio/activity';
-import { and, eq } from 'drizzle-orm';
 import { deployments } from '../schema/deployments';
-import { aliasEvents, modelAliases } from '../schema/models';
 import type { ActivityDeps } from './deps';
+import { moveAliasTx, notifyServing } from './release';
 
 export interface DeployInput {
   workflowId: string;
@@ -29,24 +28,15 @@ export function createDeployActivities({ db }: ActivityDeps) {
     async deployModelVersion(input: DeployInput): Promise<DeployResult> {
       const deploymentId = `${input.modelName}/${input.alias}`;
       const endpoint = `${input.servingUrl}/v2/models/${encodeURIComponent(input.modelName)}/infer`;
-      const previousVersion = await db.transaction(async (tx) => {
-        const [done] = await tx.select().from(aliasEvents)
-          .where(and(eq(aliasEvents.workflowId, input.workflowId), eq(aliasEvents.modelName, input.modelName), eq(aliasEvents.alias, input.alias)));
-        if (done) return done.fromVersion;
-        const [current] = await tx.select().from(modelAliases)
-          .where(and(eq(modelAliases.modelName, input.modelName), eq(modelAliases.alias, input.alias))).for('update');
-        await tx.insert(modelAliases).values({ modelName: input.modelName, alias: input.alias, version: input.version })
-          .onConflictDoUpdate({ target: [modelAliases.modelName, modelAliases.alias], set: { version: input.version, updatedAt: new Date() } });
-        await tx.insert(aliasEvents).values({
-          modelName: input.modelName, alias: input.alias, fromVersion: current?.version ?? null, toVersion: input.version,
-          actor: input.actor, reason: input.reason, workflowId: input.workflowId,
-        });
-        await tx.insert(deployments).values({
-          id: deploymentId, modelName: input.modelName, alias: input.alias, version: input.version, endpoint,
-          pipelineName: input.pipelineName, workflowId: input.workflowId,
-        }).onConflictDoUpdate({ target: deployments.id, set: { version: input.version, endpoint, pipelineName: input.pipelineName, workflowId: input.workflowId, updatedAt: new Date() } });
-        return current?.version ?? null;
+      const move = await moveAliasTx(db, {
+        workflowId: input.workflowId, modelName: input.modelName, alias: input.alias, version: input.version, actor: input.actor, reason: input.reason,
       });
+      await db.insert(deployments).values({
+        id: deploymentId, modelName: input.modelName, alias: input.alias, version: input.version, endpoint,
+        pipelineName: input.pipelineName, workflowId: input.workflowId,
+      }).onConflictDoUpdate({ target: deployments.id, set: { version: input.version, endpoint, pipelineName: input.pipelineName, workflowId: input.workflowId, updatedAt: new Date() } });
+      await notifyServing(db, input.modelName);
+      const previousVersion = move.fromVersion;
       const serving = await waitForServing(input.servingUrl, input.modelName, input.version, 30_000);
       return { deploymentId, previousVersion, endpoint, serving };
     },

@@ -5,6 +5,7 @@ import { createEvaluateActivities } from './evaluate';
 import { createIngestActivities } from './ingest';
 import { createMonitorActivities } from './monitor';
 import { createRegistryActivities } from './registry';
+import { createReleaseActivities } from './release';
 import { createRunActivities } from './runs';
 import { createValidateActivities } from './validate';
 
@@ -15,6 +16,7 @@ export function createStageActivities(deps: ActivityDeps) {
     ...createEvaluateActivities(deps),
     ...createRegistryActivities(deps),
     ...createDeployActivities(deps),
+    ...createReleaseActivities(deps),
     ...createMonitorActivities(deps),
     ...createRunActivities(deps),
   };

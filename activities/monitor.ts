@@ -2,6 +2,7 @@
 import { and, count, desc, eq, gte, inArray, isNotNull, lt, sql } from 'drizzle-orm';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { mean, psi, type BinnedReference } from '../ml/drift';
+import { labelledQuality } from '../ml/metrics';
 import { columnDrift, dataQuality, FEATURE_DRIFT_DEFAULTS, type ColumnDrift, type FeatureDriftOptions, type QualityIssue } from '../ml/monitoring';
 import { datasetVersions } from '../schema/datasets';
 import { deployments, labels, predictions, requestErrors } from '../schema/deployments';
@@ -71,19 +72,19 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
       .where(and(eq(predictions.modelName, window.modelName), eq(predictions.modelVersion, versionNumber),
         gte(labels.receivedAt, new Date(window.windowStart)), lt(labels.receivedAt, new Date(window.windowEnd))));
     if (labeled.length < options.minLabels) return undefined;
-    if (version.metrics.rmse !== undefined) {
-      const pairs = labeled.map((l) => [Number(l.label), l.prediction] as const).filter(([y]) => Number.isFinite(y));
-      if (pairs.length < options.minLabels) return undefined;
-      const value = Math.sqrt(pairs.reduce((sum, [y, p]) => sum + (y - p) ** 2, 0) / pairs.length);
-      const baseline = version.metrics.rmse;
+    const classes = version.metrics.rmse !== undefined ? undefined
+      : version.metrics.accuracy === undefined ? null
+        : (await store.getJson<{ preprocessor: { target: { classes?: string[] } } }>(version.artifactKey)).preprocessor.target.classes ?? [];
+    if (classes === null) return undefined;
+    const quality = labelledQuality(labeled, classes);
+    if (!quality || quality.labels < options.minLabels) return undefined;
+    const { value } = quality;
+    if (quality.name === 'rmse') {
+      const baseline = version.metrics.rmse!;
       const degraded = value > baseline * (1 + options.rmseIncrease);
-      return { metric: 'rmse', value, baseline, labels: pairs.length, degraded, message: `rmse ${value.toFixed(3)} on ${pairs.length} labelled predictions vs ${baseline.toFixed(3)} at evaluation (${((value / baseline - 1) * 100).toFixed(0)} %, limit +${options.rmseIncrease * 100} %)` };
+      return { metric: 'rmse', value, baseline, labels: quality.labels, degraded, message: `rmse ${value.toFixed(3)} on ${quality.labels} labelled predictions vs ${baseline.toFixed(3)} at evaluation (${((value / baseline - 1) * 100).toFixed(0)} %, limit +${options.rmseIncrease * 100} %)` };
     }
-    if (version.metrics.accuracy === undefined) return undefined;
-    const artifact = await store.getJson<{ preprocessor: { target: { classes?: string[] } } }>(version.artifactKey);
-    const classes = artifact.preprocessor.target.classes ?? [];
-    const value = labeled.filter((l) => classes[l.prediction] === l.label).length / labeled.length;
-    const baseline = version.metrics.accuracy;
+    const baseline = version.metrics.accuracy!;
     const degraded = value < baseline - options.accuracyDrop;
     return { metric: 'accuracy', value, baseline, labels: labeled.length, degraded, message: `accuracy ${value.toFixed(3)} on ${labeled.length} labelled predictions vs ${baseline.toFixed(3)} at evaluation (limit −${options.accuracyDrop})` };
   }

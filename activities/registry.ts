@@ -1,6 +1,10 @@
-/** Register: a model version with lineage (run, dataset version, params, code version, workflow); idempotent per workflow. */
+/**
+ * Register: a model version with lineage (run, dataset version, params, code version, workflow) and its release
+ * evaluation; idempotent per workflow. A candidate that failed its gate is registered too (tag gate=failed), never promoted.
+ */
 import { and, eq, max } from 'drizzle-orm';
 import { modelVersions, registeredModels } from '../schema/models';
+import type { ReleaseEvaluation } from '../ml/gates';
 import type { ActivityDeps } from './deps';
 
 export interface RegisterInput {
@@ -14,6 +18,8 @@ export interface RegisterInput {
   codeVersion?: string;
   artifactKey: string;
   predictionReferenceKey: string;
+  tags?: Record<string, string>;
+  evaluation?: ReleaseEvaluation;
 }
 
 export interface RegisterResult {
@@ -44,6 +50,8 @@ export function createRegistryActivities({ db }: ActivityDeps) {
           metrics: input.metrics,
           artifactKey: input.artifactKey,
           predictionReferenceKey: input.predictionReferenceKey,
+          tags: input.tags ?? {},
+          evaluation: input.evaluation,
         });
         return { modelName: input.modelName, version };
       });

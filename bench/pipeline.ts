@@ -13,7 +13,8 @@ import type { PipelineInput } from '../workflows/pipeline';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
-const STAGE_ACTIVITIES = 8;
+// record, ingest, validate, train, resolveAlias, evaluate, register, listWebhookTargets, deploy, listWebhookTargets, ensureMonitor
+const STAGE_ACTIVITIES = 11;
 const require = createRequire(import.meta.url);
 
 const noopStages = {
@@ -21,9 +22,11 @@ const noopStages = {
   async ingestDataset() { return { datasetVersionId: 'bench@0', contentHash: '0', objectKey: 'k', rowCount: 1, reused: true }; },
   async validateDataset() { return { reportKey: 'r', passed: true, errorCount: 0, warnings: [] }; },
   async trainModel() { return { runId: 'run-bench', artifactKey: 'a', backend: 'none', taskQueue: 'bench', epochs: 1, finalLoss: 0 }; },
-  async evaluateModel() { return { metrics: { r2: 1 }, gate: { passed: true, failures: [] }, predictionReferenceKey: 'p' }; },
+  async resolveAlias() { return null; },
+  async evaluateModel() { return { metrics: { r2: 1 }, gate: { passed: true, failures: [], checks: [] }, baseline: null, predictionReferenceKey: 'p', reportKey: 'r', plots: {} }; },
   async registerModelVersion() { return { modelName: 'bench', version: 1 }; },
-  async deployModelVersion() { return { deploymentId: 'bench/production', previousVersion: null, endpoint: 'http://bench', serving: 'confirmed' }; },
+  async listWebhookTargets() { return []; },
+  async deployModelVersion() { return { deploymentId: 'bench/champion', previousVersion: null, endpoint: 'http://bench', serving: 'confirmed' }; },
   async ensureMonitor() { return 'monitor-bench'; },
   async noop(step: number) { return step; },
 };

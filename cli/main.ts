@@ -12,6 +12,7 @@ import { registerAlertCommands } from './alerts';
 import { registerDatasetCommands } from './datasets';
 import { registerScheduleCommands } from './schedules';
 import { registerLineageCommand } from './lineage';
+import { registerModelCommands } from './models';
 import { registerRunCommands } from './runs';
 import { runDemo } from './demo';
 import { failureMessage, followPipeline, formatStage, startPipeline, uiLink } from './pipelines';
@@ -84,6 +85,7 @@ program.command('status <workflowId>')
   });
 
 registerScheduleCommands(program, say);
+registerModelCommands(program, say);
 registerDatasetCommands(program, say);
 registerRunCommands(program, say);
 registerAlertCommands(program, say);

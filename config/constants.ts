@@ -24,6 +24,7 @@ export const NON_RETRYABLE_ERROR_TYPES = [
   'TrainingError',
   'GateFailedError',
   'NotFoundError',
+  'UnauthorizedError',
 ] as const;
 export type NonRetryableErrorType = (typeof NON_RETRYABLE_ERROR_TYPES)[number];
 

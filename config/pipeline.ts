@@ -203,11 +203,43 @@ export const pipelineConfigSchema = z
       .strict(),
     evaluation: z
       .object({
-        /** Every gate must hold for the model to be registered and deployed. */
+        /**
+         * MLflow-style thresholds; every gate must hold for the candidate to be promoted. A failed gate stops the release
+         * with the numbers that failed; the candidate stays registered (tag gate=failed) but is not promoted.
+         */
         gates: z
-          .array(z.object({ metric: z.string(), min: z.number().optional(), max: z.number().optional() }).strict()
-            .refine((g) => g.min !== undefined || g.max !== undefined, 'a gate needs "min" or "max"'))
+          .array(z.object({
+            metric: z.string().min(1),
+            /** At least (greater is better) or at most (lower is better) this value. */
+            threshold: z.number().optional(),
+            min: z.number().optional(),
+            max: z.number().optional(),
+            /** Must beat the current champion (scored on the same holdout) by at least this much. */
+            minAbsoluteChange: z.number().nonnegative().optional(),
+            /** … or by at least this fraction of the champion's value. */
+            minRelativeChange: z.number().nonnegative().optional(),
+            /** @default inferred: errors, losses and calibration error are lower-is-better */
+            greaterIsBetter: z.boolean().optional(),
+          }).strict()
+            .refine((g) => [g.threshold, g.min, g.max, g.minAbsoluteChange, g.minRelativeChange].some((v) => v !== undefined),
+              'a gate needs "threshold", "min", "max", "minAbsoluteChange" or "minRelativeChange"'))
           .default([]),
+        /** Categorical columns whose values each get their own metrics in the report. */
+        slices: z.array(z.string().min(1)).default([]),
+        /** Group fairness over a sensitive column (fairlearn's definitions), for a binary outcome. */
+        fairness: z
+          .object({
+            sensitive: z.string().min(1),
+            /** Classification: the favourable class. @default the second class in sorted order */
+            positiveClass: z.string().optional(),
+            /** Regression: a prediction (and a label) above this is the favourable outcome. */
+            positiveAbove: z.number().optional(),
+            maxDemographicParityDifference: z.number().min(0).max(1).optional(),
+            maxEqualizedOddsDifference: z.number().min(0).max(1).optional(),
+            minDisparateImpactRatio: z.number().min(0).max(1).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({}),
@@ -215,8 +247,51 @@ export const pipelineConfigSchema = z
       .object({
         /** @default true */
         enabled: z.boolean().default(true),
-        /** The alias the serving process answers with. @default 'production' */
-        alias: name.default('production'),
+        /** The alias the serving process answers with. @default 'champion' */
+        alias: name.default('champion'),
+        /**
+         * How a new version takes the alias over: `direct` moves it at once; `canary` sends a growing share of traffic
+         * to it, checking health between steps, and rolls back by itself; `shadow` mirrors traffic to it for
+         * `duration` and leaves the alias alone. The first version of a model is always deployed directly.
+         * @default { kind: 'direct' }
+         */
+        strategy: z
+          .discriminatedUnion('kind', [
+            z.object({ kind: z.literal('direct') }).strict(),
+            z.object({
+              kind: z.literal('canary'),
+              /** Percent of traffic per step; the last must be 100. @default [5, 25, 50, 100] */
+              steps: z.array(z.number().gt(0).max(100)).min(1).default([5, 25, 50, 100])
+                .refine((s) => s[s.length - 1] === 100 && s.every((v, i) => i === 0 || v > s[i - 1]!), 'must increase and end at 100'),
+              /** Time at each step before its health check. @default '5m' */
+              stepDuration: duration.default('5m'),
+              health: z
+                .object({
+                  /** Share of the candidate's requests refused or failed. @default 0.05 */
+                  maxErrorRate: z.number().gt(0).max(1).default(0.05),
+                  maxLatencyP99Ms: z.number().positive().optional(),
+                  /** PSI of the candidate's predictions against the champion's in the same step. @default 0.25 */
+                  maxPredictionPsi: z.number().positive().default(0.25),
+                  /** Fewer candidate requests than this at a step: the step is extended once, then judged. @default 20 */
+                  minRequests: z.number().int().positive().default(20),
+                })
+                .strict()
+                .default({}),
+            }).strict(),
+            z.object({ kind: z.literal('shadow'), duration: duration.default('1h') }).strict(),
+          ])
+          .default({ kind: 'direct' }),
+        /** A person must run `flywheel approve <model@version>` before the release goes on. */
+        approval: z
+          .object({
+            required: z.boolean().default(true),
+            /** @default '24h' */
+            timeout: duration.default('24h'),
+            /** What a timeout means. @default 'reject' */
+            onTimeout: z.enum(['reject', 'approve']).default('reject'),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({}),
@@ -278,6 +353,10 @@ export const pipelineConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    const fairness = config.evaluation.fairness;
+    if (fairness && config.training.task === 'regression' && fairness.positiveAbove === undefined) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['evaluation', 'fairness', 'positiveAbove'], message: 'a regression model needs the value above which an outcome is favourable' });
+    }
     if (!config.schema) return; // inferred from the first version; columns are checked against the data then
     const declared = new Set(Object.keys(config.schema.columns));
     const check = (column: string, path: (string | number)[]) => {
@@ -287,6 +366,8 @@ export const pipelineConfigSchema = z
     config.training.features.numeric.forEach((c, i) => check(c, ['training', 'features', 'numeric', i]));
     config.training.features.categorical.forEach((c, i) => check(c, ['training', 'features', 'categorical', i]));
     config.validation.drift.columns?.forEach((c, i) => check(c, ['validation', 'drift', 'columns', i]));
+    config.evaluation.slices.forEach((c, i) => check(c, ['evaluation', 'slices', i]));
+    if (config.evaluation.fairness) check(config.evaluation.fairness.sensitive, ['evaluation', 'fairness', 'sensitive']);
   });
 
 export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;

@@ -1,4 +1,4 @@
-/** Holdout metrics for regression and classification, and the threshold gate over them. */
+/** Holdout metrics for regression and classification (gates: `ml/gates.ts`; the full report: `ml/evaluation.ts`). */
 
 export function regressionMetrics(actual: ArrayLike<number>, predicted: ArrayLike<number>): Record<string, number> {
   const n = actual.length;
@@ -36,31 +36,16 @@ export function classificationMetrics(actual: ArrayLike<number>, probabilities: 
   return { accuracy: correct / n, log_loss: logLoss / n, count: n };
 }
 
-export interface Gate {
-  metric: string;
-  min?: number;
-  max?: number;
-}
-
-export interface GateResult {
-  passed: boolean;
-  failures: string[];
-}
-
-export function checkGates(metrics: Record<string, number>, gates: Gate[]): GateResult {
-  const failures: string[] = [];
-  for (const gate of gates) {
-    const value = metrics[gate.metric];
-    if (value === undefined || !Number.isFinite(value)) {
-      failures.push(`${gate.metric}: not computed (available: ${Object.keys(metrics).join(', ')})`);
-      continue;
-    }
-    if (gate.min !== undefined && value < gate.min) failures.push(`${gate.metric} = ${round(value)} is below the minimum ${gate.min}`);
-    if (gate.max !== undefined && value > gate.max) failures.push(`${gate.metric} = ${round(value)} is above the maximum ${gate.max}`);
+/**
+ * Quality on labels that arrived after serving: rmse for regression (non-numeric labels skipped), or accuracy when
+ * `classes` is given (the log holds the predicted class index, labels are class names).
+ */
+export function labelledQuality(pairs: { prediction: number; label: string }[], classes?: string[]): { name: 'rmse' | 'accuracy'; value: number; labels: number } | null {
+  if (classes) {
+    if (pairs.length === 0) return null;
+    return { name: 'accuracy', value: pairs.filter((p) => classes[p.prediction] === p.label).length / pairs.length, labels: pairs.length };
   }
-  return { passed: failures.length === 0, failures };
-}
-
-function round(value: number): number {
-  return Math.round(value * 1e4) / 1e4;
+  const numeric = pairs.map((p) => [Number(p.label), p.prediction] as const).filter(([y]) => Number.isFinite(y));
+  if (numeric.length === 0) return null;
+  return { name: 'rmse', value: Math.sqrt(numeric.reduce((sum, [y, p]) => sum + (y - p) ** 2, 0) / numeric.length), labels: numeric.length };
 }

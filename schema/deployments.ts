@@ -45,6 +45,38 @@ export const requestErrors = pgTable('request_errors', {
   /** Empty when the request did not name a servable model. */
   modelName: text('model_name').notNull(),
   status: integer('status').notNull(),
+  /** The version that refused or failed it, when one was chosen (canary health counts these). */
+  modelVersion: integer('model_version'),
   message: text('message').notNull(),
   at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [index('request_errors_model_time').on(t.modelName, t.at)]);
+
+/**
+ * A rollout's traffic split for a model, read by the serving process: `canary` and `ab` send `weight` of the requests
+ * (sticky by request key) to the candidate; `shadow` mirrors every request to it and never returns its answer.
+ */
+export const trafficRoutes = pgTable('traffic_routes', {
+  modelName: text('model_name').primaryKey(),
+  mode: text('mode').notNull(),
+  baseVersion: integer('base_version').notNull(),
+  candidateVersion: integer('candidate_version').notNull(),
+  weight: doublePrecision('weight').notNull(),
+  /** The rollout workflow that owns the route. */
+  workflowId: text('workflow_id').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** The shadow model's answers next to the ones the clients got. */
+export const shadowPredictions = pgTable('shadow_predictions', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  requestId: text('request_id').notNull(),
+  modelName: text('model_name').notNull(),
+  baseVersion: integer('base_version').notNull(),
+  shadowVersion: integer('shadow_version').notNull(),
+  basePrediction: doublePrecision('base_prediction').notNull(),
+  /** Null when the shadow refused or failed the request. */
+  shadowPrediction: doublePrecision('shadow_prediction'),
+  error: text('error'),
+  latencyMs: real('latency_ms').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [index('shadow_predictions_model_time').on(t.modelName, t.createdAt)]);

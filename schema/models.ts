@@ -1,5 +1,6 @@
 /** The model registry: registered models, immutable versions with lineage, aliases and their audit trail. */
 import { index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import type { ReleaseEvaluation } from '../ml/gates';
 import { datasetVersions } from './datasets';
 import { runs } from './runs';
 
@@ -23,6 +24,12 @@ export const modelVersions = pgTable(
     artifactKey: text('artifact_key').notNull(),
     /** Reference distribution of the model's predictions on the holdout, for prediction-drift monitoring. */
     predictionReferenceKey: text('prediction_reference_key'),
+    /** `active`, or `archived` (kept for lineage; no alias may point at it). */
+    status: text('status').notNull().default('active'),
+    /** Free-form key/value tags; `gate` is set by the release (passed / failed). */
+    tags: jsonb('tags').$type<Record<string, string>>().notNull().default({}),
+    /** The release's evaluation: report key, gate outcome, the champion it was compared with. */
+    evaluation: jsonb('evaluation').$type<ReleaseEvaluation>(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.modelName, t.version] })],
@@ -57,3 +64,41 @@ export const aliasEvents = pgTable(
 );
 
 export type ModelVersionRow = typeof modelVersions.$inferSelect;
+
+/** Human approvals a release waits for (`flywheel approve <model@version>`). */
+export const modelApprovals = pgTable('model_approvals', {
+  /** The release workflow that waits; it takes the decision as an update. */
+  workflowId: text('workflow_id').primaryKey(),
+  modelName: text('model_name').notNull(),
+  version: integer('version').notNull(),
+  /** pending → approved | rejected | expired */
+  status: text('status').notNull().default('pending'),
+  actor: text('actor'),
+  comment: text('comment'),
+  requestedAt: timestamp('requested_at', { withTimezone: true }).notNull().defaultNow(),
+  decidedAt: timestamp('decided_at', { withTimezone: true }),
+}, (t) => [index('model_approvals_version').on(t.modelName, t.version)]);
+
+/** Registry webhooks: called on new versions and alias moves (all models, or one). */
+export const registryWebhooks = pgTable('registry_webhooks', {
+  id: serial('id').primaryKey(),
+  url: text('url').notNull(),
+  /** `model_version.created`, `model_version_alias.moved`, or both. */
+  events: jsonb('events').$type<string[]>().notNull(),
+  /** Null: every model. */
+  modelName: text('model_name'),
+  /** HMAC-SHA256 key for the `x-flywheel-signature` header. */
+  secret: text('secret'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Tokens: `admin` for alias moves, deploys, rollbacks and approvals; `infer` for inference when serving requires a key. */
+export const apiTokens = pgTable('api_tokens', {
+  id: serial('id').primaryKey(),
+  name: text('name').notNull(),
+  scope: text('scope').notNull(),
+  /** sha256 of the token; the token itself is shown once, at creation. */
+  hash: text('hash').notNull().unique(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+});

@@ -4,9 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FeatureError, decodeRegression, featureWidth } from '../ml/preprocess';
-import { encodeInstances, outputUnits, predictEncoded } from '../training/model';
-import type { LoadedModel, ServedModels } from './models';
+import { FeatureError } from '../ml/preprocess';
+import { PredictBatcher, predictNow, type Prediction } from './batcher';
+import type { Choice, LoadedModel, ServedModels } from './models';
 import type { PredictionLog } from './predictionLog';
 
 export class HttpError extends Error {
@@ -40,34 +40,9 @@ function send(response: ServerResponse, status: number, body: unknown): void {
   response.end(text);
 }
 
-export interface Prediction {
-  values: (number | string)[];
-  probabilities?: number[][];
-  /** Numbers for the prediction log: the value, or the predicted class index. */
-  logged: number[];
-}
-
+/** One request predicted in-process, without batching (the benchmark's limit). */
 export function predict(models: ServedModels, served: LoadedModel, instances: Record<string, unknown>[]): Prediction {
-  const pre = served.preprocessor;
-  const encoded = encodeInstances(pre, instances);
-  const outputs = predictEncoded(models.tf!, served.model, encoded, instances.length, featureWidth(pre));
-  if (pre.target.task === 'regression') {
-    const values = Array.from(outputs, (v) => decodeRegression(pre, v));
-    return { values, logged: values };
-  }
-  const classes = outputUnits(pre);
-  const labels = pre.target.classes;
-  const values: string[] = [];
-  const logged: number[] = [];
-  const probabilities: number[][] = [];
-  for (let i = 0; i < instances.length; i++) {
-    const row = Array.from(outputs.subarray(i * classes, (i + 1) * classes));
-    const best = row.indexOf(Math.max(...row));
-    values.push(labels[best]!);
-    logged.push(best);
-    probabilities.push(row);
-  }
-  return { values, probabilities, logged };
+  return predictNow(models.tf!, served, instances);
 }
 
 /** OIP v2 inputs are columns ({name, shape, datatype, data}); turn them into per-row instances. */
@@ -96,31 +71,48 @@ function instancesFromPredict(body: unknown): Record<string, unknown>[] {
 }
 
 export function createServingHandler(models: ServedModels, predictionLog: PredictionLog) {
-  async function resolveModel(name: string, version?: string): Promise<LoadedModel> {
+  const batcher = new PredictBatcher(() => models.tf!);
+
+  async function resolveModel(name: string, version: string | undefined, key: string): Promise<Choice> {
     if (version !== undefined) {
       const number = Number(version);
       if (!Number.isInteger(number) || number < 1) throw new HttpError(400, `version "${version}" is not a positive integer`);
       const found = await models.getVersion(name, number);
       if (!found) throw new HttpError(404, `model ${name} has no version ${version}`);
-      return found;
+      return { served: found };
     }
-    const found = models.get(name);
+    const found = models.choose(name, key);
     if (!found) throw new HttpError(404, `model ${name} is not deployed here (serving: ${models.list().map((m) => m.name).join(', ') || 'none'})`);
     return found;
   }
 
-  function runAndLog(served: LoadedModel, instances: Record<string, unknown>[], requestId: string) {
-    const started = performance.now();
-    const prediction = predict(models, served, instances);
-    const latencyMs = performance.now() - started;
+  async function runAndLog(choice: Choice, instances: Record<string, unknown>[], requestId: string, context: { version?: number }) {
+    const { served, shadow } = choice;
+    context.version = served.version;
+    const prediction = await batcher.predict(served, instances);
+    const ids = instances.map((_, i) => (instances.length === 1 ? requestId : `${requestId}:${i}`));
     predictionLog.add(instances.map((inputs, i) => ({
-      requestId: instances.length === 1 ? requestId : `${requestId}:${i}`,
-      modelName: served.name, modelVersion: served.version, inputs, prediction: prediction.logged[i]!, latencyMs,
+      requestId: ids[i]!, modelName: served.name, modelVersion: served.version, inputs, prediction: prediction.logged[i]!, latencyMs: prediction.latencyMs,
     })));
+    // The shadow hears the same request after the answer is on its way; what it says is logged, never returned.
+    if (shadow) setImmediate(() => void mirror(shadow, served, instances, ids, prediction));
     return prediction;
   }
 
-  async function route(request: IncomingMessage, response: ServerResponse, context: { model?: string }): Promise<void> {
+  async function mirror(shadow: LoadedModel, served: LoadedModel, instances: Record<string, unknown>[], ids: string[], answered: Prediction) {
+    const record = (i: number, value: number | null, error: string | null, latencyMs: number) => ({
+      requestId: ids[i]!, modelName: served.name, baseVersion: served.version, shadowVersion: shadow.version,
+      basePrediction: answered.logged[i]!, shadowPrediction: value, error, latencyMs,
+    });
+    try {
+      const heard = await batcher.predict(shadow, instances);
+      predictionLog.addShadow(instances.map((_, i) => record(i, heard.logged[i]!, null, heard.latencyMs)));
+    } catch (error) {
+      predictionLog.addShadow(instances.map((_, i) => record(i, null, (error as Error).message.slice(0, 300), 0)));
+    }
+  }
+
+  async function route(request: IncomingMessage, response: ServerResponse, context: { model?: string; version?: number }): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = request.method ?? 'GET';
@@ -129,14 +121,25 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
     if (method === 'GET' && (path === '/v2/health/live' || path === '/health')) return send(response, 200, { live: true });
     if (method === 'GET' && path === '/v2/health/ready') return send(response, models.ready ? 200 : 503, { ready: models.ready });
     if (method === 'GET' && path === '/v2') return send(response, 200, { name: 'flywheel', version: '0.1.0', extensions: [], backend: models.backend });
-    if (method === 'GET' && path === '/v2/models') return send(response, 200, { models: models.list().map((m) => ({ name: m.name, version: String(m.version), alias: m.alias })) });
+    if (method === 'GET' && path === '/v2/models') {
+      return send(response, 200, {
+        models: models.list().map((m) => {
+          const route = models.route(m.name);
+          return { name: m.name, version: String(m.version), alias: m.alias, ...(route ? { rollout: { mode: route.mode, candidate: String(route.candidate.version), weight: route.weight } } : {}) };
+        }),
+      });
+    }
+    const refused = models.refuseKey(apiKeyOf(request));
+    if (refused && path !== '/feedback') throw new HttpError(401, refused);
+    // Sticky assignment in A/B tests and canaries: the caller's key (a user or session id), else the request id.
+    const headerKey = request.headers['x-flywheel-key'];
 
     const match = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/infer|\/ready)?$/.exec(path);
     if (match) {
       const name = decodeURIComponent(match[1]!);
       context.model = name;
-      const served = await resolveModel(name, match[2]);
       if (method === 'GET' && !match[3]) {
+        const { served } = await resolveModel(name, match[2], requestId);
         const pre = served.preprocessor;
         return send(response, 200, {
           name, versions: [String(served.version)], platform: `tfjs-${models.backend}`,
@@ -144,13 +147,19 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
           outputs: [{ name: pre.target.name, datatype: pre.target.task === 'regression' ? 'FP32' : 'BYTES', shape: [-1] }],
         });
       }
-      if (method === 'GET' && match[3] === '/ready') return send(response, 200, { name, ready: true });
+      if (method === 'GET' && match[3] === '/ready') {
+        await resolveModel(name, match[2], requestId);
+        return send(response, 200, { name, ready: true });
+      }
       if (method === 'POST' && match[3] === '/infer') {
-        const body = await readJson(request);
-        const id = typeof (body as { id?: unknown })?.id === 'string' ? (body as { id: string }).id : requestId;
-        const prediction = runAndLog(served, instancesFromV2(body), id);
-        const outputs = [{ name: served.preprocessor.target.name, shape: [prediction.values.length], datatype: typeof prediction.values[0] === 'number' ? 'FP32' : 'BYTES', data: prediction.values }];
-        return send(response, 200, { model_name: name, model_version: String(served.version), id, outputs });
+        const body = await readJson(request) as { id?: unknown; parameters?: { key?: unknown } };
+        const id = typeof body?.id === 'string' ? body.id : requestId;
+        const key = typeof body?.parameters?.key === 'string' ? body.parameters.key : typeof headerKey === 'string' ? headerKey : id;
+        const choice = await resolveModel(name, match[2], key);
+        const instances = instancesFromV2(body);
+        const prediction = await runAndLog(choice, instances, id, context);
+        const outputs = [{ name: choice.served.preprocessor.target.name, shape: [prediction.values.length], datatype: typeof prediction.values[0] === 'number' ? 'FP32' : 'BYTES', data: prediction.values }];
+        return send(response, 200, { model_name: name, model_version: String(choice.served.version), id, outputs });
       }
     }
     if (method === 'POST' && path === '/predict') {
@@ -160,10 +169,12 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       const modelName = typeof name === 'string' ? name : names.length === 1 ? names[0]! : undefined;
       context.model = modelName;
       if (!modelName) throw new HttpError(400, `model: required when several models are served (${names.join(', ') || 'none'})`);
-      const version = (body as { version?: unknown }).version;
-      const served = await resolveModel(modelName, version === undefined ? undefined : String(version));
-      const prediction = runAndLog(served, instancesFromPredict(body), requestId);
-      return send(response, 200, { model: modelName, version: served.version, request_id: requestId, predictions: prediction.values, probabilities: prediction.probabilities });
+      const { version, key: bodyKey } = body as { version?: unknown; key?: unknown };
+      const key = typeof bodyKey === 'string' ? bodyKey : typeof headerKey === 'string' ? headerKey : requestId;
+      const choice = await resolveModel(modelName, version === undefined ? undefined : String(version), key);
+      const instances = instancesFromPredict(body);
+      const prediction = await runAndLog(choice, instances, requestId, context);
+      return send(response, 200, { model: modelName, version: choice.served.version, request_id: requestId, predictions: prediction.values, probabilities: prediction.probabilities });
     }
     if (method === 'POST' && path === '/feedback') {
       // Ground truth by request id: {"labels": [{"request_id": "…", "label": 12}]} or one {"request_id", "label"}.
@@ -185,21 +196,28 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
   }
 
   return (request: IncomingMessage, response: ServerResponse) => {
-    const context: { model?: string } = {};
+    const context: { model?: string; version?: number } = {};
     route(request, response, context).catch((error: unknown) => {
       // Refused and failed requests count towards the model's error rate in its monitor.
       const scored = request.method === 'POST' && context.model !== undefined;
       if (error instanceof HttpError) {
-        if (scored && request.url !== '/feedback') predictionLog.addError(context.model, error.status, error.message);
+        if (scored && request.url !== '/feedback') predictionLog.addError(context.model, error.status, error.message, context.version);
         return send(response, error.status, { error: error.message });
       }
       if (error instanceof FeatureError) {
-        if (scored) predictionLog.addError(context.model, 422, error.message);
+        if (scored) predictionLog.addError(context.model, 422, error.message, context.version);
         return send(response, 422, { error: error.message, field: error.field });
       }
       console.error('serving error', error);
-      if (scored) predictionLog.addError(context.model, 500, (error as Error).message ?? String(error));
+      if (scored) predictionLog.addError(context.model, 500, (error as Error).message ?? String(error), context.version);
       send(response, 500, { error: 'internal error' });
     });
   };
+}
+
+function apiKeyOf(request: IncomingMessage): string | undefined {
+  const auth = request.headers.authorization;
+  if (typeof auth === 'string' && /^bearer /i.test(auth)) return auth.slice(7).trim();
+  const key = request.headers['x-api-key'];
+  return typeof key === 'string' ? key : undefined;
 }

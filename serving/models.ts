@@ -1,8 +1,14 @@
-/** The models a serving process answers with: one per deployment, swapped atomically when its alias moves. */
+/**
+ * The models a serving process answers with: one per deployment, swapped atomically when its alias moves, plus the
+ * candidate of a rollout's traffic route. Reloads on a Postgres NOTIFY from alias moves and route changes (and polls).
+ */
 import type { LayersModel } from '@tensorflow/tfjs';
 import { and, eq } from 'drizzle-orm';
-import { deployments } from '../schema/deployments';
+import type pg from 'pg';
+import { SERVING_CHANNEL } from '../activities/release';
+import { deployments, trafficRoutes } from '../schema/deployments';
 import { modelVersions } from '../schema/models';
+import { activeTokenHashes, hashToken } from '../storage/tokens';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
 import { loadTf, type TfModule } from '../training/backend';
@@ -17,8 +23,45 @@ export interface LoadedModel {
   preprocessor: Preprocessor;
 }
 
+/** Versions kept loaded besides the alias targets (for rollbacks, rollouts and `/versions/{v}` requests). */
+const MAX_CACHED = 8;
+
+export interface Route {
+  mode: 'canary' | 'ab' | 'shadow';
+  workflowId: string;
+  weight: number;
+  base: LoadedModel;
+  candidate: LoadedModel;
+}
+
+/** Where one request goes: the model that answers, and a shadow that only listens. */
+export interface Choice {
+  served: LoadedModel;
+  shadow?: LoadedModel;
+}
+
+/** FNV-1a of the text, as a number in [0, 1): the same key always lands on the same side of a split. */
+export function stickyShare(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  // Final avalanche (murmur3's fmix32), so keys that differ only at the end still spread evenly.
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return (hash >>> 0) / 0x1_0000_0000;
+}
+
 export class ServedModels {
   private readonly byName = new Map<string, LoadedModel>();
+  private readonly routes = new Map<string, Route>();
+  private apiKeys = new Set<string>();
+  private listener?: pg.PoolClient;
+  private dirty = false;
   private readonly byVersion = new Map<string, LoadedModel>();
   private readonly failed = new Map<string, number>();
   private timer?: NodeJS.Timeout;
@@ -27,7 +70,18 @@ export class ServedModels {
   backend?: string;
   ready = false;
 
-  constructor(private readonly db: Db, private readonly store: ObjectStore, private readonly alias = 'production') {}
+  constructor(
+    private readonly db: Db, private readonly store: ObjectStore,
+    private readonly options: { alias?: string; requireApiKey?: boolean } = {},
+  ) {}
+
+  get alias(): string {
+    return this.options.alias ?? 'champion';
+  }
+
+  get requiresApiKey(): boolean {
+    return this.options.requireApiKey === true;
+  }
 
   async start(pollMs = 1_000): Promise<void> {
     const loaded = await loadTf();
@@ -35,12 +89,47 @@ export class ServedModels {
     this.backend = loaded.backend;
     await this.refresh();
     this.ready = true;
-    this.timer = setInterval(() => void this.refresh().catch((error) => console.error(`model refresh failed: ${(error as Error).message}`)), pollMs);
+    const refresh = () => void this.refresh().catch((error) => console.error(`model refresh failed: ${(error as Error).message}`));
+    this.timer = setInterval(refresh, pollMs);
     this.timer.unref();
+    try {
+      this.listener = await this.db.$client.connect();
+      this.listener.on('notification', refresh);
+      this.listener.on('error', (error) => console.error(`serving: NOTIFY listener lost (${error.message}); polling every ${pollMs} ms`));
+      await this.listener.query(`LISTEN ${SERVING_CHANNEL}`);
+    } catch (error) {
+      console.error(`serving: cannot LISTEN (${(error as Error).message}); polling every ${pollMs} ms`);
+    }
   }
 
   stop(): void {
     clearInterval(this.timer);
+    this.listener?.release(true);
+    this.listener = undefined;
+  }
+
+  /** A key is required and this one is not an active infer or admin token: the reason, else undefined. */
+  refuseKey(key: string | undefined): string | undefined {
+    if (!this.requiresApiKey) return undefined;
+    if (!key) return 'an API key is required (Authorization: Bearer <key> or x-api-key)';
+    return this.apiKeys.has(hashToken(key)) ? undefined : 'the API key is unknown or revoked';
+  }
+
+  /**
+   * The model for a request by alias: the alias target, or under a rollout the candidate for `weight` of the keys
+   * (sticky per key and rollout), or the alias target with the candidate as a shadow.
+   */
+  choose(name: string, key: string): Choice | undefined {
+    const served = this.byName.get(name);
+    if (!served) return undefined;
+    const route = this.routes.get(name);
+    if (!route || route.base.version !== served.version) return { served };
+    if (route.mode === 'shadow') return { served, shadow: route.candidate };
+    return stickyShare(`${route.workflowId}:${key}`) < route.weight ? { served: route.candidate } : { served };
+  }
+
+  route(name: string): Route | undefined {
+    return this.routes.get(name);
   }
 
   get(name: string): LoadedModel | undefined {
@@ -57,8 +146,22 @@ export class ServedModels {
     const [row] = await this.db.select().from(modelVersions).where(and(eq(modelVersions.modelName, name), eq(modelVersions.version, version)));
     if (!row) return undefined;
     const loaded = await this.load(name, version, 'version', row.artifactKey);
-    this.byVersion.set(key, loaded);
+    this.remember(loaded);
     return loaded;
+  }
+
+  /** Caches a version by number; past `MAX_CACHED`, the oldest not in use is freed (after its requests finish). */
+  private remember(loaded: LoadedModel): void {
+    const key = `${loaded.name}:${loaded.version}`;
+    this.byVersion.delete(key);
+    this.byVersion.set(key, loaded);
+    const inUse = (m: LoadedModel) => [...this.byName.values(), ...[...this.routes.values()].flatMap((r) => [r.base, r.candidate])].some((u) => u.model === m.model);
+    for (const [oldKey, old] of this.byVersion) {
+      if (this.byVersion.size <= MAX_CACHED) break;
+      if (oldKey === key || inUse(old)) continue;
+      this.byVersion.delete(oldKey);
+      setTimeout(() => disposeModel(old.model), 30_000).unref();
+    }
   }
 
   list(): LoadedModel[] {
@@ -67,33 +170,63 @@ export class ServedModels {
 
   /** Loads new targets first, then swaps the reference: in-flight requests finish on the model they started with. */
   refresh(): Promise<void> {
-    this.refreshing ??= (async () => {
+    if (this.refreshing) {
+      // A change notified while a refresh reads: read again when it ends.
+      this.dirty = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
       try {
-        const rows = await this.db.select({ name: deployments.modelName, version: deployments.version, artifactKey: modelVersions.artifactKey })
-          .from(deployments)
-          .innerJoin(modelVersions, and(eq(modelVersions.modelName, deployments.modelName), eq(modelVersions.version, deployments.version)))
-          .where(eq(deployments.alias, this.alias));
-        for (const row of rows) {
-          const previous = this.byName.get(row.name);
-          if (previous?.version === row.version || this.failed.get(row.name) === row.version) continue;
-          try {
-            this.byName.set(row.name, await this.load(row.name, row.version, this.alias, row.artifactKey));
-            this.failed.delete(row.name);
-          } catch (error) {
-            // One unloadable model must not take the others down; it is reported once and retried when its alias moves.
-            this.failed.set(row.name, row.version);
-            console.error(`serving: cannot load ${row.name} v${row.version}: ${(error as Error).message}`);
-            continue;
-          }
-          // Requests that started on the previous model finish on it; free it afterwards.
-          if (previous) setTimeout(() => disposeModel(previous.model), 30_000).unref();
-        }
-        for (const name of this.byName.keys()) if (!rows.some((r) => r.name === name)) this.byName.delete(name);
+        do {
+          this.dirty = false;
+          await this.reload();
+        } while (this.dirty);
       } finally {
         this.refreshing = undefined;
       }
     })();
     return this.refreshing;
+  }
+
+  private async reload(): Promise<void> {
+    const rows = await this.db.select({ name: deployments.modelName, version: deployments.version, artifactKey: modelVersions.artifactKey })
+      .from(deployments)
+      .innerJoin(modelVersions, and(eq(modelVersions.modelName, deployments.modelName), eq(modelVersions.version, deployments.version)))
+      .where(eq(deployments.alias, this.alias));
+    for (const row of rows) {
+      const previous = this.byName.get(row.name);
+      if (previous?.version === row.version || this.failed.get(row.name) === row.version) continue;
+      try {
+        // A version served before (a rollback, a promoted canary) is reused from the cache: the swap is immediate.
+        const loaded = this.byVersion.get(`${row.name}:${row.version}`) ?? await this.load(row.name, row.version, this.alias, row.artifactKey);
+        this.byName.set(row.name, { ...loaded, alias: this.alias });
+        this.failed.delete(row.name);
+      } catch (error) {
+        // One unloadable model must not take the others down; it is reported once and retried when its alias moves.
+        this.failed.set(row.name, row.version);
+        console.error(`serving: cannot load ${row.name} v${row.version}: ${(error as Error).message}`);
+        continue;
+      }
+      // Keep the previous version warm for a rollback; requests that started on it finish on it.
+      if (previous) this.remember(previous);
+    }
+    for (const name of this.byName.keys()) if (!rows.some((r) => r.name === name)) this.byName.delete(name);
+
+    const routes = await this.db.select().from(trafficRoutes);
+    for (const route of routes) {
+      const base = this.byName.get(route.modelName);
+      if (!base) continue;
+      try {
+        const candidate = await this.getVersion(route.modelName, route.candidateVersion);
+        const baseModel = await this.getVersion(route.modelName, route.baseVersion);
+        if (!candidate || !baseModel) continue;
+        this.routes.set(route.modelName, { mode: route.mode as Route['mode'], workflowId: route.workflowId, weight: route.weight, base: baseModel, candidate });
+      } catch (error) {
+        console.error(`serving: cannot load the rollout candidate ${route.modelName} v${route.candidateVersion}: ${(error as Error).message}`);
+      }
+    }
+    for (const name of this.routes.keys()) if (!routes.some((r) => r.modelName === name)) this.routes.delete(name);
+    if (this.requiresApiKey) this.apiKeys = await activeTokenHashes(this.db, ['infer', 'admin']);
   }
 
   private async load(name: string, version: number, alias: string, artifactKey: string): Promise<LoadedModel> {

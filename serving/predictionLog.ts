@@ -1,6 +1,6 @@
 /** Buffers prediction records and writes them to Postgres in batches, for the monitors. */
 import { inArray, sql } from 'drizzle-orm';
-import { labels, predictions, requestErrors } from '../schema/deployments';
+import { labels, predictions, requestErrors, shadowPredictions } from '../schema/deployments';
 import type { Db } from '../storage/db';
 
 export type PredictionRecord = typeof predictions.$inferInsert;
@@ -8,42 +8,81 @@ export type PredictionRecord = typeof predictions.$inferInsert;
 export class PredictionLog {
   private buffer: PredictionRecord[] = [];
   private errors: (typeof requestErrors.$inferInsert)[] = [];
+  private shadows: (typeof shadowPredictions.$inferInsert)[] = [];
+  /** Records given up on: Postgres stayed unreachable while more than `maxBuffered` waited. */
+  dropped = 0;
+  written = 0;
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly db: Db, private readonly maxBatch = 500, intervalMs = 250) {
+  constructor(private readonly db: Db, private readonly maxBatch = 500, intervalMs = 250, private readonly maxBuffered = 200_000) {
     this.timer = setInterval(() => void this.flush(), intervalMs);
     this.timer.unref();
   }
 
   /** A refused or failed request, counted by the monitors' error rate. */
-  addError(modelName: string | undefined, status: number, message: string): void {
-    this.errors.push({ modelName: modelName ?? '', status, message: message.slice(0, 500) });
+  addError(modelName: string | undefined, status: number, message: string, modelVersion?: number): void {
+    this.errors.push({ modelName: modelName ?? '', status, message: message.slice(0, 500), modelVersion });
     if (this.errors.length >= this.maxBatch) void this.flush();
   }
 
   add(records: PredictionRecord[]): void {
-    this.buffer.push(...records);
+    for (const record of records) this.buffer.push(record);
     if (this.buffer.length >= this.maxBatch) void this.flush();
   }
 
+  /** What a shadow model answered for requests the served model answered. */
+  addShadow(records: (typeof shadowPredictions.$inferInsert)[]): void {
+    for (const record of records) this.shadows.push(record);
+    if (this.shadows.length >= this.maxBatch) void this.flush();
+  }
+
+  /**
+   * Writes what is buffered. A batch Postgres refuses goes back to the front and is retried on the next tick, so a
+   * database restart loses nothing; only past `maxBuffered` waiting records are the oldest dropped (and counted).
+   */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
-      if (this.errors.length > 0) {
-        const failed = this.errors.splice(0, this.errors.length);
-        await this.db.insert(requestErrors).values(failed).catch((error: Error) => console.error(`prediction log: dropped ${failed.length} error records: ${error.message}`));
-      }
-      while (this.buffer.length > 0) {
-        const batch = this.buffer.splice(0, this.maxBatch);
-        try {
-          await this.db.insert(predictions).values(batch);
-        } catch (error) {
-          // The log must never take serving down; a failed batch is reported and dropped.
-          console.error(`prediction log: dropped ${batch.length} records: ${(error as Error).message}`);
-        }
-      }
+      await this.drain(this.errors, (batch) => this.db.insert(requestErrors).values(batch), 'error records');
+      await this.drain(this.shadows, (batch) => this.db.insert(shadowPredictions).values(batch), 'shadow predictions');
+      this.written += await this.drain(this.buffer, (batch) => this.db.insert(predictions).values(batch), 'predictions');
     });
     return this.flushing;
+  }
+
+  private async drain<T>(queue: T[], insert: (batch: T[]) => Promise<unknown>, what: string): Promise<number> {
+    let written = 0;
+    while (queue.length > 0) {
+      const batch = queue.splice(0, this.maxBatch);
+      try {
+        await insert(batch);
+        written += batch.length;
+      } catch (error) {
+        const code = String((error as { code?: unknown; cause?: { code?: unknown } }).cause?.code ?? (error as { code?: unknown }).code ?? '');
+        if (/^2[23]/.test(code)) {
+          // A data error (say a NUL byte in a string) is in some record: write the others one by one, drop that one.
+          for (const record of batch) {
+            try {
+              await insert([record]);
+              written++;
+            } catch (single) {
+              this.dropped++;
+              console.error(`prediction log: dropped one of the ${what} Postgres refuses: ${(single as Error).message}`);
+            }
+          }
+          continue;
+        }
+        queue.unshift(...batch);
+        const over = queue.length - this.maxBuffered;
+        if (over > 0) {
+          queue.splice(0, over);
+          this.dropped += over;
+          console.error(`prediction log: dropped the ${over} oldest ${what}; Postgres refuses writes: ${(error as Error).message}`);
+        }
+        break;
+      }
+    }
+    return written;
   }
 
   /**

@@ -4,3 +4,4 @@ export { monitorWorkflow } from './monitor';
 export { datasetWorkflow } from './dataset';
 export { sweepWorkflow } from './sweep';
 export { reproduceWorkflow } from './reproduce';
+export { rolloutWorkflow, aliasWorkflow } from './release';

@@ -4,23 +4,27 @@
  *   2. ingest    — source → content-addressed dataset version
  *   3. validate  — the declared schema; an error stops here, before any training
  *   4. train     — on the GPU queue when asked (CPU fallback after `gpuWait`), else the CPU queue
- *   5. evaluate  — holdout metrics and the threshold gate; a failed gate stops here
- *   6. register  — model version with lineage
- *   7. deploy    — moves the serving alias; the serving process answers with it
- *   8. monitor   — starts (or re-targets) the deployment's long-running monitor
+ *   5. evaluate  — holdout report (metrics, slices, fairness, plots); the champion scored on the same rows
+ *   6. register  — model version with lineage and its evaluation, whatever the gate said (webhook: version created)
+ *   7. gate      — MLflow-style thresholds vs the champion; a failure stops here: registered, not promoted
+ *   8. approve   — optional: waits, durably, for `flywheel approve <model@version>` (an update) or its timeout
+ *   9. deploy    — direct alias move, or a canary / shadow rollout child workflow (webhook: alias moved)
+ *  10. monitor   — starts (or re-targets) the deployment's long-running monitor
  */
 import {
-  ActivityFailure, ApplicationFailure, ChildWorkflowFailure, defineQuery, executeChild, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
+  ActivityFailure, ApplicationFailure, ChildWorkflowFailure, condition, defineQuery, defineUpdate, executeChild, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { StageActivities, TrainInput } from '../activities/index';
 import type { PipelineConfig } from '../config/pipeline';
 import { ACTIVITY_PROFILES } from '../config/constants';
+import { durationMs } from '../config/duration';
+import { aliasMovedEvent, notifyWebhooks, rolloutWorkflow, type RolloutResult } from './release';
 import { DATASET_VERSION_KEY, MODEL_KEY, PIPELINE_KEY, STAGE_KEY } from './searchAttributes';
 import { applyPoint, sweepWorkflow, type SweepResult, type TrialResult } from './sweep';
 import { trainRouted, type TrainingRoute } from './training';
 
-export type StageName = 'record' | 'ingest' | 'validate' | 'train' | 'evaluate' | 'register' | 'deploy' | 'monitor';
-export const STAGES: StageName[] = ['record', 'ingest', 'validate', 'train', 'evaluate', 'register', 'deploy', 'monitor'];
+export type StageName = 'record' | 'ingest' | 'validate' | 'train' | 'evaluate' | 'register' | 'gate' | 'approve' | 'deploy' | 'monitor';
+export const STAGES: StageName[] = ['record', 'ingest', 'validate', 'train', 'evaluate', 'register', 'gate', 'approve', 'deploy', 'monitor'];
 
 export interface StageStatus {
   name: StageName;
@@ -54,11 +58,22 @@ export interface PipelineResult {
   metrics: Record<string, number>;
   model: { name: string; version: number } | null;
   deployment: { alias: string; endpoint: string; previousVersion: number | null; serving: string } | null;
+  /** Set when the deploy was a canary or shadow rollout. */
+  rollout: RolloutResult | null;
   monitorWorkflowId: string | null;
   stages: StageStatus[];
 }
 
 export const progressQuery = defineQuery<StageStatus[]>('progress');
+
+export interface ApprovalDecision {
+  version: number;
+  approved: boolean;
+  token?: string;
+  comment?: string;
+}
+/** `flywheel approve <model@version>`: checked (the version must be the one waiting), authorised, then recorded. */
+export const approveUpdate = defineUpdate<{ actor: string }, [ApprovalDecision]>('approve');
 
 const quick = proxyActivities<StageActivities>(ACTIVITY_PROFILES.quick);
 const io = proxyActivities<StageActivities>(ACTIVITY_PROFILES.io);
@@ -80,6 +95,18 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
   const workflowId = workflowInfo().workflowId;
   const stages: StageStatus[] = STAGES.map((name) => ({ name, status: 'pending' }));
   setHandler(progressQuery, () => stages);
+  let awaiting: { version: number } | undefined;
+  let decision: { approved: boolean; actor: string; comment?: string } | undefined;
+  setHandler(approveUpdate, async (d) => {
+    const actor = await quick.authorize({ token: d.token, action: `approving ${config.model} v${d.version}` });
+    decision ??= { approved: d.approved, actor, comment: d.comment };
+    return { actor };
+  }, {
+    validator: (d) => {
+      if (!awaiting) throw new Error('this release is not waiting for an approval');
+      if (d.version !== awaiting.version) throw new Error(`this release waits for v${awaiting.version}, not v${d.version}`);
+    },
+  });
   upsertSearchAttributes([{ key: MODEL_KEY, value: config.model }, { key: PIPELINE_KEY, value: config.name }]);
 
   async function stage<T>(name: StageName, work: () => Promise<T>, summarize: (result: T) => string): Promise<T> {
@@ -151,34 +178,96 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
     ? `sweep of ${sweep.trials.length} trials (${sweep.trials.filter((t) => t.stoppedEarly).length} stopped early, ${sweep.trials.filter((t) => t.status === 'failed').length} failed); best trial ${sweep.best.trial + 1} ${JSON.stringify(sweep.best.params)}: val_loss ${round(sweep.best.objective)}, ${r.runId} on ${r.backend}`
     : `${r.runId}: ${r.epochs} epochs on ${r.backend} (${r.taskQueue})${r.resumedFromEpoch !== undefined ? `, resumed after epoch ${r.resumedFromEpoch + 1}` : ''}`));
 
+  const alias = config.deploy.alias;
   const evaluation = await stage('evaluate', async () => {
-    const result = await io.evaluateModel({
+    const champion = await quick.resolveAlias({ modelName: config.model, alias });
+    return io.evaluateModel({
       runId: training.runId, artifactKey: training.artifactKey, datasetVersionId: dataset.datasetVersionId,
-      params: trainInput.params, gates: config.evaluation.gates,
+      params: trainInput.params, gates: config.evaluation.gates, slices: config.evaluation.slices, fairness: config.evaluation.fairness,
+      baseline: champion ? { version: champion.version, artifactKey: champion.artifactKey, metrics: champion.metrics } : null,
     });
-    if (!result.gate.passed) throw ApplicationFailure.nonRetryable(`evaluation gate failed: ${result.gate.failures.join('; ')}`, 'GateFailedError', result.metrics);
-    return result;
-  }, (r) => Object.entries(r.metrics).filter(([k]) => k !== 'count').map(([k, v]) => `${k}=${round(v)}`).join(' '));
+  }, (r) => Object.entries(r.metrics).filter(([k]) => k !== 'count').map(([k, v]) => `${k}=${round(v)}`).join(' ')
+    + (r.baseline ? ` (champion v${r.baseline.version} on ${r.baseline.scoredOn}: ${Object.entries(r.baseline.metrics).filter(([k]) => k !== 'count').slice(0, 4).map(([k, v]) => `${k}=${round(v)}`).join(' ')})` : ''));
 
-  const model = await stage('register', () => quick.registerModelVersion({
-    workflowId, modelName: config.model, task: config.training.task, runId: training.runId, datasetVersionId: dataset.datasetVersionId,
-    params: { ...trainInput.params }, metrics: evaluation.metrics, codeVersion: input.codeVersion,
-    artifactKey: training.artifactKey, predictionReferenceKey: evaluation.predictionReferenceKey,
-  }), (r) => `${r.modelName} v${r.version}`);
+  const gateTag = evaluation.gate.passed ? 'passed' : 'failed';
+  const model = await stage('register', async () => {
+    const registered = await quick.registerModelVersion({
+      workflowId, modelName: config.model, task: config.training.task, runId: training.runId, datasetVersionId: dataset.datasetVersionId,
+      params: { ...trainInput.params }, metrics: evaluation.metrics, codeVersion: input.codeVersion,
+      artifactKey: training.artifactKey, predictionReferenceKey: evaluation.predictionReferenceKey, tags: { gate: gateTag },
+      evaluation: { reportKey: evaluation.reportKey, plots: evaluation.plots, gate: evaluation.gate, baseline: evaluation.baseline },
+    });
+    await notifyWebhooks({
+      event: 'model_version.created', deliveryId: `${workflowId}/created`, modelName: registered.modelName,
+      payload: { version: registered.version, run_id: training.runId, dataset_version: dataset.datasetVersionId, gate: gateTag, metrics: evaluation.metrics, workflow_id: workflowId },
+    });
+    return registered;
+  }, (r) => `${r.modelName} v${r.version} (gate ${gateTag})`);
+
+  await stage('gate', async () => {
+    if (!evaluation.gate.passed) {
+      throw ApplicationFailure.nonRetryable(
+        `evaluation gate failed: ${evaluation.gate.failures.join('; ')}. ${model.modelName} v${model.version} is registered but not promoted`,
+        'GateFailedError', { metrics: evaluation.metrics, gate: evaluation.gate, version: model.version },
+      );
+    }
+  }, () => evaluation.gate.checks.length ? `${evaluation.gate.checks.length} checks passed` : 'no gates configured');
+
+  const approval = config.deploy.approval;
+  if (config.deploy.enabled && approval?.required) {
+    await stage('approve', async () => {
+      await quick.openApproval({ workflowId, modelName: model.modelName, version: model.version });
+      awaiting = { version: model.version };
+      const entry = stages.find((s) => s.name === 'approve')!;
+      entry.summary = `waiting for \`flywheel approve ${model.modelName}@${model.version}\` (timeout ${approval.timeout}, then ${approval.onTimeout})`;
+      const decided = await condition(() => decision !== undefined, durationMs(approval.timeout));
+      awaiting = undefined;
+      const outcome = decided ? decision! : { approved: approval.onTimeout === 'approve', actor: 'timeout', comment: `no decision within ${approval.timeout}` };
+      await quick.closeApproval({ workflowId, status: decided ? (outcome.approved ? 'approved' : 'rejected') : 'expired', actor: outcome.actor, comment: outcome.comment });
+      if (!outcome.approved) {
+        throw ApplicationFailure.nonRetryable(`release of ${model.modelName} v${model.version} ${decided ? `rejected by ${outcome.actor}` : `expired after ${approval.timeout}`}${outcome.comment ? `: ${outcome.comment}` : ''}; it stays registered, not promoted`, 'ReleaseRejectedError');
+      }
+      return outcome;
+    }, (o) => `approved by ${o.actor}${o.comment ? `: ${o.comment}` : ''}`);
+  } else skip('approve', approval?.required ? 'nothing to deploy' : 'no approval required');
 
   let deployment: PipelineResult['deployment'] = null;
+  let rollout: RolloutResult | null = null;
   let monitorWorkflowId: string | null = null;
+  const strategy = config.deploy.strategy;
   if (config.deploy.enabled && input.servingUrl) {
-    const deployed = await stage('deploy', () => io.deployModelVersion({
-      workflowId, pipelineName: config.name, modelName: model.modelName, version: model.version, alias: config.deploy.alias,
-      servingUrl: input.servingUrl!, actor: `workflow:${workflowId}`, reason: input.trigger?.reason ?? `pipeline ${config.name} (${input.trigger?.kind ?? 'cli'})`,
-    }), (r) => `${config.model}@${config.deploy.alias} → v${model.version} (was ${r.previousVersion ?? 'none'}); serving ${r.serving}`);
-    deployment = { alias: config.deploy.alias, endpoint: deployed.endpoint, previousVersion: deployed.previousVersion, serving: deployed.serving };
-    if (config.monitor.enabled) {
+    const reason = input.trigger?.reason ?? `pipeline ${config.name} (${input.trigger?.kind ?? 'cli'})`;
+    const actor = `workflow:${workflowId}`;
+    const champion = strategy.kind === 'direct' ? null : await quick.resolveAlias({ modelName: model.modelName, alias });
+    if (strategy.kind !== 'direct' && champion && champion.version !== model.version) {
+      rollout = await stage('deploy', async () => {
+        const result = await executeChild(rolloutWorkflow, {
+          workflowId: `${workflowId}-rollout`,
+          args: [{ modelName: model.modelName, alias, candidateVersion: model.version, strategy, actor, reason }],
+        });
+        if (result.outcome === 'rolled_back') {
+          throw ApplicationFailure.nonRetryable(`canary of ${model.modelName} v${model.version} rolled back: ${result.reason}; @${alias} stays at v${champion.version}`, 'RolledBackError', result);
+        }
+        return result;
+      }, (r) => (strategy.kind === 'shadow'
+        ? `shadowed against v${champion.version}: ${r.shadow?.requests ?? 0} requests, ${r.shadow?.meanAbsDifference !== null && r.shadow?.meanAbsDifference !== undefined ? `mean |difference| ${round(r.shadow.meanAbsDifference)}` : `agreement ${round(r.shadow?.agreement ?? NaN)}`}; @${alias} unchanged`
+        : `canary ${r.steps.map((s) => `${s.percent} %`).join(' → ')} healthy; ${config.model}@${alias} → v${model.version} (was v${champion.version})`));
+      if (rollout.outcome === 'promoted') {
+        deployment = { alias, endpoint: `${input.servingUrl}/v2/models/${encodeURIComponent(model.modelName)}/infer`, previousVersion: champion.version, serving: 'confirmed' };
+      }
+    } else {
+      const deployed = await stage('deploy', async () => {
+        const result = await io.deployModelVersion({ workflowId, pipelineName: config.name, modelName: model.modelName, version: model.version, alias, servingUrl: input.servingUrl!, actor, reason });
+        await notifyWebhooks(aliasMovedEvent(model.modelName, alias, result.previousVersion, model.version, actor, reason));
+        return result;
+      }, (r) => `${config.model}@${alias} → v${model.version} (was ${r.previousVersion ?? 'none'}); serving ${r.serving}`);
+      deployment = { alias, endpoint: deployed.endpoint, previousVersion: deployed.previousVersion, serving: deployed.serving };
+    }
+    if (deployment && config.monitor.enabled) {
       monitorWorkflowId = await stage('monitor', () => quick.ensureMonitor({
-        modelName: model.modelName, alias: config.deploy.alias, pipelineName: config.name, version: model.version, settings: config.monitor,
+        modelName: model.modelName, alias, pipelineName: config.name, version: model.version, settings: config.monitor,
       }), (id) => `monitor ${id} every ${config.monitor.interval}`);
-    } else skip('monitor', 'monitor.enabled is false');
+    } else skip('monitor', deployment ? 'monitor.enabled is false' : 'nothing promoted');
   } else {
     skip('deploy', config.deploy.enabled ? 'no serving endpoint configured' : 'deploy.enabled is false');
     skip('monitor', 'nothing deployed');
@@ -190,7 +279,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
     validation: { reportKey: validation.reportKey, contract: validation.contract, reference: validation.reference, warnings: validation.warnings },
     sweep: sweep ? { workflowId: `${workflowId}-sweep`, trials: sweep.trials, best: sweep.best.trial } : null, runId: training.runId, backend: training.backend,
     trainingQueue: training.taskQueue, metrics: evaluation.metrics, model: { name: model.modelName, version: model.version },
-    deployment, monitorWorkflowId, stages,
+    deployment, rollout, monitorWorkflowId, stages,
   };
 }
 

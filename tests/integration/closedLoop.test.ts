@@ -54,7 +54,7 @@ async function deployed(overrides: Record<string, unknown> = {}) {
 }
 
 async function champion(model: string): Promise<number | undefined> {
-  const [alias] = await harness.services.db.select().from(modelAliases).where(and(eq(modelAliases.modelName, model), eq(modelAliases.alias, 'production')));
+  const [alias] = await harness.services.db.select().from(modelAliases).where(and(eq(modelAliases.modelName, model), eq(modelAliases.alias, 'champion')));
   return alias?.version;
 }
 
@@ -119,7 +119,7 @@ describe('the closed loop', () => {
     expect(lineage.stdout).toMatch(new RegExp([
       `^${config.model} v2 +registered`, `├─ started by alert #${alert!.id} \\(model_quality, critical, open\\)`, `while ${config.model} v1 was served:`,
       `${config.model} v1 .*\\n.*started by test`, `├─ run run-[0-9a-f]+ +finished on`, `├─ dataset ${config.data.dataset}@[0-9a-f]{16} +1800 rows .*\\(validation passed\\)`,
-      `rolled out to @production \\(was v1\\) by workflow:${alert!.retrainWorkflowId}`,
+      `rolled out to @champion \\(was v1\\) by workflow:${alert!.retrainWorkflowId}`,
     ].join('[\\s\\S]*')));
 
     // Labels for requests nobody made are refused by name; the server stays up.

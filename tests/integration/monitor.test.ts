@@ -145,6 +145,6 @@ describe('monitor', () => {
     await db.delete(modelAliases).where(eq(modelAliases.modelName, config.model));
     await db.delete(deployments).where(eq(deployments.modelName, config.model));
     const ended = await harness.services.client.workflow.getHandle(monitorId).result();
-    expect(ended).toBe(`${config.model}@production is no longer deployed`);
+    expect(ended).toBe(`${config.model}@champion is no longer deployed`);
   });
 });

@@ -35,7 +35,7 @@ describe('pipeline workflow', () => {
     const outcome = await result;
 
     expect(outcome.stages.map((s) => `${s.name}:${s.status}`)).toEqual(
-      ['record', 'ingest', 'validate', 'train', 'evaluate', 'register', 'deploy', 'monitor'].map((s) => `${s}:done`));
+      ['record', 'ingest', 'validate', 'train', 'evaluate', 'register', 'gate', 'approve', 'deploy', 'monitor'].map((s) => `${s}:${s === 'approve' ? 'skipped' : 'done'}`));
     expect(outcome.metrics.r2).toBeGreaterThan(0.3);
     expect(outcome.backend).toMatch(/^(wasm|cpu|tensorflow)$/);
 
@@ -49,7 +49,7 @@ describe('pipeline workflow', () => {
     expect(epochs.map((m) => m.step).sort()).toEqual([1, 2, 3]);
     expect(records.models).toHaveLength(1);
     expect(records.models[0]).toMatchObject({ version: 1, runId: outcome.runId, datasetVersionId: outcome.datasetVersionId, workflowId });
-    expect(records.aliases).toEqual([expect.objectContaining({ alias: 'production', version: 1 })]);
+    expect(records.aliases).toEqual([expect.objectContaining({ alias: 'champion', version: 1 })]);
     expect(outcome.deployment?.serving).toBe('confirmed');
 
     // The serving process answers with the deployed version and logs the prediction.
@@ -98,14 +98,14 @@ describe('pipeline workflow', () => {
     expect(run!.taskQueue).toBe(harness.queues.trainCpu);
   });
 
-  it('does not register or deploy a model that fails its evaluation gate', async () => {
+  it('registers but does not deploy a model that fails its evaluation gate', async () => {
     const config = await demandPipeline(harness.workDir, { config: { evaluation: { gates: [{ metric: 'r2', min: 0.9999 }] } } });
     const { workflowId, result } = await harness.runPipeline(config);
     const message = await failureOf(result);
-    expect(message).toMatch(/evaluation gate failed: r2 = [\d.]+ is below the minimum 0.9999/);
+    expect(message).toMatch(/evaluation gate failed: r2 = [\d.]+ is below the minimum 0.9999\. .+ v1 is registered but not promoted/);
     const records = await recordsOf(config, workflowId);
     expect(records.runs).toHaveLength(1);
-    expect(records.models).toHaveLength(0);
+    expect(records.models).toEqual([expect.objectContaining({ version: 1, tags: { gate: 'failed' } })]);
     expect(records.aliases).toHaveLength(0);
   });
 

@@ -13,7 +13,7 @@ describe('pipeline config', () => {
   it('fills documented defaults', () => {
     const config = parsePipelineConfig(valid);
     expect(config.training.epochs).toBe(20);
-    expect(config.deploy.alias).toBe('production');
+    expect(config.deploy.alias).toBe('champion');
     expect(config.monitor.meanShiftThreshold).toBe(0.05);
   });
 

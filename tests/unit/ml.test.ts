@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { binReference, ksTest, psi } from '../../ml/drift';
 import { sortFloat64 } from '../../ml/sort';
-import { checkGates, regressionMetrics } from '../../ml/metrics';
+import { checkGates } from '../../ml/gates';
+import { regressionMetrics } from '../../ml/metrics';
 import { encodeInstance, fitPreprocessor, FeatureError } from '../../ml/preprocess';
 import { ProfileBuilder } from '../../ml/profile';
 import { normal, seededRandom } from '../../ml/random';

@@ -1,0 +1,273 @@
+/**
+ * Release activities: authorisation, audited alias moves, webhooks, approvals, traffic routes for rollouts and the
+ * numbers their health gates and comparisons read. Each write is idempotent per workflow.
+ */
+import { createHmac } from 'node:crypto';
+import { heartbeat } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { and, desc, eq, gte, isNull, lt, or, sql } from 'drizzle-orm';
+import { binReference, psi } from '../ml/drift';
+import { labelledQuality } from '../ml/metrics';
+import { deployments, labels, predictions, requestErrors, shadowPredictions, trafficRoutes } from '../schema/deployments';
+import { aliasEvents, modelAliases, modelApprovals, modelVersions, registeredModels, registryWebhooks } from '../schema/models';
+import type { Db } from '../storage/db';
+import { verifyToken } from '../storage/tokens';
+import { badInput, type ActivityDeps } from './deps';
+
+/** Serving listens on this channel and reloads routes and aliases at once (it also polls). */
+export const SERVING_CHANNEL = 'flywheel_serving';
+
+export interface AliasMoveInput {
+  workflowId: string;
+  modelName: string;
+  alias: string;
+  version: number;
+  actor: string;
+  reason: string;
+}
+
+export interface AliasMoveResult {
+  fromVersion: number | null;
+  toVersion: number;
+  /** False when this workflow had already moved the alias (a retried activity). */
+  moved: boolean;
+}
+
+/**
+ * Moves `model@alias` to `version` in one transaction: the alias, its audit event (who, when, why, from → to) and the
+ * deployment serving that alias. One move per (workflow, alias): a retry returns the recorded move.
+ */
+export async function moveAliasTx(db: Db, input: AliasMoveInput): Promise<AliasMoveResult> {
+  const result = await db.transaction(async (tx) => {
+    const [done] = await tx.select().from(aliasEvents)
+      .where(and(eq(aliasEvents.workflowId, input.workflowId), eq(aliasEvents.modelName, input.modelName), eq(aliasEvents.alias, input.alias)));
+    if (done) return { fromVersion: done.fromVersion, toVersion: done.toVersion, moved: false };
+    const [target] = await tx.select({ status: modelVersions.status }).from(modelVersions)
+      .where(and(eq(modelVersions.modelName, input.modelName), eq(modelVersions.version, input.version)));
+    if (!target) throw badInput('NotFoundError', `model ${input.modelName} has no version ${input.version}`);
+    if (target.status === 'archived') throw badInput('NotFoundError', `${input.modelName} v${input.version} is archived; no alias may point at it`);
+    const [current] = await tx.select().from(modelAliases)
+      .where(and(eq(modelAliases.modelName, input.modelName), eq(modelAliases.alias, input.alias))).for('update');
+    await tx.insert(modelAliases).values({ modelName: input.modelName, alias: input.alias, version: input.version })
+      .onConflictDoUpdate({ target: [modelAliases.modelName, modelAliases.alias], set: { version: input.version, updatedAt: new Date() } });
+    await tx.insert(aliasEvents).values({
+      modelName: input.modelName, alias: input.alias, fromVersion: current?.version ?? null, toVersion: input.version,
+      actor: input.actor, reason: input.reason, workflowId: input.workflowId,
+    });
+    await tx.update(deployments).set({ version: input.version, updatedAt: new Date() }).where(eq(deployments.id, `${input.modelName}/${input.alias}`));
+    return { fromVersion: current?.version ?? null, toVersion: input.version, moved: true };
+  });
+  await notifyServing(db, input.modelName);
+  return result;
+}
+
+export async function notifyServing(db: Db, modelName: string): Promise<void> {
+  await db.execute(sql`select pg_notify(${SERVING_CHANNEL}, ${modelName})`);
+}
+
+export interface WebhookEvent {
+  event: 'model_version.created' | 'model_version_alias.moved';
+  /** Same on every retry, so receivers can drop duplicates. */
+  deliveryId: string;
+  modelName: string;
+  payload: Record<string, unknown>;
+}
+
+export interface HealthThresholds {
+  maxErrorRate: number;
+  maxLatencyP99Ms?: number;
+  maxPredictionPsi: number;
+  minRequests: number;
+}
+
+export interface HealthInput {
+  modelName: string;
+  baseVersion: number;
+  candidateVersion: number;
+  /** Epoch ms; the window the step ran in. */
+  since: number;
+  until: number;
+  health: HealthThresholds;
+}
+
+export interface HealthResult {
+  passed: boolean;
+  /** Fewer candidate requests than `minRequests`: no verdict. */
+  enoughTraffic: boolean;
+  failures: string[];
+  candidate: { requests: number; errors: number; errorRate: number; p99Ms: number | null };
+  base: { requests: number; errors: number };
+  predictionPsi: number | null;
+}
+
+export interface VariantStats {
+  version: number;
+  requests: number;
+  errors: number;
+  labels: number;
+  /** rmse (regression) or accuracy (classification) on the labels that arrived. */
+  metric: { name: 'rmse' | 'accuracy'; value: number } | null;
+}
+
+export interface ShadowStats {
+  requests: number;
+  errors: number;
+  /** Regression: mean |shadow − served|; classification: share of identical classes. */
+  meanAbsDifference: number | null;
+  agreement: number | null;
+  p99Ms: number | null;
+}
+
+const window = (column: typeof predictions.createdAt | typeof requestErrors.at | typeof shadowPredictions.createdAt, since: number, until: number) =>
+  and(gte(column, new Date(since)), lt(column, new Date(until)));
+
+export function createReleaseActivities({ db, store }: ActivityDeps) {
+  return {
+    /** The name of the admin token, or a non-retryable refusal. */
+    async authorize(input: { token?: string; action: string }): Promise<string> {
+      const found = await verifyToken(db, input.token, ['admin']);
+      if (!found) {
+        throw badInput('UnauthorizedError', `${input.action} needs an admin token (--token or FLYWHEEL_TOKEN; create one with \`flywheel tokens create <name> --scope admin\`)${input.token ? ': the token given is unknown, revoked or not an admin token' : ''}`);
+      }
+      return `token:${found.name}`;
+    },
+
+    async moveAlias(input: AliasMoveInput): Promise<AliasMoveResult> {
+      return moveAliasTx(db, input);
+    },
+
+    /** The version an alias points at, with what a release compares against. */
+    async resolveAlias(input: { modelName: string; alias: string }): Promise<{ version: number; artifactKey: string; metrics: Record<string, number> } | null> {
+      const [row] = await db.select({ version: modelVersions.version, artifactKey: modelVersions.artifactKey, metrics: modelVersions.metrics })
+        .from(modelAliases)
+        .innerJoin(modelVersions, and(eq(modelVersions.modelName, modelAliases.modelName), eq(modelVersions.version, modelAliases.version)))
+        .where(and(eq(modelAliases.modelName, input.modelName), eq(modelAliases.alias, input.alias)));
+      return row ?? null;
+    },
+
+    /** Where a rollback goes: the version that held the alias before the current one moved there. */
+    async rollbackTarget(input: { modelName: string; alias: string }): Promise<{ current: number; previous: number }> {
+      const [alias] = await db.select().from(modelAliases).where(and(eq(modelAliases.modelName, input.modelName), eq(modelAliases.alias, input.alias)));
+      if (!alias) throw badInput('NotFoundError', `${input.modelName}@${input.alias} does not exist`);
+      const [last] = await db.select().from(aliasEvents)
+        .where(and(eq(aliasEvents.modelName, input.modelName), eq(aliasEvents.alias, input.alias), eq(aliasEvents.toVersion, alias.version)))
+        .orderBy(desc(aliasEvents.id)).limit(1);
+      if (last?.fromVersion == null) throw badInput('NotFoundError', `${input.modelName}@${input.alias} (v${alias.version}) has no earlier version to roll back to`);
+      return { current: alias.version, previous: last.fromVersion };
+    },
+
+    async listWebhookTargets(input: { event: string; modelName: string }): Promise<{ id: number; url: string; secret: string | null }[]> {
+      const rows = await db.select().from(registryWebhooks).where(or(isNull(registryWebhooks.modelName), eq(registryWebhooks.modelName, input.modelName)));
+      return rows.filter((r) => r.events.includes(input.event)).map((r) => ({ id: r.id, url: r.url, secret: r.secret }));
+    },
+
+    /** One POST; a non-2xx answer or a network fault is retried by Temporal (4xx other than 408/429 are not). */
+    async deliverWebhook(input: { url: string; secret: string | null; event: WebhookEvent }): Promise<number> {
+      const body = JSON.stringify({ event: input.event.event, delivery_id: input.event.deliveryId, model: input.event.modelName, ...input.event.payload });
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'x-flywheel-event': input.event.event, 'x-flywheel-delivery': input.event.deliveryId };
+      if (input.secret) headers['x-flywheel-signature'] = `sha256=${createHmac('sha256', input.secret).update(body).digest('hex')}`;
+      const response = await fetch(input.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
+      if (response.ok) return response.status;
+      const retryable = response.status >= 500 || response.status === 408 || response.status === 429;
+      throw ApplicationFailure.create({ type: 'WebhookError', message: `webhook ${input.url} answered ${response.status}`, nonRetryable: !retryable });
+    },
+
+    async openApproval(input: { workflowId: string; modelName: string; version: number }): Promise<void> {
+      await db.insert(modelApprovals).values(input).onConflictDoNothing();
+    },
+
+    async closeApproval(input: { workflowId: string; status: 'approved' | 'rejected' | 'expired'; actor: string; comment?: string }): Promise<void> {
+      await db.update(modelApprovals).set({ status: input.status, actor: input.actor, comment: input.comment ?? null, decidedAt: new Date() })
+        .where(and(eq(modelApprovals.workflowId, input.workflowId), eq(modelApprovals.status, 'pending')));
+    },
+
+    async tagModelVersion(input: { modelName: string; version: number; tags: Record<string, string> }): Promise<void> {
+      await db.update(modelVersions).set({ tags: sql`${modelVersions.tags} || ${JSON.stringify(input.tags)}::jsonb` })
+        .where(and(eq(modelVersions.modelName, input.modelName), eq(modelVersions.version, input.version)));
+    },
+
+    async setTrafficRoute(input: { modelName: string; mode: 'canary' | 'ab' | 'shadow'; baseVersion: number; candidateVersion: number; weight: number; workflowId: string }): Promise<void> {
+      await db.insert(trafficRoutes).values(input).onConflictDoUpdate({ target: trafficRoutes.modelName, set: { ...input, updatedAt: new Date() } });
+      await notifyServing(db, input.modelName);
+    },
+
+    /** Removes the route if this workflow still owns it. */
+    async clearTrafficRoute(input: { modelName: string; workflowId: string }): Promise<void> {
+      await db.delete(trafficRoutes).where(and(eq(trafficRoutes.modelName, input.modelName), eq(trafficRoutes.workflowId, input.workflowId)));
+      await notifyServing(db, input.modelName);
+    },
+
+    /** A canary step's health: the candidate's error rate and p99, and its predictions against the champion's. */
+    async candidateHealth(input: HealthInput): Promise<HealthResult> {
+      const count = async (version: number) => {
+        const [p] = await db.select({
+          n: sql<number>`count(*)::int`,
+          p99: sql<number | null>`percentile_cont(0.99) within group (order by ${predictions.latencyMs})`,
+        }).from(predictions).where(and(eq(predictions.modelName, input.modelName), eq(predictions.modelVersion, version), window(predictions.createdAt, input.since, input.until)));
+        const [e] = await db.select({ n: sql<number>`count(*)::int` }).from(requestErrors)
+          .where(and(eq(requestErrors.modelName, input.modelName), eq(requestErrors.modelVersion, version), window(requestErrors.at, input.since, input.until)));
+        return { requests: p!.n + e!.n, errors: e!.n, p99: p!.p99 };
+      };
+      const candidate = await count(input.candidateVersion);
+      const base = await count(input.baseVersion);
+      const values = async (version: number) => (await db.select({ v: predictions.prediction }).from(predictions)
+        .where(and(eq(predictions.modelName, input.modelName), eq(predictions.modelVersion, version), window(predictions.createdAt, input.since, input.until)))
+        .limit(50_000)).map((r) => r.v);
+      const baseValues = await values(input.baseVersion);
+      const candidateValues = await values(input.candidateVersion);
+      const predictionPsi = baseValues.length >= 20 && candidateValues.length >= 20 ? psi(binReference(baseValues, 10), candidateValues) : null;
+      const errorRate = candidate.requests ? candidate.errors / candidate.requests : 0;
+      const failures: string[] = [];
+      const { health } = input;
+      if (errorRate > health.maxErrorRate) failures.push(`error rate ${(errorRate * 100).toFixed(1)} % (${candidate.errors} of ${candidate.requests}) is above ${(health.maxErrorRate * 100).toFixed(1)} %`);
+      if (health.maxLatencyP99Ms !== undefined && candidate.p99 !== null && candidate.p99 > health.maxLatencyP99Ms) failures.push(`p99 latency ${candidate.p99.toFixed(1)} ms is above ${health.maxLatencyP99Ms} ms`);
+      if (predictionPsi !== null && predictionPsi > health.maxPredictionPsi) failures.push(`prediction PSI ${predictionPsi.toFixed(3)} against v${input.baseVersion} is above ${health.maxPredictionPsi}`);
+      return {
+        passed: failures.length === 0, enoughTraffic: candidate.requests >= health.minRequests, failures,
+        candidate: { requests: candidate.requests, errors: candidate.errors, errorRate, p99Ms: candidate.p99 },
+        base: { requests: base.requests, errors: base.errors }, predictionPsi,
+      };
+    },
+
+    /** An A/B test's variants: traffic, errors and the quality measured on the labels that arrived for each. */
+    async compareVariants(input: { modelName: string; versions: number[]; since: number; until: number }): Promise<VariantStats[]> {
+      const [model] = await db.select({ task: registeredModels.task }).from(registeredModels).where(eq(registeredModels.name, input.modelName));
+      const out: VariantStats[] = [];
+      for (const version of input.versions) {
+        heartbeat();
+        const inWindow = and(eq(predictions.modelName, input.modelName), eq(predictions.modelVersion, version), window(predictions.createdAt, input.since, input.until));
+        const [p] = await db.select({ n: sql<number>`count(*)::int` }).from(predictions).where(inWindow);
+        const [e] = await db.select({ n: sql<number>`count(*)::int` }).from(requestErrors)
+          .where(and(eq(requestErrors.modelName, input.modelName), eq(requestErrors.modelVersion, version), window(requestErrors.at, input.since, input.until)));
+        const pairs = await db.select({ prediction: predictions.prediction, label: labels.label }).from(labels)
+          .innerJoin(predictions, eq(predictions.requestId, labels.requestId)).where(inWindow).limit(100_000);
+        const [row] = await db.select({ artifactKey: modelVersions.artifactKey }).from(modelVersions).where(and(eq(modelVersions.modelName, input.modelName), eq(modelVersions.version, version)));
+        const classes = model?.task === 'classification' && row
+          ? (await store.getJson<{ preprocessor: { target: { classes?: string[] } } }>(row.artifactKey)).preprocessor.target.classes ?? [] : undefined;
+        const quality = labelledQuality(pairs, classes);
+        const metric = quality ? { name: quality.name, value: quality.value } : null;
+        out.push({ version, requests: p!.n + e!.n, errors: e!.n, labels: pairs.length, metric });
+      }
+      return out;
+    },
+
+    async shadowReport(input: { modelName: string; shadowVersion: number; since: number; until: number }): Promise<ShadowStats> {
+      const rows = await db.select({ base: shadowPredictions.basePrediction, shadow: shadowPredictions.shadowPrediction, latency: shadowPredictions.latencyMs })
+        .from(shadowPredictions)
+        .where(and(eq(shadowPredictions.modelName, input.modelName), eq(shadowPredictions.shadowVersion, input.shadowVersion), window(shadowPredictions.createdAt, input.since, input.until)))
+        .limit(200_000);
+      const answered = rows.filter((r) => r.shadow !== null);
+      const [model] = await db.select({ task: registeredModels.task }).from(registeredModels).where(eq(registeredModels.name, input.modelName));
+      const latencies = rows.map((r) => r.latency).sort((a, b) => a - b);
+      let meanAbsDifference: number | null = null, agreement: number | null = null;
+      if (answered.length) {
+        if (model?.task === 'classification') agreement = answered.filter((r) => r.shadow === r.base).length / answered.length;
+        else meanAbsDifference = answered.reduce((s, r) => s + Math.abs(r.shadow! - r.base), 0) / answered.length;
+      }
+      return {
+        requests: rows.length, errors: rows.length - answered.length, meanAbsDifference, agreement,
+        p99Ms: latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]! : null,
+      };
+    },
+  };
+}

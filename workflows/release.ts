@@ -1,0 +1,178 @@
+/**
+ * Releases as workflows:
+ *   - `rolloutWorkflow`: canary in steps with a health gate after each (error rate, p99, prediction PSI against the
+ *     champion) and automatic rollback; A/B with a fixed, sticky split compared on the labels that arrive; shadow
+ *     (mirrored traffic, answers compared, never returned). The serving process follows the route it writes.
+ *   - `aliasWorkflow`: a person's alias move or rollback, authorised by an admin token.
+ * Both send the registry webhooks. Every route a rollout set is removed when it ends, however it ends.
+ */
+import {
+  ApplicationFailure, CancellationScope, condition, defineQuery, defineSignal, proxyActivities, setHandler, workflowInfo,
+} from '@temporalio/workflow';
+import type { StageActivities } from '../activities/index';
+import type { HealthResult, HealthThresholds, ShadowStats, VariantStats, WebhookEvent } from '../activities/release';
+import { ACTIVITY_PROFILES } from '../config/constants';
+import { durationMs } from '../config/duration';
+
+const quick = proxyActivities<StageActivities>(ACTIVITY_PROFILES.quick);
+const io = proxyActivities<StageActivities>(ACTIVITY_PROFILES.io);
+/** Webhook receivers may be down for a while: retry for about an hour, then give up without failing the release. */
+const hooks = proxyActivities<StageActivities>({
+  startToCloseTimeout: '30s', retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 15 },
+});
+
+export type RolloutStrategy =
+  | { kind: 'canary'; steps: number[]; stepDuration: string; health: HealthThresholds }
+  | { kind: 'ab'; split: number; duration: string }
+  | { kind: 'shadow'; duration: string };
+
+export interface RolloutInput {
+  modelName: string;
+  alias: string;
+  candidateVersion: number;
+  strategy: RolloutStrategy;
+  actor: string;
+  reason: string;
+  /** A person's rollout carries an admin token; a pipeline's is authorised by its config. */
+  token?: string;
+}
+
+export interface RolloutStep {
+  percent: number;
+  startedAt: number;
+  health?: HealthResult;
+}
+
+export interface RolloutResult {
+  outcome: 'promoted' | 'rolled_back' | 'completed' | 'stopped';
+  /** Why it rolled back or stopped. */
+  reason?: string;
+  baseVersion: number | null;
+  candidateVersion: number;
+  steps: RolloutStep[];
+  variants?: VariantStats[];
+  shadow?: ShadowStats;
+}
+
+export const rolloutStatusQuery = defineQuery<{ phase: string; steps: RolloutStep[] }>('rolloutStatus');
+/** Ends a rollout early: a canary rolls back, an A/B or shadow test reports what it has. */
+export const stopRolloutSignal = defineSignal<[{ reason: string }]>('stopRollout');
+
+/** Sends a registry event to every matching webhook; a receiver that stays down is logged, not fatal. */
+export async function notifyWebhooks(event: WebhookEvent): Promise<void> {
+  const targets = await quick.listWebhookTargets({ event: event.event, modelName: event.modelName });
+  await Promise.allSettled(targets.map((t) => hooks.deliverWebhook({ url: t.url, secret: t.secret, event: { ...event, deliveryId: `${event.deliveryId}/${t.id}` } })));
+}
+
+export function aliasMovedEvent(modelName: string, alias: string, from: number | null, to: number, actor: string, reason: string): WebhookEvent {
+  return {
+    event: 'model_version_alias.moved', deliveryId: `${workflowInfo().workflowId}/${alias}`, modelName,
+    payload: { alias, from_version: from, to_version: to, actor, reason, workflow_id: workflowInfo().workflowId },
+  };
+}
+
+export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResult> {
+  const { workflowId } = workflowInfo();
+  const steps: RolloutStep[] = [];
+  let phase = 'starting';
+  let stopped: string | undefined;
+  setHandler(rolloutStatusQuery, () => ({ phase, steps }));
+  setHandler(stopRolloutSignal, ({ reason }) => { stopped = reason; });
+
+  const actor = input.token !== undefined ? await quick.authorize({ token: input.token, action: `a rollout of ${input.modelName} v${input.candidateVersion}` }) : input.actor;
+  const champion = await quick.resolveAlias({ modelName: input.modelName, alias: input.alias });
+  const { strategy } = input;
+  const base = { baseVersion: champion?.version ?? null, candidateVersion: input.candidateVersion, steps };
+  if (champion?.version === input.candidateVersion) return { ...base, outcome: 'completed', reason: `v${input.candidateVersion} already holds @${input.alias}` };
+  if (!champion && strategy.kind !== 'canary') {
+    throw ApplicationFailure.nonRetryable(`${input.modelName}@${input.alias} does not exist: a ${strategy.kind} test needs a version to compare with`, 'NotFoundError');
+  }
+
+  const promote = async () => {
+    phase = 'promoting';
+    const move = await quick.moveAlias({ workflowId, modelName: input.modelName, alias: input.alias, version: input.candidateVersion, actor, reason: input.reason });
+    await notifyWebhooks(aliasMovedEvent(input.modelName, input.alias, move.fromVersion, move.toVersion, actor, input.reason));
+  };
+  if (!champion) {
+    await promote();
+    return { ...base, outcome: 'promoted', reason: 'no version held the alias: deployed directly' };
+  }
+
+  const route = (mode: 'canary' | 'ab' | 'shadow', weight: number) => quick.setTrafficRoute({
+    modelName: input.modelName, mode, baseVersion: champion.version, candidateVersion: input.candidateVersion, weight, workflowId,
+  });
+  try {
+    if (strategy.kind === 'canary') {
+      for (const percent of strategy.steps) {
+        const step: RolloutStep = { percent, startedAt: Date.now() };
+        steps.push(step);
+        phase = `canary at ${percent} %`;
+        await route('canary', percent / 100);
+        const stepMs = durationMs(strategy.stepDuration);
+        await condition(() => stopped !== undefined, stepMs);
+        let health = await io.candidateHealth({ modelName: input.modelName, baseVersion: champion.version, candidateVersion: input.candidateVersion, since: step.startedAt, until: Date.now(), health: strategy.health });
+        if (!health.enoughTraffic && stopped === undefined) {
+          // Too few requests to judge: wait one more step length, then judge what there is.
+          await condition(() => stopped !== undefined, stepMs);
+          health = await io.candidateHealth({ modelName: input.modelName, baseVersion: champion.version, candidateVersion: input.candidateVersion, since: step.startedAt, until: Date.now(), health: strategy.health });
+        }
+        step.health = health;
+        if (stopped !== undefined || !health.passed) {
+          phase = 'rolled back';
+          const reason = stopped !== undefined ? `stopped: ${stopped}` : `health gate failed at ${percent} %: ${health.failures.join('; ')}`;
+          return { ...base, outcome: 'rolled_back', reason };
+        }
+      }
+      await promote();
+      phase = 'promoted';
+      return { ...base, outcome: 'promoted' };
+    }
+    if (strategy.kind === 'ab') {
+      const step: RolloutStep = { percent: strategy.split * 100, startedAt: Date.now() };
+      steps.push(step);
+      phase = `A/B test, ${step.percent} % to v${input.candidateVersion}`;
+      await route('ab', strategy.split);
+      await condition(() => stopped !== undefined, durationMs(strategy.duration));
+      const variants = await io.compareVariants({ modelName: input.modelName, versions: [champion.version, input.candidateVersion], since: step.startedAt, until: Date.now() });
+      phase = 'compared';
+      return { ...base, outcome: stopped !== undefined ? 'stopped' : 'completed', reason: stopped, variants };
+    }
+    const step: RolloutStep = { percent: 0, startedAt: Date.now() };
+    steps.push(step);
+    phase = `shadowing v${input.candidateVersion}`;
+    await route('shadow', 1);
+    await condition(() => stopped !== undefined, durationMs(strategy.duration));
+    const shadow = await io.shadowReport({ modelName: input.modelName, shadowVersion: input.candidateVersion, since: step.startedAt, until: Date.now() });
+    phase = 'compared';
+    return { ...base, outcome: stopped !== undefined ? 'stopped' : 'completed', reason: stopped, shadow };
+  } finally {
+    // Also when cancelled: the champion gets all traffic back.
+    await CancellationScope.nonCancellable(() => quick.clearTrafficRoute({ modelName: input.modelName, workflowId }));
+  }
+}
+
+export interface AliasInput {
+  action: 'alias' | 'rollback';
+  modelName: string;
+  alias: string;
+  /** For `alias`: the version to point at. */
+  version?: number;
+  token?: string;
+  reason: string;
+}
+
+export interface AliasResult {
+  fromVersion: number | null;
+  toVersion: number;
+  actor: string;
+}
+
+export async function aliasWorkflow(input: AliasInput): Promise<AliasResult> {
+  const action = input.action === 'rollback' ? `rolling back ${input.modelName}@${input.alias}` : `moving ${input.modelName}@${input.alias}`;
+  const actor = await quick.authorize({ token: input.token, action });
+  const version = input.action === 'rollback' ? (await quick.rollbackTarget({ modelName: input.modelName, alias: input.alias })).previous : input.version;
+  if (version === undefined) throw ApplicationFailure.nonRetryable('an alias move needs a version', 'ConfigError');
+  const move = await quick.moveAlias({ workflowId: workflowInfo().workflowId, modelName: input.modelName, alias: input.alias, version, actor, reason: input.reason });
+  await notifyWebhooks(aliasMovedEvent(input.modelName, input.alias, move.fromVersion, move.toVersion, actor, input.reason));
+  return { fromVersion: move.fromVersion, toVersion: move.toVersion, actor };
+}
