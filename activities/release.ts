@@ -65,6 +65,8 @@ export async function notifyServing(db: Db, modelName: string): Promise<void> {
   await db.execute(sql`select pg_notify(${SERVING_CHANNEL}, ${modelName})`);
 }
 
+const MIN_PSI_VALUES = 100;
+
 export interface WebhookEvent {
   event: 'model_version.created' | 'model_version_alias.moved';
   /** Same on every retry, so receivers can drop duplicates. */
@@ -215,7 +217,8 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
         .limit(50_000)).map((r) => r.v);
       const baseValues = await values(input.baseVersion);
       const candidateValues = await values(input.candidateVersion);
-      const predictionPsi = baseValues.length >= 20 && candidateValues.length >= 20 ? psi(binReference(baseValues, 10), candidateValues) : null;
+      // PSI over 10 bins is noise below a few hundred values a side (≈ 9/n₁ + 9/n₂): no verdict under 100 each.
+      const predictionPsi = baseValues.length >= MIN_PSI_VALUES && candidateValues.length >= MIN_PSI_VALUES ? psi(binReference(baseValues, 10), candidateValues) : null;
       const errorRate = candidate.requests ? candidate.errors / candidate.requests : 0;
       const failures: string[] = [];
       const { health } = input;

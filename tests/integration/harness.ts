@@ -2,6 +2,7 @@
  * Integration fixtures on the real local stack (`flywheel up --infra-only` has started Temporal, MinIO, Postgres):
  * each suite gets its own task queues, its own in-process workers and serving process, and unique names.
  */
+import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,7 @@ import { generateDemand, type DemandOptions } from '../../examples/demand/genera
 import { createServingHandler } from '../../serving/app';
 import { ServedModels } from '../../serving/models';
 import { PredictionLog } from '../../serving/predictionLog';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig, PROJECT_ROOT } from '../../temporal.config';
 import { connectServices, createMainWorker, createTrainingWorker, type Services } from '../../workers/wiring';
 import type { DatasetWorkflowInput, DatasetWorkflowResult } from '../../workflows/dataset';
 import type { PipelineInput, PipelineResult } from '../../workflows/pipeline';
@@ -133,4 +134,14 @@ export async function eventually<T>(probe: () => Promise<T | undefined | false>,
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Runs the `flywheel` CLI without blocking this process (its workers keep running), on the suite's queue and server. */
+export function cli(harness: Harness, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), ...args], {
+      env: { ...process.env, FLYWHEEL_TASK_QUEUE: harness.queues.main, FLYWHEEL_SERVING_URL: harness.servingUrl, FLYWHEEL_TOKEN: '', ...env },
+      timeout: 120_000,
+    }, (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }));
+  });
 }
