@@ -47,8 +47,8 @@ export interface FlywheelConfig {
   temporal: TemporalSettings;
   databaseUrl: string;
   s3: S3Settings;
-  /** `requireApiKey` (FLYWHEEL_REQUIRE_API_KEY=1): inference needs an `infer` or `admin` token. */
-  serving: { host: string; port: number; url: string; requireApiKey: boolean };
+  /** `alias` (FLYWHEEL_SERVING_ALIAS, default champion): what it answers with; `requireApiKey` (FLYWHEEL_REQUIRE_API_KEY=1): inference needs an `infer` or `admin` token. */
+  serving: { host: string; port: number; url: string; alias: string; requireApiKey: boolean };
   /** `main` may be overridden with FLYWHEEL_TASK_QUEUE (a worker fleet of its own, or a test's queue). */
   taskQueues: { main: string; trainGpu: string; trainCpu: string };
   activityProfiles: typeof ACTIVITY_PROFILES;
@@ -132,7 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
           bucket: env.FLYWHEEL_S3_BUCKET ?? stack.minio?.bucket ?? 'flywheel',
           pathStyle: true,
         },
-    serving: { host: servingHost, port: servingPort, url: env.FLYWHEEL_SERVING_URL ?? `http://${servingHost}:${servingPort}`, requireApiKey: ['1', 'true'].includes(env.FLYWHEEL_REQUIRE_API_KEY ?? '') },
+    serving: { host: servingHost, port: servingPort, url: env.FLYWHEEL_SERVING_URL ?? `http://${servingHost}:${servingPort}`, alias: env.FLYWHEEL_SERVING_ALIAS || 'champion', requireApiKey: ['1', 'true'].includes(env.FLYWHEEL_REQUIRE_API_KEY ?? '') },
     taskQueues: { ...TASK_QUEUES, main: env.FLYWHEEL_TASK_QUEUE || TASK_QUEUES.main },
     activityProfiles: ACTIVITY_PROFILES,
   };

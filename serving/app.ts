@@ -19,14 +19,19 @@ export class HttpError extends Error {
 const MAX_BODY_BYTES = 1 << 20;
 const MAX_INSTANCES = 10_000;
 
+/** Past this, an oversized body is not even drained: the connection is dropped. */
+const MAX_DRAIN_BYTES = 64 << 20;
+
 async function readJson(request: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body exceeds ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
+    // Read the rest of an oversized body without keeping it, so the client gets its 413 instead of a reset.
+    if (size > MAX_DRAIN_BYTES) request.destroy();
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
   }
+  if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body exceeds ${MAX_BODY_BYTES} bytes`);
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch (error) {

@@ -9,7 +9,7 @@ import { PredictionLog } from './predictionLog';
 
 const config = loadConfig();
 const db = connectDb(config.databaseUrl);
-const models = new ServedModels(db, new S3ObjectStore(config.s3), { requireApiKey: config.serving.requireApiKey });
+const models = new ServedModels(db, new S3ObjectStore(config.s3), { alias: config.serving.alias, requireApiKey: config.serving.requireApiKey });
 const predictionLog = new PredictionLog(db);
 const server = createServer(createServingHandler(models, predictionLog));
 server.listen(config.serving.port, config.serving.host, () => console.log(`flywheel serving on ${config.serving.url}`));

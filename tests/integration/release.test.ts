@@ -264,4 +264,49 @@ describe('release', () => {
     // Clean: the suite's tokens leave no admin token behind for the other suites' bootstrap.
     await harness.services.db.delete(apiTokens).where(like(apiTokens.name, 'release-test%'));
   });
+
+  it('a classifier gets ROC / PR-AUC, log loss, calibration and a confusion matrix; a fairness threshold stops its release', async () => {
+    const base = await demandPipeline(harness.workDir);
+    const config = {
+      ...base,
+      // Promotions are discounts that lift sales: learnable from price and units per item.
+      training: { ...base.training, task: 'classification' as const, target: 'promo', features: { numeric: ['price', 'units_sold'], categorical: ['item_id'] }, epochs: 40, learningRate: 0.02 },
+      evaluation: { gates: [{ metric: 'roc_auc', threshold: 0.5 }], slices: ['item_id'], fairness: { sensitive: 'store_id', maxDemographicParityDifference: 0 } },
+    };
+    const message = await failureOf((await harness.runPipeline(config)).result);
+    expect(message).toMatch(/evaluation gate failed: demographic_parity_difference = [\d.]+ \(selection rate [\d.]+ for "S0\d" vs [\d.]+ for "S0\d"\) is above the maximum 0\. .+ v1 is registered but not promoted/);
+    const [version] = await harness.services.db.select().from(modelVersions).where(eq(modelVersions.modelName, config.model));
+    expect(Object.keys(version!.metrics)).toEqual(expect.arrayContaining(['accuracy', 'precision', 'recall', 'f1', 'roc_auc', 'pr_auc', 'log_loss', 'ece', 'brier']));
+    expect(version!.metrics.roc_auc).toBeGreaterThan(0.5);
+    expect(Object.keys(version!.evaluation!.plots).sort()).toEqual(['calibration', 'confusion_matrix', 'precision_recall', 'roc']);
+    const report = await harness.services.store.getJson<{ confusion: { labels: string[]; matrix: number[][] }; holdoutRows: number }>(version!.evaluation!.reportKey);
+    expect(report.confusion.labels).toEqual(['0', '1']);
+    expect(report.confusion.matrix.flat().reduce((a, b) => a + b, 0)).toBe(report.holdoutRows);
+  });
+
+  it('refuses bad requests with a 4xx that names the field, and stays up', async () => {
+    const v1 = await demandPipeline(harness.workDir, { config: { monitor: { enabled: false } } });
+    await (await harness.runPipeline(v1)).result;
+    const post = async (path: string, body: string) => {
+      const response = await fetch(`${harness.servingUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      return { status: response.status, error: ((await response.json()) as { error: string }).error };
+    };
+    const one = (instance: Record<string, unknown>) => JSON.stringify({ model: v1.model, instances: [instance] });
+    expect(await post('/predict', '{"model": ')).toMatchObject({ status: 400, error: expect.stringMatching(/^malformed JSON/) });
+    expect(await post('/predict', JSON.stringify({ model: v1.model, instances: {} }))).toMatchObject({ status: 400, error: expect.stringMatching(/^instances: expected a non-empty array/) });
+    const { price: _price, ...noPrice } = request(1);
+    expect(await post('/predict', one(noPrice))).toEqual({ status: 422, error: 'instances[0].price: missing feature' });
+    expect(await post('/predict', one({ ...request(1), colour: 'red' }))).toMatchObject({ status: 422, error: expect.stringMatching(/^instances\[0\]\.colour: unknown feature/) });
+    expect(await post('/predict', one({ ...request(1), price: 'cheap' }))).toEqual({ status: 422, error: 'instances[0].price: expected a finite number, got "cheap"' });
+    expect(await post('/predict', one({ ...request(1), price: 'Infinity' }))).toEqual({ status: 422, error: 'instances[0].price: expected a finite number, got "Infinity"' });
+    expect(await post('/predict', `{"model": "${v1.model}", "instances": [{"price": 1e400, "promo": 0, "is_holiday": 0, "store_id": "S01", "item_id": "I001", "day_of_week": 1}]}`))
+      .toEqual({ status: 422, error: 'instances[0].price: expected a finite number, got null' });
+    expect(await post('/predict', one({ ...request(1), store_id: { id: 1 } }))).toEqual({ status: 422, error: 'instances[0].store_id: expected a string or number, got {"id":1}' });
+    expect(await post(`/v2/models/${v1.model}/infer`, JSON.stringify({ inputs: [{ name: 'price', shape: [2], datatype: 'FP32', data: [1, 2] }, { name: 'promo', shape: [1], datatype: 'INT32', data: [1] }] })))
+      .toEqual({ status: 400, error: 'inputs[1].data (promo): has 1 values, inputs[0] has 2' });
+    expect(await post('/predict', JSON.stringify({ model: v1.model, instances: [request(1)], pad: 'x'.repeat(2 << 20) }))).toMatchObject({ status: 413 });
+    expect(await post('/predict', JSON.stringify({ model: 'no-such-model', instances: [request(1)] }))).toMatchObject({ status: 404, error: expect.stringMatching(/^model no-such-model is not deployed here/) });
+    expect((await fetch(`${harness.servingUrl}/v2/health/live`)).status).toBe(200);
+    expect((await predict(v1.model, 1)).status).toBe(200);
+  });
 });

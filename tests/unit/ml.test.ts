@@ -39,6 +39,29 @@ describe('metrics and gates', () => {
     expect(result.passed).toBe(false);
     expect(result.failures).toEqual(['r2 = 0.4 is below the minimum 0.6', expect.stringContaining('auc: not computed')]);
   });
+
+  it('applies MLflow-style thresholds and changes against the champion, with the direction inferred from the metric', () => {
+    const champion = { version: 3, metrics: { rmse: 10, r2: 0.8, roc_auc: 0.9 } };
+    const gates = [
+      { metric: 'rmse', minRelativeChange: 0.05 },   // lower is better: needs rmse ≤ 9.5
+      { metric: 'r2', minAbsoluteChange: 0.01 },     // greater is better: needs r2 ≥ 0.81
+      { metric: 'roc_auc', threshold: 0.85 },
+      { metric: 'mae', threshold: 5 },               // lower is better: ≤ 5
+    ];
+    expect(checkGates({ rmse: 9.4, r2: 0.815, roc_auc: 0.86, mae: 4 }, gates, champion)).toMatchObject({ passed: true, failures: [] });
+    const failed = checkGates({ rmse: 9.8, r2: 0.805, roc_auc: 0.84, mae: 6 }, gates, champion);
+    expect(failed.failures).toEqual([
+      'rmse = 9.8 vs 10 for champion v3: improves by 2 %, needs at least 5 % (lower is better)',
+      'r2 = 0.805 vs 0.8 for champion v3: improves by 0.005, needs at least 0.01 (higher is better)',
+      'roc_auc = 0.84 is below the threshold 0.85',
+      'mae = 6 is above the threshold 5',
+    ]);
+    // No champion yet: change rules are skipped (and say so), absolute ones still hold.
+    const first = checkGates({ rmse: 50, r2: 0.1, roc_auc: 0.9, mae: 1 }, gates, null);
+    expect(first.passed).toBe(true);
+    expect(first.checks.filter((c) => c.skipped === 'no champion to compare with')).toHaveLength(2);
+    expect(checkGates({ loss: 2 }, [{ metric: 'loss', threshold: 1, greaterIsBetter: true }]).passed).toBe(true);
+  });
 });
 
 describe('profiles, splits and preprocessing', () => {
