@@ -3,6 +3,7 @@ import { and, count, desc, eq, gte, inArray, isNotNull, lt, sql } from 'drizzle-
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { mean, psi, type BinnedReference } from '../ml/drift';
 import { labelledQuality } from '../ml/metrics';
+import { parsePipelineConfig, type PipelineConfig } from '../config/pipeline';
 import { columnDrift, dataQuality, FEATURE_DRIFT_DEFAULTS, type ColumnDrift, type FeatureDriftOptions, type QualityIssue } from '../ml/monitoring';
 import { datasetVersions } from '../schema/datasets';
 import { deployments, labels, predictions, requestErrors } from '../schema/deployments';
@@ -57,6 +58,14 @@ export interface DriftCheckResult {
 
 /** At most this many logged requests of a window are read; more are sampled evenly by id. */
 const MAX_WINDOW_ROWS = 50_000;
+
+function storedConfig(raw: unknown, name: string): PipelineConfig {
+  try {
+    return parsePipelineConfig(raw, `the stored config of pipeline ${name}`);
+  } catch (error) {
+    throw badInput('ConfigError', (error as Error).message);
+  }
+}
 
 export const monitorWorkflowId = (modelName: string, alias: string) => `monitor-${modelName}-${alias}`;
 
@@ -246,7 +255,8 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
         workflowId,
         taskQueue: workflowTaskQueue,
         args: [{
-          config: pipeline.config, trigger: { kind: 'drift', reason: input.reason, alertId: input.alertId },
+          // Parsed again: a config stored by an older version gets the defaults of fields added since.
+          config: storedConfig(pipeline.config, input.pipelineName), trigger: { kind: 'drift', reason: input.reason, alertId: input.alertId },
           servingUrl: deployment ? new URL(deployment.endpoint).origin : undefined, queues: trainingQueues,
         }],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,

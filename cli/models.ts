@@ -149,7 +149,7 @@ async function rollout(ref: string, options: { strategy: string; steps: string; 
     strategy = { kind: 'ab', split, duration: options.duration };
   } else if (options.strategy === 'shadow') strategy = { kind: 'shadow', duration: options.duration };
   else throw new ConfigError(`--strategy must be canary, ab or shadow, got "${options.strategy}"`);
-  const input: RolloutInput = { modelName: name, alias: 'champion', candidateVersion: version, strategy, actor: actorHint(), reason: options.reason ?? `${options.strategy} by ${actorHint()}`, token: tokenOf(options) };
+  const input: RolloutInput = { modelName: name, alias: 'champion', candidateVersion: version, strategy, actor: actorHint(), reason: options.reason ?? `${options.strategy} by ${actorHint()}`, token: tokenOf(options) ?? '' };
   const workflowId = `rollout-${name}-v${version}-${Date.now().toString(36)}`;
   say(`${options.strategy} of ${name} v${version}: workflow ${workflowId} (${uiLink(loadConfig(), workflowId)})`);
   const result = await runWorkflow<RolloutResult>('rolloutWorkflow', workflowId, [input], say);

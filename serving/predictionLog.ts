@@ -5,6 +5,18 @@ import type { Db } from '../storage/db';
 
 export type PredictionRecord = typeof predictions.$inferInsert;
 
+/**
+ * One JSON parameter per batch, unpacked by Postgres: building a drizzle multi-row INSERT cost ~13 µs a row on the
+ * event loop (a 500-row flush blocked serving for ~7 ms); `JSON.stringify` costs well under 1 µs a row.
+ */
+const INSERT_PREDICTIONS = `INSERT INTO predictions (request_id, model_name, model_version, inputs, prediction, latency_ms)
+  SELECT request_id, model_name, model_version, inputs, prediction, latency_ms
+  FROM jsonb_to_recordset($1::jsonb) AS t(request_id text, model_name text, model_version int, inputs jsonb, prediction float8, latency_ms real)`;
+
+const predictionRow = (r: PredictionRecord) => ({
+  request_id: r.requestId, model_name: r.modelName, model_version: r.modelVersion, inputs: r.inputs, prediction: r.prediction, latency_ms: r.latencyMs,
+});
+
 export class PredictionLog {
   private buffer: PredictionRecord[] = [];
   private errors: (typeof requestErrors.$inferInsert)[] = [];
@@ -28,6 +40,12 @@ export class PredictionLog {
 
   add(records: PredictionRecord[]): void {
     for (const record of records) this.buffer.push(record);
+    // Traffic faster than Postgres takes it for long: memory stays bounded, and what is given up is counted.
+    const over = this.buffer.length - this.maxBuffered;
+    if (over > 0) {
+      this.buffer.splice(0, over);
+      this.dropped += over;
+    }
     if (this.buffer.length >= this.maxBatch) void this.flush();
   }
 
@@ -45,7 +63,7 @@ export class PredictionLog {
     this.flushing = this.flushing.then(async () => {
       await this.drain(this.errors, (batch) => this.db.insert(requestErrors).values(batch), 'error records');
       await this.drain(this.shadows, (batch) => this.db.insert(shadowPredictions).values(batch), 'shadow predictions');
-      this.written += await this.drain(this.buffer, (batch) => this.db.insert(predictions).values(batch), 'predictions');
+      this.written += await this.drain(this.buffer, (batch) => this.db.$client.query(INSERT_PREDICTIONS, [JSON.stringify(batch.map(predictionRow))]), 'predictions');
     });
     return this.flushing;
   }

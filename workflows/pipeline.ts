@@ -90,8 +90,17 @@ function rootType(error: unknown): string {
   return current instanceof ApplicationFailure && current.type ? current.type : 'StageFailedError';
 }
 
+/** Configs stored or scheduled before the release fields existed lack their defaults: fill them in. */
+function withReleaseDefaults(config: PipelineConfig): PipelineConfig {
+  return {
+    ...config,
+    evaluation: { ...config.evaluation, gates: config.evaluation?.gates ?? [], slices: config.evaluation?.slices ?? [] },
+    deploy: { ...config.deploy, strategy: config.deploy.strategy ?? { kind: 'direct' } },
+  };
+}
+
 export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineResult> {
-  const { config } = input;
+  const config = withReleaseDefaults(input.config);
   const workflowId = workflowInfo().workflowId;
   const stages: StageStatus[] = STAGES.map((name) => ({ name, status: 'pending' }));
   setHandler(progressQuery, () => stages);

@@ -33,7 +33,7 @@ export interface RolloutInput {
   strategy: RolloutStrategy;
   actor: string;
   reason: string;
-  /** A person's rollout carries an admin token; a pipeline's is authorised by its config. */
+  /** A person's rollout carries an admin token (the CLI sends '' when it has none: refused); a pipeline's has none, authorised by its config. */
   token?: string;
 }
 

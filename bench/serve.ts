@@ -1,0 +1,718 @@
+/**
+ * bench:serve — Flywheel's HTTP inference server against the same model's predict in-process (the limit) and against
+ * a Python peer on the same machine in the same run: FastAPI + uvicorn serving the same network with the same
+ * preprocessing and the same JSON contract.
+ *
+ * Model: the bench brings the stack up (`flywheel up --quiet`: Temporal, MinIO, Postgres, worker, serving; a serving
+ * process running older code is restarted) and asks the serving process what it serves (GET /v2/models). It takes the
+ * pipeline's model (examples/demand/pipeline.yaml `model`, or BENCH_MODEL); when that is not deployed, or with
+ * BENCH_DEMO=1, it runs `flywheel demo` first (ingest → … → deploy of the retail demand model; a cold
+ * ~/.cache/flywheel also builds Temporal and MinIO, minutes). The alias is the one the server reports. Requests are
+ * rows of the demo's dataset (the pipeline's `data.source`), feature columns only; the same bodies go to every server.
+ *
+ * Sides:
+ * - flywheel: the running serving process (serving/main.ts, one Node process), POST /predict. It logs every row to
+ *   Postgres asynchronously (batched inserts into `predictions`); Postgres runs on this machine, so that work is part
+ *   of what the server costs here. The peer logs nothing.
+ * - in-process: this process loads the deployed version with ServedModels (the server's alias) and calls serving/app.ts
+ *   `predict(models, served, instances)` — encode + TF.js forward pass + decode, what the server does per request
+ *   minus HTTP, JSON, batching across requests and logging — in a tight loop: single rows, then BENCH_BATCH-row
+ *   batches. The server batches concurrent single-row requests into one forward pass, so the in-process single-row
+ *   rate is not a hard ceiling for it; the batch rate is.
+ * - python: bench/serve_fastapi.py on Debian's python3-fastapi 0.92 / python3-uvicorn 0.17.6 / pydantic 1.10 /
+ *   python3-sklearn 1.2.1 (/usr/bin/python3; apt-get installs them when missing and root), one uvicorn worker on
+ *   uvloop + httptools (python3-uvloop, python3-httptools: what `uvicorn[standard]` brings), access log off. The bench
+ *   writes the deployed model's dense kernels/biases and fitted preprocessor to a JSON file; the peer copies the
+ *   weights into a scikit-learn MLPRegressor, so it runs the same network (the demand MLP with the hidden units it was
+ *   trained with: pipeline.yaml says [64, 32], its sweep may pick another; both are reported) with the same one-hot +
+ *   standardisation, pydantic validation of every feature, in float64. numpy's BLAS (Debian: OpenBLAS, pthreads) may
+ *   spread a batch's matrix products over every core, Flywheel's wasm backend uses one: in the batch phase the peer
+ *   can use both cores. Before measuring, the same 50 rows go to both servers and to the in-process predict; the
+ *   predictions must agree (float32 vs float64: relative difference ≤ 1e-3), else the bench fails.
+ *
+ * Load: bench/serveLoad.ts, a child process (never a server's event loop), the same generator for both servers: raw
+ * keep-alive HTTP/1.1 over node:net, one request in flight per connection, a unique `x-request-id` on every request.
+ * The machine has few cores (2 on the reference machine): the server under test, the generator and (for Flywheel)
+ * Postgres compete for them, so absolute figures are lower than on a bigger box, but both servers face the same
+ * generator and the ratio is fair. Each server's own CPU time per request (/proc/<pid>/stat) is reported too, a figure
+ * the competition distorts less; for Flywheel it includes writing the phase's prediction log, also after the load
+ * stopped, and Postgres' CPU is shown beside it. The machine's busy share before the bench is reported (and warned
+ * about above 25 %): a test run on the same stack skews everything.
+ * Phases:
+ *   1. closed loop, single-row requests, BENCH_CONNECTIONS (32) connections, BENCH_WARMUP_S (2) + BENCH_SECONDS (10)
+ *      s per server: max requests/s, p50/p99 (write to last byte);
+ *   2. closed loop, BENCH_BATCH (100)-row requests, same connections and length: rows/s;
+ *      phases 1–2 run BENCH_REPEATS (2) interleaved rounds (F P, P F), the best run of each side counts. After each
+ *      Flywheel phase the bench waits (up to BENCH_LOG_WAIT_S, 120) until every row it answered is in `predictions`,
+ *      so a log backlog never runs into the next phase; how long that took is reported (the log's throughput);
+ *   3. open loop at a fixed BENCH_RATE (1000) requests/s, single rows, BENCH_SECONDS s after a BENCH_WARMUP_S warm-up,
+ *      Flywheel then the peer: latency from each request's scheduled send time (no coordinated omission; the clock is
+ *      a worker thread, the generator runs at nice BENCH_GENERATOR_NICE (-10) when root so its sends keep time, and its
+ *      own lateness is reported), achieved rate. For Flywheel, `lost_prediction_logs`: requests of the measured window
+ *      answered 200 (ids `<prefix>m<n>`) whose row is not in `predictions` BENCH_DRAIN_S (10) s after the phase at
+ *      the latest — one SQL query on the phase's request-id prefix, polled until none is missing;
+ *   4. optional (BENCH_PROFILE=1): a second serving process under `node --cpu-prof` on another port, phase 1 against
+ *      it, then its self time by function (top entries printed and in the JSON).
+ * The bench's rows in `predictions` are deleted at the end (BENCH_KEEP_LOGS=1 keeps them), so monitors do not see the
+ * synthetic traffic; the peer is stopped at the end, also on failure or SIGINT / SIGTERM. About 4 minutes with the
+ * defaults once the stack is warm (most of it waiting for Flywheel's log after the batch phases), plus the demo
+ * when it has to run.
+ *
+ * Environment: BENCH_SECONDS (10), BENCH_WARMUP_S (2), BENCH_CONNECTIONS (32), BENCH_BATCH (100), BENCH_RATE (1000),
+ * BENCH_REPEATS (2), BENCH_INPROC_S (3, per in-process loop), BENCH_DRAIN_S (10), BENCH_LOG_WAIT_S (120),
+ * BENCH_BUDGET_S (480: no further round past it), BENCH_MODEL, BENCH_DEMO=1, BENCH_PROFILE=1, BENCH_KEEP_LOGS=1,
+ * BENCH_GENERATOR_NICE (10, applied as -10), BENCH_PEER_HTTP (httptools | h11), BENCH_PEER_LOOP (uvloop | asyncio),
+ * BENCH_PYTHON (/usr/bin/python3), BENCH_API_KEY (sent as a bearer token when the server requires keys).
+ * A quick run: BENCH_SECONDS=3 BENCH_REPEATS=1 npm run bench:serve.
+ *
+ * Last line of stdout: one JSON object with `rps_ratio_vs_python` (Flywheel single-row requests/s ÷ the peer's; > 1:
+ * Flywheel faster), `p99_ms_at_1000rps`, `lost_prediction_logs`, both servers' rps / p50 / p99 / batch rows/s, the
+ * in-process limits, the prediction log's backlog, CPU per request, `cores` and the TF.js `backend`.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { availableParallelism, setPriority, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
+import { loadPipelineConfig } from '../config/pipeline';
+import { predict } from '../serving/app';
+import { ServedModels, type LoadedModel } from '../serving/models';
+import { closeDb, connectDb, type Db } from '../storage/db';
+import { S3ObjectStore } from '../storage/objectStore';
+import { loadConfig, PROJECT_ROOT } from '../temporal.config';
+import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
+import type { LoadResult, LoadSpec } from './serveLoad';
+
+const SECONDS = Math.max(1, intFromEnv('BENCH_SECONDS', 10));
+const WARMUP_S = intFromEnv('BENCH_WARMUP_S', 2);
+const CONNECTIONS = Math.max(1, intFromEnv('BENCH_CONNECTIONS', 32));
+const BATCH = Math.max(1, intFromEnv('BENCH_BATCH', 100));
+const RATE = Math.max(1, intFromEnv('BENCH_RATE', 1000));
+const REPEATS = Math.max(1, intFromEnv('BENCH_REPEATS', 2));
+const INPROC_S = Math.max(1, intFromEnv('BENCH_INPROC_S', 3));
+const DRAIN_S = intFromEnv('BENCH_DRAIN_S', 10);
+const LOG_WAIT_S = intFromEnv('BENCH_LOG_WAIT_S', 120);
+const MODEL = process.env.BENCH_MODEL || undefined;
+/** Niceness of the open-loop generator: its sends keep their schedule when the server saturates the cores (root only). */
+const GENERATOR_NICE = -Math.abs(intFromEnv('BENCH_GENERATOR_NICE', 10));
+const BUDGET_S = intFromEnv('BENCH_BUDGET_S', 480);
+const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
+const PEER_HTTP = process.env.BENCH_PEER_HTTP || 'httptools';
+const PEER_LOOP = process.env.BENCH_PEER_LOOP || 'uvloop';
+const RUN_DEMO = process.env.BENCH_DEMO === '1';
+const PROFILE = process.env.BENCH_PROFILE === '1';
+const KEEP_LOGS = process.env.BENCH_KEEP_LOGS === '1';
+const API_KEY = process.env.BENCH_API_KEY || undefined;
+const AGREEMENT_TOLERANCE = 1e-3;
+const benchStarted = performance.now();
+const elapsedS = () => (performance.now() - benchStarted) / 1000;
+const runTag = `bench-serve-${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Processes, CPU accounting, cleanup
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU seconds (user + system) a process has used so far; 0 when it is gone. */
+function cpuSecondsOf(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime (fields 14 and 15 of stat)
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds so far of every process named `postgres` (the postmaster and its backends), by pid. */
+function postgresCpu(): Map<number, number> {
+  const byPid = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') byPid.set(Number(entry), cpuSecondsOf(Number(entry)));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return byPid;
+}
+
+/** Postgres CPU seconds between two samples: backends that started count whole, those that ended are not seen. */
+function postgresCpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, seconds] of after) total += Math.max(0, seconds - (before.get(pid) ?? 0));
+  return total;
+}
+
+/** Busy and total jiffies of the whole machine (/proc/stat). */
+function machineTicks(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = line.reduce((a, b) => a + b, 0);
+  const idle = (line[3] ?? 0) + (line[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+const children = new Set<ChildProcess>();
+let tempDir = '';
+let db: Db | undefined;
+/** predictions.id before the bench's first request: its rows are above it. */
+let baseId = 0;
+let cleaned = false;
+async function cleanup(): Promise<void> {
+  if (cleaned) return;
+  cleaned = true;
+  for (const child of children) await stopChild(child);
+  if (db) {
+    if (!KEEP_LOGS) {
+      const deleted = await db.execute(sql`delete from predictions where id > ${baseId} and request_id like ${`${runTag}-%`}`).catch((error: Error) => {
+        console.error(`  could not delete the bench's prediction rows: ${error.message}`);
+        return undefined;
+      });
+      if (deleted) console.error(`  deleted the bench's ${(deleted.rowCount ?? 0).toLocaleString('en-US')} rows from predictions (BENCH_KEEP_LOGS=1 keeps them)`);
+    }
+    await closeDb(db).catch(() => undefined);
+  }
+  if (tempDir) await rm(tempDir, { recursive: true, force: true });
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+function stopChild(child: ChildProcess, timeoutMs = 5_000): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      children.delete(child);
+      return resolve();
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number, child?: ChildProcess): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (child && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`${what}: the process exited (${child.exitCode ?? child.signalCode})`);
+    if (await probe().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${what}: not ready after ${timeoutMs / 1000} s`);
+}
+
+/** Runs the CLI (its output on stderr); a demo that cannot finish (a broken pipeline) fails the bench after 15 min. */
+function flywheelCli(args: string[]): void {
+  const result = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 2, 2], timeout: 900_000, killSignal: 'SIGTERM' });
+  if (result.status !== 0) throw new Error(`flywheel ${args.join(' ')} ${result.error ? `failed: ${result.error.message}` : `exited with ${result.status ?? result.signal}`}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Load phases
+
+interface Phase extends LoadResult {
+  server_cpu_s: number;
+  postgres_cpu_s: number;
+  machine_busy_pct: number;
+  /** Flywheel: whether its prediction log kept up (rows written under the phase's ids). */
+  log?: LogDrain;
+  /** Postgres CPU by pid at the end of the phase. */
+  pg_after: Map<number, number>;
+}
+
+let lastPhaseStarted = performance.now();
+
+async function runPhase(spec: LoadSpec, serverPid: number | undefined, withPostgres: boolean): Promise<Phase> {
+  const specFile = join(tempDir, `load-${spec.idPrefix.replace(/[^a-z0-9-]/gi, '_')}.json`);
+  writeFileSync(specFile, JSON.stringify(spec));
+  lastPhaseStarted = performance.now();
+  const cpu0 = cpuSecondsOf(serverPid);
+  const pg0 = withPostgres ? postgresCpu() : new Map<number, number>();
+  const m0 = machineTicks();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'serveLoad.ts'), specFile], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
+  if (spec.mode === 'open' && GENERATOR_NICE !== 0 && child.pid) {
+    try {
+      setPriority(child.pid, GENERATOR_NICE);
+    } catch {
+      // not root: the generator runs at normal priority; its send lag (reported) shows what that costs
+    }
+  }
+  let stdout = '';
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (c) => resolve(c));
+  });
+  children.delete(child);
+  const cpu = cpuSecondsOf(serverPid) - cpu0;
+  const pgAfter = withPostgres ? postgresCpu() : new Map<number, number>();
+  const pgCpu = postgresCpuBetween(pg0, pgAfter);
+  const m1 = machineTicks();
+  if (code !== 0) throw new Error(`load generator exited with ${code}\n${stdout}`);
+  const result = JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult;
+  return { ...result, server_cpu_s: cpu, postgres_cpu_s: pgCpu, pg_after: pgAfter, machine_busy_pct: (100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total) };
+}
+
+/**
+ * Flywheel: waits for the phase's rows in the prediction log, and charges the phase with what the serving process
+ * and Postgres spent writing its backlog after the load stopped (the log's cost belongs to the requests).
+ */
+async function settleLog(phase: Phase, prefix: string, rows: number, serverPid: number | undefined): Promise<void> {
+  const cpu0 = cpuSecondsOf(serverPid);
+  phase.log = await awaitLog(prefix, phase.ok_total * rows, LOG_WAIT_S);
+  phase.server_cpu_s += cpuSecondsOf(serverPid) - cpu0;
+  phase.postgres_cpu_s += postgresCpuBetween(phase.pg_after, postgresCpu());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Data and model
+
+type Instance = Record<string, string | number>;
+
+/** Rows of the demo CSV as request instances (feature columns only), spread evenly over the file. */
+function loadInstances(csvPath: string, served: LoadedModel, count: number): Instance[] {
+  const lines = readFileSync(csvPath, 'utf8').split('\n').filter((l) => l.length > 0);
+  const header = lines[0]!.split(',');
+  const pre = served.preprocessor;
+  const numeric = new Set(pre.numeric.map((n) => n.name));
+  const categorical = new Set(pre.categorical.map((c) => c.name));
+  const body = lines.slice(1);
+  const step = Math.max(1, Math.floor(body.length / count));
+  const out: Instance[] = [];
+  for (let i = 0; i < body.length && out.length < count; i += step) {
+    const cells = body[i]!.split(',');
+    const instance: Instance = {};
+    header.forEach((name, k) => {
+      const raw = cells[k]!;
+      if (numeric.has(name)) instance[name] = Number(raw);
+      else if (categorical.has(name)) instance[name] = /^-?\d+$/.test(raw) ? Number(raw) : raw; // day_of_week: 6, as cli/demo.ts sends it
+    });
+    out.push(instance);
+  }
+  if (out.length === 0) throw new Error(`no rows in ${csvPath}`);
+  return out;
+}
+
+interface PeerLayer { kernel: number[]; bias: number[]; shape: number[]; activation: string }
+
+/** The served network's dense layers, for the peer. */
+function denseLayers(served: LoadedModel): PeerLayer[] {
+  return served.model.layers.map((layer) => {
+    const [kernel, bias] = layer.getWeights();
+    const activation = String((layer.getConfig() as { activation?: unknown }).activation ?? 'linear');
+    if (!kernel || !bias || kernel.shape.length !== 2) throw new Error(`layer ${layer.name} (${layer.getClassName()}) is not a dense layer; the peer only rebuilds MLPs`);
+    return { kernel: Array.from(kernel.dataSync()), bias: Array.from(bias.dataSync()), shape: kernel.shape, activation };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reporting and the prediction log
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const fixed = (x: number, digits: number) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
+
+const failures = (p: Phase) => p.measured - p.ok;
+const describe = (p: Phase, rowsPerRequest: number) =>
+  `${fmt(p.rps)} req/s${rowsPerRequest > 1 ? ` = ${fmt(p.rps * rowsPerRequest)} rows/s` : ''}, p50 ${p.latency_ms.p50.toFixed(2)} ms, p99 ${p.latency_ms.p99.toFixed(2)} ms` +
+  `${failures(p) ? ` (not 200: ${failures(p)} ${JSON.stringify(p.statuses)}, errors ${p.errors}${p.first_error ? `: ${p.first_error}` : ''})` : ''}` +
+  `; server CPU ${((1e6 * p.server_cpu_s) / Math.max(1, p.completed)).toFixed(0)} µs/req${p.postgres_cpu_s ? ` + postgres ${((1e6 * p.postgres_cpu_s) / Math.max(1, p.completed)).toFixed(0)} µs/req` : ''}, generator ${p.generator_cpu_s.toFixed(1)} s CPU, machine ${p.machine_busy_pct.toFixed(0)} % busy`;
+const describeFixed = (p: Phase) =>
+  `achieved ${fmt(p.rps)} req/s, p50 ${p.latency_ms.p50.toFixed(2)} ms, p99 ${p.latency_ms.p99.toFixed(2)} ms, p99.9 ${p.latency_ms.p999.toFixed(2)} ms, max ${p.latency_ms.max.toFixed(1)} ms` +
+  `${failures(p) ? `, not 200: ${failures(p)} (${JSON.stringify(p.statuses)}, errors ${p.errors}, unfinished ${p.unfinished})` : ''}; generator send lag p99 ${p.send_lag_ms?.p99.toFixed(2)} ms` +
+  `; server CPU ${((1e6 * p.server_cpu_s) / Math.max(1, p.completed)).toFixed(0)} µs/req${p.postgres_cpu_s ? ` + postgres ${((1e6 * p.postgres_cpu_s) / Math.max(1, p.completed)).toFixed(0)} µs/req` : ''}, machine ${p.machine_busy_pct.toFixed(0)} % busy`;
+const describeLog = (l: LogDrain) =>
+  `prediction log: ${fmt(l.logged)} of ${fmt(l.expected)} rows written${l.logged < l.expected ? ` (${fmt(l.expected - l.logged)} NOT written after waiting ${l.waited_s.toFixed(0)} s)` : ''}; ` +
+  `${l.waited_s < 0.6 ? 'no backlog' : `backlog drained ${l.waited_s.toFixed(1)} s after the phase`}, ${fmt(l.rows_per_s)} rows/s written from the phase's start`;
+
+interface LogDrain { expected: number; logged: number; waited_s: number; rows_per_s: number }
+
+/**
+ * Waits until `expected` rows under the id prefix are in `predictions` (the server's log caught up), or `capS`
+ * passed, or nothing was written for 10 s.
+ */
+async function awaitLog(prefix: string, expected: number, capS: number, phaseStarted = lastPhaseStarted): Promise<LogDrain> {
+  const started = performance.now();
+  let logged = 0;
+  let last = -1;
+  let lastChange = started;
+  while (true) {
+    const rows = await db!.execute<{ n: string }>(sql`select count(*)::text as n from predictions where id > ${baseId} and request_id like ${`${prefix}%`}`);
+    logged = Number(rows.rows[0]!.n);
+    const now = performance.now();
+    if (logged >= expected) break;
+    if (logged !== last) [last, lastChange] = [logged, now];
+    if (now - started >= capS * 1000 || now - lastChange >= 10_000) break;
+    await new Promise((resolve) => setTimeout(resolve, now - started < 5_000 ? 500 : 1_000));
+  }
+  const now = performance.now();
+  return { expected, logged, waited_s: (now - started) / 1000, rows_per_s: logged / Math.max(1e-3, (now - phaseStarted) / 1000) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Main
+
+async function postJson(url: string, body: unknown, requestId?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(requestId ? { 'x-request-id': requestId } : {}), ...(API_KEY ? { authorization: `Bearer ${API_KEY}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+try {
+  // Python peer first: a missing package fails fast, before the stack comes up.
+  const peerVersions = ensurePythonPeer(PYTHON, 'import fastapi, uvicorn, pydantic, starlette; print(fastapi.__version__, uvicorn.__version__, pydantic.VERSION, starlette.__version__)', 'python3-fastapi', 'bench:serve');
+  const sklearnVersions = ensurePythonPeer(PYTHON,
+    'import sklearn, numpy; from threadpoolctl import threadpool_info; b = [x for x in threadpool_info() if x["user_api"] == "blas"]; ' +
+    'print(sklearn.__version__, numpy.__version__, f"{b[0][\'internal_api\']}/{b[0][\'num_threads\']}" if b else "unknown")',
+    'python3-sklearn', 'bench:serve');
+  if (PEER_LOOP === 'uvloop') ensurePythonPeer(PYTHON, 'import uvloop; print(uvloop.__version__)', 'python3-uvloop', 'bench:serve');
+  if (PEER_HTTP === 'httptools') ensurePythonPeer(PYTHON, 'import httptools; print(httptools.__version__)', 'python3-httptools', 'bench:serve');
+  const [fastapiVersion, uvicornVersion, pydanticVersion, starletteVersion] = peerVersions.split(/\s+/);
+  const [sklearnVersion, numpyVersion, blas = 'unknown'] = sklearnVersions.split(/\s+/);
+
+  console.error('bench:serve: bringing the stack up (flywheel up --quiet)');
+  flywheelCli(['up', '--quiet']);
+  const pipeline = loadPipelineConfig(join(PROJECT_ROOT, 'examples', 'demand', 'pipeline.yaml'));
+  let config = loadConfig();
+  const listModels = async () => ((await (await fetch(`${config.serving.url}/v2/models`)).json()) as { models: { name: string; version: string; alias: string }[] }).models;
+  let servedList = await listModels();
+  const wanted = MODEL ?? pipeline.model;
+  if (RUN_DEMO || !servedList.some((m) => m.name === wanted)) {
+    if (MODEL) throw new Error(`BENCH_MODEL=${MODEL} is not served (serving: ${servedList.map((m) => m.name).join(', ') || 'none'})`);
+    console.error(`  ${RUN_DEMO ? 'BENCH_DEMO=1' : `model ${wanted} is not deployed yet`}: running flywheel demo`);
+    flywheelCli(['demo']);
+    config = loadConfig();
+    await waitUntil(`model ${wanted} served`, async () => (servedList = await listModels()).some((m) => m.name === wanted), 60_000);
+  }
+  await waitUntil('serving ready', async () => (await fetch(`${config.serving.url}/v2/health/ready`)).ok, 60_000);
+  const entry = servedList.find((m) => m.name === wanted)!;
+  const info = (await (await fetch(`${config.serving.url}/v2`)).json()) as { backend?: string };
+  const stack = JSON.parse(readFileSync(join(config.stateDir, 'stack.json'), 'utf8')) as { serving?: { pid?: number } };
+  const servingPid = stack.serving?.pid;
+  const servingUrl = new URL(config.serving.url);
+  const cores = availableParallelism();
+  // Nothing else should be using the CPU: say so when something is (a test run on the same stack, a training job).
+  const idle0 = machineTicks();
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const idle1 = machineTicks();
+  const busyBefore = (100 * (idle1.busy - idle0.busy)) / Math.max(1, idle1.total - idle0.total);
+  if (busyBefore > 25) console.error(`  WARNING: the machine is ${busyBefore.toFixed(0)} % busy before the bench starts; other processes will skew the figures`);
+  console.error(`  serving ${config.serving.url} (pid ${servingPid ?? '?'}, TF.js backend ${info.backend}): model ${entry.name} v${entry.version} @${entry.alias}; ${cores} cores`);
+
+  // In-process: the same deployed version, loaded the way the server loads it.
+  db = connectDb(config.databaseUrl, 2);
+  baseId = Number((await db.execute<{ id: string }>(sql`select coalesce(max(id), 0)::text as id from predictions`)).rows[0]!.id);
+  const models = new ServedModels(db, new S3ObjectStore(config.s3), { alias: entry.alias });
+  await models.start();
+  models.stop();
+  const served = models.get(entry.name);
+  if (!served) throw new Error(`ServedModels(@${entry.alias}) did not load ${entry.name}`);
+  if (String(served.version) !== entry.version) throw new Error(`the server answers with ${entry.name} v${entry.version}, the registry's @${entry.alias} is v${served.version}: a deployment is moving; run again`);
+  const layers = denseLayers(served);
+  const hiddenServed = layers.slice(0, -1).map((l) => l.shape[1]!);
+  const hiddenPipeline = pipeline.training.model.hiddenUnits;
+  const width = layers[0]!.shape[0]!;
+  console.error(`  network: ${width} features → ${hiddenServed.join(' → ')} → 1 (${layers[0]!.activation}); pipeline.yaml hiddenUnits [${hiddenPipeline.join(', ')}]${hiddenServed.join() === hiddenPipeline.join() ? '' : ' (the sweep picked another size; both servers run the served one)'}; in-process backend ${models.backend}`);
+
+  const instances = loadInstances(pipeline.data.source, served, 2000);
+  const batches = Array.from({ length: Math.max(1, Math.floor(instances.length / BATCH)) }, (_, k) => Array.from({ length: BATCH }, (_, i) => instances[(k * BATCH + i) % instances.length]!));
+
+  const inProcess = (rowsPerCall: number): { rowsPerS: number; callsPerS: number; usPerCall: number } => {
+    const calls = rowsPerCall === 1 ? instances.map((row) => [row]) : batches;
+    let i = 0;
+    const warmEnd = performance.now() + 500;
+    while (performance.now() < warmEnd) predict(models, served, calls[i++ % calls.length]!);
+    let n = 0;
+    const started = performance.now();
+    const end = started + INPROC_S * 1000;
+    while (performance.now() < end) {
+      for (let k = 0; k < 16; k++) predict(models, served, calls[i++ % calls.length]!);
+      n += 16;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return { rowsPerS: (n * rowsPerCall) / seconds, callsPerS: n / seconds, usPerCall: (1e6 * seconds) / n };
+  };
+  const inSingle = inProcess(1);
+  const inBatch = inProcess(BATCH);
+  console.error(`  in-process predict: single rows ${fmt(inSingle.rowsPerS)} rows/s (${inSingle.usPerCall.toFixed(0)} µs/call); ${BATCH}-row batches ${fmt(inBatch.rowsPerS)} rows/s (${inBatch.usPerCall.toFixed(0)} µs/call)`);
+
+  // The peer.
+  tempDir = await mkdtemp(join(tmpdir(), 'flywheel-bench-serve-'));
+  const modelFile = join(tempDir, 'model.json');
+  writeFileSync(modelFile, JSON.stringify({ name: entry.name, version: served.version, preprocessor: served.preprocessor, layers }));
+  const peerPort = await freePort();
+  const peer = spawn(PYTHON, [join(PROJECT_ROOT, 'bench', 'serve_fastapi.py'), modelFile, String(peerPort), PEER_HTTP, PEER_LOOP], { cwd: PROJECT_ROOT, stdio: ['ignore', 2, 2] });
+  children.add(peer);
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  await waitUntil('FastAPI peer', async () => (await fetch(`${peerUrl}/health`)).ok, 60_000, peer);
+  console.error(`  python peer ${peerUrl} (pid ${peer.pid}): FastAPI ${fastapiVersion}, uvicorn ${uvicornVersion} (${PEER_LOOP} + ${PEER_HTTP}), pydantic ${pydanticVersion}, scikit-learn ${sklearnVersion}, BLAS ${blas} threads`);
+
+  // Agreement: the same 50 rows through the three paths.
+  const sample = instances.slice(0, 50);
+  const viaFlywheel = await postJson(`${config.serving.url}/predict`, { model: entry.name, instances: sample }, `${runTag}-agree`);
+  const viaPeer = await postJson(`${peerUrl}/predict`, { model: entry.name, instances: sample }, `${runTag}-agree`);
+  if (viaFlywheel.status !== 200) throw new Error(`flywheel /predict answered ${viaFlywheel.status}: ${JSON.stringify(viaFlywheel.json)}`);
+  if (viaPeer.status !== 200) throw new Error(`peer /predict answered ${viaPeer.status}: ${JSON.stringify(viaPeer.json)}`);
+  const local = predict(models, served, sample).values as number[];
+  const fromFlywheel = viaFlywheel.json.predictions as number[];
+  const fromPeer = viaPeer.json.predictions as number[];
+  let maxRelDiff = 0;
+  let maxAbsDiff = 0;
+  sample.forEach((_, i) => {
+    for (const other of [fromFlywheel[i]!, local[i]!]) {
+      const d = Math.abs(other - fromPeer[i]!);
+      maxAbsDiff = Math.max(maxAbsDiff, d);
+      maxRelDiff = Math.max(maxRelDiff, d / Math.max(1, Math.abs(fromPeer[i]!)));
+    }
+  });
+  if (!(maxRelDiff <= AGREEMENT_TOLERANCE)) throw new Error(`predictions disagree: max relative difference ${maxRelDiff} > ${AGREEMENT_TOLERANCE} (flywheel ${fromFlywheel.slice(0, 3)}, peer ${fromPeer.slice(0, 3)})`);
+  console.error(`  agreement on ${sample.length} rows: max |Δ| ${maxAbsDiff.toExponential(1)} units (relative ${maxRelDiff.toExponential(1)}), server = in-process = peer`);
+
+  const singleBodies = instances.map((row) => JSON.stringify({ model: entry.name, instances: [row] }));
+  const batchBodies = batches.map((rows) => JSON.stringify({ model: entry.name, instances: rows }));
+  const targets = {
+    flywheel: { host: servingUrl.hostname, port: Number(servingUrl.port), pid: servingPid, postgres: true },
+    python: { host: '127.0.0.1', port: peerPort, pid: peer.pid, postgres: false },
+  };
+  type Side = keyof typeof targets;
+  let phaseCounter = 0;
+  const closedLoop = async (side: Side, bodies: string[], rows: number) => {
+    const prefix = `${runTag}-${++phaseCounter}${side[0]}-`;
+    const phase = await runPhase({
+      mode: 'closed', host: targets[side].host, port: targets[side].port, path: '/predict', bodies, connections: CONNECTIONS,
+      warmupS: WARMUP_S, durationS: SECONDS, idPrefix: prefix, apiKey: API_KEY,
+    }, targets[side].pid, targets[side].postgres);
+    if (side === 'flywheel') await settleLog(phase, prefix, rows, targets[side].pid);
+    return phase;
+  };
+
+  const runs: Record<Side, { single: Phase[]; batch: Phase[] }> = { flywheel: { single: [], batch: [] }, python: { single: [], batch: [] } };
+  const { rounds, stopped } = await budgetedRounds(REPEATS, BUDGET_S, elapsedS, async (round) => {
+    const order: Side[] = round % 2 === 0 ? ['flywheel', 'python'] : ['python', 'flywheel'];
+    for (const [kind, bodies, rows] of [['single', singleBodies, 1], ['batch', batchBodies, BATCH]] as const) {
+      for (const side of order) {
+        const phase = await closedLoop(side, bodies, rows);
+        runs[side][kind].push(phase);
+        console.error(`  round ${round + 1} ${kind.padEnd(6)} ${side.padEnd(8)} ${describe(phase, rows)}`);
+        if (phase.log) console.error(`${' '.repeat(25)}${describeLog(phase.log)}`);
+        if (phase.ok === 0) throw new Error(`${side} answered no request with 200 (${JSON.stringify(phase.statuses)}; ${phase.first_error ?? ''})`);
+      }
+    }
+  });
+
+  // Fixed rate.
+  const openLoop = (side: Side, prefix: string) => runPhase({
+    mode: 'open', host: targets[side].host, port: targets[side].port, path: '/predict', bodies: singleBodies, connections: 16, rate: RATE,
+    warmupS: WARMUP_S, durationS: SECONDS, graceS: 10, idPrefix: prefix, returnOkIds: side === 'flywheel', apiKey: API_KEY,
+  }, targets[side].pid, targets[side].postgres);
+  const fixedPrefix = `${runTag}-fixed-`;
+  const fixedFly = await openLoop('flywheel', fixedPrefix);
+  console.error(`  fixed ${fmt(RATE)}/s flywheel  ${describeFixed(fixedFly)}`);
+
+  // Lost prediction logs: answered 200 in the measured window, not in `predictions` once the log has drained.
+  const answered = new Set((fixedFly.ok_ids ?? []).map((seq) => `${fixedPrefix}m${seq}`));
+  const drainStarted = performance.now();
+  let missing = answered.size;
+  let logged = 0;
+  let drainS = 0;
+  while (true) {
+    const rows = await db.execute<{ request_id: string }>(sql`select request_id from predictions where id > ${baseId} and request_id like ${`${fixedPrefix}m%`}`);
+    const found = new Set(rows.rows.map((r) => r.request_id));
+    logged = found.size;
+    missing = [...answered].filter((id) => !found.has(id)).length;
+    drainS = (performance.now() - drainStarted) / 1000;
+    if (missing === 0 || drainS >= DRAIN_S) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  console.error(`  prediction log: ${fmt(answered.size)} requests answered 200 in the measured window, ${fmt(logged)} logged under their ids, ${fmt(missing)} missing ${drainS.toFixed(1)} s after the phase`);
+  // The warm-up's rows too, so that nothing of the bench is still buffered when the peer runs or the rows are deleted.
+  await settleLog(fixedFly, fixedPrefix, 1, targets.flywheel.pid);
+
+  const fixedPeer = await openLoop('python', `${runTag}-fixedpy-`);
+  console.error(`  fixed ${fmt(RATE)}/s python    ${describeFixed(fixedPeer)}`);
+  await stopChild(peer);
+
+  // Optional CPU profile of a second serving process.
+  let profileTop: { function: string; self_pct: number }[] | undefined;
+  let profiled: Phase | undefined;
+  if (PROFILE) {
+    const profileDir = join(tempDir, 'profile');
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, FLYWHEEL_SERVING_PORT: String(port) };
+    delete env.FLYWHEEL_SERVING_URL;
+    const server = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--import', 'tsx', join(PROJECT_ROOT, 'serving', 'main.ts')], {
+      cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 2], env,
+    });
+    children.add(server);
+    await waitUntil('profiled serving process', async () => (await fetch(`http://127.0.0.1:${port}/v2/health/ready`)).ok, 60_000, server);
+    profiled = await runPhase({
+      mode: 'closed', host: '127.0.0.1', port, path: '/predict', bodies: singleBodies, connections: CONNECTIONS,
+      warmupS: WARMUP_S, durationS: SECONDS, idPrefix: `${runTag}-profile-`, apiKey: API_KEY,
+    }, server.pid, true);
+    console.error(`  profiled server: ${describe(profiled, 1)}`);
+    await settleLog(profiled, `${runTag}-profile-`, 1, server.pid);
+    await stopChild(server, 15_000);
+    const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+    if (file) profileTop = summariseProfile(JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as CpuProfile);
+    else console.error('  no .cpuprofile was written');
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Summary
+
+  const best = (phases: Phase[]) => phases.reduce((a, b) => (b.rps > a.rps ? b : a));
+  const fs = best(runs.flywheel.single);
+  const ps = best(runs.python.single);
+  const fb = best(runs.flywheel.batch);
+  const pb = best(runs.python.batch);
+  const ratio = fs.rps / ps.rps;
+  const batchRatio = fb.rps / pb.rps;
+  const fixedFigures = (p: Phase) => ({
+    achieved_rps: fixed(p.rps, 1), p50_ms: p.latency_ms.p50, p99_ms: p.latency_ms.p99, p999_ms: p.latency_ms.p999, max_ms: p.latency_ms.max,
+    ok: p.ok, not_ok: p.measured - p.ok, errors: p.errors, unfinished: p.unfinished, send_lag_p99_ms: p.send_lag_ms?.p99 ?? null,
+    cpu_us_per_request: fixed((1e6 * p.server_cpu_s) / Math.max(1, p.completed), 0),
+  });
+  const cpuUs = (p: Phase) => (1e6 * p.server_cpu_s) / Math.max(1, p.completed);
+  const pgUs = (p: Phase) => (1e6 * p.postgres_cpu_s) / Math.max(1, p.completed);
+  const logSummary = (p: Phase) => (p.log ? `${fmt(p.log.logged)} of ${fmt(p.log.expected)} rows written, ${p.log.waited_s < 0.6 ? 'no backlog' : `backlog drained ${p.log.waited_s.toFixed(0)} s after the phase`}` : '-');
+  const row = (label: string, p: Phase, rows: number) =>
+    `  ${label.padEnd(30)} ${fmt(p.rps).padStart(8)} ${fmt(p.rps * rows).padStart(10)} ${p.latency_ms.p50.toFixed(2).padStart(8)} ${p.latency_ms.p99.toFixed(2).padStart(8)} ${cpuUs(p).toFixed(0).padStart(9)} ${(p.postgres_cpu_s ? pgUs(p).toFixed(0) : '-').padStart(8)}`;
+  const lines = [
+    '',
+    `bench:serve — ${entry.name} v${entry.version} (${width} features → ${hiddenServed.join(' → ')} → 1), ${cores} cores, TF.js backend ${info.backend}; ${CONNECTIONS} connections, ${SECONDS} s per phase, best of ${rounds} round${rounds === 1 ? '' : 's'}`,
+    `  ${'closed loop'.padEnd(30)} ${'req/s'.padStart(8)} ${'rows/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'µs CPU/req'.padStart(9)} ${'pg µs/req'.padStart(8)}`,
+    row('flywheel, 1 row', fs, 1),
+    row(`python FastAPI, 1 row`, ps, 1),
+    row(`flywheel, ${BATCH} rows`, fb, BATCH),
+    row(`python FastAPI, ${BATCH} rows`, pb, BATCH),
+    `  prediction log while flywheel answered at full speed: 1 row ${logSummary(fs)}; ${BATCH} rows ${logSummary(fb)}`,
+    `  in-process predict (the limit): 1 row ${fmt(inSingle.rowsPerS)} rows/s (${inSingle.usPerCall.toFixed(0)} µs/call); ${BATCH} rows ${fmt(inBatch.rowsPerS)} rows/s (${inBatch.usPerCall.toFixed(0)} µs/call)`,
+    `  fixed ${fmt(RATE)} req/s (open loop, latency from the scheduled send):`,
+    `    flywheel achieved ${fmt(fixedFly.rps)} req/s, p50 ${fixedFly.latency_ms.p50.toFixed(2)} ms, p99 ${fixedFly.latency_ms.p99.toFixed(2)} ms, p99.9 ${fixedFly.latency_ms.p999.toFixed(2)} ms; lost prediction logs ${missing} of ${fmt(answered.size)} (${drainS.toFixed(1)} s after the phase)`,
+    `    python   achieved ${fmt(fixedPeer.rps)} req/s, p50 ${fixedPeer.latency_ms.p50.toFixed(2)} ms, p99 ${fixedPeer.latency_ms.p99.toFixed(2)} ms, p99.9 ${fixedPeer.latency_ms.p999.toFixed(2)} ms${fixedPeer.rps < RATE * 0.98 ? ' (could not sustain the rate)' : ''}`,
+    ...(profileTop ? [`  CPU profile of a second serving process (${fmt(profiled!.rps)} req/s while profiled), self time:`, ...profileTop.slice(0, 15).map((p) => `    ${p.self_pct.toFixed(1).padStart(5)} %  ${p.function}`)] : []),
+    ...(stopped ? [`  ${stopped}`] : []),
+    `  single-row rps ratio vs python: ${ratio.toFixed(2)} (> 1: Flywheel faster); batch rows/s ratio ${batchRatio.toFixed(2)}; agreement max relative Δ ${maxRelDiff.toExponential(1)}`,
+    `  total ${elapsedS().toFixed(0)} s`,
+    '',
+  ];
+  console.log(lines.join('\n'));
+
+  const figures = {
+    bench: 'serve',
+    rps_ratio_vs_python: fixed(ratio, 3),
+    batch_ratio_vs_python: fixed(batchRatio, 3),
+    p99_ms_at_1000rps: fixedFly.latency_ms.p99,
+    p50_ms_at_1000rps: fixedFly.latency_ms.p50,
+    lost_prediction_logs: missing,
+    fixed_rate: RATE,
+    flywheel_rps: fixed(fs.rps, 0),
+    flywheel_p50_ms: fs.latency_ms.p50,
+    flywheel_p99_ms: fs.latency_ms.p99,
+    python_rps: fixed(ps.rps, 0),
+    python_p50_ms: ps.latency_ms.p50,
+    python_p99_ms: ps.latency_ms.p99,
+    flywheel_batch_rows_per_s: fixed(fb.rps * BATCH, 0),
+    flywheel_batch_p50_ms: fb.latency_ms.p50,
+    flywheel_batch_p99_ms: fb.latency_ms.p99,
+    python_batch_rows_per_s: fixed(pb.rps * BATCH, 0),
+    python_batch_p50_ms: pb.latency_ms.p50,
+    python_batch_p99_ms: pb.latency_ms.p99,
+    inprocess_single_rows_per_s: fixed(inSingle.rowsPerS, 0),
+    inprocess_batch_rows_per_s: fixed(inBatch.rowsPerS, 0),
+    inprocess_single_us_per_call: fixed(inSingle.usPerCall, 1),
+    inprocess_batch_us_per_call: fixed(inBatch.usPerCall, 1),
+    flywheel_fixed: fixedFigures(fixedFly),
+    python_fixed: fixedFigures(fixedPeer),
+    prediction_log: { answered_200: answered.size, logged, missing, drain_s: fixed(drainS, 1) },
+    prediction_log_closed_loop: {
+      single: fs.log && { rows_answered: fs.log.expected, rows_written: fs.log.logged, backlog_s: fixed(fs.log.waited_s, 1), rows_per_s: fixed(fs.log.rows_per_s, 0) },
+      batch: fb.log && { rows_answered: fb.log.expected, rows_written: fb.log.logged, backlog_s: fixed(fb.log.waited_s, 1), rows_per_s: fixed(fb.log.rows_per_s, 0) },
+    },
+    flywheel_cpu_us_per_request: fixed(cpuUs(fs), 0),
+    flywheel_postgres_cpu_us_per_request: fixed(pgUs(fs), 0),
+    python_cpu_us_per_request: fixed(cpuUs(ps), 0),
+    flywheel_batch_cpu_us_per_row: fixed(cpuUs(fb) / BATCH, 1),
+    python_batch_cpu_us_per_row: fixed(cpuUs(pb) / BATCH, 1),
+    flywheel_runs_rps: runs.flywheel.single.map((p) => fixed(p.rps, 0)),
+    python_runs_rps: runs.python.single.map((p) => fixed(p.rps, 0)),
+    flywheel_batch_runs_rows_per_s: runs.flywheel.batch.map((p) => fixed(p.rps * BATCH, 0)),
+    python_batch_runs_rows_per_s: runs.python.batch.map((p) => fixed(p.rps * BATCH, 0)),
+    generator_cpu_s_single: { flywheel: fixed(fs.generator_cpu_s, 2), python: fixed(ps.generator_cpu_s, 2) },
+    ...(profileTop ? { profile_top: profileTop.slice(0, 10), profiled_rps: fixed(profiled!.rps, 0) } : {}),
+    max_rel_prediction_diff: maxRelDiff,
+    model: entry.name,
+    model_version: served.version,
+    alias: entry.alias,
+    feature_width: width,
+    hidden_units_served: hiddenServed,
+    hidden_units_pipeline: hiddenPipeline,
+    backend: info.backend ?? null,
+    inprocess_backend: models.backend ?? null,
+    connections: CONNECTIONS,
+    batch: BATCH,
+    seconds: SECONDS,
+    rounds,
+    cores,
+    machine_busy_pct_before: fixed(busyBefore, 0),
+    node_version: process.versions.node,
+    python_peer: { fastapi: fastapiVersion, uvicorn: uvicornVersion, pydantic: pydanticVersion, starlette: starletteVersion, sklearn: sklearnVersion, numpy: numpyVersion, blas_threads: blas, http: PEER_HTTP, loop: PEER_LOOP, workers: 1 },
+    total_s: fixed(elapsedS(), 1),
+  };
+  await cleanup();
+  console.log(JSON.stringify(figures));
+} finally {
+  await cleanup();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// CPU profile summary
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+function summariseProfile(profile: CpuProfile): { function: string; self_pct: number }[] {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let total = 0;
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  samples.forEach((id, i) => {
+    const node = byId.get(id);
+    if (!node) return;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const file = url ? url.replace(/^file:\/\//, '').replace(`${PROJECT_ROOT}/`, '').replace(/.*node_modules\//, '') : '';
+    const key = `${functionName || '(anonymous)'}${file ? ` ${file}:${lineNumber + 1}` : ''}`;
+    const dt = deltas[i] ?? 0;
+    if (functionName === '(idle)') return; // shares of the time the process was busy
+    self.set(key, (self.get(key) ?? 0) + dt);
+    total += dt;
+  });
+  return [...self.entries()].sort((a, b) => b[1] - a[1]).map(([fn, t]) => ({ function: fn, self_pct: Number(((100 * t) / Math.max(1, total)).toFixed(1)) }));
+}
