@@ -2,6 +2,7 @@
 import type { ActivityDeps } from './deps';
 import { createDeployActivities } from './deploy';
 import { createEvaluateActivities } from './evaluate';
+import { createFeatureActivities } from './features';
 import { createIngestActivities } from './ingest';
 import { createMonitorActivities } from './monitor';
 import { createRegistryActivities } from './registry';
@@ -17,6 +18,7 @@ export function createStageActivities(deps: ActivityDeps) {
     ...createRegistryActivities(deps),
     ...createDeployActivities(deps),
     ...createReleaseActivities(deps),
+    ...createFeatureActivities(deps),
     ...createMonitorActivities(deps),
     ...createRunActivities(deps),
   };

@@ -18,13 +18,16 @@ import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
 import { CsvInputError } from '../storage/csvStream';
 import { localPath, redact, SourceError } from '../storage/sources';
-import { readTable, type DataFormat, type TableSpec } from '../storage/tables';
+import { detectFormat, readTable, type DataFormat, type TableSpec } from '../storage/tables';
+import { featureTrainingQuery, type FeatureTableSpec, type ServedFeatureView } from './features';
 import { badInput, type ActivityDeps } from './deps';
 
 export interface IngestInput {
   workflowId: string;
   dataset: string;
   table: TableSpec;
+  /** The table holds entity rows: the version is these rows with the views' features joined on point in time. */
+  features?: FeatureTableSpec;
 }
 
 export interface IngestResult {
@@ -35,6 +38,8 @@ export interface IngestResult {
   format: DataFormat;
   /** True when this content was already a version: nothing was uploaded again. */
   reused: boolean;
+  /** Set for a feature-built table: the views joined, as serving needs them for lookups. */
+  featureViews?: ServedFeatureView[];
 }
 
 export function datasetObjectKey(dataset: string, contentHash: string): string {
@@ -173,6 +178,20 @@ export function createIngestActivities(deps: ActivityDeps) {
       let bytes = 0;
       const beat = setInterval(() => heartbeat({ bytes }), 20_000);
       try {
+        if (input.features) {
+          // Entity rows → scratch table → point-in-time join in Postgres → versioned like any SQL source.
+          const scratch = `fs_entities_${createHash('sha256').update(input.workflowId).digest('hex').slice(0, 16)}`;
+          const built = await featureTrainingQuery(deps.db, deps.store, scratch, input.table, input.features);
+          try {
+            const databaseUrl = (deps.db.$client.options as { connectionString?: string }).connectionString;
+            if (!databaseUrl) throw new Error('the database pool has no connection string to run the feature join with');
+            const { profile: _profile, ...result } = await ingestTable(deps, { ...input, table: { source: databaseUrl, format: 'sql', query: built.query } }, (read) => heartbeat({ bytes: (bytes = read) }));
+            log.info('feature-built dataset version', { id: result.datasetVersionId, rows: result.rowCount, views: built.views.map((v) => v.ref) });
+            return { ...result, format: detectFormat(input.table), featureViews: built.views };
+          } finally {
+            await built.drop();
+          }
+        }
         const { profile: _profile, ...result } = await ingestTable(deps, input, (read) => heartbeat({ bytes: (bytes = read) }));
         log.info('dataset version', { id: result.datasetVersionId, rows: result.rowCount, reused: result.reused });
         return result;

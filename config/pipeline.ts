@@ -112,6 +112,19 @@ export const pipelineConfigSchema = z
         columns: z.array(z.string().min(1)).optional(),
         /** The SELECT to run against a postgres:// source. */
         query: z.string().min(1).optional(),
+        /**
+         * The source holds entity rows (entity keys, a timestamp, usually the label): the dataset version is these rows
+         * with the feature views' values joined point in time (nothing stamped after a row's timestamp, TTL respected).
+         */
+        features: z
+          .object({
+            /** Feature views by name (latest version) or `name@version`. */
+            views: z.array(z.string().min(1)).min(1),
+            /** The entity rows' timestamp column. */
+            timestamp: z.string().min(1),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .superRefine((data, ctx) => {

@@ -4,3 +4,4 @@ export * from './runs';
 export * from './models';
 export * from './deployments';
 export * from './monitors';
+export * from './features';

@@ -7,6 +7,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FeatureError } from '../ml/preprocess';
 import { PredictBatcher, predictNow, type Prediction } from './batcher';
 import type { Choice, LoadedModel, ServedModels } from './models';
+import { LookupError, withOnlineFeatures } from './onlineFeatures';
+
+const modelInputs = (served: LoadedModel) => new Set([...served.preprocessor.numeric.map((n) => n.name), ...served.preprocessor.categorical.map((c) => c.name)]);
 import type { PredictionLog } from './predictionLog';
 
 export class HttpError extends Error {
@@ -91,9 +94,10 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
     return found;
   }
 
-  async function runAndLog(choice: Choice, instances: Record<string, unknown>[], requestId: string, context: { version?: number }) {
+  async function runAndLog(choice: Choice, request: Record<string, unknown>[], requestId: string, context: { version?: number }) {
     const { served, shadow } = choice;
     context.version = served.version;
+    const instances = served.featureViews ? await withOnlineFeatures(models.db, served.featureViews, modelInputs(served), request) : request;
     const prediction = await batcher.predict(served, instances);
     const ids = instances.map((_, i) => (instances.length === 1 ? requestId : `${requestId}:${i}`));
     predictionLog.add(instances.map((inputs, i) => ({
@@ -181,6 +185,16 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       const prediction = await runAndLog(choice, instances, requestId, context);
       return send(response, 200, { model: modelName, version: choice.served.version, request_id: requestId, predictions: prediction.values, probabilities: prediction.probabilities });
     }
+    if (method === 'POST' && path === '/v2/features') {
+      // Online lookup by entity: {"view": "name@version", "entities": [{"store_id": "S01", …}]}.
+      const body = await readJson(request) as { view?: unknown; entities?: unknown };
+      if (typeof body?.view !== 'string') throw new HttpError(400, 'view: expected "name@version"');
+      if (!Array.isArray(body.entities) || body.entities.length === 0 || body.entities.length > MAX_INSTANCES) throw new HttpError(400, `entities: expected 1 to ${MAX_INSTANCES} objects of entity keys`);
+      const view = await models.featureView(body.view);
+      if (!view) throw new HttpError(404, `no feature view ${body.view}`);
+      const features = await withOnlineFeatures(models.db, [view], new Set(view.entities), body.entities as Record<string, unknown>[]);
+      return send(response, 200, { view: view.ref, features });
+    }
     if (method === 'POST' && path === '/feedback') {
       // Ground truth by request id: {"labels": [{"request_id": "…", "label": 12}]} or one {"request_id", "label"}.
       const body = await readJson(request) as { labels?: unknown; request_id?: unknown; label?: unknown };
@@ -208,6 +222,10 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       if (error instanceof HttpError) {
         if (scored && request.url !== '/feedback') predictionLog.addError(context.model, error.status, error.message, context.version);
         return send(response, error.status, { error: error.message });
+      }
+      if (error instanceof LookupError) {
+        if (scored) predictionLog.addError(context.model, error.status, error.message, context.version);
+        return send(response, error.status, { error: error.message, field: error.field });
       }
       if (error instanceof FeatureError) {
         if (scored) predictionLog.addError(context.model, 422, error.message, context.version);

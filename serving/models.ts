@@ -3,7 +3,10 @@
  * candidate of a rollout's traffic route. Reloads on a Postgres NOTIFY from alias moves and route changes (and polls).
  */
 import type { LayersModel } from '@tensorflow/tfjs';
-import { and, eq } from 'drizzle-orm';
+import { and, desc, eq } from 'drizzle-orm';
+import { outputFeatures } from '../features/define';
+import { ttlSeconds } from '../features/sql';
+import { featureViews } from '../schema/features';
 import type pg from 'pg';
 import { SERVING_CHANNEL } from '../activities/release';
 import { deployments, trafficRoutes } from '../schema/deployments';
@@ -14,6 +17,7 @@ import type { ObjectStore } from '../storage/objectStore';
 import { loadTf, type TfModule } from '../training/backend';
 import { deserializeModel, disposeModel, type ModelArtifact } from '../training/model';
 import type { Preprocessor } from '../ml/preprocess';
+import type { ServedFeatureView } from '../activities/features';
 
 export interface LoadedModel {
   name: string;
@@ -21,6 +25,8 @@ export interface LoadedModel {
   alias: string;
   model: LayersModel;
   preprocessor: Preprocessor;
+  /** Feature views to look inputs up in (a model trained on a feature-built table). */
+  featureViews?: ServedFeatureView[];
 }
 
 /** Versions kept loaded besides the alias targets (for rollbacks, rollouts and `/versions/{v}` requests). */
@@ -70,8 +76,10 @@ export class ServedModels {
   backend?: string;
   ready = false;
 
+  private readonly views = new Map<string, { view: ServedFeatureView; at: number }>();
+
   constructor(
-    private readonly db: Db, private readonly store: ObjectStore,
+    readonly db: Db, private readonly store: ObjectStore,
     private readonly options: { alias?: string; requireApiKey?: boolean } = {},
   ) {}
 
@@ -128,6 +136,23 @@ export class ServedModels {
     return stickyShare(`${route.workflowId}:${key}`) < route.weight ? { served: route.candidate } : { served };
   }
 
+  /** A registered feature view as the lookup needs it (`name` = its latest version), cached for a minute. */
+  async featureView(ref: string): Promise<ServedFeatureView | undefined> {
+    const cached = this.views.get(ref);
+    if (cached && Date.now() - cached.at < 60_000) return cached.view;
+    const [name, version] = ref.split('@') as [string, string | undefined];
+    const [row] = await this.db.select().from(featureViews)
+      .where(version ? and(eq(featureViews.name, name), eq(featureViews.version, Number(version) || 0)) : eq(featureViews.name, name))
+      .orderBy(desc(featureViews.version)).limit(1);
+    if (!row) return undefined;
+    const view: ServedFeatureView = {
+      ref: `${row.name}@${row.version}`, entities: row.definition.entities, features: outputFeatures(row.definition),
+      ttlSeconds: ttlSeconds(row.definition), onMissing: row.definition.onMissing,
+    };
+    this.views.set(ref, { view, at: Date.now() });
+    return view;
+  }
+
   route(name: string): Route | undefined {
     return this.routes.get(name);
   }
@@ -145,7 +170,7 @@ export class ServedModels {
     if (cached) return cached;
     const [row] = await this.db.select().from(modelVersions).where(and(eq(modelVersions.modelName, name), eq(modelVersions.version, version)));
     if (!row) return undefined;
-    const loaded = await this.load(name, version, 'version', row.artifactKey);
+    const loaded = await this.load(name, version, 'version', row.artifactKey, row.params);
     this.remember(loaded);
     return loaded;
   }
@@ -189,7 +214,7 @@ export class ServedModels {
   }
 
   private async reload(): Promise<void> {
-    const rows = await this.db.select({ name: deployments.modelName, version: deployments.version, artifactKey: modelVersions.artifactKey })
+    const rows = await this.db.select({ name: deployments.modelName, version: deployments.version, artifactKey: modelVersions.artifactKey, params: modelVersions.params })
       .from(deployments)
       .innerJoin(modelVersions, and(eq(modelVersions.modelName, deployments.modelName), eq(modelVersions.version, deployments.version)))
       .where(eq(deployments.alias, this.alias));
@@ -198,7 +223,7 @@ export class ServedModels {
       if (previous?.version === row.version || this.failed.get(row.name) === row.version) continue;
       try {
         // A version served before (a rollback, a promoted canary) is reused from the cache: the swap is immediate.
-        const loaded = this.byVersion.get(`${row.name}:${row.version}`) ?? await this.load(row.name, row.version, this.alias, row.artifactKey);
+        const loaded = this.byVersion.get(`${row.name}:${row.version}`) ?? await this.load(row.name, row.version, this.alias, row.artifactKey, row.params);
         this.byName.set(row.name, { ...loaded, alias: this.alias });
         this.failed.delete(row.name);
       } catch (error) {
@@ -229,8 +254,9 @@ export class ServedModels {
     if (this.requiresApiKey) this.apiKeys = await activeTokenHashes(this.db, ['infer', 'admin']);
   }
 
-  private async load(name: string, version: number, alias: string, artifactKey: string): Promise<LoadedModel> {
+  private async load(name: string, version: number, alias: string, artifactKey: string, params: Record<string, unknown>): Promise<LoadedModel> {
     const artifact = await this.store.getJson<ModelArtifact>(artifactKey);
-    return { name, version, alias, model: await deserializeModel(this.tf!, artifact), preprocessor: artifact.preprocessor };
+    const featureViews = params.featureViews as ServedFeatureView[] | undefined;
+    return { name, version, alias, model: await deserializeModel(this.tf!, artifact), preprocessor: artifact.preprocessor, ...(featureViews?.length ? { featureViews } : {}) };
   }
 }

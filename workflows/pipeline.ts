@@ -147,9 +147,9 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
 
   await stage('record', () => quick.recordPipeline({ name: config.name, config: config as unknown as Record<string, unknown> }), () => `pipeline ${config.name} stored`);
 
-  const { dataset: datasetName, ...table } = config.data;
-  const dataset = await stage('ingest', () => io.ingestDataset({ workflowId, dataset: datasetName, table }),
-    (r) => `${r.datasetVersionId}: ${r.rowCount} rows from ${r.format}${r.reused ? ' (already stored; reused)' : ''}`);
+  const { dataset: datasetName, features: featureSpec, ...table } = config.data;
+  const dataset = await stage('ingest', () => io.ingestDataset({ workflowId, dataset: datasetName, table, features: featureSpec }),
+    (r) => `${r.datasetVersionId}: ${r.rowCount} rows from ${r.format}${r.featureViews ? ` with features of ${r.featureViews.map((v) => v.ref).join(', ')} joined point in time` : ''}${r.reused ? ' (already stored; reused)' : ''}`);
   upsertSearchAttributes([{ key: DATASET_VERSION_KEY, value: dataset.datasetVersionId }]);
 
   const { drift } = config.validation;
@@ -202,7 +202,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
   const model = await stage('register', async () => {
     const registered = await quick.registerModelVersion({
       workflowId, modelName: config.model, task: config.training.task, runId: training.runId, datasetVersionId: dataset.datasetVersionId,
-      params: { ...trainInput.params }, metrics: evaluation.metrics, codeVersion: input.codeVersion,
+      params: { ...trainInput.params, ...(dataset.featureViews ? { featureViews: dataset.featureViews } : {}) }, metrics: evaluation.metrics, codeVersion: input.codeVersion,
       artifactKey: training.artifactKey, predictionReferenceKey: evaluation.predictionReferenceKey, tags: { gate: gateTag },
       evaluation: { reportKey: evaluation.reportKey, plots: evaluation.plots, gate: evaluation.gate, baseline: evaluation.baseline },
     });

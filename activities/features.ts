@@ -1,0 +1,288 @@
+/**
+ * Feature store activities: register a view (versioned), load its source into the offline table, build a
+ * point-in-time-correct training table, and materialise windows of it into the online store (idempotent, resumable:
+ * the watermark moves with each window, in the same transaction).
+ */
+import { heartbeat } from '@temporalio/activity';
+import { and, desc, eq, sql } from 'drizzle-orm';
+import { definitionHash, FeatureViewError, outputFeatures, type FeatureView } from '../features/define';
+import {
+  createOfflineTableSql, loadFromQuerySql, materializeSql, offlineTableName, pointInTimeJoinSql, quote, requiredColumns, ttlSeconds, viewRef, type JoinView,
+} from '../features/sql';
+import { parseNumber } from '../ml/numbers';
+import { datasetVersions } from '../schema/datasets';
+import { featureViews } from '../schema/features';
+import type { Db } from '../storage/db';
+import type { ObjectStore } from '../storage/objectStore';
+import { readCsv } from '../storage/csvStream';
+import { readTable, type TableSpec } from '../storage/tables';
+import { resolveDatasetVersion } from './validate';
+import { badInput, type ActivityDeps } from './deps';
+
+export type FeatureViewRow = typeof featureViews.$inferSelect;
+
+/** What a model trained on a feature-built table needs at serving time to look its features up. */
+export interface ServedFeatureView {
+  ref: string;
+  entities: string[];
+  features: string[];
+  ttlSeconds: number;
+  onMissing: 'error' | 'null';
+}
+
+/** Registers a view; the same definition again returns its existing version. Creates the offline table. */
+export async function registerFeatureView(db: Db, view: FeatureView): Promise<{ row: FeatureViewRow; created: boolean }> {
+  const hash = definitionHash(view);
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`feature_view:${view.name}`}))`);
+    const [same] = await tx.select().from(featureViews).where(and(eq(featureViews.name, view.name), eq(featureViews.hash, hash)));
+    if (same) return { row: same, created: false };
+    const [latest] = await tx.select({ version: featureViews.version }).from(featureViews).where(eq(featureViews.name, view.name)).orderBy(desc(featureViews.version)).limit(1);
+    const version = (latest?.version ?? 0) + 1;
+    const table = offlineTableName(view.name, version);
+    for (const statement of createOfflineTableSql(view, table)) await tx.execute(sql.raw(statement));
+    const [row] = await tx.insert(featureViews).values({ name: view.name, version, definition: view, hash, offlineTable: table }).returning();
+    return { row: row!, created: true };
+  });
+}
+
+/** `name` (its latest version) or `name@version`. */
+export async function findFeatureView(db: Db, ref: string): Promise<FeatureViewRow> {
+  const [name, version] = ref.split('@') as [string, string | undefined];
+  const rows = await db.select().from(featureViews)
+    .where(version ? and(eq(featureViews.name, name), eq(featureViews.version, Number(version))) : eq(featureViews.name, name))
+    .orderBy(desc(featureViews.version)).limit(1);
+  if (!rows[0]) throw badInput('NotFoundError', `no feature view ${ref} (register it with \`flywheel features apply <file.ts>\`)`);
+  return rows[0];
+}
+
+const checkers: Record<string, (text: string) => boolean> = {
+  number: (t) => parseNumber(t) !== undefined,
+  integer: (t) => Number.isInteger(parseNumber(t)),
+  boolean: (t) => /^(true|false|0|1|t|f)$/i.test(t),
+  string: () => true,
+  timestamp: (t) => !Number.isNaN(Date.parse(t)),
+};
+
+/** Loads the view's source into its offline table (replacing what was there), checking columns and types. */
+export async function loadFeatureSource(db: Db, store: ObjectStore, row: FeatureViewRow, onProgress: (rows: number) => void = () => undefined): Promise<{ rows: number; loadedFrom: string }> {
+  const view = row.definition;
+  const table = quote(row.offlineTable);
+  const fail = (message: string) => badInput('DataValidationError', `feature view ${row.name}: ${message}`);
+  if ('query' in view.source) {
+    const client = await db.$client.connect();
+    try {
+      let fields: string[];
+      try {
+        fields = (await client.query(`SELECT * FROM (${view.source.query}) src LIMIT 0`)).fields.map((f) => f.name);
+      } catch (error) {
+        throw fail(`its source query fails: ${(error as Error).message}`);
+      }
+      const missing = requiredColumns(view).filter((c) => !fields.includes(c.column));
+      if (missing.length) throw fail(`its source lacks ${missing.map((m) => `the ${m.role} column "${m.column}"`).join(', ')} (it has: ${fields.join(', ')})`);
+      await client.query('BEGIN');
+      await client.query(`TRUNCATE ${table}`);
+      let rows: number;
+      try {
+        rows = (await client.query(loadFromQuerySql(view, row.offlineTable))).rowCount ?? 0;
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw fail(await nameBadColumn(client, view, error as Error));
+      }
+      await client.query('COMMIT');
+      const loadedFrom = `query at ${new Date().toISOString()}`;
+      await db.update(featureViews).set({ loadedFrom, loadedAt: new Date(), rowCount: rows }).where(and(eq(featureViews.name, row.name), eq(featureViews.version, row.version)));
+      return { rows, loadedFrom };
+    } finally {
+      client.release();
+    }
+  }
+  // A dataset version: its canonical CSV, checked cell by cell (errors name line, column and value), inserted in batches.
+  const [name, pointer = 'latest'] = view.source.dataset.split('@') as [string, string | undefined];
+  const versionId = await resolveDatasetVersion(db, name, pointer) ?? (await db.select({ id: datasetVersions.id }).from(datasetVersions).where(eq(datasetVersions.id, view.source.dataset)))[0]?.id;
+  if (!versionId) throw fail(`its source dataset ${view.source.dataset} does not exist`);
+  if (row.loadedFrom === versionId) return { rows: row.rowCount ?? 0, loadedFrom: versionId };
+  const [version] = await db.select().from(datasetVersions).where(eq(datasetVersions.id, versionId));
+  const columns = requiredColumns(view);
+  const types = columns.map((c) => (c.role === 'feature' ? view.features[c.column]! : c.role.endsWith('timestamp') ? 'timestamp' : 'string'));
+  const target = ['entity key', 'event timestamp', 'created timestamp'];
+  const names = columns.map((c) => (c.role === 'event timestamp' ? 'event_ts' : c.role === 'created timestamp' ? 'created_ts' : c.column));
+  let indices: number[] = [];
+  let batch: Record<string, string | null>[] = [];
+  const client = await db.$client.connect();
+  let rows = 0;
+  try {
+    await client.query('BEGIN');
+    await client.query(`TRUNCATE ${table}`);
+    const flush = async () => {
+      if (!batch.length) return;
+      const rowsNow = JSON.stringify(batch);
+      batch = [];
+      await client.query(`INSERT INTO ${table} SELECT * FROM json_populate_recordset(null::${table}, $1)`, [rowsNow]);
+      onProgress(rows);
+    };
+    const pending: Promise<void>[] = [];
+    await readCsv(await store.getStream(version!.objectKey), { sourceName: versionId, pace: () => (pending.length > 4 ? Promise.all(pending.splice(0, pending.length)).then(() => undefined) : undefined) }, (header) => {
+      const missing = columns.filter((c) => !header.includes(c.column));
+      if (missing.length) throw fail(`its source dataset ${versionId} lacks ${missing.map((m) => `the ${m.role} column "${m.column}"`).join(', ')} (it has: ${header.join(', ')})`);
+      indices = columns.map((c) => header.indexOf(c.column));
+    }, (record) => {
+      const out: Record<string, string | null> = {};
+      for (let k = 0; k < columns.length; k++) {
+        const text = record.text(indices[k]!);
+        if (text === '') {
+          if (target.includes(columns[k]!.role) && columns[k]!.role !== 'created timestamp') throw fail(`line ${record.line}: the ${columns[k]!.role} "${columns[k]!.column}" is empty`);
+          out[names[k]!] = null;
+        } else if (!checkers[types[k]!]!(text)) {
+          throw fail(`line ${record.line}, column "${columns[k]!.column}": ${JSON.stringify(text)} is not ${types[k] === 'integer' ? 'an integer' : `a ${types[k]}`}`);
+        } else out[names[k]!] = text;
+      }
+      batch.push(out);
+      rows++;
+      if (batch.length >= 5_000) pending.push(flush());
+    });
+    await Promise.all(pending);
+    await flush();
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+  await db.update(featureViews).set({ loadedFrom: versionId, loadedAt: new Date(), rowCount: rows }).where(and(eq(featureViews.name, row.name), eq(featureViews.version, row.version)));
+  return { rows, loadedFrom: versionId };
+}
+
+/** A cast failed while loading: find the column (and an example value) that does not fit its declared type. */
+async function nameBadColumn(client: { query(text: string): Promise<{ rows: Record<string, unknown>[] }> }, view: FeatureView, error: Error): Promise<string> {
+  if (!('query' in view.source)) return error.message;
+  const types: [string, string, string][] = [
+    [view.timestamp, 'timestamptz', 'a timestamp'], ...(view.createdTimestamp ? [[view.createdTimestamp, 'timestamptz', 'a timestamp'] as [string, string, string]] : []),
+    ...Object.entries(view.features).map(([f, t]) => [f, { number: 'double precision', integer: 'bigint', string: 'text', boolean: 'boolean' }[t], t === 'integer' ? 'an integer' : `a ${t}`] as [string, string, string]),
+  ];
+  for (const [column, type, what] of types) {
+    try {
+      await client.query(`SELECT ${quote(column)}::${type} FROM (${view.source.query}) src`);
+    } catch (inner) {
+      return `column "${column}" does not hold ${what} everywhere: ${(inner as Error).message}`;
+    }
+  }
+  return error.message;
+}
+
+export interface FeatureTableSpec {
+  views: string[];
+  timestamp: string;
+}
+
+/**
+ * Loads the entity rows of `table` into a scratch table and returns the SELECT that joins the views onto them point in
+ * time, for the ingest to version like any other SQL source. `drop` removes the scratch table.
+ */
+export async function featureTrainingQuery(
+  db: Db, store: ObjectStore, scratch: string, table: TableSpec, spec: FeatureTableSpec,
+): Promise<{ query: string; views: ServedFeatureView[]; drop(): Promise<void> }> {
+  const rows = await Promise.all(spec.views.map((ref) => findFeatureView(db, ref)));
+  const joins: JoinView[] = rows.map((r) => ({ view: r.definition, table: r.offlineTable }));
+  for (const r of rows) {
+    if (!r.loadedAt) throw badInput('DataValidationError', `feature view ${viewRef(r.name, r.version)} has no offline data yet: run \`flywheel features load ${r.name}\``);
+  }
+  const scratchTable = quote(scratch);
+  await db.execute(sql.raw(`DROP TABLE IF EXISTS ${scratchTable}`));
+  let header: string[] = [];
+  let batch: Record<string, string | null>[] = [];
+  const client = await db.$client.connect();
+  try {
+    const pending: Promise<unknown>[] = [];
+    await readTable(table, store, {
+      onHeader(columns) {
+        header = columns;
+        const needed = [spec.timestamp, ...new Set(joins.flatMap((j) => j.view.entities))];
+        const missing = needed.filter((c) => !columns.includes(c));
+        if (missing.length) throw badInput('DataValidationError', `the entity rows lack ${missing.map((m) => `"${m}"`).join(', ')} (needed by ${spec.views.join(', ')} and data.features.timestamp; they have: ${columns.join(', ')})`);
+        const outputs = joins.flatMap((j) => outputFeatures(j.view));
+        const clash = outputs.filter((f, i) => columns.includes(f) || outputs.indexOf(f) !== i);
+        if (clash.length) throw badInput('DataValidationError', `feature name(s) ${[...new Set(clash)].map((c) => `"${c}"`).join(', ')} appear twice (in the entity rows or in two views)`);
+        pending.push(client.query(`CREATE UNLOGGED TABLE ${scratchTable} (${columns.map((c) => `${quote(c)} text`).join(', ')})`));
+      },
+      onRecord(record) {
+        const row: Record<string, string | null> = {};
+        for (let i = 0; i < header.length; i++) {
+          const text = record.text(i);
+          row[header[i]!] = text === '' ? null : text;
+        }
+        if (row[spec.timestamp] === null || Number.isNaN(Date.parse(row[spec.timestamp]!))) {
+          throw badInput('DataValidationError', `entity row ${record.line}: "${spec.timestamp}" ${row[spec.timestamp] === null ? 'is empty' : `is not a timestamp: ${JSON.stringify(row[spec.timestamp])}`}`);
+        }
+        batch.push(row);
+        if (batch.length >= 5_000) {
+          // One client runs its queries in order: the CREATE first, then the batches.
+          pending.push(client.query(`INSERT INTO ${scratchTable} SELECT * FROM json_populate_recordset(null::${scratchTable}, $1)`, [JSON.stringify(batch)]));
+          batch = [];
+          heartbeat();
+        }
+      },
+      pace: () => (pending.length > 4 ? Promise.all(pending.splice(0, pending.length - 1)).then(() => undefined) : undefined),
+    });
+    await Promise.all(pending);
+    if (batch.length) await client.query(`INSERT INTO ${scratchTable} SELECT * FROM json_populate_recordset(null::${scratchTable}, $1)`, [JSON.stringify(batch)]);
+  } finally {
+    client.release();
+  }
+  return {
+    query: pointInTimeJoinSql(`SELECT * FROM ${scratchTable}`, header, spec.timestamp, joins),
+    views: rows.map((r) => ({
+      ref: viewRef(r.name, r.version), entities: r.definition.entities, features: outputFeatures(r.definition),
+      ttlSeconds: ttlSeconds(r.definition), onMissing: r.definition.onMissing,
+    })),
+    drop: async () => { await db.execute(sql.raw(`DROP TABLE IF EXISTS ${scratchTable}`)); },
+  };
+}
+
+export function createFeatureActivities({ db, store }: ActivityDeps) {
+  return {
+    async loadFeatureView(input: { view: string }): Promise<{ ref: string; rows: number; loadedFrom: string }> {
+      const row = await findFeatureView(db, input.view);
+      const result = await loadFeatureSource(db, store, row, (rows) => heartbeat({ rows }));
+      return { ref: viewRef(row.name, row.version), ...result };
+    },
+
+    /** Where materialisation stands for a view, and the event-time range of its offline data. */
+    async materializationState(input: { view: string }): Promise<{ name: string; version: number; ref: string; watermark: number | null; minEvent: number | null; maxEvent: number | null }> {
+      const row = await findFeatureView(db, input.view);
+      const result = await db.execute(sql.raw(`SELECT extract(epoch from min(event_ts)) * 1000 AS min, extract(epoch from max(event_ts)) * 1000 AS max FROM ${quote(row.offlineTable)}`));
+      const range = result.rows[0] as { min: string | null; max: string | null };
+      return {
+        name: row.name, version: row.version, ref: viewRef(row.name, row.version), watermark: row.materializedUntil?.getTime() ?? null,
+        minEvent: range.min === null ? null : Number(range.min), maxEvent: range.max === null ? null : Number(range.max),
+      };
+    },
+
+    /** One window (from, to] into the online store, and the watermark to `to`, atomically. */
+    async materializeWindow(input: { name: string; version: number; from: number; to: number }): Promise<number> {
+      const row = await findFeatureView(db, `${input.name}@${input.version}`);
+      const client = await db.$client.connect();
+      try {
+        await client.query('BEGIN');
+        const { rowCount } = await client.query(materializeSql(row.definition, row.offlineTable, viewRef(row.name, row.version)), [new Date(input.from), new Date(input.to)]);
+        await client.query('UPDATE feature_views SET materialized_until = greatest(coalesce(materialized_until, $3), $3) WHERE name = $1 AND version = $2', [row.name, row.version, new Date(input.to)]);
+        await client.query('COMMIT');
+        return rowCount ?? 0;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+
+    /** Starts over: the view's online rows and watermark are cleared (a full re-materialisation). */
+    async resetMaterialization(input: { name: string; version: number }): Promise<void> {
+      await db.execute(sql`DELETE FROM online_features WHERE view = ${viewRef(input.name, input.version)}`);
+      await db.update(featureViews).set({ materializedUntil: null }).where(and(eq(featureViews.name, input.name), eq(featureViews.version, input.version)));
+    },
+  };
+}
+
+export { FeatureViewError };
