@@ -13,6 +13,7 @@ import { registerDatasetCommands } from './datasets';
 import { registerScheduleCommands } from './schedules';
 import { registerLineageCommand } from './lineage';
 import { registerModelCommands } from './models';
+import { registerFeatureCommands } from './features';
 import { registerRunCommands } from './runs';
 import { runDemo } from './demo';
 import { failureMessage, followPipeline, formatStage, startPipeline, uiLink } from './pipelines';
@@ -86,6 +87,7 @@ program.command('status <workflowId>')
 
 registerScheduleCommands(program, say);
 registerModelCommands(program, say);
+registerFeatureCommands(program, say);
 registerDatasetCommands(program, say);
 registerRunCommands(program, say);
 registerAlertCommands(program, say);
