@@ -95,6 +95,20 @@ describe('feature store', () => {
     await expect(loadFeatureSource(harness.services.db, harness.services.store, b.row)).rejects.toThrow(/column "avg_units" does not hold a number everywhere: invalid input syntax for type double precision: "many"/);
     const [failed] = await harness.services.db.select().from(featureViews).where(and(eq(featureViews.name, wrongType.name), eq(featureViews.version, 1)));
     expect(failed!.loadedAt).toBeNull();
+
+    // A dataset version as the source: checked cell by cell, the error naming line, column and value.
+    const dataset = `fs-${id}-stats`.replace(/_/g, '-');
+    const csvPath = join(harness.workDir, `${id}-stats.csv`);
+    await writeFile(csvPath, `store_id,day,avg_units,promo_rate\nS1,${at(1)},12,0.1\nS2,${at(1)},lots,0.2\n`);
+    await harness.runDataset({ dataset, table: { source: csvPath }, drift: null });
+    const fromDataset = defineFeatureView({ ...view, name: `${view.name.slice(0, 36)}_ds`, createdTimestamp: undefined, source: { dataset } });
+    const c = await registerFeatureView(harness.services.db, fromDataset);
+    await expect(loadFeatureSource(harness.services.db, harness.services.store, c.row)).rejects.toThrow(
+      new RegExp(`feature view ${fromDataset.name}: line 3, column "avg_units": "lots" is not a number`));
+    await writeFile(csvPath, `store_id,day,avg_units,promo_rate\nS1,${at(1)},12,0.1\nS2,${at(1)},13,0.2\n`);
+    await harness.runDataset({ dataset, table: { source: csvPath }, drift: null });
+    const good = await loadFeatureSource(harness.services.db, harness.services.store, c.row);
+    expect(good).toMatchObject({ rows: 2, loadedFrom: expect.stringMatching(new RegExp(`^${dataset}@`)) });
   });
 
   it('builds a training set point in time — nothing from the future, TTL and ties respected — and trains, deploys and serves by entity id', async () => {
