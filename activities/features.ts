@@ -114,15 +114,22 @@ export async function loadFeatureSource(db: Db, store: ObjectStore, row: Feature
   try {
     await client.query('BEGIN');
     await client.query(`TRUNCATE ${table}`);
-    const flush = async () => {
-      if (!batch.length) return;
+    // Batches go out one after another on this client; reading pauses while more than a few wait.
+    let chain: Promise<void> = Promise.resolve();
+    let waiting = 0;
+    const flush = () => {
+      if (!batch.length) return chain;
       const rowsNow = JSON.stringify(batch);
       batch = [];
-      await client.query(`INSERT INTO ${table} SELECT * FROM json_populate_recordset(null::${table}, $1)`, [rowsNow]);
-      onProgress(rows);
+      waiting++;
+      chain = chain.then(async () => {
+        await client.query(`INSERT INTO ${table} SELECT * FROM json_populate_recordset(null::${table}, $1)`, [rowsNow]);
+        waiting--;
+        onProgress(rows);
+      });
+      return chain;
     };
-    const pending: Promise<void>[] = [];
-    await readCsv(await store.getStream(version!.objectKey), { sourceName: versionId, pace: () => (pending.length > 4 ? Promise.all(pending.splice(0, pending.length)).then(() => undefined) : undefined) }, (header) => {
+    await readCsv(await store.getStream(version!.objectKey), { sourceName: versionId, pace: () => (waiting > 3 ? chain : undefined) }, (header) => {
       const missing = columns.filter((c) => !header.includes(c.column));
       if (missing.length) throw fail(`its source dataset ${versionId} lacks ${missing.map((m) => `the ${m.role} column "${m.column}"`).join(', ')} (it has: ${header.join(', ')})`);
       indices = columns.map((c) => header.indexOf(c.column));
@@ -139,9 +146,8 @@ export async function loadFeatureSource(db: Db, store: ObjectStore, row: Feature
       }
       batch.push(out);
       rows++;
-      if (batch.length >= 5_000) pending.push(flush());
+      if (batch.length >= 5_000) void flush();
     });
-    await Promise.all(pending);
     await flush();
     await client.query('COMMIT');
   } catch (error) {
@@ -193,8 +199,21 @@ export async function featureTrainingQuery(
   let header: string[] = [];
   let batch: Record<string, string | null>[] = [];
   const client = await db.$client.connect();
+  // Statements go out one after another on this client (the CREATE first); reading pauses while a few wait.
+  let chain: Promise<unknown> = Promise.resolve();
+  let waiting = 0;
+  const run = (text: string, values?: unknown[]) => {
+    waiting++;
+    chain = chain.then(async () => {
+      await client.query(text, values);
+      waiting--;
+    });
+  };
+  const insert = () => {
+    run(`INSERT INTO ${scratchTable} SELECT * FROM json_populate_recordset(null::${scratchTable}, $1)`, [JSON.stringify(batch)]);
+    batch = [];
+  };
   try {
-    const pending: Promise<unknown>[] = [];
     await readTable(table, store, {
       onHeader(columns) {
         header = columns;
@@ -204,7 +223,7 @@ export async function featureTrainingQuery(
         const outputs = joins.flatMap((j) => outputFeatures(j.view));
         const clash = outputs.filter((f, i) => columns.includes(f) || outputs.indexOf(f) !== i);
         if (clash.length) throw badInput('DataValidationError', `feature name(s) ${[...new Set(clash)].map((c) => `"${c}"`).join(', ')} appear twice (in the entity rows or in two views)`);
-        pending.push(client.query(`CREATE UNLOGGED TABLE ${scratchTable} (${columns.map((c) => `${quote(c)} text`).join(', ')})`));
+        run(`CREATE UNLOGGED TABLE ${scratchTable} (${columns.map((c) => `${quote(c)} text`).join(', ')})`);
       },
       onRecord(record) {
         const row: Record<string, string | null> = {};
@@ -217,17 +236,16 @@ export async function featureTrainingQuery(
         }
         batch.push(row);
         if (batch.length >= 5_000) {
-          // One client runs its queries in order: the CREATE first, then the batches.
-          pending.push(client.query(`INSERT INTO ${scratchTable} SELECT * FROM json_populate_recordset(null::${scratchTable}, $1)`, [JSON.stringify(batch)]));
-          batch = [];
+          insert();
           heartbeat();
         }
       },
-      pace: () => (pending.length > 4 ? Promise.all(pending.splice(0, pending.length - 1)).then(() => undefined) : undefined),
+      pace: () => (waiting > 3 ? chain.then(() => undefined) : undefined),
     });
-    await Promise.all(pending);
-    if (batch.length) await client.query(`INSERT INTO ${scratchTable} SELECT * FROM json_populate_recordset(null::${scratchTable}, $1)`, [JSON.stringify(batch)]);
+    if (batch.length) insert();
+    await chain;
   } finally {
+    await chain.catch(() => undefined);
     client.release();
   }
   return {
