@@ -17,7 +17,7 @@ export interface MaterializeInput {
   view: string;
   /** Event time to materialise up to (ISO 8601). @default the workflow's start time */
   until?: string;
-  /** Window per activity. @default '1d' */
+  /** Event time per activity. @default 1 day, or a twentieth of the span when that is longer (a backfill) */
   window?: string;
   /** Reload the offline table from the source first. @default true */
   load?: boolean;
@@ -43,9 +43,9 @@ export async function materializeWorkflow(input: MaterializeInput): Promise<Mate
   if (start === null || start >= until) {
     return { ref: state.ref, windows: 0, upserted: 0, from: null, watermark: state.watermark === null ? null : new Date(state.watermark).toISOString(), loadedRows: loaded?.rows };
   }
-  const step = durationMs(input.window ?? '1d');
   // Windows past the newest event hold nothing: one last window covers (newest, until].
   const last = Math.min(until, Math.max(start, state.maxEvent ?? start));
+  const step = input.window ? durationMs(input.window) : Math.max(86_400_000, Math.ceil((last - start) / 20));
   let upserted = 0, windows = 0, from = start;
   while (from < until) {
     const to = from >= last ? until : Math.min(from + step, last);
