@@ -96,7 +96,10 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepResult> {
   }
   const finished = trials.filter((t) => t.status === 'finished' && Number.isFinite(t.objective));
   if (finished.length === 0) throw ApplicationFailure.nonRetryable(`sweep ${sweepId}: no trial finished`, 'SweepFailedError');
-  // Trials stopped early are worse than the median by construction; the best is among those that ran out.
-  const best = finished.reduce((a, b) => (b.objective! < a.objective! || (b.objective === a.objective && b.index < a.index) ? b : a));
+  // Trials stopped early are worse than the median by construction; the best is among those that ran out (or, if
+  // every trial was stopped, among all). A stopped trial can still report a lower loss than one that ran out (it
+  // stopped before it could overfit, or the median it lost to came from faster trials): it is not released.
+  const ranOut = finished.filter((t) => !t.stoppedEarly);
+  const best = (ranOut.length ? ranOut : finished).reduce((a, b) => (b.objective! < a.objective! || (b.objective === a.objective && b.index < a.index) ? b : a));
   return { best: { ...results.get(best.index)!, trial: best.index, params: best.params }, trials };
 }
