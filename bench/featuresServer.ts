@@ -1,0 +1,35 @@
+/**
+ * bench:features' serving process: Flywheel's HTTP handler (serving/app.ts `createServingHandler`, what serving/main.ts
+ * runs) in a process of its own, so that the load generator never shares its event loop. It serves
+ * `POST /v2/features` from the online store like the stack's serving process, on 127.0.0.1 and a free port, and
+ * prints `{"port": N}` once listening. Models are not loaded (`ServedModels.start()` is not called: no TF.js, no
+ * polling): the online lookup does not need them. Stops on SIGTERM / SIGINT.
+ *
+ * Started by bench/features.ts as `node --import tsx bench/featuresServer.ts`.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServingHandler } from '../serving/app';
+import { ServedModels } from '../serving/models';
+import { PredictionLog } from '../serving/predictionLog';
+import { closeDb, connectDb } from '../storage/db';
+import { S3ObjectStore } from '../storage/objectStore';
+import { loadConfig } from '../temporal.config';
+
+const config = loadConfig();
+const db = connectDb(config.databaseUrl);
+const models = new ServedModels(db, new S3ObjectStore(config.s3));
+const predictionLog = new PredictionLog(db);
+const server = createServer(createServingHandler(models, predictionLog));
+server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: (server.address() as AddressInfo).port })));
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    server.closeAllConnections();
+    server.close(async () => {
+      await predictionLog.close();
+      await closeDb(db);
+      process.exit(0);
+    });
+  });
+}
