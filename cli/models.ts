@@ -230,7 +230,9 @@ export function registerModelCommands(program: Command, say: Say): void {
   hooks.command('add <url>').option('--model <name>', 'one model only (default: all)')
     .option('--events <list>', 'model_version.created,model_version_alias.moved', 'model_version.created,model_version_alias.moved')
     .option('--secret <secret>', 'HMAC-SHA256 key for the x-flywheel-signature header')
-    .action(async (url: string, options: { model?: string; events: string; secret?: string }) => withDb(async (db) => {
+    .option('--token <token>', 'admin token (default: FLYWHEEL_TOKEN)')
+    .action(async (url: string, options: { model?: string; events: string; secret?: string; token?: string }) => withDb(async (db) => {
+      if (!(await verifyToken(db, tokenOf(options), ['admin']))) throw new ConfigError('adding a webhook needs an admin token (--token or FLYWHEEL_TOKEN)');
       if (!/^https?:\/\//.test(url)) throw new ConfigError(`webhook url must be http(s)://, got "${url}"`);
       const events = options.events.split(',').map((e) => e.trim());
       const bad = events.filter((e) => !['model_version.created', 'model_version_alias.moved'].includes(e));
@@ -243,7 +245,8 @@ export function registerModelCommands(program: Command, say: Say): void {
     if (!rows.length) return say('no webhooks');
     table([['ID', 'URL', 'EVENTS', 'MODEL'], ...rows.map((r) => [`#${r.id}`, r.url, r.events.join(','), r.modelName ?? '(all)'])], say);
   }));
-  hooks.command('remove <id>').action((id: string) => withDb(async (db) => {
+  hooks.command('remove <id>').option('--token <token>', 'admin token (default: FLYWHEEL_TOKEN)').action((id: string, options: { token?: string }) => withDb(async (db) => {
+    if (!(await verifyToken(db, tokenOf(options), ['admin']))) throw new ConfigError('removing a webhook needs an admin token (--token or FLYWHEEL_TOKEN)');
     const removed = await db.delete(registryWebhooks).where(eq(registryWebhooks.id, Number(id.replace(/^#/, '')))).returning();
     say(removed.length ? `webhook ${id} removed` : `no webhook ${id}`);
   }));
