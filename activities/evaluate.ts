@@ -10,6 +10,7 @@ import {
 } from '../ml/evaluation';
 import { checkGates, type Gate, type GateResult } from '../ml/gates';
 import { decodeRegression, encodeColumns, encodeTarget, featureWidth, type Preprocessor, type RawColumns } from '../ml/preprocess';
+import { parseNumber } from '../ml/numbers';
 import { splitRows } from '../ml/split';
 import { runs } from '../schema/runs';
 import { loadTf, type TfModule } from '../training/backend';
@@ -55,17 +56,19 @@ interface Scored {
 
 function score(tf: TfModule, model: Awaited<ReturnType<typeof deserializeModel>>, pre: Preprocessor, columns: RawColumns, holdout: ArrayLike<number>): Scored {
   const outputs = predictEncoded(tf, model, encodeColumns(pre, columns, holdout), holdout.length, featureWidth(pre));
-  const actual = encodeTarget(pre, columns, holdout);
   const target = pre.target;
   if (target.task === 'regression') {
     const predictions = Float64Array.from(outputs, (v) => decodeRegression(pre, v));
-    const truth = Float64Array.from(actual, (v) => decodeRegression(pre, v));
+    // The raw values, not decode(encode(y)): a round trip turns a 0 into 1e-15, and MAPE would divide by it.
+    const raw = columns[target.name]!;
+    const truth = Float64Array.from(holdout, (r) => parseNumber(raw[r]!) ?? target.mean);
     const pick = (rows: Int32Array, from: Float64Array) => Float64Array.from(rows, (r) => from[r]!);
     return {
       metrics: regressionEvaluation(truth, predictions).metrics, predictions, truth,
       evaluate: (rows) => regressionEvaluation(pick(rows, truth), pick(rows, predictions)).metrics,
     };
   }
+  const actual = encodeTarget(pre, columns, holdout);
   const classes = outputUnits(pre);
   const predictions = new Float64Array(holdout.length);
   for (let i = 0; i < holdout.length; i++) {

@@ -106,6 +106,8 @@ describe('release', () => {
     const [v1row] = await harness.services.db.select().from(modelVersions).where(and(eq(modelVersions.modelName, v1.model), eq(modelVersions.version, 1)));
     const report = await harness.services.store.getJson<{ metrics: Record<string, number>; slices: { column: string; values: { value: string }[] }[]; fairness: { groups: unknown[]; demographic_parity_difference: number } }>(v1row!.evaluation!.reportKey);
     expect(Object.keys(report.metrics)).toEqual(expect.arrayContaining(['rmse', 'mae', 'r2', 'mape', 'wape', 'demographic_parity_difference']));
+    // MAPE over the raw labels: zero-unit days are skipped, not divided by a round-off 1e-15.
+    expect(report.metrics.mape).toBeLessThan(2);
     expect(report.slices[0]!.values.map((s) => s.value).sort()).toEqual(['S01', 'S02', 'S03']);
     expect(report.fairness.groups).toHaveLength(3);
     const svg = (await harness.services.store.getBuffer(v1row!.evaluation!.plots.residuals!)).toString();
