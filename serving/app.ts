@@ -8,9 +8,9 @@ import { FeatureError } from '../ml/preprocess';
 import { PredictBatcher, predictNow, type Prediction } from './batcher';
 import type { Choice, LoadedModel, ServedModels } from './models';
 import { LookupError, withOnlineFeatures } from './onlineFeatures';
+import type { PredictionLog } from './predictionLog';
 
 const modelInputs = (served: LoadedModel) => new Set([...served.preprocessor.numeric.map((n) => n.name), ...served.preprocessor.categorical.map((c) => c.name)]);
-import type { PredictionLog } from './predictionLog';
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -139,7 +139,7 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       });
     }
     const refused = models.refuseKey(apiKeyOf(request));
-    if (refused && path !== '/feedback') throw new HttpError(401, refused);
+    if (refused) throw new HttpError(401, refused);
     // Sticky assignment in A/B tests and canaries: the caller's key (a user or session id), else the request id.
     const headerKey = request.headers['x-flywheel-key'];
 
