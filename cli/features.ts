@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Command } from 'commander';
+import { tsImport } from 'tsx/esm/api';
 import { asc } from 'drizzle-orm';
 import { findFeatureView, loadFeatureSource, registerFeatureView } from '../activities/features';
 import { ConfigError } from '../config/pipeline';
@@ -25,7 +26,8 @@ const when = (d: Date | null) => (d ? d.toISOString().slice(0, 19).replace('T', 
 async function apply(file: string, say: Say): Promise<void> {
   let module: Record<string, unknown>;
   try {
-    module = await import(pathToFileURL(resolve(file)).href) as Record<string, unknown>;
+    // tsImport loads the file as an ES module wherever it lives (a plain import would follow the nearest package.json).
+    module = await tsImport(pathToFileURL(resolve(file)).href, import.meta.url) as Record<string, unknown>;
   } catch (error) {
     throw new ConfigError(`cannot load feature views from ${file}: ${(error as Error).message}`, file);
   }

@@ -17,6 +17,7 @@ import { predictions } from '../../schema/deployments';
 import { featureViews } from '../../schema/features';
 import { withOnlineFeatures } from '../../serving/onlineFeatures';
 import type { MaterializeResult } from '../../workflows/features';
+import { PROJECT_ROOT } from '../../temporal.config';
 import { cli, eventually, failureOf, startHarness, unique, type Harness } from './harness';
 
 let harness: Harness;
@@ -55,6 +56,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // The suite's views, their offline tables and online rows.
+  const mine = await harness?.services.db.select().from(featureViews).where(like(featureViews.name, `${view.name.slice(0, 36)}%`)) ?? [];
+  for (const row of mine) {
+    await harness.services.db.$client.query(`DROP TABLE IF EXISTS "${row.offlineTable}"`);
+    await harness.services.db.$client.query('DELETE FROM online_features WHERE view = $1', [`${row.name}@${row.version}`]);
+  }
+  await harness?.services.db.delete(featureViews).where(like(featureViews.name, `${view.name.slice(0, 36)}%`));
   await harness?.services.db.$client.query(`DROP TABLE IF EXISTS ${source}`);
   await harness?.stop();
 });
@@ -188,6 +196,20 @@ describe('feature store', () => {
     await harness.services.client.schedule.getHandle(`fs-${id}`).delete();
     const got = await cli(harness, ['features', 'get', view.name, 'store_id=S2']);
     expect(JSON.parse(got.stdout)).toEqual({ store_id: 'S2', avg_units: avgUnits(1, 29), promo_rate: 0.2, units_per_promo: expect.closeTo(avgUnits(1, 29) * 1.2, 6) });
+    // Declared in a TypeScript file and applied from the CLI: registered once, a changed TTL is version 2.
+    const file = join(harness.workDir, `${id}-views.ts`);
+    const declare = (ttl: string) => writeFile(file, `import { defineFeatureView } from ${JSON.stringify(join(PROJECT_ROOT, 'features', 'define.ts'))};
+export const v = defineFeatureView({ name: ${JSON.stringify(`${view.name.slice(0, 36)}_cli`)}, entities: ['store_id'], timestamp: 'day', ttl: ${JSON.stringify(ttl)},
+  source: { query: ${JSON.stringify(`SELECT store_id, day, avg_units FROM ${source}`)} }, features: { avg_units: 'number' } });
+`);
+    await declare('3d');
+    expect((await cli(harness, ['features', 'apply', file])).stdout).toMatch(/_cli@1 {2}registered {2}entities store_id; 1 features; ttl 3d/);
+    expect((await cli(harness, ['features', 'apply', file])).stdout).toMatch(/_cli@1 {2}unchanged/);
+    await declare('4d');
+    expect((await cli(harness, ['features', 'apply', file])).stdout).toMatch(/_cli@2 {2}registered/);
+    await declare('0d');
+    expect((await cli(harness, ['features', 'apply', file])).stderr).toMatch(/ttl: must be a positive duration/);
+
     const shown = await cli(harness, ['features', 'show', view.name]);
     expect(shown.stdout).toMatch(/avg_units\s+number\s+152\s+0\.0\s+10\s+/);
     // Entity rows without the timestamp column: the pipeline's ingest names what is missing.
@@ -199,6 +221,5 @@ describe('feature store', () => {
       training: { task: 'regression', target: 'units_sold', features: { numeric: ['avg_units'] } },
     });
     expect(await failureOf((await harness.runPipeline(config)).result)).toMatch(/the entity rows lack "ts" \(needed by .+ and data\.features\.timestamp; they have: store_id, when\)/);
-    await harness.services.db.delete(featureViews).where(like(featureViews.name, `${view.name.slice(0, 36)}%`));
   });
 });

@@ -148,9 +148,10 @@ describe('release', () => {
     expect(result.rollout!.steps.map((s) => s.percent)).toEqual([20, 50, 100]);
     expect(result.rollout!.steps.every((s) => s.health!.passed && s.health!.candidate.requests > 0)).toBe(true);
     expect(await champion(v1.model)).toBe(3);
-    // Both versions answered during the rollout.
+    // Both versions answered during the rollout, and no request failed across the route changes and the alias swap.
     expect(promoted.statuses.get('200 v1')).toBeGreaterThan(0);
     expect(promoted.statuses.get('200 v3')).toBeGreaterThan(0);
+    expect([...promoted.statuses.keys()].filter((k) => !k.startsWith('200 '))).toEqual([]);
   });
 
   it('an A/B split holds its ratio within ±2 % over 10,000 keys, sticks to each key, and compares the variants on labels; a shadow never answers', async () => {
