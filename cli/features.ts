@@ -122,6 +122,8 @@ async function schedule(ref: string, options: { every: string; id?: string; wind
       action: { type: 'startWorkflow', workflowType: 'materializeWorkflow', taskQueue: config.taskQueues.main, args: [input] },
       // A slow run is never doubled: the next one waits (the watermark makes it pick up where that one ended).
       policies: { overlap: ScheduleOverlapPolicy.BUFFER_ONE },
+      // What `flywheel schedule list | describe` show as its calendar.
+      memo: { cron: `every ${options.every}`, view: ref },
     });
     say(`schedule ${scheduleId}: materialise ${ref} every ${options.every} (flywheel schedule describe ${scheduleId})`);
   } finally {
