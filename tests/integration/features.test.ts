@@ -187,6 +187,29 @@ describe('feature store', () => {
     }
   });
 
+  it('joins several views at once, each with its own TTL', async () => {
+    const weekly = defineFeatureView({
+      name: `${view.name.slice(0, 36)}_wk`, entities: ['store_id'], timestamp: 'day', ttl: '1d',
+      source: { query: `SELECT store_id, day, avg_units * 7 AS units_wk FROM ${source} WHERE day < '${at(25)}'` }, features: { units_wk: 'number' },
+    });
+    const { row } = await registerFeatureView(harness.services.db, weekly);
+    await loadFeatureSource(harness.services.db, harness.services.store, row);
+    const path = join(harness.workDir, `${id}-two.csv`);
+    await writeFile(path, `store_id,ts\nS1,${at(12, 3_600_000)}\nS2,${at(27)}\n`);
+    const built = await featureTrainingQuery(harness.services.db, harness.services.store, `fs_two_${id}`, { source: path }, { views: [view.name, weekly.name], timestamp: 'ts' });
+    try {
+      const rows = (await harness.services.db.$client.query(built.query)).rows as Record<string, unknown>[];
+      expect(rows).toEqual([
+        { store_id: 'S1', ts: at(12, 3_600_000), avg_units: avgUnits(0, 12), promo_rate: 0.1, units_per_promo: expect.closeTo(avgUnits(0, 12) * 1.1, 6), units_wk: 7 * avgUnits(0, 12) },
+        // The weekly view stops at day 24: two days later its 1-day TTL has passed; the daily view's 3 days have not.
+        { store_id: 'S2', ts: at(27), avg_units: avgUnits(1, 27), promo_rate: 0.2, units_per_promo: expect.closeTo(avgUnits(1, 27) * 1.2, 6), units_wk: null },
+      ]);
+      expect(built.views.map((v) => v.ref)).toEqual([`${view.name}@1`, `${weekly.name}@1`]);
+    } finally {
+      await built.drop();
+    }
+  });
+
   it('materialises on a Temporal Schedule and looks entities up from the CLI', async () => {
     const created = await cli(harness, ['features', 'schedule', view.name, '--every', '1h', '--id', `fs-${id}`]);
     expect(created.stdout).toMatch(new RegExp(`schedule fs-${id}: materialise ${view.name} every 1h`));
