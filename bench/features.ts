@@ -64,10 +64,10 @@
  * Last line of stdout: one JSON object with `ratio_vs_peer` (pandas seconds ÷ Flywheel seconds for the join; > 1:
  * Flywheel faster), `online_p99_ms` (at BENCH_RATE), and the figures.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, setPriority, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type pg from 'pg';
@@ -77,6 +77,7 @@ import { createOfflineTableSql, materializeSql, pointInTimeJoinSql, quote, viewR
 import { closeDb, connectDb, type Db } from '../storage/db';
 import { loadConfig, PROJECT_ROOT } from '../temporal.config';
 import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
+import { busyPct, children, machineTicks, runLoadPhase, statOf, stopChild, waitUntil } from './processes';
 import type { LoadResult, LoadSpec } from './serveLoad';
 
 const FEATURE_ROWS = intFromEnv('BENCH_FEATURE_ROWS', 10_000_000);
@@ -273,19 +274,6 @@ function compareRows(side: string, got: Float64Array, want: Float64Array): numbe
 // ---------------------------------------------------------------------------------------------------------------
 // CPU accounting
 
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
-function statOf(pid: number | string): { ppid: number; self: number; children: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), self: (Number(f[11]) + Number(f[12])) / CLOCK_TICKS, children: (Number(f[13]) + Number(f[14])) / CLOCK_TICKS };
-  } catch {
-    return undefined;
-  }
-}
-const cpuSecondsOf = (pid: number | undefined) => (pid ? statOf(pid)?.self ?? 0 : 0);
-
 /**
  * CPU seconds used so far by Postgres: every live postgres process, plus what the postmaster's reaped children (parallel
  * workers, closed backends) used. undefined when no postgres process runs here (a remote database).
@@ -311,34 +299,15 @@ function postgresCpu(): number | undefined {
   return seen ? total : undefined;
 }
 
-function machineTicks(): { busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = line.reduce((a, b) => a + b, 0);
-  return { busy: total - (line[3] ?? 0) - (line[4] ?? 0), total };
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // Processes and cleanup
 
-const children = new Set<ChildProcess>();
 let db: Db | undefined;
 let tempDir = '';
 let offlineTable = '';
 let ref = '';
 const scratchTables = new Set<string>();
 let cleaned = false;
-
-function stopChild(child: ChildProcess, timeoutMs = 5_000): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 async function cleanup(): Promise<void> {
   if (cleaned) return;
@@ -417,18 +386,7 @@ class Peer {
   async quit(): Promise<void> {
     if (!this.exited) this.child.stdin!.end(`${JSON.stringify({ op: 'quit' })}\n`);
     await stopChild(this.child, 10_000);
-    children.delete(this.child);
   }
-}
-
-async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number, child?: ChildProcess): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (child && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`${what}: the process exited (${child.exitCode ?? child.signalCode})`);
-    if (await probe().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`${what}: not ready after ${timeoutMs / 1000} s`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -516,33 +474,10 @@ async function explain(client: pg.PoolClient, query: string): Promise<string[]> 
 interface Phase extends LoadResult { server_cpu_s: number; postgres_cpu_s: number | null; machine_busy_pct: number }
 
 async function runPhase(spec: LoadSpec, serverPid: number | undefined): Promise<Phase> {
-  const specFile = join(tempDir, 'load.json');
-  writeFileSync(specFile, JSON.stringify(spec));
-  const cpu0 = cpuSecondsOf(serverPid);
   const pg0 = postgresCpu();
-  const m0 = machineTicks();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'serveLoad.ts'), specFile], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.add(child);
-  if (GENERATOR_NICE !== 0 && child.pid) {
-    try {
-      setPriority(child.pid, GENERATOR_NICE);
-    } catch {
-      // not root: the generator runs at normal priority; its send lag (reported) shows what that costs
-    }
-  }
-  let stdout = '';
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (c) => resolve(c));
-  });
-  children.delete(child);
-  const cpu = cpuSecondsOf(serverPid) - cpu0;
+  const result = await runLoadPhase(spec, { dir: tempDir, serverPid, nice: GENERATOR_NICE });
   const pg1 = postgresCpu();
-  const m1 = machineTicks();
-  if (code !== 0) throw new Error(`load generator exited with ${code}\n${stdout}`);
-  const result = JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult;
-  return { ...result, server_cpu_s: cpu, postgres_cpu_s: pg0 !== undefined && pg1 !== undefined ? pg1 - pg0 : null, machine_busy_pct: (100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total) };
+  return { ...result, postgres_cpu_s: pg0 !== undefined && pg1 !== undefined ? pg1 - pg0 : null };
 }
 
 async function postJson(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -562,7 +497,7 @@ try {
   const idle0 = machineTicks();
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   const idle1 = machineTicks();
-  const busyBefore = (100 * (idle1.busy - idle0.busy)) / Math.max(1, idle1.total - idle0.total);
+  const busyBefore = busyPct(idle0, idle1);
   console.error(`bench:features: point-in-time join of ${fmt(ENTITY_ROWS)} entity rows × ${fmt(FEATURE_ROWS)} feature rows (${fmt(KEYS)} entities, ${SLOTS} rows each, TTL ${TTL_H}h), ` +
     `Flywheel (Postgres) vs pandas ${pandasVersion} / numpy ${numpyVersion} (${PYTHON}); online lookup at ${fmt(RATE)}/s; ${CORES} cores, machine ${busyBefore.toFixed(0)} % busy before`);
   if (busyBefore > 25) console.error(`  WARNING: the machine is ${busyBefore.toFixed(0)} % busy before the bench starts; other processes will skew the figures`);
@@ -786,7 +721,6 @@ try {
     `server CPU ${((1e6 * phase.server_cpu_s) / Math.max(1, phase.completed)).toFixed(0)} µs/req${phase.postgres_cpu_s !== null ? ` + postgres ${((1e6 * phase.postgres_cpu_s) / Math.max(1, phase.completed)).toFixed(0)} µs/req` : ''}, machine ${phase.machine_busy_pct.toFixed(0)} % busy`);
   if (phase.ok === 0) throw new Error(`the serving process answered no lookup with 200 (${JSON.stringify(phase.statuses)}; ${phase.first_error ?? ''})`);
   await stopChild(server);
-  children.delete(server);
 
   // Summary.
   const bestF = flywheelRuns.reduce((a, b) => (b.seconds < a.seconds ? b : a));

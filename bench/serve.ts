@@ -69,11 +69,11 @@
  * Flywheel faster), `p99_ms_at_1000rps`, `lost_prediction_logs`, both servers' rps / p50 / p99 / batch rows/s, the
  * in-process limits, the prediction log's backlog, CPU per request, `cores` and the TF.js `backend`.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { availableParallelism, setPriority, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { loadPipelineConfig } from '../config/pipeline';
@@ -83,6 +83,7 @@ import { closeDb, connectDb, type Db } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig, PROJECT_ROOT } from '../temporal.config';
 import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
+import { busyPct, children, cpuSecondsOf, machineTicks, runLoadPhase, stopChild, waitUntil } from './processes';
 import type { LoadResult, LoadSpec } from './serveLoad';
 
 const SECONDS = Math.max(1, intFromEnv('BENCH_SECONDS', 10));
@@ -113,20 +114,6 @@ const runTag = `bench-serve-${Date.now().toString(36)}${Math.floor(Math.random()
 // ---------------------------------------------------------------------------------------------------------------
 // Processes, CPU accounting, cleanup
 
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
-/** CPU seconds (user + system) a process has used so far; 0 when it is gone. */
-function cpuSecondsOf(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime (fields 14 and 15 of stat)
-  } catch {
-    return 0;
-  }
-}
-
 /** CPU seconds so far of every process named `postgres` (the postmaster and its backends), by pid. */
 function postgresCpu(): Map<number, number> {
   const byPid = new Map<number, number>();
@@ -148,15 +135,6 @@ function postgresCpuBetween(before: Map<number, number>, after: Map<number, numb
   return total;
 }
 
-/** Busy and total jiffies of the whole machine (/proc/stat). */
-function machineTicks(): { busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = line.reduce((a, b) => a + b, 0);
-  const idle = (line[3] ?? 0) + (line[4] ?? 0);
-  return { busy: total - idle, total };
-}
-
-const children = new Set<ChildProcess>();
 let tempDir = '';
 let db: Db | undefined;
 /** predictions.id before the bench's first request: its rows are above it. */
@@ -184,22 +162,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-function stopChild(child: ChildProcess, timeoutMs = 5_000): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      children.delete(child);
-      return resolve();
-    }
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -209,16 +171,6 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number, child?: ChildProcess): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (child && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`${what}: the process exited (${child.exitCode ?? child.signalCode})`);
-    if (await probe().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`${what}: not ready after ${timeoutMs / 1000} s`);
 }
 
 /** Runs the CLI (its output on stderr); a demo that cannot finish (a broken pipeline) fails the bench after 15 min. */
@@ -243,35 +195,11 @@ interface Phase extends LoadResult {
 let lastPhaseStarted = performance.now();
 
 async function runPhase(spec: LoadSpec, serverPid: number | undefined, withPostgres: boolean): Promise<Phase> {
-  const specFile = join(tempDir, `load-${spec.idPrefix.replace(/[^a-z0-9-]/gi, '_')}.json`);
-  writeFileSync(specFile, JSON.stringify(spec));
   lastPhaseStarted = performance.now();
-  const cpu0 = cpuSecondsOf(serverPid);
   const pg0 = withPostgres ? postgresCpu() : new Map<number, number>();
-  const m0 = machineTicks();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'serveLoad.ts'), specFile], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.add(child);
-  if (spec.mode === 'open' && GENERATOR_NICE !== 0 && child.pid) {
-    try {
-      setPriority(child.pid, GENERATOR_NICE);
-    } catch {
-      // not root: the generator runs at normal priority; its send lag (reported) shows what that costs
-    }
-  }
-  let stdout = '';
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (c) => resolve(c));
-  });
-  children.delete(child);
-  const cpu = cpuSecondsOf(serverPid) - cpu0;
+  const result = await runLoadPhase(spec, { dir: tempDir, serverPid, nice: spec.mode === 'open' ? GENERATOR_NICE : 0 });
   const pgAfter = withPostgres ? postgresCpu() : new Map<number, number>();
-  const pgCpu = postgresCpuBetween(pg0, pgAfter);
-  const m1 = machineTicks();
-  if (code !== 0) throw new Error(`load generator exited with ${code}\n${stdout}`);
-  const result = JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult;
-  return { ...result, server_cpu_s: cpu, postgres_cpu_s: pgCpu, pg_after: pgAfter, machine_busy_pct: (100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total) };
+  return { ...result, postgres_cpu_s: postgresCpuBetween(pg0, pgAfter), pg_after: pgAfter };
 }
 
 /**
@@ -418,7 +346,7 @@ try {
   const idle0 = machineTicks();
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const idle1 = machineTicks();
-  const busyBefore = (100 * (idle1.busy - idle0.busy)) / Math.max(1, idle1.total - idle0.total);
+  const busyBefore = busyPct(idle0, idle1);
   if (busyBefore > 25) console.error(`  WARNING: the machine is ${busyBefore.toFixed(0)} % busy before the bench starts; other processes will skew the figures`);
   console.error(`  serving ${config.serving.url} (pid ${servingPid ?? '?'}, TF.js backend ${info.backend}): model ${entry.name} v${entry.version} @${entry.alias}; ${cores} cores`);
 

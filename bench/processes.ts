@@ -1,0 +1,103 @@
+/**
+ * What the HTTP benches (serve, features) share: child processes stopped on exit, CPU accounting from /proc, waiting
+ * for a server, and one load phase of bench/serveLoad.ts in its own process.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../temporal.config';
+import type { LoadResult, LoadSpec } from './serveLoad';
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU seconds (user + system) of a process and of its reaped children, and its parent; undefined when it is gone. */
+export function statOf(pid: number | string): { ppid: number; self: number; children: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime, stime, cutime, cstime: fields 14–17 of stat
+    return { ppid: Number(f[1]), self: (Number(f[11]) + Number(f[12])) / CLOCK_TICKS, children: (Number(f[13]) + Number(f[14])) / CLOCK_TICKS };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds a process has used so far; 0 when it is gone. */
+export const cpuSecondsOf = (pid: number | string | undefined) => (pid ? statOf(pid)?.self ?? 0 : 0);
+
+/** Busy and total jiffies of the whole machine (/proc/stat). */
+export function machineTicks(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = line.reduce((a, b) => a + b, 0);
+  return { busy: total - (line[3] ?? 0) - (line[4] ?? 0), total };
+}
+
+export const busyPct = (m0: { busy: number; total: number }, m1: { busy: number; total: number }) => (100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total);
+
+/** The bench's child processes, so a failure or a signal stops every one of them. */
+export const children = new Set<ChildProcess>();
+
+/** SIGTERM, then SIGKILL after `timeoutMs`; resolves when the process is gone. */
+export function stopChild(child: ChildProcess, timeoutMs = 5_000): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      children.delete(child);
+      return resolve();
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+export async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number, child?: ChildProcess): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (child && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`${what}: the process exited (${child.exitCode ?? child.signalCode})`);
+    if (await probe().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${what}: not ready after ${timeoutMs / 1000} s`);
+}
+
+export interface PhaseCpu {
+  server_cpu_s: number;
+  machine_busy_pct: number;
+}
+
+/**
+ * One load phase: bench/serveLoad.ts in a child process (never the server's event loop) at `nice` (0: unchanged; as
+ * root a negative nice keeps an open-loop generator's sends on time), with the server's CPU and the machine's busy share
+ * over the phase.
+ */
+export async function runLoadPhase(spec: LoadSpec, options: { dir: string; serverPid?: number; nice: number }): Promise<LoadResult & PhaseCpu> {
+  const specFile = join(options.dir, `load-${spec.idPrefix.replace(/[^a-z0-9-]/gi, '_')}.json`);
+  writeFileSync(specFile, JSON.stringify(spec));
+  const cpu0 = cpuSecondsOf(options.serverPid);
+  const m0 = machineTicks();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'serveLoad.ts'), specFile], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
+  if (options.nice !== 0 && child.pid) {
+    try {
+      setPriority(child.pid, options.nice);
+    } catch {
+      // not root: the generator runs at normal priority; its send lag (reported) shows what that costs
+    }
+  }
+  let stdout = '';
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (c) => resolve(c));
+  });
+  children.delete(child);
+  const server_cpu_s = cpuSecondsOf(options.serverPid) - cpu0;
+  const m1 = machineTicks();
+  if (code !== 0) throw new Error(`load generator exited with ${code}\n${stdout}`);
+  return { ...(JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult), server_cpu_s, machine_busy_pct: busyPct(m0, m1) };
+}
