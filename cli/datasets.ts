@@ -17,7 +17,7 @@ import type { DataFormat } from '../storage/tables';
 import { loadConfig } from '../temporal.config';
 import type { DatasetWorkflowInput, DatasetWorkflowResult } from '../workflows/dataset';
 import { DATASET_VERSION_KEY } from '../workflows/searchAttributes';
-import { sparkline, table, withDb, type Say } from './output';
+import { sparkline, table, when, withDb, type Say } from './output';
 import { failureMessage, uiLink } from './pipelines';
 
 
@@ -48,7 +48,6 @@ export async function findVersion(db: Db, ref: string): Promise<DatasetVersionRo
 const num = (value: number | undefined): string => (value === undefined || Number.isNaN(value) ? '-' : String(Number(value.toPrecision(5))));
 const psiText = (value: number): string => (value < 0.001 ? '0.000' : value.toFixed(3));
 const pct = (part: number, whole: number): string => (whole ? `${Number(((100 * part) / whole).toPrecision(3))}%` : '-');
-const when = (date: Date): string => date.toISOString().replace('T', ' ').slice(0, 19);
 
 function profileRows(profile: ColumnProfile[]): string[][] {
   const rows = [['column', 'type', 'nulls', 'distinct', 'min', 'mean', 'std', 'p50', 'max', 'distribution / top values']];

@@ -11,17 +11,16 @@ import { asc } from 'drizzle-orm';
 import { findFeatureView, loadFeatureSource, registerFeatureView } from '../activities/features';
 import { ConfigError } from '../config/pipeline';
 import { isFeatureView, outputFeatures } from '../features/define';
-import { quote, ttlSeconds, viewRef } from '../features/sql';
+import { quote, servedView, ttlSeconds, viewRef } from '../features/sql';
 import { featureViews } from '../schema/features';
 import { S3ObjectStore } from '../storage/objectStore';
 import { temporalClient } from '../storage/temporal';
 import { loadConfig } from '../temporal.config';
 import { withOnlineFeatures } from '../serving/onlineFeatures';
 import type { MaterializeInput, MaterializeResult } from '../workflows/features';
-import { table, withDb, type Say } from './output';
+import { table, when, withDb, type Say } from './output';
 import { failureMessage, uiLink } from './pipelines';
 
-const when = (d: Date | null) => (d ? d.toISOString().slice(0, 19).replace('T', ' ') : '-');
 
 async function apply(file: string, say: Say): Promise<void> {
   let module: Record<string, unknown>;
@@ -139,7 +138,7 @@ async function get(ref: string, pairs: string[], say: Say): Promise<void> {
   }));
   await withDb(async (db) => {
     const row = await findFeatureView(db, ref);
-    const view = { ref: viewRef(row.name, row.version), entities: row.definition.entities, features: outputFeatures(row.definition), ttlSeconds: ttlSeconds(row.definition), onMissing: row.definition.onMissing };
+    const view = servedView(row);
     const [values] = await withOnlineFeatures(db, [view], new Set(view.entities), [entity]);
     say(JSON.stringify(values, null, 2));
   });

@@ -11,9 +11,8 @@ import { aliasEvents, modelVersions } from '../schema/models';
 import { alerts } from '../schema/monitors';
 import { runs } from '../schema/runs';
 import type { Db } from '../storage/db';
-import { withDb, type Say } from './output';
+import { when, withDb, type Say } from './output';
 
-const when = (d: Date) => d.toISOString().slice(0, 19).replace('T', ' ');
 
 async function describeVersion(db: Db, model: string, version: number, say: Say, depth: number): Promise<void> {
   const pad = '  '.repeat(depth);

@@ -15,11 +15,15 @@ import { createToken, TOKEN_SCOPES, verifyToken, type TokenScope } from '../stor
 import { loadConfig } from '../temporal.config';
 import type { ApprovalDecision } from '../workflows/pipeline';
 import type { AliasInput, AliasResult, RolloutInput, RolloutResult } from '../workflows/release';
-import { table, withDb, type Say } from './output';
+import { table, when, withDb, type Say } from './output';
 import { failureMessage, uiLink } from './pipelines';
 
-const when = (d: Date | null) => (d ? d.toISOString().slice(0, 19).replace('T', ' ') : '-');
 const tokenOf = (options: { token?: string }) => options.token ?? process.env.FLYWHEEL_TOKEN;
+
+/** Actions the CLI does itself (no workflow to authorise them) check the admin token here. */
+async function requireAdmin(db: Db, options: { token?: string }, action: string): Promise<void> {
+  if (!(await verifyToken(db, tokenOf(options), ['admin']))) throw new ConfigError(`${action} needs an admin token (--token or FLYWHEEL_TOKEN)`);
+}
 const actorHint = () => `cli:${process.env.USER ?? 'unknown'}`;
 
 /** `model@version`, `model@alias` or `model` (= @champion). */
@@ -219,7 +223,7 @@ export function registerModelCommands(program: Command, say: Say): void {
   });
   withToken(models.command('archive <ref>').description('archive model@version (kept for lineage; no alias may point at it)'))
     .action(async (ref: string, options: { token?: string }) => withDb(async (db) => {
-      if (!(await verifyToken(db, tokenOf(options), ['admin']))) throw new ConfigError('archiving needs an admin token (--token or FLYWHEEL_TOKEN)');
+      await requireAdmin(db, options, 'archiving');
       const { name, version } = await findModelVersion(db, ref);
       const held = await db.select().from(modelAliases).where(and(eq(modelAliases.modelName, name), eq(modelAliases.version, version)));
       if (held.length) throw new ConfigError(`${name} v${version} holds ${held.map((a) => `@${a.alias}`).join(', ')}; move the alias first`);
@@ -232,7 +236,7 @@ export function registerModelCommands(program: Command, say: Say): void {
     .option('--secret <secret>', 'HMAC-SHA256 key for the x-flywheel-signature header')
     .option('--token <token>', 'admin token (default: FLYWHEEL_TOKEN)')
     .action(async (url: string, options: { model?: string; events: string; secret?: string; token?: string }) => withDb(async (db) => {
-      if (!(await verifyToken(db, tokenOf(options), ['admin']))) throw new ConfigError('adding a webhook needs an admin token (--token or FLYWHEEL_TOKEN)');
+      await requireAdmin(db, options, 'adding a webhook');
       if (!/^https?:\/\//.test(url)) throw new ConfigError(`webhook url must be http(s)://, got "${url}"`);
       const events = options.events.split(',').map((e) => e.trim());
       const bad = events.filter((e) => !['model_version.created', 'model_version_alias.moved'].includes(e));
@@ -246,7 +250,7 @@ export function registerModelCommands(program: Command, say: Say): void {
     table([['ID', 'URL', 'EVENTS', 'MODEL'], ...rows.map((r) => [`#${r.id}`, r.url, r.events.join(','), r.modelName ?? '(all)'])], say);
   }));
   hooks.command('remove <id>').option('--token <token>', 'admin token (default: FLYWHEEL_TOKEN)').action((id: string, options: { token?: string }) => withDb(async (db) => {
-    if (!(await verifyToken(db, tokenOf(options), ['admin']))) throw new ConfigError('removing a webhook needs an admin token (--token or FLYWHEEL_TOKEN)');
+    await requireAdmin(db, options, 'removing a webhook');
     const removed = await db.delete(registryWebhooks).where(eq(registryWebhooks.id, Number(id.replace(/^#/, '')))).returning();
     say(removed.length ? `webhook ${id} removed` : `no webhook ${id}`);
   }));
@@ -268,7 +272,7 @@ export function registerModelCommands(program: Command, say: Say): void {
     table([['ID', 'NAME', 'SCOPE', 'CREATED', 'REVOKED'], ...rows.map((r) => [`#${r.id}`, r.name, r.scope, when(r.createdAt), when(r.revokedAt)])], say);
   }));
   tokens.command('revoke <id>').option('--token <token>', 'an admin token').action((id: string, options: { token?: string }) => withDb(async (db) => {
-    if (!(await verifyToken(db, tokenOf(options), ['admin']))) throw new ConfigError('revoking needs an admin token (--token or FLYWHEEL_TOKEN)');
+    await requireAdmin(db, options, 'revoking');
     const revoked = await db.update(apiTokens).set({ revokedAt: new Date() }).where(eq(apiTokens.id, Number(id.replace(/^#/, '')))).returning();
     say(revoked.length ? `token ${id} revoked` : `no token ${id}`);
   }));

@@ -4,6 +4,13 @@ import { loadConfig } from '../temporal.config';
 
 export type Say = (line: string) => void;
 
+/** A time as `YYYY-MM-DD HH:MM:SS` (UTC); '-' when there is none. */
+export function when(date: Date): string;
+export function when(date: Date | null): string;
+export function when(date: Date | null): string {
+  return date ? date.toISOString().slice(0, 19).replace('T', ' ') : '-';
+}
+
 /** One connection for one command, closed whatever happens. */
 export async function withDb<T>(work: (db: Db) => Promise<T>): Promise<T> {
   const db = connectDb(loadConfig().databaseUrl, 1);
