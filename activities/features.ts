@@ -4,10 +4,12 @@
  * the watermark moves with each window, in the same transaction).
  */
 import { heartbeat } from '@temporalio/activity';
+import type pg from 'pg';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import { definitionHash, FeatureViewError, outputFeatures, type FeatureView } from '../features/define';
 import {
-  createOfflineTableSql, loadFromQuerySql, materializeSql, offlineTableName, pointInTimeJoinSql, quote, requiredColumns, ttlSeconds, viewRef, type JoinView,
+  createOfflineTableSql, loadFromQuerySql, materializeSql, offlineTableName, pointInTimeJoinSql, quote, requiredColumns, servedView, SQL_TYPES, viewRef,
+  type JoinView, type ServedFeatureView,
 } from '../features/sql';
 import { parseNumber } from '../ml/numbers';
 import { datasetVersions } from '../schema/datasets';
@@ -20,15 +22,6 @@ import { resolveDatasetVersion } from './validate';
 import { badInput, type ActivityDeps } from './deps';
 
 export type FeatureViewRow = typeof featureViews.$inferSelect;
-
-/** What a model trained on a feature-built table needs at serving time to look its features up. */
-export interface ServedFeatureView {
-  ref: string;
-  entities: string[];
-  features: string[];
-  ttlSeconds: number;
-  onMissing: 'error' | 'null';
-}
 
 /** Registers a view; the same definition again returns its existing version. Creates the offline table. */
 export async function registerFeatureView(db: Db, view: FeatureView): Promise<{ row: FeatureViewRow; created: boolean }> {
@@ -54,6 +47,51 @@ export async function findFeatureView(db: Db, ref: string): Promise<FeatureViewR
     .orderBy(desc(featureViews.version)).limit(1);
   if (!rows[0]) throw badInput('NotFoundError', `no feature view ${ref} (register it with \`flywheel features apply <file.ts>\`)`);
   return rows[0];
+}
+
+/**
+ * Text rows into a table through one client: 5,000-row JSON batches (`json_populate_recordset`) sent one after another,
+ * behind any statement queued before them. `pace` makes a reader wait while more than a few are pending.
+ */
+class RowBatches {
+  private chain: Promise<unknown> = Promise.resolve();
+  private waiting = 0;
+  private batch: Record<string, string | null>[] = [];
+
+  constructor(private readonly client: pg.PoolClient, private readonly table: string, private readonly onSent: () => void = () => undefined) {}
+
+  run(text: string, values?: unknown[]): void {
+    this.waiting++;
+    this.chain = this.chain.then(async () => {
+      await this.client.query(text, values);
+      this.waiting--;
+      this.onSent();
+    });
+  }
+
+  add(row: Record<string, string | null>): void {
+    this.batch.push(row);
+    if (this.batch.length >= 5_000) this.flush();
+  }
+
+  readonly pace = () => (this.waiting > 3 ? this.chain.then(() => undefined) : undefined);
+
+  /** Sends what is left and waits for every statement. */
+  async finish(): Promise<void> {
+    this.flush();
+    await this.chain;
+  }
+
+  /** Waits for what is in flight, whatever its outcome (before a ROLLBACK or a release). */
+  settle(): Promise<void> {
+    return this.chain.then(() => undefined, () => undefined);
+  }
+
+  private flush(): void {
+    if (!this.batch.length) return;
+    this.run(`INSERT INTO ${this.table} SELECT * FROM json_populate_recordset(null::${this.table}, $1)`, [JSON.stringify(this.batch)]);
+    this.batch = [];
+  }
 }
 
 const checkers: Record<string, (text: string) => boolean> = {
@@ -108,28 +146,13 @@ export async function loadFeatureSource(db: Db, store: ObjectStore, row: Feature
   const target = ['entity key', 'event timestamp', 'created timestamp'];
   const names = columns.map((c) => (c.role === 'event timestamp' ? 'event_ts' : c.role === 'created timestamp' ? 'created_ts' : c.column));
   let indices: number[] = [];
-  let batch: Record<string, string | null>[] = [];
   const client = await db.$client.connect();
   let rows = 0;
+  const batches = new RowBatches(client, table, () => onProgress(rows));
   try {
     await client.query('BEGIN');
     await client.query(`TRUNCATE ${table}`);
-    // Batches go out one after another on this client; reading pauses while more than a few wait.
-    let chain: Promise<void> = Promise.resolve();
-    let waiting = 0;
-    const flush = () => {
-      if (!batch.length) return chain;
-      const rowsNow = JSON.stringify(batch);
-      batch = [];
-      waiting++;
-      chain = chain.then(async () => {
-        await client.query(`INSERT INTO ${table} SELECT * FROM json_populate_recordset(null::${table}, $1)`, [rowsNow]);
-        waiting--;
-        onProgress(rows);
-      });
-      return chain;
-    };
-    await readCsv(await store.getStream(version!.objectKey), { sourceName: versionId, pace: () => (waiting > 3 ? chain : undefined) }, (header) => {
+    await readCsv(await store.getStream(version!.objectKey), { sourceName: versionId, pace: batches.pace }, (header) => {
       const missing = columns.filter((c) => !header.includes(c.column));
       if (missing.length) throw fail(`its source dataset ${versionId} lacks ${missing.map((m) => `the ${m.role} column "${m.column}"`).join(', ')} (it has: ${header.join(', ')})`);
       indices = columns.map((c) => header.indexOf(c.column));
@@ -144,13 +167,13 @@ export async function loadFeatureSource(db: Db, store: ObjectStore, row: Feature
           throw fail(`line ${record.line}, column "${columns[k]!.column}": ${JSON.stringify(text)} is not ${types[k] === 'integer' ? 'an integer' : `a ${types[k]}`}`);
         } else out[names[k]!] = text;
       }
-      batch.push(out);
       rows++;
-      if (batch.length >= 5_000) void flush();
+      batches.add(out);
     });
-    await flush();
+    await batches.finish();
     await client.query('COMMIT');
   } catch (error) {
+    await batches.settle();
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
@@ -165,7 +188,7 @@ async function nameBadColumn(client: { query(text: string): Promise<{ rows: Reco
   if (!('query' in view.source)) return error.message;
   const types: [string, string, string][] = [
     [view.timestamp, 'timestamptz', 'a timestamp'], ...(view.createdTimestamp ? [[view.createdTimestamp, 'timestamptz', 'a timestamp'] as [string, string, string]] : []),
-    ...Object.entries(view.features).map(([f, t]) => [f, { number: 'double precision', integer: 'bigint', string: 'text', boolean: 'boolean' }[t], t === 'integer' ? 'an integer' : `a ${t}`] as [string, string, string]),
+    ...Object.entries(view.features).map(([f, t]) => [f, SQL_TYPES[t], t === 'integer' ? 'an integer' : `a ${t}`] as [string, string, string]),
   ];
   for (const [column, type, what] of types) {
     try {
@@ -187,7 +210,7 @@ export interface FeatureTableSpec {
  * time, for the ingest to version like any other SQL source. `drop` removes the scratch table.
  */
 export async function featureTrainingQuery(
-  db: Db, store: ObjectStore, scratch: string, table: TableSpec, spec: FeatureTableSpec,
+  db: Db, store: ObjectStore, scratch: string, table: TableSpec, spec: FeatureTableSpec, onProgress: () => void = () => undefined,
 ): Promise<{ query: string; views: ServedFeatureView[]; drop(): Promise<void> }> {
   const rows = await Promise.all(spec.views.map((ref) => findFeatureView(db, ref)));
   const joins: JoinView[] = rows.map((r) => ({ view: r.definition, table: r.offlineTable }));
@@ -197,22 +220,9 @@ export async function featureTrainingQuery(
   const scratchTable = quote(scratch);
   await db.execute(sql.raw(`DROP TABLE IF EXISTS ${scratchTable}`));
   let header: string[] = [];
-  let batch: Record<string, string | null>[] = [];
   const client = await db.$client.connect();
-  // Statements go out one after another on this client (the CREATE first); reading pauses while a few wait.
-  let chain: Promise<unknown> = Promise.resolve();
-  let waiting = 0;
-  const run = (text: string, values?: unknown[]) => {
-    waiting++;
-    chain = chain.then(async () => {
-      await client.query(text, values);
-      waiting--;
-    });
-  };
-  const insert = () => {
-    run(`INSERT INTO ${scratchTable} SELECT * FROM json_populate_recordset(null::${scratchTable}, $1)`, [JSON.stringify(batch)]);
-    batch = [];
-  };
+  // The CREATE goes first on this client, then the batches behind it.
+  const batches = new RowBatches(client, scratchTable, onProgress);
   try {
     await readTable(table, store, {
       onHeader(columns) {
@@ -223,7 +233,7 @@ export async function featureTrainingQuery(
         const outputs = joins.flatMap((j) => outputFeatures(j.view));
         const clash = outputs.filter((f, i) => columns.includes(f) || outputs.indexOf(f) !== i);
         if (clash.length) throw badInput('DataValidationError', `feature name(s) ${[...new Set(clash)].map((c) => `"${c}"`).join(', ')} appear twice (in the entity rows or in two views)`);
-        run(`CREATE UNLOGGED TABLE ${scratchTable} (${columns.map((c) => `${quote(c)} text`).join(', ')})`);
+        batches.run(`CREATE UNLOGGED TABLE ${scratchTable} (${columns.map((c) => `${quote(c)} text`).join(', ')})`);
       },
       onRecord(record) {
         const row: Record<string, string | null> = {};
@@ -234,26 +244,18 @@ export async function featureTrainingQuery(
         if (row[spec.timestamp] === null || Number.isNaN(Date.parse(row[spec.timestamp]!))) {
           throw badInput('DataValidationError', `entity row ${record.line}: "${spec.timestamp}" ${row[spec.timestamp] === null ? 'is empty' : `is not a timestamp: ${JSON.stringify(row[spec.timestamp])}`}`);
         }
-        batch.push(row);
-        if (batch.length >= 5_000) {
-          insert();
-          heartbeat();
-        }
+        batches.add(row);
       },
-      pace: () => (waiting > 3 ? chain.then(() => undefined) : undefined),
+      pace: batches.pace,
     });
-    if (batch.length) insert();
-    await chain;
+    await batches.finish();
   } finally {
-    await chain.catch(() => undefined);
+    await batches.settle();
     client.release();
   }
   return {
     query: pointInTimeJoinSql(`SELECT * FROM ${scratchTable}`, header, spec.timestamp, joins),
-    views: rows.map((r) => ({
-      ref: viewRef(r.name, r.version), entities: r.definition.entities, features: outputFeatures(r.definition),
-      ttlSeconds: ttlSeconds(r.definition), onMissing: r.definition.onMissing,
-    })),
+    views: rows.map(servedView),
     drop: async () => { await db.execute(sql.raw(`DROP TABLE IF EXISTS ${scratchTable}`)); },
   };
 }

@@ -19,7 +19,8 @@ import type { ObjectStore } from '../storage/objectStore';
 import { CsvInputError } from '../storage/csvStream';
 import { localPath, redact, SourceError } from '../storage/sources';
 import { detectFormat, readTable, type DataFormat, type TableSpec } from '../storage/tables';
-import { featureTrainingQuery, type FeatureTableSpec, type ServedFeatureView } from './features';
+import type { ServedFeatureView } from '../features/sql';
+import { featureTrainingQuery, type FeatureTableSpec } from './features';
 import { badInput, type ActivityDeps } from './deps';
 
 export interface IngestInput {
@@ -181,7 +182,7 @@ export function createIngestActivities(deps: ActivityDeps) {
         if (input.features) {
           // Entity rows → scratch table → point-in-time join in Postgres → versioned like any SQL source.
           const scratch = `fs_entities_${createHash('sha256').update(input.workflowId).digest('hex').slice(0, 16)}`;
-          const built = await featureTrainingQuery(deps.db, deps.store, scratch, input.table, input.features);
+          const built = await featureTrainingQuery(deps.db, deps.store, scratch, input.table, input.features, () => heartbeat({ bytes }));
           try {
             const databaseUrl = (deps.db.$client.options as { connectionString?: string }).connectionString;
             if (!databaseUrl) throw new Error('the database pool has no connection string to run the feature join with');

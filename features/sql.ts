@@ -6,12 +6,12 @@
  *   - materialisation: the latest row per entity in an event-time window, upserted only over older values.
  */
 import { durationMs } from '../config/duration';
-import type { FeatureType, FeatureView } from './define';
+import { outputFeatures, type FeatureType, type FeatureView } from './define';
 
 export const quote = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
 const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
-const SQL_TYPES: Record<FeatureType | 'number' | 'string', string> = { number: 'double precision', integer: 'bigint', string: 'text', boolean: 'boolean' };
+export const SQL_TYPES: Record<FeatureType | 'number' | 'string', string> = { number: 'double precision', integer: 'bigint', string: 'text', boolean: 'boolean' };
 
 export function offlineTableName(name: string, version: number): string {
   return `fv_${name}_v${version}`;
@@ -23,6 +23,20 @@ export function viewRef(name: string, version: number): string {
 
 export function ttlSeconds(view: FeatureView): number {
   return durationMs(view.ttl) / 1000;
+}
+
+/** What a lookup needs of a registered view (serving, the CLI, a model version's record of its views). */
+export interface ServedFeatureView {
+  ref: string;
+  entities: string[];
+  features: string[];
+  ttlSeconds: number;
+  onMissing: 'error' | 'null';
+}
+
+export function servedView(row: { name: string; version: number; definition: FeatureView }): ServedFeatureView {
+  const view = row.definition;
+  return { ref: viewRef(row.name, row.version), entities: view.entities, features: outputFeatures(view), ttlSeconds: ttlSeconds(view), onMissing: view.onMissing };
 }
 
 export function createOfflineTableSql(view: FeatureView, table: string): string[] {

@@ -4,8 +4,7 @@
  */
 import type { LayersModel } from '@tensorflow/tfjs';
 import { and, desc, eq } from 'drizzle-orm';
-import { outputFeatures } from '../features/define';
-import { ttlSeconds } from '../features/sql';
+import { servedView, type ServedFeatureView } from '../features/sql';
 import { featureViews } from '../schema/features';
 import type pg from 'pg';
 import { SERVING_CHANNEL } from '../activities/release';
@@ -17,7 +16,6 @@ import type { ObjectStore } from '../storage/objectStore';
 import { loadTf, type TfModule } from '../training/backend';
 import { deserializeModel, disposeModel, type ModelArtifact } from '../training/model';
 import type { Preprocessor } from '../ml/preprocess';
-import type { ServedFeatureView } from '../activities/features';
 
 export interface LoadedModel {
   name: string;
@@ -145,10 +143,7 @@ export class ServedModels {
       .where(version ? and(eq(featureViews.name, name), eq(featureViews.version, Number(version) || 0)) : eq(featureViews.name, name))
       .orderBy(desc(featureViews.version)).limit(1);
     if (!row) return undefined;
-    const view: ServedFeatureView = {
-      ref: `${row.name}@${row.version}`, entities: row.definition.entities, features: outputFeatures(row.definition),
-      ttlSeconds: ttlSeconds(row.definition), onMissing: row.definition.onMissing,
-    };
+    const view = servedView(row);
     this.views.set(ref, { view, at: Date.now() });
     return view;
   }

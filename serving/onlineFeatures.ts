@@ -4,7 +4,7 @@
  * Values the request carries itself win (request-time data); entity keys that are not model inputs are dropped.
  */
 import { entityKey } from '../features/define';
-import type { ServedFeatureView } from '../activities/features';
+import type { ServedFeatureView } from '../features/sql';
 import type { Db } from '../storage/db';
 
 export class LookupError extends Error {

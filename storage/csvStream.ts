@@ -1,6 +1,5 @@
 /** Streams CSV records out of a byte stream: strict UTF-8, header handling, line numbers for errors. */
 import { isUtf8 } from 'node:buffer';
-import type { Readable } from 'node:stream';
 import { CsvParser, CsvSyntaxError, type CsvRecordView } from '../ml/csv';
 
 export class CsvInputError extends Error {

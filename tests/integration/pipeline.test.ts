@@ -1,6 +1,4 @@
 /** The pipeline end to end on the real Temporal dev server, Postgres and MinIO. */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { datasetVersions } from '../../schema/datasets';
