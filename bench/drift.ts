@@ -40,7 +40,6 @@
  * Last line of stdout: one JSON object with `ratio_vs_scipy` (scipy seconds ÷ Flywheel seconds; > 1: Flywheel is
  * faster), `flywheel_seconds`, `scipy_seconds` and the agreement figures.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, endianness, tmpdir } from 'node:os';
@@ -48,7 +47,7 @@ import { join } from 'node:path';
 import { binReference, ksTest, psi } from '../ml/drift';
 import { normal, seededRandom } from '../ml/random';
 import { PROJECT_ROOT } from '../temporal.config';
-import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
+import { budgetedRounds, ensurePythonPeer, intFromEnv, lastJson, runProcess } from './peer';
 
 const ROWS = intFromEnv('BENCH_ROWS', 1_000_000);
 const COLUMNS = Math.max(1, intFromEnv('BENCH_COLUMNS', 20));
@@ -181,26 +180,10 @@ function runFlywheel(columns: Column[]): SideRun {
   return { seconds, phases: { edges: phases.edges / 1000, psi: phases.psi / 1000, ks: phases.ks / 1000 }, columns: results };
 }
 
-function runScipy(dir: string, linearEdges: boolean): Promise<ScipyRun> {
-  return new Promise((resolve, reject) => {
-    const args = [join(PROJECT_ROOT, 'bench', 'drift_scipy.py'), dir, ...(linearEdges ? ['--linear-edges'] : [])];
-    const child = spawn(PYTHON, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (code !== 0) return reject(new Error(`${PYTHON} ${args.join(' ')} exited with ${signal ?? code}\n${stdout}\n${stderr}`));
-      const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{')) ?? '';
-      try {
-        const raw = JSON.parse(line) as Omit<ScipyRun, 'phases'> & { edges_seconds: number; psi_seconds: number; ks_seconds: number };
-        resolve({ ...raw, phases: { edges: raw.edges_seconds, psi: raw.psi_seconds, ks: raw.ks_seconds } });
-      } catch {
-        reject(new Error(`expected a JSON line from drift_scipy.py, got:\n${stdout}\n${stderr}`));
-      }
-    });
-  });
+async function runScipy(dir: string, linearEdges: boolean): Promise<ScipyRun> {
+  const { stdout, stderr } = await runProcess(PYTHON, [join(PROJECT_ROOT, 'bench', 'drift_scipy.py'), dir, ...(linearEdges ? ['--linear-edges'] : [])]);
+  const raw = lastJson<Omit<ScipyRun, 'phases'> & { edges_seconds: number; psi_seconds: number; ks_seconds: number }>(stdout, 'drift_scipy.py', stderr);
+  return { ...raw, phases: { edges: raw.edges_seconds, psi: raw.psi_seconds, ks: raw.ks_seconds } };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

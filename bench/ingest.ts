@@ -31,7 +31,6 @@
  *
  * Last line of stdout: one JSON object with `ratio_vs_pandas` (> 1: faster than pandas), `peak_rss_mb_1m`, `peak_rss_mb_5m`.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -43,7 +42,7 @@ import { datasets, datasetVersions } from '../schema/datasets';
 import { connectDb, migrateDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig, PROJECT_ROOT } from '../temporal.config';
-import { ensurePythonPeer, intFromEnv } from './peer';
+import { ensurePythonPeer, intFromEnv, lastJson, runProcess } from './peer';
 
 const ROWS = intFromEnv('BENCH_ROWS', 1_000_000);
 const ROWS_LARGE = intFromEnv('BENCH_ROWS_LARGE', 5 * ROWS);
@@ -134,29 +133,6 @@ interface Run {
   processSeconds: number;
 }
 
-function runProcess(command: string, args: string[]): Promise<{ stdout: string; seconds: number }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(command, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (code === 0) resolve({ stdout, seconds: (performance.now() - started) / 1000 });
-      else reject(new Error(`${command} ${args.join(' ')} exited with ${signal ?? code}\n${stdout}`));
-    });
-  });
-}
-
-function lastJson(stdout: string): Record<string, unknown> {
-  const line = stdout.trim().split('\n').pop() ?? '';
-  try {
-    return JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    throw new Error(`expected a JSON line from the child, got:\n${stdout}`);
-  }
-}
-
 const settings = loadConfig();
 const db = connectDb(settings.databaseUrl, 2);
 const store = new S3ObjectStore(settings.s3);
@@ -173,8 +149,8 @@ async function removeDataset(dataset: string): Promise<void> {
 async function runFlywheel(path: string, rows: number): Promise<Run> {
   const dataset = `bench-ingest-${runTag}-${++datasetCounter}`;
   try {
-    const { stdout, seconds: processSeconds } = await runProcess(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'ingestChild.ts'), path, dataset]);
-    const result = lastJson(stdout);
+    const { stdout, seconds: processSeconds } = await runProcess(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'ingestChild.ts'), path, dataset], { stderr: 'inherit' });
+    const result = lastJson<Record<string, unknown>>(stdout);
     if (result.reused !== false) throw new Error(`flywheel run ${dataset} was answered from an existing version (reused: ${String(result.reused)}); the timing would be meaningless`);
     if (result.rows !== rows) throw new Error(`flywheel run ${dataset} ingested ${String(result.rows)} rows, expected ${rows}`);
     if (result.profiled_columns !== 20) throw new Error(`flywheel run ${dataset} profiled ${String(result.profiled_columns)} columns, expected 20`);
@@ -187,8 +163,8 @@ async function runFlywheel(path: string, rows: number): Promise<Run> {
 const PANDAS_DESCRIBE = 'all';
 
 async function runPandas(path: string, rows: number): Promise<Run> {
-  const { stdout, seconds: processSeconds } = await runProcess(PYTHON, [join(PROJECT_ROOT, 'bench', 'ingest_pandas.py'), path, PANDAS_DESCRIBE]);
-  const result = lastJson(stdout);
+  const { stdout, seconds: processSeconds } = await runProcess(PYTHON, [join(PROJECT_ROOT, 'bench', 'ingest_pandas.py'), path, PANDAS_DESCRIBE], { stderr: 'inherit' });
+  const result = lastJson<Record<string, unknown>>(stdout);
   if (result.rows !== rows) throw new Error(`pandas read ${String(result.rows)} rows, expected ${rows}`);
   return { side: 'pandas', rows, seconds: result.seconds as number, peakRssKb: result.peak_rss_kb as number, baselineRssKb: result.baseline_rss_kb as number, processSeconds };
 }

@@ -1,6 +1,7 @@
 /** The Python peers of the benchmarks come from Debian; installed here when missing and running as root. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { PROJECT_ROOT } from '../temporal.config';
 
 /**
  * Runs `probe` (python code printing what the caller needs) with `python`; when it fails and this is root with
@@ -51,4 +52,35 @@ export async function budgetedRounds(
     last = (performance.now() - started) / 1000;
   }
   return { rounds: repeats, stopped: '' };
+}
+
+/**
+ * Runs a child to the end in the project root: its stdout (and stderr, unless `inherit` shows it live) and wall seconds;
+ * a non-zero exit rejects with both outputs.
+ */
+export function runProcess(command: string, args: string[], options: { stderr?: 'inherit' | 'capture' } = {}): Promise<{ stdout: string; stderr: string; seconds: number }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const capture = options.stderr !== 'inherit';
+    const child = spawn(command, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', capture ? 'pipe' : 'inherit'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    if (capture) child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve({ stdout, stderr, seconds: (performance.now() - started) / 1000 });
+      else reject(new Error(`${command} ${args.join(' ')} exited with ${signal ?? code}\n${stdout}${capture ? `\n${stderr}` : ''}`));
+    });
+  });
+}
+
+/** The last line of a child's stdout that is a JSON object (the benches' children end with one). */
+export function lastJson<T>(stdout: string, what = 'the child', stderr = ''): T {
+  const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{')) ?? '';
+  try {
+    return JSON.parse(line) as T;
+  } catch {
+    throw new Error(`expected a JSON line from ${what}, got:\n${stdout}${stderr ? `\n${stderr}` : ''}`);
+  }
 }

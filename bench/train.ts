@@ -59,7 +59,6 @@
  * Last line of stdout: one JSON object with `ratio_vs_pytorch` (goal ≥ 0.5), `backend` (the best TF.js backend) and
  * `metric_points_per_s` (goal ≥ 100,000).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,7 +69,7 @@ import { runMetrics, runs } from '../schema/runs';
 import { connectDb, migrateDb } from '../storage/db';
 import { writeMetrics } from '../storage/metrics';
 import { loadConfig, PROJECT_ROOT } from '../temporal.config';
-import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
+import { budgetedRounds, ensurePythonPeer, intFromEnv, lastJson, runProcess } from './peer';
 import { benchSplit, generateColumns, trainingParams } from './trainData';
 
 const ALL_BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -91,32 +90,6 @@ const elapsedS = () => (performance.now() - benchStarted) / 1000;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Processes
-
-function runProcess(command: string, args: string[]): Promise<{ stdout: string; seconds: number }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(command, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    // TF.js prints a banner about tfjs-node on the cpu backend; keep stderr for errors only.
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (code === 0) resolve({ stdout, seconds: (performance.now() - started) / 1000 });
-      else reject(new Error(`${command} ${args.join(' ')} exited with ${signal ?? code}\n${stdout}\n${stderr}`));
-    });
-  });
-}
-
-function lastJson<T>(stdout: string): T {
-  const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{')) ?? '';
-  try {
-    return JSON.parse(line) as T;
-  } catch {
-    throw new Error(`expected a JSON line from the child, got:\n${stdout}`);
-  }
-}
 
 interface FlywheelRun {
   backend: string;
