@@ -181,7 +181,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
         latency && limits.maxLatencyP99Ms !== undefined && rows.length >= input.settings.minWindowRows && latency.p99 > limits.maxLatencyP99Ms ? `p99 latency ${latency.p99.toFixed(1)} ms (limit ${limits.maxLatencyP99Ms} ms)` : '',
       ].filter(Boolean);
       const service = { errors, requests, errorRate, ...(breaches.length ? { breach: breaches.join('; ') } : {}) };
-      const featureReport = values.length >= input.settings.minWindowRows
+      const featureReport = values.length >= input.settings.minWindowRows && version.datasetVersionId
         ? await checkFeatures(version.datasetVersionId, version.params as { features?: { numeric: string[]; categorical: string[] } }, rows.map((r) => r.inputs), input.settings)
         : undefined;
       let result: DriftCheckResult;

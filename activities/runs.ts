@@ -20,6 +20,9 @@ export function createRunActivities({ db }: ActivityDeps) {
     async loadRunSpec(runId: string): Promise<RunSpec> {
       const [run] = await db.select().from(runs).where(eq(runs.id, runId));
       if (!run) throw badInput('NotFoundError', `run ${runId} does not exist`);
+      if (!run.pipelineName || !run.modelName || !run.datasetVersionId || run.seed === null) {
+        throw badInput('NotFoundError', `run ${runId} was logged by a client, not trained by a pipeline: it cannot be reproduced`);
+      }
       if (run.status !== 'finished') throw badInput('NotFoundError', `run ${runId} is ${run.status}; only a finished run can be reproduced`);
       const { fellBackFromGpu: _gpu, ...params } = run.params as unknown as TrainingParams & { fellBackFromGpu?: boolean };
       // A sweep trial stopped by the median rule trained fewer epochs than its params say.

@@ -92,11 +92,11 @@ async function showRun(ref: string, say: Say): Promise<void> {
     const r = run!;
     say(`${r.id}  ${r.status}${r.error ? `: ${r.error}` : ''}`);
     const rows = [
-      ['experiment', r.experiment], ['pipeline', r.pipelineName], ['registered model', r.modelName], ['dataset', r.datasetVersionId],
-      ['workflow', r.workflowId], ['sweep', r.sweepId ? `${r.sweepId} trial ${r.trial}` : '-'], ['backend', `${r.backend ?? '-'} on ${r.taskQueue ?? '-'}`],
+      ['experiment', r.experiment], ['pipeline', r.pipelineName ?? '-'], ['registered model', r.modelName ?? '-'], ['dataset', r.datasetVersionId ?? '-'],
+      ['workflow', r.workflowId ?? '-'], ['sweep', r.sweepId ? `${r.sweepId} trial ${r.trial}` : '-'], ['backend', `${r.backend ?? '-'} on ${r.taskQueue ?? '-'}`],
       ['seed', String(r.seed)], ['code', r.codeVersion ?? '-'], ['started', r.startedAt.toISOString()], ['ended', r.endedAt?.toISOString() ?? '-'],
       ['model', r.artifactKey ? `s3://${loadConfig().s3.bucket}/${r.artifactKey}` : '-'],
-      ['loss plot', r.artifactKey ? `s3://${loadConfig().s3.bucket}/${lossPlotKey(r.modelName, r.id)}` : '-'],
+      ['loss plot', r.artifactKey && r.modelName ? `s3://${loadConfig().s3.bucket}/${lossPlotKey(r.modelName, r.id)}` : '-'],
     ];
     table(rows, say);
     say('\nparams');

@@ -20,7 +20,9 @@ export class FilterError extends Error {
   }
 }
 
-export const ATTRIBUTES = ['id', 'status', 'backend', 'experiment', 'pipeline', 'model', 'dataset', 'started', 'ended', 'sweep', 'trial', 'queue'];
+export const ATTRIBUTES = ['id', 'status', 'backend', 'experiment', 'pipeline', 'model', 'dataset', 'started', 'ended', 'sweep', 'trial', 'queue', 'name',
+  // MLflow's attribute names
+  'run_id', 'run_name', 'start_time', 'end_time', 'user_id'];
 /** Short names people type, as in MLflow examples, for Flywheel's parameter names. */
 const PARAM_ALIASES: Record<string, string> = { lr: 'learningRate', learning_rate: 'learningRate', batch_size: 'batchSize', hidden_units: 'model.hiddenUnits', activation: 'model.activation' };
 

@@ -6,8 +6,12 @@ import { runs } from './runs';
 
 export const registeredModels = pgTable('registered_models', {
   name: text('name').primaryKey(),
-  task: text('task').notNull(),
+  /** regression | classification; null for a model registered by a client before any Flywheel evaluation. */
+  task: text('task'),
+  description: text('description'),
+  tags: jsonb('tags').$type<Record<string, string>>().notNull().default({}),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
 export const modelVersions = pgTable(
@@ -15,9 +19,15 @@ export const modelVersions = pgTable(
   {
     modelName: text('model_name').notNull().references(() => registeredModels.name),
     version: integer('version').notNull(),
-    runId: text('run_id').notNull().unique().references(() => runs.id),
-    datasetVersionId: text('dataset_version_id').notNull().references(() => datasetVersions.id),
-    workflowId: text('workflow_id').notNull().unique(),
+    /** The run that produced it (unique for pipeline versions; a client may register one run's model twice). */
+    runId: text('run_id').references(() => runs.id),
+    datasetVersionId: text('dataset_version_id').references(() => datasetVersions.id),
+    /** The pipeline workflow that registered it; null for versions created over the API. */
+    workflowId: text('workflow_id').unique(),
+    /** Where the client said the model lives (MLflow's `source`: runs:/…, models:/…, mlflow-artifacts:/…). */
+    source: text('source'),
+    description: text('description'),
+    userId: text('user_id'),
     codeVersion: text('code_version'),
     params: jsonb('params').$type<Record<string, unknown>>().notNull(),
     metrics: jsonb('metrics').$type<Record<string, number>>().notNull(),
@@ -31,8 +41,9 @@ export const modelVersions = pgTable(
     /** The release's evaluation: report key, gate outcome, the champion it was compared with. */
     evaluation: jsonb('evaluation').$type<ReleaseEvaluation>(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.modelName, t.version] })],
+  (t) => [primaryKey({ columns: [t.modelName, t.version] }), index('model_versions_run').on(t.runId)],
 );
 
 export const modelAliases = pgTable(

@@ -1,26 +1,47 @@
-/** Training runs (one per pipeline execution) and their step metrics. */
-import { doublePrecision, index, integer, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+/** Experiments, training runs (one per pipeline execution, or logged by a client over the API) and their step metrics. */
+import { sql } from 'drizzle-orm';
+import { doublePrecision, index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp } from 'drizzle-orm/pg-core';
 import { datasetVersions } from './datasets';
+
+/** Experiments group runs, as in MLflow; id 0 is MLflow's "Default". Runs refer to them by name. */
+export const experiments = pgTable('experiments', {
+  id: serial('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  /** Where clients put the runs' artifacts (`mlflow-artifacts:/<id>`). */
+  artifactLocation: text('artifact_location'),
+  tags: jsonb('tags').$type<Record<string, string>>().notNull().default({}),
+  deletedAt: timestamp('deleted_at', { withTimezone: true }),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export type RunStatus = 'scheduled' | 'running' | 'finished' | 'failed' | 'killed';
 
 export const runs = pgTable(
   'runs',
   {
     id: text('id').primaryKey(),
-    /** The workflow that owns this run (a pipeline, a sweep, a reproduction). */
-    workflowId: text('workflow_id').notNull(),
-    pipelineName: text('pipeline_name').notNull(),
+    /** The workflow that owns this run (a pipeline, a sweep, a reproduction); null for runs logged by a client. */
+    workflowId: text('workflow_id'),
+    pipelineName: text('pipeline_name'),
+    /** MLflow's run_name. */
+    name: text('name'),
+    /** Who logged it (MLflow's user_id); pipelines' runs are the worker's. */
+    userId: text('user_id'),
     /** Runs are grouped by experiment, as in MLflow; the pipeline name by default. */
     experiment: text('experiment').notNull().default('default'),
     tags: jsonb('tags').$type<Record<string, string>>().notNull().default({}),
     /** Set on sweep trials: the sweep workflow and the trial number. */
     sweepId: text('sweep_id'),
     trial: integer('trial'),
-    modelName: text('model_name').notNull(),
-    datasetVersionId: text('dataset_version_id').notNull().references(() => datasetVersions.id),
-    status: text('status').$type<'running' | 'finished' | 'failed'>().notNull(),
-    task: text('task').$type<'regression' | 'classification'>().notNull(),
-    params: jsonb('params').$type<Record<string, unknown>>().notNull(),
-    seed: integer('seed').notNull(),
+    /** The registered model a pipeline trains; null for client-logged runs. */
+    modelName: text('model_name'),
+    datasetVersionId: text('dataset_version_id').references(() => datasetVersions.id),
+    status: text('status').$type<RunStatus>().notNull(),
+    task: text('task').$type<'regression' | 'classification'>(),
+    /** A pipeline's training params (nested), or a client's flat string params. */
+    params: jsonb('params').$type<Record<string, unknown>>().notNull().default({}),
+    seed: integer('seed'),
     backend: text('backend'),
     taskQueue: text('task_queue'),
     codeVersion: text('code_version'),
@@ -29,8 +50,16 @@ export const runs = pgTable(
     error: text('error'),
     startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
     endedAt: timestamp('ended_at', { withTimezone: true }),
+    /** MLflow's lifecycle_stage: set when a run is deleted (it stays, hidden from searches by default). */
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
   },
-  (t) => [index('runs_model').on(t.modelName), index('runs_workflow').on(t.workflowId), index('runs_sweep').on(t.sweepId)],
+  (t) => [
+    index('runs_model').on(t.modelName), index('runs_workflow').on(t.workflowId), index('runs_sweep').on(t.sweepId),
+    index('runs_experiment_started').on(t.experiment, t.startedAt.desc()),
+    index('runs_started').on(t.startedAt.desc()),
+    index('runs_params').using('gin', sql`${t.params} jsonb_path_ops`),
+    index('runs_tags').using('gin', sql`${t.tags} jsonb_path_ops`),
+  ],
 );
 
 export const runMetrics = pgTable(
@@ -47,3 +76,25 @@ export const runMetrics = pgTable(
 );
 
 export type RunRow = typeof runs.$inferSelect;
+export type ExperimentRow = typeof experiments.$inferSelect;
+
+/** MLflow 3's logged models: a model's artifacts logged from a run (`mlflow.<flavor>.log_model`), before registration. */
+export const loggedModels = pgTable(
+  'logged_models',
+  {
+    id: text('id').primaryKey(),
+    experimentId: integer('experiment_id').notNull().references(() => experiments.id),
+    name: text('name').notNull(),
+    sourceRunId: text('source_run_id').references(() => runs.id),
+    /** PENDING until the client finalises it, then READY or FAILED. */
+    status: text('status').notNull().default('PENDING'),
+    modelType: text('model_type'),
+    params: jsonb('params').$type<Record<string, string>>().notNull().default({}),
+    tags: jsonb('tags').$type<Record<string, string>>().notNull().default({}),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
+  },
+  (t) => [index('logged_models_experiment').on(t.experimentId), index('logged_models_run').on(t.sourceRunId)],
+);
+export type LoggedModelRow = typeof loggedModels.$inferSelect;

@@ -1,6 +1,6 @@
 /** Small process helpers for the local stack: detached starts, liveness, free ports, waiting on conditions. */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 
@@ -62,4 +62,33 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
     await sleep(250);
   }
   throw new Error(`${what} did not become ready within ${Math.round(timeoutMs / 1000)} s${logFile ? `; see ${logFile}` : ''}`);
+}
+
+/**
+ * Runs `work` holding an exclusive lock file (O_EXCL): two `flywheel up` at once (a test and a developer, or
+ * several test processes) would otherwise each start their own Temporal, MinIO and Postgres on the same data.
+ * A lock left by a dead process is taken over.
+ */
+export async function withLockFile<T>(path: string, work: () => Promise<T>, timeoutMs = 900_000): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx', mode: 0o600 });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number(readFileSync(path, 'utf8').trim() || NaN);
+      if (!isAlive(holder)) {
+        rmSync(path, { force: true });
+        continue;
+      }
+      if (Date.now() - started > timeoutMs) throw new Error(`another "flywheel up" (pid ${holder}) holds ${path}`);
+      await sleep(250);
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    rmSync(path, { force: true });
+  }
 }

@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { Client as MinioClient } from 'minio';
@@ -17,7 +17,7 @@ import { closeDb, connectDb, migrateDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { externalServices, loadConfig, PROJECT_ROOT, readStackState, SEARCH_ATTRIBUTES, stateDirOf, type StackState } from '../temporal.config';
 import { ensurePostgres } from './postgres';
-import { choosePort, isAlive, startDetached, stopProcess, waitFor } from './proc';
+import { choosePort, isAlive, startDetached, stopProcess, waitFor, withLockFile } from './proc';
 import { ensureTool, MINIO_TOOL, TEMPORAL_TOOL } from './tools';
 import { connectTemporal } from '../storage/temporal';
 
@@ -40,9 +40,15 @@ function saveState(stateDir: string, state: StackState): void {
 }
 
 export async function stackUp(options: UpOptions): Promise<StackState> {
-  const { log } = options;
   const stateDir = stateDirOf();
-  mkdirSync(join(stateDir, 'logs'), { recursive: true });
+  mkdirSync(join(stateDir, 'logs'), { recursive: true, mode: 0o700 });
+  // Credentials, the Temporal database and logs live here: other users of the machine must not read them.
+  chmodSync(stateDir, 0o700);
+  return withLockFile(join(stateDir, 'up.lock'), () => upLocked(options, stateDir));
+}
+
+async function upLocked(options: UpOptions, stateDir: string): Promise<StackState> {
+  const { log } = options;
   const state = readStackState(stateDir);
   const external = externalServices();
   const cacheDir = loadConfig().cacheDir;

@@ -12,7 +12,7 @@ import { ServedModels } from '../../serving/models';
 import { PredictionLog } from '../../serving/predictionLog';
 import { shadowPredictions, trafficRoutes } from '../../schema/deployments';
 import { aliasEvents, apiTokens, modelAliases, modelVersions, registryWebhooks } from '../../schema/models';
-import { hashToken } from '../../storage/tokens';
+import { hashToken } from '../../store/tokens';
 import type { RolloutInput, RolloutResult } from '../../workflows/release';
 import { cli, demandPipeline, eventually, failureOf, startHarness, unique, type Harness } from './harness';
 

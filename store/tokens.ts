@@ -1,14 +1,25 @@
 /**
- * API tokens: `admin` ones authorise alias moves, deploys, rollbacks and approvals; `infer` ones (and admin ones) call
- * inference when serving requires a key. Only a sha256 is stored; the token is shown once, at creation.
+ * API tokens. Scopes: `read` (query the API), `write` (log runs, create experiments, register versions; implies read),
+ * `admin` (alias moves, deploys, rollbacks, approvals, tokens; implies write), `infer` (inference only, when serving
+ * requires a key; admin tokens call inference too). Only a sha256 is stored; the token is shown once, at creation.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { and, eq, inArray, isNull } from 'drizzle-orm';
 import { apiTokens } from '../schema/models';
-import type { Db } from './db';
+import type { Db } from '../storage/db';
 
-export type TokenScope = 'admin' | 'infer';
-export const TOKEN_SCOPES: TokenScope[] = ['admin', 'infer'];
+export const TOKEN_SCOPES = ['read', 'write', 'admin', 'infer'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
+/** The scopes whose tokens satisfy a route that needs `scope`. */
+export function scopesGranting(scope: TokenScope): TokenScope[] {
+  switch (scope) {
+    case 'read': return ['read', 'write', 'admin'];
+    case 'write': return ['write', 'admin'];
+    case 'admin': return ['admin'];
+    case 'infer': return ['infer', 'admin'];
+  }
+}
 
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -32,7 +43,7 @@ export async function verifyToken(db: Db, token: string | undefined, scopes: Tok
  * Returns the token text, which is not stored.
  */
 export async function createToken(db: Db, name: string, scope: TokenScope, authorisedBy?: string): Promise<string> {
-  if (!TOKEN_SCOPES.includes(scope)) throw new TokenError(`scope "${scope}" is not one of ${TOKEN_SCOPES.join(', ')}`);
+  if (!TOKEN_SCOPES.includes(scope as TokenScope)) throw new TokenError(`scope "${scope}" is not one of ${TOKEN_SCOPES.join(', ')}`);
   const admins = await db.select({ id: apiTokens.id }).from(apiTokens).where(and(eq(apiTokens.scope, 'admin'), isNull(apiTokens.revokedAt))).limit(1);
   if (admins.length > 0 && !(await verifyToken(db, authorisedBy, ['admin']))) {
     throw new TokenError('creating a token needs an admin token once one exists (--token or FLYWHEEL_TOKEN)');

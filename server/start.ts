@@ -1,0 +1,37 @@
+/** Starts the Flywheel API server in this process (Flywheel's /api/v1, MLflow's REST API, artifacts, /openapi.json). */
+import { serve } from '@hono/node-server';
+import { closeDb, connectDb } from '../storage/db';
+import { S3ObjectStore } from '../storage/objectStore';
+import { temporalClient } from '../storage/temporal';
+import { loadConfig } from '../temporal.config';
+import type { Client } from '@temporalio/client';
+import { createApp } from './app';
+
+export async function startServer(options: { port?: number; host?: string } = {}): Promise<{ url: string; close(): Promise<void> }> {
+  const config = loadConfig();
+  const db = connectDb(config.databaseUrl, 10);
+  let temporal: Promise<Client> | undefined;
+  const app = createApp({ db, objects: new S3ObjectStore(config.s3), config, temporal: () => (temporal ??= temporalClient(config.temporal)) }, (line) => console.error(line));
+  const port = options.port ?? config.server.port;
+  const host = options.host ?? config.server.host;
+  const server = serve({ fetch: app.fetch, port, hostname: host });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', () => resolve());
+    server.once('error', reject);
+  });
+  // Slow or idle clients must not hold sockets for ever.
+  const http = server as unknown as import('node:http').Server;
+  http.headersTimeout = 20_000;
+  http.requestTimeout = 300_000;
+  http.keepAliveTimeout = 5_000;
+  http.maxConnections = 4_096;
+  const address = http.address();
+  const bound = typeof address === 'object' && address ? address.port : port;
+  return {
+    url: `http://${host}:${bound}`,
+    async close() {
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await closeDb(db);
+    },
+  };
+}

@@ -1,0 +1,238 @@
+/**
+ * The runs store: runs (a pipeline's, or a client's over the API), their params, tags and step metrics, and search.
+ * Rows become `Run`s here; every multi-statement write is one transaction.
+ */
+import { randomBytes } from 'node:crypto';
+import { and, asc, eq, gt, isNotNull, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { ApiError, invalid, notFound } from '../config/errors';
+import { runMetrics, runs, type RunRow, type RunStatus } from '../schema/runs';
+import type { Db } from '../storage/db';
+import { decodePageToken, encodePageToken, ensureExperiment, experimentNames, getExperiment, type Executor, type ViewType } from './experiments';
+import { compileFilter, compileOrder } from './runFilterSql';
+
+export interface Run extends Omit<RunRow, 'metrics'> {
+  experimentId: number;
+  /** Latest value per metric key (NaN and ±Infinity included). */
+  metrics: Record<string, number>;
+  /** Where clients put this run's artifacts. */
+  artifactUri: string;
+  lifecycleStage: 'active' | 'deleted';
+}
+
+export interface MetricPoint { key: string; value: number; step: number; timestamp: number }
+
+/** MLflow's limits per request and per value, so a client cannot write unbounded rows or text. */
+export const LIMITS = { metricsPerBatch: 1000, paramsPerBatch: 100, tagsPerBatch: 100, keyLength: 250, paramValueLength: 6000, tagValueLength: 8000 } as const;
+
+/** jsonb has no NaN or Infinity: they are stored as strings and read back as numbers. */
+const toJsonNumber = (value: number): number | string => (Number.isFinite(value) ? value : String(value));
+const fromJsonMetrics = (metrics: Record<string, unknown> | null): Record<string, number> =>
+  Object.fromEntries(Object.entries(metrics ?? {}).map(([k, v]) => [k, typeof v === 'number' ? v : Number(v)]));
+
+const artifactUri = (experimentId: number, runId: string) => `mlflow-artifacts:/${experimentId}/${runId}/artifacts`;
+
+function toRun(row: RunRow, experimentId: number): Run {
+  return { ...row, metrics: fromJsonMetrics(row.metrics), experimentId, artifactUri: artifactUri(experimentId, row.id), lifecycleStage: row.deletedAt ? 'deleted' : 'active' };
+}
+
+const KEY = /^[A-Za-z0-9_\-. /:]+$/;
+function checkKey(field: string, key: string): void {
+  if (!key) throw invalid(field, 'must not be empty');
+  if (key.length > LIMITS.keyLength) throw invalid(field, `"${key.slice(0, 40)}…" is longer than ${LIMITS.keyLength} characters`);
+  if (!KEY.test(key) || key.split('/').includes('..')) throw invalid(field, `"${key}" may hold only letters, digits, _ - . space / and :`);
+}
+
+export function newRunId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** A run logged by a client. */
+export async function createRun(db: Db, input: { experimentId?: number; experimentName?: string; userId?: string; name?: string; startTime?: number; tags?: Record<string, string> }): Promise<Run> {
+  const tags = input.tags ?? {};
+  for (const [key, value] of Object.entries(tags)) checkTag(key, value);
+  return db.transaction(async (tx) => {
+    const experiment = input.experimentName !== undefined ? await ensureExperiment(tx, input.experimentName) : await getExperiment(tx, input.experimentId ?? 0);
+    if (experiment.lifecycleStage === 'deleted') throw new ApiError('INVALID_STATE', `experiment ${experiment.id} is deleted`);
+    const id = newRunId();
+    const name = input.name ?? tags['mlflow.runName'] ?? `run-${id.slice(0, 8)}`;
+    const [row] = await tx.insert(runs).values({
+      id, experiment: experiment.name, name, userId: input.userId ?? tags['mlflow.user'] ?? null, status: 'running',
+      tags: { ...tags, 'mlflow.runName': name }, params: {}, metrics: {},
+      startedAt: input.startTime !== undefined ? new Date(input.startTime) : new Date(),
+    }).returning();
+    return toRun(row!, experiment.id);
+  });
+}
+
+/** A pipeline's run (idempotent: a retried attempt finds the row it wrote). */
+export async function createPipelineRun(db: Db, values: typeof runs.$inferInsert): Promise<void> {
+  await db.transaction(async (tx) => {
+    await ensureExperiment(tx, values.experiment ?? 'default');
+    await tx.insert(runs).values({ name: values.id, ...values }).onConflictDoNothing();
+  });
+}
+
+export async function getRun(db: Executor, id: string): Promise<Run> {
+  const [found] = await db.select({ run: runs, experimentId: sql<number>`(select e.id from experiments e where e.name = ${runs.experiment})` })
+    .from(runs).where(eq(runs.id, id));
+  if (!found) throw notFound(`run ${id}`);
+  return toRun(found.run, found.experimentId);
+}
+
+/** Runs by id or unique id prefix (what people type in the CLI). */
+export async function findRun(db: Db, reference: string): Promise<Run> {
+  const [exact] = await db.select({ id: runs.id }).from(runs).where(or(eq(runs.id, reference), eq(runs.id, `run-${reference}`)));
+  if (exact) return getRun(db, exact.id);
+  const prefix = reference.replace(/[%_\\]/g, '\\$&');
+  const found = await db.select({ id: runs.id }).from(runs).where(sql`${runs.id} LIKE ${`${prefix}%`} OR ${runs.id} LIKE ${`run-${prefix}%`}`).limit(6);
+  if (found.length === 0) throw notFound(`run ${reference}`);
+  if (found.length > 1) throw invalid('run', `"${reference}" is ambiguous: ${found.slice(0, 5).map((r) => r.id).join(', ')}`);
+  return getRun(db, found[0]!.id);
+}
+
+export async function updateRun(db: Db, id: string, input: { status?: RunStatus; endTime?: number; name?: string }): Promise<Run> {
+  return db.transaction(async (tx) => {
+    const run = await lockRun(tx, id);
+    const set: Partial<typeof runs.$inferInsert> = {};
+    if (input.status) set.status = input.status;
+    if (input.endTime !== undefined) set.endedAt = new Date(input.endTime);
+    else if (input.status && input.status !== 'running' && input.status !== 'scheduled' && !run.endedAt) set.endedAt = new Date();
+    if (input.name !== undefined) {
+      set.name = input.name;
+      set.tags = { ...run.tags, 'mlflow.runName': input.name };
+    }
+    if (Object.keys(set).length) await tx.update(runs).set(set).where(eq(runs.id, id));
+    return getRun(tx, id);
+  });
+}
+
+export async function setRunDeleted(db: Db, id: string, deleted: boolean): Promise<void> {
+  const [row] = await db.update(runs).set({ deletedAt: deleted ? new Date() : null }).where(eq(runs.id, id)).returning({ id: runs.id });
+  if (!row) throw notFound(`run ${id}`);
+}
+
+async function lockRun(tx: Executor, id: string): Promise<RunRow> {
+  const [row] = await tx.select().from(runs).where(eq(runs.id, id)).for('update');
+  if (!row) throw notFound(`run ${id}`);
+  return row;
+}
+
+function checkTag(key: string, value: string): void {
+  checkKey('tags.key', key);
+  if (value.length > LIMITS.tagValueLength) throw invalid(`tags.${key}`, `value is longer than ${LIMITS.tagValueLength} characters`);
+}
+
+/**
+ * Params, tags and metric points in one transaction. Params are immutable once logged (a different value is refused,
+ * the same value is a no-op), as in MLflow. A point re-logged at the same step replaces the earlier one.
+ */
+export async function logBatch(db: Db, runId: string, batch: { metrics?: MetricPoint[]; params?: Record<string, string>; tags?: Record<string, string> }): Promise<void> {
+  const metrics = batch.metrics ?? [], params = batch.params ?? {}, tags = batch.tags ?? {};
+  if (metrics.length > LIMITS.metricsPerBatch) throw invalid('metrics', `at most ${LIMITS.metricsPerBatch} per batch, got ${metrics.length}`);
+  if (Object.keys(params).length > LIMITS.paramsPerBatch) throw invalid('params', `at most ${LIMITS.paramsPerBatch} per batch`);
+  if (Object.keys(tags).length > LIMITS.tagsPerBatch) throw invalid('tags', `at most ${LIMITS.tagsPerBatch} per batch`);
+  metrics.forEach((m, i) => {
+    checkKey(`metrics[${i}].key`, m.key);
+    if (typeof m.value !== 'number') throw invalid(`metrics[${i}].value`, 'must be a number');
+    if (!Number.isSafeInteger(m.step) || Math.abs(m.step) > 2 ** 31 - 1) throw invalid(`metrics[${i}].step`, 'must be a 32-bit integer');
+    if (!Number.isSafeInteger(m.timestamp)) throw invalid(`metrics[${i}].timestamp`, 'must be an integer (milliseconds)');
+  });
+  for (const [key, value] of Object.entries(params)) {
+    checkKey('params.key', key);
+    if (value.length > LIMITS.paramValueLength) throw invalid(`params.${key}`, `value is longer than ${LIMITS.paramValueLength} characters`);
+  }
+  for (const [key, value] of Object.entries(tags)) checkTag(key, value);
+
+  await db.transaction(async (tx) => {
+    const run = await lockRun(tx, runId);
+    if (run.deletedAt) throw new ApiError('INVALID_STATE', `run ${runId} is deleted; restore it before logging to it`);
+    const set: Partial<typeof runs.$inferInsert> = {};
+    if (Object.keys(params).length) {
+      for (const [key, value] of Object.entries(params)) {
+        const existing = run.params[key];
+        if (existing !== undefined && String(existing) !== value) {
+          throw invalid(`params.${key}`, `changing a logged param is not allowed (run ${runId} has "${String(existing)}", new value "${value}")`);
+        }
+      }
+      set.params = sql`${runs.params} || ${JSON.stringify(params)}::jsonb` as never;
+    }
+    if (Object.keys(tags).length) {
+      set.tags = sql`${runs.tags} || ${JSON.stringify(tags)}::jsonb` as never;
+      if (tags['mlflow.runName'] !== undefined) set.name = tags['mlflow.runName'];
+    }
+    if (metrics.length) {
+      const latest = new Map<string, MetricPoint>();
+      for (const m of metrics) {
+        const seen = latest.get(m.key);
+        if (!seen || m.step > seen.step || (m.step === seen.step && m.timestamp >= seen.timestamp)) latest.set(m.key, m);
+      }
+      const keys = [...latest.keys()];
+      // The run's "latest" value per key only moves forward in steps: an old step logged late does not replace it.
+      const before = await tx.execute<{ key: string; step: number }>(sql`SELECT key, max(step)::int AS step FROM run_metrics WHERE run_id = ${runId} AND key = ANY(${sql.param(keys)}::text[]) GROUP BY key`);
+      const maxStep = new Map(before.rows.map((r) => [r.key, r.step]));
+      await tx.execute(sql`INSERT INTO run_metrics (run_id, key, step, value, logged_at)
+        SELECT ${runId}, k, s, v, to_timestamp(t / 1000.0) FROM unnest(${sql.param(metrics.map((m) => m.key))}::text[], ${sql.param(metrics.map((m) => m.step))}::int[], ${sql.param(metrics.map((m) => m.value))}::float8[], ${sql.param(metrics.map((m) => m.timestamp))}::float8[]) AS u(k, s, v, t)
+        ON CONFLICT (run_id, key, step) DO UPDATE SET value = excluded.value, logged_at = excluded.logged_at`);
+      const moved = Object.fromEntries([...latest].filter(([key, m]) => (maxStep.get(key) ?? -Infinity) <= m.step).map(([key, m]) => [key, toJsonNumber(m.value)]));
+      if (Object.keys(moved).length) set.metrics = sql`coalesce(${runs.metrics}, '{}'::jsonb) || ${JSON.stringify(moved)}::jsonb` as never;
+    }
+    if (Object.keys(set).length) await tx.update(runs).set(set).where(eq(runs.id, runId));
+  });
+}
+
+export async function deleteTag(db: Db, runId: string, key: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    const run = await lockRun(tx, runId);
+    if (!(key in run.tags)) throw notFound(`tag "${key}" on run ${runId}`);
+    await tx.update(runs).set({ tags: sql`${runs.tags} - ${key}` as never }).where(eq(runs.id, runId));
+  });
+}
+
+export async function metricHistory(db: Db, runId: string, key: string, page: { maxResults?: number; pageToken?: string } = {}): Promise<{ points: MetricPoint[]; nextPageToken?: string }> {
+  await getRun(db, runId);
+  const limit = Math.min(page.maxResults ?? 25_000, 25_000);
+  const after = page.pageToken ? decodePageToken(page.pageToken) : undefined;
+  const rows = await db.select().from(runMetrics)
+    .where(and(eq(runMetrics.runId, runId), eq(runMetrics.key, key), after !== undefined ? gt(runMetrics.step, after - 1) : undefined))
+    .orderBy(asc(runMetrics.step)).limit(limit + 1);
+  const points = rows.slice(0, limit).map((r) => ({ key: r.key, value: r.value, step: r.step, timestamp: r.loggedAt.getTime() }));
+  return { points, nextPageToken: rows.length > limit ? encodePageToken(rows[limit]!.step) : undefined };
+}
+
+/** Every step of several runs' metrics (for curves). */
+export async function metricSeries(db: Db, runIds: string[]): Promise<(MetricPoint & { runId: string })[]> {
+  if (!runIds.length) return [];
+  const rows = await db.select().from(runMetrics).where(sql`${runMetrics.runId} = ANY(${sql.param(runIds)}::text[])`).orderBy(asc(runMetrics.step));
+  return rows.map((r) => ({ runId: r.runId, key: r.key, value: r.value, step: r.step, timestamp: r.loggedAt.getTime() }));
+}
+
+export interface RunSearch {
+  experimentIds?: number[];
+  experimentNames?: string[];
+  filter?: string;
+  orderBy?: string | string[];
+  maxResults?: number;
+  pageToken?: string;
+  viewType?: ViewType;
+}
+
+/** The filter and order compiled to SQL; offset page tokens. */
+export async function searchRuns(db: Db, search: RunSearch): Promise<{ runs: Run[]; nextPageToken?: string }> {
+  const where: SQL[] = [];
+  const names = [...(search.experimentNames ?? [])];
+  if (search.experimentIds?.length) names.push(...(await experimentNames(db, search.experimentIds)).values());
+  if (search.experimentIds?.length || search.experimentNames?.length) where.push(names.length === 1 ? eq(runs.experiment, names[0]!) : sql`${runs.experiment} = ANY(${sql.param(names)}::text[])`);
+  const view = search.viewType ?? 'ACTIVE_ONLY';
+  if (view === 'ACTIVE_ONLY') where.push(isNull(runs.deletedAt));
+  if (view === 'DELETED_ONLY') where.push(isNotNull(runs.deletedAt));
+  const filter = compileFilter(search.filter);
+  if (filter) where.push(filter);
+  const limit = Math.max(1, Math.min(search.maxResults ?? 1000, 50_000));
+  const offset = decodePageToken(search.pageToken);
+  const rows = await db.select({ run: runs, experimentId: sql<number>`(select e.id from experiments e where e.name = ${runs.experiment})` })
+    .from(runs).where(and(...where)).orderBy(...compileOrder(search.orderBy)).limit(limit + 1).offset(offset);
+  return {
+    runs: rows.slice(0, limit).map((r) => toRun(r.run, r.experimentId)),
+    nextPageToken: rows.length > limit ? encodePageToken(offset + limit) : undefined,
+  };
+}
