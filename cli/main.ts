@@ -16,6 +16,7 @@ import { registerModelCommands } from './models';
 import { registerFeatureCommands } from './features';
 import { registerRunCommands } from './runs';
 import { runDemo } from './demo';
+import { startServer } from '../server/start';
 import { failureMessage, followPipeline, formatStage, startPipeline, uiLink } from './pipelines';
 
 const say = (line: string) => console.log(line);
@@ -37,6 +38,7 @@ program.command('up')
       say(`Temporal  ${config.temporal.address}  (Web UI ${config.temporal.uiUrl})`);
       say(`MinIO     ${config.s3.endPoint}:${config.s3.port}  bucket ${config.s3.bucket}`);
       say(`Postgres  ${config.databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
+      say(`Server    ${config.server.url}  (MLflow tracking URI; OpenAPI at ${config.server.url}/openapi.json)`);
       if (state.serving) say(`Serving   ${config.serving.url}`);
     }
     if (options.foreground) {
@@ -44,6 +46,20 @@ program.command('up')
       await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
       await stackDown(note);
     }
+  });
+
+program.command('server')
+  .description("run the Flywheel API server in the foreground (Flywheel's /api/v1, MLflow's REST API, /openapi.json)")
+  .option('--port <port>', 'port (default FLYWHEEL_SERVER_PORT or 8470)')
+  .option('--host <host>', 'interface to listen on (default 127.0.0.1)')
+  .action(async (options: { port?: string; host?: string }) => {
+    const server = await startServer({ port: options.port ? Number(options.port) : undefined, host: options.host });
+    say(`Flywheel server on ${server.url}  (API ${server.url}/api/v1, MLflow ${server.url}/api/2.0/mlflow, ${server.url}/openapi.json)`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    await server.close();
   });
 
 program.command('down').description('stop the local stack (data stays in .flywheel/)').action(async () => stackDown(note));

@@ -1,44 +1,13 @@
 /** Starting pipelines and following them stage by stage, for `run`, `demo` and `status`. */
-import { spawnSync } from 'node:child_process';
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import type { WorkflowHandle } from '@temporalio/client';
 import { and, desc, eq } from 'drizzle-orm';
 import { runIdFor } from '../activities/train';
-import type { PipelineConfig } from '../config/pipeline';
 import { runMetrics } from '../schema/runs';
 import type { Db } from '../storage/db';
-import { PROJECT_ROOT, type FlywheelConfig } from '../temporal.config';
-import type { PipelineInput, PipelineResult, StageStatus } from '../workflows/pipeline';
+import type { PipelineResult, StageStatus } from '../workflows/pipeline';
 import type { TrialResult } from '../workflows/sweep';
-import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
 
-/** git sha of the checkout, with "-dirty" when it has uncommitted changes. */
-export function codeVersion(): string | undefined {
-  const sha = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
-  if (sha.status !== 0) return undefined;
-  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).stdout.trim().length > 0;
-  return `${sha.stdout.trim()}${dirty ? '-dirty' : ''}`;
-}
-
-export function pipelineInput(config: PipelineConfig, settings: Readonly<FlywheelConfig>, trigger: PipelineInput['trigger']): PipelineInput {
-  return { config, trigger, codeVersion: codeVersion(), servingUrl: settings.serving.url };
-}
-
-export async function startPipeline(client: Client, settings: Readonly<FlywheelConfig>, config: PipelineConfig, workflowId?: string): Promise<WorkflowHandle> {
-  const id = workflowId ?? `${config.name}-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${Math.random().toString(36).slice(2, 6)}`;
-  return client.workflow.start('pipelineWorkflow', {
-    workflowId: id,
-    taskQueue: settings.taskQueues.main,
-    args: [pipelineInput(config, settings, { kind: 'cli' })],
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-    typedSearchAttributes: [{ key: MODEL_KEY, value: config.model }, { key: PIPELINE_KEY, value: config.name }],
-    staticSummary: `Pipeline ${config.name} → model ${config.model}`,
-  });
-}
-
-export function uiLink(settings: Readonly<FlywheelConfig>, workflowId: string): string {
-  return `${settings.temporal.uiUrl}/namespaces/${settings.temporal.namespace}/workflows/${encodeURIComponent(workflowId)}`;
-}
+export { codeVersion, failureMessage, pipelineInput, startPipeline, uiLink } from '../storage/pipelines';
 
 const ICON: Record<StageStatus['status'], string> = { pending: '·', running: '▶', done: '✓', failed: '✗', skipped: '-' };
 
@@ -101,15 +70,4 @@ function printTrials(trials: TrialResult[], shown: Set<number>, print: (line: st
       ? `      trial ${trial.index + 1}: failed: ${trial.error}`
       : `      trial ${trial.index + 1}: val_loss ${trial.objective!.toFixed(4)} after ${trial.epochs} epochs${trial.stoppedEarly ? ' (stopped early)' : ''}  ${params}`);
   }
-}
-
-/** The deepest failure message: the one that names the file, column or gate. */
-export function failureMessage(error: unknown): string {
-  let current = error as { message?: string; cause?: unknown } | undefined;
-  let message = current?.message ?? String(error);
-  while (current?.cause) {
-    current = current.cause as typeof current;
-    if (current?.message) message = current.message;
-  }
-  return message;
 }

@@ -1,72 +1,47 @@
 /** `flywheel runs …` and `flywheel reproduce`: search, inspect and compare tracked runs; re-run one and check it. */
 import type { Command } from 'commander';
-import { asc, eq, inArray } from 'drizzle-orm';
 import { lossPlotKey } from '../activities/train';
 import { ConfigError } from '../config/pipeline';
-import { FilterError, matches, parseFilter, parseOrderBy, sortRuns, type RunView } from '../ml/runFilter';
-import { modelVersions } from '../schema/models';
-import { runMetrics, runs, type RunRow } from '../schema/runs';
-import type { Db } from '../storage/db';
 import { temporalClient } from '../storage/temporal';
 import { loadConfig } from '../temporal.config';
 import type { ReproduceResult } from '../workflows/reproduce';
-import { barLine, table, withDb, type Say } from './output';
+import { api } from './api';
+import { barLine, table, type Say } from './output';
 import { failureMessage, uiLink } from './pipelines';
 
 
-export function runView(run: RunRow): RunView & { row: RunRow } {
-  return {
-    row: run,
-    metrics: run.metrics ?? {},
-    params: run.params,
-    tags: run.tags,
-    attributes: {
-      id: run.id, status: run.status, backend: run.backend, experiment: run.experiment, pipeline: run.pipelineName, model: run.modelName,
-      dataset: run.datasetVersionId, started: run.startedAt.toISOString(), ended: run.endedAt?.toISOString() ?? null,
-      sweep: run.sweepId, trial: run.trial, queue: run.taskQueue,
-    },
-  };
+/** A run as the API returns it (dates as ISO strings). */
+export interface RunJson {
+  id: string; name: string | null; experiment: string; experimentId: number; status: string; startedAt: string; endedAt: string | null;
+  params: Record<string, unknown>; tags: Record<string, string>; metrics: Record<string, number>; backend: string | null; taskQueue: string | null;
+  pipelineName: string | null; modelName: string | null; datasetVersionId: string | null; workflowId: string | null; sweepId: string | null;
+  trial: number | null; seed: number | null; codeVersion: string | null; artifactKey: string | null; artifactUri: string; error: string | null; userId: string | null;
 }
 
 const fmt = (v: unknown): string => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)))) : v === undefined || v === null ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
 /** Runs by id or unique id prefix. */
-async function findRuns(db: Db, refs: string[]): Promise<RunRow[]> {
-  const all = await db.select().from(runs);
-  return refs.map((ref) => {
-    const found = all.filter((r) => r.id === ref || r.id.startsWith(ref) || r.id === `run-${ref}`);
-    if (found.length === 0) throw new ConfigError(`no run ${ref}`);
-    if (found.length > 1) throw new ConfigError(`run ${ref} is ambiguous: ${found.slice(0, 5).map((r) => r.id).join(', ')}`);
-    return found[0]!;
-  });
+async function findRuns(refs: string[]): Promise<RunJson[]> {
+  return Promise.all(refs.map(async (ref) => (await api<{ run: RunJson }>('GET', `/api/v1/runs/${encodeURIComponent(ref)}`)).run));
 }
 
 async function listRuns(options: { filter?: string; orderBy?: string; experiment?: string; limit: string }, say: Say): Promise<void> {
-  let filter, order;
-  try {
-    filter = parseFilter(options.filter ?? '');
-    order = parseOrderBy(options.orderBy ?? 'started desc');
-  } catch (error) {
-    if (error instanceof FilterError) throw new ConfigError(error.message);
-    throw error;
+  const found = (await api<{ runs: RunJson[] }>('GET', '/api/v1/runs', undefined, {
+    filter: options.filter, orderBy: options.orderBy ?? 'started desc', experiment: options.experiment, limit: Number(options.limit) || 50,
+  })).runs;
+  if (!found.length) return say('no runs match');
+  const metricKeys = ['holdout_rmse', 'holdout_r2', 'holdout_accuracy', 'holdout_f1', 'objective'].filter((k) => found.some((r) => r.metrics[k] !== undefined));
+  const out = [['run', 'experiment', 'status', 'started', 'backend', 'lr', 'hidden', 'batch', ...metricKeys]];
+  for (const r of found) {
+    const p = r.params as { learningRate?: number; batchSize?: number; model?: { hiddenUnits?: number[]; type?: string } };
+    out.push([
+      r.id, r.experiment + (r.trial !== null ? ` #${r.trial + 1}` : ''), r.status, r.startedAt.slice(0, 19).replace('T', ' '),
+      r.backend ?? (r.workflowId ? '-' : 'client'), fmt(p.learningRate), p.model?.type === 'linear' ? 'linear' : fmt(p.model?.hiddenUnits), fmt(p.batchSize),
+      ...metricKeys.map((k) => fmt(r.metrics[k])),
+    ]);
   }
-  await withDb(async (db) => {
-    const rows = options.experiment ? await db.select().from(runs).where(eq(runs.experiment, options.experiment)) : await db.select().from(runs);
-    const found = sortRuns(rows.map(runView).filter((r) => matches(r, filter)), order).slice(0, Number(options.limit));
-    if (!found.length) return say('no runs match');
-    const metricKeys = ['holdout_rmse', 'holdout_r2', 'holdout_accuracy', 'holdout_f1', 'objective'].filter((k) => found.some((r) => r.metrics[k] !== undefined));
-    const out = [['run', 'experiment', 'status', 'started', 'backend', 'lr', 'hidden', 'batch', ...metricKeys]];
-    for (const r of found) {
-      const p = r.params as { learningRate?: number; batchSize?: number; model?: { hiddenUnits?: number[]; type?: string } };
-      out.push([
-        r.row.id, r.row.experiment + (r.row.trial !== null ? ` #${r.row.trial + 1}` : ''), r.row.status, r.row.startedAt.toISOString().slice(0, 19).replace('T', ' '),
-        r.row.backend ?? '-', fmt(p.learningRate), p.model?.type === 'linear' ? 'linear' : fmt(p.model?.hiddenUnits), fmt(p.batchSize),
-        ...metricKeys.map((k) => fmt(r.metrics[k])),
-      ]);
-    }
-    table(out, say);
-    say(`${found.length} run(s)`);
-  });
+  table(out, say);
+  say(`${found.length} run(s)`);
 }
 
 function flatten(value: unknown, prefix = ''): [string, unknown][] {
@@ -74,50 +49,51 @@ function flatten(value: unknown, prefix = ''): [string, unknown][] {
   return [[prefix, value]];
 }
 
-async function stepSeries(db: Db, ids: string[]): Promise<Map<string, Map<string, { step: number; value: number }[]>>> {
-  const points = ids.length ? await db.select().from(runMetrics).where(inArray(runMetrics.runId, ids)).orderBy(asc(runMetrics.step)) : [];
-  const out = new Map<string, Map<string, { step: number; value: number }[]>>();
-  for (const p of points) {
-    if (!out.has(p.key)) out.set(p.key, new Map());
-    const byRun = out.get(p.key)!;
-    if (!byRun.has(p.runId)) byRun.set(p.runId, []);
-    byRun.get(p.runId)!.push({ step: p.step, value: p.value });
+type Series = Map<string, Map<string, { step: number; value: number }[]>>;
+
+async function stepSeries(ids: string[]): Promise<Series> {
+  const out: Series = new Map();
+  for (const id of ids) {
+    const { series } = await api<{ series: Record<string, { step: number; value: number }[]> }>('GET', `/api/v1/runs/${encodeURIComponent(id)}/metrics`);
+    for (const [key, points] of Object.entries(series)) {
+      if (!out.has(key)) out.set(key, new Map());
+      out.get(key)!.set(id, points.map((p) => ({ step: p.step, value: Number(p.value) })));
+    }
   }
   return out;
 }
 
 async function showRun(ref: string, say: Say): Promise<void> {
-  await withDb(async (db) => {
-    const [run] = await findRuns(db, [ref]);
-    const r = run!;
-    say(`${r.id}  ${r.status}${r.error ? `: ${r.error}` : ''}`);
-    const rows = [
-      ['experiment', r.experiment], ['pipeline', r.pipelineName ?? '-'], ['registered model', r.modelName ?? '-'], ['dataset', r.datasetVersionId ?? '-'],
-      ['workflow', r.workflowId ?? '-'], ['sweep', r.sweepId ? `${r.sweepId} trial ${r.trial}` : '-'], ['backend', `${r.backend ?? '-'} on ${r.taskQueue ?? '-'}`],
-      ['seed', String(r.seed)], ['code', r.codeVersion ?? '-'], ['started', r.startedAt.toISOString()], ['ended', r.endedAt?.toISOString() ?? '-'],
-      ['model', r.artifactKey ? `s3://${loadConfig().s3.bucket}/${r.artifactKey}` : '-'],
-      ['loss plot', r.artifactKey && r.modelName ? `s3://${loadConfig().s3.bucket}/${lossPlotKey(r.modelName, r.id)}` : '-'],
-    ];
-    table(rows, say);
-    say('\nparams');
-    table(flatten(r.params).map(([k, v]) => [k, fmt(v)]), say);
-    if (Object.keys(r.tags).length) {
-      say('\ntags');
-      table(Object.entries(r.tags).map(([k, v]) => [k, v]), say);
+  const [r] = await findRuns([ref]);
+  const run = r!;
+  say(`${run.id}  ${run.status}${run.error ? `: ${run.error}` : ''}`);
+  const bucket = loadConfig().s3.bucket;
+  table([
+    ['experiment', run.experiment], ['pipeline', run.pipelineName ?? '-'], ['registered model', run.modelName ?? '-'], ['dataset', run.datasetVersionId ?? '-'],
+    ['workflow', run.workflowId ?? '-'], ['sweep', run.sweepId ? `${run.sweepId} trial ${run.trial}` : '-'], ['backend', `${run.backend ?? '-'} on ${run.taskQueue ?? '-'}`],
+    ['seed', fmt(run.seed)], ['code', run.codeVersion ?? '-'], ['started', run.startedAt], ['ended', run.endedAt ?? '-'],
+    ['model', run.artifactKey ? `s3://${bucket}/${run.artifactKey}` : '-'],
+    ['loss plot', run.artifactKey && run.modelName ? `s3://${bucket}/${lossPlotKey(run.modelName, run.id)}` : '-'],
+    ['artifacts', run.artifactUri],
+  ], say);
+  say('\nparams');
+  table(flatten(run.params).map(([k, v]) => [k, fmt(v)]), say);
+  if (Object.keys(run.tags).length) {
+    say('\ntags');
+    table(Object.entries(run.tags).map(([k, v]) => [k, v]), say);
+  }
+  say('\nmetrics');
+  table(Object.entries(run.metrics).map(([k, v]) => [k, fmt(v)]), say);
+  const series = await stepSeries([run.id]);
+  if (series.size) {
+    say('\nper epoch');
+    for (const [key, byRun] of series) {
+      const values = byRun.get(run.id)!.map((p) => p.value);
+      say(`  ${key.padEnd(10)} ${barLine(values)}  ${fmt(values[0])} → ${fmt(values[values.length - 1])}`);
     }
-    say('\nmetrics');
-    table(Object.entries(r.metrics ?? {}).map(([k, v]) => [k, fmt(v)]), say);
-    const series = await stepSeries(db, [r.id]);
-    if (series.size) {
-      say('\nper epoch');
-      for (const [key, byRun] of series) {
-        const values = byRun.get(r.id)!.map((p) => p.value);
-        say(`  ${key.padEnd(10)} ${barLine(values)}  ${fmt(values[0])} → ${fmt(values[values.length - 1])}`);
-      }
-    }
-    const models = await db.select().from(modelVersions).where(eq(modelVersions.runId, r.id));
-    for (const m of models) say(`\nregistered as ${m.modelName} v${m.version}`);
-  });
+  }
+  const { modelVersions } = await api<{ modelVersions: { name: string; version: number }[] }>('GET', `/api/v1/runs/${encodeURIComponent(run.id)}/model-versions`);
+  for (const m of modelVersions) say(`\nregistered as ${m.name} v${m.version}`);
 }
 
 /** A small multi-series terminal chart: one digit per run, shared axes. */
@@ -142,34 +118,29 @@ export function lineChart(series: { label: string; points: { step: number; value
 
 async function compareRuns(refs: string[], say: Say): Promise<void> {
   if (refs.length < 2) throw new ConfigError('compare needs at least two runs');
-  await withDb(async (db) => {
-    const found = await findRuns(db, refs);
-    const header = ['', ...found.map((r, i) => `${i + 1}: ${r.id}`)];
-    const params = new Map<string, string[]>();
-    found.forEach((r, i) => flatten(r.params).forEach(([k, v]) => {
-      if (!params.has(k)) params.set(k, new Array(found.length).fill('-'));
-      params.get(k)![i] = fmt(v);
-    }));
-    say('params (differences marked *)');
-    table([header, ...[...params].map(([k, values]) => [`${new Set(values).size > 1 ? '*' : ' '} ${k}`, ...values])], say);
-    const keys = [...new Set(found.flatMap((r) => Object.keys(r.metrics ?? {})))].sort();
-    say('\nmetrics');
-    table([header, ...keys.map((k) => {
-      const values = found.map((r) => r.metrics?.[k]);
-      return [k, ...values.map((v) => fmt(v))];
-    })], say);
-    const series = await stepSeries(db, found.map((r) => r.id));
-    for (const [key, byRun] of series) {
-      say(`\n${key} per epoch`);
-      lineChart(found.map((r, i) => ({ label: String(i + 1), points: byRun.get(r.id) ?? [] }))).forEach((line) => say(line));
-    }
-    say(`\n${found.map((r, i) => `${i + 1} = ${r.id}`).join('   ')}   (* = overlapping)`);
-  });
+  const found = await findRuns(refs);
+  const header = ['', ...found.map((r, i) => `${i + 1}: ${r.id}`)];
+  const params = new Map<string, string[]>();
+  found.forEach((r, i) => flatten(r.params).forEach(([k, v]) => {
+    if (!params.has(k)) params.set(k, new Array(found.length).fill('-'));
+    params.get(k)![i] = fmt(v);
+  }));
+  say('params (differences marked *)');
+  table([header, ...[...params].map(([k, values]) => [`${new Set(values).size > 1 ? '*' : ' '} ${k}`, ...values])], say);
+  const keys = [...new Set(found.flatMap((r) => Object.keys(r.metrics)))].sort();
+  say('\nmetrics');
+  table([header, ...keys.map((k) => [k, ...found.map((r) => fmt(r.metrics[k]))])], say);
+  const series = await stepSeries(found.map((r) => r.id));
+  for (const [key, byRun] of series) {
+    say(`\n${key} per epoch`);
+    lineChart(found.map((r, i) => ({ label: String(i + 1), points: byRun.get(r.id) ?? [] }))).forEach((line) => say(line));
+  }
+  say(`\n${found.map((r, i) => `${i + 1} = ${r.id}`).join('   ')}   (* = overlapping)`);
 }
 
 async function reproduce(ref: string, say: Say): Promise<void> {
   const config = loadConfig();
-  const runId = await withDb(async (db) => (await findRuns(db, [ref]))[0]!.id);
+  const runId = (await findRuns([ref]))[0]!.id;
   const client = await temporalClient(config.temporal);
   const workflowId = `reproduce-${runId}-${Date.now().toString(36)}`;
   const handle = await client.workflow.start('reproduceWorkflow', { workflowId, taskQueue: config.taskQueues.main, args: [{ runId }] });

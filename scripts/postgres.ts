@@ -3,7 +3,7 @@
  * (creating the database if missing); else an embedded server started from node_modules.
  */
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { choosePort, isAlive, startDetached, waitFor } from './proc';
@@ -76,6 +76,15 @@ async function startEmbedded(
     await ensureDatabase(adminUrl, options.database);
     return { databaseUrl: `postgres://postgres@127.0.0.1:${port}/${options.database}`, kind: 'embedded', embedded: { port, dataDir, pid: options.previous.pid } };
   }
+  // A server already running on this data directory (its state was lost, or it is busy and slow to answer): use it
+  // rather than start a second one, which would only fail on its lock file.
+  const running = runningPostmaster(dataDir);
+  if (running) {
+    const url = `postgres://postgres@127.0.0.1:${running.port}/postgres`;
+    await waitFor('embedded Postgres', () => canConnect(url), 120_000, join(options.stateDir, 'logs', 'postgres.log'));
+    await ensureDatabase(url, options.database);
+    return { databaseUrl: `postgres://postgres@127.0.0.1:${running.port}/${options.database}`, kind: 'embedded', embedded: { port: running.port, dataDir, pid: running.pid } };
+  }
   // initdb refuses to run as root; run the server as the `postgres` user then.
   const asRoot = process.getuid?.() === 0;
   let ids: { uid: number; gid: number } | undefined;
@@ -96,9 +105,22 @@ async function startEmbedded(
   }
   const logFile = join(options.stateDir, 'logs', 'postgres.log');
   const pid = startDetachedAs(binaries.postgres, ['-D', dataDir, '-p', String(port), '-h', '127.0.0.1', '-k', '/tmp'], logFile, ids);
-  await waitFor('embedded Postgres', () => canConnect(adminUrl), 30_000, logFile);
+  await waitFor('embedded Postgres', () => canConnect(adminUrl), 90_000, logFile);
   await ensureDatabase(adminUrl, options.database);
   return { databaseUrl: `postgres://postgres@127.0.0.1:${port}/${options.database}`, kind: 'embedded', embedded: { port, dataDir, pid } };
+}
+
+/** The live postmaster of `dataDir` from its postmaster.pid (pid on line 1, port on line 4), if any. */
+function runningPostmaster(dataDir: string): { pid: number; port: number } | undefined {
+  const file = join(dataDir, 'postmaster.pid');
+  if (!existsSync(file)) return undefined;
+  try {
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const pid = Number(lines[0]), port = Number(lines[3]);
+    return Number.isInteger(pid) && Number.isInteger(port) && isAlive(pid) ? { pid, port } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function startDetachedAs(command: string, args: string[], logFile: string, ids?: { uid: number; gid: number }): number {

@@ -5,17 +5,21 @@
  *   2. Temporal dev server with SQLite persistence, Web UI, Flywheel's search attributes
  *   3. MinIO on loopback with generated credentials and the bucket
  *   4. Postgres (DATABASE_URL | local :5432 | embedded) with migrations applied
- *   5. optionally the Flywheel worker and serving processes
+ *   5. the Flywheel API server (the CLI's endpoint), with the local CLI's token
+ *   6. optionally the Flywheel worker and serving processes
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { Client as MinioClient } from 'minio';
 import { closeDb, connectDb, migrateDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { externalServices, loadConfig, PROJECT_ROOT, readStackState, SEARCH_ATTRIBUTES, stateDirOf, type StackState } from '../temporal.config';
+import { apiTokens } from '../schema/models';
+import { hashToken, verifyToken } from '../store/tokens';
 import { ensurePostgres } from './postgres';
 import { choosePort, isAlive, startDetached, stopProcess, waitFor, withLockFile } from './proc';
 import { ensureTool, MINIO_TOOL, TEMPORAL_TOOL } from './tools';
@@ -42,8 +46,10 @@ function saveState(stateDir: string, state: StackState): void {
 export async function stackUp(options: UpOptions): Promise<StackState> {
   const stateDir = stateDirOf();
   mkdirSync(join(stateDir, 'logs'), { recursive: true, mode: 0o700 });
-  // Credentials, the Temporal database and logs live here: other users of the machine must not read them.
-  chmodSync(stateDir, 0o700);
+  // Credentials, the Temporal database and logs live here: other users may not list or read them, but the embedded
+  // Postgres (run as the `postgres` user) must reach its own data directory inside.
+  chmodSync(stateDir, 0o711);
+  chmodSync(join(stateDir, 'logs'), 0o700);
   return withLockFile(join(stateDir, 'up.lock'), () => upLocked(options, stateDir));
 }
 
@@ -82,9 +88,20 @@ async function upLocked(options: UpOptions, stateDir: string): Promise<StackStat
   await new S3ObjectStore(config.s3).ensureBucket();
   await registerSearchAttributes(config);
 
+  // The API server is part of the infrastructure: the CLI is its client.
+  const code = sourceFingerprint();
+  await ensureCliToken(config.databaseUrl, stateDir);
+  if (state.server?.pid && isAlive(state.server.pid) && state.server.code !== code) {
+    log('Restarting the server process: the code changed since it started.');
+    await stopProcess(state.server.pid);
+  }
+  const serverPort = state.server?.port && isAlive(state.server.pid) ? state.server.port : await choosePort(config.server.port);
+  state.server = { port: serverPort, pid: await upService('server', state.server?.pid, ['server/main.ts'], stateDir, { FLYWHEEL_SERVER_PORT: String(serverPort) }), code };
+  saveState(stateDir, state);
+  await waitFor('Flywheel server', async () => (await fetch(`http://127.0.0.1:${serverPort}/health`)).ok, 60_000, join(stateDir, 'logs', 'server.log'));
+
   if (options.services) {
     // A worker running older code would replay workflows with the wrong definitions: restart what the checkout changed.
-    const code = sourceFingerprint();
     for (const name of ['worker', 'serving'] as const) {
       const previous = state[name];
       if (previous?.pid && isAlive(previous.pid) && previous.code !== code) {
@@ -100,6 +117,24 @@ async function upLocked(options: UpOptions, stateDir: string): Promise<StackStat
   }
   saveState(stateDir, state);
   return state;
+}
+
+/**
+ * The local CLI's token (scope `write`), kept in the state dir (0600) like a kubeconfig: the CLI calls the API with
+ * it when FLYWHEEL_TOKEN is not set. Admin actions still need an admin token of the user's own.
+ */
+async function ensureCliToken(databaseUrl: string, stateDir: string): Promise<void> {
+  const file = join(stateDir, 'cli-token');
+  const db = connectDb(databaseUrl, 1);
+  try {
+    const existing = existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+    if (existing && (await verifyToken(db, existing, ['write']))) return;
+    const token = `fw_write_${randomBytes(24).toString('base64url')}`;
+    await db.insert(apiTokens).values({ name: `local-cli@${hostname()}`, scope: 'write', hash: hashToken(token) });
+    writeFileSync(file, token + '\n', { mode: 0o600 });
+  } finally {
+    await closeDb(db);
+  }
 }
 
 async function upTemporal(stateDir: string, cacheDir: string, state: StackState, log: (line: string) => void): Promise<StackState['temporal']> {
@@ -121,6 +156,9 @@ async function upTemporal(stateDir: string, cacheDir: string, state: StackState,
   const pid = startDetached(binary, args, logFile);
   const address = `127.0.0.1:${port}`;
   await waitFor('Temporal dev server', () => temporalHealthy(address), 60_000, logFile);
+  for (const file of ['temporal.db', 'temporal.db-wal', 'temporal.db-shm', 'temporal.db-journal']) {
+    if (existsSync(join(stateDir, file))) chmodSync(join(stateDir, file), 0o600);
+  }
   // Dev-server namespaces keep closed runs 24 h; a week keeps demo history inspectable.
   spawnSync(binary, ['operator', 'namespace', 'update', '--address', address, '--retention', '168h', 'default'], { stdio: 'ignore' });
   return { address, uiUrl: `http://127.0.0.1:${uiPort}`, pid };
@@ -206,6 +244,7 @@ export async function stackDown(log: (line: string) => void): Promise<void> {
   const stateDir = stateDirOf();
   const state = readStackState(stateDir);
   const targets: [string, number | undefined][] = [
+    ['server', state.server?.pid],
     ['serving', state.serving?.pid],
     ['worker', state.worker?.pid],
     ['MinIO', state.minio?.pid],

@@ -37,7 +37,7 @@ export interface StageStatus {
 
 export interface PipelineInput {
   config: PipelineConfig;
-  trigger?: { kind: 'cli' | 'schedule' | 'drift' | 'test'; reason?: string; alertId?: number };
+  trigger?: { kind: 'cli' | 'api' | 'schedule' | 'drift' | 'test'; reason?: string; alertId?: number };
   /** git sha (+ "-dirty") of the code that started the run. */
   codeVersion?: string;
   /** Base URL of the serving process the deploy stage confirms against. */
