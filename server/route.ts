@@ -33,7 +33,8 @@ export interface RouteSpec<P extends ZodTypeAny = ZodTypeAny, Q extends ZodTypeA
 /** Keeps each route's handler typed against its own schemas. */
 export const route = <P extends ZodTypeAny, Q extends ZodTypeAny, B extends ZodTypeAny>(spec: RouteSpec<P, Q, B>): RouteSpec => spec as unknown as RouteSpec;
 
-const honoPath = (path: string) => path.replace(/\{([A-Za-z_]+)\+?\}/g, (_, name: string) => `:${name}`).replace(/:([A-Za-z_]+)\*$/, ':$1{.+}');
+/** OpenAPI `{name}` → Hono `:name`; `{name+}` (the rest of the path, slashes included) → `:name{.+}`. */
+const honoPath = (path: string) => path.replace(/\{([A-Za-z_]+)\+\}/g, ':$1{.+}').replace(/\{([A-Za-z_]+)\}/g, ':$1');
 
 /** Query strings arrive as strings, and repeated keys as arrays only when repeated. */
 function queryObject(c: Context): Record<string, string | string[]> {

@@ -22,7 +22,8 @@ export async function startServer(options: { port?: number; host?: string } = {}
   // Slow or idle clients must not hold sockets for ever.
   const http = server as unknown as import('node:http').Server;
   http.headersTimeout = 20_000;
-  http.requestTimeout = 300_000;
+  // Artifact uploads stream for as long as they take; headers and idle keep-alives are what is bounded.
+  http.requestTimeout = 0;
   http.keepAliveTimeout = 5_000;
   http.maxConnections = 4_096;
   const address = http.address();

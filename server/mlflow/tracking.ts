@@ -43,6 +43,10 @@ async function doSearchExperiments(deps: Parameters<RouteSpec['handler']>[0]['de
 
 export const trackingRoutes: RouteSpec[] = [
   route({
+    method: 'get', path: '/api/3.0/mlflow/server-info', summary: "What this server offers MLflow 3 clients (no multipart artifact uploads)", tags, scope: 'public',
+    handler: () => ({ multipart_uploads_enabled: false, multipart_downloads_enabled: false, workspaces_enabled: false }),
+  }),
+  route({
     method: 'post', path: `${BASE}/experiments/create`, summary: 'Create an experiment', tags, scope: 'write',
     body: z.object({ name: z.string(), artifact_location: z.string().optional(), tags: z.array(keyValue).optional() }).strict(),
     handler: async ({ body, deps }) => {
