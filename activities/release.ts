@@ -5,17 +5,20 @@
 import { createHmac } from 'node:crypto';
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { and, desc, eq, gte, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, gte, lt, sql } from 'drizzle-orm';
+import { ApiError } from '../config/errors';
 import { binReference, psi } from '../ml/drift';
 import { labelledQuality } from '../ml/metrics';
-import { deployments, labels, predictions, requestErrors, shadowPredictions, trafficRoutes } from '../schema/deployments';
-import { aliasEvents, modelAliases, modelApprovals, modelVersions, registeredModels, registryWebhooks } from '../schema/models';
+import { labels, predictions, requestErrors, shadowPredictions, trafficRoutes } from '../schema/deployments';
 import type { Db } from '../storage/db';
-import { verifyToken } from '../storage/tokens';
+import {
+  closeApproval, findModelVersion, findRegisteredModel, findVersionByAlias, listWebhooks, notifyServing, openApproval, rollbackTarget,
+  setAlias, setModelVersionTags, type AliasMoveResult,
+} from '../store/registry';
+import { verifyToken } from '../store/tokens';
 import { badInput, type ActivityDeps } from './deps';
 
-/** Serving listens on this channel and reloads routes and aliases at once (it also polls). */
-export const SERVING_CHANNEL = 'flywheel_serving';
+export { notifyServing, SERVING_CHANNEL, type AliasMoveResult } from '../store/registry';
 
 export interface AliasMoveInput {
   workflowId: string;
@@ -26,43 +29,17 @@ export interface AliasMoveInput {
   reason: string;
 }
 
-export interface AliasMoveResult {
-  fromVersion: number | null;
-  toVersion: number;
-  /** False when this workflow had already moved the alias (a retried activity). */
-  moved: boolean;
-}
-
 /**
- * Moves `model@alias` to `version` in one transaction: the alias, its audit event (who, when, why, from → to) and the
- * deployment serving that alias. One move per (workflow, alias): a retry returns the recorded move.
+ * Moves `model@alias` to `version` (the registry's one alias move: alias, audit event and deployment in one transaction).
+ * One move per (workflow, alias): a retry returns the recorded move. What the registry refuses fails without retries.
  */
 export async function moveAliasTx(db: Db, input: AliasMoveInput): Promise<AliasMoveResult> {
-  const result = await db.transaction(async (tx) => {
-    const [done] = await tx.select().from(aliasEvents)
-      .where(and(eq(aliasEvents.workflowId, input.workflowId), eq(aliasEvents.modelName, input.modelName), eq(aliasEvents.alias, input.alias)));
-    if (done) return { fromVersion: done.fromVersion, toVersion: done.toVersion, moved: false };
-    const [target] = await tx.select({ status: modelVersions.status }).from(modelVersions)
-      .where(and(eq(modelVersions.modelName, input.modelName), eq(modelVersions.version, input.version)));
-    if (!target) throw badInput('NotFoundError', `model ${input.modelName} has no version ${input.version}`);
-    if (target.status === 'archived') throw badInput('NotFoundError', `${input.modelName} v${input.version} is archived; no alias may point at it`);
-    const [current] = await tx.select().from(modelAliases)
-      .where(and(eq(modelAliases.modelName, input.modelName), eq(modelAliases.alias, input.alias))).for('update');
-    await tx.insert(modelAliases).values({ modelName: input.modelName, alias: input.alias, version: input.version })
-      .onConflictDoUpdate({ target: [modelAliases.modelName, modelAliases.alias], set: { version: input.version, updatedAt: new Date() } });
-    await tx.insert(aliasEvents).values({
-      modelName: input.modelName, alias: input.alias, fromVersion: current?.version ?? null, toVersion: input.version,
-      actor: input.actor, reason: input.reason, workflowId: input.workflowId,
-    });
-    await tx.update(deployments).set({ version: input.version, updatedAt: new Date() }).where(eq(deployments.id, `${input.modelName}/${input.alias}`));
-    return { fromVersion: current?.version ?? null, toVersion: input.version, moved: true };
-  });
-  await notifyServing(db, input.modelName);
-  return result;
-}
-
-export async function notifyServing(db: Db, modelName: string): Promise<void> {
-  await db.execute(sql`select pg_notify(${SERVING_CHANNEL}, ${modelName})`);
+  try {
+    return await setAlias(db, input);
+  } catch (error) {
+    if (error instanceof ApiError && error.status < 500) throw badInput('NotFoundError', error.message);
+    throw error;
+  }
 }
 
 const MIN_PSI_VALUES = 100;
@@ -140,27 +117,21 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
 
     /** The version an alias points at, with what a release compares against. */
     async resolveAlias(input: { modelName: string; alias: string }): Promise<{ version: number; artifactKey: string; metrics: Record<string, number> } | null> {
-      const [row] = await db.select({ version: modelVersions.version, artifactKey: modelVersions.artifactKey, metrics: modelVersions.metrics })
-        .from(modelAliases)
-        .innerJoin(modelVersions, and(eq(modelVersions.modelName, modelAliases.modelName), eq(modelVersions.version, modelAliases.version)))
-        .where(and(eq(modelAliases.modelName, input.modelName), eq(modelAliases.alias, input.alias)));
-      return row ?? null;
+      const found = await findVersionByAlias(db, input.modelName, input.alias);
+      return found ? { version: found.version, artifactKey: found.artifactKey ?? '', metrics: found.metrics } : null;
     },
 
     /** Where a rollback goes: the version that held the alias before the current one moved there. */
     async rollbackTarget(input: { modelName: string; alias: string }): Promise<{ current: number; previous: number }> {
-      const [alias] = await db.select().from(modelAliases).where(and(eq(modelAliases.modelName, input.modelName), eq(modelAliases.alias, input.alias)));
-      if (!alias) throw badInput('NotFoundError', `${input.modelName}@${input.alias} does not exist`);
-      const [last] = await db.select().from(aliasEvents)
-        .where(and(eq(aliasEvents.modelName, input.modelName), eq(aliasEvents.alias, input.alias), eq(aliasEvents.toVersion, alias.version)))
-        .orderBy(desc(aliasEvents.id)).limit(1);
-      if (last?.fromVersion == null) throw badInput('NotFoundError', `${input.modelName}@${input.alias} (v${alias.version}) has no earlier version to roll back to`);
-      return { current: alias.version, previous: last.fromVersion };
+      const { current, previous } = await rollbackTarget(db, input.modelName, input.alias);
+      if (current === null) throw badInput('NotFoundError', `${input.modelName}@${input.alias} does not exist`);
+      if (previous === null) throw badInput('NotFoundError', `${input.modelName}@${input.alias} (v${current}) has no earlier version to roll back to`);
+      return { current, previous };
     },
 
     async listWebhookTargets(input: { event: string; modelName: string }): Promise<{ id: number; url: string; secret: string | null }[]> {
-      const rows = await db.select().from(registryWebhooks).where(or(isNull(registryWebhooks.modelName), eq(registryWebhooks.modelName, input.modelName)));
-      return rows.filter((r) => r.events.includes(input.event)).map((r) => ({ id: r.id, url: r.url, secret: r.secret }));
+      const hooks = await listWebhooks(db, input);
+      return hooks.map((r) => ({ id: r.id, url: r.url, secret: r.secret }));
     },
 
     /** One POST; a non-2xx answer or a network fault is retried by Temporal (4xx other than 408/429 are not). */
@@ -175,17 +146,15 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
     },
 
     async openApproval(input: { workflowId: string; modelName: string; version: number }): Promise<void> {
-      await db.insert(modelApprovals).values(input).onConflictDoNothing();
+      await openApproval(db, input);
     },
 
     async closeApproval(input: { workflowId: string; status: 'approved' | 'rejected' | 'expired'; actor: string; comment?: string }): Promise<void> {
-      await db.update(modelApprovals).set({ status: input.status, actor: input.actor, comment: input.comment ?? null, decidedAt: new Date() })
-        .where(and(eq(modelApprovals.workflowId, input.workflowId), eq(modelApprovals.status, 'pending')));
+      await closeApproval(db, input);
     },
 
     async tagModelVersion(input: { modelName: string; version: number; tags: Record<string, string> }): Promise<void> {
-      await db.update(modelVersions).set({ tags: sql`${modelVersions.tags} || ${JSON.stringify(input.tags)}::jsonb` })
-        .where(and(eq(modelVersions.modelName, input.modelName), eq(modelVersions.version, input.version)));
+      await setModelVersionTags(db, input.modelName, input.version, input.tags);
     },
 
     async setTrafficRoute(input: { modelName: string; mode: 'canary' | 'ab' | 'shadow'; baseVersion: number; candidateVersion: number; weight: number; workflowId: string }): Promise<void> {
@@ -234,7 +203,7 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
 
     /** An A/B test's variants: traffic, errors and the quality measured on the labels that arrived for each. */
     async compareVariants(input: { modelName: string; versions: number[]; since: number; until: number }): Promise<VariantStats[]> {
-      const [model] = await db.select({ task: registeredModels.task }).from(registeredModels).where(eq(registeredModels.name, input.modelName));
+      const model = await findRegisteredModel(db, input.modelName);
       const out: VariantStats[] = [];
       for (const version of input.versions) {
         heartbeat();
@@ -244,8 +213,8 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
           .where(and(eq(requestErrors.modelName, input.modelName), eq(requestErrors.modelVersion, version), window(requestErrors.at, input.since, input.until)));
         const pairs = await db.select({ prediction: predictions.prediction, label: labels.label }).from(labels)
           .innerJoin(predictions, eq(predictions.requestId, labels.requestId)).where(inWindow).limit(100_000);
-        const [row] = await db.select({ artifactKey: modelVersions.artifactKey }).from(modelVersions).where(and(eq(modelVersions.modelName, input.modelName), eq(modelVersions.version, version)));
-        const classes = model?.task === 'classification' && row
+        const row = await findModelVersion(db, input.modelName, version);
+        const classes = model?.task === 'classification' && row?.artifactKey
           ? (await store.getJson<{ preprocessor: { target: { classes?: string[] } } }>(row.artifactKey)).preprocessor.target.classes ?? [] : undefined;
         const quality = labelledQuality(pairs, classes);
         const metric = quality ? { name: quality.name, value: quality.value } : null;
@@ -260,7 +229,7 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
         .where(and(eq(shadowPredictions.modelName, input.modelName), eq(shadowPredictions.shadowVersion, input.shadowVersion), window(shadowPredictions.createdAt, input.since, input.until)))
         .limit(200_000);
       const answered = rows.filter((r) => r.shadow !== null);
-      const [model] = await db.select({ task: registeredModels.task }).from(registeredModels).where(eq(registeredModels.name, input.modelName));
+      const model = await findRegisteredModel(db, input.modelName);
       const latencies = rows.map((r) => r.latency).sort((a, b) => a - b);
       let meanAbsDifference: number | null = null, agreement: number | null = null;
       if (answered.length) {

@@ -4,21 +4,21 @@
  * every alias move to and from it.
  */
 import type { Command } from 'commander';
-import { and, asc, desc, eq, or } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { ConfigError } from '../config/pipeline';
 import { datasetVersions, validationReports } from '../schema/datasets';
-import { aliasEvents, modelVersions } from '../schema/models';
 import { alerts } from '../schema/monitors';
 import { runs } from '../schema/runs';
 import type { Db } from '../storage/db';
+import { findModelVersion, latestModelVersion, listAliasEvents } from '../store/registry';
 import { when, withDb, type Say } from './output';
 
 
 async function describeVersion(db: Db, model: string, version: number, say: Say, depth: number): Promise<void> {
   const pad = '  '.repeat(depth);
-  const [mv] = await db.select().from(modelVersions).where(and(eq(modelVersions.modelName, model), eq(modelVersions.version, version)));
+  const mv = await findModelVersion(db, model, version);
   if (!mv) throw new ConfigError(`model ${model} has no version ${version}`);
-  const [run] = await db.select().from(runs).where(eq(runs.id, mv.runId));
+  const [run] = mv.runId ? await db.select().from(runs).where(eq(runs.id, mv.runId)) : [];
   const metrics = Object.entries(mv.metrics).filter(([k]) => k !== 'count').map(([k, v]) => `${k}=${Number(v.toPrecision(4))}`).join(' ');
   say(`${pad}${model} v${version}  registered ${when(mv.createdAt)}  ${metrics}`);
   const trigger = run?.tags.trigger ?? 'cli';
@@ -33,17 +33,21 @@ async function describeVersion(db: Db, model: string, version: number, say: Say,
       await describeVersion(db, model, served, say, depth + 3);
     }
   } else say(`${pad}├─ started by ${trigger === 'schedule' ? 'a schedule' : trigger === 'cli' ? 'hand (flywheel run)' : trigger}`);
-  say(`${pad}├─ pipeline workflow ${mv.workflowId}`);
+  if (mv.workflowId) say(`${pad}├─ pipeline workflow ${mv.workflowId}`);
   if (run) {
     say(`${pad}├─ run ${run.id}  ${run.status} on ${run.backend ?? '?'}${run.sweepId ? `  (best trial ${(run.trial ?? 0) + 1} of sweep ${run.sweepId})` : ''}  code ${run.codeVersion ?? '-'}`);
   }
-  const [dataset] = await db.select().from(datasetVersions).where(eq(datasetVersions.id, mv.datasetVersionId));
-  const [report] = await db.select().from(validationReports).where(and(eq(validationReports.datasetVersionId, mv.datasetVersionId), eq(validationReports.workflowId, mv.workflowId)));
-  say(`${pad}├─ dataset ${mv.datasetVersionId}${dataset ? `  ${dataset.rowCount} rows from ${dataset.sourceUri}` : ''}${report ? `  (validation ${report.passed ? 'passed' : 'FAILED'})` : ''}`);
-  const moves = await db.select().from(aliasEvents).where(and(eq(aliasEvents.modelName, model), or(eq(aliasEvents.toVersion, version), eq(aliasEvents.fromVersion, version)))).orderBy(asc(aliasEvents.id));
+  if (mv.datasetVersionId) {
+    const [dataset] = await db.select().from(datasetVersions).where(eq(datasetVersions.id, mv.datasetVersionId));
+    const [report] = mv.workflowId
+      ? await db.select().from(validationReports).where(and(eq(validationReports.datasetVersionId, mv.datasetVersionId), eq(validationReports.workflowId, mv.workflowId)))
+      : [];
+    say(`${pad}├─ dataset ${mv.datasetVersionId}${dataset ? `  ${dataset.rowCount} rows from ${dataset.sourceUri}` : ''}${report ? `  (validation ${report.passed ? 'passed' : 'FAILED'})` : ''}`);
+  } else say(`${pad}├─ registered over the API${mv.source ? ` from ${mv.source}` : ''} (no dataset version recorded)`);
+  const moves = await listAliasEvents(db, { modelName: model, version, oldestFirst: true });
   if (!moves.length) say(`${pad}└─ never deployed`);
   moves.forEach((m, i) => {
-    const arrow = m.toVersion === version ? `rolled out to @${m.alias} (was ${m.fromVersion ? `v${m.fromVersion}` : 'none'})` : `replaced on @${m.alias} by v${m.toVersion}`;
+    const arrow = m.toVersion === version ? `rolled out to @${m.alias} (was ${m.fromVersion ? `v${m.fromVersion}` : 'none'})` : m.toVersion === null ? `removed from @${m.alias}` : `replaced on @${m.alias} by v${m.toVersion}`;
     say(`${pad}${i === moves.length - 1 ? '└─' : '├─'} ${when(m.at)} ${arrow} by ${m.actor}: ${m.reason}`);
   });
 }
@@ -57,7 +61,7 @@ export function registerLineageCommand(program: Command, say: Say): void {
       await withDb(async (db) => {
         let version = match[2] ? Number(match[2]) : undefined;
         if (version === undefined) {
-          const [latest] = await db.select({ version: modelVersions.version }).from(modelVersions).where(eq(modelVersions.modelName, match[1]!)).orderBy(desc(modelVersions.version)).limit(1);
+          const latest = await latestModelVersion(db, match[1]!);
           if (!latest) throw new ConfigError(`no model ${match[1]}`);
           version = latest.version;
         }

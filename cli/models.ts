@@ -4,14 +4,18 @@
  * `flywheel tokens …` creates and revokes tokens.
  */
 import type { Command } from 'commander';
-import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import { asc, eq } from 'drizzle-orm';
 import { ConfigError } from '../config/pipeline';
 import { durationMs } from '../config/duration';
 import { trafficRoutes } from '../schema/deployments';
-import { aliasEvents, apiTokens, modelAliases, modelApprovals, modelVersions, registeredModels, registryWebhooks } from '../schema/models';
+import { apiTokens } from '../schema/models';
 import type { Db } from '../storage/db';
 import { temporalClient } from '../storage/temporal';
-import { createToken, TOKEN_SCOPES, verifyToken, type TokenScope } from '../storage/tokens';
+import {
+  addWebhook, archiveModelVersion, findModelVersion as findVersion, findRegisteredModel, findVersionByAlias, listAliasEvents, listApprovals,
+  listModelVersions, listRegisteredModels, listWebhooks, removeWebhook, setModelVersionTags, WEBHOOK_EVENTS, type WebhookEventName,
+} from '../store/registry';
+import { createToken, TOKEN_SCOPES, verifyToken, type TokenScope } from '../store/tokens';
 import { loadConfig } from '../temporal.config';
 import type { ApprovalDecision } from '../workflows/pipeline';
 import type { AliasInput, AliasResult, RolloutInput, RolloutResult } from '../workflows/release';
@@ -31,16 +35,16 @@ async function findModelVersion(db: Db, ref: string): Promise<{ name: string; ve
   const at = ref.lastIndexOf('@');
   const name = at < 0 ? ref : ref.slice(0, at);
   const pointer = at < 0 ? 'champion' : ref.slice(at + 1).replace(/^v(?=\d+$)/, '');
-  const [model] = await db.select().from(registeredModels).where(eq(registeredModels.name, name));
+  const model = await findRegisteredModel(db, name);
   if (!model) throw new ConfigError(`no registered model "${name}" (see \`flywheel models list\`)`);
   if (/^\d+$/.test(pointer)) {
-    const [row] = await db.select({ version: modelVersions.version }).from(modelVersions).where(and(eq(modelVersions.modelName, name), eq(modelVersions.version, Number(pointer))));
+    const row = await findVersion(db, name, Number(pointer));
     if (!row) throw new ConfigError(`model ${name} has no version ${pointer}`);
     return { name, version: row.version };
   }
-  const [alias] = await db.select().from(modelAliases).where(and(eq(modelAliases.modelName, name), eq(modelAliases.alias, pointer)));
-  if (!alias) throw new ConfigError(`model ${name} has no alias @${pointer}`);
-  return { name, version: alias.version };
+  const aliased = await findVersionByAlias(db, name, pointer);
+  if (!aliased) throw new ConfigError(`model ${name} has no alias @${pointer}`);
+  return { name, version: aliased.version };
 }
 
 async function runWorkflow<T>(type: string, workflowId: string, args: unknown[], say: Say): Promise<T> {
@@ -59,14 +63,14 @@ async function runWorkflow<T>(type: string, workflowId: string, args: unknown[],
 
 async function listModels(say: Say): Promise<void> {
   await withDb(async (db) => {
-    const models = await db.select().from(registeredModels).orderBy(asc(registeredModels.name));
+    const models = await listRegisteredModels(db);
     if (!models.length) return say('no registered models yet');
     const rows = [['MODEL', 'TASK', 'VERSIONS', 'ALIASES', 'ROLLOUT']];
     for (const m of models) {
-      const [{ n }] = await db.select({ n: sql<number>`count(*)::int` }).from(modelVersions).where(eq(modelVersions.modelName, m.name)) as [{ n: number }];
-      const aliases = await db.select().from(modelAliases).where(eq(modelAliases.modelName, m.name)).orderBy(asc(modelAliases.alias));
+      const n = m.versionCount;
+      const aliases = m.aliases;
       const [route] = await db.select().from(trafficRoutes).where(eq(trafficRoutes.modelName, m.name));
-      rows.push([m.name, m.task, String(n), aliases.map((a) => `@${a.alias}=v${a.version}`).join(' ') || '-',
+      rows.push([m.name, m.task ?? '-', String(n), aliases.map((a) => `@${a.alias}=v${a.version}`).join(' ') || '-',
         route ? `${route.mode} v${route.candidateVersion} ${Math.round(route.weight * 100)} %` : '-']);
     }
     table(rows, say);
@@ -76,29 +80,28 @@ async function listModels(say: Say): Promise<void> {
 async function showModel(ref: string, say: Say): Promise<void> {
   await withDb(async (db) => {
     if (!ref.includes('@')) {
-      const [model] = await db.select().from(registeredModels).where(eq(registeredModels.name, ref));
+      const model = await findRegisteredModel(db, ref);
       if (!model) throw new ConfigError(`no registered model "${ref}"`);
-      const versions = await db.select().from(modelVersions).where(eq(modelVersions.modelName, ref)).orderBy(asc(modelVersions.version));
-      const aliases = await db.select().from(modelAliases).where(eq(modelAliases.modelName, ref));
+      const versions = await listModelVersions(db, ref);
+      const aliases = model.aliases;
       say(`${ref} (${model.task})  ${aliases.map((a) => `@${a.alias}=v${a.version}`).join(' ')}`);
       const rows = [['VERSION', 'STATUS', 'GATE', 'REGISTERED', 'METRICS', 'ALIASES']];
       for (const v of versions) {
         rows.push([`v${v.version}`, v.status, v.tags.gate ?? '-', when(v.createdAt),
           Object.entries(v.metrics).filter(([k]) => ['rmse', 'r2', 'accuracy', 'roc_auc', 'f1'].includes(k)).map(([k, x]) => `${k}=${Number(x.toPrecision(4))}`).join(' '),
-          aliases.filter((a) => a.version === v.version).map((a) => `@${a.alias}`).join(' ')]);
+          v.aliases.map((a) => `@${a}`).join(' ')]);
       }
       table(rows, say);
-      const events = await db.select().from(aliasEvents).where(eq(aliasEvents.modelName, ref)).orderBy(desc(aliasEvents.id)).limit(10);
+      const events = await listAliasEvents(db, { modelName: ref, limit: 10 });
       if (events.length) say('alias moves (newest first):');
-      for (const e of events) say(`  ${when(e.at)}  @${e.alias}  v${e.fromVersion ?? '-'} → v${e.toVersion}  by ${e.actor}: ${e.reason}`);
+      for (const e of events) say(`  ${when(e.at)}  @${e.alias}  v${e.fromVersion ?? '-'} → ${e.toVersion === null ? 'deleted' : `v${e.toVersion}`}  by ${e.actor}: ${e.reason}`);
       return;
     }
     const { name, version } = await findModelVersion(db, ref);
-    const [v] = await db.select().from(modelVersions).where(and(eq(modelVersions.modelName, name), eq(modelVersions.version, version)));
-    const aliases = await db.select().from(modelAliases).where(and(eq(modelAliases.modelName, name), eq(modelAliases.version, version)));
-    say(`${name} v${version}  ${v!.status}  ${aliases.map((a) => `@${a.alias}`).join(' ')}`);
+    const v = await findVersion(db, name, version);
+    say(`${name} v${version}  ${v!.status}  ${v!.aliases.map((a) => `@${a}`).join(' ')}`);
     table([
-      ['registered', when(v!.createdAt)], ['run', v!.runId], ['dataset', v!.datasetVersionId], ['workflow', v!.workflowId],
+      ['registered', when(v!.createdAt)], ['run', v!.runId ?? '-'], ['dataset', v!.datasetVersionId ?? '-'], ['workflow', v!.workflowId ?? (v!.source ? `API, source ${v!.source}` : '-')],
       ['code', v!.codeVersion ?? '-'], ['tags', Object.entries(v!.tags).map(([k, x]) => `${k}=${x}`).join(' ') || '-'],
     ], say);
     say('metrics (holdout):');
@@ -111,7 +114,7 @@ async function showModel(ref: string, say: Say): Promise<void> {
       say(`report: s3://…/${evaluation.reportKey}`);
       for (const [plot, key] of Object.entries(evaluation.plots)) say(`  plot ${plot.padEnd(18)} ${key}`);
     }
-    const approvals = await db.select().from(modelApprovals).where(and(eq(modelApprovals.modelName, name), eq(modelApprovals.version, version)));
+    const approvals = await listApprovals(db, name, version);
     for (const a of approvals) say(`approval: ${a.status}${a.actor ? ` by ${a.actor}` : ''}${a.comment ? `: ${a.comment}` : ''} (${a.workflowId})`);
   });
 }
@@ -171,8 +174,7 @@ export async function approve(ref: string, options: { reject?: boolean; comment?
     if (at < 0 || !/^v?\d+$/.test(ref.slice(at + 1))) throw new ConfigError(`approve takes <model>@<version>, got "${ref}"`);
     return findModelVersion(db, ref);
   });
-  const [pending] = await withDb((db) => db.select().from(modelApprovals)
-    .where(and(eq(modelApprovals.modelName, name), eq(modelApprovals.version, version), eq(modelApprovals.status, 'pending'))));
+  const [pending] = await withDb((db) => listApprovals(db, name, version, 'pending'));
   if (!pending) throw new ConfigError(`no release of ${name} v${version} is waiting for an approval`);
   const config = loadConfig();
   const client = await temporalClient(config.temporal);
@@ -217,7 +219,7 @@ export function registerModelCommands(program: Command, say: Say): void {
     }));
     await withDb(async (db) => {
       const { name, version } = await findModelVersion(db, ref);
-      await db.update(modelVersions).set({ tags: sql`${modelVersions.tags} || ${JSON.stringify(tags)}::jsonb` }).where(and(eq(modelVersions.modelName, name), eq(modelVersions.version, version)));
+      await setModelVersionTags(db, name, version, tags);
       say(`${name} v${version}: ${pairs.join(' ')}`);
     });
   });
@@ -225,9 +227,9 @@ export function registerModelCommands(program: Command, say: Say): void {
     .action(async (ref: string, options: { token?: string }) => withDb(async (db) => {
       await requireAdmin(db, options, 'archiving');
       const { name, version } = await findModelVersion(db, ref);
-      const held = await db.select().from(modelAliases).where(and(eq(modelAliases.modelName, name), eq(modelAliases.version, version)));
-      if (held.length) throw new ConfigError(`${name} v${version} holds ${held.map((a) => `@${a.alias}`).join(', ')}; move the alias first`);
-      await db.update(modelVersions).set({ status: 'archived' }).where(and(eq(modelVersions.modelName, name), eq(modelVersions.version, version)));
+      const held = (await findVersion(db, name, version))!.aliases;
+      if (held.length) throw new ConfigError(`${name} v${version} holds ${held.map((a) => `@${a}`).join(', ')}; move the alias first`);
+      await archiveModelVersion(db, name, version);
       say(`${name} v${version} archived`);
     }));
   const hooks = models.command('webhook').description('registry webhooks: POSTs on new versions and alias moves');
@@ -239,20 +241,20 @@ export function registerModelCommands(program: Command, say: Say): void {
       await requireAdmin(db, options, 'adding a webhook');
       if (!/^https?:\/\//.test(url)) throw new ConfigError(`webhook url must be http(s)://, got "${url}"`);
       const events = options.events.split(',').map((e) => e.trim());
-      const bad = events.filter((e) => !['model_version.created', 'model_version_alias.moved'].includes(e));
+      const bad = events.filter((e) => !WEBHOOK_EVENTS.includes(e as WebhookEventName));
       if (bad.length) throw new ConfigError(`unknown event(s) ${bad.join(', ')}`);
-      const [row] = await db.insert(registryWebhooks).values({ url, events, modelName: options.model ?? null, secret: options.secret ?? null }).returning();
-      say(`webhook #${row!.id} → ${url} on ${events.join(', ')}${options.model ? ` for ${options.model}` : ''}`);
+      const row = await addWebhook(db, { url, events: events as WebhookEventName[], modelName: options.model ?? null, secret: options.secret ?? null });
+      say(`webhook #${row.id} → ${url} on ${events.join(', ')}${options.model ? ` for ${options.model}` : ''}`);
     }));
   hooks.command('list').action(() => withDb(async (db) => {
-    const rows = await db.select().from(registryWebhooks).orderBy(asc(registryWebhooks.id));
+    const rows = await listWebhooks(db);
     if (!rows.length) return say('no webhooks');
     table([['ID', 'URL', 'EVENTS', 'MODEL'], ...rows.map((r) => [`#${r.id}`, r.url, r.events.join(','), r.modelName ?? '(all)'])], say);
   }));
   hooks.command('remove <id>').option('--token <token>', 'admin token (default: FLYWHEEL_TOKEN)').action((id: string, options: { token?: string }) => withDb(async (db) => {
     await requireAdmin(db, options, 'removing a webhook');
-    const removed = await db.delete(registryWebhooks).where(eq(registryWebhooks.id, Number(id.replace(/^#/, '')))).returning();
-    say(removed.length ? `webhook ${id} removed` : `no webhook ${id}`);
+    const removed = await removeWebhook(db, Number(id.replace(/^#/, '')));
+    say(removed ? `webhook ${id} removed` : `no webhook ${id}`);
   }));
 
   program.command('approve <ref>').description('approve a release waiting for model@version (as `models approve`)')

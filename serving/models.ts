@@ -7,10 +7,9 @@ import { and, desc, eq } from 'drizzle-orm';
 import { servedView, type ServedFeatureView } from '../features/sql';
 import { featureViews } from '../schema/features';
 import type pg from 'pg';
-import { SERVING_CHANNEL } from '../activities/release';
 import { deployments, trafficRoutes } from '../schema/deployments';
-import { modelVersions } from '../schema/models';
-import { activeTokenHashes, hashToken } from '../storage/tokens';
+import { findModelVersion, findModelVersions, SERVING_CHANNEL } from '../store/registry';
+import { activeTokenHashes, hashToken } from '../store/tokens';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
 import { loadTf, type TfModule } from '../training/backend';
@@ -163,7 +162,7 @@ export class ServedModels {
     const key = `${name}:${version}`;
     const cached = this.byVersion.get(key);
     if (cached) return cached;
-    const [row] = await this.db.select().from(modelVersions).where(and(eq(modelVersions.modelName, name), eq(modelVersions.version, version)));
+    const row = await findModelVersion(this.db, name, version);
     if (!row) return undefined;
     const loaded = await this.load(name, version, 'version', row.artifactKey, row.params);
     this.remember(loaded);
@@ -209,10 +208,10 @@ export class ServedModels {
   }
 
   private async reload(): Promise<void> {
-    const rows = await this.db.select({ name: deployments.modelName, version: deployments.version, artifactKey: modelVersions.artifactKey, params: modelVersions.params })
-      .from(deployments)
-      .innerJoin(modelVersions, and(eq(modelVersions.modelName, deployments.modelName), eq(modelVersions.version, deployments.version)))
-      .where(eq(deployments.alias, this.alias));
+    const served = await this.db.select({ name: deployments.modelName, version: deployments.version }).from(deployments).where(eq(deployments.alias, this.alias));
+    const versions = await findModelVersions(this.db, served.map((d) => ({ modelName: d.name, version: d.version })));
+    const rows = served.flatMap((d) => versions.filter((v) => v.modelName === d.name && v.version === d.version)
+      .map((v) => ({ name: d.name, version: d.version, artifactKey: v.artifactKey, params: v.params })));
     for (const row of rows) {
       const previous = this.byName.get(row.name);
       if (previous?.version === row.version || this.failed.get(row.name) === row.version) continue;
@@ -249,7 +248,8 @@ export class ServedModels {
     if (this.requiresApiKey) this.apiKeys = await activeTokenHashes(this.db, ['infer', 'admin']);
   }
 
-  private async load(name: string, version: number, alias: string, artifactKey: string, params: Record<string, unknown>): Promise<LoadedModel> {
+  private async load(name: string, version: number, alias: string, artifactKey: string | null, params: Record<string, unknown>): Promise<LoadedModel> {
+    if (!artifactKey) throw new Error(`v${version} was registered from an outside source and has no Flywheel artifact`);
     const artifact = await this.store.getJson<ModelArtifact>(artifactKey);
     const featureViews = params.featureViews as ServedFeatureView[] | undefined;
     return { name, version, alias, model: await deserializeModel(this.tf!, artifact), preprocessor: artifact.preprocessor, ...(featureViews?.length ? { featureViews } : {}) };
