@@ -154,7 +154,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
       const [deployment] = await db.select().from(deployments).where(eq(deployments.id, `${input.modelName}/${input.alias}`));
       if (!alias || !deployment) return { verdict: 'no-deployment', rows: 0, message: `${input.modelName}@${input.alias} is no longer deployed` };
       const [version] = await db.select().from(modelVersions).where(and(eq(modelVersions.modelName, input.modelName), eq(modelVersions.version, alias.version)));
-      if (!version?.predictionReferenceKey) throw badInput('NotFoundError', `model ${input.modelName} v${alias.version} has no prediction reference`);
+      if (!version?.predictionReferenceKey || !version.artifactKey) throw badInput('NotFoundError', `model ${input.modelName} v${alias.version} has no prediction reference or no Flywheel model artifact`);
       const reference = await store.getJson<BinnedReference>(version.predictionReferenceKey);
       const inWindow = and(
         eq(predictions.modelName, input.modelName),
@@ -168,7 +168,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
       const rows = await db.select({ prediction: predictions.prediction, inputs: predictions.inputs, latencyMs: predictions.latencyMs }).from(predictions)
         .where(stride > 1 ? and(inWindow, sql`${predictions.id} % ${stride} = 0`) : inWindow);
       const values = Float64Array.from(rows, (r) => r.prediction);
-      const performance = await checkPerformance(input, alias.version, version, input.settings);
+      const performance = await checkPerformance(input, alias.version, { ...version, artifactKey: version.artifactKey }, input.settings);
       const latencies = rows.map((r) => r.latencyMs).sort((a, b) => a - b);
       const latency = latencies.length ? { p50: latencies[Math.floor(latencies.length * 0.5)]!, p99: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]! } : undefined;
       const [{ errors }] = await db.select({ errors: count() }).from(requestErrors)

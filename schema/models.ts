@@ -31,7 +31,8 @@ export const modelVersions = pgTable(
     codeVersion: text('code_version'),
     params: jsonb('params').$type<Record<string, unknown>>().notNull(),
     metrics: jsonb('metrics').$type<Record<string, number>>().notNull(),
-    artifactKey: text('artifact_key').notNull(),
+    /** The Flywheel model artifact serving loads; null for a version a client registered from its own `source`. */
+    artifactKey: text('artifact_key'),
     /** Reference distribution of the model's predictions on the holdout, for prediction-drift monitoring. */
     predictionReferenceKey: text('prediction_reference_key'),
     /** `active`, or `archived` (kept for lineage; no alias may point at it). */
@@ -64,7 +65,8 @@ export const aliasEvents = pgTable(
     modelName: text('model_name').notNull(),
     alias: text('alias').notNull(),
     fromVersion: integer('from_version'),
-    toVersion: integer('to_version').notNull(),
+    /** Null when the alias was deleted. */
+    toVersion: integer('to_version'),
     actor: text('actor').notNull(),
     reason: text('reason').notNull(),
     /** Idempotency: one move per (workflow, alias). */

@@ -78,17 +78,16 @@ export interface AliasEvent {
 }
 
 /** alias_events.to_version is NOT NULL; a deletion is stored as version 0 (versions start at 1) and read back as null. */
-const DELETED_VERSION = 0;
 
 const toVersion = (row: ModelVersionRow, aliases: string[]): ModelVersion => ({
   modelName: row.modelName, version: row.version, status: row.status as VersionStatus, runId: row.runId, datasetVersionId: row.datasetVersionId,
   workflowId: row.workflowId, source: row.source, description: row.description, userId: row.userId, codeVersion: row.codeVersion,
-  params: row.params, metrics: row.metrics, artifactKey: row.artifactKey || null, predictionReferenceKey: row.predictionReferenceKey,
+  params: row.params, metrics: row.metrics, artifactKey: row.artifactKey, predictionReferenceKey: row.predictionReferenceKey,
   tags: row.tags, evaluation: row.evaluation ?? null, aliases, createdAt: row.createdAt, updatedAt: row.updatedAt,
 });
 
 const toAliasEvent = (row: typeof aliasEvents.$inferSelect): AliasEvent => ({
-  ...row, toVersion: row.toVersion === DELETED_VERSION ? null : row.toVersion,
+  ...row,
 });
 
 const versionKey = (modelName: string, version: number) => and(eq(modelVersions.modelName, modelName), eq(modelVersions.version, version));
@@ -406,7 +405,7 @@ export async function createModelVersion(db: Db, input: CreateVersionInput): Pro
       // jsonb has no NaN or Infinity: a diverged metric is left out of the version's copy.
       metrics: Object.fromEntries(Object.entries(run?.metrics ?? {}).filter(([, v]) => Number.isFinite(v))),
       // artifact_key is NOT NULL: '' marks a version serving cannot load (read back as null).
-      artifactKey: run?.artifactKey ?? '',
+      artifactKey: run?.artifactKey ?? null,
       description: input.description ?? null, userId: input.userId ?? null, tags: input.tags ?? {},
     }).returning();
     await tx.update(registeredModels).set({ updatedAt: new Date() }).where(eq(registeredModels.name, input.modelName));
@@ -527,7 +526,7 @@ export async function setAlias(db: Db, input: AliasMoveInput): Promise<AliasMove
     if (input.workflowId) {
       const [done] = await tx.select().from(aliasEvents)
         .where(and(eq(aliasEvents.workflowId, input.workflowId), eq(aliasEvents.modelName, input.modelName), eq(aliasEvents.alias, input.alias)));
-      if (done) return { fromVersion: done.fromVersion, toVersion: done.toVersion, moved: false };
+      if (done) return { fromVersion: done.fromVersion, toVersion: done.toVersion ?? input.version, moved: false };
     }
     await lockModel(tx, input.modelName);
     const [target] = await tx.select({ status: modelVersions.status, artifactKey: modelVersions.artifactKey }).from(modelVersions).where(versionKey(input.modelName, input.version));
@@ -563,7 +562,7 @@ export async function deleteAlias(db: Db, input: { modelName: string; alias: str
     if (deployment) throw new ApiError('INVALID_STATE', `@${input.alias} of ${input.modelName} is served (deployment ${deployment.id}); move it to another version instead`);
     await tx.delete(modelAliases).where(and(eq(modelAliases.modelName, input.modelName), eq(modelAliases.alias, input.alias)));
     await tx.insert(aliasEvents).values({
-      modelName: input.modelName, alias: input.alias, fromVersion: current.version, toVersion: DELETED_VERSION, actor: input.actor, reason: input.reason,
+      modelName: input.modelName, alias: input.alias, fromVersion: current.version, toVersion: null, actor: input.actor, reason: input.reason,
     });
     return { fromVersion: current.version };
   });
