@@ -44,11 +44,23 @@ export interface FlywheelConfig {
   stateDir: string;
   /** Where cached tool builds live, outside the checkout. @default ~/.cache/flywheel */
   cacheDir: string;
+  /**
+   * Folders local dataset sources may be read from (besides a pipeline config's own folder): FLYWHEEL_DATA_ROOTS
+   * (colon-separated), then `data/` under the working directory. The state folder is never one.
+   * @default [<cwd>/data]
+   */
+  dataRoots: string[];
   temporal: TemporalSettings;
   databaseUrl: string;
   s3: S3Settings;
   /** `alias` (FLYWHEEL_SERVING_ALIAS, default champion): what it answers with; `requireApiKey` (FLYWHEEL_REQUIRE_API_KEY=1): inference needs an `infer` or `admin` token. */
   serving: { host: string; port: number; url: string; alias: string; requireApiKey: boolean };
+  /**
+   * The Flywheel API server (`flywheel server`): FLYWHEEL_SERVER_PORT (default 8470, or the local stack's),
+   * FLYWHEEL_URL for clients (the CLI), FLYWHEEL_SERVER_MAX_BODY_BYTES for JSON bodies (default 16 MiB; artifacts
+   * stream and are not bound by it), FLYWHEEL_TOKEN for the CLI's requests.
+   */
+  server: { host: string; port: number; url: string; maxBodyBytes: number; token?: string };
   /** `main` may be overridden with FLYWHEEL_TASK_QUEUE (a worker fleet of its own, or a test's queue). */
   taskQueues: { main: string; trainGpu: string; trainCpu: string };
   activityProfiles: typeof ACTIVITY_PROFILES;
@@ -62,6 +74,7 @@ export interface StackState {
   embeddedPostgres?: { port: number; dataDir: string; pid?: number };
   /** `code`: the fingerprint of the source the process runs; a changed checkout restarts it. */
   serving?: { port: number; pid?: number; code?: string };
+  server?: { port: number; pid?: number; code?: string };
   worker?: { pid?: number; code?: string };
 }
 
@@ -98,11 +111,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
   const s3Url = env.FLYWHEEL_S3_ENDPOINT ? new URL(env.FLYWHEEL_S3_ENDPOINT) : undefined;
   const servingPort = intOf(env.FLYWHEEL_SERVING_PORT, 'FLYWHEEL_SERVING_PORT') ?? stack.serving?.port ?? 8480;
   const servingHost = env.FLYWHEEL_SERVING_HOST ?? '127.0.0.1';
+  const serverPort = intOf(env.FLYWHEEL_SERVER_PORT, 'FLYWHEEL_SERVER_PORT') ?? stack.server?.port ?? 8470;
+  const serverHost = env.FLYWHEEL_SERVER_HOST ?? '127.0.0.1';
 
   const config: FlywheelConfig = {
     projectRoot: PROJECT_ROOT,
     stateDir,
     cacheDir: resolve(env.FLYWHEEL_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(home, '.cache'), 'flywheel')),
+    dataRoots: [...(env.FLYWHEEL_DATA_ROOTS ?? '').split(':').filter((root) => root.trim() !== '').map((root) => resolve(root)), resolve('data')],
     temporal: {
       address: env.TEMPORAL_ADDRESS ?? stack.temporal?.address ?? '127.0.0.1:7233',
       namespace: env.TEMPORAL_NAMESPACE ?? 'default',
@@ -133,7 +149,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
           pathStyle: true,
         },
     serving: { host: servingHost, port: servingPort, url: env.FLYWHEEL_SERVING_URL ?? `http://${servingHost}:${servingPort}`, alias: env.FLYWHEEL_SERVING_ALIAS || 'champion', requireApiKey: ['1', 'true'].includes(env.FLYWHEEL_REQUIRE_API_KEY ?? '') },
-    taskQueues: { ...TASK_QUEUES, main: env.FLYWHEEL_TASK_QUEUE || TASK_QUEUES.main },
+    server: {
+      host: serverHost,
+      port: serverPort,
+      url: (env.FLYWHEEL_URL ?? `http://${serverHost}:${serverPort}`).replace(/\/+$/, ''),
+      maxBodyBytes: intOf(env.FLYWHEEL_SERVER_MAX_BODY_BYTES, 'FLYWHEEL_SERVER_MAX_BODY_BYTES') ?? 16 << 20,
+      token: env.FLYWHEEL_TOKEN || undefined,
+    },
+    taskQueues: {
+      main: env.FLYWHEEL_TASK_QUEUE || TASK_QUEUES.main,
+      trainCpu: env.FLYWHEEL_TRAIN_CPU_QUEUE || TASK_QUEUES.trainCpu,
+      trainGpu: env.FLYWHEEL_TRAIN_GPU_QUEUE || TASK_QUEUES.trainGpu,
+    },
     activityProfiles: ACTIVITY_PROFILES,
   };
   return deepFreeze(config);

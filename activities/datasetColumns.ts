@@ -1,12 +1,21 @@
 /** Loads the columns a stage needs from a stored dataset version, as raw strings (training and evaluation). */
-import { heartbeat } from '@temporalio/activity';
+import { Context, heartbeat } from '@temporalio/activity';
 import { eq } from 'drizzle-orm';
 import type { RawColumns } from '../ml/preprocess';
 import { datasetVersions, type DatasetVersionRow } from '../schema/datasets';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
-import { readCsv } from '../storage/csvStream';
+import { INGESTED_CSV_LIMITS, readCsv } from '../storage/csvStream';
 import { badInput } from './deps';
+
+/** The running activity's cancellation signal; undefined when called outside an activity (benchmarks, tests). */
+export function activityCancellation(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}
 
 export async function loadDatasetColumns(
   db: Db, store: ObjectStore, datasetVersionId: string, wanted: string[],
@@ -17,7 +26,7 @@ export async function loadDatasetColumns(
   let indices: number[] = [];
   const { rows } = await readCsv(
     await store.getStream(version.objectKey),
-    { sourceName: version.id, onProgress: (bytes) => heartbeat({ loadingBytes: bytes }) },
+    { sourceName: version.id, ...INGESTED_CSV_LIMITS, signal: activityCancellation(), onProgress: (bytes) => heartbeat({ loadingBytes: bytes }) },
     (header) => {
       const missing = wanted.filter((name) => !header.includes(name));
       if (missing.length) throw badInput('TrainingError', `dataset ${version.id} has no column(s) ${missing.map((m) => `"${m}"`).join(', ')}; it has: ${header.join(', ')}`);

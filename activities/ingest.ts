@@ -17,10 +17,12 @@ import { datasets, datasetVersions } from '../schema/datasets';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
 import { CsvInputError } from '../storage/csvStream';
-import { localPath, redact, SourceError } from '../storage/sources';
+import { nameProblem } from '../config/pipeline';
+import { checkLocalPath, localAccess, localPath, redact, SourceError } from '../storage/sources';
 import { detectFormat, readTable, type DataFormat, type TableSpec } from '../storage/tables';
 import type { ServedFeatureView } from '../features/sql';
-import { featureTrainingQuery, type FeatureTableSpec } from './features';
+import { activityCancellation } from './datasetColumns';
+import { featureTrainingQuery, prepareReaderRole, type FeatureTableSpec } from './features';
 import { badInput, type ActivityDeps } from './deps';
 
 export interface IngestInput {
@@ -54,8 +56,9 @@ export async function ingestTable(
   onProgress: (bytes: number) => void = () => undefined,
   options: { profileThreads?: number } = {},
 ): Promise<IngestResult & { profile: ColumnProfile[] }> {
+  checkDatasetName(input.dataset);
   const workDir = await mkdtemp(join(tmpdir(), 'flywheel-ingest-'));
-  const threads = options.profileThreads ?? (availableParallelism() > 1 && (await expectedSize(input.table.source, store)) >= PARALLEL_FROM_BYTES ? 2 : 0);
+  const threads = options.profileThreads ?? (availableParallelism() > 1 && (await expectedSize(input.table, store)) >= PARALLEL_FROM_BYTES ? 2 : 0);
   let parallel: ParallelProfiler | undefined;
   try {
     const copyPath = join(workDir, 'canonical.csv');
@@ -82,6 +85,7 @@ export async function ingestTable(
         profiler?.add(record);
       },
       onProgress,
+      signal: activityCancellation(),
       pace: () => parallel?.ready(),
       // Already-canonical lines go straight to the profiling threads, which parse them there.
       onPlainLines: threads > 0 ? (lines, firstLine) => {
@@ -143,6 +147,12 @@ export async function ingestTable(
   }
 }
 
+/** The name becomes object keys and ids: one that could climb out of its folder or into SQL never gets that far. */
+function checkDatasetName(dataset: string): void {
+  const problem = nameProblem(dataset);
+  if (problem) throw badInput('ConfigError', `dataset: ${problem}`);
+}
+
 /** Runs a step of the read, turning what is wrong with the input into a non-retryable IngestError. */
 async function guard<T>(input: IngestInput, step: () => Promise<T>): Promise<T> {
   try {
@@ -159,11 +169,12 @@ async function guard<T>(input: IngestInput, step: () => Promise<T>): Promise<T> 
 /** From this size on, columns are profiled on two threads while the main one parses, hashes and writes. */
 const PARALLEL_FROM_BYTES = 16 << 20;
 
-/** The source's size when it is cheap to know (local file, S3 object); 0 otherwise. */
-async function expectedSize(source: string, store: ObjectStore): Promise<number> {
+/** The source's size when it is cheap to know (an allowed local file, an S3 object); 0 otherwise. */
+async function expectedSize(table: TableSpec, store: ObjectStore): Promise<number> {
+  const { source } = table;
   try {
     const path = localPath(source);
-    if (path) return (await stat(path)).size;
+    if (path) return (await stat(await checkLocalPath(path, localAccess(table.configDir)))).size;
     const s3 = /^s3:\/\/([^/]+)\/(.+)$/.exec(source);
     if (s3) return (await store.sizeOf(s3[2]!, s3[1]!)) ?? 0;
   } catch {
@@ -175,6 +186,7 @@ async function expectedSize(source: string, store: ObjectStore): Promise<number>
 export function createIngestActivities(deps: ActivityDeps) {
   return {
     async ingestDataset(input: IngestInput): Promise<IngestResult> {
+      checkDatasetName(input.dataset);
       // Progress every 8 MiB, and a beat every 20 s even while a slow source (a long SQL query) sends nothing yet.
       let bytes = 0;
       const beat = setInterval(() => heartbeat({ bytes }), 20_000);
@@ -184,6 +196,8 @@ export function createIngestActivities(deps: ActivityDeps) {
           const scratch = `fs_entities_${createHash('sha256').update(input.workflowId).digest('hex').slice(0, 16)}`;
           const built = await featureTrainingQuery(deps.db, deps.store, scratch, input.table, input.features, () => heartbeat({ bytes }));
           try {
+            // The join runs as the reader role: it needs the grant on the scratch table just made.
+            await prepareReaderRole(deps.db);
             const databaseUrl = (deps.db.$client.options as { connectionString?: string }).connectionString;
             if (!databaseUrl) throw new Error('the database pool has no connection string to run the feature join with');
             const { profile: _profile, ...result } = await ingestTable(deps, { ...input, table: { source: databaseUrl, format: 'sql', query: built.query } }, (read) => heartbeat({ bytes: (bytes = read) }));
@@ -193,6 +207,7 @@ export function createIngestActivities(deps: ActivityDeps) {
             await built.drop();
           }
         }
+        if (detectFormat(input.table) === 'sql') await prepareReaderRole(deps.db);
         const { profile: _profile, ...result } = await ingestTable(deps, input, (read) => heartbeat({ bytes: (bytes = read) }));
         log.info('dataset version', { id: result.datasetVersionId, rows: result.rowCount, reused: result.reused });
         return result;

@@ -61,7 +61,8 @@ const MAX_WINDOW_ROWS = 50_000;
 
 function storedConfig(raw: unknown, name: string): PipelineConfig {
   try {
-    return parsePipelineConfig(raw, `the stored config of pipeline ${name}`);
+    // The stored config was loaded from a file by a trusted caller: keep its folder, a data root for its source.
+    return parsePipelineConfig(raw, `the stored config of pipeline ${name}`, { keepConfigDir: true });
   } catch (error) {
     throw badInput('ConfigError', (error as Error).message);
   }

@@ -7,7 +7,8 @@ import { and, eq } from 'drizzle-orm';
 import { ContractChecker, inferContract, summarizeErrors, type DatasetContract, type DriftRule, type ValidationReport } from '../ml/validation';
 import { datasetAliases, datasets, datasetVersions, validationReports } from '../schema/datasets';
 import type { Db } from '../storage/db';
-import { readCsv } from '../storage/csvStream';
+import { INGESTED_CSV_LIMITS, readCsv } from '../storage/csvStream';
+import { activityCancellation } from './datasetColumns';
 import { badInput, type ActivityDeps } from './deps';
 
 export interface ValidateInput {
@@ -61,12 +62,22 @@ export function createValidateActivities({ db, store }: ActivityDeps) {
       }
 
       let checker: ContractChecker | undefined;
-      await readCsv(
-        await store.getStream(version.objectKey),
-        { sourceName: `${version.id} (${version.sourceUri})`, onProgress: (bytes) => heartbeat({ bytes }) },
-        (header) => (checker = new ContractChecker(header, contract!, reference && input.drift ? { rule: input.drift, reference } : undefined)),
-        (record) => checker!.checkRow(record, record.line),
-      );
+      // A beat every 20 s even while a slow store sends nothing; a cancelled activity stops at the next chunk.
+      let bytes = 0;
+      const beat = setInterval(() => heartbeat({ bytes }), 20_000);
+      try {
+        await readCsv(
+          await store.getStream(version.objectKey),
+          {
+            sourceName: `${version.id} (${version.sourceUri})`, ...INGESTED_CSV_LIMITS, signal: activityCancellation(),
+            onProgress: (read) => heartbeat({ bytes: (bytes = read) }),
+          },
+          (header) => (checker = new ContractChecker(header, contract!, reference && input.drift ? { rule: input.drift, reference } : undefined)),
+          (record) => checker!.checkRow(record, record.line),
+        );
+      } finally {
+        clearInterval(beat);
+      }
       const report: ValidationReport = checker!.finish();
       const reportKey = `reports/validation/${version.datasetName}/${version.contentHash}/${encodeURIComponent(input.workflowId)}.json`;
       const contractSource = input.contract ? 'pinned' : 'inferred';

@@ -8,7 +8,26 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 export { durationMs } from './duration';
 
-const name = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/i, 'must be 1-63 letters, digits, ".", "_" or "-", starting with a letter or digit');
+/** Pipeline, model, dataset and alias names: they become object keys, workflow ids and SQL values. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const NAME_RULE = 'must be 1-128 letters, digits, ".", "_" or "-", starting with a letter or digit';
+
+/** Why `value` is not a valid name, or undefined when it is. */
+export function nameProblem(value: unknown): string | undefined {
+  if (typeof value === 'string' && NAME_PATTERN.test(value)) return undefined;
+  return `${NAME_RULE} (got ${JSON.stringify(typeof value === 'string' && value.length > 60 ? `${value.slice(0, 60)}…` : value)})`;
+}
+
+/** Throws a `ConfigError` naming the field (e.g. "dataset") when `value` is not a valid name. */
+export function checkName(field: string, value: unknown): void {
+  const problem = nameProblem(value);
+  if (problem) throw new ConfigError(`${field}: ${problem}`);
+}
+
+const name = z.string().superRefine((value, ctx) => {
+  const problem = nameProblem(value);
+  if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});
 const duration = z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'must be a duration such as "30s", "5m", "1h" or "1d"');
 
 const columnContract = z
@@ -110,8 +129,18 @@ export const pipelineConfigSchema = z
         header: z.boolean().optional(),
         /** Column names for a CSV file without a header. */
         columns: z.array(z.string().min(1)).optional(),
-        /** The SELECT to run against a postgres:// source. */
+        /** The SELECT to run against a postgres:// source: one statement, run in a read-only transaction. */
         query: z.string().min(1).optional(),
+        /** A longer field fails the ingest at once, naming file, line and column. @default 4194304 (4 MiB) */
+        maxFieldBytes: z.number().int().positive().max(1 << 30).optional(),
+        /** A longer record (or JSON line) fails the ingest at once, naming file and line. @default 8388608 (8 MiB) */
+        maxLineBytes: z.number().int().positive().max(1 << 30).optional(),
+        /**
+         * The folder of the config file, set by `loadPipelineConfig` and dropped from any other input (see
+         * `ParseOptions.keepConfigDir`): a local source may be read from under it, besides the worker's data roots
+         * (FLYWHEEL_DATA_ROOTS, ./data).
+         */
+        configDir: z.string().min(1).optional(),
         /**
          * The source holds entity rows (entity keys, a timestamp, usually the label): the dataset version is these rows
          * with the feature views' values joined point in time (nothing stamped after a row's timestamp, TTL respected).
@@ -394,10 +423,22 @@ export class ConfigError extends Error {
   }
 }
 
+export interface ParseOptions {
+  /**
+   * Keep `data.configDir` as given: only for a config Flywheel stored itself (a monitor's retraining). Anything else
+   * (an API body, a test) has it dropped. @default false
+   */
+  keepConfigDir?: boolean;
+}
+
 /** Validates a parsed config object; every problem is listed with its field path. */
-export function parsePipelineConfig(raw: unknown, file = 'pipeline config'): PipelineConfig {
+export function parsePipelineConfig(raw: unknown, file = 'pipeline config', options: ParseOptions = {}): PipelineConfig {
   const parsed = pipelineConfigSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    // Only the loader knows the config's folder: a `configDir` from anyone else would widen where sources may be read.
+    if (!options.keepConfigDir) delete parsed.data.data.configDir;
+    return parsed.data;
+  }
   const problems = parsed.error.issues.map((issue) => {
     const path = issue.path.join('.');
     if (issue.code === 'unrecognized_keys') {
@@ -424,10 +465,12 @@ export function loadPipelineConfig(file: string): PipelineConfig {
     throw new ConfigError(`${file} is not valid YAML: ${(error as Error).message}`, file);
   }
   const config = parsePipelineConfig(raw, file);
+  const folder = dirname(resolve(file));
   const source = config.data.source;
   if (!/^(https?|s3|postgres|postgresql|file):\/\//.test(source) && !isAbsolute(source)) {
-    config.data.source = resolve(dirname(resolve(file)), source);
+    config.data.source = resolve(folder, source);
   }
+  config.data.configDir = folder;
   return config;
 }
 

@@ -15,6 +15,16 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { durationMs } from '../config/duration';
+import { checkSqlExpression, singleStatement } from '../ml/userSql';
+
+/** A zod refinement from a checker that throws: its message becomes the issue's. */
+const sqlCheck = (check: (text: string) => unknown) => (text: string, ctx: z.RefinementCtx) => {
+  try {
+    check(text);
+  } catch (error) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
+  }
+};
 
 export const FEATURE_TYPES = ['number', 'integer', 'string', 'boolean'] as const;
 export type FeatureType = (typeof FEATURE_TYPES)[number];
@@ -41,11 +51,12 @@ export const featureViewSchema = z
     }, 'must be a positive duration such as "12h", "30d" (a TTL of zero would never serve a value)'),
     source: z.union([
       z.object({ dataset: z.string().min(1) }).strict(),
-      z.object({ query: z.string().min(1) }).strict(),
+      /** One SELECT on the Flywheel database; it runs read-only, as a role that cannot read Flywheel's own tables. */
+      z.object({ query: z.string().min(1).superRefine(sqlCheck(singleStatement)) }).strict(),
     ]),
     features: z.record(identifier, z.enum(FEATURE_TYPES)).refine((f) => Object.keys(f).length > 0, 'declare at least one feature'),
     /** On-demand features: a SQL expression over this view's features. */
-    transforms: z.record(identifier, z.object({ expression: z.string().min(1), type: z.enum(['number', 'string']) }).strict()).default({}),
+    transforms: z.record(identifier, z.object({ expression: z.string().min(1).superRefine(sqlCheck(checkSqlExpression)), type: z.enum(['number', 'string']) }).strict()).default({}),
     /** An entity with no (fresh) value at online lookup: `error` refuses the request naming it; `null` passes nulls. @default 'error' */
     onMissing: z.enum(['error', 'null']).default('error'),
   })

@@ -52,15 +52,19 @@ export function createOfflineTableSql(view: FeatureView, table: string): string[
   ];
 }
 
-/** Loads the rows of a SQL source (run on the Flywheel database), casting each column to its declared type. */
-export function loadFromQuerySql(view: FeatureView, table: string): string {
+/**
+ * Loads the rows of a SQL source (run on the Flywheel database), casting each column to its declared type.
+ * `source` is the view's query once checked to be one statement; it ends on its own line so a trailing comment
+ * cannot swallow the wrapper.
+ */
+export function loadFromQuerySql(view: FeatureView, table: string, source = view.source && 'query' in view.source ? view.source.query : ''): string {
   const select = [
     ...view.entities.map((e) => `src.${quote(e)}::text`),
     `src.${quote(view.timestamp)}::timestamptz`,
     view.createdTimestamp ? `src.${quote(view.createdTimestamp)}::timestamptz` : 'NULL::timestamptz',
     ...Object.entries(view.features).map(([f, t]) => `src.${quote(f)}::${SQL_TYPES[t]}`),
   ];
-  return `INSERT INTO ${quote(table)} SELECT ${select.join(', ')} FROM (${view.source && 'query' in view.source ? view.source.query : ''}) src`;
+  return `INSERT INTO ${quote(table)} SELECT ${select.join(', ')} FROM (${source}\n) src`;
 }
 
 /** Columns of a source a view needs, by role, to name what is missing. */

@@ -5,11 +5,23 @@
  */
 import { isNullToken, parseNumber } from './numbers';
 
+/** Size limits that stop a hostile or broken file early instead of buffering it whole. */
+export const CSV_LIMITS = {
+  /** Bytes one field may hold (raw, between its quotes). */
+  maxFieldBytes: 4 << 20,
+  /** Bytes one record may span, line ending excluded (a quoted field may make it several lines). */
+  maxLineBytes: 8 << 20,
+} as const;
+
 export interface CsvOptions {
   /** Field separator, one ASCII character. @default ',' */
   delimiter?: string;
   /** Quote character, one ASCII character. @default '"' */
   quote?: string;
+  /** A longer field fails the parse at once, naming its line and column. @default 4 MiB (`CSV_LIMITS.maxFieldBytes`) */
+  maxFieldBytes?: number;
+  /** A longer record fails the parse at once, naming its line. @default 8 MiB (`CSV_LIMITS.maxLineBytes`) */
+  maxLineBytes?: number;
 }
 
 export class CsvSyntaxError extends Error {
@@ -17,6 +29,21 @@ export class CsvSyntaxError extends Error {
     super(`line ${line}: ${message}`);
     this.name = 'CsvSyntaxError';
   }
+}
+
+/** A field or record over its size limit; `field` is the 0-based column of an overlong field. */
+export class CsvLimitError extends CsvSyntaxError {
+  constructor(readonly what: 'field' | 'line', readonly limit: number, line: number, readonly field?: number) {
+    super(`${field === undefined ? '' : `column ${field + 1}: `}${what} exceeds ${formatBytes(limit)}`, line);
+    this.name = 'CsvLimitError';
+  }
+}
+
+/** 4194304 → "4 MiB"; sizes that are not whole KiB or MiB stay in bytes. */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1 << 20 && bytes % (1 << 20) === 0) return `${bytes / (1 << 20)} MiB`;
+  if (bytes >= 1 << 10 && bytes % (1 << 10) === 0) return `${bytes / (1 << 10)} KiB`;
+  return `${bytes} bytes`;
 }
 
 /** Read access to one record's fields; implemented over CSV bytes and over plain string arrays. */
@@ -169,6 +196,8 @@ export class CsvParser {
   private readonly delimiter: number;
   private readonly quote: number;
   private readonly view: CsvRecordView;
+  private readonly maxField: number;
+  private readonly maxLine: number;
   private pending: Buffer | undefined;
   private line = 1;
 
@@ -181,6 +210,14 @@ export class CsvParser {
     this.delimiter = delimiter.charCodeAt(0);
     this.quote = quote.charCodeAt(0);
     this.view = new CsvRecordView(this.quote);
+    this.maxField = options.maxFieldBytes ?? CSV_LIMITS.maxFieldBytes;
+    this.maxLine = options.maxLineBytes ?? CSV_LIMITS.maxLineBytes;
+    if (!(this.maxField > 0) || !(this.maxLine > 0)) throw new Error('CSV size limits must be positive');
+  }
+
+  /** The smallest limit: a caller holding back a partial line this long should push it, so the limits are checked. */
+  get partialLimit(): number {
+    return Math.min(this.maxField, this.maxLine);
   }
 
   /** Line number of the next record to be parsed. */
@@ -209,6 +246,12 @@ export class CsvParser {
     this.pending = undefined;
   }
 
+  /** Throws when the field being read, or its record so far, is over its limit. */
+  private checkSize(fieldBytes: number, recordBytes: number, line: number, field: number): void {
+    if (fieldBytes > this.maxField) throw new CsvLimitError('field', this.maxField, line, field);
+    if (recordBytes > this.maxLine) throw new CsvLimitError('line', this.maxLine, this.line);
+  }
+
   /** Parses complete records from `buf`; returns the offset of the first byte not consumed. */
   private parse(buf: Buffer, final: boolean, onRecord: (record: CsvRecordView) => void): number {
     const { delimiter, quote, view } = this;
@@ -223,7 +266,7 @@ export class CsvParser {
       for (;;) {
         if (i < length && buf[i] === quote) {
           plain = false;
-          const contentStart = i + 1;
+          const contentStart = i + 1, fieldLine = this.line + lines;
           let j = contentStart, flags = QUOTED, close = -1;
           while (j < length) {
             const k = buf.indexOf(quote, j);
@@ -234,9 +277,11 @@ export class CsvParser {
             break;
           }
           if (close < 0) {
+            this.checkSize(length - contentStart, length - recordStart, fieldLine, view.count);
             if (final) throw new CsvSyntaxError('unterminated quoted field (missing closing quote)', this.line);
             return recordStart;
           }
+          this.checkSize(close - contentStart, close - recordStart, fieldLine, view.count);
           for (let p = contentStart; p < close; p++) if (buf[p] === 10) lines++;
           view.push(contentStart, close, flags);
           i = close + 1;
@@ -254,6 +299,7 @@ export class CsvParser {
             if (c === quote) throw new CsvSyntaxError(`unexpected quote inside unquoted field ${view.count + 1}`, this.line + lines);
             j++;
           }
+          this.checkSize(j - i, j - recordStart, this.line + lines, view.count);
           if (j >= length && !final) return recordStart;
           view.push(i, j, 0);
           i = j;

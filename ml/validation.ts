@@ -1,9 +1,14 @@
 /**
- * Checks a dataset against its contract record by record, and its distributions against a reference version.
+ * Checks a dataset against its contract record by record, and its distributions against a reference version with a
+ * test chosen by sample size and column type (the monitor's chooser): KS / chi² (p < 0.05) while either sample has at
+ * most 1,000 values, PSI past that; a drop of fewer than 30 rows is not compared at all (one warning says so).
  * The report names column, check, failing share and example rows (data row and file line).
  */
 import type { RecordFields } from './csv';
-import { categoricalPsi, ksTest, psiFromCounts, binCounts } from './drift';
+import {
+  binCounts, categoricalPsi, categoryShares, chiSquareTest, chooseDriftTest, DRIFT_TESTS, isDrift, ksTest, MIN_DISTRIBUTION_ROWS, psiFromCounts,
+  PSI_LARGE_SAMPLE_TESTS, type DriftTestId,
+} from './drift';
 import { parseBoolean } from './numbers';
 import type { ColumnProfile } from './profile';
 import { seededRandom } from './random';
@@ -28,7 +33,10 @@ export interface ColumnRule {
 export interface DriftRule {
   /** Columns compared with the reference; empty means every column. */
   columns: string[];
-  /** PSI at or above this is drift (0.1 moderate, 0.25 major, the usual reading). @default 0.25 */
+  /**
+   * PSI at or above this is drift (0.1 moderate, 0.25 major, the usual reading) when both samples are large; smaller
+   * ones are judged by KS / chi² at p < 0.05. @default 0.25
+   */
   psiThreshold: number;
   /** @default 'error' */
   severity: Severity;
@@ -42,7 +50,7 @@ export interface DatasetContract {
 }
 
 export type ValidationCheck =
-  | 'missing_column' | 'unexpected_column' | 'type' | 'not_null' | 'min' | 'max' | 'allowed_values' | 'unique' | 'row_count' | 'drift';
+  | 'header' | 'missing_column' | 'unexpected_column' | 'type' | 'not_null' | 'min' | 'max' | 'allowed_values' | 'unique' | 'row_count' | 'drift';
 
 export interface Example { row: number; line: number; value: string }
 
@@ -58,12 +66,18 @@ export interface ValidationIssue {
 
 export interface DriftResult {
   column: string;
-  method: 'psi';
+  /** The test that decided, chosen by sample size and column type. */
+  method: DriftTestId;
+  statistic: number;
+  pValue?: number;
+  threshold: number;
+  drifted: boolean;
+  /** Non-null values compared. */
+  rows: number;
+  /** PSI over the reference's bins or top values, reported whatever decided. */
   psi: number;
   /** Two-sample KS against the reference sample, for numeric columns. */
   ks?: { statistic: number; pValue: number };
-  threshold: number;
-  drifted: boolean;
 }
 
 export interface ValidationReport {
@@ -74,6 +88,10 @@ export interface ValidationReport {
 }
 
 const MAX_EXAMPLES = 5;
+/** A header mismatch naming more columns than this is one issue, not one per column. */
+const MAX_HEADER_ISSUES = 5;
+/** Column names listed in one message. */
+const NAMES_SHOWN = 5;
 const VALUE_CHECKS = new Set<ValidationCheck>(['type', 'min', 'max', 'allowed_values']);
 
 interface ColumnState {
@@ -109,23 +127,28 @@ export class ContractChecker {
     private readonly drift?: { rule: DriftRule; reference: { id: string; profile: ColumnProfile[] } },
   ) {
     const position = new Map(header.map((name, index) => [name, index]));
+    const missing = Object.keys(contract.columns).filter((name) => !position.has(name));
+    const unexpected = header.filter((name) => !(name in contract.columns));
     for (const [name, rule] of Object.entries(contract.columns)) {
       const index = position.get(name);
-      if (index === undefined) {
-        const near = header.find((h) => !(h in contract.columns) && (squash(h).includes(squash(name)) || squash(name).includes(squash(h))));
-        this.structural.push({
-          severity: rule.severity ?? 'error', column: name, check: 'missing_column', failingRows: 0, examples: [],
-          message: `column "${name}" is declared in the schema but missing from the data${near ? ` (found "${near}" — renamed?)` : ''}; header: ${header.join(', ')}`,
-        });
-        continue;
-      }
+      if (index === undefined) continue;
       this.checked.push({
         index,
         state: { name, rule, allowed: rule.allowed ? new Set(rule.allowed) : undefined, seen: rule.unique ? new Set() : undefined, present: 0, counters: new Map() },
       });
     }
-    for (const name of header) {
-      if (!(name in contract.columns)) {
+    if (missing.length + unexpected.length > MAX_HEADER_ISSUES) this.structural.push(headerMismatch(contract, missing, unexpected));
+    else {
+      const squashed = unexpected.map(squash);
+      for (const name of missing) {
+        const rule = contract.columns[name]!;
+        const near = unexpected.find((_, i) => squashed[i]!.includes(squash(name)) || squash(name).includes(squashed[i]!));
+        this.structural.push({
+          severity: rule.severity ?? 'error', column: name, check: 'missing_column', failingRows: 0, examples: [],
+          message: `column "${name}" is declared in the schema but missing from the data${near ? ` (found "${near}" — renamed?)` : ''}; header: ${listNames(header, 30)}`,
+        });
+      }
+      for (const name of unexpected) {
         this.structural.push({
           severity: contract.allowExtraColumns ? 'warning' : 'error', column: name, check: 'unexpected_column', failingRows: 0, examples: [],
           message: `column "${name}" is in the data but not declared in the schema`,
@@ -215,35 +238,68 @@ export class ContractChecker {
     }
     let drift: ValidationReport['drift'] = null;
     if (this.drift) {
+      const { rule, reference } = this.drift;
       const results: DriftResult[] = [];
-      const { rule } = this.drift;
-      for (const d of this.drifting) {
-        const ref = d.reference;
-        let value: number;
-        let ks: DriftResult['ks'];
-        if (d.numeric) {
-          this.binValues(d);
-          value = psiFromCounts(ref.bins!.shares, d.counts!);
-          if (ref.sample?.length && d.sample.values.length) ks = ksTest(ref.sample, d.sample.values);
-        } else {
-          value = categoricalPsi(ref.topValues ?? [], Math.max(1, ref.count - ref.nulls), d.categories);
-        }
-        const drifted = value >= rule.psiThreshold;
-        results.push({ column: ref.name, method: 'psi', psi: value, ks, threshold: rule.psiThreshold, drifted });
-        if (drifted) {
-          const current = d.n ? d.sum / d.n : undefined;
-          const shift = d.numeric && ref.mean !== undefined && current !== undefined
-            ? `; mean ${fmt(ref.mean)} → ${fmt(current)}${ref.mean !== 0 ? ` (×${fmt(current / ref.mean)})` : ''}`
-            : '';
-          issues.push({
-            severity: rule.severity, column: ref.name, check: 'drift', failingRows: 0, examples: [],
-            message: `column "${ref.name}": distribution shifted from reference ${this.drift.reference.id}: PSI ${fmt(value)} ≥ ${rule.psiThreshold}${shift}${ks ? `; KS D=${fmt(ks.statistic)}, p=${ks.pValue.toExponential(2)}` : ''}`,
-          });
+      if (this.rows < MIN_DISTRIBUTION_ROWS) {
+        issues.push({
+          severity: 'warning', column: '*', check: 'drift', failingRows: 0, examples: [],
+          message: `too few rows (${this.rows}) for a distribution check: at least ${MIN_DISTRIBUTION_ROWS} are needed; not compared with reference ${reference.id}`,
+        });
+      } else {
+        for (const d of this.drifting) {
+          const result = this.compare(d, rule);
+          if (!result) continue;
+          results.push(result);
+          if (result.drifted) issues.push({ severity: rule.severity, column: result.column, check: 'drift', failingRows: 0, examples: [], message: this.describeDrift(d, result, rule) });
         }
       }
-      drift = { reference: this.drift.reference.id, results };
+      drift = { reference: reference.id, results };
     }
     return { passed: !issues.some((i) => i.severity === 'error'), rowCount: this.rows, issues, drift };
+  }
+
+  /** One column against the reference, by the test its type and the smaller sample's size call for. */
+  private compare(d: DriftState, rule: DriftRule): DriftResult | undefined {
+    const ref = d.reference;
+    const referenceRows = Math.max(0, ref.count - ref.nulls);
+    if (d.numeric) {
+      this.binValues(d);
+      const current = d.sample.values;
+      if (d.n < MIN_DISTRIBUTION_ROWS) return undefined;
+      const psi = psiFromCounts(ref.bins!.shares, d.counts!);
+      const ks = ref.sample?.length ? ksTest(ref.sample, current) : undefined;
+      const chosen = chooseDriftTest('numeric', Math.min(referenceRows, d.n), PSI_LARGE_SAMPLE_TESTS);
+      // A profile stored before samples were kept has only its bins: PSI it is.
+      const method: DriftTestId = chosen === 'ks' && !ks ? 'psi' : chosen;
+      const outcome = method === 'ks' ? ks! : { statistic: psi };
+      const threshold = method === 'ks' ? DRIFT_TESTS.ks.defaultThreshold : rule.psiThreshold;
+      return { column: ref.name, method, ...outcome, threshold, drifted: isDrift(method, outcome, threshold), rows: d.n, psi, ks };
+    }
+    let n = 0;
+    for (const count of d.categories.values()) n += count;
+    if (n < MIN_DISTRIBUTION_ROWS) return undefined;
+    const top = ref.topValues ?? [];
+    const psi = categoricalPsi(top, Math.max(1, referenceRows), d.categories);
+    const method = top.length ? chooseDriftTest('categorical', Math.min(referenceRows, n), PSI_LARGE_SAMPLE_TESTS) : 'psi_categorical';
+    const outcome = method === 'chi2' ? (() => {
+      const { expected, observed } = categoryShares(top, referenceRows, d.categories);
+      return chiSquareTest(expected, observed, n);
+    })() : { statistic: psi };
+    const threshold = method === 'chi2' ? DRIFT_TESTS.chi2.defaultThreshold : rule.psiThreshold;
+    return { column: ref.name, method, ...outcome, threshold, drifted: isDrift(method, outcome, threshold), rows: n, psi };
+  }
+
+  private describeDrift(d: DriftState, result: DriftResult, rule: DriftRule): string {
+    const ref = d.reference;
+    const current = d.n ? d.sum / d.n : undefined;
+    const shift = d.numeric && ref.mean !== undefined && current !== undefined
+      ? `; mean ${fmt(ref.mean)} → ${fmt(current)}${ref.mean !== 0 ? ` (×${fmt(current / ref.mean)})` : ''}`
+      : '';
+    const psi = `PSI ${fmt(result.psi)} ${result.psi >= rule.psiThreshold ? '≥' : '<'} ${rule.psiThreshold}`;
+    const decided = result.method === 'ks' || result.method === 'chi2'
+      ? `${DRIFT_TESTS[result.method].label} ${result.method === 'ks' ? `D=${fmt(result.statistic)}` : fmt(result.statistic)}, p=${result.pValue!.toExponential(2)} < ${result.threshold} (${result.rows} rows); ${psi}`
+      : `${psi}${result.ks ? `; KS D=${fmt(result.ks.statistic)}, p=${result.ks.pValue.toExponential(2)}` : ''}`;
+    return `column "${ref.name}": distribution shifted from reference ${this.drift!.reference.id}: ${decided}${shift}`;
   }
 
   private binValues(d: DriftState): void {
@@ -260,6 +316,25 @@ export class ContractChecker {
     counter.failingRows++;
     if (counter.examples.length < MAX_EXAMPLES) counter.examples.push({ row, line, value });
   }
+}
+
+/** One issue for a header far from the contract: counts, and the first few names of each side. */
+function headerMismatch(contract: DatasetContract, missing: string[], unexpected: string[]): ValidationIssue {
+  const missingErrors = missing.some((name) => (contract.columns[name]!.severity ?? 'error') === 'error');
+  const severity: Severity = missingErrors || (unexpected.length > 0 && !contract.allowExtraColumns) ? 'error' : 'warning';
+  const parts: string[] = [];
+  if (unexpected.length) parts.push(`${count(unexpected.length, 'unexpected column')} (${listNames(unexpected, NAMES_SHOWN)})${contract.allowExtraColumns ? ', allowed' : ''}`);
+  if (missing.length) parts.push(`${count(missing.length, 'missing', 'missing')}: ${listNames(missing, NAMES_SHOWN)}`);
+  return { severity, column: '*', check: 'header', failingRows: 0, examples: [], message: `header does not match the contract: ${parts.join(', ')}` };
+}
+
+function count(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+}
+
+/** The first `shown` names, then how many more. */
+function listNames(names: string[], shown: number): string {
+  return names.length <= shown ? names.join(', ') : `${names.slice(0, shown).join(', ')}, … (${(names.length - shown).toLocaleString('en-US')} more)`;
 }
 
 function squash(name: string): string {

@@ -3,7 +3,7 @@
  * One error handler turns typed errors into 4xx responses that name the field; the process stays up.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { FeatureError } from '../ml/preprocess';
 import { PredictBatcher, predictNow, type Prediction } from './batcher';
 import type { Choice, LoadedModel, ServedModels } from './models';
@@ -25,21 +25,131 @@ const MAX_INSTANCES = 10_000;
 /** Past this, an oversized body is not even drained: the connection is dropped. */
 const MAX_DRAIN_BYTES = 64 << 20;
 
-async function readJson(request: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length;
-    // Read the rest of an oversized body without keeping it, so the client gets its 413 instead of a reset.
-    if (size > MAX_DRAIN_BYTES) request.destroy();
-    if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
-  }
-  if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body exceeds ${MAX_BODY_BYTES} bytes`);
+/** A body still arriving after this long is dropped (a client trickling bytes holds no connection for ever). */
+const BODY_TIMEOUT_MS = 30_000;
+
+/** Deeper JSON is refused: nothing in a request needs it, and deep values overflow the stack downstream. */
+export const MAX_JSON_DEPTH = 32;
+
+/** Longest `x-request-id` accepted: it is stored with every logged prediction. */
+const MAX_REQUEST_ID = 256;
+
+/** Connection limits for the serving process's `http.Server`, applied by `limitServer`. */
+export const SERVER_LIMITS = {
+  /** Open connections at once; more are refused at accept. @default 4096 */
+  maxConnections: 4096,
+  /** Time for a client to send its request headers. @default 10 s */
+  headersTimeoutMs: 10_000,
+  /** Time for a whole request, body included. @default 60 s */
+  requestTimeoutMs: 60_000,
+  /** An idle keep-alive connection is closed after this. @default 5 s */
+  keepAliveTimeoutMs: 5_000,
+  /** Requests one keep-alive connection may carry before it is closed (fairness between clients). @default 10,000 */
+  maxRequestsPerSocket: 10_000,
+} as const;
+
+/** Applies `SERVER_LIMITS` to the server the handler runs in. */
+export function limitServer<T extends Server>(server: T, limits: Partial<typeof SERVER_LIMITS> = {}): T {
+  const l = { ...SERVER_LIMITS, ...limits };
+  server.maxConnections = l.maxConnections;
+  server.headersTimeout = l.headersTimeoutMs;
+  server.requestTimeout = l.requestTimeoutMs;
+  server.keepAliveTimeout = l.keepAliveTimeoutMs;
+  server.maxRequestsPerSocket = l.maxRequestsPerSocket;
+  return server;
+}
+
+/** `application/json`, or a `+json` type, with any parameters (charset). */
+function isJsonType(contentType: string | undefined): boolean {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  return type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type);
+}
+
+/**
+ * A request body as JSON: the content type must say JSON (415), the text must parse (400), and no value may nest
+ * deeper than `MAX_JSON_DEPTH` or hold text Postgres cannot store — a NUL or an unpaired surrogate (400, naming
+ * where). Throws nothing but `HttpError`.
+ */
+export function parseJsonBody(contentType: string | undefined, body: Buffer): unknown {
+  if (!isJsonType(contentType)) throw new HttpError(415, `content-type must be application/json${contentType ? `, got "${contentType.slice(0, 100)}"` : ''}`);
+  let value: unknown;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    value = JSON.parse(body.toString('utf8'));
   } catch (error) {
     throw new HttpError(400, `malformed JSON: ${(error as Error).message}`);
   }
+  checkJsonValue(value);
+  return value;
+}
+
+const UNSTORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+interface Visit { value: unknown; depth: number; parent?: Visit; key?: string | number }
+
+const pathOf = (visit: Visit): string => {
+  let path = '';
+  for (let v: Visit | undefined = visit; v?.parent; v = v.parent) path = typeof v.key === 'number' ? `[${v.key}]${path}` : `${v.parent.parent ? '.' : ''}${v.key}${path}`;
+  return path || '(body)';
+};
+
+/** Walks the parsed body without recursion: depth, and text that could not be logged. */
+function checkJsonValue(root: unknown): void {
+  const stack: Visit[] = [{ value: root, depth: 0 }];
+  while (stack.length) {
+    const visit = stack.pop()!;
+    const { value, depth } = visit;
+    if (typeof value === 'string') {
+      if (UNSTORABLE_TEXT.test(value)) throw new HttpError(400, `${pathOf(visit)}: text holds a NUL character or an unpaired UTF-16 surrogate`);
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    if (depth >= MAX_JSON_DEPTH) throw new HttpError(400, `${pathOf(visit)}: JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+    if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], depth: depth + 1, parent: visit, key: i });
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      if (UNSTORABLE_TEXT.test(key)) throw new HttpError(400, `${pathOf(visit)}: a field name holds a NUL character or an unpaired UTF-16 surrogate`);
+      stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1, parent: visit, key });
+    }
+  }
+}
+
+async function readJson(request: IncomingMessage): Promise<unknown> {
+  const contentType = request.headers['content-type'];
+  // Refused before the body is read; Node discards what is left of it.
+  if (!isJsonType(contentType)) return parseJsonBody(contentType, Buffer.alloc(0));
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const timer = setTimeout(() => request.destroy(new HttpError(408, `request body not received within ${BODY_TIMEOUT_MS / 1000} s`)), BODY_TIMEOUT_MS);
+  try {
+    for await (const chunk of request) {
+      size += (chunk as Buffer).length;
+      // Read the rest of an oversized body without keeping it, so the client gets its 413 instead of a reset.
+      if (size > MAX_DRAIN_BYTES) request.destroy();
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body exceeds ${MAX_BODY_BYTES} bytes`);
+  return parseJsonBody(contentType, Buffer.concat(chunks));
+}
+
+/**
+ * What a request says about the model's inputs, checked before any lookup or encoding: an object per instance, no
+ * nested value for a feature, and a number (or numeric text, or null) for a numeric feature — never `true`/`false`.
+ * Wrong JSON types are 400 naming the field; a value of the right type that does not fit (e.g. "cheap") is left to
+ * the encoder's 422.
+ */
+export function checkInstanceValues(numeric: ReadonlySet<string>, instances: unknown[], where: (row: number, key?: string) => string): void {
+  instances.forEach((instance, row) => {
+    if (instance === null || typeof instance !== 'object' || Array.isArray(instance)) throw new HttpError(400, `${where(row)}: expected an object of feature values`);
+    for (const [key, value] of Object.entries(instance)) {
+      if (value !== null && typeof value === 'object') throw new HttpError(400, `${where(row, key)}: expected a number or a string, got ${Array.isArray(value) ? 'an array' : 'an object'}`);
+      if (typeof value === 'boolean' && numeric.has(key)) throw new HttpError(400, `${where(row, key)}: expected a number, got ${value}`);
+    }
+  });
 }
 
 function send(response: ServerResponse, status: number, body: unknown): void {
@@ -54,7 +164,7 @@ export function predict(models: ServedModels, served: LoadedModel, instances: Re
 }
 
 /** OIP v2 inputs are columns ({name, shape, datatype, data}); turn them into per-row instances. */
-function instancesFromV2(body: unknown): Record<string, unknown>[] {
+export function instancesFromV2(body: unknown): Record<string, unknown>[] {
   const inputs = (body as { inputs?: unknown })?.inputs;
   if (!Array.isArray(inputs) || inputs.length === 0) throw new HttpError(400, 'inputs: expected a non-empty array of {name, shape, datatype, data}');
   let rows: number | undefined;
@@ -71,7 +181,7 @@ function instancesFromV2(body: unknown): Record<string, unknown>[] {
   return Array.from({ length: rows }, (_, r) => Object.fromEntries(columns.map((c) => [c.name, c.data[r]])));
 }
 
-function instancesFromPredict(body: unknown): Record<string, unknown>[] {
+export function instancesFromPredict(body: unknown): Record<string, unknown>[] {
   const { instances } = (body ?? {}) as { instances?: unknown };
   if (!Array.isArray(instances) || instances.length === 0) throw new HttpError(400, 'instances: expected a non-empty array of feature objects');
   if (instances.length > MAX_INSTANCES) throw new HttpError(413, `instances: at most ${MAX_INSTANCES} per request`);
@@ -94,9 +204,10 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
     return found;
   }
 
-  async function runAndLog(choice: Choice, request: Record<string, unknown>[], requestId: string, context: { version?: number }) {
+  async function runAndLog(choice: Choice, request: Record<string, unknown>[], requestId: string, context: { version?: number }, where: (row: number, key?: string) => string) {
     const { served, shadow } = choice;
     context.version = served.version;
+    checkInstanceValues(new Set(served.preprocessor.numeric.map((n) => n.name)), request, where);
     const instances = served.featureViews ? await withOnlineFeatures(models.db, served.featureViews, modelInputs(served), request) : request;
     const prediction = await batcher.predict(served, instances);
     const ids = instances.map((_, i) => (instances.length === 1 ? requestId : `${requestId}:${i}`));
@@ -126,6 +237,7 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = request.method ?? 'GET';
     const requestId = String(request.headers['x-request-id'] ?? randomUUID());
+    if (requestId.length > MAX_REQUEST_ID) throw new HttpError(400, `x-request-id: at most ${MAX_REQUEST_ID} characters`);
 
     if (method === 'GET' && (path === '/v2/health/live' || path === '/health')) return send(response, 200, { live: true });
     if (method === 'GET' && path === '/v2/health/ready') return send(response, models.ready ? 200 : 503, { ready: models.ready });
@@ -165,8 +277,9 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
         const id = typeof body?.id === 'string' ? body.id : requestId;
         const key = typeof body?.parameters?.key === 'string' ? body.parameters.key : typeof headerKey === 'string' ? headerKey : id;
         const choice = await resolveModel(name, match[2], key);
+        if (id.length > MAX_REQUEST_ID) throw new HttpError(400, `id: at most ${MAX_REQUEST_ID} characters`);
         const instances = instancesFromV2(body);
-        const prediction = await runAndLog(choice, instances, id, context);
+        const prediction = await runAndLog(choice, instances, id, context, (row, key) => (key === undefined ? `row ${row}` : `input "${key}", row ${row}`));
         const outputs = [{ name: choice.served.preprocessor.target.name, shape: [prediction.values.length], datatype: typeof prediction.values[0] === 'number' ? 'FP32' : 'BYTES', data: prediction.values }];
         return send(response, 200, { model_name: name, model_version: String(choice.served.version), id, outputs });
       }
@@ -182,7 +295,7 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       const key = typeof bodyKey === 'string' ? bodyKey : typeof headerKey === 'string' ? headerKey : requestId;
       const choice = await resolveModel(modelName, version === undefined ? undefined : String(version), key);
       const instances = instancesFromPredict(body);
-      const prediction = await runAndLog(choice, instances, requestId, context);
+      const prediction = await runAndLog(choice, instances, requestId, context, (row, key) => `instances[${row}]${key === undefined ? '' : `.${key}`}`);
       return send(response, 200, { model: modelName, version: choice.served.version, request_id: requestId, predictions: prediction.values, probabilities: prediction.probabilities });
     }
     if (method === 'POST' && path === '/v2/features') {

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { connectDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig } from '../temporal.config';
-import { createServingHandler } from './app';
+import { createServingHandler, limitServer } from './app';
 import { ServedModels } from './models';
 import { PredictionLog } from './predictionLog';
 
@@ -11,7 +11,7 @@ const config = loadConfig();
 const db = connectDb(config.databaseUrl);
 const models = new ServedModels(db, new S3ObjectStore(config.s3), { alias: config.serving.alias, requireApiKey: config.serving.requireApiKey });
 const predictionLog = new PredictionLog(db);
-const server = createServer(createServingHandler(models, predictionLog));
+const server = limitServer(createServer(createServingHandler(models, predictionLog)));
 server.listen(config.serving.port, config.serving.host, () => console.log(`flywheel serving on ${config.serving.url}`));
 await models.start();
 console.log(`flywheel serving ready (backend ${models.backend}): ${models.list().map((m) => `${m.name} v${m.version}`).join(', ') || 'no deployments yet'}`);

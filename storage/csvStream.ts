@@ -1,6 +1,9 @@
 /** Streams CSV records out of a byte stream: strict UTF-8, header handling, line numbers for errors. */
 import { isUtf8 } from 'node:buffer';
-import { CsvParser, CsvSyntaxError, type CsvRecordView } from '../ml/csv';
+import { CsvLimitError, CsvParser, CsvSyntaxError, type CsvRecordView } from '../ml/csv';
+
+/** For stored dataset versions: their size limits were applied when they were ingested (perhaps raised there). */
+export const INGESTED_CSV_LIMITS = { maxFieldBytes: Infinity, maxLineBytes: Infinity } as const;
 
 export class CsvInputError extends Error {
   constructor(message: string) {
@@ -20,6 +23,12 @@ export interface CsvStreamOptions {
   columns?: string[];
   /** Name used in error messages (a path or URI). */
   sourceName: string;
+  /** A longer field fails the read at once with the file, line and column. @default 4 MiB (`CSV_LIMITS.maxFieldBytes`) */
+  maxFieldBytes?: number;
+  /** A longer record fails the read at once with the file and line. @default 8 MiB (`CSV_LIMITS.maxLineBytes`) */
+  maxLineBytes?: number;
+  /** Checked before each chunk: an aborted read stops with the signal's reason (an activity's cancellation). */
+  signal?: AbortSignal;
   /** Called with the byte count every ~8 MiB, e.g. to heartbeat. */
   onProgress?: (bytes: number) => void;
   /** Awaited (when it returns a promise) before each chunk is read: backpressure from slower consumers. */
@@ -52,7 +61,9 @@ export async function readCsv(
   onHeader: (header: string[]) => void,
   onRecord: (record: CsvRecordView) => void,
 ): Promise<{ rows: number; bytes: number; header: string[] }> {
-  const parser = new CsvParser({ delimiter: options.delimiter, quote: options.quote });
+  const parser = new CsvParser({ delimiter: options.delimiter, quote: options.quote, maxFieldBytes: options.maxFieldBytes, maxLineBytes: options.maxLineBytes });
+  // A partial line longer than this goes to the parser before its end arrives, so a huge field fails while streaming.
+  const partialFrom = Math.min(1 << 20, parser.partialLimit);
   const useHeader = options.header ?? true;
   let header: string[] | undefined;
   if (!useHeader) {
@@ -96,13 +107,21 @@ export async function readCsv(
       offset++;
     }
   };
+  /** Counts line feeds; returns the longest line, so lines only the parser can size-check never skip it. */
   const countLines = (region: Buffer) => {
-    let at = region.indexOf(10);
-    while (at !== -1) { line++; at = region.indexOf(10, at + 1); }
+    let at = region.indexOf(10), previous = -1, longest = 0;
+    while (at !== -1) {
+      line++;
+      if (at - previous > longest) longest = at - previous;
+      previous = at;
+      at = region.indexOf(10, at + 1);
+    }
+    return Math.max(longest, region.length - previous - 1);
   };
 
   try {
     for await (const piece of input) {
+      if (options.signal?.aborted) throw options.signal.reason;
       const wait = options.pace?.();
       if (wait) await wait;
       let chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
@@ -112,17 +131,20 @@ export async function readCsv(
         if (chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
       }
       const buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
-      const lastNewline = buffer.lastIndexOf(10);
-      if (lastNewline === -1) {
+      let end = buffer.lastIndexOf(10) + 1;
+      // A long partial line is parsed as far as it goes (cut on a character boundary) instead of being held back.
+      const partial = buffer.length - end >= partialFrom;
+      if (partial) end += utf8Boundary(buffer.subarray(end));
+      if (end === 0) {
         carry = Buffer.from(buffer);
         continue;
       }
-      const complete = buffer.subarray(0, lastNewline + 1);
+      const complete = buffer.subarray(0, end);
       checkUtf8(complete);
       const firstLine = line;
-      countLines(complete);
-      carry = lastNewline + 1 < buffer.length ? Buffer.from(buffer.subarray(lastNewline + 1)) : undefined;
-      if (plainOk && header && parser.idle && complete[0] !== 10 && complete.indexOf(34) === -1 && complete.indexOf(13) === -1 && complete.indexOf('\n\n') === -1) {
+      const longest = countLines(complete);
+      carry = end < buffer.length ? Buffer.from(buffer.subarray(end)) : undefined;
+      if (plainOk && !partial && header && parser.idle && longest <= partialFrom && complete[0] !== 10 && complete.indexOf(34) === -1 && complete.indexOf(13) === -1 && complete.indexOf('\n\n') === -1) {
         rows += line - firstLine;
         options.onPlainLines!(complete, firstLine, line - firstLine);
         parser.skipLines(line - firstLine);
@@ -138,9 +160,23 @@ export async function readCsv(
     }
     parser.end(consume);
   } catch (error) {
+    if (error instanceof CsvLimitError) {
+      const column = error.field === undefined ? '' : `, column ${header?.[error.field] ?? error.field + 1}`;
+      throw new CsvInputError(`${options.sourceName} line ${error.line}${column}: ${error.message.replace(/^line \d+: (column \d+: )?/, '')}`);
+    }
     if (error instanceof CsvSyntaxError) throw new CsvInputError(`${options.sourceName}: ${error.message}`);
     throw error;
   }
   if (!header) throw new CsvInputError(`${options.sourceName}: the file is empty (no header, no rows)`);
   return { rows, bytes, header };
+}
+
+/** Where to cut `bytes` so no UTF-8 character is split: its length, or the start of a trailing incomplete character. */
+export function utf8Boundary(bytes: Buffer): number {
+  let lead = bytes.length - 1;
+  while (lead >= 0 && bytes.length - lead < 4 && (bytes[lead]! & 0xc0) === 0x80) lead--;
+  // ASCII last, or no lead byte where one should be (invalid, and the UTF-8 check will say so): nothing to hold back.
+  if (lead < 0 || bytes[lead]! < 0xc0) return bytes.length;
+  const size = bytes[lead]! >= 0xf0 ? 4 : bytes[lead]! >= 0xe0 ? 3 : 2;
+  return bytes.length - lead >= size ? bytes.length : lead;
 }

@@ -1,7 +1,13 @@
-/** Opens a dataset source — a local path, an http(s) URL or s3://bucket/key — as a byte stream. */
+/**
+ * Opens a dataset source — a local path, an http(s) URL or s3://bucket/key — as a byte stream. A local path is read
+ * only from under an allowed folder (symlinks resolved first), and never from Flywheel's state folder.
+ */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
+import { resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../temporal.config';
 import { ObjectNotFoundError, type ObjectStore } from './objectStore';
 
 /** The source itself is wrong (missing, forbidden, not a file): retrying won't help. */
@@ -24,10 +30,47 @@ export function isSqlSource(source: string): boolean {
 /** The local path of a path or file:// source; undefined for remote ones. */
 export function localPath(source: string): string | undefined {
   if (/^(https?|s3):\/\//.test(source) || isSqlSource(source)) return undefined;
-  return source.startsWith('file://') ? new URL(source).pathname : source;
+  return source.startsWith('file://') ? fileURLToPath(source) : source;
 }
 
-export async function openSource(source: string, store: ObjectStore): Promise<Readable> {
+/** Where local sources may be read from: the configured data roots, plus the folder of the pipeline config. */
+export interface LocalAccess {
+  roots: readonly string[];
+  /** Flywheel's state folder (credentials, logs, stack state): never read, whatever the roots say. */
+  stateDir: string;
+}
+
+/** The configured access, widened by `configDir` (the folder of the pipeline config a source was declared in). */
+export function localAccess(configDir?: string): LocalAccess {
+  const config = loadConfig();
+  return { roots: configDir ? [resolve(configDir), ...config.dataRoots] : config.dataRoots, stateDir: config.stateDir };
+}
+
+const within = (path: string, root: string) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+const real = (path: string) => realpath(path).catch(() => resolve(path));
+
+/** The real path of a local source once it is known to lie under an allowed root; a `SourceError` otherwise. */
+export async function checkLocalPath(path: string, access: LocalAccess): Promise<string> {
+  let target: string;
+  try {
+    target = await realpath(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new SourceError(`${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`, path);
+  }
+  const shown = target === resolve(path) ? path : `${path} (→ ${target})`;
+  const stateDir = await real(access.stateDir);
+  if (within(target, stateDir) || target.split(sep).includes('.flywheel')) {
+    throw new SourceError(`${shown}: lies in Flywheel's state folder, which is never read as a dataset`, path);
+  }
+  const roots = await Promise.all(access.roots.map(real));
+  if (!roots.some((root) => within(target, root))) {
+    throw new SourceError(`${shown}: not under an allowed data folder (${[...new Set(roots)].join(', ')}); move the file there, or add its folder to FLYWHEEL_DATA_ROOTS (colon-separated)`, path);
+  }
+  return target;
+}
+
+export async function openSource(source: string, store: ObjectStore, access?: LocalAccess): Promise<Readable> {
   if (source.startsWith('s3://')) {
     const match = /^s3:\/\/([^/]+)\/(.+)$/.exec(source);
     if (!match) throw new SourceError(`${source}: an S3 source must look like s3://bucket/key`, source);
@@ -53,7 +96,7 @@ export async function openSource(source: string, store: ObjectStore): Promise<Re
     return Readable.fromWeb(response.body as never);
   }
   if (isSqlSource(source)) throw new SourceError(`${redact(source)}: a SQL source is read with a query, not as a file`, source);
-  const path = localPath(source)!;
+  const path = await checkLocalPath(localPath(source)!, access ?? localAccess());
   try {
     const info = await stat(path);
     if (!info.isFile()) throw new SourceError(`${path}: not a regular file`, path);

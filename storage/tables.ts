@@ -15,10 +15,11 @@ import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'h
 import { compressors } from 'hyparquet-compressors';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
-import { csvField, type CsvRecordView } from '../ml/csv';
+import { CSV_LIMITS, csvField, formatBytes, type CsvRecordView } from '../ml/csv';
+import { singleStatement, UserSqlError } from '../ml/userSql';
 import type { ObjectStore } from './objectStore';
 import { checkColumnNames, CsvInputError, readCsv } from './csvStream';
-import { isSqlSource, localPath, openSource, redact, SourceError } from './sources';
+import { checkLocalPath, isSqlSource, localAccess, localPath, openSource, redact, SourceError, type LocalAccess } from './sources';
 
 export type DataFormat = 'csv' | 'jsonl' | 'parquet' | 'sql';
 
@@ -35,8 +36,14 @@ export interface TableSpec {
   header?: boolean;
   /** CSV only: names for a file without a header. */
   columns?: string[];
-  /** The SELECT to run against a postgres:// source. */
+  /** The SELECT to run against a postgres:// source: one statement, run in a read-only transaction. */
   query?: string;
+  /** A longer field fails the ingest, naming file, line and column. @default 4 MiB */
+  maxFieldBytes?: number;
+  /** A longer record (or JSON line) fails the ingest, naming file and line. @default 8 MiB */
+  maxLineBytes?: number;
+  /** The folder of the pipeline config the source was declared in: a local source may lie under it too. */
+  configDir?: string;
 }
 
 export interface TableCallbacks {
@@ -47,6 +54,8 @@ export interface TableCallbacks {
   pace?(): Promise<void> | undefined;
   /** See `CsvStreamOptions.onPlainLines` (CSV sources only). */
   onPlainLines?(lines: Buffer, firstLine: number, count: number): void;
+  /** An aborted read stops at the next chunk (an activity's cancellation). */
+  signal?: AbortSignal;
 }
 
 export function detectFormat(spec: TableSpec): DataFormat {
@@ -62,19 +71,21 @@ export function detectFormat(spec: TableSpec): DataFormat {
 export async function readTable(spec: TableSpec, store: ObjectStore, callbacks: TableCallbacks): Promise<{ rows: number; format: DataFormat; columns: string[] }> {
   const format = detectFormat(spec);
   const name = redact(spec.source);
-  const canonical = { sourceName: name, onProgress: callbacks.onProgress, pace: callbacks.pace };
+  const limits = { maxFieldBytes: spec.maxFieldBytes ?? CSV_LIMITS.maxFieldBytes, maxLineBytes: spec.maxLineBytes ?? CSV_LIMITS.maxLineBytes };
+  const canonical = { sourceName: name, onProgress: callbacks.onProgress, pace: callbacks.pace, signal: callbacks.signal, ...limits };
+  const access = localPath(spec.source) ? localAccess(spec.configDir) : undefined;
   let result: { rows: number; header: string[] };
   switch (format) {
     case 'csv':
-      result = await readCsv(await openSource(spec.source, store), {
+      result = await readCsv(await openSource(spec.source, store, access), {
         delimiter: spec.delimiter, quote: spec.quote, header: spec.header, columns: spec.columns, onPlainLines: callbacks.onPlainLines, ...canonical,
       }, callbacks.onHeader, callbacks.onRecord);
       break;
     case 'jsonl':
-      result = await readCsv(jsonLinesToCsv(await openSource(spec.source, store), name), canonical, callbacks.onHeader, callbacks.onRecord);
+      result = await readCsv(jsonLinesToCsv(await openSource(spec.source, store, access), name, limits.maxLineBytes), canonical, callbacks.onHeader, callbacks.onRecord);
       break;
     case 'parquet':
-      result = await withLocalFile(spec.source, store, (path) => readCsv(parquetToCsv(path, name), canonical, callbacks.onHeader, callbacks.onRecord));
+      result = await withLocalFile(spec.source, store, access, (path) => readCsv(parquetToCsv(path, name), canonical, callbacks.onHeader, callbacks.onRecord));
       break;
     case 'sql':
       if (!spec.query?.trim()) throw new SourceError(`${name}: a postgres:// source needs a "query"`, name);
@@ -107,8 +118,11 @@ function csvLine(values: unknown[]): string {
 
 const CHUNK = 1 << 20;
 
-/** JSON Lines → canonical CSV. Columns are the first object's keys; a later key not among them is an error. */
-async function* jsonLinesToCsv(input: Readable, name: string): AsyncGenerator<string> {
+/**
+ * JSON Lines → canonical CSV. Columns are the first object's keys; a later key not among them is an error. A line
+ * longer than `maxLineBytes` fails as soon as that many bytes of it have arrived.
+ */
+async function* jsonLinesToCsv(input: Readable, name: string, maxLineBytes: number): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let columns: string[] | undefined;
   let index = new Map<string, number>();
@@ -157,6 +171,7 @@ async function* jsonLinesToCsv(input: Readable, name: string): AsyncGenerator<st
       start = end + 1;
     }
     carry = start < buffer.length ? Buffer.from(buffer.subarray(start)) : undefined;
+    if (carry && carry.length > maxLineBytes) throw new CsvInputError(`${name} line ${line + 1}: line exceeds ${formatBytes(maxLineBytes)}`);
     if (out.length >= CHUNK) { yield out; out = ''; }
   }
   if (carry) handle(carry);
@@ -202,8 +217,22 @@ async function* parquetToCsv(path: string, name: string): AsyncGenerator<string>
   }
 }
 
-/** SQL query → canonical CSV through a server-side cursor (5,000 rows at a time). */
+/** The role user SQL runs as where it exists (Flywheel's own database): it may read tables, and write nothing. */
+export const READER_ROLE = 'flywheel_reader';
+
+/**
+ * SQL query → canonical CSV through a server-side cursor (5,000 rows at a time). The query must be one statement (the
+ * cursor's extended protocol would refuse more anyway) without forbidden functions; it runs in a READ ONLY
+ * transaction, as the reader role where the server has one.
+ */
 async function* sqlToCsv(url: string, query: string, name: string): AsyncGenerator<string> {
+  let statement: string;
+  try {
+    statement = singleStatement(query);
+  } catch (error) {
+    if (error instanceof UserSqlError) throw new SourceError(`${name}: the query is refused: ${error.message} — query: ${query}`, name);
+    throw error;
+  }
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   try {
     await client.connect();
@@ -211,7 +240,13 @@ async function* sqlToCsv(url: string, query: string, name: string): AsyncGenerat
     throw sqlError(error, name, query);
   }
   try {
-    const cursor = client.query(new Cursor(query, [], { rowMode: 'array' }));
+    try {
+      await client.query('BEGIN TRANSACTION READ ONLY');
+      await asReader(client);
+    } catch (error) {
+      throw sqlError(error, name, query);
+    }
+    const cursor = client.query(new Cursor(statement, [], { rowMode: 'array' }));
     let header = false;
     for (;;) {
       let rows: unknown[][];
@@ -234,9 +269,21 @@ async function* sqlToCsv(url: string, query: string, name: string): AsyncGenerat
       yield out;
     }
     await cursor.close();
+    await client.query('COMMIT');
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * In an open transaction: `SET LOCAL ROLE` to the reader role when the server has it and the session may take it;
+ * returns whether it did. Elsewhere the read-only transaction and the statement check are the guard.
+ */
+export async function asReader(client: { query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> }): Promise<boolean> {
+  const { rows } = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = $1 AND pg_has_role(session_user, oid, 'MEMBER')`, [READER_ROLE]);
+  if (rows.length === 0) return false;
+  await client.query(`SET LOCAL ROLE ${READER_ROLE}`);
+  return true;
 }
 
 /** SQL errors from the server (syntax, unknown table, permission) are the query's fault; connection trouble may pass. */
@@ -244,16 +291,19 @@ function sqlError(error: unknown, name: string, query: string): Error {
   const e = error as { code?: string; message?: string; position?: string };
   const transient = !e.code || /^(08|53|57|40)/.test(e.code) || /^E[A-Z]+$/.test(e.code);
   const where = e.position ? ` at character ${e.position}` : '';
-  const message = `${name}: SQL error${e.code && !/^E[A-Z]+$/.test(e.code) ? ` ${e.code}` : ''}${where}: ${e.message ?? String(error)} — query: ${query}`;
+  // 25006: a write in the read-only transaction; 42501: a table the reader role may not read.
+  const hint = e.code === '25006' ? ' (queries run read-only: they may not write)'
+    : e.code === '42501' ? ` (queries run as the role ${READER_ROLE}, which reads tables other than Flywheel's own; GRANT it SELECT on a table it needs)` : '';
+  const message = `${name}: SQL error${e.code && !/^E[A-Z]+$/.test(e.code) ? ` ${e.code}` : ''}${where}: ${e.message ?? String(error)}${hint} — query: ${query}`;
   return transient ? new Error(message) : new SourceError(message, name);
 }
 
 /** Parquet needs random access: a remote file is downloaded to a temporary file first. */
-async function withLocalFile<T>(source: string, store: ObjectStore, work: (path: string) => Promise<T>): Promise<T> {
+async function withLocalFile<T>(source: string, store: ObjectStore, access: LocalAccess | undefined, work: (path: string) => Promise<T>): Promise<T> {
   const path = localPath(source);
   if (path) {
-    await openSource(source, store).then((stream) => stream.destroy());
-    return work(path);
+    await openSource(source, store, access).then((stream) => stream.destroy());
+    return work(await checkLocalPath(path, access ?? localAccess()));
   }
   const dir = await mkdtemp(join(tmpdir(), 'flywheel-parquet-'));
   try {

@@ -63,6 +63,9 @@ export async function startHarness(options: { workers?: boolean } = {}): Promise
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const servingUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const workDir = await mkdtemp(join(tmpdir(), 'flywheel-test-'));
+  // Local sources are read only from allowed folders: the suite's files live here (workers in this process and the
+  // processes it starts inherit it).
+  process.env.FLYWHEEL_DATA_ROOTS = [process.env.FLYWHEEL_DATA_ROOTS, workDir].filter(Boolean).join(':');
 
   return {
     services, queues, servingUrl, workDir,
