@@ -5,6 +5,7 @@
 import { Hono } from 'hono';
 import type { ServerDeps } from './deps';
 import { ApiError } from '../config/errors';
+import { redactSecrets } from '../config/redact';
 import { openApiDocument } from './openapi';
 import { mount, type RouteSpec } from './route';
 import { mlflowRoutes } from './mlflow/index';
@@ -37,7 +38,7 @@ export function createApp(deps: ServerDeps, log: (line: string) => void = () => 
   });
   app.onError((error, c) => {
     const known = error instanceof ApiError ? error : undefined;
-    if (!known) log(`${c.req.method} ${c.req.path}: ${(error as Error).stack ?? error}`);
+    if (!known) log(redactSecrets(`${c.req.method} ${c.req.path}: ${(error as Error).stack ?? error}`));
     const apiError = known ?? new ApiError('INTERNAL_ERROR', 'internal error (the server log has the details)');
     return c.json(errorBody(c.req.path, apiError), apiError.status as 400);
   });

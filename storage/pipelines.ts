@@ -16,7 +16,7 @@ export function codeVersion(): string | undefined {
 }
 
 export function pipelineInput(config: PipelineConfig, settings: Readonly<FlywheelConfig>, trigger: PipelineInput['trigger']): PipelineInput {
-  return { config, trigger, codeVersion: codeVersion(), servingUrl: settings.serving.url };
+  return { config, trigger, codeVersion: codeVersion(), servingUrl: settings.serving.url, queues: { trainCpu: settings.taskQueues.trainCpu, trainGpu: settings.taskQueues.trainGpu } };
 }
 
 export async function startPipeline(client: Client, settings: Readonly<FlywheelConfig>, config: PipelineConfig, workflowId?: string, trigger: PipelineInput['trigger'] = { kind: 'cli' }): Promise<WorkflowHandle<typeof pipelineWorkflow>> {

@@ -17,6 +17,8 @@ import { eq } from 'drizzle-orm';
 import { route, type RouteSpec } from '../route';
 
 const tags = ['Pipelines'];
+/** Temporal's status names as its API spells them (the TypeScript SDK writes CANCELLED). */
+const statusName = (name: string) => (name === 'CANCELLED' ? 'CANCELED' : name);
 const workflowIdParam = z.object({ workflowId: z.string().min(1).max(400) });
 
 export const pipelineRoutes: RouteSpec[] = [
@@ -54,7 +56,7 @@ export const pipelineRoutes: RouteSpec[] = [
       const out = [];
       for await (const w of (await deps.temporal()).workflow.list({ query: clauses.join(' AND '), pageSize: query.limit ?? 50 })) {
         out.push({
-          workflowId: w.workflowId, status: w.status.name, startedAt: w.startTime, closedAt: w.closeTime ?? null,
+          workflowId: w.workflowId, status: statusName(w.status.name), startedAt: w.startTime, closedAt: w.closeTime ?? null,
           model: w.typedSearchAttributes.get(MODEL_KEY) ?? null, pipeline: w.typedSearchAttributes.get(PIPELINE_KEY) ?? null, uiUrl: uiLink(deps.config, w.workflowId),
         });
         if (out.length >= (query.limit ?? 50)) break;
@@ -72,7 +74,7 @@ export const pipelineRoutes: RouteSpec[] = [
       });
       if (description.type !== 'pipelineWorkflow') throw notFound(`pipeline ${params.workflowId}`);
       const stages = await handle.query(progressQuery).catch(() => []);
-      const status = description.status.name;
+      const status = statusName(description.status.name);
       let result: PipelineResult | undefined, failure: string | undefined;
       if (status === 'COMPLETED') result = (await handle.result()) as PipelineResult;
       else if (status !== 'RUNNING') failure = await handle.result().then(() => undefined, (error: unknown) => failureMessage(error));
