@@ -3,7 +3,6 @@
  * holdout, the MLflow-style gates over both, and the prediction reference for monitoring.
  */
 import { heartbeat } from '@temporalio/activity';
-import { eq } from 'drizzle-orm';
 import { binReference } from '../ml/drift';
 import {
   calibrationSvg, checkFairness, classificationEvaluation, confusionMatrixSvg, fairnessMetrics, precisionRecallSvg, regressionEvaluation, residualsSvg, rocCurveSvg, sliceMetrics,
@@ -12,7 +11,7 @@ import { checkGates, type Gate, type GateResult } from '../ml/gates';
 import { decodeRegression, encodeColumns, encodeTarget, featureWidth, type Preprocessor, type RawColumns } from '../ml/preprocess';
 import { parseNumber } from '../ml/numbers';
 import { splitRows } from '../ml/split';
-import { runs } from '../schema/runs';
+import { mergeRunMetrics } from '../store/runs';
 import { loadTf, type TfModule } from '../training/backend';
 import { deserializeModel, disposeModel, outputUnits, predictEncoded, type ModelArtifact } from '../training/model';
 import type { PipelineConfig } from '../config/pipeline';
@@ -189,8 +188,7 @@ export function createEvaluateActivities({ db, store }: ActivityDeps) {
       await store.putJson(predictionReferenceKey, binReference(scored.predictions, 10));
       const reportKey = `${prefix}report.json`;
       await store.putJson(reportKey, { runId: input.runId, datasetVersionId: input.datasetVersionId, holdoutRows: holdout.length, metrics, baseline, gate, slices, fairness, confusion, plots });
-      const [run] = await db.select({ metrics: runs.metrics }).from(runs).where(eq(runs.id, input.runId));
-      await db.update(runs).set({ metrics: { ...(run?.metrics ?? {}), ...prefixed(metrics) } }).where(eq(runs.id, input.runId));
+      await mergeRunMetrics(db, input.runId, prefixed(metrics));
       return { metrics, gate, baseline, predictionReferenceKey, reportKey, plots };
     },
   };

@@ -1,6 +1,6 @@
 /** Run lookups for workflows that start from an existing run (reproduce). */
-import { eq } from 'drizzle-orm';
-import { runs } from '../schema/runs';
+import { ApiError } from '../config/errors';
+import { getRun } from '../store/runs';
 import { badInput, type ActivityDeps } from './deps';
 import type { TrainingParams } from './train';
 
@@ -18,7 +18,10 @@ export interface RunSpec {
 export function createRunActivities({ db }: ActivityDeps) {
   return {
     async loadRunSpec(runId: string): Promise<RunSpec> {
-      const [run] = await db.select().from(runs).where(eq(runs.id, runId));
+      const run = await getRun(db, runId).catch((error: unknown) => {
+        if (error instanceof ApiError && error.code === 'RESOURCE_DOES_NOT_EXIST') return undefined;
+        throw error;
+      });
       if (!run) throw badInput('NotFoundError', `run ${runId} does not exist`);
       if (!run.pipelineName || !run.modelName || !run.datasetVersionId || run.seed === null) {
         throw badInput('NotFoundError', `run ${runId} was logged by a client, not trained by a pipeline: it cannot be reproduced`);

@@ -7,12 +7,11 @@
 import { createHash } from 'node:crypto';
 import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { and, eq, ne } from 'drizzle-orm';
 import { lineChartSvg } from '../ml/plot';
 import { median } from '../ml/sweep';
 import { splitRows } from '../ml/split';
-import { runMetrics, runs } from '../schema/runs';
-import { writeMetrics } from '../storage/metrics';
+import { writeMetrics } from '../store/metrics';
+import { createPipelineRun, failRun, getRun, markRunStarted, mergeRunMetrics, runSteps, sweepPeersAt } from '../store/runs';
 import { loadTf, type BackendName } from '../training/backend';
 import { fitModel, TrainingInputError, type TrainingParams } from '../training/fit';
 import { checkpointOf, disposeModel, restoreCheckpoint, serializeModel, type Checkpoint } from '../training/model';
@@ -69,7 +68,7 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
       const info = activityInfo();
       const runId = runIdFor(input.workflowId, input.trial?.index);
       const { params } = input;
-      await db.insert(runs).values({
+      await createPipelineRun(db, {
         id: runId,
         workflowId: input.workflowId,
         pipelineName: input.pipelineName,
@@ -84,8 +83,8 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
         params: { ...params, fellBackFromGpu: input.fellBackFromGpu ?? false },
         seed: params.seed,
         codeVersion: input.codeVersion,
-      }).onConflictDoNothing();
-      const [run] = await db.select().from(runs).where(eq(runs.id, runId));
+      });
+      const run = await getRun(db, runId);
       // A retry after the run finished (e.g. the completion was lost) returns the stored result.
       if (run?.status === 'finished' && run.artifactKey) {
         const m = run.metrics ?? {};
@@ -95,12 +94,12 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
         };
       }
       const fail = async (message: string) => {
-        await db.update(runs).set({ status: 'failed', error: message, endedAt: new Date() }).where(eq(runs.id, runId));
+        await failRun(db, runId, message);
         return badInput('TrainingError', message);
       };
 
       const { tf, backend } = await loadTf({ preferGpu: options.preferGpu, pin: options.pinBackend });
-      await db.update(runs).set({ backend, taskQueue: info.taskQueue, status: 'running' }).where(eq(runs.id, runId));
+      await markRunStarted(db, runId, { backend, taskQueue: info.taskQueue });
       const wanted = [...new Set([...params.features.numeric, ...params.features.categorical, params.target])];
       const { version, columns, rowCount } = await loadDatasetColumns(db, store, input.datasetVersionId, wanted).catch(async (error: unknown) => {
         // A missing column is the data's fault: the run fails with the reason, like any other bad input.
@@ -136,9 +135,8 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
             progress = { epoch, checkpointKey };
             heartbeat(progress);
             if (input.trial?.stopping && step > input.trial.stopping.graceEpochs && step < params.epochs) {
-              const others = await db.select({ value: runMetrics.value }).from(runMetrics).innerJoin(runs, eq(runs.id, runMetrics.runId))
-                .where(and(eq(runs.sweepId, input.trial.sweepId), ne(runs.id, runId), eq(runMetrics.key, valLoss !== undefined ? 'val_loss' : 'loss'), eq(runMetrics.step, step)));
-              if (others.length >= input.trial.stopping.minTrials && objective > median(others.map((o) => o.value))) {
+              const others = await sweepPeersAt(db, { sweepId: input.trial.sweepId, excludeRunId: runId, key: valLoss !== undefined ? 'val_loss' : 'loss', step });
+              if (others.length >= input.trial.stopping.minTrials && objective > median(others)) {
                 log.info('median stopping rule: trial stopped', { runId, step, objective });
                 return 'stop';
               }
@@ -155,19 +153,15 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
         const artifactKey = `models/${input.modelName}/${runId}/model.json`;
         await store.putJson(artifactKey, serializeModel(fit.model, fit.pre));
         // The loss curves as an image next to the model (all epochs, including those before a resume).
-        const steps = await db.select().from(runMetrics).where(eq(runMetrics.runId, runId));
+        const steps = await runSteps(db, runId);
         const series = ['loss', 'val_loss'].map((key) => ({ name: key, points: steps.filter((m) => m.key === key).sort((a, b) => a.step - b.step).map((m) => ({ x: m.step, y: m.value })) }))
           .filter((line) => line.points.length > 0);
         await store.putBuffer(lossPlotKey(input.modelName, runId), lineChartSvg(`${runId} (${params.model.type}, lr ${params.learningRate})`, series, { x: 'epoch', y: 'loss (standardised)' }), 'image/svg+xml');
-        const [current] = await db.select({ metrics: runs.metrics }).from(runs).where(eq(runs.id, runId));
-        await db.update(runs).set({
-          status: 'finished', artifactKey, endedAt: new Date(), backend,
-          metrics: {
-            ...current?.metrics, loss: fit.finalLoss, objective, epochs: fit.epochs, stopped_early: fit.stoppedEarly ? 1 : 0,
-            ...(fit.bestEpoch !== undefined ? { best_epoch: fit.bestEpoch } : {}),
-            train_rows: split.train.length, holdout_rows: split.holdout.length,
-          },
-        }).where(eq(runs.id, runId));
+        await mergeRunMetrics(db, runId, {
+          loss: fit.finalLoss, objective, epochs: fit.epochs, stopped_early: fit.stoppedEarly ? 1 : 0,
+          ...(fit.bestEpoch !== undefined ? { best_epoch: fit.bestEpoch } : {}),
+          train_rows: split.train.length, holdout_rows: split.holdout.length,
+        }, { artifactKey, backend });
         return {
           runId, artifactKey, backend: backend satisfies BackendName, taskQueue: info.taskQueue, epochs: fit.epochs,
           resumedFromEpoch: fit.resumedFromEpoch, finalLoss: fit.finalLoss, objective, stoppedEarly: fit.stoppedEarly,

@@ -67,7 +67,7 @@ import { encodeColumns, encodeTarget, featureWidth, fitPreprocessor } from '../m
 import { datasets, datasetVersions } from '../schema/datasets';
 import { runMetrics, runs } from '../schema/runs';
 import { connectDb, migrateDb } from '../storage/db';
-import { writeMetrics } from '../storage/metrics';
+import { writeMetrics } from '../store/metrics';
 import { loadConfig, PROJECT_ROOT } from '../temporal.config';
 import { budgetedRounds, ensurePythonPeer, intFromEnv, lastJson, runProcess } from './peer';
 import { benchSplit, generateColumns, trainingParams } from './trainData';
@@ -188,7 +188,7 @@ const METHODS: MetricMethod[] = [
     write: (rows) => db.insert(runMetrics).values(rows).onConflictDoUpdate({ target: [runMetrics.runId, runMetrics.key, runMetrics.step], set: { value: sql`excluded.value` } }),
   },
   {
-    name: "Flywheel's writeMetrics (storage/metrics.ts: unnest upsert)",
+    name: "Flywheel's writeMetrics (store/metrics.ts: unnest upsert)",
     batch: 50_000,
     write: (rows) => writeMetrics(db, rows[0]!.runId, rows),
   },
@@ -393,7 +393,7 @@ try {
 
   const metricResults = [...metricBest.entries()].map(([method, seconds]) => ({ method, seconds, rate: METRIC_POINTS / seconds }));
   const metricTop = metricResults.length ? bestBy(metricResults, (m) => m.seconds) : undefined;
-  // The headline is what Flywheel's runs use (storage/metrics.ts); the other methods show where it stands.
+  // The headline is what Flywheel's runs use (store/metrics.ts); the other methods show where it stands.
   const metricFlywheel = metricResults.find((m) => m.method.name.startsWith("Flywheel's writeMetrics"));
 
   const lines = [

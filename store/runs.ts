@@ -236,3 +236,33 @@ export async function searchRuns(db: Db, search: RunSearch): Promise<{ runs: Run
     nextPageToken: rows.length > limit ? encodePageToken(offset + limit) : undefined,
   };
 }
+
+/** A pipeline's run picked up by a training worker. */
+export async function markRunStarted(db: Db, runId: string, input: { backend: string; taskQueue: string }): Promise<void> {
+  await db.update(runs).set({ backend: input.backend, taskQueue: input.taskQueue, status: 'running' }).where(eq(runs.id, runId));
+}
+
+export async function failRun(db: Db, runId: string, message: string): Promise<void> {
+  await db.update(runs).set({ status: 'failed', error: message, endedAt: new Date() }).where(eq(runs.id, runId));
+}
+
+/** Merges metrics into the run's latest values in one statement (no read-modify-write race with other writers). */
+export async function mergeRunMetrics(db: Db, runId: string, metrics: Record<string, number>, finish?: { artifactKey: string; backend: string }): Promise<void> {
+  const values = Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, toJsonNumber(v)]));
+  await db.update(runs).set({
+    metrics: sql`coalesce(${runs.metrics}, '{}'::jsonb) || ${JSON.stringify(values)}::jsonb` as never,
+    ...(finish ? { status: 'finished' as const, artifactKey: finish.artifactKey, backend: finish.backend, endedAt: new Date() } : {}),
+  }).where(eq(runs.id, runId));
+}
+
+/** Every point of one run, in step order (the loss plot). */
+export async function runSteps(db: Db, runId: string): Promise<MetricPoint[]> {
+  return (await metricSeries(db, [runId])).map(({ runId: _run, ...point }) => point);
+}
+
+/** The other trials' values of `key` at `step` in a sweep (the median stopping rule). */
+export async function sweepPeersAt(db: Db, input: { sweepId: string; excludeRunId: string; key: string; step: number }): Promise<number[]> {
+  const rows = await db.select({ value: runMetrics.value }).from(runMetrics).innerJoin(runs, eq(runs.id, runMetrics.runId))
+    .where(and(eq(runs.sweepId, input.sweepId), sql`${runs.id} <> ${input.excludeRunId}`, eq(runMetrics.key, input.key), eq(runMetrics.step, input.step)));
+  return rows.map((r) => r.value);
+}

@@ -1,5 +1,5 @@
 /** Step metrics of a run, written in one statement per batch (arrays unnested server-side), upserting by step. */
-import type { Db } from './db';
+import type { Db } from '../storage/db';
 
 export interface MetricPoint { key: string; step: number; value: number }
 
