@@ -1,7 +1,8 @@
 /** Deploy: moves the serving alias to a model version (audited) and waits until the serving process answers with it. */
 import { heartbeat } from '@temporalio/activity';
 import { deployments } from '../schema/deployments';
-import type { ActivityDeps } from './deps';
+import { listAliasEvents } from '../store/registry';
+import { badInput, type ActivityDeps } from './deps';
 import { moveAliasTx, notifyServing } from './release';
 
 export interface DeployInput {
@@ -13,6 +14,8 @@ export interface DeployInput {
   servingUrl: string;
   actor: string;
   reason: string;
+  /** Authorised only as a new model's first release: refused if anyone else set an alias of the model meanwhile. */
+  firstRelease?: boolean;
 }
 
 export interface DeployResult {
@@ -28,6 +31,12 @@ export function createDeployActivities({ db }: ActivityDeps) {
     async deployModelVersion(input: DeployInput): Promise<DeployResult> {
       const deploymentId = `${input.modelName}/${input.alias}`;
       const endpoint = `${input.servingUrl}/v2/models/${encodeURIComponent(input.modelName)}/infer`;
+      if (input.firstRelease) {
+        const earlier = (await listAliasEvents(db, { modelName: input.modelName, limit: 20 })).find((e) => e.workflowId !== input.workflowId);
+        if (earlier) {
+          throw badInput('UnauthorizedError', `${input.modelName} was released by ${earlier.actor} while this pipeline ran: releasing over it needs a release grant (flywheel run --token <admin token>)`);
+        }
+      }
       const move = await moveAliasTx(db, {
         workflowId: input.workflowId, modelName: input.modelName, alias: input.alias, version: input.version, actor: input.actor, reason: input.reason,
       });

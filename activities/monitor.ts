@@ -9,6 +9,7 @@ import { datasetVersions } from '../schema/datasets';
 import { deployments, labels, predictions, requestErrors } from '../schema/deployments';
 import { modelAliases, modelVersions } from '../schema/models';
 import { alerts, monitorChecks, pipelines } from '../schema/monitors';
+import { issueGrant } from '../store/grants';
 import { badInput, type ActivityDeps } from './deps';
 
 export interface MonitorSettings {
@@ -252,13 +253,16 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
       }
       const workflowId = `${input.pipelineName}-retrain-alert-${input.alertId}`;
       const [deployment] = await db.select().from(deployments).where(eq(deployments.pipelineName, input.pipelineName)).limit(1);
+      // Parsed again: a config stored by an older version gets the defaults of fields added since.
+      const config = storedConfig(pipeline.config, input.pipelineName);
+      // The monitor's own release grant: its retraining may replace the champion, through the pipeline's gates only.
+      const grant = issueGrant({ actor: `alert:${input.alertId}`, scope: 'system', model: config.model, action: 'release', workflowId });
       await temporal.workflow.start('pipelineWorkflow', {
         workflowId,
         taskQueue: workflowTaskQueue,
         args: [{
-          // Parsed again: a config stored by an older version gets the defaults of fields added since.
-          config: storedConfig(pipeline.config, input.pipelineName), trigger: { kind: 'drift', reason: input.reason, alertId: input.alertId },
-          servingUrl: deployment ? new URL(deployment.endpoint).origin : undefined, queues: trainingQueues,
+          config, trigger: { kind: 'drift', reason: input.reason, alertId: input.alertId },
+          servingUrl: deployment ? new URL(deployment.endpoint).origin : undefined, queues: trainingQueues, grant,
         }],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       });

@@ -3,7 +3,7 @@
  * numbers their health gates and comparisons read. Each write is idempotent per workflow.
  */
 import { createHmac } from 'node:crypto';
-import { heartbeat } from '@temporalio/activity';
+import { activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq, gte, lt, sql } from 'drizzle-orm';
 import { ApiError } from '../config/errors';
@@ -15,7 +15,7 @@ import {
   closeApproval, findModelVersion, findRegisteredModel, findVersionByAlias, listWebhooks, notifyServing, openApproval, rollbackTarget,
   setAlias, setModelVersionTags, type AliasMoveResult,
 } from '../store/registry';
-import { verifyToken } from '../store/tokens';
+import { GrantError, verifyGrant, type GrantAction, type GrantScope } from '../store/grants';
 import { badInput, type ActivityDeps } from './deps';
 
 export { notifyServing, SERVING_CHANNEL, type AliasMoveResult } from '../store/registry';
@@ -43,6 +43,39 @@ export async function moveAliasTx(db: Db, input: AliasMoveInput): Promise<AliasM
 }
 
 const MIN_PSI_VALUES = 100;
+
+export interface AuthorizeInput {
+  /** What is asked, for the refusal: "moving demand@champion". */
+  request: string;
+  /** Signed by a caller that checked an admin token (store/grants.ts); never a token. */
+  grant?: unknown;
+  modelName: string;
+  action: Exclude<GrantAction, 'release'>;
+  alias?: string;
+  version?: number;
+  /** A child workflow's parent (from `workflowInfo().parent`): a rollout may present its parent pipeline's grant. */
+  parentWorkflowId?: string;
+}
+
+/** Who may release over what a model serves: decided when a pipeline begins, from its grant, never from a flag. */
+export interface ReleaseAuthority {
+  /** Who signed the pipeline's release grant (`token:<name>`, `alert:<id>`); null without one. */
+  actor: string | null;
+  /** `system`: the monitor's retraining, which may promote only through configured gates. */
+  scope: GrantScope | null;
+  /** No model of this name was registered when the pipeline began: its first release needs no grant. */
+  newModel: boolean;
+}
+
+/** The workflow that scheduled this activity, which a grant must name. */
+function callingWorkflowId(): string {
+  const id = activityInfo().workflowExecution?.workflowId;
+  if (!id) throw new GrantError('grants are checked for workflows only, and no workflow scheduled this activity');
+  return id;
+}
+
+const refusal = (request: string, error: GrantError) => badInput('UnauthorizedError',
+  `${request} needs a grant from an admin token (--token or FLYWHEEL_TOKEN; create one with \`flywheel tokens create <name> --scope admin\`): ${error.message}`);
 
 export interface WebhookEvent {
   event: 'model_version.created' | 'model_version_alias.moved';
@@ -102,13 +135,37 @@ const window = (column: typeof predictions.createdAt | typeof requestErrors.at |
 
 export function createReleaseActivities({ db, store }: ActivityDeps) {
   return {
-    /** The name of the admin token, or a non-retryable refusal. */
-    async authorize(input: { token?: string; action: string }): Promise<string> {
-      const found = await verifyToken(db, input.token, ['admin']);
-      if (!found) {
-        throw badInput('UnauthorizedError', `${input.action} needs an admin token (--token or FLYWHEEL_TOKEN; create one with \`flywheel tokens create <name> --scope admin\`)${input.token ? ': the token given is unknown, revoked or not an admin token' : ''}`);
+    /**
+     * The actor a grant names, or a non-retryable refusal: the grant must be signed, unexpired, and for this model,
+     * action, alias, version and workflow. A rollout started by a pipeline presents the pipeline's grant instead (its
+     * expiry was checked when the pipeline began); the move is then the pipeline's.
+     */
+    async authorize(input: AuthorizeInput): Promise<string> {
+      const issuedFor = (input.grant as { claims?: { workflowId?: unknown } } | undefined)?.claims?.workflowId;
+      try {
+        if (input.parentWorkflowId !== undefined && input.action === 'rollout' && issuedFor === input.parentWorkflowId) {
+          const claims = verifyGrant(input.grant, { model: input.modelName, actions: ['release', 'approve'], workflowIds: [input.parentWorkflowId], checkExpiry: false });
+          if (claims.action === 'approve' && claims.version !== input.version) throw new GrantError(`the approval was for v${claims.version}, not v${input.version}`);
+          return `workflow:${input.parentWorkflowId}`;
+        }
+        return verifyGrant(input.grant, { model: input.modelName, actions: [input.action], workflowIds: [callingWorkflowId()], alias: input.alias, version: input.version }).actor;
+      } catch (error) {
+        if (error instanceof GrantError) throw refusal(input.request, error);
+        throw error;
       }
-      return `token:${found.name}`;
+    },
+
+    /** A pipeline's release authority; a grant that is present but invalid fails the pipeline before it trains. */
+    async authorizeRelease(input: { grant?: unknown; modelName: string }): Promise<ReleaseAuthority> {
+      const newModel = (await findRegisteredModel(db, input.modelName)) === undefined;
+      if (input.grant === undefined || input.grant === null) return { actor: null, scope: null, newModel };
+      try {
+        const claims = verifyGrant(input.grant, { model: input.modelName, actions: ['release'], workflowIds: [callingWorkflowId()] });
+        return { actor: claims.actor, scope: claims.scope, newModel };
+      } catch (error) {
+        if (error instanceof GrantError) throw refusal(`releasing ${input.modelName}`, error);
+        throw error;
+      }
     },
 
     async moveAlias(input: AliasMoveInput): Promise<AliasMoveResult> {

@@ -13,11 +13,12 @@ import type { PipelineInput } from '../workflows/pipeline';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
-// record, ingest, validate, train, resolveAlias, evaluate, register, listWebhookTargets, deploy, listWebhookTargets, ensureMonitor
-const STAGE_ACTIVITIES = 11;
+// authorizeRelease, record, ingest, validate, train, resolveAlias, evaluate, register, listWebhookTargets, deploy, listWebhookTargets, ensureMonitor
+const STAGE_ACTIVITIES = 12;
 const require = createRequire(import.meta.url);
 
 const noopStages = {
+  async authorizeRelease() { return { actor: null, scope: null, newModel: true }; },
   async recordPipeline() {},
   async ingestDataset() { return { datasetVersionId: 'bench@0', contentHash: '0', objectKey: 'k', rowCount: 1, reused: true }; },
   async validateDataset() { return { reportKey: 'r', passed: true, errorCount: 0, warnings: [] }; },

@@ -54,8 +54,9 @@ export async function runDemo(say: (line: string) => void, note: (line: string) 
   say(`  dataset version  ${result.datasetVersionId}  (npx flywheel datasets show ${pipeline.data.dataset})`);
   say(`  run id           ${result.runId}  (TF.js backend: ${result.backend})`);
   say(`  metrics          ${['rmse', 'mae', 'r2', 'wape'].map((k) => `${k}=${result.metrics[k]?.toFixed(3)}`).join('  ')}`);
-  say(`  model version    ${result.model?.name} v${result.model?.version}  (@${result.deployment?.alias})`);
-  say(`  endpoint         ${result.deployment?.endpoint}`);
+  const deploy = result.stages.find((stage) => stage.name === 'deploy');
+  say(`  model version    ${result.model?.name} v${result.model?.version}  (${result.deployment ? `@${result.deployment.alias}` : `not deployed: ${deploy?.summary ?? 'no deploy stage'}`})`);
+  if (result.deployment) say(`  endpoint         ${result.deployment.endpoint}`);
   say(`  monitor          ${result.monitorWorkflowId}`);
   say(`  Temporal UI      ${uiLink(config, handle.workflowId)}`);
   say(`  find it          temporal workflow list --address ${config.temporal.address} --query 'FlywheelModel="${pipeline.model}"'`);

@@ -5,10 +5,12 @@ import { ConfigError, loadPipelineConfig } from '../config/pipeline';
 import { stackDown, stackUp } from '../scripts/stack';
 import { connectDb, closeDb } from '../storage/db';
 import { temporalClient } from '../storage/temporal';
+import { grantFromToken } from '../store/grants';
 import { loadConfig } from '../temporal.config';
 import type { PipelineResult, StageStatus } from '../workflows/pipeline';
 import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
 import { registerAlertCommands } from './alerts';
+import { withDb } from './output';
 import { registerDatasetCommands } from './datasets';
 import { registerScheduleCommands } from './schedules';
 import { registerLineageCommand } from './lineage';
@@ -17,7 +19,7 @@ import { registerFeatureCommands } from './features';
 import { registerRunCommands } from './runs';
 import { runDemo } from './demo';
 import { startServer } from '../server/start';
-import { failureMessage, followPipeline, formatStage, startPipeline, uiLink } from './pipelines';
+import { failureMessage, followPipeline, formatStage, pipelineWorkflowId, startPipeline, uiLink } from './pipelines';
 
 const say = (line: string) => console.log(line);
 // `flywheel datasets show x | head` closes the pipe early: that is not an error.
@@ -68,11 +70,20 @@ program.command('run <config>')
   .description('start the pipeline declared in a YAML config')
   .option('--wait', 'follow it stage by stage until it ends')
   .option('--id <workflowId>', 'workflow id (default: <pipeline>-<timestamp>)')
-  .action(async (file: string, options: { wait?: boolean; id?: string }) => {
+  .option('--token <token>', 'admin token (default: FLYWHEEL_TOKEN): lets a new version of an existing model replace what it serves')
+  .action(async (file: string, options: { wait?: boolean; id?: string; token?: string }) => {
     const pipeline = loadPipelineConfig(file);
     const config = loadConfig();
+    const workflowId = options.id ?? pipelineWorkflowId(pipeline);
+    const token = options.token ?? config.server.token;
+    // The token is checked here; the workflow gets a signed release grant for this run, never the token.
+    const grant = token ? await withDb((db) => grantFromToken(db, token, { model: pipeline.model, action: 'release', workflowId })) : null;
+    if (token && !grant) {
+      if (options.token) throw new ConfigError('--token: the token is unknown, revoked or not an admin token (run without one to register a new version without deploying it)');
+      note('FLYWHEEL_TOKEN is not an admin token: no release grant; a new version of an existing model will be registered, not deployed');
+    }
     const client = await temporalClient(config.temporal);
-    const handle = await startPipeline(client, config, pipeline, options.id);
+    const handle = await startPipeline(client, config, pipeline, workflowId, { kind: 'cli' }, grant ?? undefined);
     say(`started ${handle.workflowId}\n  ${uiLink(config, handle.workflowId)}`);
     if (!options.wait) return;
     const db = connectDb(config.databaseUrl, 1);

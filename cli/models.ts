@@ -1,6 +1,7 @@
 /**
  * `flywheel models …`: the registry (list, show, tag, archive, webhooks) and releases that go through workflows
- * (alias moves, rollbacks, rollouts, approvals), authorised by an admin token (--token or FLYWHEEL_TOKEN);
+ * (alias moves, rollbacks, rollouts, approvals), authorised by an admin token (--token or FLYWHEEL_TOKEN) that the CLI
+ * checks itself: the workflow gets a signed grant for that one move, never the token;
  * `flywheel tokens …` creates and revokes tokens.
  */
 import type { Command } from 'commander';
@@ -15,6 +16,7 @@ import {
   addWebhook, archiveModelVersion, findModelVersion as findVersion, findRegisteredModel, findVersionByAlias, listAliasEvents, listApprovals,
   listModelVersions, listRegisteredModels, listWebhooks, removeWebhook, setModelVersionTags, WEBHOOK_EVENTS, type WebhookEventName,
 } from '../store/registry';
+import { grantFromToken, type Grant, type GrantRequest } from '../store/grants';
 import { createToken, TOKEN_SCOPES, verifyToken, type TokenScope } from '../store/tokens';
 import { loadConfig } from '../temporal.config';
 import type { ApprovalDecision } from '../workflows/pipeline';
@@ -29,6 +31,16 @@ async function requireAdmin(db: Db, options: { token?: string }, action: string)
   if (!(await verifyToken(db, tokenOf(options), ['admin']))) throw new ConfigError(`${action} needs an admin token (--token or FLYWHEEL_TOKEN)`);
 }
 const actorHint = () => `cli:${process.env.USER ?? 'unknown'}`;
+
+/** A grant for one workflow from the admin token checked here: the token itself never reaches Temporal's history. */
+async function grantFor(options: { token?: string }, request: string, claims: Omit<GrantRequest, 'actor' | 'scope'>): Promise<Grant> {
+  const token = tokenOf(options);
+  const grant = await withDb((db) => grantFromToken(db, token, claims));
+  if (!grant) {
+    throw new ConfigError(`${request} needs an admin token (--token or FLYWHEEL_TOKEN; create one with \`flywheel tokens create <name> --scope admin\`)${token ? ': the token given is unknown, revoked or not an admin token' : ''}`);
+  }
+  return grant;
+}
 
 /** `model@version`, `model@alias` or `model` (= @champion). */
 async function findModelVersion(db: Db, ref: string): Promise<{ name: string; version: number }> {
@@ -121,15 +133,19 @@ async function showModel(ref: string, say: Say): Promise<void> {
 
 async function moveAlias(ref: string, alias: string, options: { token?: string; reason?: string }, say: Say): Promise<void> {
   const { name, version } = await withDb((db) => findModelVersion(db, ref));
-  const input: AliasInput = { action: 'alias', modelName: name, alias, version, token: tokenOf(options), reason: options.reason ?? `set by ${actorHint()}` };
-  const result = await runWorkflow<AliasResult>('aliasWorkflow', `alias-${name}-${alias}-${Date.now().toString(36)}`, [input], say);
+  const workflowId = `alias-${name}-${alias}-${Date.now().toString(36)}`;
+  const grant = await grantFor(options, `moving ${name}@${alias}`, { model: name, action: 'alias', workflowId, alias, version });
+  const input: AliasInput = { action: 'alias', modelName: name, alias, version, grant, reason: options.reason ?? `set by ${actorHint()}` };
+  const result = await runWorkflow<AliasResult>('aliasWorkflow', workflowId, [input], say);
   say(`${name}@${alias}: v${result.fromVersion ?? '-'} → v${result.toVersion} (by ${result.actor})`);
 }
 
 async function rollback(model: string, options: { alias: string; token?: string; reason?: string }, say: Say): Promise<void> {
   const started = performance.now();
-  const input: AliasInput = { action: 'rollback', modelName: model, alias: options.alias, token: tokenOf(options), reason: options.reason ?? `rollback by ${actorHint()}` };
-  const result = await runWorkflow<AliasResult>('aliasWorkflow', `rollback-${model}-${options.alias}-${Date.now().toString(36)}`, [input], say);
+  const workflowId = `rollback-${model}-${options.alias}-${Date.now().toString(36)}`;
+  const grant = await grantFor(options, `rolling back ${model}@${options.alias}`, { model, action: 'rollback', workflowId, alias: options.alias });
+  const input: AliasInput = { action: 'rollback', modelName: model, alias: options.alias, grant, reason: options.reason ?? `rollback by ${actorHint()}` };
+  const result = await runWorkflow<AliasResult>('aliasWorkflow', workflowId, [input], say);
   // The serving process reloads on the NOTIFY of the move; confirm it answers with the restored version.
   const config = loadConfig();
   let confirmed = false;
@@ -156,8 +172,9 @@ async function rollout(ref: string, options: { strategy: string; steps: string; 
     strategy = { kind: 'ab', split, duration: options.duration };
   } else if (options.strategy === 'shadow') strategy = { kind: 'shadow', duration: options.duration };
   else throw new ConfigError(`--strategy must be canary, ab or shadow, got "${options.strategy}"`);
-  const input: RolloutInput = { modelName: name, alias: 'champion', candidateVersion: version, strategy, actor: actorHint(), reason: options.reason ?? `${options.strategy} by ${actorHint()}`, token: tokenOf(options) ?? '' };
   const workflowId = `rollout-${name}-v${version}-${Date.now().toString(36)}`;
+  const grant = await grantFor(options, `a rollout of ${name} v${version}`, { model: name, action: 'rollout', workflowId, alias: 'champion', version });
+  const input: RolloutInput = { modelName: name, alias: 'champion', candidateVersion: version, strategy, reason: options.reason ?? `${options.strategy} by ${actorHint()}`, grant };
   say(`${options.strategy} of ${name} v${version}: workflow ${workflowId} (${uiLink(loadConfig(), workflowId)})`);
   const result = await runWorkflow<RolloutResult>('rolloutWorkflow', workflowId, [input], say);
   say(`outcome: ${result.outcome}${result.reason ? ` (${result.reason})` : ''}`);
@@ -176,10 +193,11 @@ export async function approve(ref: string, options: { reject?: boolean; comment?
   });
   const [pending] = await withDb((db) => listApprovals(db, name, version, 'pending'));
   if (!pending) throw new ConfigError(`no release of ${name} v${version} is waiting for an approval`);
+  const grant = await grantFor(options, `approving ${name} v${version}`, { model: name, action: 'approve', workflowId: pending.workflowId, version });
   const config = loadConfig();
   const client = await temporalClient(config.temporal);
   try {
-    const decision: ApprovalDecision = { version, approved: !options.reject, token: tokenOf(options), comment: options.comment };
+    const decision: ApprovalDecision = { version, approved: !options.reject, grant, comment: options.comment };
     const { actor } = await client.workflow.getHandle(pending.workflowId).executeUpdate('approve', { args: [decision] }) as { actor: string };
     say(`${name} v${version} ${options.reject ? 'rejected' : 'approved'} by ${actor}; release ${pending.workflowId} goes on`);
   } catch (error) {

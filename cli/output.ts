@@ -1,14 +1,14 @@
 /** What the CLI commands share: printing, tables, terminal charts, and a short-lived database connection. */
+import { equalWidthCounts } from '../ml/profileDiff';
 import { closeDb, connectDb, type Db } from '../storage/db';
 import { loadConfig } from '../temporal.config';
 
 export type Say = (line: string) => void;
 
-/** A time as `YYYY-MM-DD HH:MM:SS` (UTC); '-' when there is none. */
-export function when(date: Date): string;
-export function when(date: Date | null): string;
-export function when(date: Date | null): string {
-  return date ? date.toISOString().slice(0, 19).replace('T', ' ') : '-';
+/** A time (a Date, or an ISO string as the API sends it) as `YYYY-MM-DD HH:MM:SS` (UTC); '-' when there is none. */
+export function when(date: Date | string | null): string {
+  if (!date) return '-';
+  return (typeof date === 'string' ? new Date(date).toISOString() : date.toISOString()).slice(0, 19).replace('T', ' ');
 }
 
 /** One connection for one command, closed whatever happens. */
@@ -31,10 +31,12 @@ const BARS = '▁▂▃▄▅▆▇█';
 
 /** A terminal histogram: values binned on [lo, hi], each bin a bar as high as its count. */
 export function sparkline(values: number[], lo: number, hi: number, bins = 16): string {
-  if (!values.length) return '';
-  const counts = new Array<number>(bins).fill(0);
-  const width = hi > lo ? (hi - lo) / bins : 1;
-  for (const v of values) counts[Math.min(bins - 1, Math.max(0, Math.floor((v - lo) / width)))]!++;
+  return histogramBars(equalWidthCounts(values, lo, hi, bins));
+}
+
+/** Bin counts as bars, the fullest bin the highest, an empty bin a space. */
+export function histogramBars(counts: number[]): string {
+  if (!counts.length) return '';
   const top = Math.max(...counts);
   return counts.map((c) => (c === 0 ? ' ' : BARS[Math.min(BARS.length - 1, Math.floor((c / top) * (BARS.length - 1) + 0.5))])).join('');
 }

@@ -7,7 +7,7 @@ import type { Db } from '../storage/db';
 import type { PipelineResult, StageStatus } from '../workflows/pipeline';
 import type { TrialResult } from '../workflows/sweep';
 
-export { codeVersion, failureMessage, pipelineInput, startPipeline, uiLink } from '../storage/pipelines';
+export { codeVersion, failureMessage, pipelineInput, pipelineWorkflowId, startPipeline, uiLink } from '../storage/pipelines';
 
 const ICON: Record<StageStatus['status'], string> = { pending: '·', running: '▶', done: '✓', failed: '✗', skipped: '-' };
 

@@ -1,21 +1,29 @@
-/** `flywheel schedule …`: continuous training on a calendar — Temporal Schedules that start the pipeline. */
+/**
+ * `flywheel schedule …`: continuous training on a calendar — Temporal Schedules that start the pipeline. All but
+ * `create` go through the API; `create` reads the pipeline config file here and creates the schedule in Temporal.
+ */
 import type { Command } from 'commander';
-import { ScheduleOverlapPolicy } from '@temporalio/client';
+import type { ScheduleOverlapPolicy } from '@temporalio/client';
 import { ConfigError, loadPipelineConfig } from '../config/pipeline';
+import { OVERLAP_POLICIES } from '../server/api/schedules';
 import { temporalClient } from '../storage/temporal';
 import { loadConfig } from '../temporal.config';
 import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
+import { api } from './api';
 import type { Say } from './output';
 import { pipelineInput } from './pipelines';
 
-const OVERLAP: Record<string, ScheduleOverlapPolicy> = {
-  skip: ScheduleOverlapPolicy.SKIP, 'buffer-one': ScheduleOverlapPolicy.BUFFER_ONE, 'buffer-all': ScheduleOverlapPolicy.BUFFER_ALL,
-  'cancel-other': ScheduleOverlapPolicy.CANCEL_OTHER, 'terminate-other': ScheduleOverlapPolicy.TERMINATE_OTHER, 'allow-all': ScheduleOverlapPolicy.ALLOW_ALL,
-};
+/** `GET /api/v1/schedules/{id}` (times as ISO strings). */
+interface ScheduleJson {
+  scheduleId: string; cron: string | null; paused: boolean; note: string | null; overlap: string; catchupWindowMs: number;
+  nextActionTimes: string[]; numActionsTaken: number; numActionsSkippedOverlap: number; recentActions: { takenAt: string; workflowId: string }[];
+}
+
+const at = (scheduleId: string, action?: string) => `/api/v1/schedules/${encodeURIComponent(scheduleId)}${action ? `/${action}` : ''}`;
 
 function overlapOf(name: string): ScheduleOverlapPolicy {
-  const policy = OVERLAP[name];
-  if (policy === undefined) throw new ConfigError(`--overlap must be one of ${Object.keys(OVERLAP).join(', ')}, got "${name}"`);
+  const policy = (OVERLAP_POLICIES as Record<string, ScheduleOverlapPolicy>)[name];
+  if (policy === undefined) throw new ConfigError(`--overlap must be one of ${Object.keys(OVERLAP_POLICIES).join(', ')}, got "${name}"`);
   return policy;
 }
 
@@ -27,19 +35,18 @@ function dateOf(text: string, flag: string): Date {
 
 export function registerScheduleCommands(program: Command, say: Say): void {
   const schedule = program.command('schedule').description('retrain on a calendar (Temporal Schedules): create, list, describe, pause, resume, trigger, backfill, delete');
-  const client = async () => temporalClient(loadConfig().temporal);
 
   schedule.command('create <config>')
     .requiredOption('--cron <expression>', 'cron expression, e.g. "0 3 * * *"')
     .option('--id <scheduleId>', 'schedule id (default: the pipeline name)')
-    .option('--overlap <policy>', `when a run is still going: ${Object.keys(OVERLAP).join(' | ')}`, 'skip')
+    .option('--overlap <policy>', `when a run is still going: ${Object.keys(OVERLAP_POLICIES).join(' | ')}`, 'skip')
     .option('--catchup <duration>', 'runs missed while the server was down within this window still happen', '1h')
     .option('--paused', 'create it paused')
     .action(async (file: string, options: { cron: string; id?: string; overlap: string; catchup: string; paused?: boolean }) => {
       const pipeline = loadPipelineConfig(file);
       const config = loadConfig();
       const scheduleId = options.id ?? pipeline.name;
-      await (await client()).schedule.create({
+      await (await temporalClient(config.temporal)).schedule.create({
         scheduleId,
         spec: { cronExpressions: [options.cron] },
         action: {
@@ -56,33 +63,31 @@ export function registerScheduleCommands(program: Command, say: Say): void {
     });
 
   schedule.command('list').action(async () => {
-    for await (const entry of (await client()).schedule.list()) {
-      const description = await (await client()).schedule.getHandle(entry.scheduleId).describe();
-      say(`${entry.scheduleId}  cron ${String(description.memo?.cron ?? '?')}  next ${entry.info.nextActionTimes?.[0]?.toISOString() ?? '-'}${entry.state.paused ? `  (paused: ${description.state.note ?? ''})` : ''}`);
-    }
+    const { schedules } = await api<{ schedules: ScheduleJson[] }>('GET', '/api/v1/schedules');
+    for (const s of schedules) say(`${s.scheduleId}  cron ${s.cron ?? '?'}  next ${s.nextActionTimes[0] ?? '-'}${s.paused ? `  (paused: ${s.note ?? ''})` : ''}`);
   });
 
   schedule.command('describe <scheduleId>').action(async (scheduleId: string) => {
-    const d = await (await client()).schedule.getHandle(scheduleId).describe();
-    say(`${scheduleId}: cron ${String(d.memo?.cron ?? '?')}, ${d.state.paused ? `paused (${d.state.note ?? ''})` : 'active'}`);
-    say(`  overlap ${String(d.policies.overlap)}, catch-up ${Math.round(Number(d.policies.catchupWindow) / 1000)} s`);
-    say(`  next ${d.info.nextActionTimes.slice(0, 3).map((t) => t.toISOString()).join(', ') || '-'}`);
-    say(`  runs so far ${d.info.numActionsTaken}, skipped for overlap ${d.info.numActionsSkippedOverlap}`);
-    for (const action of d.info.recentActions.slice(-5)) say(`  ${action.takenAt.toISOString()} started ${action.action.workflow.workflowId}`);
+    const d = await api<ScheduleJson>('GET', at(scheduleId));
+    say(`${scheduleId}: cron ${d.cron ?? '?'}, ${d.paused ? `paused (${d.note ?? ''})` : 'active'}`);
+    say(`  overlap ${d.overlap}, catch-up ${Math.round(d.catchupWindowMs / 1000)} s`);
+    say(`  next ${d.nextActionTimes.slice(0, 3).join(', ') || '-'}`);
+    say(`  runs so far ${d.numActionsTaken}, skipped for overlap ${d.numActionsSkippedOverlap}`);
+    for (const action of d.recentActions.slice(-5)) say(`  ${action.takenAt} started ${action.workflowId}`);
   });
 
   schedule.command('pause <scheduleId>').option('--note <text>', 'why').action(async (scheduleId: string, options: { note?: string }) => {
-    await (await client()).schedule.getHandle(scheduleId).pause(options.note ?? `paused from the CLI by ${process.env.USER ?? 'unknown'}`);
+    await api('POST', at(scheduleId, 'pause'), { note: options.note ?? `paused from the CLI by ${process.env.USER ?? 'unknown'}` });
     say(`schedule ${scheduleId} paused`);
   });
 
   schedule.command('resume <scheduleId>').action(async (scheduleId: string) => {
-    await (await client()).schedule.getHandle(scheduleId).unpause(`resumed from the CLI by ${process.env.USER ?? 'unknown'}`);
+    await api('POST', at(scheduleId, 'resume'), { note: `resumed from the CLI by ${process.env.USER ?? 'unknown'}` });
     say(`schedule ${scheduleId} resumed`);
   });
 
   schedule.command('trigger <scheduleId>').description('start a run now').action(async (scheduleId: string) => {
-    await (await client()).schedule.getHandle(scheduleId).trigger();
+    await api('POST', at(scheduleId, 'trigger'));
     say(`schedule ${scheduleId}: a run was started`);
   });
 
@@ -94,12 +99,13 @@ export function registerScheduleCommands(program: Command, say: Say): void {
     .action(async (scheduleId: string, options: { from: string; to: string; overlap: string }) => {
       const start = dateOf(options.from, '--from'), end = dateOf(options.to, '--to');
       if (end <= start) throw new ConfigError('--to must be after --from');
-      await (await client()).schedule.getHandle(scheduleId).backfill([{ start, end, overlap: overlapOf(options.overlap) }]);
+      overlapOf(options.overlap);
+      await api('POST', at(scheduleId, 'backfill'), { from: start.toISOString(), to: end.toISOString(), overlap: options.overlap });
       say(`schedule ${scheduleId}: backfilling ${start.toISOString()} → ${end.toISOString()}`);
     });
 
   schedule.command('delete <scheduleId>').action(async (scheduleId: string) => {
-    await (await client()).schedule.getHandle(scheduleId).delete();
+    await api('DELETE', at(scheduleId));
     say(`schedule ${scheduleId} deleted`);
   });
 }

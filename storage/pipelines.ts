@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { PipelineConfig } from '../config/pipeline';
+import type { Grant } from '../store/grants';
 import { PROJECT_ROOT, type FlywheelConfig } from '../temporal.config';
 import { pipelineWorkflow, type PipelineInput } from '../workflows/pipeline';
 import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
@@ -19,12 +20,19 @@ export function pipelineInput(config: PipelineConfig, settings: Readonly<Flywhee
   return { config, trigger, codeVersion: codeVersion(), servingUrl: settings.serving.url, queues: { trainCpu: settings.taskQueues.trainCpu, trainGpu: settings.taskQueues.trainGpu } };
 }
 
-export async function startPipeline(client: Client, settings: Readonly<FlywheelConfig>, config: PipelineConfig, workflowId?: string, trigger: PipelineInput['trigger'] = { kind: 'cli' }): Promise<WorkflowHandle<typeof pipelineWorkflow>> {
-  const id = workflowId ?? `${config.name}-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${Math.random().toString(36).slice(2, 6)}`;
+/** A new pipeline run's id; a release grant is issued for it before the run starts. */
+export function pipelineWorkflowId(config: PipelineConfig): string {
+  return `${config.name}-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/** `grant`: action `release` for `workflowId` (store/grants.ts), which lets a new version of an existing model be deployed. */
+export async function startPipeline(
+  client: Client, settings: Readonly<FlywheelConfig>, config: PipelineConfig, workflowId = pipelineWorkflowId(config), trigger: PipelineInput['trigger'] = { kind: 'cli' }, grant?: Grant,
+): Promise<WorkflowHandle<typeof pipelineWorkflow>> {
   return client.workflow.start(pipelineWorkflow, {
-    workflowId: id,
+    workflowId,
     taskQueue: settings.taskQueues.main,
-    args: [pipelineInput(config, settings, trigger)],
+    args: [{ ...pipelineInput(config, settings, trigger), grant }],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
     typedSearchAttributes: [{ key: MODEL_KEY, value: config.model }, { key: PIPELINE_KEY, value: config.name }],
     staticSummary: `Pipeline ${config.name} → model ${config.model}`,

@@ -1,6 +1,6 @@
 /**
  * The pipeline: one activity per lifecycle stage, passing ids and object keys, never data.
- *   1. record    — store the config (so monitors and schedules can start it again)
+ *   1. record    — check the release grant (who may replace what an existing model serves); store the config
  *   2. ingest    — source → content-addressed dataset version
  *   3. validate  — the declared schema; an error stops here, before any training
  *   4. train     — on the GPU queue when asked (CPU fallback after `gpuWait`), else the CPU queue
@@ -8,17 +8,22 @@
  *   6. register  — model version with lineage and its evaluation, whatever the gate said (webhook: version created)
  *   7. gate      — MLflow-style thresholds vs the champion; a failure stops here: registered, not promoted
  *   8. approve   — optional: waits, durably, for `flywheel approve <model@version>` (an update) or its timeout
- *   9. deploy    — direct alias move, or a canary / shadow rollout child workflow (webhook: alias moved)
+ *   9. deploy    — direct alias move, or a canary / shadow rollout child workflow (webhook: alias moved), if authorised:
+ *                  a new model's first release, a release grant (an admin's; the monitor's only with gates), or an
+ *                  admin's approval; otherwise the version stays registered, tagged release=unauthorised
  *  10. monitor   — starts (or re-targets) the deployment's long-running monitor
  */
 import {
-  ActivityFailure, ApplicationFailure, ChildWorkflowFailure, condition, defineQuery, defineUpdate, executeChild, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
+  ActivityFailure, ApplicationFailure, ChildWorkflowFailure, condition, defineQuery, defineUpdate, executeChild, isCancellation, patched, proxyActivities, setHandler,
+  upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { StageActivities, TrainInput } from '../activities/index';
+import type { ReleaseAuthority } from '../activities/release';
 import type { PipelineConfig } from '../config/pipeline';
 import { ACTIVITY_PROFILES } from '../config/constants';
 import { durationMs } from '../config/duration';
-import { aliasMovedEvent, notifyWebhooks, rolloutWorkflow, type RolloutResult } from './release';
+import type { Grant } from '../store/grants';
+import { aliasMovedEvent, GRANTS_PATCH, notifyWebhooks, rolloutWorkflow, type RolloutResult } from './release';
 import { DATASET_VERSION_KEY, MODEL_KEY, PIPELINE_KEY, STAGE_KEY } from './searchAttributes';
 import { applyPoint, sweepWorkflow, type SweepResult, type TrialResult } from './sweep';
 import { trainRouted, type TrainingRoute } from './training';
@@ -44,6 +49,11 @@ export interface PipelineInput {
   servingUrl?: string;
   /** Training queues; tests give their own. @default TASK_QUEUES */
   queues?: { trainCpu?: string; trainGpu?: string };
+  /**
+   * Action `release` for this workflow (store/grants.ts), signed by whoever checked an admin token, or by the monitor for
+   * its retraining. Without one, a new version of an existing model is registered (tag release=unauthorised), not deployed.
+   */
+  grant?: Grant;
 }
 
 export interface PipelineResult {
@@ -69,7 +79,8 @@ export const progressQuery = defineQuery<StageStatus[]>('progress');
 export interface ApprovalDecision {
   version: number;
   approved: boolean;
-  token?: string;
+  /** Action `approve` for this workflow and version; the update is refused without one. */
+  grant?: Grant;
   comment?: string;
 }
 /** `flywheel approve <model@version>`: checked (the version must be the one waiting), authorised, then recorded. */
@@ -105,10 +116,10 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
   const stages: StageStatus[] = STAGES.map((name) => ({ name, status: 'pending' }));
   setHandler(progressQuery, () => stages);
   let awaiting: { version: number } | undefined;
-  let decision: { approved: boolean; actor: string; comment?: string } | undefined;
+  let decision: { approved: boolean; actor: string; comment?: string; grant?: Grant } | undefined;
   setHandler(approveUpdate, async (d) => {
-    const actor = await quick.authorize({ token: d.token, action: `approving ${config.model} v${d.version}` });
-    decision ??= { approved: d.approved, actor, comment: d.comment };
+    const actor = await quick.authorize({ request: `approving ${config.model} v${d.version}`, grant: d.grant, modelName: config.model, action: 'approve', version: d.version });
+    decision ??= { approved: d.approved, actor, comment: d.comment, grant: d.grant };
     return { actor };
   }, {
     validator: (d) => {
@@ -129,6 +140,13 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
       entry.summary = summarize(result);
       return result;
     } catch (error) {
+      // A cancelled pipeline ends CANCELLED, not failed: let Temporal's cancellation through unwrapped.
+      if (isCancellation(error)) {
+        entry.status = 'skipped';
+        entry.summary = 'cancelled';
+        for (const later of stages) if (later.status === 'pending') later.status = 'skipped';
+        throw error;
+      }
       entry.status = 'failed';
       entry.summary = rootMessage(error);
       for (const later of stages) if (later.status === 'pending') later.status = 'skipped';
@@ -145,7 +163,12 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
     entry.summary = why;
   };
 
-  await stage('record', () => quick.recordPipeline({ name: config.name, config: config as unknown as Record<string, unknown> }), () => `pipeline ${config.name} stored`);
+  // Null: a run recorded before grants existed, released as it was then.
+  let authority = null as ReleaseAuthority | null;
+  await stage('record', async () => {
+    if (patched(GRANTS_PATCH)) authority = await quick.authorizeRelease({ grant: input.grant, modelName: config.model });
+    await quick.recordPipeline({ name: config.name, config: config as unknown as Record<string, unknown> });
+  }, () => `pipeline ${config.name} stored${authority ? `; ${describeAuthority(authority)}` : ''}`);
 
   const { dataset: datasetName, features: featureSpec, ...table } = config.data;
   const dataset = await stage('ingest', () => io.ingestDataset({ workflowId, dataset: datasetName, table, features: featureSpec }),
@@ -223,6 +246,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
   }, () => evaluation.gate.checks.length ? `${evaluation.gate.checks.length} checks passed` : 'no gates configured');
 
   const approval = config.deploy.approval;
+  let approvedBy: { actor: string; grant?: Grant } | undefined;
   if (config.deploy.enabled && approval?.required) {
     await stage('approve', async () => {
       await quick.openApproval({ workflowId, modelName: model.modelName, version: model.version });
@@ -232,6 +256,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
       const decided = await condition(() => decision !== undefined, durationMs(approval.timeout));
       awaiting = undefined;
       const outcome = decided ? decision! : { approved: approval.onTimeout === 'approve', actor: 'timeout', comment: `no decision within ${approval.timeout}` };
+      if (decided && outcome.approved) approvedBy = { actor: outcome.actor, grant: decision!.grant };
       await quick.closeApproval({ workflowId, status: decided ? (outcome.approved ? 'approved' : 'rejected') : 'expired', actor: outcome.actor, comment: outcome.comment });
       if (!outcome.approved) {
         throw ApplicationFailure.nonRetryable(`release of ${model.modelName} v${model.version} ${decided ? `rejected by ${outcome.actor}` : `expired after ${approval.timeout}`}${outcome.comment ? `: ${outcome.comment}` : ''}; it stays registered, not promoted`, 'ReleaseRejectedError');
@@ -244,15 +269,24 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
   let rollout: RolloutResult | null = null;
   let monitorWorkflowId: string | null = null;
   const strategy = config.deploy.strategy;
-  if (config.deploy.enabled && input.servingUrl) {
-    const reason = input.trigger?.reason ?? `pipeline ${config.name} (${input.trigger?.kind ?? 'cli'})`;
+  const refused = config.deploy.enabled && input.servingUrl && authority ? releaseRefusal(authority, approvedBy?.actor, config.evaluation.gates.length, model) : undefined;
+  if (refused) {
+    await quick.tagModelVersion({ modelName: model.modelName, version: model.version, tags: { release: 'unauthorised' } });
+    skip('deploy', refused);
+    skip('monitor', 'nothing deployed');
+  } else if (config.deploy.enabled && input.servingUrl) {
+    const authorisedBy = approvedBy ? `approval by ${approvedBy.actor}` : authority ? authority.actor ?? 'first release of a new model' : undefined;
+    const reason = `${input.trigger?.reason ?? `pipeline ${config.name} (${input.trigger?.kind ?? 'cli'})`}${authorisedBy ? `; authorised by ${authorisedBy}` : ''}`;
     const actor = `workflow:${workflowId}`;
+    // The rollout child checks the grant that authorised this release, bound to this workflow.
+    const grant = approvedBy?.grant ?? input.grant;
+    const firstRelease = authority !== null && !approvedBy && authority.actor === null;
     const champion = strategy.kind === 'direct' ? null : await quick.resolveAlias({ modelName: model.modelName, alias });
     if (strategy.kind !== 'direct' && champion && champion.version !== model.version) {
       rollout = await stage('deploy', async () => {
         const result = await executeChild(rolloutWorkflow, {
           workflowId: `${workflowId}-rollout`,
-          args: [{ modelName: model.modelName, alias, candidateVersion: model.version, strategy, actor, reason }],
+          args: [{ modelName: model.modelName, alias, candidateVersion: model.version, strategy, reason, grant }],
         });
         if (result.outcome === 'rolled_back') {
           throw ApplicationFailure.nonRetryable(`canary of ${model.modelName} v${model.version} rolled back: ${result.reason}; @${alias} stays at v${champion.version}`, 'RolledBackError', result);
@@ -266,7 +300,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
       }
     } else {
       const deployed = await stage('deploy', async () => {
-        const result = await io.deployModelVersion({ workflowId, pipelineName: config.name, modelName: model.modelName, version: model.version, alias, servingUrl: input.servingUrl!, actor, reason });
+        const result = await io.deployModelVersion({ workflowId, pipelineName: config.name, modelName: model.modelName, version: model.version, alias, servingUrl: input.servingUrl!, actor, reason, firstRelease });
         await notifyWebhooks(aliasMovedEvent(model.modelName, alias, result.previousVersion, model.version, actor, reason));
         return result;
       }, (r) => `${config.model}@${alias} → v${model.version} (was ${r.previousVersion ?? 'none'}); serving ${r.serving}`);
@@ -290,6 +324,22 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
     trainingQueue: training.taskQueue, metrics: evaluation.metrics, model: { name: model.modelName, version: model.version },
     deployment, rollout, monitorWorkflowId, stages,
   };
+}
+
+function describeAuthority(authority: ReleaseAuthority): string {
+  if (authority.actor) return `release authorised by ${authority.actor}${authority.scope === 'system' ? ' (through its gates only)' : ''}`;
+  return authority.newModel ? 'a new model: its first release needs no grant' : 'no release grant: a new version is registered, deployed only if an admin approves it';
+}
+
+/** Why this version may not replace what its model serves; undefined when it may. */
+function releaseRefusal(authority: ReleaseAuthority, approvedBy: string | undefined, gates: number, model: { modelName: string; version: number }): string | undefined {
+  if (approvedBy || authority.scope === 'admin') return undefined;
+  const kept = `${model.modelName} v${model.version} is registered, tagged release=unauthorised, not deployed`;
+  if (authority.scope === 'system') {
+    return gates > 0 ? undefined : `${kept}: a retraining started by ${authority.actor} may replace the champion only through evaluation gates, and this pipeline configures none`;
+  }
+  if (authority.newModel) return undefined;
+  return `${kept}: ${model.modelName} already existed, and releasing a new version of it needs a release grant (flywheel run --token <admin token>, an admin token over the API) or an admin's approval (deploy.approval)`;
 }
 
 function round(value: number): number {

@@ -3,16 +3,19 @@
  *   - `rolloutWorkflow`: canary in steps with a health gate after each (error rate, p99, prediction PSI against the
  *     champion) and automatic rollback; A/B with a fixed, sticky split compared on the labels that arrive; shadow
  *     (mirrored traffic, answers compared, never returned). The serving process follows the route it writes.
- *   - `aliasWorkflow`: a person's alias move or rollback, authorised by an admin token.
+ *   - `aliasWorkflow`: a person's alias move or rollback.
+ * Both begin with the `authorize` activity, whatever their input says: a grant (store/grants.ts) signed by whoever checked
+ * an admin token, for this model, action and workflow — never the token itself, which would stay in the history.
  * Both send the registry webhooks. Every route a rollout set is removed when it ends, however it ends.
  */
 import {
-  ApplicationFailure, CancellationScope, condition, defineQuery, defineSignal, proxyActivities, setHandler, workflowInfo,
+  ApplicationFailure, CancellationScope, condition, defineQuery, defineSignal, patched, proxyActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { StageActivities } from '../activities/index';
 import type { HealthResult, HealthThresholds, ShadowStats, VariantStats, WebhookEvent } from '../activities/release';
 import { ACTIVITY_PROFILES } from '../config/constants';
 import { durationMs } from '../config/duration';
+import type { Grant } from '../store/grants';
 
 const quick = proxyActivities<StageActivities>(ACTIVITY_PROFILES.quick);
 const io = proxyActivities<StageActivities>(ACTIVITY_PROFILES.io);
@@ -31,11 +34,15 @@ export interface RolloutInput {
   alias: string;
   candidateVersion: number;
   strategy: RolloutStrategy;
-  actor: string;
   reason: string;
-  /** A person's rollout carries an admin token (the CLI sends '' when it has none: refused); a pipeline's has none, authorised by its config. */
-  token?: string;
+  /** Action `rollout` for this workflow, alias and version; a pipeline's rollout carries the pipeline's grant. Refused without one. */
+  grant?: Grant;
+  /** @deprecated Ignored: the audit records whom the grant names. */
+  actor?: string;
 }
+
+/** Runs recorded before grants existed replay their authorisation from their history. */
+export const GRANTS_PATCH = 'release-grants';
 
 export interface RolloutStep {
   percent: number;
@@ -79,7 +86,12 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
   setHandler(rolloutStatusQuery, () => ({ phase, steps }));
   setHandler(stopRolloutSignal, ({ reason }) => { stopped = reason; });
 
-  const actor = input.token !== undefined ? await quick.authorize({ token: input.token, action: `a rollout of ${input.modelName} v${input.candidateVersion}` }) : input.actor;
+  const request = `a rollout of ${input.modelName} v${input.candidateVersion}`;
+  const authorize = () => quick.authorize({
+    request, grant: input.grant, modelName: input.modelName, action: 'rollout', alias: input.alias, version: input.candidateVersion, parentWorkflowId: workflowInfo().parent?.workflowId,
+  });
+  const legacy = input as RolloutInput & { token?: string };
+  const actor = patched(GRANTS_PATCH) || legacy.token !== undefined ? await authorize() : legacy.actor ?? 'unknown';
   const champion = await quick.resolveAlias({ modelName: input.modelName, alias: input.alias });
   const { strategy } = input;
   const base = { baseVersion: champion?.version ?? null, candidateVersion: input.candidateVersion, steps };
@@ -157,7 +169,8 @@ export interface AliasInput {
   alias: string;
   /** For `alias`: the version to point at. */
   version?: number;
-  token?: string;
+  /** Action `alias` (this alias and version) or `rollback` (this alias) for this workflow; refused without one. */
+  grant?: Grant;
   reason: string;
 }
 
@@ -169,7 +182,7 @@ export interface AliasResult {
 
 export async function aliasWorkflow(input: AliasInput): Promise<AliasResult> {
   const action = input.action === 'rollback' ? `rolling back ${input.modelName}@${input.alias}` : `moving ${input.modelName}@${input.alias}`;
-  const actor = await quick.authorize({ token: input.token, action });
+  const actor = await quick.authorize({ request: action, grant: input.grant, modelName: input.modelName, action: input.action, alias: input.alias, version: input.action === 'alias' ? input.version : undefined });
   const version = input.action === 'rollback' ? (await quick.rollbackTarget({ modelName: input.modelName, alias: input.alias })).previous : input.version;
   if (version === undefined) throw ApplicationFailure.nonRetryable('an alias move needs a version', 'ConfigError');
   const move = await quick.moveAlias({ workflowId: workflowInfo().workflowId, modelName: input.modelName, alias: input.alias, version, actor, reason: input.reason });

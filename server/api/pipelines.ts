@@ -9,7 +9,8 @@ import { ApiError, invalid, notFound } from '../../config/errors';
 import { ConfigError, parsePipelineConfig } from '../../config/pipeline';
 import { registeredModels } from '../../schema/models';
 import { getAlert, listAlerts, setAlertStatus } from '../../store/alerts';
-import { failureMessage, startPipeline, uiLink } from '../../storage/pipelines';
+import { issueGrant } from '../../store/grants';
+import { failureMessage, pipelineWorkflowId, startPipeline, uiLink } from '../../storage/pipelines';
 import { alertActionSignal } from '../../workflows/monitor';
 import { progressQuery, type PipelineResult } from '../../workflows/pipeline';
 import { PIPELINE_KEY, MODEL_KEY } from '../../workflows/searchAttributes';
@@ -41,7 +42,10 @@ export const pipelineRoutes: RouteSpec[] = [
       if (existing && principal.scope !== 'admin') {
         throw new ApiError('PERMISSION_DENIED', `model "${config.model}" exists: releasing a new version of it needs an admin token (token "${principal.name}" has scope "${principal.scope}")`);
       }
-      const handle = await startPipeline(await deps.temporal(), deps.config, config, body.workflowId, { kind: 'api', reason: `pipeline ${config.name} started over the API by ${principal.name}` });
+      const workflowId = body.workflowId ?? pipelineWorkflowId(config);
+      // An admin's run may replace what the model serves: the workflow gets a signed release grant, never the bearer token.
+      const grant = principal.scope === 'admin' ? issueGrant({ actor: `token:${principal.name}`, scope: 'admin', model: config.model, action: 'release', workflowId }) : undefined;
+      const handle = await startPipeline(await deps.temporal(), deps.config, config, workflowId, { kind: 'api', reason: `pipeline ${config.name} started over the API by ${principal.name}` }, grant);
       return { workflowId: handle.workflowId, uiUrl: uiLink(deps.config, handle.workflowId) };
     },
   }),

@@ -222,7 +222,7 @@ describe('the seed story: a changed upstream feed is stopped at validation', () 
     expect(cli('diff', dataset, rejected[0]!)).toMatch(/\n\s+price\s+0%\s+\d+ → \d+\s+[\d.]+ → [\d.]+\s+.*\s(\d+\.\d+)\s/);
     expect(cli('diff', dataset, rejected[1]!)).toMatch(/- removed {2}price \(number\)\n\s+\+ added {4}unit_price \(number\)/);
     expect(cli('diff', dataset, rejected[2]!)).toContain('~ type     promo: integer → string');
-    expect(cli('alias', rejected[0]!, 'cents')).toContain(`${dataset}@cents → ${rejected[0]}`);
+    expect(cli('alias', rejected[0]!, 'cents', '--force')).toContain(`${dataset}@cents → ${rejected[0]}`);
     expect(cli('show', `${dataset}@cents`)).toContain('(@cents)');
     expect(cli('schema', dataset)).toContain('price: { type: number, nullable: false }');
   });

@@ -13,6 +13,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { expect } from 'vitest';
 import { parsePipelineConfig, type PipelineConfig } from '../../config/pipeline';
+import { issueGrant } from '../../store/grants';
 import { generateDemand, type DemandOptions } from '../../examples/demand/generate';
 import { createServingHandler } from '../../serving/app';
 import { ServedModels } from '../../serving/models';
@@ -36,7 +37,8 @@ export interface Harness {
   queues: { main: string; trainCpu: string; trainGpu: string };
   servingUrl: string;
   workDir: string;
-  runPipeline(config: PipelineConfig, workflowId?: string): Promise<{ workflowId: string; result: Promise<PipelineResult> }>;
+  /** `release`: carry an admin's release grant, as `flywheel run --token` does (needed to redeploy an existing model). */
+  runPipeline(config: PipelineConfig, workflowId?: string, options?: { release?: boolean }): Promise<{ workflowId: string; result: Promise<PipelineResult> }>;
   /** Ingest + validate only (the `datasetWorkflow`); resolves with its result or rejects with its failure. */
   runDataset(input: DatasetWorkflowInput): Promise<DatasetWorkflowResult>;
   stop(): Promise<void>;
@@ -69,8 +71,9 @@ export async function startHarness(options: { workers?: boolean } = {}): Promise
 
   return {
     services, queues, servingUrl, workDir,
-    async runPipeline(config, workflowId = unique(config.name)) {
-      const input: PipelineInput = { config, trigger: { kind: 'test' }, servingUrl, queues: { trainCpu: queues.trainCpu, trainGpu: queues.trainGpu } };
+    async runPipeline(config, workflowId = unique(config.name), options = {}) {
+      const grant = options.release ? issueGrant({ actor: 'token:test', scope: 'admin', model: config.model, action: 'release', workflowId }) : undefined;
+      const input: PipelineInput = { config, trigger: { kind: 'test' }, servingUrl, queues: { trainCpu: queues.trainCpu, trainGpu: queues.trainGpu }, grant };
       const handle = await services.client.workflow.start('pipelineWorkflow', {
         workflowId, taskQueue: queues.main, args: [input], workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       });

@@ -12,6 +12,7 @@ import { ServedModels } from '../../serving/models';
 import { PredictionLog } from '../../serving/predictionLog';
 import { shadowPredictions, trafficRoutes } from '../../schema/deployments';
 import { aliasEvents, apiTokens, modelAliases, modelVersions, registryWebhooks } from '../../schema/models';
+import { issueGrant } from '../../store/grants';
 import { hashToken } from '../../store/tokens';
 import type { RolloutInput, RolloutResult } from '../../workflows/release';
 import { cli, demandPipeline, eventually, failureOf, startHarness, unique, type Harness } from './harness';
@@ -79,8 +80,11 @@ async function champion(model: string): Promise<number | undefined> {
   return row?.version;
 }
 
-function startRollout(input: RolloutInput) {
-  return harness.services.client.workflow.start('rolloutWorkflow', { workflowId: unique(`rollout-${input.strategy.kind}`), taskQueue: harness.queues.main, args: [input] });
+/** A rollout started with a grant, as the CLI starts one after checking an admin token. */
+function startRollout(input: Omit<RolloutInput, 'grant'>) {
+  const workflowId = unique(`rollout-${input.strategy.kind}`);
+  const grant = issueGrant({ actor: 'token:release-test', scope: 'admin', model: input.modelName, action: 'rollout', workflowId, alias: input.alias, version: input.candidateVersion });
+  return harness.services.client.workflow.start('rolloutWorkflow', { workflowId, taskQueue: harness.queues.main, args: [{ ...input, grant }] });
 }
 
 describe('release', () => {
@@ -130,7 +134,7 @@ describe('release', () => {
     // v2 needs a feature ("month") the clients do not send yet: every request routed to it is refused.
     const canary = { steps: [20, 50, 100], stepDuration: '2s', health: { maxErrorRate: 0.05, minRequests: 10, maxPredictionPsi: 5 } };
     const broken = { ...v1, training: { ...v1.training, features: { ...v1.training.features, numeric: [...v1.training.features.numeric, 'month'] } }, deploy: { ...v1.deploy, strategy: { kind: 'canary', ...canary } } };
-    const rolledBack = await trafficUntil(v1.model, (await harness.runPipeline(broken as typeof v1)).result);
+    const rolledBack = await trafficUntil(v1.model, (await harness.runPipeline(broken as typeof v1, undefined, { release: true })).result);
     expect(rolledBack.outcome.status).toBe('rejected');
     const message = await failureOf(Promise.reject((rolledBack.outcome as PromiseRejectedResult).reason));
     expect(message).toMatch(/canary of .+ v2 rolled back: health gate failed at 20 %: error rate 100\.0 % \(\d+ of \d+\) is above 5\.0 %; @champion stays at v1/);
@@ -141,7 +145,7 @@ describe('release', () => {
     for (let i = 0; i < 20; i++) expect((await predict(v1.model, i)).body.version).toBe(1);
 
     const healthy = { ...v1, training: { ...v1.training, seed: 5 }, deploy: { ...v1.deploy, strategy: { kind: 'canary', ...canary } } };
-    const promoted = await trafficUntil(v1.model, (await harness.runPipeline(healthy as typeof v1)).result);
+    const promoted = await trafficUntil(v1.model, (await harness.runPipeline(healthy as typeof v1, undefined, { release: true })).result);
     expect(promoted.outcome.status).toBe('fulfilled');
     const result = (promoted.outcome as PromiseFulfilledResult<Awaited<Awaited<ReturnType<Harness['runPipeline']>>['result']>>).value;
     expect(result.rollout!.outcome).toBe('promoted');
@@ -160,7 +164,7 @@ describe('release', () => {
     const candidate = await (await harness.runPipeline({ ...v1, training: { ...v1.training, seed: 3 }, deploy: { ...v1.deploy, enabled: false } })).result;
     expect(candidate.model!.version).toBe(2);
 
-    const ab = await startRollout({ modelName: v1.model, alias: 'champion', candidateVersion: 2, strategy: { kind: 'ab', split: 0.3, duration: '10m' }, actor: 'test', reason: 'A/B test' });
+    const ab = await startRollout({ modelName: v1.model, alias: 'champion', candidateVersion: 2, strategy: { kind: 'ab', split: 0.3, duration: '10m' }, reason: 'A/B test' });
     await eventually(async () => (await fetch(`${harness.servingUrl}/v2/models`).then((r) => r.json()) as { models: { name: string; rollout?: unknown }[] }).models.find((m) => m.name === v1.model)?.rollout, 20_000, 'the A/B route in serving');
     const assigned = new Map<string, number>();
     const labels: { request_id: string; label: number }[] = [];
@@ -190,7 +194,7 @@ describe('release', () => {
     expect(cand!.metric!.name).toBe('rmse');
 
     // Shadow: clients get v1's answers only; v2's are logged next to them.
-    const shadow = await startRollout({ modelName: v1.model, alias: 'champion', candidateVersion: 2, strategy: { kind: 'shadow', duration: '10m' }, actor: 'test', reason: 'shadow test' });
+    const shadow = await startRollout({ modelName: v1.model, alias: 'champion', candidateVersion: 2, strategy: { kind: 'shadow', duration: '10m' }, reason: 'shadow test' });
     await eventually(async () => (await fetch(`${harness.servingUrl}/v2/models`).then((r) => r.json()) as { models: { name: string; rollout?: { mode: string } }[] }).models.find((m) => m.name === v1.model)?.rollout?.mode === 'shadow', 20_000, 'the shadow route');
     const ids: string[] = [];
     for (let i = 0; i < 200; i++) {

@@ -1,0 +1,71 @@
+/**
+ * /api/v1 datasets: datasets and their versions (validation verdicts, aliases), one version with its profile,
+ * validation reports and lineage, a diff of two versions' profiles, aliases (a FAILED version only with force), the
+ * inferred contract; and a model version's lineage back to the alert that retrained it.
+ */
+import { z } from 'zod';
+import { diffProfiles } from '../../ml/profileDiff';
+import {
+  datasetSchema, listDatasets, listDatasetVersions, listValidationReports, resolveDatasetRef, setDatasetAlias,
+} from '../../store/datasets';
+import { datasetVersionLineage, modelLineage } from '../../store/lineage';
+import { route, type RouteSpec } from '../route';
+
+const BASE = '/api/v1/datasets';
+const tags = ['Datasets'];
+
+/** Refs are checked by the store (`name`, `name@alias`, `name@hash-prefix`), which names the field in a 400. */
+const refParams = z.object({ ref: z.string() }).strict();
+const nameParams = z.object({ name: z.string() }).strict();
+
+export const datasetRoutes: RouteSpec[] = [
+  route({
+    method: 'get', path: BASE, summary: 'Datasets: version count, where @latest points, the last version', tags, scope: 'read',
+    handler: async ({ deps }) => ({ datasets: await listDatasets(deps.db) }),
+  }),
+  route({
+    method: 'get', path: `${BASE}/{name}/versions`, summary: "A dataset's versions, newest first, with their newest validation verdict and aliases", tags, scope: 'read',
+    params: nameParams,
+    handler: async ({ params, deps }) => ({ dataset: params.name, versions: await listDatasetVersions(deps.db, params.name) }),
+  }),
+  route({
+    method: 'get', path: `${BASE}/{ref}`, summary: 'A version (name, name@alias or name@hash): profile, validation reports (newest 20), runs and model versions built from it',
+    tags, scope: 'read', params: refParams,
+    handler: async ({ params, deps }) => {
+      const version = await resolveDatasetRef(deps.db, params.ref);
+      const [validationReports, lineage] = await Promise.all([listValidationReports(deps.db, version.id), datasetVersionLineage(deps.db, version.id)]);
+      return { ...version, storedUri: `s3://${deps.config.s3.bucket}/${version.objectKey}`, validationReports, lineage };
+    },
+  }),
+  route({
+    method: 'get', path: `${BASE}/{a}/diff/{b}`, summary: 'Schema and per-column statistic changes from version a to b, with PSI and histograms, from their profiles',
+    tags, scope: 'read', params: z.object({ a: z.string(), b: z.string() }).strict(),
+    handler: async ({ params, deps }) => {
+      const a = await resolveDatasetRef(deps.db, params.a, 'a');
+      const b = await resolveDatasetRef(deps.db, params.b, 'b');
+      return { a: { id: a.id, rowCount: a.rowCount }, b: { id: b.id, rowCount: b.rowCount }, ...diffProfiles(a.profile, b.profile) };
+    },
+  }),
+  route({
+    method: 'put', path: `${BASE}/{name}/aliases/{alias}`, summary: 'Point an alias at a version (refused on a version whose validation FAILED unless force)',
+    tags, scope: 'write', params: z.object({ name: z.string(), alias: z.string() }).strict(),
+    body: z.object({
+      version: z.string().min(1).describe('the version id (name@hash), a hash prefix, or another alias of the dataset'),
+      force: z.boolean().optional().describe('point at a version whose newest validation failed'),
+    }).strict(),
+    handler: async ({ params, body, principal, deps }) =>
+      setDatasetAlias(deps.db, { datasetName: params.name, alias: params.alias, version: body.version, force: body.force, actor: principal.name }),
+  }),
+  route({
+    method: 'get', path: `${BASE}/{ref}/schema`, summary: "The contract in use for the dataset, or the one a version's profile suggests (ready to pin)",
+    tags, scope: 'read', params: refParams,
+    handler: async ({ params, deps }) => datasetSchema(deps.db, params.ref),
+  }),
+  route({
+    method: 'get', path: '/api/v1/models/{name}/versions/{version}/lineage',
+    summary: "A model version's chain: alert → retraining run → dataset version (and its validation) → model version → alias moves",
+    tags: ['Models'], scope: 'read',
+    params: z.object({ name: z.string().regex(/^[^/@\u0000-\u001f\u007f]{1,256}$/, 'must be a model name: 1–256 characters without "/", "@" or control characters'), version: z.string().regex(/^[1-9]\d{0,9}$/, 'must be a version number').transform(Number) }).strict(),
+    handler: async ({ params, deps }) => modelLineage(deps.db, params.name, params.version),
+  }),
+];

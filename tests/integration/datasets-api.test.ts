@@ -1,0 +1,223 @@
+/**
+ * Datasets over HTTP, through the app in process (no port): datasets and their versions with verdicts and aliases,
+ * one version with its profile, reports and lineage, a diff, the inferred contract, aliases refused on a version that
+ * FAILED validation unless forced, scopes and errors; a model version's lineage; schedules' errors. Needs the local
+ * stack (`flywheel up --infra-only`).
+ */
+import { like } from 'drizzle-orm';
+import type { Hono } from 'hono';
+import type { Client } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProfileBuilder } from '../../ml/profile';
+import { datasetAliases, datasets, datasetVersions, validationReports } from '../../schema/datasets';
+import { apiTokens } from '../../schema/models';
+import { createApp } from '../../server/app';
+import { closeDb, connectDb, type Db } from '../../storage/db';
+import { S3ObjectStore } from '../../storage/objectStore';
+import { temporalClient } from '../../storage/temporal';
+import { createModelVersion } from '../../store/registry';
+import { createPipelineRun, newRunId } from '../../store/runs';
+import { createToken, hashToken } from '../../store/tokens';
+import { loadConfig } from '../../temporal.config';
+
+const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+const suite = unique('datasets-api');
+const adminToken = `fw_admin_test_${suite}`;
+const tokens = { admin: adminToken, write: '', read: '' };
+let db: Db;
+let app: Hono;
+let temporal: Client | undefined;
+
+beforeAll(async () => {
+  const config = loadConfig();
+  db = connectDb(config.databaseUrl, 4);
+  app = createApp({ db, objects: new S3ObjectStore(config.s3), config, temporal: async () => (temporal ??= await temporalClient(config.temporal)) });
+  await db.insert(apiTokens).values({ name: `${suite}-admin`, scope: 'admin', hash: hashToken(adminToken) });
+  tokens.write = await createToken(db, `${suite}-write`, 'write', adminToken);
+  tokens.read = await createToken(db, `${suite}-read`, 'read', adminToken);
+});
+
+afterAll(async () => {
+  await temporal?.connection.close();
+  if (!db) return;
+  await db.update(apiTokens).set({ revokedAt: new Date() }).where(like(apiTokens.name, `${suite}-%`));
+  await closeDb(db);
+});
+
+interface Answer { status: number; body: Record<string, any> }
+
+async function call(method: string, path: string, token: string | undefined, payload?: Record<string, unknown>): Promise<Answer> {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  if (payload) headers['content-type'] = 'application/json';
+  const response = await app.request(path, { method, headers, body: payload ? JSON.stringify(payload) : undefined });
+  return { status: response.status, body: await response.json() as Record<string, any> };
+}
+
+/** Profiles of small tables, as ingestion builds them. */
+function profileOf(header: string[], rows: string[][]) {
+  const builder = new ProfileBuilder(header);
+  for (const row of rows) builder.addRow(row);
+  return builder.finish();
+}
+
+interface Fixture { name: string; passed: string; failed: string }
+
+/**
+ * A dataset with two versions: the first passed validation and holds @latest; the second (price in cents, a column
+ * renamed) FAILED. A run trained on the first and a model version was registered from it.
+ */
+async function datasetWithVersions(): Promise<Fixture & { runId: string; model: string }> {
+  const name = unique(`${suite}-d`);
+  const passed = `${name}@00aa11bb22cc33dd`, failed = `${name}@ff99ee88dd77cc66`;
+  const rows = Array.from({ length: 200 }, (_, i) => [String(i % 5), (3 + (i % 40) * 0.37).toFixed(2), `s${i % 3}`]);
+  const good = profileOf(['promo', 'price', 'store'], rows);
+  const bad = profileOf(['promo', 'price', 'shop'], rows.map(([promo, price, store]) => [promo!, String(Number(price) * 100), store!]));
+  await db.insert(datasets).values({ name });
+  const version = (id: string, profile: typeof good, createdAt: Date) => ({
+    id, datasetName: name, contentHash: id.slice(-16).padEnd(64, '0'), objectKey: `datasets/${name}/${id.slice(-16)}.csv`, sourceUri: `/data/${name}.csv`,
+    format: 'csv', rowCount: 200, byteSize: 4000, columns: profile.map((p) => ({ name: p.name, type: p.type })), profile, createdAt,
+  });
+  await db.insert(datasetVersions).values([version(passed, good, new Date(Date.now() - 60_000)), version(failed, bad, new Date())]);
+  await db.insert(validationReports).values([
+    { id: `${passed}/wf-1`, datasetVersionId: passed, workflowId: `${name}-wf-1`, passed: true, errorCount: 0, warningCount: 1, reportKey: 'reports/1.json', summary: [] },
+    {
+      id: `${failed}/wf-2`, datasetVersionId: failed, workflowId: `${name}-wf-2`, passed: false, errorCount: 2, warningCount: 0, reportKey: 'reports/2.json',
+      summary: [{ column: 'price', check: 'max', severity: 'error', message: 'column "price": 200 of 200 rows are above the maximum 100' }] as never,
+    },
+  ]);
+  await db.insert(datasetAliases).values({ datasetName: name, alias: 'latest', versionId: passed, updatedBy: 'test' });
+  const runId = newRunId();
+  await createPipelineRun(db, { id: runId, experiment: suite, status: 'finished', pipelineName: `${name}-pipeline`, datasetVersionId: passed, params: {}, metrics: { rmse: 1.5 } });
+  const model = unique(`${suite}-m`);
+  await createModelVersion(db, { modelName: model, runId, createModel: true });
+  return { name, passed, failed, runId, model };
+}
+
+let fixture: Awaited<ReturnType<typeof datasetWithVersions>>;
+beforeAll(async () => {
+  fixture = await datasetWithVersions();
+});
+
+describe('datasets and versions', () => {
+  it('lists datasets with their version count and where @latest points', async () => {
+    const answer = await call('GET', '/api/v1/datasets', tokens.read);
+    expect(answer.status).toBe(200);
+    const mine = answer.body.datasets.find((d: { name: string }) => d.name === fixture.name);
+    expect(mine).toMatchObject({ versionCount: 2, latestVersionId: fixture.passed, latestRowCount: 200, lastVersionAt: expect.stringMatching(/^20\d\d-/) });
+  });
+
+  it("lists a dataset's versions newest first, each with its verdict and aliases", async () => {
+    const answer = await call('GET', `/api/v1/datasets/${fixture.name}/versions`, tokens.read);
+    expect(answer.status).toBe(200);
+    expect(answer.body.versions).toMatchObject([
+      { id: fixture.failed, columnCount: 3, aliases: [], validation: { passed: false, errorCount: 2 } },
+      { id: fixture.passed, columnCount: 3, aliases: ['latest'], validation: { passed: true, warningCount: 1 } },
+    ]);
+  });
+
+  it('shows a version by name, alias or hash prefix, with its profile, reports and what was built from it', async () => {
+    const bare = await call('GET', `/api/v1/datasets/${fixture.name}`, tokens.read);
+    expect(bare.status).toBe(200);
+    expect(bare.body).toMatchObject({
+      id: fixture.passed, aliases: ['latest'], storedUri: expect.stringMatching(/^s3:\/\/.+\/datasets\//),
+      validationReports: [{ passed: true, workflowId: `${fixture.name}-wf-1` }],
+      lineage: { runs: [{ id: fixture.runId, status: 'finished', pipelineName: `${fixture.name}-pipeline` }], modelVersions: [{ modelName: fixture.model, version: 1, runId: fixture.runId }] },
+    });
+    expect(bare.body.profile.map((p: { name: string }) => p.name)).toEqual(['promo', 'price', 'store']);
+    expect((await call('GET', `/api/v1/datasets/${encodeURIComponent(`${fixture.name}@latest`)}`, tokens.read)).body.id).toBe(fixture.passed);
+    const byPrefix = await call('GET', `/api/v1/datasets/${fixture.name}@ff99`, tokens.read);
+    expect(byPrefix.body).toMatchObject({ id: fixture.failed, validationReports: [{ passed: false, issues: [{ column: 'price', severity: 'error' }] }], lineage: { runs: [], modelVersions: [] } });
+  });
+
+  it('diffs two versions from their profiles: schema changes, statistics, PSI', async () => {
+    const answer = await call('GET', `/api/v1/datasets/${fixture.name}/diff/${fixture.name}@ff99`, tokens.read);
+    expect(answer.status).toBe(200);
+    expect(answer.body.a).toEqual({ id: fixture.passed, rowCount: 200 });
+    expect(answer.body.schemaChanges).toEqual([{ change: 'removed', column: 'store', type: 'string' }, { change: 'added', column: 'shop', type: 'string' }]);
+    const price = answer.body.columns.find((c: { column: string }) => c.column === 'price');
+    expect(price.b.max).toBeGreaterThan(100 * price.a.max - 1);
+    expect(price.psi).toBeGreaterThan(0.25);
+    expect(price.shape.a).toHaveLength(12);
+  });
+
+  it('answers the contract inferred from a version, columns in the data order', async () => {
+    const answer = await call('GET', `/api/v1/datasets/${fixture.name}/schema`, tokens.read);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ datasetVersionId: fixture.passed, inUse: false, contract: { allowExtraColumns: false, minRows: 1 } });
+    expect(Object.keys(answer.body.contract.columns)).toEqual(['promo', 'price', 'store']);
+    expect(answer.body.contract.columns.price).toEqual({ type: 'number', nullable: false });
+  });
+
+  it("answers a model version's lineage back to its dataset version", async () => {
+    const answer = await call('GET', `/api/v1/models/${fixture.model}/versions/1/lineage`, tokens.read);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({
+      modelName: fixture.model, version: 1, trigger: 'cli', alert: null, servedLineage: null, run: { id: fixture.runId, status: 'finished' },
+      dataset: { id: fixture.passed, rowCount: 200, sourceUri: `/data/${fixture.name}.csv` }, aliasMoves: [],
+    });
+    expect((await call('GET', `/api/v1/models/${fixture.model}/versions/7/lineage`, tokens.read)).status).toBe(404);
+  });
+});
+
+describe('aliases', () => {
+  it('refuses an alias on a version whose validation FAILED unless forced, and says why', async () => {
+    const path = `/api/v1/datasets/${fixture.name}/aliases/golden`;
+    const refused = await call('PUT', path, tokens.write, { version: 'ff99' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'INVALID_STATE', message: expect.stringMatching(new RegExp(`^${fixture.failed} FAILED validation \\(2 errors, .*needs force`)) });
+    const forced = await call('PUT', path, tokens.write, { version: fixture.failed, force: true });
+    expect(forced.status).toBe(200);
+    expect(forced.body).toEqual({ datasetName: fixture.name, alias: 'golden', versionId: fixture.failed, previousVersionId: null });
+    const moved = await call('PUT', path, tokens.write, { version: 'latest' });
+    expect(moved.body).toMatchObject({ versionId: fixture.passed, previousVersionId: fixture.failed });
+    expect((await call('GET', `/api/v1/datasets/${fixture.name}@golden`, tokens.read)).body.aliases).toEqual(['golden', 'latest']);
+  });
+
+  it('refuses a read token (403), a version of another dataset and a malformed alias (400)', async () => {
+    const path = `/api/v1/datasets/${fixture.name}/aliases/golden`;
+    const forbidden = await call('PUT', path, tokens.read, { version: fixture.passed });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body.error.code).toBe('PERMISSION_DENIED');
+    const other = await call('PUT', path, tokens.write, { version: 'someone-else@00aa' });
+    expect(other.status).toBe(400);
+    expect(other.body.error.message).toContain(`not "${fixture.name}"`);
+    const malformed = await call('PUT', `/api/v1/datasets/${fixture.name}/aliases/${encodeURIComponent('no spaces')}`, tokens.write, { version: fixture.passed });
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.error.message).toContain('alias "no spaces" must be');
+  });
+});
+
+describe('errors', () => {
+  it('answers 404 naming an unknown dataset, whichever route asks', async () => {
+    const name = unique(`${suite}-missing`);
+    for (const [method, path] of [['GET', `/api/v1/datasets/${name}`], ['GET', `/api/v1/datasets/${name}/versions`], ['GET', `/api/v1/datasets/${name}/schema`], ['PUT', `/api/v1/datasets/${name}/aliases/golden`]] as const) {
+      const answer = await call(method, path, tokens.write, method === 'PUT' ? { version: 'latest' } : undefined);
+      expect(answer.status, path).toBe(404);
+      expect(answer.body.error).toMatchObject({ code: 'RESOURCE_DOES_NOT_EXIST', message: `dataset "${name}" does not exist` });
+    }
+    const version = await call('GET', `/api/v1/datasets/${fixture.name}@0123456789`, tokens.read);
+    expect(version.status).toBe(404);
+    expect(version.body.error.message).toContain(`no alias or version hash of "${fixture.name}" matches "0123456789"`);
+  });
+
+  it('answers 400 naming the field for a malformed ref', async () => {
+    for (const ref of ['bad name', `${fixture.name}@a@b`, `${fixture.name}@`, '@latest']) {
+      const answer = await call('GET', `/api/v1/datasets/${encodeURIComponent(ref)}`, tokens.read);
+      expect(answer.status, ref).toBe(400);
+      expect(answer.body.error).toMatchObject({ code: 'INVALID_PARAMETER_VALUE', message: expect.stringMatching(/^ref: ".*" must be a dataset name, name@alias or name@version-hash/) });
+    }
+    const diff = await call('GET', `/api/v1/datasets/${fixture.name}/diff/${encodeURIComponent('x y')}`, tokens.read);
+    expect(diff.status).toBe(400);
+    expect(diff.body.error.message).toMatch(/^b: /);
+  });
+
+  it('answers 404 naming an unknown schedule, and 403 to a read token that would pause one', async () => {
+    const id = unique(`${suite}-schedule`);
+    const missing = await call('GET', `/api/v1/schedules/${id}`, tokens.read);
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.message).toBe(`schedule "${id}" does not exist`);
+    expect((await call('POST', `/api/v1/schedules/${id}/pause`, tokens.write)).status).toBe(404);
+    expect((await call('POST', `/api/v1/schedules/${id}/pause`, tokens.read)).status).toBe(403);
+    expect((await call('GET', '/api/v1/schedules', tokens.read)).status).toBe(200);
+  });
+});
