@@ -92,13 +92,37 @@ export function parseJson(text: string): unknown {
   }
 }
 
+const BAD_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Postgres stores neither NUL nor unpaired surrogates in text or jsonb: refuse them up front, naming the field. */
+export function checkText(value: unknown, field: string): void {
+  if (typeof value === 'string') {
+    if (BAD_TEXT.test(value)) throw new ApiError('INVALID_PARAMETER_VALUE', 'must not contain NUL characters or unpaired surrogates', field);
+  } else if (Array.isArray(value)) value.forEach((item, i) => checkText(item, `${field}[${i}]`));
+  else if (value && typeof value === 'object') {
+    for (const [key, inner] of Object.entries(value)) {
+      checkText(key, `${field} (a key)`);
+      checkText(inner, `${field}.${key}`);
+    }
+  }
+}
+
 export function mount(app: Hono, routes: RouteSpec[], deps: ServerDeps): void {
   for (const spec of routes) {
     app.on(spec.method.toUpperCase(), honoPath(spec.path), async (c) => {
       const principal = await authenticate(c, spec.scope, deps);
-      const params = spec.params ? parse(spec.params, c.req.param(), 'path') : {};
-      const query = spec.query ? parse(spec.query, queryObject(c), 'query') : {};
-      const body = spec.body ? parse(spec.body, await readJsonBody(c, deps.config.server.maxBodyBytes), 'body') : undefined;
+      const rawParams = c.req.param();
+      checkText(rawParams, 'path');
+      const params = spec.params ? parse(spec.params, rawParams, 'path') : {};
+      const rawQuery = queryObject(c);
+      checkText(rawQuery, 'query');
+      const query = spec.query ? parse(spec.query, rawQuery, 'query') : {};
+      let body;
+      if (spec.body) {
+        const raw = await readJsonBody(c, deps.config.server.maxBodyBytes);
+        checkText(raw, 'body');
+        body = parse(spec.body, raw, 'body');
+      }
       const result = await spec.handler({ params, query, body, principal, c, deps });
       if (result instanceof Response) return result;
       return c.json(result ?? {});

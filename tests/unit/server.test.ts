@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ApiError, fromZod } from '../../config/errors';
 import { allRoutes, createApp } from '../../server/app';
 import type { ServerDeps } from '../../server/deps';
-import { parseJson } from '../../server/route';
+import { checkText, parseJson } from '../../server/route';
 import { loadConfig } from '../../temporal.config';
 
 // Routes that fail before touching a dependency (auth without a token, unknown paths, openapi) need none.
@@ -55,5 +55,11 @@ describe('request parsing', () => {
     expect(error).toBeInstanceOf(ApiError);
     expect(error.message).toBe('body: unknown field "extra"');
     expect(error.status).toBe(400);
+  });
+
+  it('refuses NUL and unpaired surrogates anywhere in a request, naming where', () => {
+    expect(() => checkText({ tags: [{ key: 'a', value: 'x\u0000y' }] }, 'body')).toThrow(/^body\.tags\[0\]\.value: must not contain NUL/);
+    expect(() => checkText({ ['k\ud800']: 'v' }, 'body')).toThrow(/body \(a key\)/);
+    expect(() => checkText({ emoji: '\ud83d\ude00', text: 'ok' }, 'body')).not.toThrow();
   });
 });
