@@ -308,7 +308,9 @@ describe('release', () => {
     expect(await post('/predict', one({ ...request(1), price: 'Infinity' }))).toEqual({ status: 422, error: 'instances[0].price: expected a finite number, got "Infinity"' });
     expect(await post('/predict', `{"model": "${v1.model}", "instances": [{"price": 1e400, "promo": 0, "is_holiday": 0, "store_id": "S01", "item_id": "I001", "day_of_week": 1}]}`))
       .toEqual({ status: 422, error: 'instances[0].price: expected a finite number, got null' });
-    expect(await post('/predict', one({ ...request(1), store_id: { id: 1 } }))).toEqual({ status: 422, error: 'instances[0].store_id: expected a string or number, got {"id":1}' });
+    // A wrong JSON type is a malformed request (400); a right type with an unusable value is 422.
+    expect(await post('/predict', one({ ...request(1), store_id: { id: 1 } }))).toEqual({ status: 400, error: 'instances[0].store_id: expected a number or a string, got an object' });
+    expect(await post('/predict', one({ ...request(1), price: true }))).toEqual({ status: 400, error: 'instances[0].price: expected a number, got true' });
     expect(await post(`/v2/models/${v1.model}/infer`, JSON.stringify({ inputs: [{ name: 'price', shape: [2], datatype: 'FP32', data: [1, 2] }, { name: 'promo', shape: [1], datatype: 'INT32', data: [1] }] })))
       .toEqual({ status: 400, error: 'inputs[1].data (promo): has 1 values, inputs[0] has 2' });
     expect(await post('/predict', JSON.stringify({ model: v1.model, instances: [request(1)], pad: 'x'.repeat(2 << 20) }))).toMatchObject({ status: 413 });
