@@ -61,6 +61,11 @@ export interface FlywheelConfig {
    * stream and are not bound by it), FLYWHEEL_TOKEN for the CLI's requests.
    */
   server: { host: string; port: number; url: string; maxBodyBytes: number; token?: string };
+  /**
+   * FLYWHEEL_GRANT_KEY: the key that signs release grants (store/grants.ts), shared by the server, the CLI and the
+   * workers; set it where they run on different machines. @default a random key in `<stateDir>/grant-key`
+   */
+  grantKey?: string;
   /** `main` may be overridden with FLYWHEEL_TASK_QUEUE (a worker fleet of its own, or a test's queue). */
   taskQueues: { main: string; trainGpu: string; trainCpu: string };
   activityProfiles: typeof ACTIVITY_PROFILES;
@@ -156,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
       maxBodyBytes: intOf(env.FLYWHEEL_SERVER_MAX_BODY_BYTES, 'FLYWHEEL_SERVER_MAX_BODY_BYTES') ?? 16 << 20,
       token: env.FLYWHEEL_TOKEN || undefined,
     },
+    grantKey: env.FLYWHEEL_GRANT_KEY || undefined,
     taskQueues: {
       main: env.FLYWHEEL_TASK_QUEUE || TASK_QUEUES.main,
       trainCpu: env.FLYWHEEL_TRAIN_CPU_QUEUE || TASK_QUEUES.trainCpu,

@@ -9,7 +9,7 @@ import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Db } from '../storage/db';
-import { stateDirOf } from '../temporal.config';
+import { loadConfig, type FlywheelConfig } from '../temporal.config';
 import { verifyToken } from './tokens';
 
 export const GRANT_ACTIONS = ['alias', 'rollback', 'rollout', 'approve', 'release'] as const;
@@ -55,9 +55,9 @@ let cachedKey: { source: string; key: Buffer } | undefined;
  * The signing key the workers, the server and the CLI share: FLYWHEEL_GRANT_KEY (at least 32 characters; set it where
  * they run on different machines), else `<state dir>/grant-key`, 32 random bytes created 0600 on first use.
  */
-export function grantKey(stateDir = stateDirOf()): Buffer {
-  // The one environment read outside temporal.config.ts; the config module will take it over.
-  const fromEnv = process.env.FLYWHEEL_GRANT_KEY;
+export function grantKey(config: Pick<FlywheelConfig, 'stateDir' | 'grantKey'> = loadConfig()): Buffer {
+  const fromEnv = config.grantKey;
+  const stateDir = config.stateDir;
   const source = fromEnv ? 'env' : join(stateDir, KEY_FILE);
   if (cachedKey?.source === source) return cachedKey.key;
   let key: Buffer;
