@@ -4,54 +4,30 @@
  * FAILED validation unless forced, scopes and errors; a model version's lineage; schedules' errors. Needs the local
  * stack (`flywheel up --infra-only`).
  */
-import { like } from 'drizzle-orm';
-import type { Hono } from 'hono';
-import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProfileBuilder } from '../../ml/profile';
 import { datasetAliases, datasets, datasetVersions, validationReports } from '../../schema/datasets';
-import { apiTokens } from '../../schema/models';
-import { createApp } from '../../server/app';
-import { closeDb, connectDb, type Db } from '../../storage/db';
-import { S3ObjectStore } from '../../storage/objectStore';
-import { temporalClient } from '../../storage/temporal';
+import type { Db } from '../../storage/db';
 import { createModelVersion } from '../../store/registry';
 import { createPipelineRun, newRunId } from '../../store/runs';
-import { createToken, hashToken } from '../../store/tokens';
-import { loadConfig } from '../../temporal.config';
+import { startApiSuite, type ApiSuite } from './apiSuite';
+import { unique } from './harness';
 
-const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-const suite = unique('datasets-api');
-const adminToken = `fw_admin_test_${suite}`;
-const tokens = { admin: adminToken, write: '', read: '' };
+let api: ApiSuite;
 let db: Db;
-let app: Hono;
-let temporal: Client | undefined;
+let suite: string;
+const tokens = { admin: '', write: '', read: '' };
+const call: ApiSuite['call'] = (...args) => api.call(...args);
 
 beforeAll(async () => {
-  const config = loadConfig();
-  db = connectDb(config.databaseUrl, 4);
-  app = createApp({ db, objects: new S3ObjectStore(config.s3), config, temporal: async () => (temporal ??= await temporalClient(config.temporal)) });
-  await db.insert(apiTokens).values({ name: `${suite}-admin`, scope: 'admin', hash: hashToken(adminToken) });
-  tokens.write = await createToken(db, `${suite}-write`, 'write', adminToken);
-  tokens.read = await createToken(db, `${suite}-read`, 'read', adminToken);
+  api = await startApiSuite('datasets-api');
+  ({ db, suite } = api);
+  Object.assign(tokens, api.tokens);
 });
 
 afterAll(async () => {
-  await temporal?.connection.close();
-  if (!db) return;
-  await db.update(apiTokens).set({ revokedAt: new Date() }).where(like(apiTokens.name, `${suite}-%`));
-  await closeDb(db);
+  await api?.close();
 });
-
-interface Answer { status: number; body: Record<string, any> }
-
-async function call(method: string, path: string, token: string | undefined, payload?: Record<string, unknown>): Promise<Answer> {
-  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-  if (payload) headers['content-type'] = 'application/json';
-  const response = await app.request(path, { method, headers, body: payload ? JSON.stringify(payload) : undefined });
-  return { status: response.status, body: await response.json() as Record<string, any> };
-}
 
 /** Profiles of small tables, as ingestion builds them. */
 function profileOf(header: string[], rows: string[][]) {

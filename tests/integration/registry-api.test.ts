@@ -3,60 +3,29 @@
  * /api/v1/models on the real database — models, versions from runs, search, audited alias moves, scopes and errors.
  * Needs the local stack (`flywheel up --infra-only`).
  */
-import { like } from 'drizzle-orm';
-import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiTokens } from '../../schema/models';
-import { createApp } from '../../server/app';
-import { closeDb, connectDb, type Db } from '../../storage/db';
-import { S3ObjectStore } from '../../storage/objectStore';
+import type { Db } from '../../storage/db';
 import { archiveModelVersion, listAliasEvents } from '../../store/registry';
 import { createPipelineRun, newRunId } from '../../store/runs';
-import { createToken, hashToken } from '../../store/tokens';
-import { loadConfig } from '../../temporal.config';
+import { startApiSuite, type Answer, type ApiSuite } from './apiSuite';
+import { unique } from './harness';
 
-const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-const suite = unique('registry-api');
 const MLFLOW = '/api/2.0/mlflow';
-const adminToken = `fw_admin_test_${suite}`;
-const tokens = { admin: adminToken, write: '', read: '' };
+let api: ApiSuite;
 let db: Db;
-let app: Hono;
+let suite: string;
+const tokens = { admin: '', write: '', read: '' };
+const call: ApiSuite['call'] = (...args) => api.call(...args);
 
 beforeAll(async () => {
-  const config = loadConfig();
-  db = connectDb(config.databaseUrl, 4);
-  app = createApp({ db, objects: new S3ObjectStore(config.s3), config, temporal: () => Promise.reject(new Error('this suite starts no workflows')) });
-  // The suite's own admin token, inserted hashed: `createToken` needs an admin token once any exists.
-  await db.insert(apiTokens).values({ name: `${suite}-admin`, scope: 'admin', hash: hashToken(adminToken) });
-  tokens.write = await createToken(db, `${suite}-write`, 'write', adminToken);
-  tokens.read = await createToken(db, `${suite}-read`, 'read', adminToken);
+  api = await startApiSuite('registry-api');
+  ({ db, suite } = api);
+  Object.assign(tokens, api.tokens);
 });
 
 afterAll(async () => {
-  if (!db) return;
-  await db.update(apiTokens).set({ revokedAt: new Date() }).where(like(apiTokens.name, `${suite}-%`));
-  await closeDb(db);
+  await api?.close();
 });
-
-interface Answer { status: number; body: Record<string, any> }
-
-/** One request through the app: GET parameters as the query string, other bodies as JSON (as MLflow's client sends them). */
-async function call(method: string, path: string, token: string | undefined, payload?: Record<string, unknown>): Promise<Answer> {
-  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-  let url = path;
-  let body: string | undefined;
-  if (method === 'GET' && payload) {
-    const query = new URLSearchParams();
-    for (const [key, value] of Object.entries(payload)) for (const item of [value].flat()) query.append(key, String(item));
-    url = `${path}?${query}`;
-  } else if (payload) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(payload);
-  }
-  const response = await app.request(url, { method, headers, body });
-  return { status: response.status, body: await response.json() as Record<string, any> };
-}
 
 /** A finished run with metrics, params and a code version, as a pipeline writes it. */
 async function finishedRun(): Promise<string> {
