@@ -6,7 +6,12 @@
  * Operators: = != < <= > >= like ilike in (…). Values: numbers or quoted strings. Errors name the position.
  */
 
-export type FieldRef = { kind: 'metrics' | 'params' | 'tags' | 'attributes'; path: string[] };
+export type FieldRef = {
+  kind: 'metrics' | 'params' | 'tags' | 'attributes';
+  path: string[];
+  /** Flywheel's pipeline name for a short param name (lr → learningRate): read when the run has no param at `path`. */
+  alias?: string[];
+};
 type Literal = number | string;
 export type FilterNode =
   | { type: 'and' | 'or'; left: FilterNode; right: FilterNode }
@@ -126,7 +131,7 @@ export function parseFilter(filter: string): FilterNode | null {
     if (kind === 'attributes' && (path.length !== 1 || !ATTRIBUTES.includes(path[0]!))) {
       throw new FilterError(`unknown field "${parts.join('.')}"; use metrics.<key>, params.<key>, tags.<key> or one of ${ATTRIBUTES.join(', ')}`, filter, first.pos);
     }
-    if (kind === 'params' && path.length === 1 && PARAM_ALIASES[path[0]!]) path = PARAM_ALIASES[path[0]!]!.split('.');
+    if (kind === 'params' && path.length === 1 && PARAM_ALIASES[path[0]!]) return { kind, path, alias: PARAM_ALIASES[path[0]!]!.split('.') };
     return { kind, path };
   };
   const parseValue = (): Literal => {
@@ -169,9 +174,9 @@ export interface RunView {
 }
 
 export function fieldValue(run: RunView, field: FieldRef): unknown {
-  let value: unknown = run[field.kind];
-  for (const part of field.path) value = value && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
-  return value;
+  const at = (path: string[]) => path.reduce<unknown>((value, part) => (value && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined), run[field.kind]);
+  const value = at(field.path);
+  return value === undefined && field.alias ? at(field.alias) : value;
 }
 
 function compare(actual: unknown, op: string, expected: Literal): boolean {

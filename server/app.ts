@@ -38,7 +38,9 @@ export function createApp(deps: ServerDeps, log: (line: string) => void = () => 
   });
   app.onError((error, c) => {
     const known = error instanceof ApiError ? error : undefined;
-    if (!known) log(redactSecrets(`${c.req.method} ${c.req.path}: ${(error as Error).stack ?? error}`));
+    // drizzle wraps the driver's error: its cause is what Postgres said.
+    const cause = (error as Error).cause as Error | undefined;
+    if (!known) log(redactSecrets(`${c.req.method} ${c.req.path}: ${(error as Error).stack ?? error}${cause ? `\n  cause: ${cause.message ?? cause}` : ''}`));
     const apiError = known ?? new ApiError('INTERNAL_ERROR', 'internal error (the server log has the details)');
     return c.json(errorBody(c.req.path, apiError), apiError.status as 400);
   });

@@ -30,6 +30,7 @@ function checkName(name: string): void {
 
 /** The experiment called `name`, created when missing (pipelines log into one named after themselves). */
 export async function ensureExperiment(db: Executor, name: string): Promise<Experiment> {
+  checkName(name);
   const [existing] = await db.select().from(experiments).where(eq(experiments.name, name));
   if (existing) return toExperiment(existing);
   await db.insert(experiments).values({ name }).onConflictDoNothing();

@@ -35,10 +35,11 @@ function fieldExpression(field: FieldRef): { text: SQL; numeric?: SQL; kind: 'me
       return { text: sql`(${runs.metrics} ->> ${key})`, numeric: asNumber(sql`(${runs.metrics} ->> ${key})`), kind: 'metric' };
     }
     case 'params': {
-      // A client's flat key ("model.type") or a pipeline's nested params (params.model.type).
-      const text = field.path.length > 1
-        ? sql`coalesce(${runs.params} ->> ${field.path.join('.')}, ${runs.params} #>> ${`{${field.path.map((p) => `"${p.replace(/["\\]/g, '\\$&')}"`).join(',')}}`})`
-        : sql`(${runs.params} ->> ${field.path[0]!})`;
+      // A client's flat key ("model.type") or a pipeline's nested params (params.model.type); a short name (lr) falls
+      // back to the pipeline's (learningRate) only when the run has no param of its own by that name.
+      const nested = (path: string[]) => sql`${runs.params} #>> ${`{${path.map((p) => `"${p.replace(/["\\]/g, '\\$&')}"`).join(',')}}`}`;
+      const own = field.path.length > 1 ? sql`coalesce(${runs.params} ->> ${field.path.join('.')}, ${nested(field.path)})` : sql`(${runs.params} ->> ${field.path[0]!})`;
+      const text = field.alias ? sql`coalesce(${own}, ${nested(field.alias)})` : own;
       return { text, numeric: asNumber(text), kind: 'text' };
     }
     case 'tags': {

@@ -168,8 +168,10 @@ export async function logBatch(db: Db, runId: string, batch: { metrics?: MetricP
       }
       const keys = [...latest.keys()];
       // The run's "latest" value per key only moves forward in steps: an old step logged late does not replace it.
-      const before = await tx.execute<{ key: string; step: number }>(sql`SELECT key, max(step)::int AS step FROM run_metrics WHERE run_id = ${runId} AND key = ANY(${sql.param(keys)}::text[]) GROUP BY key`);
-      const maxStep = new Map(before.rows.map((r) => [r.key, r.step]));
+      // One backward index probe per key on (run_id, key, step): a GROUP BY over the run would read all its points.
+      const before = await tx.execute<{ key: string; step: number | null }>(sql`SELECT k AS key, (SELECT max(step) FROM run_metrics WHERE run_id = ${runId} AND key = k) AS step
+        FROM unnest(${sql.param(keys)}::text[]) AS k`);
+      const maxStep = new Map(before.rows.filter((r) => r.step !== null).map((r) => [r.key, r.step!]));
       await tx.execute(sql`INSERT INTO run_metrics (run_id, key, step, value, logged_at)
         SELECT ${runId}, k, s, v, to_timestamp(t / 1000.0) FROM unnest(${sql.param(metrics.map((m) => m.key))}::text[], ${sql.param(metrics.map((m) => m.step))}::int[], ${sql.param(metrics.map((m) => m.value))}::float8[], ${sql.param(metrics.map((m) => m.timestamp))}::float8[]) AS u(k, s, v, t)
         ON CONFLICT (run_id, key, step) DO UPDATE SET value = excluded.value, logged_at = excluded.logged_at`);

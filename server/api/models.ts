@@ -3,6 +3,7 @@
  * audited alias moves (admin) and version tags. camelCase JSON; the registry store does the work.
  */
 import { z } from 'zod';
+import { INT32_MAX } from '../mlflow/wire';
 import {
   createModelVersion, deleteAlias, getModelVersion, getRegisteredModel, listAliasEvents, listModelVersions, searchRegisteredModels,
   setAlias, setModelVersionTags, type AliasEvent, type ModelVersion, type RegisteredModel,
@@ -13,7 +14,7 @@ const BASE = '/api/v1/models';
 const tags = ['Models'];
 
 const modelParams = z.object({ name: z.string().min(1) }).strict();
-const versionNumber = z.string().regex(/^[1-9]\d{0,9}$/, 'must be a version number').transform(Number);
+const versionNumber = z.string().regex(/^[1-9]\d{0,9}$/, 'must be a version number').transform(Number).refine((v) => v <= INT32_MAX, 'must be a version number');
 const versionParams = z.object({ name: z.string().min(1), version: versionNumber }).strict();
 const aliasParams = z.object({ name: z.string().min(1), alias: z.string().min(1) }).strict();
 const tagMap = z.record(z.string().min(1, 'tag keys must not be empty').max(250), z.string().max(5000));

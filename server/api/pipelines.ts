@@ -5,6 +5,7 @@
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
+import { INT32_MAX } from '../mlflow/wire';
 import { ApiError, invalid, notFound } from '../../config/errors';
 import { ConfigError, parsePipelineConfig } from '../../config/pipeline';
 import { registeredModels } from '../../schema/models';
@@ -106,7 +107,7 @@ export const pipelineRoutes: RouteSpec[] = [
   }),
   route({
     method: 'post', path: '/api/v1/alerts/{alertId}/{action}', summary: 'Acknowledge or resolve an alert (recorded by its monitor)', tags: ['Alerts'], scope: 'write',
-    params: z.object({ alertId: z.coerce.number().int().positive(), action: z.enum(['acknowledge', 'resolve']) }),
+    params: z.object({ alertId: z.coerce.number().int().positive().max(INT32_MAX), action: z.enum(['acknowledge', 'resolve']) }),
     handler: async ({ params, deps, principal }) => {
       const alert = await getAlert(deps.db, params.alertId);
       const handle = (await deps.temporal()).workflow.getHandle(alert.monitorWorkflowId);

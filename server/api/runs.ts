@@ -33,7 +33,7 @@ export const runRoutes: RouteSpec[] = [
   }),
   route({
     method: 'post', path: '/api/v1/runs', summary: 'Start a run (the experiment is created when missing)', tags, scope: 'write',
-    body: z.object({ experiment: z.string().optional(), name: z.string().optional(), tags: z.record(z.string()).optional(), startTime: z.number().int().optional() }).strict(),
+    body: z.object({ experiment: z.string().optional(), name: z.string().optional(), tags: z.record(z.string()).optional(), startTime: z.number().int().min(-8.64e15).max(8.64e15).optional() }).strict(),
     handler: async ({ body, deps, principal }) => ({
       run: await createRun(deps.db, { experimentName: body.experiment ?? 'Default', name: body.name, tags: body.tags, startTime: body.startTime, userId: principal.name }),
     }),
@@ -46,7 +46,7 @@ export const runRoutes: RouteSpec[] = [
   route({
     method: 'patch', path: '/api/v1/runs/{runId}', summary: 'End or rename a run', tags, scope: 'write',
     params: z.object({ runId: z.string() }),
-    body: z.object({ status: z.enum(['running', 'finished', 'failed', 'killed']).optional(), name: z.string().optional(), endTime: z.number().int().optional() }).strict(),
+    body: z.object({ status: z.enum(['running', 'finished', 'failed', 'killed']).optional(), name: z.string().optional(), endTime: z.number().int().min(-8.64e15).max(8.64e15).optional() }).strict(),
     handler: async ({ params, body, deps }) => ({ run: await updateRun(deps.db, params.runId, body) }),
   }),
   route({

@@ -36,6 +36,7 @@ export function safeArtifactPath(path: string, field = 'path'): string {
     : path.startsWith('/') || /^[A-Za-z]:\//.test(path) ? 'is absolute'
     : trimmed.split('/').includes('..') ? 'climbs out with ".."'
     : trimmed.split('/').some((part) => part === '' || part === '.') && trimmed !== '' ? 'has an empty or "." segment'
+    : Buffer.byteLength(trimmed) > 900 ? 'is longer than 900 bytes (S3 keys hold 1,024 with the prefix)'
     : undefined;
   if (reason) throw invalid(field, `artifact path ${JSON.stringify(path)} ${reason}`);
   return trimmed;

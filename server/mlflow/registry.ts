@@ -14,7 +14,7 @@ import { getLoggedModel } from '../../store/loggedModels';
 import { getRun } from '../../store/runs';
 import type { ServerDeps } from '../deps';
 import { route, type RouteSpec } from '../route';
-import { entries, fromEntries, int64 } from './wire';
+import { entries, fromEntries, int64, INT32_MAX } from './wire';
 
 const BASE = '/api/2.0/mlflow';
 const tags = ['MLflow model registry'];
@@ -23,7 +23,7 @@ export const MLFLOW_ALIAS_REASON = 'set over the MLflow API';
 
 const name = z.string().min(1, 'must not be empty');
 /** Versions are strings in MLflow's protos ("1"); numbers are taken too. */
-const version = z.union([z.string().regex(/^[1-9]\d{0,9}$/, 'must be a version number'), z.number().int().positive()]).transform(Number);
+const version = z.union([z.string().regex(/^[1-9]\d{0,9}$/, 'must be a version number'), z.number().int().positive()]).transform(Number).refine((v) => v <= INT32_MAX, 'must be a version number');
 const tagKey = z.string().min(1, 'must not be empty').max(250);
 const tagValue = z.string().max(5000);
 const tag = z.object({ key: tagKey, value: tagValue.default('') }).strict();

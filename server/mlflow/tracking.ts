@@ -7,7 +7,7 @@ import {
 import { createRun, deleteTag, getRun, logBatch, metricHistory, searchRuns, setRunDeleted, updateRun } from '../../store/runs';
 import { route, type RouteSpec } from '../route';
 import {
-  doubleJson, experimentIdField, experimentJson, fromEntries, int64, keyValue, metricValue, runInfoJson, runJson, STATUS_FROM_MLFLOW,
+  doubleJson, epochMillis, experimentIdField, experimentJson, fromEntries, int64, keyValue, metricValue, runInfoJson, runJson, STATUS_FROM_MLFLOW,
 } from './wire';
 
 const BASE = '/api/2.0/mlflow';
@@ -103,7 +103,7 @@ export const trackingRoutes: RouteSpec[] = [
   route({
     method: 'post', path: `${BASE}/runs/create`, summary: 'Create a run', tags, scope: 'write',
     body: z.object({
-      experiment_id: experimentIdField.optional(), user_id: z.string().optional(), run_name: z.string().optional(), start_time: int64.optional(),
+      experiment_id: experimentIdField.optional(), user_id: z.string().optional(), run_name: z.string().optional(), start_time: epochMillis.optional(),
       tags: z.array(keyValue).optional(),
     }).strict(),
     handler: async ({ body, deps, principal }) => {
@@ -115,7 +115,7 @@ export const trackingRoutes: RouteSpec[] = [
   }),
   route({
     method: 'post', path: `${BASE}/runs/update`, summary: 'Update a run: status, end time, name', tags, scope: 'write',
-    body: z.object({ ...runRef, status: z.enum(['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED']).optional(), end_time: int64.optional(), run_name: z.string().optional() }).strict(),
+    body: z.object({ ...runRef, status: z.enum(['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED']).optional(), end_time: epochMillis.optional(), run_name: z.string().optional() }).strict(),
     handler: async ({ body, deps }) => {
       const run = await updateRun(deps.db, runIdOf(body), { status: body.status ? STATUS_FROM_MLFLOW[body.status] : undefined, endTime: body.end_time, name: body.run_name || undefined });
       return { run_info: runInfoJson(run) };

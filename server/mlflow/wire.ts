@@ -12,7 +12,12 @@ export const int64 = z.union([z.number().int(), z.string().regex(/^-?\d+$/, 'exp
 /** Metric values: numbers, with NaN and ±Infinity as protobuf JSON spells them. */
 export const metricValue = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]).transform(Number);
 export const keyValue = z.object({ key: z.string(), value: z.string() }).strict();
-export const experimentIdField = z.union([z.string().regex(/^\d+$/, 'expected an experiment id'), z.number().int().nonnegative()]).transform(Number);
+/** Postgres integer columns (ids, versions) hold at most this. */
+export const INT32_MAX = 2_147_483_647;
+export const experimentIdField = z.union([z.string().regex(/^\d{1,10}$/, 'expected an experiment id'), z.number().int().nonnegative()]).transform(Number)
+  .refine((id) => id <= INT32_MAX, 'expected an experiment id');
+/** Milliseconds since the epoch that a Date can hold. */
+export const epochMillis = int64.refine((ms) => Math.abs(ms) <= 8.64e15, 'is not a time in milliseconds since the epoch');
 
 /** Doubles as protobuf JSON writes them: NaN and ±Infinity as strings (JSON has no literal for them). */
 export const doubleJson = (value: number): number | string => (Number.isFinite(value) ? value : String(value));
