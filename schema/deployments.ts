@@ -27,7 +27,8 @@ export const predictions = pgTable(
     latencyMs: real('latency_ms').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index('predictions_model_time').on(t.modelName, t.createdAt)],
+  // By request id: feedback joins its labels to predictions (a 10k-label feedback was a sequential scan).
+  (t) => [index('predictions_model_time').on(t.modelName, t.createdAt), index('predictions_request').on(t.requestId)],
 );
 
 /** Ground truth that arrives later, by the request id of the prediction it labels. */

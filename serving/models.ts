@@ -68,6 +68,8 @@ export class ServedModels {
   private readonly byVersion = new Map<string, LoadedModel>();
   private readonly failed = new Map<string, number>();
   private timer?: NodeJS.Timeout;
+  private relisten?: NodeJS.Timeout;
+  private stopped = false;
   private refreshing?: Promise<void>;
   tf?: TfModule;
   backend?: string;
@@ -97,18 +99,57 @@ export class ServedModels {
     const refresh = () => void this.refresh().catch((error) => console.error(`model refresh failed: ${(error as Error).message}`));
     this.timer = setInterval(refresh, pollMs);
     this.timer.unref();
+    await this.listen(refresh, pollMs);
+  }
+
+  /** Whether a LISTEN connection is open now (polling covers the gaps). */
+  get listening(): boolean {
+    return this.listener !== undefined;
+  }
+
+  /**
+   * LISTENs on one pooled connection. When that connection drops (a Postgres restart, a killed backend), it is
+   * released and opened again after a backoff, so alias moves reach serving at once again, not only at the next poll.
+   */
+  private async listen(refresh: () => void, pollMs: number, attempt = 0): Promise<void> {
+    if (this.stopped) return;
+    const retry = () => {
+      if (this.stopped) return;
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+      this.relisten = setTimeout(() => void this.listen(refresh, pollMs, attempt + 1), delay);
+      this.relisten.unref();
+    };
+    let client: pg.PoolClient | undefined;
+    let lost = false;
+    const drop = () => {
+      if (lost) return false;
+      lost = true;
+      if (this.listener === client) this.listener = undefined;
+      client?.release(true);
+      return true;
+    };
     try {
-      this.listener = await this.db.$client.connect();
-      this.listener.on('notification', refresh);
-      this.listener.on('error', (error) => console.error(`serving: NOTIFY listener lost (${error.message}); polling every ${pollMs} ms`));
-      await this.listener.query(`LISTEN ${SERVING_CHANNEL}`);
+      client = await this.db.$client.connect();
+      client.on('notification', refresh);
+      client.on('error', (error) => {
+        console.error(`serving: NOTIFY listener lost (${error.message}); polling every ${pollMs} ms until it is back`);
+        if (drop()) retry();
+      });
+      await client.query(`LISTEN ${SERVING_CHANNEL}`);
+      this.listener = client;
+      // A move made while the listener was down was picked up by polling; one refresh closes any gap.
+      if (attempt > 0) refresh();
+      attempt = 0;
     } catch (error) {
       console.error(`serving: cannot LISTEN (${(error as Error).message}); polling every ${pollMs} ms`);
+      if (drop()) retry();
     }
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
+    clearTimeout(this.relisten);
     this.listener?.release(true);
     this.listener = undefined;
   }

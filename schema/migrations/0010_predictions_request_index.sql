@@ -1,0 +1,1 @@
+CREATE INDEX "predictions_request" ON "predictions" USING btree ("request_id");
