@@ -3,6 +3,7 @@
  * `call()` that sends GET parameters as the query string and other bodies as JSON (as MLflow's client does).
  */
 import type { Client } from '@temporalio/client';
+import { afterAll, beforeAll } from 'vitest';
 import { like } from 'drizzle-orm';
 import type { Hono } from 'hono';
 import { apiTokens } from '../../schema/models';
@@ -58,4 +59,22 @@ export async function startApiSuite(prefix: string): Promise<ApiSuite> {
       await closeDb(db);
     },
   };
+}
+
+/** Starts the suite before the file's tests and closes it after them; its fields are read once it has started. */
+export function useApiSuite(prefix: string): Pick<ApiSuite, 'tokens' | 'call'> & { readonly db: Db; readonly suite: string } {
+  let current: ApiSuite | undefined;
+  const tokens = { admin: '', write: '', read: '' };
+  beforeAll(async () => {
+    current = await startApiSuite(prefix);
+    Object.assign(tokens, current.tokens);
+  });
+  afterAll(async () => {
+    await current?.close();
+  });
+  const started = () => {
+    if (!current) throw new Error(`the ${prefix} API suite has not started`);
+    return current;
+  };
+  return { tokens, call: (...args) => started().call(...args), get db() { return started().db; }, get suite() { return started().suite; } };
 }

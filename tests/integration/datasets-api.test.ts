@@ -4,30 +4,16 @@
  * FAILED validation unless forced, scopes and errors; a model version's lineage; schedules' errors. Needs the local
  * stack (`flywheel up --infra-only`).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ProfileBuilder } from '../../ml/profile';
 import { datasetAliases, datasets, datasetVersions, validationReports } from '../../schema/datasets';
-import type { Db } from '../../storage/db';
 import { createModelVersion } from '../../store/registry';
 import { createPipelineRun, newRunId } from '../../store/runs';
-import { startApiSuite, type ApiSuite } from './apiSuite';
+import { useApiSuite } from './apiSuite';
 import { unique } from './harness';
 
-let api: ApiSuite;
-let db: Db;
-let suite: string;
-const tokens = { admin: '', write: '', read: '' };
-const call: ApiSuite['call'] = (...args) => api.call(...args);
-
-beforeAll(async () => {
-  api = await startApiSuite('datasets-api');
-  ({ db, suite } = api);
-  Object.assign(tokens, api.tokens);
-});
-
-afterAll(async () => {
-  await api?.close();
-});
+const api = useApiSuite('datasets-api');
+const { tokens, call } = api;
 
 /** Profiles of small tables, as ingestion builds them. */
 function profileOf(header: string[], rows: string[][]) {
@@ -43,29 +29,29 @@ interface Fixture { name: string; passed: string; failed: string }
  * renamed) FAILED. A run trained on the first and a model version was registered from it.
  */
 async function datasetWithVersions(): Promise<Fixture & { runId: string; model: string }> {
-  const name = unique(`${suite}-d`);
+  const name = unique(`${api.suite}-d`);
   const passed = `${name}@00aa11bb22cc33dd`, failed = `${name}@ff99ee88dd77cc66`;
   const rows = Array.from({ length: 200 }, (_, i) => [String(i % 5), (3 + (i % 40) * 0.37).toFixed(2), `s${i % 3}`]);
   const good = profileOf(['promo', 'price', 'store'], rows);
   const bad = profileOf(['promo', 'price', 'shop'], rows.map(([promo, price, store]) => [promo!, String(Number(price) * 100), store!]));
-  await db.insert(datasets).values({ name });
+  await api.db.insert(datasets).values({ name });
   const version = (id: string, profile: typeof good, createdAt: Date) => ({
     id, datasetName: name, contentHash: id.slice(-16).padEnd(64, '0'), objectKey: `datasets/${name}/${id.slice(-16)}.csv`, sourceUri: `/data/${name}.csv`,
     format: 'csv', rowCount: 200, byteSize: 4000, columns: profile.map((p) => ({ name: p.name, type: p.type })), profile, createdAt,
   });
-  await db.insert(datasetVersions).values([version(passed, good, new Date(Date.now() - 60_000)), version(failed, bad, new Date())]);
-  await db.insert(validationReports).values([
+  await api.db.insert(datasetVersions).values([version(passed, good, new Date(Date.now() - 60_000)), version(failed, bad, new Date())]);
+  await api.db.insert(validationReports).values([
     { id: `${passed}/wf-1`, datasetVersionId: passed, workflowId: `${name}-wf-1`, passed: true, errorCount: 0, warningCount: 1, reportKey: 'reports/1.json', summary: [] },
     {
       id: `${failed}/wf-2`, datasetVersionId: failed, workflowId: `${name}-wf-2`, passed: false, errorCount: 2, warningCount: 0, reportKey: 'reports/2.json',
       summary: [{ column: 'price', check: 'max', severity: 'error', message: 'column "price": 200 of 200 rows are above the maximum 100' }] as never,
     },
   ]);
-  await db.insert(datasetAliases).values({ datasetName: name, alias: 'latest', versionId: passed, updatedBy: 'test' });
+  await api.db.insert(datasetAliases).values({ datasetName: name, alias: 'latest', versionId: passed, updatedBy: 'test' });
   const runId = newRunId();
-  await createPipelineRun(db, { id: runId, experiment: suite, status: 'finished', pipelineName: `${name}-pipeline`, datasetVersionId: passed, params: {}, metrics: { rmse: 1.5 } });
-  const model = unique(`${suite}-m`);
-  await createModelVersion(db, { modelName: model, runId, createModel: true });
+  await createPipelineRun(api.db, { id: runId, experiment: api.suite, status: 'finished', pipelineName: `${name}-pipeline`, datasetVersionId: passed, params: {}, metrics: { rmse: 1.5 } });
+  const model = unique(`${api.suite}-m`);
+  await createModelVersion(api.db, { modelName: model, runId, createModel: true });
   return { name, passed, failed, runId, model };
 }
 
@@ -165,7 +151,7 @@ describe('aliases', () => {
 
 describe('errors', () => {
   it('answers 404 naming an unknown dataset, whichever route asks', async () => {
-    const name = unique(`${suite}-missing`);
+    const name = unique(`${api.suite}-missing`);
     for (const [method, path] of [['GET', `/api/v1/datasets/${name}`], ['GET', `/api/v1/datasets/${name}/versions`], ['GET', `/api/v1/datasets/${name}/schema`], ['PUT', `/api/v1/datasets/${name}/aliases/golden`]] as const) {
       const answer = await call(method, path, tokens.write, method === 'PUT' ? { version: 'latest' } : undefined);
       expect(answer.status, path).toBe(404);
@@ -188,7 +174,7 @@ describe('errors', () => {
   });
 
   it('answers 404 naming an unknown schedule, and 403 to a read token that would pause one', async () => {
-    const id = unique(`${suite}-schedule`);
+    const id = unique(`${api.suite}-schedule`);
     const missing = await call('GET', `/api/v1/schedules/${id}`, tokens.read);
     expect(missing.status).toBe(404);
     expect(missing.body.error.message).toBe(`schedule "${id}" does not exist`);

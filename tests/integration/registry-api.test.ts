@@ -3,39 +3,25 @@
  * /api/v1/models on the real database — models, versions from runs, search, audited alias moves, scopes and errors.
  * Needs the local stack (`flywheel up --infra-only`).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../storage/db';
+import { describe, expect, it } from 'vitest';
 import { archiveModelVersion, listAliasEvents } from '../../store/registry';
 import { createPipelineRun, newRunId } from '../../store/runs';
-import { startApiSuite, type Answer, type ApiSuite } from './apiSuite';
+import { useApiSuite, type Answer } from './apiSuite';
 import { unique } from './harness';
 
 const MLFLOW = '/api/2.0/mlflow';
-let api: ApiSuite;
-let db: Db;
-let suite: string;
-const tokens = { admin: '', write: '', read: '' };
-const call: ApiSuite['call'] = (...args) => api.call(...args);
-
-beforeAll(async () => {
-  api = await startApiSuite('registry-api');
-  ({ db, suite } = api);
-  Object.assign(tokens, api.tokens);
-});
-
-afterAll(async () => {
-  await api?.close();
-});
+const api = useApiSuite('registry-api');
+const { tokens, call } = api;
 
 /** A finished run with metrics, params and a code version, as a pipeline writes it. */
 async function finishedRun(): Promise<string> {
   const id = newRunId();
-  await createPipelineRun(db, { id, experiment: suite, status: 'finished', params: { learningRate: 0.01 }, metrics: { rmse: 1.5, r2: 0.8 }, codeVersion: 'abc1234' });
+  await createPipelineRun(api.db, { id, experiment: api.suite, status: 'finished', params: { learningRate: 0.01 }, metrics: { rmse: 1.5, r2: 0.8 }, codeVersion: 'abc1234' });
   return id;
 }
 
 async function modelWithVersion(options: { runId?: string } = {}): Promise<{ name: string; runId: string }> {
-  const name = unique(`${suite}-m`);
+  const name = unique(`${api.suite}-m`);
   const runId = options.runId ?? await finishedRun();
   expect((await call('POST', `${MLFLOW}/registered-models/create`, tokens.write, { name })).status).toBe(200);
   expect((await call('POST', `${MLFLOW}/model-versions/create`, tokens.write, { name, source: `runs:/${runId}/model`, run_id: runId })).status).toBe(200);
@@ -44,7 +30,7 @@ async function modelWithVersion(options: { runId?: string } = {}): Promise<{ nam
 
 describe('the registry over the MLflow API', () => {
   it('creates a model and a version from a run; the version carries the run lineage and MLflow field names', async () => {
-    const name = unique(`${suite}-m`);
+    const name = unique(`${api.suite}-m`);
     const runId = await finishedRun();
     const created = await call('POST', `${MLFLOW}/registered-models/create`, tokens.write, { name, description: 'demand forecaster', tags: [{ key: 'team', value: 'ml' }] });
     expect(created.status).toBe(200);
@@ -57,7 +43,7 @@ describe('the registry over the MLflow API', () => {
     });
     expect(version.status).toBe(200);
     expect(version.body.model_version).toMatchObject({
-      name, version: '1', run_id: runId, source: `runs:/${runId}/model`, status: 'READY', current_stage: 'None', user_id: `${suite}-write`,
+      name, version: '1', run_id: runId, source: `runs:/${runId}/model`, status: 'READY', current_stage: 'None', user_id: `${api.suite}-write`,
       description: 'first', tags: [{ key: 'stage', value: 'dev' }], aliases: [],
     });
     const got = await call('GET', `${MLFLOW}/model-versions/get`, tokens.read, { name, version: '1' });
@@ -90,7 +76,7 @@ describe('the registry over the MLflow API', () => {
   });
 
   it('searches models by name, LIKE and tag with order and page tokens, and versions by run and tag', async () => {
-    const prefix = unique(`${suite}-s`);
+    const prefix = unique(`${api.suite}-s`);
     for (const [suffix, team] of [['a', 'ml'], ['b', 'ops'], ['c', 'ml']] as const) {
       await call('POST', `${MLFLOW}/registered-models/create`, tokens.write, { name: `${prefix}-${suffix}`, tags: [{ key: 'team', value: team }] });
     }
@@ -128,17 +114,17 @@ describe('the registry over the MLflow API', () => {
     const byAlias = await call('GET', `${MLFLOW}/registered-models/alias`, tokens.read, { name, alias: 'champion' });
     expect(byAlias.body.model_version).toMatchObject({ name, version: '1', aliases: ['champion'] });
     expect((await call('GET', `${MLFLOW}/registered-models/get`, tokens.read, { name })).body.registered_model.aliases).toEqual([{ alias: 'champion', version: '1' }]);
-    expect(await listAliasEvents(db, { modelName: name })).toEqual([
-      expect.objectContaining({ alias: 'champion', fromVersion: null, toVersion: 1, actor: `${suite}-admin`, reason: 'set over the MLflow API' }),
+    expect(await listAliasEvents(api.db, { modelName: name })).toEqual([
+      expect.objectContaining({ alias: 'champion', fromVersion: null, toVersion: 1, actor: `${api.suite}-admin`, reason: 'set over the MLflow API' }),
     ]);
 
     const moved = await call('PUT', `/api/v1/models/${name}/aliases/champion`, tokens.admin, { version: 2, reason: 'v2 beat v1 offline' });
-    expect(moved.body).toMatchObject({ fromVersion: 1, toVersion: 2, moved: true, actor: `${suite}-admin` });
+    expect(moved.body).toMatchObject({ fromVersion: 1, toVersion: 2, moved: true, actor: `${api.suite}-admin` });
     const deleteHeld = await call('DELETE', `${MLFLOW}/model-versions/delete`, tokens.admin, { name, version: '2' });
     expect(deleteHeld).toMatchObject({ status: 409, body: { error_code: 'INVALID_STATE', message: expect.stringContaining('@champion') } });
     expect((await call('DELETE', `${MLFLOW}/registered-models/delete`, tokens.admin, { name })).body.error_code).toBe('INVALID_STATE');
 
-    await archiveModelVersion(db, name, 1);
+    await archiveModelVersion(api.db, name, 1);
     const onArchived = await call('POST', `${MLFLOW}/registered-models/alias`, tokens.admin, { name, alias: 'champion', version: '1' });
     expect(onArchived).toMatchObject({ status: 409, body: { error_code: 'INVALID_STATE', message: expect.stringContaining('archived') } });
     const latest = await call('POST', `${MLFLOW}/registered-models/get-latest-versions`, tokens.read, { name, stages: ['Archived'] });
@@ -146,7 +132,7 @@ describe('the registry over the MLflow API', () => {
 
     expect((await call('DELETE', `${MLFLOW}/registered-models/alias`, tokens.admin, { name, alias: 'champion' })).status).toBe(200);
     expect((await call('GET', `${MLFLOW}/registered-models/alias`, tokens.read, { name, alias: 'champion' })).body.error_code).toBe('RESOURCE_DOES_NOT_EXIST');
-    const trail = await listAliasEvents(db, { modelName: name, oldestFirst: true });
+    const trail = await listAliasEvents(api.db, { modelName: name, oldestFirst: true });
     expect(trail.map((e) => [e.fromVersion, e.toVersion, e.reason])).toEqual([
       [null, 1, 'set over the MLflow API'], [1, 2, 'v2 beat v1 offline'], [2, null, 'deleted over the MLflow API'],
     ]);
@@ -158,7 +144,7 @@ describe('the registry over the MLflow API', () => {
 
   it('refuses a read token on create and a write token on alias moves (403), and a request without a token (401)', async () => {
     const { name } = await modelWithVersion();
-    const denied = await call('POST', `${MLFLOW}/registered-models/create`, tokens.read, { name: unique(`${suite}-denied`) });
+    const denied = await call('POST', `${MLFLOW}/registered-models/create`, tokens.read, { name: unique(`${api.suite}-denied`) });
     expect(denied).toMatchObject({ status: 403, body: { error_code: 'PERMISSION_DENIED', message: expect.stringContaining('"write"') } });
     const versionDenied = await call('POST', `${MLFLOW}/model-versions/create`, tokens.read, { name, source: 's3://x/y' });
     expect(versionDenied.status).toBe(403);
@@ -167,11 +153,11 @@ describe('the registry over the MLflow API', () => {
     const v1Denied = await call('PUT', `/api/v1/models/${name}/aliases/champion`, tokens.write, { version: 1, reason: 'try' });
     expect(v1Denied).toMatchObject({ status: 403, body: { error: { code: 'PERMISSION_DENIED' } } });
     expect((await call('GET', `${MLFLOW}/registered-models/get`, undefined, { name })).status).toBe(401);
-    expect(await listAliasEvents(db, { modelName: name })).toEqual([]);
+    expect(await listAliasEvents(api.db, { modelName: name })).toEqual([]);
   });
 
   it('answers an unknown model with 404 in each API shape and an unknown field with 400 naming it', async () => {
-    const missing = unique(`${suite}-missing`);
+    const missing = unique(`${api.suite}-missing`);
     const mlflow404 = await call('GET', `${MLFLOW}/registered-models/get`, tokens.read, { name: missing });
     expect(mlflow404).toEqual({ status: 404, body: { error_code: 'RESOURCE_DOES_NOT_EXIST', message: expect.stringContaining(missing) } });
     expect((await call('GET', `${MLFLOW}/model-versions/get`, tokens.read, { name: missing, version: '1' })).status).toBe(404);
@@ -192,11 +178,11 @@ describe('the registry over the MLflow API', () => {
 
 describe('the registry over /api/v1/models', () => {
   it('registers versions, lists models with aliases and counts, shows versions with gate verdicts, and patches tags', async () => {
-    const name = unique(`${suite}-v1`);
+    const name = unique(`${api.suite}-v1`);
     const runId = await finishedRun();
     const created = await call('POST', `/api/v1/models/${name}/versions`, tokens.write, { runId, tags: { gate: 'passed' }, description: 'from the API' });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ modelName: name, version: 1, gate: 'passed', lineage: { runId }, userId: `${suite}-write` });
+    expect(created.body).toMatchObject({ modelName: name, version: 1, gate: 'passed', lineage: { runId }, userId: `${api.suite}-write` });
     await call('POST', `/api/v1/models/${name}/versions`, tokens.write, { source: 's3://elsewhere/model' });
     expect((await call('POST', `/api/v1/models/${name}/versions`, tokens.write, {})).body.error).toMatchObject({ code: 'INVALID_PARAMETER_VALUE', field: 'source' });
     await call('PUT', `/api/v1/models/${name}/aliases/champion`, tokens.admin, { version: 1, reason: 'first release' });
@@ -208,14 +194,14 @@ describe('the registry over /api/v1/models', () => {
       expect.objectContaining({ version: 1, gate: 'passed', aliases: ['champion'], metrics: { rmse: 1.5, r2: 0.8 } }),
       expect.objectContaining({ version: 2, gate: null, aliases: [], source: 's3://elsewhere/model' }),
     ]);
-    expect(shown.body.aliasEvents).toEqual([expect.objectContaining({ alias: 'champion', fromVersion: null, toVersion: 1, reason: 'first release', actor: `${suite}-admin` })]);
+    expect(shown.body.aliasEvents).toEqual([expect.objectContaining({ alias: 'champion', fromVersion: null, toVersion: 1, reason: 'first release', actor: `${api.suite}-admin` })]);
 
     const patched = await call('PATCH', `/api/v1/models/${name}/versions/1/tags`, tokens.write, { tags: { owner: 'ana', gate: null } });
     expect(patched.body.tags).toEqual({ owner: 'ana' });
     expect((await call('PATCH', `/api/v1/models/${name}/versions/1/tags`, tokens.read, { tags: { owner: 'bob' } })).status).toBe(403);
 
     const removed = await call('DELETE', `/api/v1/models/${name}/aliases/champion`, tokens.admin, { reason: 'retired' });
-    expect(removed.body).toMatchObject({ fromVersion: 1, actor: `${suite}-admin` });
+    expect(removed.body).toMatchObject({ fromVersion: 1, actor: `${api.suite}-admin` });
     expect((await call('GET', `/api/v1/models/${name}/versions/1`, tokens.read)).body.aliasEvents.map((e: { reason: string }) => e.reason)).toEqual(['first release', 'retired']);
   });
 });
