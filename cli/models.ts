@@ -14,13 +14,14 @@ import type { Db } from '../storage/db';
 import { temporalClient } from '../storage/temporal';
 import {
   addWebhook, archiveModelVersion, findModelVersion as findVersion, findRegisteredModel, findVersionByAlias, listAliasEvents, listApprovals,
-  listModelVersions, listRegisteredModels, listWebhooks, removeWebhook, setModelVersionTags, WEBHOOK_EVENTS, type WebhookEventName,
+  listModelVersions, listRegisteredModels, listWebhooks, removeWebhook, WEBHOOK_EVENTS, type WebhookEventName,
 } from '../store/registry';
 import { grantFromToken, type Grant, type GrantRequest } from '../store/grants';
 import { createToken, TOKEN_SCOPES, verifyToken, type TokenScope } from '../store/tokens';
 import { loadConfig } from '../temporal.config';
 import type { ApprovalDecision } from '../workflows/pipeline';
 import type { AliasInput, AliasResult, RolloutInput, RolloutResult } from '../workflows/release';
+import { api } from './api';
 import { table, when, withDb, type Say } from './output';
 import { failureMessage, uiLink } from './pipelines';
 
@@ -235,11 +236,15 @@ export function registerModelCommands(program: Command, say: Say): void {
       if (eqAt < 1) throw new ConfigError(`tags are key=value, got "${p}"`);
       return [p.slice(0, eqAt), p.slice(eqAt + 1)];
     }));
-    await withDb(async (db) => {
-      const { name, version } = await findModelVersion(db, ref);
-      await setModelVersionTags(db, name, version, tags);
-      say(`${name} v${version}: ${pairs.join(' ')}`);
-    });
+    // Through the API: a tag is a write, checked against the caller's token at the server.
+    const at = ref.lastIndexOf('@');
+    const name = at < 0 ? ref : ref.slice(0, at);
+    const pointer = at < 0 ? 'champion' : ref.slice(at + 1).replace(/^v(?=\d+$)/, '');
+    const model = await api<{ versions: { version: number; aliases: string[] }[] }>('GET', `/api/v1/models/${encodeURIComponent(name)}`);
+    const version = /^\d+$/.test(pointer) ? Number(pointer) : model.versions.find((v) => v.aliases.includes(pointer))?.version;
+    if (version === undefined) throw new ConfigError(`model ${name} has no alias @${pointer}`);
+    await api('PATCH', `/api/v1/models/${encodeURIComponent(name)}/versions/${version}/tags`, { tags });
+    say(`${name} v${version}: ${pairs.join(' ')}`);
   });
   withToken(models.command('archive <ref>').description('archive model@version (kept for lineage; no alias may point at it)'))
     .action(async (ref: string, options: { token?: string }) => withDb(async (db) => {
