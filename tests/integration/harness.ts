@@ -93,6 +93,16 @@ export async function startHarness(options: { workers?: boolean } = {}): Promise
   };
 }
 
+/** The pinned contract of the generated demand data. */
+export const DEMAND_SCHEMA = {
+  columns: {
+    date: { type: 'string' }, store_id: { type: 'string' }, item_id: { type: 'string' },
+    day_of_week: { type: 'integer', min: 0, max: 6 }, month: { type: 'integer', min: 1, max: 12 },
+    is_holiday: { type: 'integer', allowed: ['0', '1'] }, promo: { type: 'integer', allowed: ['0', '1'] },
+    price: { type: 'number', min: 0, max: 100 }, units_sold: { type: 'integer', min: 0 },
+  },
+};
+
 /** A small demand pipeline config on freshly generated data; names are unique per call. */
 export async function demandPipeline(dir: string, overrides: { data?: Partial<DemandOptions>; config?: Record<string, unknown>; source?: string } = {}): Promise<PipelineConfig> {
   const name = unique('demand');
@@ -102,14 +112,7 @@ export async function demandPipeline(dir: string, overrides: { data?: Partial<De
     name,
     model: `${name}-model`,
     data: { dataset: `${name}-data`, source },
-    schema: {
-      columns: {
-        date: { type: 'string' }, store_id: { type: 'string' }, item_id: { type: 'string' },
-        day_of_week: { type: 'integer', min: 0, max: 6 }, month: { type: 'integer', min: 1, max: 12 },
-        is_holiday: { type: 'integer', allowed: ['0', '1'] }, promo: { type: 'integer', allowed: ['0', '1'] },
-        price: { type: 'number', min: 0, max: 100 }, units_sold: { type: 'integer', min: 0 },
-      },
-    },
+    schema: DEMAND_SCHEMA,
     training: {
       task: 'regression', target: 'units_sold',
       features: { numeric: ['price', 'promo', 'is_holiday'], categorical: ['store_id', 'item_id', 'day_of_week'] },

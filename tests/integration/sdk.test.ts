@@ -21,7 +21,7 @@ import { searchRuns } from '../../store/runs';
 import { hashToken } from '../../store/tokens';
 import { loadConfig, PROJECT_ROOT } from '../../temporal.config';
 import { connectServices, createMainWorker, createTrainingWorker, type Services } from '../../workers/wiring';
-import { unique } from './harness';
+import { DEMAND_SCHEMA, unique } from './harness';
 
 const SDK_DIR = join(PROJECT_ROOT, 'sdk', 'python');
 /** The SDK installed editable (its code changes need no new venv); a new pyproject.toml gets a new venv. */
@@ -69,14 +69,7 @@ beforeAll(async () => {
     model: `${suite}-model`,
     // Relative to the config file: the SDK resolves it, as the CLI does.
     data: { dataset: `${suite}-data`, source: 'demand.csv' },
-    schema: {
-      columns: {
-        date: { type: 'string' }, store_id: { type: 'string' }, item_id: { type: 'string' },
-        day_of_week: { type: 'integer', min: 0, max: 6 }, month: { type: 'integer', min: 1, max: 12 },
-        is_holiday: { type: 'integer', allowed: ['0', '1'] }, promo: { type: 'integer', allowed: ['0', '1'] },
-        price: { type: 'number', min: 0, max: 100 }, units_sold: { type: 'integer', min: 0 },
-      },
-    },
+    schema: DEMAND_SCHEMA,
     training: {
       task: 'regression', target: 'units_sold',
       features: { numeric: ['price', 'promo', 'is_holiday'], categorical: ['store_id', 'item_id', 'day_of_week'] },
