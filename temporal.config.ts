@@ -54,13 +54,18 @@ export interface FlywheelConfig {
   databaseUrl: string;
   s3: S3Settings;
   /** `alias` (FLYWHEEL_SERVING_ALIAS, default champion): what it answers with; `requireApiKey` (FLYWHEEL_REQUIRE_API_KEY=1): inference needs an `infer` or `admin` token. */
-  serving: { host: string; port: number; url: string; alias: string; requireApiKey: boolean };
+  serving: {
+    host: string; port: number; url: string; alias: string; requireApiKey: boolean;
+    /** FLYWHEEL_PREDICTIONS_RETENTION_DAYS: logged predictions older than this are deleted by serving; 0 keeps them. @default 30 */
+    predictionsRetentionDays: number;
+  };
   /**
    * The Flywheel API server (`flywheel server`): FLYWHEEL_SERVER_PORT (default 8470, or the local stack's),
    * FLYWHEEL_URL for clients (the CLI), FLYWHEEL_SERVER_MAX_BODY_BYTES for JSON bodies (default 16 MiB; artifacts
-   * stream and are not bound by it), FLYWHEEL_TOKEN for the CLI's requests.
+   * stream and are not bound by it), FLYWHEEL_TOKEN for the CLI's requests, FLYWHEEL_SERVER_MAX_UPLOAD_BYTES for an
+   * uploaded data source (`PUT /api/v1/uploads`; default 2 GiB, at most 5 GiB: one S3 PUT and one copy).
    */
-  server: { host: string; port: number; url: string; maxBodyBytes: number; token?: string };
+  server: { host: string; port: number; url: string; maxBodyBytes: number; maxUploadBytes: number; token?: string };
   /**
    * FLYWHEEL_GRANT_KEY: the key that signs release grants (store/grants.ts), shared by the server, the CLI and the
    * workers; set it where they run on different machines. @default a random key in `<stateDir>/grant-key`
@@ -68,6 +73,11 @@ export interface FlywheelConfig {
   grantKey?: string;
   /** `main` may be overridden with FLYWHEEL_TASK_QUEUE (a worker fleet of its own, or a test's queue). */
   taskQueues: { main: string; trainGpu: string; trainCpu: string };
+  /**
+   * The registry webhook dispatcher (workers/webhookDispatcher.ts, where the defaults are): FLYWHEEL_WEBHOOK_MAX_ATTEMPTS,
+   * FLYWHEEL_WEBHOOK_BACKOFF_MS (the wait after the first failure, doubled after each), FLYWHEEL_WEBHOOK_TIMEOUT_MS.
+   */
+  webhooks: { maxAttempts?: number; initialBackoffMs?: number; timeoutMs?: number };
   activityProfiles: typeof ACTIVITY_PROFILES;
 }
 
@@ -153,12 +163,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
           bucket: env.FLYWHEEL_S3_BUCKET ?? stack.minio?.bucket ?? 'flywheel',
           pathStyle: true,
         },
-    serving: { host: servingHost, port: servingPort, url: env.FLYWHEEL_SERVING_URL ?? `http://${servingHost}:${servingPort}`, alias: env.FLYWHEEL_SERVING_ALIAS || 'champion', requireApiKey: ['1', 'true'].includes(env.FLYWHEEL_REQUIRE_API_KEY ?? '') },
+    serving: { host: servingHost, port: servingPort, url: env.FLYWHEEL_SERVING_URL ?? `http://${servingHost}:${servingPort}`, alias: env.FLYWHEEL_SERVING_ALIAS || 'champion', requireApiKey: ['1', 'true'].includes(env.FLYWHEEL_REQUIRE_API_KEY ?? ''),
+      predictionsRetentionDays: env.FLYWHEEL_PREDICTIONS_RETENTION_DAYS === '0' ? 0 : intOf(env.FLYWHEEL_PREDICTIONS_RETENTION_DAYS, 'FLYWHEEL_PREDICTIONS_RETENTION_DAYS') ?? 30 },
     server: {
       host: serverHost,
       port: serverPort,
       url: (env.FLYWHEEL_URL ?? `http://${serverHost}:${serverPort}`).replace(/\/+$/, ''),
       maxBodyBytes: intOf(env.FLYWHEEL_SERVER_MAX_BODY_BYTES, 'FLYWHEEL_SERVER_MAX_BODY_BYTES') ?? 16 << 20,
+      maxUploadBytes: Math.min(intOf(env.FLYWHEEL_SERVER_MAX_UPLOAD_BYTES, 'FLYWHEEL_SERVER_MAX_UPLOAD_BYTES') ?? 2 * 1024 ** 3, 5 * 1024 ** 3),
       token: env.FLYWHEEL_TOKEN || undefined,
     },
     grantKey: env.FLYWHEEL_GRANT_KEY || undefined,
@@ -166,6 +178,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
       main: env.FLYWHEEL_TASK_QUEUE || TASK_QUEUES.main,
       trainCpu: env.FLYWHEEL_TRAIN_CPU_QUEUE || TASK_QUEUES.trainCpu,
       trainGpu: env.FLYWHEEL_TRAIN_GPU_QUEUE || TASK_QUEUES.trainGpu,
+    },
+    webhooks: {
+      maxAttempts: intOf(env.FLYWHEEL_WEBHOOK_MAX_ATTEMPTS, 'FLYWHEEL_WEBHOOK_MAX_ATTEMPTS'),
+      initialBackoffMs: intOf(env.FLYWHEEL_WEBHOOK_BACKOFF_MS, 'FLYWHEEL_WEBHOOK_BACKOFF_MS'),
+      timeoutMs: intOf(env.FLYWHEEL_WEBHOOK_TIMEOUT_MS, 'FLYWHEEL_WEBHOOK_TIMEOUT_MS'),
     },
     activityProfiles: ACTIVITY_PROFILES,
   };

@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SecretScanLastSequencer } from './tests/sequencer';
 
 export default defineConfig({
   test: {
@@ -8,5 +9,8 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 180_000,
     hookTimeout: 180_000,
+    // Notes when the run began; the secret scan (zz-secrets.test.ts) runs last and reads only what this run wrote.
+    globalSetup: ['tests/globalSetup.ts'],
+    sequence: { sequencer: SecretScanLastSequencer },
   },
 });

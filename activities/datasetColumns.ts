@@ -1,8 +1,7 @@
 /** Loads the columns a stage needs from a stored dataset version, as raw strings (training and evaluation). */
 import { Context, heartbeat } from '@temporalio/activity';
-import { eq } from 'drizzle-orm';
 import type { RawColumns } from '../ml/preprocess';
-import { datasetVersions, type DatasetVersionRow } from '../schema/datasets';
+import { findDatasetVersionRow, type DatasetVersionRow } from '../store/datasets';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
 import { INGESTED_CSV_LIMITS, readCsv } from '../storage/csvStream';
@@ -20,7 +19,7 @@ export function activityCancellation(): AbortSignal | undefined {
 export async function loadDatasetColumns(
   db: Db, store: ObjectStore, datasetVersionId: string, wanted: string[],
 ): Promise<{ version: DatasetVersionRow; columns: RawColumns; rowCount: number }> {
-  const [version] = await db.select().from(datasetVersions).where(eq(datasetVersions.id, datasetVersionId));
+  const version = await findDatasetVersionRow(db, datasetVersionId);
   if (!version) throw badInput('NotFoundError', `dataset version ${datasetVersionId} does not exist`);
   const columns: RawColumns = Object.fromEntries(wanted.map((name) => [name, [] as string[]]));
   let indices: number[] = [];

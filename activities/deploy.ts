@@ -1,6 +1,6 @@
 /** Deploy: moves the serving alias to a model version (audited) and waits until the serving process answers with it. */
 import { heartbeat } from '@temporalio/activity';
-import { deployments } from '../schema/deployments';
+import { recordDeployment } from '../store/deployments';
 import { listAliasEvents } from '../store/registry';
 import { badInput, type ActivityDeps } from './deps';
 import { moveAliasTx, notifyServing } from './release';
@@ -22,14 +22,16 @@ export interface DeployResult {
   deploymentId: string;
   previousVersion: number | null;
   endpoint: string;
-  /** Whether the serving process confirmed it now answers with this version. */
-  serving: 'confirmed' | 'unreachable';
+  /**
+   * Whether the serving process confirmed it now answers with this version; `unverified`: it is up but requires API
+   * keys, so it tells no keyless caller what it serves (the move is done all the same).
+   */
+  serving: 'confirmed' | 'unreachable' | 'unverified';
 }
 
 export function createDeployActivities({ db }: ActivityDeps) {
   return {
     async deployModelVersion(input: DeployInput): Promise<DeployResult> {
-      const deploymentId = `${input.modelName}/${input.alias}`;
       const endpoint = `${input.servingUrl}/v2/models/${encodeURIComponent(input.modelName)}/infer`;
       if (input.firstRelease) {
         const earlier = (await listAliasEvents(db, { modelName: input.modelName, limit: 20 })).find((e) => e.workflowId !== input.workflowId);
@@ -40,10 +42,10 @@ export function createDeployActivities({ db }: ActivityDeps) {
       const move = await moveAliasTx(db, {
         workflowId: input.workflowId, modelName: input.modelName, alias: input.alias, version: input.version, actor: input.actor, reason: input.reason,
       });
-      await db.insert(deployments).values({
-        id: deploymentId, modelName: input.modelName, alias: input.alias, version: input.version, endpoint,
-        pipelineName: input.pipelineName, workflowId: input.workflowId,
-      }).onConflictDoUpdate({ target: deployments.id, set: { version: input.version, endpoint, pipelineName: input.pipelineName, workflowId: input.workflowId, updatedAt: new Date() } });
+      // After the move (its own transaction): a retried deploy finds its move recorded and writes the same row again.
+      const deploymentId = await recordDeployment(db, {
+        modelName: input.modelName, alias: input.alias, version: input.version, endpoint, pipelineName: input.pipelineName, workflowId: input.workflowId,
+      });
       await notifyServing(db, input.modelName);
       const previousVersion = move.fromVersion;
       const serving = await waitForServing(input.servingUrl, input.modelName, input.version, 30_000);
@@ -53,12 +55,13 @@ export function createDeployActivities({ db }: ActivityDeps) {
 }
 
 /** The serving process polls aliases; confirm it picked the new version up. */
-async function waitForServing(servingUrl: string, modelName: string, version: number, timeoutMs: number): Promise<'confirmed' | 'unreachable'> {
+async function waitForServing(servingUrl: string, modelName: string, version: number, timeoutMs: number): Promise<DeployResult['serving']> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     heartbeat();
     try {
       const response = await fetch(`${servingUrl}/v2/models/${encodeURIComponent(modelName)}`, { signal: AbortSignal.timeout(2_000) });
+      if (response.status === 401) return 'unverified';
       if (response.ok) {
         const body = (await response.json()) as { versions?: string[] };
         if (body.versions?.includes(String(version))) return 'confirmed';

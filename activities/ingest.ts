@@ -9,20 +9,19 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { heartbeat, log } from '@temporalio/activity';
-import { eq } from 'drizzle-orm';
 import { CanonicalCsvWriter } from '../ml/csv';
 import { ParallelProfiler, RecordWidthError } from '../ml/parallelProfile';
 import { ProfileBuilder, type ColumnProfile } from '../ml/profile';
-import { datasets, datasetVersions } from '../schema/datasets';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
 import { CsvInputError } from '../storage/csvStream';
 import { nameProblem } from '../config/pipeline';
+import { findDatasetVersionRow, recordDatasetVersion } from '../store/datasets';
 import { checkLocalPath, localAccess, localPath, redact, SourceError } from '../storage/sources';
 import { detectFormat, readTable, type DataFormat, type TableSpec } from '../storage/tables';
 import type { ServedFeatureView } from '../features/sql';
 import { activityCancellation } from './datasetColumns';
-import { featureTrainingQuery, prepareReaderRole, type FeatureTableSpec } from './features';
+import { featureTrainingQuery, readerRoleReady, type FeatureTableSpec } from './features';
 import { badInput, type ActivityDeps } from './deps';
 
 export interface IngestInput {
@@ -106,7 +105,7 @@ export async function ingestTable(
 
     const contentHash = hash.digest('hex');
     const id = `${input.dataset}@${contentHash.slice(0, 16)}`;
-    const [existing] = await db.select().from(datasetVersions).where(eq(datasetVersions.id, id));
+    const existing = await findDatasetVersionRow(db, id);
     if (existing) {
       return { datasetVersionId: id, contentHash, objectKey: existing.objectKey, rowCount: existing.rowCount, format: read.format, reused: true, profile: existing.profile };
     }
@@ -124,21 +123,18 @@ export async function ingestTable(
       if (await upload.then(() => true, () => false)) await store.remove(objectKey).catch(() => undefined);
       throw error;
     }
-    await db.transaction(async (tx) => {
-      await tx.insert(datasets).values({ name: input.dataset }).onConflictDoNothing();
-      await tx.insert(datasetVersions).values({
-        id,
-        datasetName: input.dataset,
-        contentHash,
-        objectKey,
-        sourceUri: redact(input.table.source),
-        format: read.format,
-        rowCount: read.rows,
-        byteSize: bytes,
-        columns: profile.map((p) => ({ name: p.name, type: p.type })),
-        profile,
-        createdByWorkflowId: input.workflowId,
-      }).onConflictDoNothing();
+    await recordDatasetVersion(db, {
+      id,
+      datasetName: input.dataset,
+      contentHash,
+      objectKey,
+      sourceUri: redact(input.table.source),
+      format: read.format,
+      rowCount: read.rows,
+      byteSize: bytes,
+      columns: profile.map((p) => ({ name: p.name, type: p.type })),
+      profile,
+      createdByWorkflowId: input.workflowId,
     });
     return { datasetVersionId: id, contentHash, objectKey, rowCount: read.rows, format: read.format, reused: false, profile };
   } finally {
@@ -197,7 +193,7 @@ export function createIngestActivities(deps: ActivityDeps) {
           const built = await featureTrainingQuery(deps.db, deps.store, scratch, input.table, input.features, () => heartbeat({ bytes }));
           try {
             // The join runs as the reader role: it needs the grant on the scratch table just made.
-            await prepareReaderRole(deps.db);
+            await readerRoleReady(deps.db);
             const databaseUrl = (deps.db.$client.options as { connectionString?: string }).connectionString;
             if (!databaseUrl) throw new Error('the database pool has no connection string to run the feature join with');
             const { profile: _profile, ...result } = await ingestTable(deps, { ...input, table: { source: databaseUrl, format: 'sql', query: built.query } }, (read) => heartbeat({ bytes: (bytes = read) }));
@@ -207,7 +203,7 @@ export function createIngestActivities(deps: ActivityDeps) {
             await built.drop();
           }
         }
-        if (detectFormat(input.table) === 'sql') await prepareReaderRole(deps.db);
+        if (detectFormat(input.table) === 'sql') await readerRoleReady(deps.db);
         const { profile: _profile, ...result } = await ingestTable(deps, input, (read) => heartbeat({ bytes: (bytes = read) }));
         log.info('dataset version', { id: result.datasetVersionId, rows: result.rowCount, reused: result.reused });
         return result;

@@ -1,15 +1,17 @@
 /** Monitor stages: start a deployment's monitor, compare a window of predictions with the reference, raise alerts, retrain. */
-import { and, count, desc, eq, gte, inArray, isNotNull, lt, sql } from 'drizzle-orm';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { mean, psi, type BinnedReference } from '../ml/drift';
 import { labelledQuality } from '../ml/metrics';
 import { parsePipelineConfig, type PipelineConfig } from '../config/pipeline';
 import { columnDrift, dataQuality, FEATURE_DRIFT_DEFAULTS, type ColumnDrift, type FeatureDriftOptions, type QualityIssue } from '../ml/monitoring';
-import { datasetVersions } from '../schema/datasets';
-import { deployments, labels, predictions, requestErrors } from '../schema/deployments';
-import { modelAliases, modelVersions } from '../schema/models';
-import { alerts, monitorChecks, pipelines } from '../schema/monitors';
+import { findDatasetVersionRow } from '../store/datasets';
+import { findDeployment, findPipelineDeployment, setDeploymentMonitor } from '../store/deployments';
 import { issueGrant } from '../store/grants';
+import {
+  AlertOwnerError, findPipeline, linkRetraining, raiseAlert, recentRetrainings, recordAlertAction, recordMonitorCheck, recordPipeline,
+} from '../store/monitors';
+import { countRequestErrors, countWindowPredictions, labelledPredictions, windowPredictions, type PredictionWindow } from '../store/predictions';
+import { findModelVersion, findRegisteredModel, type ModelAlias, type ModelVersion } from '../store/registry';
 import { badInput, type ActivityDeps } from './deps';
 
 export interface MonitorSettings {
@@ -38,6 +40,7 @@ export interface MonitorInput {
 }
 
 export interface DriftCheckResult {
+  /** `no-deployment`: the model, its alias, the version it points at or the deployment is gone; the monitor ends. */
   verdict: 'ok' | 'drift' | 'insufficient-data' | 'no-deployment';
   version?: number;
   rows: number;
@@ -72,16 +75,24 @@ function storedConfig(raw: unknown, name: string): PipelineConfig {
 export const monitorWorkflowId = (modelName: string, alias: string) => `monitor-${modelName}-${alias}`;
 
 export function createMonitorActivities({ db, store, temporal, workflowTaskQueue, trainingQueues }: ActivityDeps) {
+  /** What `model@alias` serves now, or what of it is gone: the model, the alias, its deployment or the version. */
+  async function servedVersion(modelName: string, aliasName: string): Promise<{ gone: string } | { alias: ModelAlias; version: ModelVersion }> {
+    const model = await findRegisteredModel(db, modelName);
+    if (!model) return { gone: `model ${modelName} no longer exists` };
+    const alias = model.aliases.find((a) => a.alias === aliasName);
+    const deployment = await findDeployment(db, modelName, aliasName);
+    if (!alias || !deployment) return { gone: `${modelName}@${aliasName} is no longer deployed` };
+    const version = await findModelVersion(db, modelName, alias.version);
+    if (!version) return { gone: `${modelName} v${alias.version} (@${aliasName}) no longer exists` };
+    return { alias, version };
+  }
+
   /** Labels received in the window for this version's predictions, scored like the evaluation scored the holdout. */
   async function checkPerformance(
-    window: { modelName: string; windowStart: number; windowEnd: number }, versionNumber: number,
-    version: { metrics: Record<string, number>; artifactKey: string; task?: string }, settings: MonitorSettings,
+    window: PredictionWindow, version: { metrics: Record<string, number>; artifactKey: string }, settings: MonitorSettings,
   ): Promise<DriftCheckResult['performance']> {
     const options = { minLabels: 30, rmseIncrease: 0.2, accuracyDrop: 0.05, ...settings.modelQuality };
-    const labeled = await db.select({ prediction: predictions.prediction, label: labels.label }).from(labels)
-      .innerJoin(predictions, eq(predictions.requestId, labels.requestId))
-      .where(and(eq(predictions.modelName, window.modelName), eq(predictions.modelVersion, versionNumber),
-        gte(labels.receivedAt, new Date(window.windowStart)), lt(labels.receivedAt, new Date(window.windowEnd))));
+    const labeled = await labelledPredictions(db, window);
     if (labeled.length < options.minLabels) return undefined;
     const classes = version.metrics.rmse !== undefined ? undefined
       : version.metrics.accuracy === undefined ? null
@@ -106,7 +117,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
   ): Promise<Pick<DriftCheckResult, 'features' | 'quality'>> {
     if (settings.featureDrift && !settings.featureDrift.enabled) return {};
     const options = { ...FEATURE_DRIFT_DEFAULTS, ...settings.featureDrift };
-    const [version] = await db.select({ profile: datasetVersions.profile }).from(datasetVersions).where(eq(datasetVersions.id, datasetVersionId));
+    const version = await findDatasetVersionRow(db, datasetVersionId);
     const names = [...(params.features?.numeric ?? []), ...(params.features?.categorical ?? [])];
     const columns: ColumnDrift[] = [];
     const quality: QualityIssue[] = [];
@@ -129,8 +140,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
   return {
     /** Stores the pipeline config so monitors and schedules can start it again. */
     async recordPipeline(input: { name: string; config: Record<string, unknown> }): Promise<void> {
-      await db.insert(pipelines).values({ name: input.name, config: input.config })
-        .onConflictDoUpdate({ target: pipelines.name, set: { config: input.config, updatedAt: new Date() } });
+      await recordPipeline(db, input.name, input.config);
     },
 
     /** Starts the monitor for a deployment, or tells the running one that the served version changed. */
@@ -145,36 +155,28 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
         signalArgs: [{ version: input.version, settings: input.settings }],
         staticSummary: `Monitors ${input.modelName}@${input.alias}`,
       });
-      await db.update(deployments).set({ monitorWorkflowId: workflowId }).where(eq(deployments.id, `${input.modelName}/${input.alias}`));
+      await setDeploymentMonitor(db, input.modelName, input.alias, workflowId);
       return workflowId;
     },
 
     async checkPredictionDrift(input: {
       monitorWorkflowId: string; modelName: string; alias: string; windowStart: number; windowEnd: number; settings: MonitorSettings;
     }): Promise<DriftCheckResult> {
-      const [alias] = await db.select().from(modelAliases).where(and(eq(modelAliases.modelName, input.modelName), eq(modelAliases.alias, input.alias)));
-      const [deployment] = await db.select().from(deployments).where(eq(deployments.id, `${input.modelName}/${input.alias}`));
-      if (!alias || !deployment) return { verdict: 'no-deployment', rows: 0, message: `${input.modelName}@${input.alias} is no longer deployed` };
-      const [version] = await db.select().from(modelVersions).where(and(eq(modelVersions.modelName, input.modelName), eq(modelVersions.version, alias.version)));
-      if (!version?.predictionReferenceKey || !version.artifactKey) throw badInput('NotFoundError', `model ${input.modelName} v${alias.version} has no prediction reference or no Flywheel model artifact`);
+      const served = await servedVersion(input.modelName, input.alias);
+      // What it watched is gone: the monitor ends with this verdict, and raises nothing.
+      if ('gone' in served) return { verdict: 'no-deployment', rows: 0, message: served.gone };
+      const { alias, version } = served;
+      if (!version.predictionReferenceKey || !version.artifactKey) throw badInput('NotFoundError', `model ${input.modelName} v${alias.version} has no prediction reference or no Flywheel model artifact`);
       const reference = await store.getJson<BinnedReference>(version.predictionReferenceKey);
-      const inWindow = and(
-        eq(predictions.modelName, input.modelName),
-        eq(predictions.modelVersion, alias.version),
-        gte(predictions.createdAt, new Date(input.windowStart)),
-        lt(predictions.createdAt, new Date(input.windowEnd)),
-      );
+      const window: PredictionWindow = { modelName: input.modelName, version: alias.version, from: new Date(input.windowStart), to: new Date(input.windowEnd) };
       // A busy window (an hour at 1,000 rps is 3.6M rows) is judged on an even sample of ids: memory stays bounded.
-      const [{ total }] = await db.select({ total: count() }).from(predictions).where(inWindow) as [{ total: number }];
-      const stride = Math.max(1, Math.ceil(total / MAX_WINDOW_ROWS));
-      const rows = await db.select({ prediction: predictions.prediction, inputs: predictions.inputs, latencyMs: predictions.latencyMs }).from(predictions)
-        .where(stride > 1 ? and(inWindow, sql`${predictions.id} % ${stride} = 0`) : inWindow);
+      const total = await countWindowPredictions(db, window);
+      const rows = await windowPredictions(db, window, Math.max(1, Math.ceil(total / MAX_WINDOW_ROWS)));
       const values = Float64Array.from(rows, (r) => r.prediction);
-      const performance = await checkPerformance(input, alias.version, { ...version, artifactKey: version.artifactKey }, input.settings);
+      const performance = await checkPerformance(window, { ...version, artifactKey: version.artifactKey }, input.settings);
       const latencies = rows.map((r) => r.latencyMs).sort((a, b) => a - b);
       const latency = latencies.length ? { p50: latencies[Math.floor(latencies.length * 0.5)]!, p99: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]! } : undefined;
-      const [{ errors }] = await db.select({ errors: count() }).from(requestErrors)
-        .where(and(eq(requestErrors.modelName, input.modelName), gte(requestErrors.at, new Date(input.windowStart)), lt(requestErrors.at, new Date(input.windowEnd)))) as [{ errors: number }];
+      const errors = await countRequestErrors(db, input.modelName, window.from, window.to);
       const limits = { maxErrorRate: 0.05, ...input.settings.service };
       const requests = errors + total;
       const errorRate = requests ? errors / requests : 0;
@@ -200,10 +202,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
           ...featureReport, performance, latency, service,
         };
       }
-      await db.insert(monitorChecks).values({
-        id: `${input.monitorWorkflowId}:${input.windowEnd}`, monitorWorkflowId: input.monitorWorkflowId, modelName: input.modelName,
-        windowStart: new Date(input.windowStart), windowEnd: new Date(input.windowEnd), report: { ...result },
-      }).onConflictDoNothing();
+      await recordMonitorCheck(db, { monitorWorkflowId: input.monitorWorkflowId, modelName: input.modelName, windowStart: window.from, windowEnd: window.to, report: { ...result } });
       return result;
     },
 
@@ -211,27 +210,20 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
     async raiseAlert(input: {
       monitorWorkflowId: string; modelName: string; check: string; message: string; details: Record<string, unknown>; webhookUrl?: string; severity?: 'warning' | 'critical';
     }): Promise<{ alertId: number; isNew: boolean }> {
-      const inserted = await db.insert(alerts).values({
-        monitorWorkflowId: input.monitorWorkflowId, modelName: input.modelName, check: input.check, severity: input.severity ?? 'critical', status: 'open',
-        message: input.message, details: input.details,
-      }).onConflictDoNothing().returning({ id: alerts.id });
-      if (inserted[0]) {
-        if (input.webhookUrl) await deliverWebhook(input.webhookUrl, `:rotating_light: Flywheel: ${input.modelName} — ${input.message}`);
-        return { alertId: inserted[0].id, isNew: true };
-      }
-      const [open] = await db.update(alerts).set({ message: input.message, details: input.details })
-        .where(and(eq(alerts.monitorWorkflowId, input.monitorWorkflowId), eq(alerts.check, input.check), inArray(alerts.status, ['open', 'acknowledged']))).returning({ id: alerts.id });
-      return { alertId: open!.id, isNew: false };
+      const { webhookUrl, severity, ...alert } = input;
+      const raised = await raiseAlert(db, { ...alert, severity: severity ?? 'critical' });
+      if (raised.isNew && webhookUrl) await deliverWebhook(webhookUrl, `:rotating_light: Flywheel: ${input.modelName} — ${input.message}`);
+      return raised;
     },
 
     /** Acknowledges (still deduplicates, no more pages) or resolves (a recurrence opens a new alert) an alert. */
     async updateAlert(input: { monitorWorkflowId: string; alertId: number; action: 'acknowledge' | 'resolve'; by: string }): Promise<void> {
-      const [alert] = await db.select().from(alerts).where(eq(alerts.id, input.alertId));
-      if (!alert || alert.monitorWorkflowId !== input.monitorWorkflowId) throw badInput('NotFoundError', `alert ${input.alertId} does not belong to ${input.monitorWorkflowId}`);
-      if (alert.status === 'resolved') return;
-      const details = { ...alert.details, [input.action === 'resolve' ? 'resolvedBy' : 'acknowledgedBy']: input.by };
-      await db.update(alerts).set(input.action === 'resolve' ? { status: 'resolved', resolvedAt: new Date(), details } : { status: 'acknowledged', details })
-        .where(eq(alerts.id, input.alertId));
+      try {
+        await recordAlertAction(db, input);
+      } catch (error) {
+        if (error instanceof AlertOwnerError) throw badInput('NotFoundError', error.message);
+        throw error;
+      }
     },
 
     /**
@@ -239,20 +231,18 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
      * At most one retraining per pipeline is in flight: an alert raised while one runs is linked to it instead.
      */
     async startRetraining(input: { pipelineName: string; modelName: string; alertId: number; reason: string }): Promise<string> {
-      const [pipeline] = await db.select().from(pipelines).where(eq(pipelines.name, input.pipelineName));
+      const pipeline = await findPipeline(db, input.pipelineName);
       if (!pipeline) throw badInput('NotFoundError', `pipeline ${input.pipelineName} has no stored config; run it once with "flywheel run"`);
       // One retraining in flight per pipeline: a newer alert joins a retraining that is still running.
-      const earlier = await db.select({ id: alerts.retrainWorkflowId }).from(alerts)
-        .where(and(eq(alerts.modelName, input.modelName), isNotNull(alerts.retrainWorkflowId))).orderBy(desc(alerts.id)).limit(5);
-      for (const { id } of earlier) {
-        const status = await temporal.workflow.getHandle(id!).describe().then((d) => d.status.name, () => undefined);
-        if (status === 'RUNNING' && id!.startsWith(`${input.pipelineName}-retrain-`)) {
-          await db.update(alerts).set({ retrainWorkflowId: id }).where(eq(alerts.id, input.alertId));
-          return id!;
+      for (const id of await recentRetrainings(db, input.modelName)) {
+        const status = await temporal.workflow.getHandle(id).describe().then((d) => d.status.name, () => undefined);
+        if (status === 'RUNNING' && id.startsWith(`${input.pipelineName}-retrain-`)) {
+          await linkRetraining(db, input.alertId, id);
+          return id;
         }
       }
       const workflowId = `${input.pipelineName}-retrain-alert-${input.alertId}`;
-      const [deployment] = await db.select().from(deployments).where(eq(deployments.pipelineName, input.pipelineName)).limit(1);
+      const deployment = await findPipelineDeployment(db, input.pipelineName);
       // Parsed again: a config stored by an older version gets the defaults of fields added since.
       const config = storedConfig(pipeline.config, input.pipelineName);
       // The monitor's own release grant: its retraining may replace the champion, through the pipeline's gates only.
@@ -266,7 +256,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
         }],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       });
-      await db.update(alerts).set({ retrainWorkflowId: workflowId }).where(eq(alerts.id, input.alertId));
+      await linkRetraining(db, input.alertId, workflowId);
       return workflowId;
     },
   };

@@ -1,21 +1,23 @@
 /**
- * Release activities: authorisation, audited alias moves, webhooks, approvals, traffic routes for rollouts and the
- * numbers their health gates and comparisons read. Each write is idempotent per workflow.
+ * Release activities: authorisation, audited alias moves, approvals, traffic routes for rollouts and the numbers their
+ * health gates and comparisons read. Each write is idempotent per workflow. Webhooks are not here: the registry queues
+ * them with each change (store/webhooks.ts) and the dispatcher sends them, so no secret reaches a workflow.
  */
-import { createHmac } from 'node:crypto';
 import { activityInfo, heartbeat } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
-import { and, eq, gte, lt, sql } from 'drizzle-orm';
 import { ApiError } from '../config/errors';
 import { binReference, psi } from '../ml/drift';
 import { labelledQuality } from '../ml/metrics';
-import { labels, predictions, requestErrors, shadowPredictions, trafficRoutes } from '../schema/deployments';
 import type { Db } from '../storage/db';
+import { clearTrafficRoute, setTrafficRoute } from '../store/deployments';
 import {
-  closeApproval, findModelVersion, findRegisteredModel, findVersionByAlias, listWebhooks, notifyServing, openApproval, rollbackTarget,
+  closeApproval, findModelVersion, findRegisteredModel, findVersionByAlias, openApproval, rollbackTarget,
   setAlias, setModelVersionTags, type AliasMoveResult,
 } from '../store/registry';
 import { GrantError, verifyGrant, type GrantAction, type GrantScope } from '../store/grants';
+import {
+  countWindowPredictions, countWindowRequestErrors, labelsOfWindowPredictions, windowLatency, windowPredictionValues, windowShadowPredictions,
+  type PredictionWindow,
+} from '../store/predictions';
 import { badInput, type ActivityDeps } from './deps';
 
 export { notifyServing, SERVING_CHANNEL, type AliasMoveResult } from '../store/registry';
@@ -77,14 +79,6 @@ function callingWorkflowId(): string {
 const refusal = (request: string, error: GrantError) => badInput('UnauthorizedError',
   `${request} needs a grant from an admin token (--token or FLYWHEEL_TOKEN; create one with \`flywheel tokens create <name> --scope admin\`): ${error.message}`);
 
-export interface WebhookEvent {
-  event: 'model_version.created' | 'model_version_alias.moved';
-  /** Same on every retry, so receivers can drop duplicates. */
-  deliveryId: string;
-  modelName: string;
-  payload: Record<string, unknown>;
-}
-
 export interface HealthThresholds {
   maxErrorRate: number;
   maxLatencyP99Ms?: number;
@@ -130,8 +124,9 @@ export interface ShadowStats {
   p99Ms: number | null;
 }
 
-const window = (column: typeof predictions.createdAt | typeof requestErrors.at | typeof shadowPredictions.createdAt, since: number, until: number) =>
-  and(gte(column, new Date(since)), lt(column, new Date(until)));
+/** One version's traffic in the step's window (epoch ms, [since, until)). */
+const versionWindow = (modelName: string, version: number, since: number, until: number): PredictionWindow =>
+  ({ modelName, version, from: new Date(since), to: new Date(until) });
 
 export function createReleaseActivities({ db, store }: ActivityDeps) {
   return {
@@ -186,22 +181,6 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
       return { current, previous };
     },
 
-    async listWebhookTargets(input: { event: string; modelName: string }): Promise<{ id: number; url: string; secret: string | null }[]> {
-      const hooks = await listWebhooks(db, input);
-      return hooks.map((r) => ({ id: r.id, url: r.url, secret: r.secret }));
-    },
-
-    /** One POST; a non-2xx answer or a network fault is retried by Temporal (4xx other than 408/429 are not). */
-    async deliverWebhook(input: { url: string; secret: string | null; event: WebhookEvent }): Promise<number> {
-      const body = JSON.stringify({ event: input.event.event, delivery_id: input.event.deliveryId, model: input.event.modelName, ...input.event.payload });
-      const headers: Record<string, string> = { 'content-type': 'application/json', 'x-flywheel-event': input.event.event, 'x-flywheel-delivery': input.event.deliveryId };
-      if (input.secret) headers['x-flywheel-signature'] = `sha256=${createHmac('sha256', input.secret).update(body).digest('hex')}`;
-      const response = await fetch(input.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
-      if (response.ok) return response.status;
-      const retryable = response.status >= 500 || response.status === 408 || response.status === 429;
-      throw ApplicationFailure.create({ type: 'WebhookError', message: `webhook ${input.url} answered ${response.status}`, nonRetryable: !retryable });
-    },
-
     async openApproval(input: { workflowId: string; modelName: string; version: number }): Promise<void> {
       await openApproval(db, input);
     },
@@ -215,34 +194,27 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
     },
 
     async setTrafficRoute(input: { modelName: string; mode: 'canary' | 'ab' | 'shadow'; baseVersion: number; candidateVersion: number; weight: number; workflowId: string }): Promise<void> {
-      await db.insert(trafficRoutes).values(input).onConflictDoUpdate({ target: trafficRoutes.modelName, set: { ...input, updatedAt: new Date() } });
-      await notifyServing(db, input.modelName);
+      await setTrafficRoute(db, input);
     },
 
     /** Removes the route if this workflow still owns it. */
     async clearTrafficRoute(input: { modelName: string; workflowId: string }): Promise<void> {
-      await db.delete(trafficRoutes).where(and(eq(trafficRoutes.modelName, input.modelName), eq(trafficRoutes.workflowId, input.workflowId)));
-      await notifyServing(db, input.modelName);
+      await clearTrafficRoute(db, input.modelName, input.workflowId);
     },
 
     /** A canary step's health: the candidate's error rate and p99, and its predictions against the champion's. */
     async candidateHealth(input: HealthInput): Promise<HealthResult> {
-      const count = async (version: number) => {
-        const [p] = await db.select({
-          n: sql<number>`count(*)::int`,
-          p99: sql<number | null>`percentile_cont(0.99) within group (order by ${predictions.latencyMs})`,
-        }).from(predictions).where(and(eq(predictions.modelName, input.modelName), eq(predictions.modelVersion, version), window(predictions.createdAt, input.since, input.until)));
-        const [e] = await db.select({ n: sql<number>`count(*)::int` }).from(requestErrors)
-          .where(and(eq(requestErrors.modelName, input.modelName), eq(requestErrors.modelVersion, version), window(requestErrors.at, input.since, input.until)));
-        return { requests: p!.n + e!.n, errors: e!.n, p99: p!.p99 };
+      const baseWindow = versionWindow(input.modelName, input.baseVersion, input.since, input.until);
+      const candidateWindow = versionWindow(input.modelName, input.candidateVersion, input.since, input.until);
+      const count = async (window: PredictionWindow) => {
+        const { predictions, p99Ms } = await windowLatency(db, window);
+        const errors = await countWindowRequestErrors(db, window);
+        return { requests: predictions + errors, errors, p99: p99Ms };
       };
-      const candidate = await count(input.candidateVersion);
-      const base = await count(input.baseVersion);
-      const values = async (version: number) => (await db.select({ v: predictions.prediction }).from(predictions)
-        .where(and(eq(predictions.modelName, input.modelName), eq(predictions.modelVersion, version), window(predictions.createdAt, input.since, input.until)))
-        .limit(50_000)).map((r) => r.v);
-      const baseValues = await values(input.baseVersion);
-      const candidateValues = await values(input.candidateVersion);
+      const candidate = await count(candidateWindow);
+      const base = await count(baseWindow);
+      const baseValues = await windowPredictionValues(db, baseWindow, 50_000);
+      const candidateValues = await windowPredictionValues(db, candidateWindow, 50_000);
       // PSI over 10 bins is noise below a few hundred values a side (≈ 9/n₁ + 9/n₂): no verdict under 100 each.
       const predictionPsi = baseValues.length >= MIN_PSI_VALUES && candidateValues.length >= MIN_PSI_VALUES ? psi(binReference(baseValues, 10), candidateValues) : null;
       const errorRate = candidate.requests ? candidate.errors / candidate.requests : 0;
@@ -264,30 +236,25 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
       const out: VariantStats[] = [];
       for (const version of input.versions) {
         heartbeat();
-        const inWindow = and(eq(predictions.modelName, input.modelName), eq(predictions.modelVersion, version), window(predictions.createdAt, input.since, input.until));
-        const [p] = await db.select({ n: sql<number>`count(*)::int` }).from(predictions).where(inWindow);
-        const [e] = await db.select({ n: sql<number>`count(*)::int` }).from(requestErrors)
-          .where(and(eq(requestErrors.modelName, input.modelName), eq(requestErrors.modelVersion, version), window(requestErrors.at, input.since, input.until)));
-        const pairs = await db.select({ prediction: predictions.prediction, label: labels.label }).from(labels)
-          .innerJoin(predictions, eq(predictions.requestId, labels.requestId)).where(inWindow).limit(100_000);
+        const window = versionWindow(input.modelName, version, input.since, input.until);
+        const served = await countWindowPredictions(db, window);
+        const errors = await countWindowRequestErrors(db, window);
+        const pairs = await labelsOfWindowPredictions(db, window, 100_000);
         const row = await findModelVersion(db, input.modelName, version);
         const classes = model?.task === 'classification' && row?.artifactKey
           ? (await store.getJson<{ preprocessor: { target: { classes?: string[] } } }>(row.artifactKey)).preprocessor.target.classes ?? [] : undefined;
         const quality = labelledQuality(pairs, classes);
         const metric = quality ? { name: quality.name, value: quality.value } : null;
-        out.push({ version, requests: p!.n + e!.n, errors: e!.n, labels: pairs.length, metric });
+        out.push({ version, requests: served + errors, errors, labels: pairs.length, metric });
       }
       return out;
     },
 
     async shadowReport(input: { modelName: string; shadowVersion: number; since: number; until: number }): Promise<ShadowStats> {
-      const rows = await db.select({ base: shadowPredictions.basePrediction, shadow: shadowPredictions.shadowPrediction, latency: shadowPredictions.latencyMs })
-        .from(shadowPredictions)
-        .where(and(eq(shadowPredictions.modelName, input.modelName), eq(shadowPredictions.shadowVersion, input.shadowVersion), window(shadowPredictions.createdAt, input.since, input.until)))
-        .limit(200_000);
+      const rows = await windowShadowPredictions(db, versionWindow(input.modelName, input.shadowVersion, input.since, input.until), 200_000);
       const answered = rows.filter((r) => r.shadow !== null);
       const model = await findRegisteredModel(db, input.modelName);
-      const latencies = rows.map((r) => r.latency).sort((a, b) => a - b);
+      const latencies = rows.map((r) => r.latencyMs).sort((a, b) => a - b);
       let meanAbsDifference: number | null = null, agreement: number | null = null;
       if (answered.length) {
         if (model?.task === 'classification') agreement = answered.filter((r) => r.shadow === r.base).length / answered.length;

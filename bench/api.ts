@@ -24,10 +24,10 @@
  *     batch size, else the bench fails. Server CPU (the process group, /proc), Postgres CPU (the postmaster's
  *     processes) and the machine's busy share are reported per phase.
  * (b) search: BENCH_RUNS (100,000) runs in one experiment on each side, bulk-inserted with SQL into each server's own
- *     normal tables (Flywheel: `runs` with jsonb params / tags / latest metrics; MLflow: runs, params, tags,
- *     latest_metrics), then VACUUM ANALYZE; neither search reads metric history, so no history rows are written.
- *     Flywheel's secondary indexes on `runs` are dropped for the load and recreated from their own definitions
- *     (pg_indexes), MLflow's schema is loaded as is; the servers then answer from their normal schema. Data is a
+ *     normal tables (Flywheel: `runs` with jsonb params / tags / latest metrics, and `run_latest_metrics`; MLflow: runs,
+ *     params, tags, latest_metrics), then VACUUM ANALYZE; neither search reads metric history, so no history rows are
+ *     written. Flywheel's secondary indexes on `runs` and `run_latest_metrics` are dropped for the load and recreated
+ *     from their own definitions (pg_indexes), MLflow's schema is loaded as is; the servers then answer from their normal schema. Data is a
  *     formula of the run's index i (a hash, no random generator): rmse / mae / r2 in [0, 1), lr one of 0.001 / 0.01 /
  *     0.1, batch_size, optimizer, epochs; 3 tags. Query: `metrics.rmse < 0.5 and params.lr = '0.01'`, order_by
  *     `metrics.rmse`, max_results 100 (about 1 run in 6 matches). One client, BENCH_SEARCH_WARMUP (3) unrecorded
@@ -38,12 +38,14 @@
  *     found and the check fails until that is fixed; BENCH_LR_PARAM=eta measures with a key the filter leaves alone.
  *     Then Flywheel alone at BENCH_RUNS_LARGE (1,000,000; 0 skips) runs in the same experiment (BENCH_SEARCHES_LARGE,
  *     20, requests). Flywheel's search plan (EXPLAIN ANALYZE of the SQL its store runs) is printed on stderr.
+ *     BENCH_LARGE_ONLY=1 runs this part alone: no MLflow, no log-batch, BENCH_RUNS_LARGE runs loaded at once (5½ min
+ *     on a fully loaded 2-core machine, most of it the load), then one JSON line with the large figures only.
  * (c) BENCH_PROFILE=1: a second Flywheel server under `node --cpu-prof` (bench/apiProfiledServer.ts, which exits on
  *     SIGTERM so the profile is written), one log-batch phase and a search phase against it, self time by function.
  *
  * Environment: BENCH_CLIENTS (4), BENCH_BATCH (1000), BENCH_KEYS (10), BENCH_SECONDS (10), BENCH_WARMUP_S (2),
  * BENCH_REPEATS (3), BENCH_RUNS (100000), BENCH_RUNS_LARGE (1000000), BENCH_SEARCHES (30), BENCH_SEARCH_WARMUP (3),
- * BENCH_SEARCHES_LARGE (20), BENCH_MLFLOW_WORKERS (1), BENCH_MLFLOW_WORKERS_VARIANT (4), BENCH_PROFILE (0),
+ * BENCH_SEARCHES_LARGE (20), BENCH_LARGE_ONLY (0), BENCH_MLFLOW_WORKERS (1), BENCH_MLFLOW_WORKERS_VARIANT (4), BENCH_PROFILE (0),
  * BENCH_BUDGET_S (480: no log-batch round starts past it), BENCH_KEEP (1 keeps the databases), BENCH_LR_PARAM (lr),
  * BENCH_MLFLOW_PYTHON (a python with mlflow + psycopg2 instead of the venv). About 6 minutes on the 2-core reference
  * machine once the venv exists (its first creation takes about 3 minutes more; the 1,000,000-run load about 1 minute);
@@ -85,7 +87,9 @@ const MLFLOW_WORKERS_VARIANT = intFromEnv('BENCH_MLFLOW_WORKERS_VARIANT', 4);
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const BUDGET_S = intFromEnv('BENCH_BUDGET_S', 480);
 const KEEP = process.env.BENCH_KEEP === '1';
+const LARGE_ONLY = process.env.BENCH_LARGE_ONLY === '1';
 if (BATCH % KEYS !== 0) throw new Error(`BENCH_KEYS (${KEYS}) must divide BENCH_BATCH (${BATCH})`);
+if (LARGE_ONLY && RUNS_LARGE === 0) throw new Error('BENCH_LARGE_ONLY=1 needs BENCH_RUNS_LARGE > 0');
 if (RUNS_LARGE !== 0 && RUNS_LARGE <= RUNS) throw new Error(`BENCH_RUNS_LARGE (${RUNS_LARGE}) must exceed BENCH_RUNS (${RUNS}), or be 0`);
 
 const MLFLOW_REQUIREMENTS = ['mlflow==3.17.2', 'psycopg2-binary==2.9.13'] as const;
@@ -139,14 +143,21 @@ const valuesSql = `SELECT i, md5('bench-run-' || i) AS id, ${runNameSql} AS name
     (ARRAY['0.001','0.01','0.1'])[${hashSql('i', 2)} % 3 + 1] AS lr, (ARRAY['32','64','128','256'])[${hashSql('i', 5)} % 4 + 1] AS batch_size,
     CASE WHEN ${hashSql('i', 6)} % 2 = 0 THEN 'adam' ELSE 'sgd' END AS optimizer, (10 + ${hashSql('i', 7)} % 90)::text AS epochs`;
 
-function flywheelLoadSql(experiment: string, from: number, to: number): string {
-  return `INSERT INTO runs (id, experiment, name, user_id, status, tags, params, metrics, started_at, ended_at)
-    SELECT id, '${experiment.replace(/'/g, "''")}', name, 'bench', 'finished',
-      jsonb_build_object('mlflow.runName', name, 'mlflow.user', 'bench', 'mlflow.source.type', 'LOCAL'),
-      jsonb_build_object('${LR_PARAM}', lr, 'batch_size', batch_size, 'optimizer', optimizer, 'epochs', epochs),
-      jsonb_build_object('rmse', rmse, 'mae', mae, 'r2', r2),
-      to_timestamp(start_ms / 1000.0), to_timestamp((start_ms + 60000) / 1000.0)
-    FROM (${valuesSql} FROM generate_series(${from}::bigint, ${to - 1}::bigint) i) v`;
+/** The runs (latest metrics in the jsonb) and their `run_latest_metrics` rows, in that order (a foreign key). */
+function flywheelLoadSql(experiment: { name: string; id: number }, from: number, to: number): string[] {
+  const source = `(${valuesSql} FROM generate_series(${from}::bigint, ${to - 1}::bigint) i) v`;
+  return [
+    `INSERT INTO runs (id, experiment, name, user_id, status, tags, params, metrics, started_at, ended_at)
+      SELECT id, '${experiment.name.replace(/'/g, "''")}', name, 'bench', 'finished',
+        jsonb_build_object('mlflow.runName', name, 'mlflow.user', 'bench', 'mlflow.source.type', 'LOCAL'),
+        jsonb_build_object('${LR_PARAM}', lr, 'batch_size', batch_size, 'optimizer', optimizer, 'epochs', epochs),
+        jsonb_build_object('rmse', rmse, 'mae', mae, 'r2', r2),
+        to_timestamp(start_ms / 1000.0), to_timestamp((start_ms + 60000) / 1000.0)
+      FROM ${source}`,
+    `INSERT INTO run_latest_metrics (run_id, key, experiment_id, value, step, logged_at)
+      SELECT id, m.key, ${experiment.id}, m.value, 0, to_timestamp((start_ms + 60000) / 1000.0) FROM ${source},
+      LATERAL (VALUES ('rmse', rmse), ('mae', mae), ('r2', r2)) AS m(key, value)`,
+  ];
 }
 
 function mlflowLoadSql(experimentId: number, from: number, to: number): string[] {
@@ -320,10 +331,10 @@ async function runParallel(pool: pg.Pool, statements: string[]): Promise<void> {
   await Promise.all(statements.map((text) => pool.query(text)));
 }
 
-/** Flywheel's secondary indexes on runs: dropped around a bulk load, recreated from their own definitions. */
+/** Flywheel's secondary indexes on runs and run_latest_metrics: dropped around a bulk load, recreated from their own definitions. */
 async function withoutRunIndexes(pool: pg.Pool, load: () => Promise<void>): Promise<void> {
   const { rows } = await pool.query<{ indexname: string; indexdef: string }>(
-    `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'runs' AND indexname NOT IN (SELECT conname FROM pg_constraint)`);
+    `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename IN ('runs', 'run_latest_metrics') AND indexname NOT IN (SELECT conname FROM pg_constraint)`);
   for (const index of rows) await pool.query(`DROP INDEX "${index.indexname}"`);
   try {
     await load();
@@ -332,24 +343,41 @@ async function withoutRunIndexes(pool: pg.Pool, load: () => Promise<void>): Prom
   }
 }
 
+/** Flywheel's runs [from, to) on two connections, then VACUUM ANALYZE of both tables. */
+async function loadFlywheelRuns(pool: pg.Pool, experiment: { name: string; id: number }, from: number, to: number): Promise<void> {
+  await withoutRunIndexes(pool, async () => {
+    await Promise.all(ranges(from, to, 2).map(async ([a, b]) => {
+      for (const text of flywheelLoadSql(experiment, a, b)) await pool.query(text);
+    }));
+  });
+  await pool.query('VACUUM ANALYZE runs');
+  await pool.query('VACUUM ANALYZE run_latest_metrics');
+}
+
 function ranges(from: number, to: number, parts: number): [number, number][] {
   const size = Math.ceil((to - from) / parts);
   return Array.from({ length: parts }, (_, k) => [from + k * size, Math.min(to, from + (k + 1) * size)] as [number, number]).filter(([a, b]) => b > a);
 }
 
-/** Flywheel's search, as its store runs it, under EXPLAIN ANALYZE (the plan on stderr; the execution time returned). */
+/**
+ * Flywheel's search, as its store runs it, under EXPLAIN ANALYZE: each of its statements (the page walk, the rows by id,
+ * the experiment lookups), plans on stderr; the summed execution time returned.
+ */
 async function explainFlywheelSearch(databaseUrl: string, experimentId: number): Promise<number | undefined> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
   const captured: { sql: string; params: unknown[] }[] = [];
   const db = drizzle(pool, { schema, logger: { logQuery: (sql, params) => captured.push({ sql, params }) } }) as unknown as Db;
   try {
     await searchRuns(db, { experimentIds: [experimentId], filter: FILTER, orderBy: ORDER_BY, maxResults: MAX_RESULTS });
-    const query = captured.at(-1)!;
-    const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${query.sql}`, query.params);
-    const plan = rows.map((r) => r['QUERY PLAN']);
-    log(`  flywheel search plan:\n${plan.map((line) => `    ${line}`).join('\n')}`);
-    const time = /Execution Time: ([\d.]+) ms/.exec(plan.join('\n'));
-    return time ? Number(time[1]) : undefined;
+    let total: number | undefined = 0;
+    for (const query of captured) {
+      const { rows } = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${query.sql}`, query.params);
+      const plan = rows.map((r) => r['QUERY PLAN']);
+      log(`  flywheel search plan:\n${plan.map((line) => `    ${line}`).join('\n')}`);
+      const time = /Execution Time: ([\d.]+) ms/.exec(plan.join('\n'));
+      total = time && total !== undefined ? total + Number(time[1]) : undefined;
+    }
+    return total;
   } finally {
     await pool.end();
   }
@@ -389,18 +417,69 @@ async function main(): Promise<void> {
     log(`bench:api — ${CLIENTS} clients × ${BATCH}-point log-batch, ${SECONDS} s per phase, ${REPEATS} rounds; search at ${fmt(RUNS)} runs${RUNS_LARGE ? ` (Flywheel also at ${fmt(RUNS_LARGE)})` : ''}`);
     if (busyBefore > 25) log(`  warning: the machine was ${busyBefore.toFixed(0)} % busy before the bench (other work skews both sides)`);
 
-    const python = process.env.BENCH_MLFLOW_PYTHON || await ensurePythonEnv('mlflow-server', MLFLOW_REQUIREMENTS);
-    for (const database of [fwDatabase, mlDatabase]) await ensureDatabase(config.databaseUrl, database);
+    const python = LARGE_ONLY ? '' : process.env.BENCH_MLFLOW_PYTHON || await ensurePythonEnv('mlflow-server', MLFLOW_REQUIREMENTS);
+    for (const database of LARGE_ONLY ? [fwDatabase] : [fwDatabase, mlDatabase]) await ensureDatabase(config.databaseUrl, database);
     fwDb = connectDb(fwUrl, 2);
     await migrateDb(fwDb);
     const token = `fw_admin_bench_${tag}`;
     await fwDb.insert(apiTokens).values({ name: `bench-api-${tag}`, scope: 'admin', hash: hashToken(token) });
     fwPool = new pg.Pool({ connectionString: fwUrl, max: 2 });
-    mlPool = new pg.Pool({ connectionString: mlUrl, max: 2 });
     const postmaster = Number(statFields((await fwPool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid)?.[1]);
 
     let t0 = performance.now();
     const flywheel = await startFlywheel(fwUrl);
+
+    const expectNames = (server: Server, got: string[] | undefined, want: string[]) => {
+      if (!got || got.length !== want.length || got.some((name, k) => name !== want[k])) {
+        const at = (got ?? []).findIndex((name, k) => name !== want[k]);
+        throw new Error(`${server.name} search: ${got?.length ?? 0} runs, expected ${want.length}; first difference at ${at}: ${got?.[at]} instead of ${want[at]}`);
+      }
+    };
+    const searchPhaseIn = async (server: Server, experimentId: number, requests: number, want: string[]): Promise<Phase> => {
+      const body = JSON.stringify({ experiment_ids: [String(experimentId)], filter: FILTER, order_by: [ORDER_BY], max_results: MAX_RESULTS });
+      const phase = await loadPhase(server, { mode: 'search', baseUrl: server.url, token, body, warmup: SEARCH_WARMUP, requests }, dir, postmaster);
+      if (phase.ok !== phase.measured) throw new Error(`${server.name} search: ${phase.measured - phase.ok} of ${phase.measured} not 200; first: ${phase.first_error}`);
+      expectNames(server, phase.run_names, want);
+      log(`  ${`${server.name} search`.padEnd(22)} p50 ${phase.latency_ms.p50.toFixed(1)} ms  p99 ${phase.latency_ms.p99.toFixed(1)} ms  (${requests} requests; server ${((1000 * phase.server_cpu_s) / requests).toFixed(1)} ms CPU/request, postgres ${((1000 * phase.postgres_cpu_s) / requests).toFixed(1)} ms)`);
+      return phase;
+    };
+    const pooled = (phases: Phase[]) => {
+      const sorted = Float64Array.from(phases.flatMap((p) => p.samples_ms ?? [])).sort();
+      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+      return { p50: at(0.5), p99: at(0.99), n: sorted.length };
+    };
+    /** The 1,000,000-run figures under their own names (null at another size). */
+    const oneMillion = (search: { p50: number; p99: number } | undefined) => ({
+      search_p50_ms_1m: search && RUNS_LARGE === 1_000_000 ? fixed(search.p50, 2) : null,
+      search_p99_ms_1m: search && RUNS_LARGE === 1_000_000 ? fixed(search.p99, 2) : null,
+    });
+
+    if (LARGE_ONLY) {
+      // (c) alone: the large experiment loaded at once, then searched.
+      const experiment = { name: `bench-search-${tag}`, id: 0 };
+      experiment.id = Number((await call<{ experiment_id: string }>(flywheel, token, 'experiments/create', { name: experiment.name })).experiment_id);
+      t0 = performance.now();
+      await loadFlywheelRuns(fwPool, experiment, 0, RUNS_LARGE);
+      const loadS = (performance.now() - t0) / 1000;
+      log(`  loaded ${fmt(RUNS_LARGE)} runs into flywheel in ${loadS.toFixed(0)} s (indexes rebuilt, VACUUM ANALYZE)`);
+      const search = pooled([await searchPhaseIn(flywheel, experiment.id, SEARCHES_LARGE, expectedNames(RUNS_LARGE))]);
+      const planMs = await explainFlywheelSearch(fwUrl, experiment.id);
+      console.log([
+        '',
+        `bench:api (BENCH_LARGE_ONLY) — flywheel search at ${fmt(RUNS_LARGE)} runs ("${FILTER}", order_by ${ORDER_BY}, ${MAX_RESULTS} results): p50 ${search.p50.toFixed(1)} ms, p99 ${search.p99.toFixed(1)} ms (${search.n} requests); SQL alone ${planMs?.toFixed(1) ?? '?'} ms under EXPLAIN ANALYZE`,
+        `  total ${elapsedS().toFixed(0)} s`,
+        '',
+      ].join('\n'));
+      console.log(JSON.stringify({
+        bench: 'api', large_only: true, search_runs_large: RUNS_LARGE,
+        search_large_p50_ms: fixed(search.p50, 2), search_large_p99_ms: fixed(search.p99, 2), search_large_sql_ms: fixed(planMs, 2),
+        ...oneMillion(search), searches: search.n, load_s: { flywheel_large: fixed(loadS, 1) },
+        machine_busy_before_pct: fixed(busyBefore, 0), total_s: fixed(elapsedS(), 0),
+      }));
+      return;
+    }
+
+    mlPool = new pg.Pool({ connectionString: mlUrl, max: 2 });
     const mlflow = await startMlflow(python, mlUrl, MLFLOW_WORKERS, dir, 'mlflow');
     // Started after the first, which migrates the shared database.
     const variant = MLFLOW_WORKERS_VARIANT && MLFLOW_WORKERS_VARIANT !== MLFLOW_WORKERS
@@ -449,9 +528,9 @@ async function main(): Promise<void> {
     for (const server of [flywheel, mlflow]) {
       searchExperiment.set(server.kind, Number((await call<{ experiment_id: string }>(server, token, 'experiments/create', { name: `bench-search-${tag}` })).experiment_id));
     }
+    const fwExperiment = { name: `bench-search-${tag}`, id: searchExperiment.get('flywheel')! };
     t0 = performance.now();
-    await withoutRunIndexes(fwPool, () => runParallel(fwPool!, ranges(0, RUNS, 2).map(([a, b]) => flywheelLoadSql(`bench-search-${tag}`, a, b))));
-    await fwPool.query('VACUUM ANALYZE runs');
+    await loadFlywheelRuns(fwPool, fwExperiment, 0, RUNS);
     const fwLoadS = (performance.now() - t0) / 1000;
     t0 = performance.now();
     const [runsSql, ...childSql] = mlflowLoadSql(searchExperiment.get('mlflow')!, 0, RUNS);
@@ -462,20 +541,7 @@ async function main(): Promise<void> {
     log(`  loaded ${fmt(RUNS)} runs: flywheel ${fwLoadS.toFixed(1)} s (indexes rebuilt, VACUUM ANALYZE), mlflow ${mlLoadS.toFixed(1)} s (runs, ${fmt(RUNS * 4)} params, ${fmt(RUNS * 3)} tags, ${fmt(RUNS * 3)} latest metrics, VACUUM ANALYZE)`);
 
     const expected = expectedNames(RUNS);
-    const searchBody = (server: Server) => JSON.stringify({ experiment_ids: [String(searchExperiment.get(server.kind))], filter: FILTER, order_by: [ORDER_BY], max_results: MAX_RESULTS });
-    const checkNames = (server: Server, got: string[] | undefined, want: string[]) => {
-      if (!got || got.length !== want.length || got.some((name, k) => name !== want[k])) {
-        const at = (got ?? []).findIndex((name, k) => name !== want[k]);
-        throw new Error(`${server.name} search: ${got?.length ?? 0} runs, expected ${want.length}; first difference at ${at}: ${got?.[at]} instead of ${want[at]}`);
-      }
-    };
-    const searchPhase = async (server: Server, requests: number, want: string[]): Promise<Phase> => {
-      const phase = await loadPhase(server, { mode: 'search', baseUrl: server.url, token, body: searchBody(server), warmup: SEARCH_WARMUP, requests }, dir, postmaster);
-      if (phase.ok !== phase.measured) throw new Error(`${server.name} search: ${phase.measured - phase.ok} of ${phase.measured} not 200; first: ${phase.first_error}`);
-      checkNames(server, phase.run_names, want);
-      log(`  ${`${server.name} search`.padEnd(22)} p50 ${phase.latency_ms.p50.toFixed(1)} ms  p99 ${phase.latency_ms.p99.toFixed(1)} ms  (${requests} requests; server ${((1000 * phase.server_cpu_s) / requests).toFixed(1)} ms CPU/request, postgres ${((1000 * phase.postgres_cpu_s) / requests).toFixed(1)} ms)`);
-      return phase;
-    };
+    const searchPhase = (server: Server, requests: number, want: string[]) => searchPhaseIn(server, searchExperiment.get(server.kind)!, requests, want);
     const searchPhases: Record<'flywheel' | 'mlflow', Phase[]> = { flywheel: [], mlflow: [] };
     for (let round = 0; round < Math.max(1, rounds); round++) {
       const order = round % 2 === 0 ? [flywheel, mlflow] : [mlflow, flywheel];
@@ -493,8 +559,7 @@ async function main(): Promise<void> {
     let largePlanMs: number | undefined;
     if (RUNS_LARGE) {
       t0 = performance.now();
-      await withoutRunIndexes(fwPool, () => runParallel(fwPool!, ranges(RUNS, RUNS_LARGE, 2).map(([a, b]) => flywheelLoadSql(`bench-search-${tag}`, a, b))));
-      await fwPool.query('VACUUM ANALYZE runs');
+      await loadFlywheelRuns(fwPool, fwExperiment, RUNS, RUNS_LARGE);
       largeLoadS = (performance.now() - t0) / 1000;
       log(`  loaded ${fmt(RUNS_LARGE - RUNS)} more runs into flywheel (${fmt(RUNS_LARGE)} in the experiment) in ${largeLoadS.toFixed(0)} s`);
       large = await searchPhase(flywheel, SEARCHES_LARGE, expectedNames(RUNS_LARGE));
@@ -524,11 +589,6 @@ async function main(): Promise<void> {
     const mlLog = best(logPhases.mlflow!);
     const variantLog = variant ? best(logPhases[variant.name]!) : undefined;
     const mlBest = variantLog && variantLog.points_per_s! > mlLog.points_per_s! ? variantLog : mlLog;
-    const pooled = (phases: Phase[]) => {
-      const sorted = Float64Array.from(phases.flatMap((p) => p.samples_ms ?? [])).sort();
-      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-      return { p50: at(0.5), p99: at(0.99), n: sorted.length };
-    };
     const fwSearch = pooled(searchPhases.flywheel);
     const mlSearch = pooled(searchPhases.mlflow);
     const largeSearch = large ? pooled([large]) : undefined;
@@ -574,6 +634,7 @@ async function main(): Promise<void> {
       search_runs_large: RUNS_LARGE,
       search_large_p50_ms: largeSearch ? fixed(largeSearch.p50, 2) : null,
       search_large_p99_ms: largeSearch ? fixed(largeSearch.p99, 2) : null,
+      ...oneMillion(largeSearch),
       search_sql_ms: fixed(fwPlanMs, 2),
       search_large_sql_ms: fixed(largePlanMs, 2),
       log_batch_rounds: rounds,

@@ -13,8 +13,8 @@ import type { PipelineInput } from '../workflows/pipeline';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
-// authorizeRelease, record, ingest, validate, train, resolveAlias, evaluate, register, listWebhookTargets, deploy, listWebhookTargets, ensureMonitor
-const STAGE_ACTIVITIES = 12;
+// authorizeRelease, record, ingest, validate, train, resolveAlias, evaluate, register, deploy, ensureMonitor
+const STAGE_ACTIVITIES = 10;
 const require = createRequire(import.meta.url);
 
 const noopStages = {
@@ -26,7 +26,6 @@ const noopStages = {
   async resolveAlias() { return null; },
   async evaluateModel() { return { metrics: { r2: 1 }, gate: { passed: true, failures: [], checks: [] }, baseline: null, predictionReferenceKey: 'p', reportKey: 'r', plots: {} }; },
   async registerModelVersion() { return { modelName: 'bench', version: 1 }; },
-  async listWebhookTargets() { return []; },
   async deployModelVersion() { return { deploymentId: 'bench/champion', previousVersion: null, endpoint: 'http://bench', serving: 'confirmed' }; },
   async ensureMonitor() { return 'monitor-bench'; },
   async noop(step: number) { return step; },

@@ -1,4 +1,4 @@
-/** `flywheel datasets …`: versions, profiles, diffs, aliases, the inferred contract (over the API), and ingest from the command line. */
+/** `flywheel datasets …`: versions, profiles, diffs, aliases, the inferred contract, and a new version ingested — all over the API. */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { Document, YAMLMap } from 'yaml';
@@ -6,14 +6,12 @@ import { ConfigError } from '../config/pipeline';
 import type { ColumnProfile } from '../ml/profile';
 import type { ColumnStatistics, ProfileDiff } from '../ml/profileDiff';
 import type { DatasetContract, ValidationReport } from '../ml/validation';
-import { temporalClient } from '../storage/temporal';
 import type { DataFormat } from '../storage/tables';
-import { loadConfig } from '../temporal.config';
-import type { DatasetWorkflowInput, DatasetWorkflowResult } from '../workflows/dataset';
-import { DATASET_VERSION_KEY } from '../workflows/searchAttributes';
+import type { DatasetWorkflowResult } from '../workflows/dataset';
 import { api } from './api';
+import { followJob } from './jobs';
+import { uploadLocalSource, UploadUnavailableError } from './upload';
 import { histogramBars, sparkline, table, when, type Say } from './output';
-import { failureMessage, uiLink } from './pipelines';
 
 /** What the API answers (dates as ISO strings). */
 interface VerdictJson { passed: boolean; errorCount: number; warningCount: number; workflowId: string; createdAt: string }
@@ -128,48 +126,28 @@ async function printSchema(ref: string, say: Say): Promise<void> {
 }
 
 async function addVersion(name: string, source: string, options: { format?: DataFormat; delimiter?: string; query?: string; header?: boolean }, say: Say): Promise<void> {
-  const config = loadConfig();
-  const client = await temporalClient(config.temporal);
-  const input: DatasetWorkflowInput = {
-    dataset: name,
-    table: { source: /^[a-z]+:\/\//.test(source) ? source : resolve(source), format: options.format, delimiter: options.delimiter, query: options.query, header: options.header },
-  };
-  const workflowId = `dataset-${name}-${Date.now().toString(36)}`;
-  const handle = await client.workflow.start('datasetWorkflow', {
-    workflowId, taskQueue: config.taskQueues.main, args: [input], typedSearchAttributes: [{ key: DATASET_VERSION_KEY, value: name }],
+  // A local file is uploaded (the workers may run elsewhere); failures then name the file as the user wrote it.
+  const local = /^[a-z][a-z0-9+.-]*:\/\//i.test(source) ? undefined : resolve(source);
+  let sent = source;
+  if (local) {
+    try {
+      sent = await uploadLocalSource(local, (line) => console.error(line));
+    } catch (error) {
+      if (!(error instanceof UploadUnavailableError)) throw error;
+      sent = local;
+    }
+  }
+  const spec = { source: sent, format: options.format, delimiter: options.delimiter, query: options.query, header: options.header };
+  const { workflowId, uiUrl } = await api<{ workflowId: string; uiUrl: string }>('POST', path(name, 'ingests'), spec);
+  say(`started ${workflowId}\n  ${uiUrl}`);
+  const job = await followJob<DatasetWorkflowResult>(path(name, 'ingests', workflowId), (progress) => {
+    if (typeof progress.bytes === 'number') say(`  … ${(progress.bytes / 2 ** 20).toFixed(0)} MiB read`);
   });
-  say(`started ${workflowId}\n  ${uiLink(config, workflowId)}`);
-  let shown = -1;
-  const progress = setInterval(() => {
-    handle.describe().then((d) => {
-      const bytes = (d.raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.length ? decodeBytes(d.raw.pendingActivities[0]!.heartbeatDetails!.payloads![0]!.data) : undefined);
-      if (bytes !== undefined && bytes !== shown) {
-        shown = bytes;
-        say(`  … ${(bytes / 2 ** 20).toFixed(0)} MiB read`);
-      }
-    }, () => undefined);
-  }, 1000);
-  try {
-    const result = (await handle.result()) as DatasetWorkflowResult;
-    const { version, validation } = result;
-    say(`${version.datasetVersionId}: ${version.rowCount} rows from ${version.format}${version.reused ? ' (same content as an existing version; nothing uploaded)' : ''}`);
-    say(`  validation passed (${validation.contract} contract${validation.reference ? `, distributions checked against ${validation.reference}` : ''})`);
-    for (const warning of validation.warnings) say(`  warning: ${warning}`);
-  } catch (error) {
-    throw new Error(`dataset ${name}: ${failureMessage(error)}`);
-  } finally {
-    clearInterval(progress);
-  }
-}
-
-function decodeBytes(data: Uint8Array | null | undefined): number | undefined {
-  if (!data) return undefined;
-  try {
-    const value = JSON.parse(Buffer.from(data).toString()) as { bytes?: number };
-    return typeof value.bytes === 'number' ? value.bytes : undefined;
-  } catch {
-    return undefined;
-  }
+  if (!job.result) throw new Error(`dataset ${name}: ${(job.failure ?? job.status).replaceAll(sent, source)}`);
+  const { version, validation } = job.result;
+  say(`${version.datasetVersionId}: ${version.rowCount} rows from ${version.format}${version.reused ? ' (same content as an existing version; nothing uploaded)' : ''}`);
+  say(`  validation passed (${validation.contract} contract${validation.reference ? `, distributions checked against ${validation.reference}` : ''})`);
+  for (const warning of validation.warnings) say(`  warning: ${warning}`);
 }
 
 export function registerDatasetCommands(program: Command, say: Say): void {

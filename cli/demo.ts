@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { loadPipelineConfig } from '../config/pipeline';
 import { generateDemand } from '../examples/demand/generate';
 import { stackUp } from '../scripts/stack';
-import { closeDb, connectDb } from '../storage/db';
 import { temporalClient } from '../storage/temporal';
 import { loadConfig, PROJECT_ROOT } from '../temporal.config';
 import { failureMessage, followPipeline, startPipeline, uiLink } from './pipelines';
@@ -26,14 +25,11 @@ export async function runDemo(say: (line: string) => void, note: (line: string) 
   const client = await temporalClient(config.temporal);
   const handle = await startPipeline(client, config, pipeline);
   say(`     workflow ${handle.workflowId}`);
-  const db = connectDb(config.databaseUrl, 1);
   let result;
   try {
-    result = await followPipeline(handle, db, say);
+    result = await followPipeline(handle.workflowId, say, { note });
   } catch (error) {
     throw new Error(`demo pipeline ${handle.workflowId} failed: ${failureMessage(error)}`);
-  } finally {
-    await closeDb(db);
   }
 
   say('4/4  Asking the serving endpoint for predictions');

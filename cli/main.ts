@@ -3,23 +3,20 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError, loadPipelineConfig } from '../config/pipeline';
 import { stackDown, stackUp } from '../scripts/stack';
-import { connectDb, closeDb } from '../storage/db';
-import { temporalClient } from '../storage/temporal';
-import { grantFromToken } from '../store/grants';
 import { loadConfig } from '../temporal.config';
-import type { PipelineResult, StageStatus } from '../workflows/pipeline';
-import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
+import type { PipelineResult } from '../workflows/pipeline';
 import { registerAlertCommands } from './alerts';
-import { withDb } from './output';
+import { api, ApiCallError } from './api';
 import { registerDatasetCommands } from './datasets';
 import { registerScheduleCommands } from './schedules';
 import { registerLineageCommand } from './lineage';
 import { registerModelCommands } from './models';
 import { registerFeatureCommands } from './features';
 import { registerRunCommands } from './runs';
+import { withUploadedSource } from './upload';
 import { runDemo } from './demo';
 import { startServer } from '../server/start';
-import { failureMessage, followPipeline, formatStage, pipelineWorkflowId, startPipeline, uiLink } from './pipelines';
+import { followPipeline, formatStage, PipelineFailedError, pipelinePath, type PipelineStatus } from './pipelines';
 
 const say = (line: string) => console.log(line);
 // `flywheel datasets show x | head` closes the pipe early: that is not an error.
@@ -67,53 +64,52 @@ program.command('server')
 program.command('down').description('stop the local stack (data stays in .flywheel/)').action(async () => stackDown(note));
 
 program.command('run <config>')
-  .description('start the pipeline declared in a YAML config')
-  .option('--wait', 'follow it stage by stage until it ends')
+  .description('start the pipeline declared in a YAML config (through the Flywheel API)')
+  .option('--wait', 'follow it stage by stage until it ends (through Temporal or server restarts)')
   .option('--id <workflowId>', 'workflow id (default: <pipeline>-<timestamp>)')
   .option('--token <token>', 'admin token (default: FLYWHEEL_TOKEN): lets a new version of an existing model replace what it serves')
   .action(async (file: string, options: { wait?: boolean; id?: string; token?: string }) => {
-    const pipeline = loadPipelineConfig(file);
-    const config = loadConfig();
-    const workflowId = options.id ?? pipelineWorkflowId(pipeline);
-    const token = options.token ?? config.server.token;
-    // The token is checked here; the workflow gets a signed release grant for this run, never the token.
-    const grant = token ? await withDb((db) => grantFromToken(db, token, { model: pipeline.model, action: 'release', workflowId })) : null;
-    if (token && !grant) {
-      if (options.token) throw new ConfigError('--token: the token is unknown, revoked or not an admin token (run without one to register a new version without deploying it)');
+    const loaded = loadPipelineConfig(file);
+    // The server checks the token and gives the workflow a signed release grant for an admin's run, never the token.
+    // An explicit --token asks for a release (refused unless admin); FLYWHEEL_TOKEN or the local CLI token only register.
+    let started: { workflowId: string; uiUrl: string; releaseGrant: boolean; modelExists: boolean };
+    try {
+      // A local data file goes to the server first: the workers may run on another machine.
+      const pipeline = await withUploadedSource(loaded, note, { token: options.token });
+      started = await api('POST', '/api/v1/pipelines', { config: pipeline, workflowId: options.id, ...(options.token ? { release: true } : {}) }, undefined, { token: options.token });
+    } catch (error) {
+      if (options.token && error instanceof ApiCallError && [401, 403].includes(error.status)) {
+        throw new ConfigError(`--token: ${error.message} (run without one to register a new version without deploying it)`);
+      }
+      throw error;
+    }
+    if (loadConfig().server.token && !options.token && !started.releaseGrant && started.modelExists) {
       note('FLYWHEEL_TOKEN is not an admin token: no release grant; a new version of an existing model will be registered, not deployed');
     }
-    const client = await temporalClient(config.temporal);
-    const handle = await startPipeline(client, config, pipeline, workflowId, { kind: 'cli' }, grant ?? undefined);
-    say(`started ${handle.workflowId}\n  ${uiLink(config, handle.workflowId)}`);
+    say(`started ${started.workflowId}\n  ${started.uiUrl}`);
     if (!options.wait) return;
-    const db = connectDb(config.databaseUrl, 1);
     try {
-      printResult(await followPipeline(handle, db, say), config.temporal.uiUrl);
+      printResult(await followPipeline(started.workflowId, say, { note }));
     } catch (error) {
-      throw new Error(`pipeline ${handle.workflowId} failed: ${failureMessage(error)}`);
-    } finally {
-      await closeDb(db);
+      if (error instanceof PipelineFailedError) throw new Error(`pipeline ${started.workflowId} failed: ${error.failure}`);
+      throw error;
     }
   });
 
 program.command('status <workflowId>')
   .description('stages, timings and results of a pipeline, with its Temporal UI link')
   .action(async (workflowId: string) => {
-    const config = loadConfig();
-    const client = await temporalClient(config.temporal);
-    const handle = client.workflow.getHandle(workflowId);
-    const description = await handle.describe();
-    say(`${workflowId}: ${description.status.name}  (started ${description.startTime.toISOString()}${description.closeTime ? `, closed ${description.closeTime.toISOString()}` : ''})`);
-    say(`  model ${description.typedSearchAttributes.get(MODEL_KEY) ?? '?'}  pipeline ${description.typedSearchAttributes.get(PIPELINE_KEY) ?? '?'}`);
-    const stages = await handle.query<StageStatus[]>('progress').catch(() => undefined);
-    stages?.forEach((stage) => say(formatStage(stage)));
-    if (description.status.name === 'COMPLETED') printResult((await handle.result()) as PipelineResult, undefined);
-    if (description.status.name === 'FAILED') await handle.result().catch((error) => say(`  failure: ${failureMessage(error)}`));
-    say(`  ${uiLink(config, workflowId)}`);
+    const p = await api<PipelineStatus>('GET', pipelinePath(workflowId));
+    say(`${workflowId}: ${p.status}  (started ${p.startedAt}${p.closedAt ? `, closed ${p.closedAt}` : ''})`);
+    say(`  model ${p.model ?? '?'}  pipeline ${p.pipeline ?? '?'}`);
+    p.stages.forEach((stage) => say(formatStage(stage)));
+    if (p.result) printResult(p.result);
+    if (p.failure) say(`  failure: ${p.failure}`);
+    say(`  ${p.uiUrl}`);
   });
 
 registerScheduleCommands(program, say);
-registerModelCommands(program, say);
+registerModelCommands(program, say, note);
 registerFeatureCommands(program, say);
 registerDatasetCommands(program, say);
 registerRunCommands(program, say);
@@ -146,7 +142,7 @@ program.command('demo')
   .description('bring the stack up, generate the retail demand data and run its pipeline to the end')
   .action(async () => runDemo(say, note));
 
-function printResult(result: PipelineResult, _uiUrl?: string): void {
+function printResult(result: PipelineResult): void {
   say(`  dataset version  ${result.datasetVersionId}${result.datasetReused ? ' (reused)' : ''}`);
   say(`  run              ${result.runId}  (backend ${result.backend}, queue ${result.trainingQueue})`);
   say(`  metrics          ${Object.entries(result.metrics).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`).join('  ')}`);

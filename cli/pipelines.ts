@@ -1,13 +1,32 @@
-/** Starting pipelines and following them stage by stage, for `run`, `demo` and `status`. */
-import type { WorkflowHandle } from '@temporalio/client';
-import { and, desc, eq } from 'drizzle-orm';
-import { runIdFor } from '../activities/train';
-import { runMetrics } from '../schema/runs';
-import type { Db } from '../storage/db';
+/** Following pipelines stage by stage through the API (`GET /api/v1/pipelines/{id}`), for `run --wait`, `status` and `demo`. */
 import type { PipelineResult, StageStatus } from '../workflows/pipeline';
 import type { TrialResult } from '../workflows/sweep';
+import { pollUntil, type PollOptions } from './api';
 
-export { codeVersion, failureMessage, pipelineInput, pipelineWorkflowId, startPipeline, uiLink } from '../storage/pipelines';
+export { failureMessage, startPipeline, uiLink } from '../storage/pipelines';
+
+/** `GET /api/v1/pipelines/{id}` (times as ISO strings). */
+export interface PipelineStatus {
+  workflowId: string;
+  status: 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELED' | 'TERMINATED' | 'TIMED_OUT' | 'CONTINUED_AS_NEW' | string;
+  startedAt: string;
+  closedAt: string | null;
+  model: string | null;
+  pipeline: string | null;
+  stages: StageStatus[];
+  training?: { epoch: number; loss: number };
+  trials?: TrialResult[];
+  result?: PipelineResult;
+  failure?: string;
+  uiUrl: string;
+}
+
+export class PipelineFailedError extends Error {
+  constructor(readonly workflowId: string, readonly status: string, readonly failure: string) {
+    super(failure);
+    this.name = 'PipelineFailedError';
+  }
+}
 
 const ICON: Record<StageStatus['status'], string> = { pending: '·', running: '▶', done: '✓', failed: '✗', skipped: '-' };
 
@@ -16,49 +35,34 @@ export function formatStage(stage: StageStatus): string {
   return `  ${ICON[stage.status]} ${stage.name.padEnd(9)} ${took.padStart(7)}  ${stage.summary ?? ''}`;
 }
 
-/** Prints each stage as it starts and ends (and training epochs as they land) until the workflow closes. */
-export async function followPipeline(handle: WorkflowHandle, db: Db | undefined, print: (line: string) => void): Promise<PipelineResult> {
+export const pipelinePath = (workflowId: string) => `/api/v1/pipelines/${encodeURIComponent(workflowId)}`;
+
+/**
+ * Prints each stage as it starts and ends (training epochs and sweep trials as they land) until the pipeline closes;
+ * resolves with its result, or throws `PipelineFailedError` with its failure. A Temporal or server outage is waited
+ * through (`pollUntil`), so only the pipeline's own ending decides.
+ */
+export async function followPipeline(workflowId: string, print: (line: string) => void, options: PollOptions = {}): Promise<PipelineResult> {
   const shown = new Map<string, string>();
-  let lastEpoch = 0;
   const shownTrials = new Set<number>();
-  const runId = runIdFor(handle.workflowId);
-  const result = handle.result() as Promise<PipelineResult>;
-  let done = false;
-  result.then(() => (done = true), () => (done = true));
-  while (!done) {
-    try {
-      const stages = await handle.query<StageStatus[]>('progress');
-      const train = stages.find((s) => s.name === 'train');
-      if (train?.status === 'running' || (train?.status === 'done' && shown.get('train') !== 'done')) {
-        // A sweep: one line per trial as it finishes, fails or is stopped early (the last ones before "train ✓").
-        const trials = await handle.client.getHandle(`${handle.workflowId}-sweep`).query<TrialResult[]>('trials').catch(() => undefined);
-        printTrials(trials ?? [], shownTrials, print);
-      }
-      for (const stage of stages) {
-        if (stage.status === 'pending' || shown.get(stage.name) === stage.status) continue;
-        shown.set(stage.name, stage.status);
-        print(formatStage(stage));
-      }
-      if (db && !shownTrials.size && stages.find((s) => s.name === 'train')?.status === 'running') {
-        const [latest] = await db.select().from(runMetrics).where(and(eq(runMetrics.runId, runId), eq(runMetrics.key, 'loss'))).orderBy(desc(runMetrics.step)).limit(1);
-        if (latest && latest.step > lastEpoch) {
-          lastEpoch = latest.step;
-          print(`      epoch ${latest.step}: loss ${latest.value.toFixed(4)}`);
-        }
-      }
-    } catch {
-      // No worker has picked the workflow up yet; keep waiting.
+  let lastEpoch = 0;
+  const final = await pollUntil<PipelineStatus>(pipelinePath(workflowId), (p) => p.status !== 'RUNNING', (p) => {
+    const train = p.stages.find((s) => s.name === 'train');
+    // A sweep: one line per trial as it finishes, fails or is stopped early (the last ones before "train ✓").
+    if (p.trials && (train?.status === 'running' || shown.get('train') !== train?.status || p.status !== 'RUNNING')) printTrials(p.trials, shownTrials, print);
+    if (p.result?.sweep) printTrials(p.result.sweep.trials, shownTrials, print);
+    for (const stage of p.result?.stages ?? p.stages) {
+      if (stage.status === 'pending' || shown.get(stage.name) === stage.status) continue;
+      shown.set(stage.name, stage.status);
+      print(formatStage(stage));
     }
-    await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 500))]);
-  }
-  const final = await result.catch(async (error) => {
-    const stages = await handle.query<StageStatus[]>('progress').catch(() => []);
-    for (const stage of stages) if (stage.status !== 'pending' && shown.get(stage.name) !== stage.status) print(formatStage(stage));
-    throw error;
-  });
-  if (final.sweep) printTrials(final.sweep.trials, shownTrials, print);
-  for (const stage of final.stages) if (shown.get(stage.name) !== stage.status) print(formatStage(stage));
-  return final;
+    if (!shownTrials.size && p.training && p.training.epoch > lastEpoch) {
+      lastEpoch = p.training.epoch;
+      print(`      epoch ${p.training.epoch}: loss ${p.training.loss.toFixed(4)}`);
+    }
+  }, options);
+  if (final.status !== 'COMPLETED' || !final.result) throw new PipelineFailedError(workflowId, final.status, final.failure ?? `the pipeline ended ${final.status}`);
+  return final.result;
 }
 
 function printTrials(trials: TrialResult[], shown: Set<number>, print: (line: string) => void): void {

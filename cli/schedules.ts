@@ -1,17 +1,14 @@
 /**
- * `flywheel schedule …`: continuous training on a calendar — Temporal Schedules that start the pipeline. All but
- * `create` go through the API; `create` reads the pipeline config file here and creates the schedule in Temporal.
+ * `flywheel schedule …`: continuous training on a calendar — Temporal Schedules that start the pipeline, all through
+ * the API; `create` reads the pipeline config file here and sends it.
  */
 import type { Command } from 'commander';
 import type { ScheduleOverlapPolicy } from '@temporalio/client';
 import { ConfigError, loadPipelineConfig } from '../config/pipeline';
 import { OVERLAP_POLICIES } from '../server/api/schedules';
-import { temporalClient } from '../storage/temporal';
-import { loadConfig } from '../temporal.config';
-import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
 import { api } from './api';
+import { withUploadedSource } from './upload';
 import type { Say } from './output';
-import { pipelineInput } from './pipelines';
 
 /** `GET /api/v1/schedules/{id}` (times as ISO strings). */
 interface ScheduleJson {
@@ -43,21 +40,11 @@ export function registerScheduleCommands(program: Command, say: Say): void {
     .option('--catchup <duration>', 'runs missed while the server was down within this window still happen', '1h')
     .option('--paused', 'create it paused')
     .action(async (file: string, options: { cron: string; id?: string; overlap: string; catchup: string; paused?: boolean }) => {
-      const pipeline = loadPipelineConfig(file);
-      const config = loadConfig();
-      const scheduleId = options.id ?? pipeline.name;
-      await (await temporalClient(config.temporal)).schedule.create({
-        scheduleId,
-        spec: { cronExpressions: [options.cron] },
-        action: {
-          type: 'startWorkflow', workflowType: 'pipelineWorkflow', taskQueue: config.taskQueues.main,
-          args: [pipelineInput(pipeline, config, { kind: 'schedule' })],
-          typedSearchAttributes: [{ key: MODEL_KEY, value: pipeline.model }, { key: PIPELINE_KEY, value: pipeline.name }],
-        },
-        policies: { overlap: overlapOf(options.overlap), catchupWindow: options.catchup },
-        // Temporal turns cron text into calendars; the memo keeps it readable in `list`.
-        memo: { cron: options.cron },
-        state: { paused: options.paused ?? false, note: options.paused ? 'created paused' : undefined },
+      overlapOf(options.overlap);
+      // Every scheduled run reads the copy uploaded now: re-create the schedule to train on a newer local file.
+      const pipeline = await withUploadedSource(loadPipelineConfig(file), (line) => console.error(line));
+      const { scheduleId } = await api<ScheduleJson>('POST', '/api/v1/schedules', {
+        config: pipeline, cron: options.cron, scheduleId: options.id, overlap: options.overlap, catchup: options.catchup, paused: options.paused ?? false,
       });
       say(`schedule ${scheduleId} created: ${options.cron} (overlap ${options.overlap}, catch-up ${options.catchup})${options.paused ? ', paused' : ''}`);
     });

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { inlineSecretProblem } from './redact';
 export { durationMs } from './duration';
 
 /** Pipeline, model, dataset and alias names: they become object keys, workflow ids and SQL values. */
@@ -117,8 +118,14 @@ export const pipelineConfigSchema = z
       .object({
         /** Dataset name; versions are content hashes under it. */
         dataset: name,
-        /** A local path (relative to the config file), an http(s):// URL or an s3://bucket/key URI. */
-        source: z.string().min(1),
+        /**
+         * A local path (relative to the config file), an http(s):// URL, an s3://bucket/key URI or a postgres:// URL
+         * (a password only as a `${VAR}` reference, resolved on the worker).
+         */
+        source: z.string().min(1).superRefine((source, ctx) => {
+          const problem = inlineSecretProblem(source);
+          if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+        }),
         /** Detected from the source when omitted: postgres:// → sql, *.parquet, *.jsonl / *.ndjson, else csv. */
         format: z.enum(['csv', 'jsonl', 'parquet', 'sql']).optional(),
         /** CSV field separator. @default ',' */

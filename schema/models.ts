@@ -1,5 +1,6 @@
 /** The model registry: registered models, immutable versions with lineage, aliases and their audit trail. */
-import { index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+import { index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 import type { ReleaseEvaluation } from '../ml/gates';
 import { datasetVersions } from './datasets';
 import { runs } from './runs';
@@ -104,6 +105,34 @@ export const registryWebhooks = pgTable('registry_webhooks', {
   secret: text('secret'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+/**
+ * The webhook outbox: one row per (registry change, matching webhook), written in the change's transaction and sent by
+ * the dispatcher (workers/webhookDispatcher.ts). A row that exhausts its attempts stays as the dead-letter record.
+ */
+export const webhookDeliveries = pgTable('webhook_deliveries', {
+  /** The `delivery_id` receivers deduplicate on: the same on every attempt. */
+  id: uuid('id').primaryKey().defaultRandom(),
+  /** Null once the webhook is removed (the record stays). */
+  webhookId: integer('webhook_id').references(() => registryWebhooks.id, { onDelete: 'set null' }),
+  event: text('event').notNull(),
+  modelName: text('model_name').notNull(),
+  /** The event's fields (the body adds `event`, `delivery_id` and `model`). */
+  payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+  /** pending → delivered | dead */
+  status: text('status').notNull().default('pending'),
+  attempts: integer('attempts').notNull().default(0),
+  /** When a dispatcher may take it next (a claimed row is leased until its POST has had time to end). */
+  nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
+  /** The last failure: `HTTP 500` or the network error; never a header or the secret. */
+  lastError: text('last_error'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+}, (t) => [
+  index('webhook_deliveries_due').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+  index('webhook_deliveries_status').on(t.status, t.createdAt),
+]);
 
 /** Tokens: `admin` for alias moves, deploys, rollbacks and approvals; `infer` for inference when serving requires a key. */
 export const apiTokens = pgTable('api_tokens', {

@@ -75,6 +75,25 @@ export const runMetrics = pgTable(
   (t) => [primaryKey({ columns: [t.runId, t.key, t.step] })],
 );
 
+/**
+ * Each run's latest value per metric key (MLflow's latest_metrics): the rows behind `runs.metrics`, kept equal to it by
+ * every write in store/runs.ts and store/metrics.ts. "Latest" is the greatest (step, logged_at, value), as in MLflow.
+ * The experiment id is copied from the run (it never changes; renames keep the id) so a metric predicate or order
+ * within an experiment walks one index range; it is null for a run whose experiment has no `experiments` row.
+ */
+export const runLatestMetrics = pgTable(
+  'run_latest_metrics',
+  {
+    runId: text('run_id').notNull().references(() => runs.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    experimentId: integer('experiment_id'),
+    value: doublePrecision('value').notNull(),
+    step: integer('step').notNull().default(0),
+    loggedAt: timestamp('logged_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.key] }), index('run_latest_metrics_experiment_key_value').on(t.experimentId, t.key, t.value, t.runId)],
+);
+
 export type RunRow = typeof runs.$inferSelect;
 export type ExperimentRow = typeof experiments.$inferSelect;
 

@@ -17,7 +17,7 @@ export function isAlive(pid: number | undefined): boolean {
 /** Starts a long-lived process that outlives this one, logging to `logFile`. */
 export function startDetached(command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env, cwd?: string): number {
   mkdirSync(dirname(logFile), { recursive: true });
-  const log = openSync(logFile, 'a');
+  const log = openSync(logFile, 'a', 0o600);
   const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log], env, cwd });
   child.unref();
   if (!child.pid) throw new Error(`could not start ${command}`);

@@ -18,8 +18,7 @@ import { Client as MinioClient } from 'minio';
 import { closeDb, connectDb, migrateDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { externalServices, loadConfig, PROJECT_ROOT, readStackState, SEARCH_ATTRIBUTES, stateDirOf, type StackState } from '../temporal.config';
-import { apiTokens } from '../schema/models';
-import { hashToken, verifyToken } from '../store/tokens';
+import { issueToken, verifyToken } from '../store/tokens';
 import { ensurePostgres } from './postgres';
 import { choosePort, isAlive, startDetached, stopProcess, waitFor, withLockFile } from './proc';
 import { ensureTool, MINIO_TOOL, TEMPORAL_TOOL } from './tools';
@@ -129,8 +128,7 @@ async function ensureCliToken(databaseUrl: string, stateDir: string): Promise<vo
   try {
     const existing = existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
     if (existing && (await verifyToken(db, existing, ['write']))) return;
-    const token = `fw_write_${randomBytes(24).toString('base64url')}`;
-    await db.insert(apiTokens).values({ name: `local-cli@${hostname()}`, scope: 'write', hash: hashToken(token) });
+    const { token } = await issueToken(db, `local-cli@${hostname()}`, 'write');
     writeFileSync(file, token + '\n', { mode: 0o600 });
   } finally {
     await closeDb(db);
@@ -179,6 +177,9 @@ async function temporalHealthy(address: string): Promise<boolean> {
 }
 
 async function upMinio(stateDir: string, cacheDir: string, state: StackState, log: (line: string) => void): Promise<StackState['minio']> {
+  // MinIO's objects and its `.minio.sys` config (where credentials set through MinIO are kept) are the owner's alone.
+  mkdirSync(join(stateDir, 'minio'), { recursive: true, mode: 0o700 });
+  chmodSync(join(stateDir, 'minio'), 0o700);
   const previous = state.minio;
   if (previous?.pid && isAlive(previous.pid) && (await minioHealthy(previous.port))) return previous;
   const binary = await ensureTool(MINIO_TOOL, cacheDir, log);

@@ -10,6 +10,7 @@ import { openApiDocument } from './openapi';
 import { mount, type RouteSpec } from './route';
 import { mlflowRoutes } from './mlflow/index';
 import { apiRoutes } from './api/index';
+import { temporalOutage } from './temporalOutage';
 
 const isMlflowPath = (path: string) => /^\/(ajax-)?api\/2\.0\//.test(path);
 
@@ -37,7 +38,7 @@ export function createApp(deps: ServerDeps, log: (line: string) => void = () => 
     return c.json(errorBody(c.req.path, error), 404);
   });
   app.onError((error, c) => {
-    const known = error instanceof ApiError ? error : undefined;
+    const known = error instanceof ApiError ? error : temporalOutage(error);
     // drizzle wraps the driver's error: its cause is what Postgres said.
     const cause = (error as Error).cause as Error | undefined;
     if (!known) log(redactSecrets(`${c.req.method} ${c.req.path}: ${(error as Error).stack ?? error}${cause ? `\n  cause: ${cause.message ?? cause}` : ''}`));

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { ApiError } from '../config/errors';
 import { FeatureError } from '../ml/preprocess';
 import { PredictBatcher, predictNow, type Prediction } from './batcher';
 import type { Choice, LoadedModel, ServedModels } from './models';
@@ -239,8 +240,12 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
     const requestId = String(request.headers['x-request-id'] ?? randomUUID());
     if (requestId.length > MAX_REQUEST_ID) throw new HttpError(400, `x-request-id: at most ${MAX_REQUEST_ID} characters`);
 
+    // Liveness and readiness stay open for probes and load balancers: they name no model.
     if (method === 'GET' && (path === '/v2/health/live' || path === '/health')) return send(response, 200, { live: true });
     if (method === 'GET' && path === '/v2/health/ready') return send(response, models.ready ? 200 : 503, { ready: models.ready });
+    // Past here every route names, answers with or writes for a model: with keys required, only a keyed client gets in.
+    const refused = models.refuseKey(apiKeyOf(request));
+    if (refused) throw new HttpError(401, refused);
     if (method === 'GET' && path === '/v2') return send(response, 200, { name: 'flywheel', version: '0.1.0', extensions: [], backend: models.backend });
     if (method === 'GET' && path === '/v2/models') {
       return send(response, 200, {
@@ -250,8 +255,6 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
         }),
       });
     }
-    const refused = models.refuseKey(apiKeyOf(request));
-    if (refused) throw new HttpError(401, refused);
     // Sticky assignment in A/B tests and canaries: the caller's key (a user or session id), else the request id.
     const headerKey = request.headers['x-flywheel-key'];
 
@@ -336,6 +339,7 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
         if (scored && request.url !== '/feedback') predictionLog.addError(context.model, error.status, error.message, context.version);
         return send(response, error.status, { error: error.message });
       }
+      if (error instanceof ApiError && error.status < 500) return send(response, error.status, { error: error.message });
       if (error instanceof LookupError) {
         if (scored) predictionLog.addError(context.model, error.status, error.message, context.version);
         return send(response, error.status, { error: error.message, field: error.field });

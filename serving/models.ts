@@ -3,11 +3,11 @@
  * candidate of a rollout's traffic route. Reloads on a Postgres NOTIFY from alias moves and route changes (and polls).
  */
 import type { LayersModel } from '@tensorflow/tfjs';
-import { and, desc, eq } from 'drizzle-orm';
 import { servedView, type ServedFeatureView } from '../features/sql';
-import { featureViews } from '../schema/features';
 import type pg from 'pg';
-import { deployments, trafficRoutes } from '../schema/deployments';
+import { ApiError } from '../config/errors';
+import { listTrafficRoutes, servedVersions } from '../store/deployments';
+import { findFeatureView } from '../store/features';
 import { findModelVersion, findModelVersions, SERVING_CHANNEL } from '../store/registry';
 import { activeTokenHashes, hashToken } from '../store/tokens';
 import type { Db } from '../storage/db';
@@ -178,10 +178,10 @@ export class ServedModels {
   async featureView(ref: string): Promise<ServedFeatureView | undefined> {
     const cached = this.views.get(ref);
     if (cached && Date.now() - cached.at < 60_000) return cached.view;
-    const [name, version] = ref.split('@') as [string, string | undefined];
-    const [row] = await this.db.select().from(featureViews)
-      .where(version ? and(eq(featureViews.name, name), eq(featureViews.version, Number(version) || 0)) : eq(featureViews.name, name))
-      .orderBy(desc(featureViews.version)).limit(1);
+    const row = await findFeatureView(this.db, ref).catch((error: unknown) => {
+      if (error instanceof ApiError && error.status === 404) return undefined;
+      throw error;
+    });
     if (!row) return undefined;
     const view = servedView(row);
     this.views.set(ref, { view, at: Date.now() });
@@ -249,7 +249,7 @@ export class ServedModels {
   }
 
   private async reload(): Promise<void> {
-    const served = await this.db.select({ name: deployments.modelName, version: deployments.version }).from(deployments).where(eq(deployments.alias, this.alias));
+    const served = await servedVersions(this.db, this.alias);
     const versions = await findModelVersions(this.db, served.map((d) => ({ modelName: d.name, version: d.version })));
     const rows = served.flatMap((d) => versions.filter((v) => v.modelName === d.name && v.version === d.version)
       .map((v) => ({ name: d.name, version: d.version, artifactKey: v.artifactKey, params: v.params })));
@@ -272,7 +272,7 @@ export class ServedModels {
     }
     for (const name of this.byName.keys()) if (!rows.some((r) => r.name === name)) this.byName.delete(name);
 
-    const routes = await this.db.select().from(trafficRoutes);
+    const routes = await listTrafficRoutes(this.db);
     for (const route of routes) {
       const base = this.byName.get(route.modelName);
       if (!base) continue;

@@ -1,26 +1,15 @@
 /** Buffers prediction records and writes them to Postgres in batches, for the monitors. */
-import { inArray, sql } from 'drizzle-orm';
-import { labels, predictions, requestErrors, shadowPredictions } from '../schema/deployments';
 import type { Db } from '../storage/db';
+import {
+  insertPredictions, insertRequestErrors, insertShadowPredictions, recordLabels, type PredictionRecord, type RequestErrorRecord, type ShadowRecord,
+} from '../store/predictions';
 
-export type PredictionRecord = typeof predictions.$inferInsert;
-
-/**
- * One JSON parameter per batch, unpacked by Postgres: building a drizzle multi-row INSERT cost ~13 µs a row on the
- * event loop (a 500-row flush blocked serving for ~7 ms); `JSON.stringify` costs well under 1 µs a row.
- */
-const INSERT_PREDICTIONS = `INSERT INTO predictions (request_id, model_name, model_version, inputs, prediction, latency_ms)
-  SELECT request_id, model_name, model_version, inputs, prediction, latency_ms
-  FROM jsonb_to_recordset($1::jsonb) AS t(request_id text, model_name text, model_version int, inputs jsonb, prediction float8, latency_ms real)`;
-
-const predictionRow = (r: PredictionRecord) => ({
-  request_id: r.requestId, model_name: r.modelName, model_version: r.modelVersion, inputs: r.inputs, prediction: r.prediction, latency_ms: r.latencyMs,
-});
+export type { PredictionRecord } from '../store/predictions';
 
 export class PredictionLog {
   private buffer: PredictionRecord[] = [];
-  private errors: (typeof requestErrors.$inferInsert)[] = [];
-  private shadows: (typeof shadowPredictions.$inferInsert)[] = [];
+  private errors: RequestErrorRecord[] = [];
+  private shadows: ShadowRecord[] = [];
   /** Records given up on: Postgres stayed unreachable while more than `maxBuffered` waited. */
   dropped = 0;
   written = 0;
@@ -50,7 +39,7 @@ export class PredictionLog {
   }
 
   /** What a shadow model answered for requests the served model answered. */
-  addShadow(records: (typeof shadowPredictions.$inferInsert)[]): void {
+  addShadow(records: ShadowRecord[]): void {
     for (const record of records) this.shadows.push(record);
     if (this.shadows.length >= this.maxBatch) void this.flush();
   }
@@ -61,9 +50,9 @@ export class PredictionLog {
    */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
-      await this.drain(this.errors, (batch) => this.db.insert(requestErrors).values(batch), 'error records');
-      await this.drain(this.shadows, (batch) => this.db.insert(shadowPredictions).values(batch), 'shadow predictions');
-      this.written += await this.drain(this.buffer, (batch) => this.db.$client.query(INSERT_PREDICTIONS, [JSON.stringify(batch.map(predictionRow))]), 'predictions');
+      await this.drain(this.errors, (batch) => insertRequestErrors(this.db, batch), 'error records');
+      await this.drain(this.shadows, (batch) => insertShadowPredictions(this.db, batch), 'shadow predictions');
+      this.written += await this.drain(this.buffer, (batch) => insertPredictions(this.db, batch), 'predictions');
     });
     return this.flushing;
   }
@@ -108,19 +97,9 @@ export class PredictionLog {
    * a label sent again replaces the earlier one.
    */
   async recordLabels(entries: { requestId: string; label: string }[]): Promise<{ accepted: number; unknown: string[] }> {
+    // Labels join predictions by request id: write what is buffered first.
     await this.flush();
-    const ids = [...new Set(entries.map((e) => e.requestId))];
-    const known = new Map<string, string>();
-    for (let i = 0; i < ids.length; i += 1000) {
-      const rows = await this.db.select({ requestId: predictions.requestId, modelName: predictions.modelName }).from(predictions).where(inArray(predictions.requestId, ids.slice(i, i + 1000)));
-      for (const row of rows) known.set(row.requestId, row.modelName);
-    }
-    const accepted = entries.filter((e) => known.has(e.requestId)).map((e) => ({ requestId: e.requestId, label: e.label, modelName: known.get(e.requestId)! }));
-    if (accepted.length) {
-      await this.db.insert(labels).values(accepted)
-        .onConflictDoUpdate({ target: labels.requestId, set: { label: sql`excluded.label`, receivedAt: new Date() } });
-    }
-    return { accepted: accepted.length, unknown: ids.filter((id) => !known.has(id)) };
+    return recordLabels(this.db, entries);
   }
 
   async close(): Promise<void> {

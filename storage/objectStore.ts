@@ -2,9 +2,9 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { Client } from 'minio';
+import { Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
 import type { S3Settings } from '../temporal.config';
-import { putFileStreaming, SINGLE_PUT_LIMIT } from './s3Put';
+import { putFileStreaming, putStreaming, SINGLE_PUT_LIMIT } from './s3Put';
 
 export interface ObjectStore {
   readonly bucket: string;
@@ -12,6 +12,10 @@ export interface ObjectStore {
   putFile(key: string, path: string, contentType?: string): Promise<string>;
   putBuffer(key: string, body: Buffer | string, contentType?: string): Promise<string>;
   putJson(key: string, value: unknown): Promise<string>;
+  /** Streams exactly `size` bytes to `key`; an error on `body` aborts the write. Returns the s3:// URI. */
+  putStream(key: string, body: Readable, size: number, contentType?: string): Promise<string>;
+  /** Copies an object within the bucket (up to 5 GiB: S3's single copy). */
+  copy(fromKey: string, toKey: string): Promise<void>;
   /** Streams an object; `bucket` defaults to Flywheel's own (other buckets serve s3:// data sources). */
   getStream(key: string, bucket?: string): Promise<Readable>;
   getBuffer(key: string, bucket?: string): Promise<Buffer>;
@@ -78,6 +82,16 @@ export class S3ObjectStore implements ObjectStore {
 
   putJson(key: string, value: unknown): Promise<string> {
     return this.putBuffer(key, JSON.stringify(value), 'application/json');
+  }
+
+  async putStream(key: string, body: Readable, size: number, contentType = 'application/octet-stream'): Promise<string> {
+    if (size <= SINGLE_PUT_LIMIT) await putStreaming(this.settings, key, body, size, contentType);
+    else await this.client.putObject(this.bucket, key, body, size, { 'Content-Type': contentType });
+    return this.uri(key);
+  }
+
+  async copy(fromKey: string, toKey: string): Promise<void> {
+    await this.client.copyObject(new CopySourceOptions({ Bucket: this.bucket, Object: fromKey }), new CopyDestinationOptions({ Bucket: this.bucket, Object: toKey }));
   }
 
   async getStream(key: string, bucket = this.bucket): Promise<Readable> {

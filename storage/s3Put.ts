@@ -7,6 +7,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
 import type { S3Settings } from '../temporal.config';
 
 export const SINGLE_PUT_LIMIT = 5 * 1024 ** 3;
@@ -15,6 +16,11 @@ const hmac = (key: Buffer | string, text: string) => createHmac('sha256', key).u
 const encodeKey = (key: string) => key.split('/').map((part) => encodeURIComponent(part).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)).join('/');
 
 export async function putFileStreaming(settings: S3Settings, key: string, path: string, size: number, contentType: string, now = new Date()): Promise<void> {
+  return putStreaming(settings, key, createReadStream(path, { highWaterMark: 1 << 20 }), size, contentType, now);
+}
+
+/** The same PUT from a stream of exactly `size` bytes (a request body); an error on `body` aborts it, so S3 stores nothing. */
+export async function putStreaming(settings: S3Settings, key: string, body: Readable, size: number, contentType: string, now = new Date()): Promise<void> {
   const defaultPort = settings.useSSL ? 443 : 80;
   const hostName = settings.pathStyle ? settings.endPoint : `${settings.bucket}.${settings.endPoint}`;
   const host = settings.port === defaultPort ? hostName : `${hostName}:${settings.port}`;
@@ -53,8 +59,7 @@ export async function putFileStreaming(settings: S3Settings, key: string, path: 
       response.on('error', reject);
     });
     request.on('error', reject);
-    const file = createReadStream(path, { highWaterMark: 1 << 20 });
-    file.on('error', (error) => request.destroy(error));
-    file.pipe(request);
+    body.on('error', (error) => request.destroy(error));
+    body.pipe(request);
   });
 }

@@ -23,6 +23,17 @@ export function redact(source: string): string {
   return source.replace(/\/\/([^:/@]+):[^@/]+@/, '//$1:***@');
 }
 
+const SECRET_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/** The source with each `${VAR}` replaced from the worker's environment, at the moment it is opened; never stored. */
+export function resolveSecretReferences(source: string, env: NodeJS.ProcessEnv = process.env): string {
+  return source.replace(SECRET_REFERENCE, (_, name: string) => {
+    const value = env[name];
+    if (value === undefined) throw new SourceError(`${redact(source)}: \${${name}} is not set where this worker runs`, source);
+    return encodeURIComponent(value);
+  });
+}
+
 export function isSqlSource(source: string): boolean {
   return /^postgres(ql)?:\/\//.test(source);
 }
@@ -84,7 +95,7 @@ export async function openSource(source: string, store: ObjectStore, access?: Lo
   if (/^https?:\/\//.test(source)) {
     let response: Response;
     try {
-      response = await fetch(source, { redirect: 'follow', signal: AbortSignal.timeout(30_000) });
+      response = await fetch(resolveSecretReferences(source), { redirect: 'follow', signal: AbortSignal.timeout(30_000) });
     } catch (error) {
       const code = (error as { cause?: { code?: string } }).cause?.code;
       // A name that does not resolve is a wrong URL; refused or reset connections may be transient.

@@ -19,7 +19,7 @@ import { CSV_LIMITS, csvField, formatBytes, type CsvRecordView } from '../ml/csv
 import { singleStatement, UserSqlError } from '../ml/userSql';
 import type { ObjectStore } from './objectStore';
 import { checkColumnNames, CsvInputError, readCsv } from './csvStream';
-import { checkLocalPath, isSqlSource, localAccess, localPath, openSource, redact, SourceError, type LocalAccess } from './sources';
+import { checkLocalPath, isSqlSource, localAccess, localPath, openSource, redact, resolveSecretReferences, SourceError, type LocalAccess } from './sources';
 
 export type DataFormat = 'csv' | 'jsonl' | 'parquet' | 'sql';
 
@@ -233,7 +233,7 @@ async function* sqlToCsv(url: string, query: string, name: string): AsyncGenerat
     if (error instanceof UserSqlError) throw new SourceError(`${name}: the query is refused: ${error.message} — query: ${query}`, name);
     throw error;
   }
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  const client = new pg.Client({ connectionString: resolveSecretReferences(url), connectionTimeoutMillis: 10_000 });
   try {
     await client.connect();
   } catch (error) {

@@ -1,7 +1,8 @@
 /**
  * The datasets store: datasets, their immutable content-addressed versions, validation verdicts and aliases. Rows
  * become domain objects here; references (`name`, `name@alias`, `name@hash-prefix`) resolve here; an alias move is
- * one transaction under the dataset's row lock. Errors are `ApiError`s.
+ * one transaction under the dataset's row lock, and so is each write the ingest and validate stages make. Errors are
+ * `ApiError`s.
  */
 import { and, asc, desc, eq, inArray, like, sql } from 'drizzle-orm';
 import { alias as tableAlias } from 'drizzle-orm/pg-core';
@@ -9,6 +10,8 @@ import { ApiError, invalid, notFound } from '../config/errors';
 import { NAME_PATTERN } from '../config/pipeline';
 import { inferContract, type DatasetContract, type ValidationReport } from '../ml/validation';
 import { datasetAliases, datasets, datasetVersions, validationReports, type DatasetVersionRow } from '../schema/datasets';
+
+export type { DatasetVersionRow };
 import type { Db } from '../storage/db';
 import type { Executor } from './experiments';
 
@@ -105,7 +108,7 @@ async function datasetExists(db: Executor, name: string): Promise<boolean> {
 }
 
 /** A name that is not a valid dataset name cannot exist: a 400 naming `field` rather than a 404. */
-function checkDatasetName(name: string, field = 'name'): void {
+export function checkDatasetName(name: string, field = 'name'): void {
   if (!NAME_PATTERN.test(name)) throw invalid(field, `"${name.length > 80 ? `${name.slice(0, 80)}…` : name}" is not a dataset name (letters, digits, ".", "_" or "-")`);
 }
 
@@ -163,6 +166,20 @@ export async function listDatasetVersions(db: Executor, name: string): Promise<D
 export async function findDatasetVersion(db: Executor, id: string): Promise<DatasetVersion | undefined> {
   const [row] = await db.select().from(datasetVersions).where(eq(datasetVersions.id, id));
   return row ? { ...row, aliases: (await aliasesOf(db, [row.id])).get(row.id) ?? [] } : undefined;
+}
+
+/** A version's row as stored (no aliases): what the stages read. */
+export async function findDatasetVersionRow(db: Executor, id: string): Promise<DatasetVersionRow | undefined> {
+  const [row] = await db.select().from(datasetVersions).where(eq(datasetVersions.id, id));
+  return row;
+}
+
+/** An alias of the dataset, else a version id (`ref` with or without the name): how stages name a reference version. */
+export async function resolveAliasOrVersion(db: Executor, dataset: string, ref: string): Promise<string | undefined> {
+  const [alias] = await db.select({ versionId: datasetAliases.versionId }).from(datasetAliases)
+    .where(and(eq(datasetAliases.datasetName, dataset), eq(datasetAliases.alias, ref)));
+  if (alias) return alias.versionId;
+  return (await findDatasetVersionRow(db, ref.includes('@') ? ref : `${dataset}@${ref}`))?.id;
 }
 
 /** The version id a pointer names within a dataset: an alias, a version id (with or without the name), else a unique hash prefix. */
@@ -263,5 +280,54 @@ export async function setDatasetAlias(db: Db, input: DatasetAliasInput): Promise
     await tx.insert(datasetAliases).values({ datasetName: input.datasetName, alias: input.alias, versionId: version.id, updatedBy: input.actor })
       .onConflictDoUpdate({ target: [datasetAliases.datasetName, datasetAliases.alias], set: { versionId: version.id, updatedBy: input.actor, updatedAt: new Date() } });
     return { datasetName: input.datasetName, alias: input.alias, versionId: version.id, previousVersionId: current?.versionId ?? null };
+  });
+}
+
+// ---------------------------------------------------------------- stage writes
+
+export type NewDatasetVersion = Omit<typeof datasetVersions.$inferInsert, 'createdAt'>;
+
+/** Records an ingested version (and its dataset the first time); a version already there is left as it was. */
+export async function recordDatasetVersion(db: Db, version: NewDatasetVersion): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.insert(datasets).values({ name: version.datasetName }).onConflictDoNothing();
+    await tx.insert(datasetVersions).values(version).onConflictDoNothing();
+  });
+}
+
+/**
+ * The contract a dataset's versions are validated against when a pipeline pins none: the one inferred before, else
+ * `infer()` of this version, recorded under the dataset's row lock so two first validations agree on one.
+ */
+export async function inferredContractOf(db: Db, version: DatasetVersionRow, infer: () => DatasetContract): Promise<DatasetContract> {
+  return db.transaction(async (tx) => {
+    const [dataset] = await tx.select().from(datasets).where(eq(datasets.name, version.datasetName)).for('update');
+    if (dataset?.inferredContract) return dataset.inferredContract;
+    const contract = infer();
+    await tx.update(datasets).set({ inferredContract: contract, inferredFrom: version.id }).where(eq(datasets.name, version.datasetName));
+    return contract;
+  });
+}
+
+export interface ValidationRecord {
+  workflowId: string;
+  version: Pick<DatasetVersionRow, 'id' | 'datasetName'>;
+  report: ValidationReport;
+  /** The full report in the object store. */
+  reportKey: string;
+}
+
+/** Records a validation's verdict; a version that passed becomes the dataset's `latest`, in the same transaction. */
+export async function recordValidation(db: Db, { workflowId, version, report, reportKey }: ValidationRecord): Promise<void> {
+  const count = (severity: string) => report.issues.filter((i) => i.severity === severity).length;
+  await db.transaction(async (tx) => {
+    await tx.insert(validationReports).values({
+      id: `${workflowId}:${version.id}`, datasetVersionId: version.id, workflowId, passed: report.passed,
+      errorCount: count('error'), warningCount: count('warning'), reportKey, summary: report.issues,
+    }).onConflictDoNothing();
+    if (report.passed) {
+      await tx.insert(datasetAliases).values({ datasetName: version.datasetName, alias: 'latest', versionId: version.id, updatedBy: workflowId })
+        .onConflictDoUpdate({ target: [datasetAliases.datasetName, datasetAliases.alias], set: { versionId: version.id, updatedBy: workflowId, updatedAt: new Date() } });
+    }
   });
 }

@@ -1,16 +1,19 @@
 /**
  * The model registry store: registered models, their immutable versions, aliases and the audit trail of alias moves,
- * approvals and webhooks. The only code that reads or writes those tables; rows become domain objects here, and every
+ * approvals. The only code that reads or writes those tables; rows become domain objects here, and every
  * multi-statement write is one transaction. Errors are `ApiError`s (MLflow's codes); activities translate them.
  */
 import { and, asc, desc, eq, ilike, inArray, like, max, or, sql, type SQL } from 'drizzle-orm';
 import { ApiError, invalid, notFound } from '../config/errors';
 import type { ReleaseEvaluation } from '../ml/gates';
 import { deployments, trafficRoutes } from '../schema/deployments';
-import { aliasEvents, modelAliases, modelApprovals, modelVersions, registeredModels, registryWebhooks, type ModelVersionRow } from '../schema/models';
+import { aliasEvents, modelAliases, modelApprovals, modelVersions, registeredModels, type ModelVersionRow } from '../schema/models';
 import type { Db } from '../storage/db';
 import { decodePageToken, encodePageToken, type Executor } from './experiments';
 import { getRun } from './runs';
+import { enqueueWebhookEvent } from './webhooks';
+
+export { addWebhook, listWebhooks, removeWebhook, WEBHOOK_EVENTS, type Webhook, type WebhookEventName } from './webhooks';
 
 /** Serving listens on this channel and reloads routes and aliases at once (it also polls). */
 export const SERVING_CHANNEL = 'flywheel_serving';
@@ -409,6 +412,9 @@ export async function createModelVersion(db: Db, input: CreateVersionInput): Pro
       description: input.description ?? null, userId: input.userId ?? null, tags: input.tags ?? {},
     }).returning();
     await tx.update(registeredModels).set({ updatedAt: new Date() }).where(eq(registeredModels.name, input.modelName));
+    await enqueueWebhookEvent(tx, 'model_version.created', input.modelName, {
+      version, run_id: row!.runId, dataset_version: row!.datasetVersionId, gate: row!.tags.gate ?? null, metrics: row!.metrics, source: row!.source, workflow_id: null,
+    });
     return toVersion(row!, []);
   });
 }
@@ -442,6 +448,9 @@ export async function registerPipelineVersion(db: Db, input: PipelineVersionInpu
       modelName: input.modelName, version: next, runId: input.runId, datasetVersionId: input.datasetVersionId, workflowId: input.workflowId,
       codeVersion: input.codeVersion, params: input.params, metrics: input.metrics, artifactKey: input.artifactKey,
       predictionReferenceKey: input.predictionReferenceKey, tags: input.tags ?? {}, evaluation: input.evaluation,
+    });
+    await enqueueWebhookEvent(tx, 'model_version.created', input.modelName, {
+      version: next, run_id: input.runId, dataset_version: input.datasetVersionId, gate: input.tags?.gate ?? null, metrics: input.metrics, workflow_id: input.workflowId,
     });
     return { modelName: input.modelName, version: next };
   });
@@ -546,6 +555,9 @@ export async function setAlias(db: Db, input: AliasMoveInput): Promise<AliasMove
       actor: input.actor, reason: input.reason, workflowId: input.workflowId ?? null,
     });
     if (deployment) await tx.update(deployments).set({ version: input.version, updatedAt: new Date() }).where(eq(deployments.id, deploymentId));
+    await enqueueWebhookEvent(tx, 'model_version_alias.moved', input.modelName, {
+      alias: input.alias, from_version: current?.version ?? null, to_version: input.version, actor: input.actor, reason: input.reason, workflow_id: input.workflowId ?? null,
+    });
     return { fromVersion: current?.version ?? null, toVersion: input.version, moved: true };
   });
   if (result.moved) await notifyServing(db, input.modelName);
@@ -564,6 +576,9 @@ export async function deleteAlias(db: Db, input: { modelName: string; alias: str
     await tx.insert(aliasEvents).values({
       modelName: input.modelName, alias: input.alias, fromVersion: current.version, toVersion: null, actor: input.actor, reason: input.reason,
     });
+    await enqueueWebhookEvent(tx, 'model_version_alias.deleted', input.modelName, {
+      alias: input.alias, from_version: current.version, to_version: null, actor: input.actor, reason: input.reason, workflow_id: null,
+    });
     return { fromVersion: current.version };
   });
 }
@@ -572,7 +587,7 @@ export async function notifyServing(db: Executor, modelName: string): Promise<vo
   await db.execute(sql`select pg_notify(${SERVING_CHANNEL}, ${modelName})`);
 }
 
-// ---------------------------------------------------------------- approvals and webhooks
+// ---------------------------------------------------------------- approvals
 
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired';
 export type Approval = Omit<typeof modelApprovals.$inferSelect, 'status'> & { status: ApprovalStatus };
@@ -591,24 +606,4 @@ export async function listApprovals(db: Executor, modelName: string, version: nu
   const rows = await db.select().from(modelApprovals)
     .where(and(eq(modelApprovals.modelName, modelName), eq(modelApprovals.version, version), status ? eq(modelApprovals.status, status) : undefined));
   return rows as Approval[];
-}
-
-export const WEBHOOK_EVENTS = ['model_version.created', 'model_version_alias.moved'] as const;
-export type WebhookEventName = (typeof WEBHOOK_EVENTS)[number];
-export interface Webhook { id: number; url: string; events: WebhookEventName[]; modelName: string | null; secret: string | null; createdAt: Date }
-
-export async function addWebhook(db: Executor, input: { url: string; events: WebhookEventName[]; modelName?: string | null; secret?: string | null }): Promise<Webhook> {
-  const [row] = await db.insert(registryWebhooks).values({ url: input.url, events: input.events, modelName: input.modelName ?? null, secret: input.secret ?? null }).returning();
-  return row as Webhook;
-}
-
-/** All webhooks, or those that `event` on `modelName` calls. */
-export async function listWebhooks(db: Executor, match?: { event: string; modelName: string }): Promise<Webhook[]> {
-  const rows = await db.select().from(registryWebhooks)
-    .where(match ? or(sql`${registryWebhooks.modelName} is null`, eq(registryWebhooks.modelName, match.modelName)) : undefined).orderBy(asc(registryWebhooks.id));
-  return (rows as Webhook[]).filter((r) => !match || r.events.includes(match.event as WebhookEventName));
-}
-
-export async function removeWebhook(db: Executor, id: number): Promise<boolean> {
-  return (await db.delete(registryWebhooks).where(eq(registryWebhooks.id, id)).returning()).length > 0;
 }

@@ -5,10 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import { and, asc, eq, gt, isNotNull, isNull, or, sql, type SQL } from 'drizzle-orm';
 import { ApiError, invalid, notFound } from '../config/errors';
-import { runMetrics, runs, type RunRow, type RunStatus } from '../schema/runs';
+import { experiments, runMetrics, runs, type RunRow, type RunStatus } from '../schema/runs';
 import type { Db } from '../storage/db';
 import { decodePageToken, encodePageToken, ensureExperiment, experimentNames, getExperiment, type Executor, type ViewType } from './experiments';
-import { compileFilter, compileOrder } from './runFilterSql';
+import { latestPerKey, latestPerStep, setLatest, upsertLatest } from './metrics';
+import { compileSearch, orderedMetric } from './runFilterSql';
 
 export interface Run extends Omit<RunRow, 'metrics'> {
   experimentId: number;
@@ -28,6 +29,9 @@ export const LIMITS = { metricsPerBatch: 1000, paramsPerBatch: 100, tagsPerBatch
 const toJsonNumber = (value: number): number | string => (Number.isFinite(value) ? value : String(value));
 const fromJsonMetrics = (metrics: Record<string, unknown> | null): Record<string, number> =>
   Object.fromEntries(Object.entries(metrics ?? {}).map(([k, v]) => [k, typeof v === 'number' ? v : Number(v)]));
+
+/** A metric that jsonb holds as text but search reads as a number (NaN and ±Infinity, or a numeric string). */
+const NUMERIC_TEXT = /^(\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*|NaN|Infinity|-Infinity)$/;
 
 const artifactUri = (experimentId: number, runId: string) => `mlflow-artifacts:/${experimentId}/${runId}/artifacts`;
 
@@ -68,7 +72,12 @@ export async function createRun(db: Db, input: { experimentId?: number; experime
 export async function createPipelineRun(db: Db, values: typeof runs.$inferInsert): Promise<void> {
   await db.transaction(async (tx) => {
     await ensureExperiment(tx, values.experiment ?? 'default');
-    await tx.insert(runs).values({ name: values.id, ...values }).onConflictDoNothing();
+    const inserted = await tx.insert(runs).values({ name: values.id, ...values }).onConflictDoNothing().returning({ id: runs.id });
+    // Metrics given up front (an imported run) become its latest values too; what jsonb does not hold as a number (a JS
+    // NaN is stored as null) is left out, as search leaves it out.
+    const latest = Object.fromEntries(Object.entries(values.metrics ?? {})
+      .filter(([, v]) => (typeof v === 'number' ? Number.isFinite(v) : typeof v === 'string' && NUMERIC_TEXT.test(v))).map(([k, v]) => [k, Number(v)]));
+    if (inserted.length && Object.keys(latest).length) await tx.execute(setLatest(values.id, latest));
   });
 }
 
@@ -124,7 +133,8 @@ function checkTag(key: string, value: string): void {
 
 /**
  * Params, tags and metric points in one transaction. Params are immutable once logged (a different value is refused,
- * the same value is a no-op), as in MLflow. A point re-logged at the same step replaces the earlier one.
+ * the same value is a no-op), as in MLflow. A point re-logged at the same step replaces the earlier one unless it is
+ * older (timestamp, then value): history keeps MLflow's latest point per step. The run's row lock orders concurrent batches.
  */
 export async function logBatch(db: Db, runId: string, batch: { metrics?: MetricPoint[]; params?: Record<string, string>; tags?: Record<string, string> }): Promise<void> {
   const metrics = batch.metrics ?? [], params = batch.params ?? {}, tags = batch.tags ?? {};
@@ -161,22 +171,15 @@ export async function logBatch(db: Db, runId: string, batch: { metrics?: MetricP
       if (tags['mlflow.runName'] !== undefined) set.name = tags['mlflow.runName'];
     }
     if (metrics.length) {
-      const latest = new Map<string, MetricPoint>();
-      for (const m of metrics) {
-        const seen = latest.get(m.key);
-        if (!seen || m.step > seen.step || (m.step === seen.step && m.timestamp >= seen.timestamp)) latest.set(m.key, m);
-      }
-      const keys = [...latest.keys()];
-      // The run's "latest" value per key only moves forward in steps: an old step logged late does not replace it.
-      // One backward index probe per key on (run_id, key, step): a GROUP BY over the run would read all its points.
-      const before = await tx.execute<{ key: string; step: number | null }>(sql`SELECT k AS key, (SELECT max(step) FROM run_metrics WHERE run_id = ${runId} AND key = k) AS step
-        FROM unnest(${sql.param(keys)}::text[]) AS k`);
-      const maxStep = new Map(before.rows.filter((r) => r.step !== null).map((r) => [r.key, r.step!]));
-      await tx.execute(sql`INSERT INTO run_metrics (run_id, key, step, value, logged_at)
-        SELECT ${runId}, k, s, v, to_timestamp(t / 1000.0) FROM unnest(${sql.param(metrics.map((m) => m.key))}::text[], ${sql.param(metrics.map((m) => m.step))}::int[], ${sql.param(metrics.map((m) => m.value))}::float8[], ${sql.param(metrics.map((m) => m.timestamp))}::float8[]) AS u(k, s, v, t)
-        ON CONFLICT (run_id, key, step) DO UPDATE SET value = excluded.value, logged_at = excluded.logged_at`);
-      const moved = Object.fromEntries([...latest].filter(([key, m]) => (maxStep.get(key) ?? -Infinity) <= m.step).map(([key, m]) => [key, toJsonNumber(m.value)]));
-      if (Object.keys(moved).length) set.metrics = sql`coalesce(${runs.metrics}, '{}'::jsonb) || ${JSON.stringify(moved)}::jsonb` as never;
+      // History keeps one point per step: MLflow's latest at that step (a re-log with an older timestamp loses).
+      const points = latestPerStep(metrics);
+      await tx.execute(sql`INSERT INTO run_metrics AS m (run_id, key, step, value, logged_at)
+        SELECT ${runId}, k, s, v, to_timestamp(t / 1000.0) FROM unnest(${sql.param(points.map((m) => m.key))}::text[], ${sql.param(points.map((m) => m.step))}::int[], ${sql.param(points.map((m) => m.value))}::float8[], ${sql.param(points.map((m) => m.timestamp))}::float8[]) AS u(k, s, v, t)
+        ON CONFLICT (run_id, key, step) DO UPDATE SET value = excluded.value, logged_at = excluded.logged_at
+        WHERE (excluded.logged_at, excluded.value) >= (m.logged_at, m.value)`);
+      // The latest value per key moves only forward in (step, timestamp, value); the jsonb takes the keys that moved.
+      const moved = await tx.execute<{ key: string; value: number }>(upsertLatest(runId, latestPerKey(points)));
+      if (moved.rows.length) set.metrics = sql`coalesce(${runs.metrics}, '{}'::jsonb) || ${JSON.stringify(Object.fromEntries(moved.rows.map((r) => [r.key, toJsonNumber(r.value)])))}::jsonb` as never;
     }
     if (Object.keys(set).length) await tx.update(runs).set(set).where(eq(runs.id, runId));
   });
@@ -218,25 +221,59 @@ export interface RunSearch {
   viewType?: ViewType;
 }
 
-/** The filter and order compiled to SQL; offset page tokens. */
+/**
+ * The filter and order compiled to SQL; offset page tokens. Ordered by a metric first, the page is read from the runs
+ * that have it (walking the latest-metrics index in value order) and, only when those run out, from the runs without it.
+ */
 export async function searchRuns(db: Db, search: RunSearch): Promise<{ runs: Run[]; nextPageToken?: string }> {
   const where: SQL[] = [];
   const names = [...(search.experimentNames ?? [])];
   if (search.experimentIds?.length) names.push(...(await experimentNames(db, search.experimentIds)).values());
-  if (search.experimentIds?.length || search.experimentNames?.length) where.push(names.length === 1 ? eq(runs.experiment, names[0]!) : sql`${runs.experiment} = ANY(${sql.param(names)}::text[])`);
+  const scoped = Boolean(search.experimentIds?.length || search.experimentNames?.length);
+  if (scoped) where.push(names.length === 1 ? eq(runs.experiment, names[0]!) : sql`${runs.experiment} = ANY(${sql.param(names)}::text[])`);
   const view = search.viewType ?? 'ACTIVE_ONLY';
   if (view === 'ACTIVE_ONLY') where.push(isNull(runs.deletedAt));
   if (view === 'DELETED_ONLY') where.push(isNotNull(runs.deletedAt));
-  const filter = compileFilter(search.filter);
-  if (filter) where.push(filter);
+  const experimentIds = scoped ? await experimentIdsOf(db, search.experimentIds ?? [], search.experimentNames ?? []) : undefined;
+  const compiled = compileSearch({ filter: search.filter, orderBy: search.orderBy, experimentIds });
   const limit = Math.max(1, Math.min(search.maxResults ?? 1000, 50_000));
   const offset = decodePageToken(search.pageToken);
-  const rows = await db.select({ run: runs, experimentId: sql<number>`(select e.id from experiments e where e.name = ${runs.experiment})` })
-    .from(runs).where(and(...where)).orderBy(...compileOrder(search.orderBy)).limit(limit + 1).offset(offset);
+  const page = limit + 1;
+  const fields = { run: runs, experimentId: sql<number>`(select e.id from experiments e where e.name = ${runs.experiment})` };
+  let rows: { run: RunRow; experimentId: number }[];
+  const byMetric = compiled.byMetric;
+  if (!byMetric) {
+    rows = await db.select(fields).from(runs).where(and(...where, compiled.where)).orderBy(...compiled.order).limit(page).offset(offset);
+  } else {
+    // Walk the metric's index range in value order and look each run up by id (a LATERAL subquery behind OFFSET 0, so
+    // the planner cannot turn it into a hash join that reads every run): a page stops after about page ÷ match-rate rows.
+    const present = and(...where, byMetric.present.where);
+    const walk = sql`run_latest_metrics AS ordered CROSS JOIN LATERAL (SELECT * FROM runs WHERE ${runs.id} = ${orderedMetric.runId}${present ? sql` AND ${present}` : sql``} OFFSET 0) AS runs
+      WHERE ${byMetric.scan}`;
+    const found = await db.execute<{ id: string }>(sql`SELECT ${runs.id} AS id FROM ${walk} ORDER BY ${sql.join(byMetric.present.order, sql`, `)} LIMIT ${page} OFFSET ${offset}`);
+    const ids = found.rows.map((r) => r.id);
+    const byId = new Map((ids.length ? await db.select(fields).from(runs).where(sql`${runs.id} = ANY(${sql.param(ids)}::text[])`) : []).map((r) => [r.run.id, r]));
+    rows = ids.map((id) => byId.get(id)!);
+    if (rows.length < page) {
+      // How many runs have the metric: known from this page unless the offset is past all of them.
+      const withMetric = rows.length > 0 || offset === 0 ? offset + rows.length
+        : (await db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${walk}`)).rows[0]!.n;
+      rows = rows.concat(await db.select(fields).from(runs).where(and(...where, byMetric.missing.where)).orderBy(...byMetric.missing.order)
+        .limit(page - rows.length).offset(Math.max(0, offset - withMetric)));
+    }
+  }
   return {
     runs: rows.slice(0, limit).map((r) => toRun(r.run, r.experimentId)),
     nextPageToken: rows.length > limit ? encodePageToken(offset + limit) : undefined,
   };
+}
+
+/** The ids of the searched experiments, or undefined when a name has no experiment row (metric lookups then are not scoped). */
+async function experimentIdsOf(db: Db, ids: number[], names: string[]): Promise<number[] | undefined> {
+  if (!names.length) return ids;
+  const rows = await db.select({ id: experiments.id, name: experiments.name }).from(experiments).where(sql`${experiments.name} = ANY(${sql.param(names)}::text[])`);
+  if (new Set(rows.map((r) => r.name)).size < new Set(names).size) return undefined;
+  return [...new Set([...ids, ...rows.map((r) => r.id)])];
 }
 
 /** A pipeline's run picked up by a training worker. */
@@ -248,13 +285,20 @@ export async function failRun(db: Db, runId: string, message: string): Promise<v
   await db.update(runs).set({ status: 'failed', error: message, endedAt: new Date() }).where(eq(runs.id, runId));
 }
 
-/** Merges metrics into the run's latest values in one statement (no read-modify-write race with other writers). */
+/**
+ * Merges a pipeline's summary metrics into the run's latest values (the jsonb and `run_latest_metrics`) in one
+ * transaction; each value replaces the key's latest outright. The run's row is written first: every metric writer locks
+ * the run, then its latest rows.
+ */
 export async function mergeRunMetrics(db: Db, runId: string, metrics: Record<string, number>, finish?: { artifactKey: string; backend: string }): Promise<void> {
   const values = Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, toJsonNumber(v)]));
-  await db.update(runs).set({
-    metrics: sql`coalesce(${runs.metrics}, '{}'::jsonb) || ${JSON.stringify(values)}::jsonb` as never,
-    ...(finish ? { status: 'finished' as const, artifactKey: finish.artifactKey, backend: finish.backend, endedAt: new Date() } : {}),
-  }).where(eq(runs.id, runId));
+  await db.transaction(async (tx) => {
+    const updated = await tx.update(runs).set({
+      metrics: sql`coalesce(${runs.metrics}, '{}'::jsonb) || ${JSON.stringify(values)}::jsonb` as never,
+      ...(finish ? { status: 'finished' as const, artifactKey: finish.artifactKey, backend: finish.backend, endedAt: new Date() } : {}),
+    }).where(eq(runs.id, runId)).returning({ id: runs.id });
+    if (updated.length && Object.keys(metrics).length) await tx.execute(setLatest(runId, metrics));
+  });
 }
 
 /** Every point of one run, in step order (the loss plot). */

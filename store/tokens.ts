@@ -4,7 +4,7 @@
  * requires a key; admin tokens call inference too). Only a sha256 is stored; the token is shown once, at creation.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, inArray, isNull } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { apiTokens } from '../schema/models';
 import type { Db } from '../storage/db';
 
@@ -38,19 +38,51 @@ export async function verifyToken(db: Db, token: string | undefined, scopes: Tok
   return row ? { name: row.name, scope: row.scope as TokenScope } : null;
 }
 
+export interface TokenRecord {
+  id: number;
+  name: string;
+  scope: TokenScope;
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+const tokenColumns = { id: apiTokens.id, name: apiTokens.name, scope: apiTokens.scope, createdAt: apiTokens.createdAt, revokedAt: apiTokens.revokedAt };
+
+/** Issues a token (the caller has authorised it): returns its record and the token text, which is not stored. */
+export async function issueToken(db: Db, name: string, scope: TokenScope): Promise<{ record: TokenRecord; token: string }> {
+  if (!TOKEN_SCOPES.includes(scope as TokenScope)) throw new TokenError(`scope "${scope}" is not one of ${TOKEN_SCOPES.join(', ')}`);
+  const token = `fw_${scope}_${randomBytes(24).toString('base64url')}`;
+  const [record] = await db.insert(apiTokens).values({ name, scope, hash: hashToken(token) }).returning(tokenColumns);
+  return { record: record as TokenRecord, token };
+}
+
+/** Whether any active admin token exists (until one does, the first may be created without one). */
+export async function hasAdminToken(db: Db): Promise<boolean> {
+  const admins = await db.select({ id: apiTokens.id }).from(apiTokens).where(and(eq(apiTokens.scope, 'admin'), isNull(apiTokens.revokedAt))).limit(1);
+  return admins.length > 0;
+}
+
 /**
- * Creates a token. The first admin token needs none (bootstrap); after that an admin token must authorise it.
- * Returns the token text, which is not stored.
+ * Creates a token on the stack's machine (`flywheel tokens create --local`). The first admin token needs none
+ * (bootstrap); after that an admin token must authorise it. Returns the token text, which is not stored.
  */
 export async function createToken(db: Db, name: string, scope: TokenScope, authorisedBy?: string): Promise<string> {
   if (!TOKEN_SCOPES.includes(scope as TokenScope)) throw new TokenError(`scope "${scope}" is not one of ${TOKEN_SCOPES.join(', ')}`);
-  const admins = await db.select({ id: apiTokens.id }).from(apiTokens).where(and(eq(apiTokens.scope, 'admin'), isNull(apiTokens.revokedAt))).limit(1);
-  if (admins.length > 0 && !(await verifyToken(db, authorisedBy, ['admin']))) {
+  if ((await hasAdminToken(db)) && !(await verifyToken(db, authorisedBy, ['admin']))) {
     throw new TokenError('creating a token needs an admin token once one exists (--token or FLYWHEEL_TOKEN)');
   }
-  const token = `fw_${scope}_${randomBytes(24).toString('base64url')}`;
-  await db.insert(apiTokens).values({ name, scope, hash: hashToken(token) });
-  return token;
+  return (await issueToken(db, name, scope)).token;
+}
+
+/** Every token, revoked ones too, oldest first; never a hash. */
+export async function listTokens(db: Db): Promise<TokenRecord[]> {
+  return (await db.select(tokenColumns).from(apiTokens).orderBy(asc(apiTokens.id))) as TokenRecord[];
+}
+
+/** Revokes a token; undefined when there is no token `id`. Revoking a revoked token keeps its first revocation time. */
+export async function revokeToken(db: Db, id: number): Promise<TokenRecord | undefined> {
+  const [revoked] = await db.update(apiTokens).set({ revokedAt: sql`coalesce(${apiTokens.revokedAt}, now())` }).where(eq(apiTokens.id, id)).returning(tokenColumns);
+  return revoked as TokenRecord | undefined;
 }
 
 /** The hashes of active tokens with one of `scopes` (the serving process checks keys against these). */

@@ -1,6 +1,7 @@
-/** One process for a laptop or the demo: the main worker plus a CPU training worker. */
+/** One process for a laptop or the demo: the main worker plus a CPU training worker, and the registry webhook dispatcher. */
 import { loadConfig } from '../temporal.config';
 import { runUntilSignalled } from './runWorkers';
+import { startWebhookDispatcher } from './webhookDispatcher';
 import { connectServices, createMainWorker, createTrainingWorker } from './wiring';
 
 const config = loadConfig();
@@ -9,4 +10,4 @@ const workers = [
   await createMainWorker(services, config.taskQueues.main),
   await createTrainingWorker(services, config.taskQueues.trainCpu, { gpu: false }),
 ];
-await runUntilSignalled(services, workers, 'flywheel worker (main + CPU training)');
+await runUntilSignalled(services, workers, 'flywheel worker (main + CPU training)', [startWebhookDispatcher(services.db, config.webhooks)]);

@@ -1,8 +1,10 @@
-/** The main worker: pipeline and monitor workflows plus the CPU stages, on the `flywheel` queue. */
+/** The main worker: pipeline and monitor workflows plus the CPU stages, on the `flywheel` queue, and the registry webhook dispatcher. */
 import { loadConfig } from '../temporal.config';
 import { runUntilSignalled } from './runWorkers';
+import { startWebhookDispatcher } from './webhookDispatcher';
 import { connectServices, createMainWorker } from './wiring';
 
 const config = loadConfig();
 const services = await connectServices(config);
-await runUntilSignalled(services, [await createMainWorker(services, config.taskQueues.main)], 'flywheel main worker');
+const worker = await createMainWorker(services, config.taskQueues.main);
+await runUntilSignalled(services, [worker], 'flywheel main worker', [startWebhookDispatcher(services.db, config.webhooks)]);

@@ -1,8 +1,8 @@
-/** Runs workers until SIGINT/SIGTERM, then drains them and closes connections. */
+/** Runs workers (and loops beside them, such as the webhook dispatcher) until SIGINT/SIGTERM, then drains them and closes connections. */
 import type { Worker } from '@temporalio/worker';
 import type { Services } from './wiring';
 
-export async function runUntilSignalled(services: Services, workers: Worker[], label: string): Promise<void> {
+export async function runUntilSignalled(services: Services, workers: Worker[], label: string, beside: { stop(): Promise<void> }[] = []): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => workers.forEach((worker) => worker.shutdown()));
   }
@@ -10,6 +10,7 @@ export async function runUntilSignalled(services: Services, workers: Worker[], l
   try {
     await Promise.all(workers.map((worker) => worker.run()));
   } finally {
+    await Promise.allSettled(beside.map((loop) => loop.stop()));
     await services.close();
   }
 }

@@ -55,3 +55,8 @@ export async function materializeWorkflow(input: MaterializeInput): Promise<Mate
   }
   return { ref: state.ref, windows, upserted, from: new Date(start).toISOString(), watermark: new Date(until).toISOString(), loadedRows: loaded?.rows };
 }
+
+/** Loads a view's source into its offline table, alone (`flywheel features load`). */
+export async function loadFeatureViewWorkflow(input: { view: string }): Promise<{ ref: string; rows: number; loadedFrom: string }> {
+  return io.loadFeatureView(input);
+}

@@ -3,7 +3,8 @@
  *   1. every `interval`, compare the window of predictions with the model's holdout predictions
  *   2. on drift: raise (or refresh) the alert — one open alert per monitor and check
  *   3. start the retraining pipeline, at most once per cooldown
- *   4. a new deployment (signal) restarts the window; a removed deployment ends the monitor
+ *   4. a new deployment (signal) restarts the window; a removed model, version or deployment ends the monitor, with
+ *      what is gone as its result and no alert
  */
 import {
   allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, patched, proxyActivities, setCurrentDetails, setHandler, workflowInfo,
@@ -53,6 +54,7 @@ export async function monitorWorkflow(input: MonitorInput): Promise<string> {
     lastCheck = await activities.checkPredictionDrift({ monitorWorkflowId: monitorId, modelName: input.modelName, alias: input.alias, windowStart: state.windowStart, windowEnd, settings });
     state.windowStart = windowEnd;
     state.checks++;
+    // Checked before any alert: a monitor of something deleted ends quietly instead of paging about it.
     if (lastCheck.verdict === 'no-deployment') return lastCheck.message;
     const check = lastCheck;
     // What the Temporal UI shows on the monitor's page ("current details"): the latest verdict in a few lines.

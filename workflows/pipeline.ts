@@ -5,10 +5,10 @@
  *   3. validate  — the declared schema; an error stops here, before any training
  *   4. train     — on the GPU queue when asked (CPU fallback after `gpuWait`), else the CPU queue
  *   5. evaluate  — holdout report (metrics, slices, fairness, plots); the champion scored on the same rows
- *   6. register  — model version with lineage and its evaluation, whatever the gate said (webhook: version created)
+ *   6. register  — model version with lineage and its evaluation, whatever the gate said (the registry queues its webhook)
  *   7. gate      — MLflow-style thresholds vs the champion; a failure stops here: registered, not promoted
  *   8. approve   — optional: waits, durably, for `flywheel approve <model@version>` (an update) or its timeout
- *   9. deploy    — direct alias move, or a canary / shadow rollout child workflow (webhook: alias moved), if authorised:
+ *   9. deploy    — direct alias move, or a canary / shadow rollout child workflow, if authorised:
  *                  a new model's first release, a release grant (an admin's; the monitor's only with gates), or an
  *                  admin's approval; otherwise the version stays registered, tagged release=unauthorised
  *  10. monitor   — starts (or re-targets) the deployment's long-running monitor
@@ -23,7 +23,7 @@ import type { PipelineConfig } from '../config/pipeline';
 import { ACTIVITY_PROFILES } from '../config/constants';
 import { durationMs } from '../config/duration';
 import type { Grant } from '../store/grants';
-import { aliasMovedEvent, GRANTS_PATCH, notifyWebhooks, rolloutWorkflow, type RolloutResult } from './release';
+import { GRANTS_PATCH, replayRetiredWebhooks, rolloutWorkflow, type RolloutResult } from './release';
 import { DATASET_VERSION_KEY, MODEL_KEY, PIPELINE_KEY, STAGE_KEY } from './searchAttributes';
 import { applyPoint, sweepWorkflow, type SweepResult, type TrialResult } from './sweep';
 import { trainRouted, type TrainingRoute } from './training';
@@ -229,10 +229,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
       artifactKey: training.artifactKey, predictionReferenceKey: evaluation.predictionReferenceKey, tags: { gate: gateTag },
       evaluation: { reportKey: evaluation.reportKey, plots: evaluation.plots, gate: evaluation.gate, baseline: evaluation.baseline },
     });
-    await notifyWebhooks({
-      event: 'model_version.created', deliveryId: `${workflowId}/created`, modelName: registered.modelName,
-      payload: { version: registered.version, run_id: training.runId, dataset_version: dataset.datasetVersionId, gate: gateTag, metrics: evaluation.metrics, workflow_id: workflowId },
-    });
+    await replayRetiredWebhooks('model_version.created', registered.modelName);
     return registered;
   }, (r) => `${r.modelName} v${r.version} (gate ${gateTag})`);
 
@@ -301,7 +298,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
     } else {
       const deployed = await stage('deploy', async () => {
         const result = await io.deployModelVersion({ workflowId, pipelineName: config.name, modelName: model.modelName, version: model.version, alias, servingUrl: input.servingUrl!, actor, reason, firstRelease });
-        await notifyWebhooks(aliasMovedEvent(model.modelName, alias, result.previousVersion, model.version, actor, reason));
+        await replayRetiredWebhooks('model_version_alias.moved', model.modelName);
         return result;
       }, (r) => `${config.model}@${alias} → v${model.version} (was ${r.previousVersion ?? 'none'}); serving ${r.serving}`);
       deployment = { alias, endpoint: deployed.endpoint, previousVersion: deployed.previousVersion, serving: deployed.serving };

@@ -6,23 +6,21 @@
  *   - `aliasWorkflow`: a person's alias move or rollback.
  * Both begin with the `authorize` activity, whatever their input says: a grant (store/grants.ts) signed by whoever checked
  * an admin token, for this model, action and workflow — never the token itself, which would stay in the history.
- * Both send the registry webhooks. Every route a rollout set is removed when it ends, however it ends.
+ * Neither sends webhooks: the registry queues them in the alias move's own transaction (store/webhooks.ts), so no
+ * receiver can hold a release up and no webhook secret enters a history. Every route a rollout set is removed when it
+ * ends, however it ends.
  */
 import {
   ApplicationFailure, CancellationScope, condition, defineQuery, defineSignal, patched, proxyActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { StageActivities } from '../activities/index';
-import type { HealthResult, HealthThresholds, ShadowStats, VariantStats, WebhookEvent } from '../activities/release';
+import type { HealthResult, HealthThresholds, ShadowStats, VariantStats } from '../activities/release';
 import { ACTIVITY_PROFILES } from '../config/constants';
 import { durationMs } from '../config/duration';
 import type { Grant } from '../store/grants';
 
 const quick = proxyActivities<StageActivities>(ACTIVITY_PROFILES.quick);
 const io = proxyActivities<StageActivities>(ACTIVITY_PROFILES.io);
-/** Webhook receivers may be down for a while: retry for about an hour, then give up without failing the release. */
-const hooks = proxyActivities<StageActivities>({
-  startToCloseTimeout: '30s', retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 15 },
-});
 
 export type RolloutStrategy =
   | { kind: 'canary'; steps: number[]; stepDuration: string; health: HealthThresholds }
@@ -65,17 +63,28 @@ export const rolloutStatusQuery = defineQuery<{ phase: string; steps: RolloutSte
 /** Ends a rollout early: a canary rolls back, an A/B or shadow test reports what it has. */
 export const stopRolloutSignal = defineSignal<[{ reason: string }]>('stopRollout');
 
-/** Sends a registry event to every matching webhook; a receiver that stays down is logged, not fatal. */
-export async function notifyWebhooks(event: WebhookEvent): Promise<void> {
-  const targets = await quick.listWebhookTargets({ event: event.event, modelName: event.modelName });
-  await Promise.allSettled(targets.map((t) => hooks.deliverWebhook({ url: t.url, secret: t.secret, event: { ...event, deliveryId: `${event.deliveryId}/${t.id}` } })));
-}
+/**
+ * Histories recorded before the webhook outbox scheduled `listWebhookTargets` then one `deliverWebhook` per target after
+ * each registry change; they replay those steps (results come from the history). New runs record the patch and skip them.
+ */
+export const WEBHOOK_OUTBOX_PATCH = 'webhook-outbox';
 
-export function aliasMovedEvent(modelName: string, alias: string, from: number | null, to: number, actor: string, reason: string): WebhookEvent {
-  return {
-    event: 'model_version_alias.moved', deliveryId: `${workflowInfo().workflowId}/${alias}`, modelName,
-    payload: { alias, from_version: from, to_version: to, actor, reason, workflow_id: workflowInfo().workflowId },
-  };
+/** The retired webhook activities, by name only: no worker registers them any more. */
+interface RetiredWebhookActivities {
+  listWebhookTargets(input: { event: string; modelName: string }): Promise<unknown[]>;
+  deliverWebhook(input: Record<string, never>): Promise<number>;
+}
+const retired = proxyActivities<RetiredWebhookActivities>(ACTIVITY_PROFILES.quick);
+
+/** Where a workflow used to send a registry webhook: a no-op for new runs, the recorded steps for old histories. */
+export async function replayRetiredWebhooks(event: string, modelName: string): Promise<void> {
+  if (patched(WEBHOOK_OUTBOX_PATCH)) return;
+  try {
+    const targets = await retired.listWebhookTargets({ event, modelName });
+    await Promise.allSettled(targets.map(() => retired.deliverWebhook({})));
+  } catch {
+    // A step still in flight when the workers were upgraded finds no activity; the release goes on, as it did when a receiver was down.
+  }
 }
 
 export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResult> {
@@ -102,8 +111,8 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
 
   const promote = async () => {
     phase = 'promoting';
-    const move = await quick.moveAlias({ workflowId, modelName: input.modelName, alias: input.alias, version: input.candidateVersion, actor, reason: input.reason });
-    await notifyWebhooks(aliasMovedEvent(input.modelName, input.alias, move.fromVersion, move.toVersion, actor, input.reason));
+    await quick.moveAlias({ workflowId, modelName: input.modelName, alias: input.alias, version: input.candidateVersion, actor, reason: input.reason });
+    await replayRetiredWebhooks('model_version_alias.moved', input.modelName);
   };
   if (!champion) {
     await promote();
@@ -186,6 +195,6 @@ export async function aliasWorkflow(input: AliasInput): Promise<AliasResult> {
   const version = input.action === 'rollback' ? (await quick.rollbackTarget({ modelName: input.modelName, alias: input.alias })).previous : input.version;
   if (version === undefined) throw ApplicationFailure.nonRetryable('an alias move needs a version', 'ConfigError');
   const move = await quick.moveAlias({ workflowId: workflowInfo().workflowId, modelName: input.modelName, alias: input.alias, version, actor, reason: input.reason });
-  await notifyWebhooks(aliasMovedEvent(input.modelName, input.alias, move.fromVersion, move.toVersion, actor, input.reason));
+  await replayRetiredWebhooks('model_version_alias.moved', input.modelName);
   return { fromVersion: move.fromVersion, toVersion: move.toVersion, actor };
 }

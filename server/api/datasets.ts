@@ -1,15 +1,22 @@
 /**
  * /api/v1 datasets: datasets and their versions (validation verdicts, aliases), one version with its profile,
  * validation reports and lineage, a diff of two versions' profiles, aliases (a FAILED version only with force), the
- * inferred contract; and a model version's lineage back to the alert that retrained it.
+ * inferred contract, a new version ingested and validated by a workflow (and its progress); and a model version's
+ * lineage back to the alert that retrained it.
  */
 import { z } from 'zod';
+import { inlineSecretProblem } from '../../config/redact';
+import { invalid } from '../../config/errors';
 import { diffProfiles } from '../../ml/profileDiff';
 import {
-  datasetSchema, listDatasets, listDatasetVersions, listValidationReports, resolveDatasetRef, setDatasetAlias,
+  checkDatasetName, datasetSchema, listDatasets, listDatasetVersions, listValidationReports, resolveDatasetRef, setDatasetAlias,
 } from '../../store/datasets';
 import { datasetVersionLineage, modelLineage } from '../../store/lineage';
+import { uiLink } from '../../storage/pipelines';
+import { datasetWorkflow, type DatasetWorkflowInput } from '../../workflows/dataset';
+import { DATASET_VERSION_KEY } from '../../workflows/searchAttributes';
 import { route, type RouteSpec } from '../route';
+import { describeJob } from './jobs';
 
 const BASE = '/api/v1/datasets';
 const tags = ['Datasets'];
@@ -17,6 +24,19 @@ const tags = ['Datasets'];
 /** Refs are checked by the store (`name`, `name@alias`, `name@hash-prefix`), which names the field in a 400. */
 const refParams = z.object({ ref: z.string() }).strict();
 const nameParams = z.object({ name: z.string() }).strict();
+
+/** Where a new version comes from: what `flywheel datasets add` and a pipeline's `data:` say (storage/tables.ts). */
+const ingestBody = z.object({
+  source: z.string().min(1).max(4096).superRefine((source, ctx) => {
+    const problem = inlineSecretProblem(source);
+    if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+  }).describe('an absolute path under the workers\' data folders, file://, http(s)://, s3://bucket/key or postgres:// URL (a password only as ${VAR})'),
+  format: z.enum(['csv', 'jsonl', 'parquet', 'sql']).optional().describe('@default from the source'),
+  delimiter: z.string().min(1).max(4).optional().describe('CSV field separator. @default ","'),
+  quote: z.string().length(1).optional().describe('CSV quote character. @default \'"\''),
+  header: z.boolean().optional().describe('the CSV\'s first line holds the column names. @default true'),
+  query: z.string().min(1).max(100_000).optional().describe('the SELECT to run against a postgres:// source'),
+}).strict();
 
 export const datasetRoutes: RouteSpec[] = [
   route({
@@ -55,6 +75,31 @@ export const datasetRoutes: RouteSpec[] = [
     }).strict(),
     handler: async ({ params, body, principal, deps }) =>
       setDatasetAlias(deps.db, { datasetName: params.name, alias: params.alias, version: body.version, force: body.force, actor: principal.name }),
+  }),
+  route({
+    method: 'post', path: `${BASE}/{name}/ingests`, summary: 'Ingest a source as a new version and validate it (a workflow; follow it at the returned id)',
+    tags, scope: 'write', params: nameParams, body: ingestBody,
+    handler: async ({ params, body, deps }) => {
+      checkDatasetName(params.name);
+      if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(body.source) && !body.source.startsWith('/')) {
+        throw invalid('body.source', `"${body.source}" is a relative path on your machine; the workers cannot read it: use an absolute path under the server's data roots, an s3:// or http(s):// URL`);
+      }
+      const input: DatasetWorkflowInput = { dataset: params.name, table: body };
+      const workflowId = `dataset-${params.name}-${Date.now().toString(36)}`;
+      const handle = await (await deps.temporal()).workflow.start(datasetWorkflow, {
+        workflowId, taskQueue: deps.config.taskQueues.main, args: [input], typedSearchAttributes: [{ key: DATASET_VERSION_KEY, value: params.name }],
+      });
+      return { workflowId: handle.workflowId, uiUrl: uiLink(deps.config, handle.workflowId) };
+    },
+  }),
+  route({
+    method: 'get', path: `${BASE}/{name}/ingests/{workflowId}`, summary: "An ingest's status, progress (bytes read) and result: the version and its validation, or the failure",
+    tags, scope: 'read', params: z.object({ name: z.string(), workflowId: z.string().min(1).max(400) }).strict(),
+    handler: async ({ params, deps }) => describeJob(deps, params.workflowId, [datasetWorkflow.name], `ingest ${params.workflowId} of dataset "${params.name}"`, (description) => {
+      // Named by the dataset until the ingest names its version (`name@hash`).
+      const named = description.typedSearchAttributes.get(DATASET_VERSION_KEY);
+      return named === params.name || Boolean(named?.startsWith(`${params.name}@`));
+    }),
   }),
   route({
     method: 'get', path: `${BASE}/{ref}/schema`, summary: "The contract in use for the dataset, or the one a version's profile suggests (ready to pin)",

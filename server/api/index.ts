@@ -1,15 +1,23 @@
 /** Flywheel's own API under /api/v1; each module declares one area. */
 import type { RouteSpec } from '../route';
 import { datasetRoutes } from './datasets';
+import { featureRoutes } from './features';
 import { modelRoutes } from './models';
 import { pipelineRoutes } from './pipelines';
 import { runRoutes } from './runs';
 import { scheduleRoutes } from './schedules';
+import { tokenRoutes } from './tokens';
+import { uploadRoutes } from './uploads';
+import { webhookRoutes } from './webhooks';
 
 export const apiRoutes: RouteSpec[] = [
   ...runRoutes,
   ...pipelineRoutes,
   ...modelRoutes,
   ...datasetRoutes,
+  ...featureRoutes,
   ...scheduleRoutes,
+  ...tokenRoutes,
+  ...webhookRoutes,
+  ...uploadRoutes,
 ];

@@ -1,13 +1,18 @@
 /**
- * /api/v1 schedules: the Temporal Schedules that start pipelines on a calendar — list, describe, pause, resume,
- * trigger, backfill, delete. Creating one stays with the CLI for now (it reads the pipeline config from a file).
+ * /api/v1 schedules: the Temporal Schedules that start pipelines on a calendar — create (from a pipeline config sent as
+ * JSON), list, describe, pause, resume, trigger, backfill, delete. Scheduled runs carry no release grant: a new version
+ * of an existing model is registered, and deployed only if an admin approves it.
  */
-import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleHandle } from '@temporalio/client';
+import { isGrpcServiceError, ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleHandle } from '@temporalio/client';
 import { z } from 'zod';
-import { invalid, notFound } from '../../config/errors';
+import { ApiError, invalid, notFound } from '../../config/errors';
+import { durationMs } from '../../config/duration';
+import { pipelineInput } from '../../storage/pipelines';
 import { pipelineWorkflow } from '../../workflows/pipeline';
+import { MODEL_KEY, PIPELINE_KEY } from '../../workflows/searchAttributes';
 import type { ServerDeps } from '../deps';
 import { route, type RouteSpec } from '../route';
+import { pipelineConfigOf } from './pipelines';
 
 const BASE = '/api/v1/schedules';
 const tags = ['Schedules'];
@@ -18,6 +23,9 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 const note = z.string().max(1000).refine((text) => !LONE_SURROGATE.test(text) && !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text), 'must be printable Unicode text');
 
 const scheduleParams = z.object({ scheduleId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,254}$/, 'must be 1-255 letters, digits or ._:@+=- starting with a letter or digit') }).strict();
+
+const scheduleId = scheduleParams.shape.scheduleId;
+const duration = z.string().refine((text) => { try { return durationMs(text) > 0; } catch { return false; } }, 'must be a duration such as 90s, 30m, 1h or 1d');
 
 export const OVERLAP_POLICIES = {
   skip: ScheduleOverlapPolicy.SKIP, 'buffer-one': ScheduleOverlapPolicy.BUFFER_ONE, 'buffer-all': ScheduleOverlapPolicy.BUFFER_ALL,
@@ -68,6 +76,45 @@ async function pipelineSchedules(client: Client) {
 const by = (principal: { name: string }, verb: string) => `${verb} over the API by ${principal.name}`;
 
 export const scheduleRoutes: RouteSpec[] = [
+  route({
+    method: 'post', path: BASE, summary: "Create a schedule that starts a pipeline (its config as a JSON object) on a cron calendar", tags, scope: 'write',
+    body: z.object({
+      config: z.record(z.unknown()),
+      cron: z.string().min(1).max(200).describe('e.g. "0 3 * * *"'),
+      scheduleId: scheduleId.optional().describe('@default the pipeline name'),
+      overlap: z.enum(Object.keys(OVERLAP_POLICIES) as [keyof typeof OVERLAP_POLICIES]).optional().describe('when a run is still going. @default skip'),
+      catchup: duration.optional().describe('runs missed while the server was down within this window still happen. @default 1h'),
+      paused: z.boolean().optional().describe('create it paused. @default false'),
+    }).strict(),
+    handler: async ({ body, principal, c, deps }) => {
+      const config = pipelineConfigOf(body.config, 'config');
+      const id = body.scheduleId ?? config.name;
+      if (!scheduleParams.safeParse({ scheduleId: id }).success) throw invalid('body.scheduleId', `the pipeline name "${id}" is not a usable schedule id: give scheduleId`);
+      const client = await deps.temporal();
+      try {
+        await client.schedule.create({
+          scheduleId: id,
+          spec: { cronExpressions: [body.cron] },
+          action: {
+            type: 'startWorkflow', workflowType: pipelineWorkflow, taskQueue: deps.config.taskQueues.main,
+            args: [pipelineInput(config, deps.config, { kind: 'schedule' })],
+            typedSearchAttributes: [{ key: MODEL_KEY, value: config.model }, { key: PIPELINE_KEY, value: config.name }],
+          },
+          policies: { overlap: OVERLAP_POLICIES[body.overlap ?? 'skip'], catchupWindow: body.catchup ?? '1h' },
+          // Temporal turns cron text into calendars; the memo keeps it readable in `list`.
+          memo: { cron: body.cron },
+          state: { paused: body.paused ?? false, note: body.paused ? by(principal, 'created paused') : undefined },
+        });
+      } catch (error) {
+        if (error instanceof ScheduleAlreadyRunning) throw new ApiError('RESOURCE_ALREADY_EXISTS', `schedule "${id}" already exists`, 'body.scheduleId');
+        // INVALID_ARGUMENT: Temporal could not read the calendar.
+        const grpc = [error, (error as Error).cause].find(isGrpcServiceError);
+        if (grpc?.code === 3) throw invalid('body.cron', grpc.details);
+        throw error;
+      }
+      return c.json(scheduleJson(id, await client.schedule.getHandle(id).describe()), 201);
+    },
+  }),
   route({
     method: 'get', path: BASE, summary: 'Schedules that start pipelines: cron, state, next runs', tags, scope: 'read',
     handler: async ({ deps }) => ({ schedules: await pipelineSchedules(await deps.temporal()) }),

@@ -1,8 +1,10 @@
 /** MLflow's wire format: field names, upper-case statuses, ms timestamps, tags and params as [{key, value}]. */
 import { z } from 'zod';
-import type { RunStatus } from '../../schema/runs';
 import type { Experiment } from '../../store/experiments';
 import type { Run } from '../../store/runs';
+
+/** A run's status as the runs store gives it. */
+type RunStatus = Run['status'];
 
 export const STATUS_TO_MLFLOW: Record<RunStatus, string> = { running: 'RUNNING', scheduled: 'SCHEDULED', finished: 'FINISHED', failed: 'FAILED', killed: 'KILLED' };
 export const STATUS_FROM_MLFLOW = Object.fromEntries(Object.entries(STATUS_TO_MLFLOW).map(([k, v]) => [v, k])) as Record<string, RunStatus>;

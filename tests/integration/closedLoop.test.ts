@@ -2,9 +2,7 @@
  * The seed story end to end with short intervals: a deployed demand model, its monitor, a change upstream, the
  * alert, the retraining it starts, and what happens to the champion.
  */
-import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDemand } from '../../examples/demand/generate';
@@ -12,8 +10,7 @@ import { parseCsv } from '../../ml/csv';
 import { seededRandom, shuffledIndices } from '../../ml/random';
 import { aliasEvents, modelAliases, modelVersions } from '../../schema/models';
 import { alerts } from '../../schema/monitors';
-import { PROJECT_ROOT } from '../../temporal.config';
-import { demandPipeline, eventually, failureOf, startHarness, type Harness } from './harness';
+import { cli, demandPipeline, eventually, failureOf, startHarness, type Harness } from './harness';
 
 let harness: Harness;
 beforeAll(async () => {
@@ -114,8 +111,9 @@ describe('the closed loop', () => {
     expect(moves[1]!.reason).toMatch(/model quality: rmse/);
 
     // The chain, from the CLI: alert → retraining run → dataset version → model version → rollout.
-    const lineage = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), 'lineage', `${config.model}@2`], { encoding: 'utf8' });
-    expect(lineage.status, lineage.stderr).toBe(0);
+    // Not spawnSync: a blocked event loop stalls this process's serving, and its keep-alive sockets go stale under fetch.
+    const lineage = await cli(harness, ['lineage', `${config.model}@2`]);
+    expect(lineage.code, lineage.stderr).toBe(0);
     expect(lineage.stdout).toMatch(new RegExp([
       `^${config.model} v2 +registered`, `├─ started by alert #${alert!.id} \\(model_quality, critical, open\\)`, `while ${config.model} v1 was served:`,
       `${config.model} v1 .*\\n.*started by test`, `├─ run run-[0-9a-f]+ +finished on`, `├─ dataset ${config.data.dataset}@[0-9a-f]{16} +1800 rows .*\\(validation passed\\)`,

@@ -71,7 +71,8 @@ function plausible(schema: Schema, depth = 0): unknown {
   const s = variants(schema)[0]!;
   if (s.enum?.length) return s.enum[0];
   switch (s.type) {
-    case 'string': return s.pattern && /\\d|0-9/.test(s.pattern) ? '1' : `contract-${tag}`;
+    // A content hash (uploads): a well-formed one, so the probes reach the handler and its streamed body.
+    case 'string': return s.pattern === '^[0-9a-f]{64}$' ? 'c0'.repeat(32) : s.pattern && /\\d|0-9/.test(s.pattern) ? '1' : `contract-${tag}`;
     case 'integer': return Math.max(1, s.minimum ?? 1);
     case 'number': return 1.5;
     case 'boolean': return true;

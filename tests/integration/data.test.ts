@@ -2,7 +2,6 @@
  * The data stage on the real stack: sources and formats, content-addressed versions, validation that stops a
  * changed upstream feed before training, and bad input that fails clearly without leaving anything behind.
  */
-import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -16,16 +15,19 @@ import { csvField } from '../../ml/csv';
 import { datasetAliases, datasets, datasetVersions, validationReports } from '../../schema/datasets';
 import { modelVersions } from '../../schema/models';
 import { runs } from '../../schema/runs';
-import { loadConfig, PROJECT_ROOT } from '../../temporal.config';
-import { demandPipeline, failureOf, startHarness, unique, type Harness } from './harness';
+import { loadConfig } from '../../temporal.config';
+import { startCliServer, type CliServer } from './cliServer';
+import { cli as flywheel, demandPipeline, failureOf, startHarness, unique, type Harness } from './harness';
 
 let harness: Harness;
+let server: CliServer;
 let http: Server;
 let httpBase = '';
 const served = new Map<string, Buffer>();
 
 beforeAll(async () => {
   harness = await startHarness();
+  server = await startCliServer(harness.queues.main);
   http = createServer((req, res) => {
     const body = served.get(req.url ?? '');
     res.writeHead(body ? 200 : 404).end(body ?? 'not found');
@@ -35,6 +37,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await new Promise<void>((resolve) => http?.close(() => resolve()));
+  await server?.close();
   await harness?.stop();
 });
 
@@ -130,6 +133,33 @@ describe('dataset versions from every source and format', () => {
   });
 });
 
+describe('flywheel datasets add, through the API', () => {
+  it('ingests and validates a file as a new version while the CLI follows it; a ragged row fails naming file and line; a read token writes nothing', async () => {
+    const dataset = unique('added');
+    const file = join(harness.workDir, `${dataset}.csv`);
+    await writeFile(file, [columns.join(','), ...rows.map((r) => [r.id, r.name, r.price, r.flag, r.note].map((v) => csvField(v)).join(','))].join('\n') + '\n');
+    const added = await flywheel(harness, ['datasets', 'add', dataset, file], server.env());
+    expect(added.code, added.stderr).toBe(0);
+    const [version] = await versionsOf(dataset);
+    expect(added.stdout).toMatch(new RegExp(`^started dataset-${dataset}-\\w+\\n  http\\S+\\n`));
+    expect(added.stdout).toContain(`${version!.id}: 300 rows from csv\n  validation passed (inferred contract)\n`);
+    expect(await latestOf(dataset)).toBe(version!.id);
+
+    const ragged = join(harness.workDir, `${dataset}-ragged.csv`);
+    await writeFile(ragged, `${columns.join(',')}\n1,a,2.5,true,x\n2,b,3.5,false,y,extra\n`);
+    const failed = await flywheel(harness, ['datasets', 'add', dataset, ragged], server.env());
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toContain(`dataset ${dataset}: ${ragged}: line 3 has 6 fields, the header has 5`);
+    expect(await versionsOf(dataset)).toHaveLength(1);
+
+    const other = unique('refused');
+    const refused = await flywheel(harness, ['datasets', 'add', other, file], server.env(server.tokens.read));
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/has scope "read"; this route needs "write"/);
+    expect(await harness.services.db.select().from(datasets).where(eq(datasets.name, other))).toEqual([]);
+  });
+});
+
 describe('large files: profiled on worker threads', () => {
   async function bigCsv(name: string, rows: number, ragged?: number): Promise<string> {
     const path = join(harness.workDir, `${name}.csv`);
@@ -210,22 +240,22 @@ describe('the seed story: a changed upstream feed is stopped at validation', () 
 
     // The CLI shows the story: verdicts per version, lineage, the diff that explains the rejection, aliases, the contract.
     const dataset = config.data.dataset;
-    const cli = (...args: string[]) => {
-      const out = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), 'datasets', ...args], { encoding: 'utf8' });
-      expect(out.status, out.stderr).toBe(0);
+    const cli = async (...args: string[]) => {
+      const out = await flywheel(harness, ['datasets', ...args], server.env());
+      expect(out.code, out.stderr).toBe(0);
       return out.stdout;
     };
-    const list = cli('list', dataset);
+    const list = await cli('list', dataset);
     expect(list).toMatch(new RegExp(`${latest}\\s.*passed\\s+latest`));
     expect(list.match(/FAILED/g)).toHaveLength(3);
-    expect(cli('show', dataset)).toMatch(new RegExp(`run ${good.runId}  finished[\\s\\S]*model ${config.model} v1`));
-    expect(cli('diff', dataset, rejected[0]!)).toMatch(/\n\s+price\s+0%\s+\d+ → \d+\s+[\d.]+ → [\d.]+\s+.*\s(\d+\.\d+)\s/);
-    expect(cli('diff', dataset, rejected[1]!)).toMatch(/- removed {2}price \(number\)\n\s+\+ added {4}unit_price \(number\)/);
-    expect(cli('diff', dataset, rejected[2]!)).toContain('~ type     promo: integer → string');
-    expect(cli('alias', rejected[0]!, 'cents', '--force')).toContain(`${dataset}@cents → ${rejected[0]}`);
-    expect(cli('show', `${dataset}@cents`)).toContain('(@cents)');
-    expect(cli('schema', dataset)).toContain('price: { type: number, nullable: false }');
-  });
+    expect(await cli('show', dataset)).toMatch(new RegExp(`run ${good.runId}  finished[\\s\\S]*model ${config.model} v1`));
+    expect(await cli('diff', dataset, rejected[0]!)).toMatch(/\n\s+price\s+0%\s+\d+ → \d+\s+[\d.]+ → [\d.]+\s+.*\s(\d+\.\d+)\s/);
+    expect(await cli('diff', dataset, rejected[1]!)).toMatch(/- removed {2}price \(number\)\n\s+\+ added {4}unit_price \(number\)/);
+    expect(await cli('diff', dataset, rejected[2]!)).toContain('~ type     promo: integer → string');
+    expect(await cli('alias', rejected[0]!, 'cents', '--force')).toContain(`${dataset}@cents → ${rejected[0]}`);
+    expect(await cli('show', `${dataset}@cents`)).toContain('(@cents)');
+    expect(await cli('schema', dataset)).toContain('price: { type: number, nullable: false }');
+  }, 600_000); // four pipelines, then eight CLI processes: minutes on a busy machine
 
   it('stops price in cents with a pinned contract (max 100) and names example rows', async () => {
     const config = await demandPipeline(harness.workDir, { data: { priceScale: 100 } });

@@ -6,7 +6,9 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ProfileBuilder } from '../../ml/profile';
+import { eq } from 'drizzle-orm';
 import { datasetAliases, datasets, datasetVersions, validationReports } from '../../schema/datasets';
+import { featureViews } from '../../schema/features';
 import { createModelVersion } from '../../store/registry';
 import { createPipelineRun, newRunId } from '../../store/runs';
 import { useApiSuite } from './apiSuite';
@@ -181,5 +183,56 @@ describe('errors', () => {
     expect((await call('POST', `/api/v1/schedules/${id}/pause`, tokens.write)).status).toBe(404);
     expect((await call('POST', `/api/v1/schedules/${id}/pause`, tokens.read)).status).toBe(403);
     expect((await call('GET', '/api/v1/schedules', tokens.read)).status).toBe(200);
+  });
+});
+
+describe('writes need a write token, and name what is wrong', () => {
+  const view = (name: string, overrides: Record<string, unknown> = {}) => ({
+    name, entities: ['store_id'], timestamp: 'day', ttl: '3d', source: { query: 'SELECT store_id, day, units FROM somewhere' }, features: { units: 'number' }, ...overrides,
+  });
+  const viewName = () => unique('ro').replace(/-/g, '_').toLowerCase();
+
+  it('refuses a read token that would add a dataset version or register a feature view (403); nothing is written', async () => {
+    const name = unique(`${api.suite}-ro`);
+    const ingest = await call('POST', `/api/v1/datasets/${name}/ingests`, tokens.read, { source: '/data/x.csv' });
+    expect(ingest.status).toBe(403);
+    expect(ingest.body.error).toMatchObject({ code: 'PERMISSION_DENIED', message: expect.stringMatching(/has scope "read"; this route needs "write"/) });
+    expect(await api.db.select().from(datasets).where(eq(datasets.name, name))).toEqual([]);
+
+    const viewNamed = viewName();
+    const registered = await call('POST', '/api/v1/features', tokens.read, { views: [view(viewNamed)] });
+    expect(registered.status).toBe(403);
+    expect(await api.db.select().from(featureViews).where(eq(featureViews.name, viewNamed))).toEqual([]);
+    for (const path of [`/api/v1/features/${viewNamed}/load`, `/api/v1/features/${viewNamed}/materialize`, `/api/v1/features/${viewNamed}/schedules`]) {
+      expect((await call('POST', path, tokens.read, path.endsWith('schedules') ? { every: '1h' } : {})).status, path).toBe(403);
+    }
+    expect((await call('POST', '/api/v1/features', undefined, { views: [view(viewNamed)] })).status).toBe(401);
+  });
+
+  it('answers 400 naming the field of a bad ingest or view, before anything starts', async () => {
+    const name = unique(`${api.suite}-bad`);
+    const relative = await call('POST', `/api/v1/datasets/${name}/ingests`, tokens.write, { source: 'data/x.csv' });
+    expect(relative.status).toBe(400);
+    expect(relative.body.error).toMatchObject({ field: 'body.source', message: expect.stringContaining('"data/x.csv" is a relative path on your machine') });
+    const badName = await call('POST', `/api/v1/datasets/${encodeURIComponent('../etc')}/ingests`, tokens.write, { source: '/data/x.csv' });
+    expect(badName.status).toBe(400);
+    expect(badName.body.error.message).toMatch(/^name: "\.\.\/etc" is not a dataset name/);
+    const unknownField = await call('POST', `/api/v1/datasets/${name}/ingests`, tokens.write, { source: '/data/x.csv', configDir: '/' });
+    expect(unknownField.body.error).toMatchObject({ field: 'body', message: 'body: unknown field "configDir"' });
+    expect(await api.db.select().from(datasets).where(eq(datasets.name, name))).toEqual([]);
+
+    const viewNamed = viewName();
+    const ttl = await call('POST', '/api/v1/features', tokens.write, { views: [view(viewNamed), view(`${viewNamed}_b`, { ttl: '0d' })] });
+    expect(ttl.status).toBe(400);
+    expect(ttl.body.error).toMatchObject({ field: 'body.views[1].ttl', message: expect.stringContaining('must be a positive duration') });
+    const stacked = await call('POST', '/api/v1/features', tokens.write, { views: [view(viewNamed, { source: { query: 'SELECT 1; DROP TABLE runs' } })] });
+    expect(stacked.body.error).toMatchObject({ field: 'body.views[0].source.query', message: expect.stringContaining('more than one statement') });
+    expect(await api.db.select().from(featureViews).where(eq(featureViews.name, viewNamed))).toEqual([]);
+
+    const missing = await call('GET', `/api/v1/features/${viewNamed}`, tokens.read);
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.message).toBe(`no feature view ${viewNamed} (register it with \`flywheel features apply <file.ts>\`)`);
+    const malformed = await call('GET', `/api/v1/features/${encodeURIComponent(`${viewNamed}@x`)}`, tokens.read);
+    expect(malformed.body.error).toMatchObject({ field: 'path.view', message: expect.stringContaining('must be a feature view name or name@version') });
   });
 });

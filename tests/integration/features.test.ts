@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { and, eq, like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { featureTrainingQuery, findFeatureView, loadFeatureSource, registerFeatureView } from '../../activities/features';
+import { featureTrainingQuery, loadFeatureSource } from '../../activities/features';
 import { parsePipelineConfig } from '../../config/pipeline';
 import { defineFeatureView, outputFeatures } from '../../features/define';
 import { ttlSeconds, viewRef } from '../../features/sql';
@@ -16,11 +16,14 @@ import { datasetVersions } from '../../schema/datasets';
 import { predictions } from '../../schema/deployments';
 import { featureViews } from '../../schema/features';
 import { withOnlineFeatures } from '../../serving/onlineFeatures';
+import { findFeatureView, registerFeatureView } from '../../store/features';
 import type { MaterializeResult } from '../../workflows/features';
 import { PROJECT_ROOT } from '../../temporal.config';
+import { startCliServer, type CliServer } from './cliServer';
 import { cli, eventually, failureOf, startHarness, unique, type Harness } from './harness';
 
 let harness: Harness;
+let server: CliServer;
 const id = unique('fs').replace(/-/g, '_');
 const source = `fs_src_${id}`;
 const DAY = 86_400_000;
@@ -43,6 +46,7 @@ const view = defineFeatureView({
 
 beforeAll(async () => {
   harness = await startHarness();
+  server = await startCliServer(harness.queues.main);
   const rows: string[] = [];
   stores.forEach((store, s) => {
     for (let day = 0; day < 30; day++) rows.push(`('${store}', '${at(day)}', '${at(day)}', ${avgUnits(s, day)}, ${0.1 * (s + 1)})`);
@@ -64,6 +68,7 @@ afterAll(async () => {
   }
   await harness?.services.db.delete(featureViews).where(like(featureViews.name, `${view.name.slice(0, 36)}%`));
   await harness?.services.db.$client.query(`DROP TABLE IF EXISTS ${source}`);
+  await server?.close();
   await harness?.stop();
 });
 
@@ -210,31 +215,52 @@ describe('feature store', () => {
     }
   });
 
-  it('materialises on a Temporal Schedule and looks entities up from the CLI', async () => {
-    const created = await cli(harness, ['features', 'schedule', view.name, '--every', '1h', '--id', `fs-${id}`]);
-    expect(created.stdout).toMatch(new RegExp(`schedule fs-${id}: materialise ${view.name} every 1h`));
+  it('materialises on a Temporal Schedule and looks entities up from the CLI, through the API', async () => {
+    const flywheel = (args: string[], token?: string) => cli(harness, ['features', ...args], server.env(token));
+    const created = await flywheel(['schedule', view.name, '--every', '1h', '--id', `fs-${id}`]);
+    expect(created.stdout, created.stderr).toMatch(new RegExp(`schedule fs-${id}: materialise ${view.name} every 1h`));
     const before = (await findFeatureView(harness.services.db, view.name)).materializedUntil!.getTime();
     await harness.services.client.schedule.getHandle(`fs-${id}`).trigger();
     await eventually(async () => (await findFeatureView(harness.services.db, view.name)).materializedUntil!.getTime() > before || undefined, 60_000, 'the scheduled run');
     await harness.services.client.schedule.getHandle(`fs-${id}`).delete();
-    const got = await cli(harness, ['features', 'get', view.name, 'store_id=S2']);
+    const got = await flywheel(['get', view.name, 'store_id=S2']);
+    const unknown = await flywheel(['get', view.name, 'store_id=S99']);
+    const listed = await flywheel(['list'], server.tokens.read);
+    const materialized = await flywheel(['materialize', view.name, '--no-load']);
     expect(JSON.parse(got.stdout)).toEqual({ store_id: 'S2', avg_units: avgUnits(1, 29), promo_rate: 0.2, units_per_promo: expect.closeTo(avgUnits(1, 29) * 1.2, 6) });
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain(`no online features for store_id="S99" in feature view ${view.name}@1`);
+    expect(listed.stdout).toMatch(new RegExp(`${view.name}@1\\s+store_id\\s+3\\s+3d\\s+152\\s+20`));
+    expect(materialized.stdout, materialized.stderr).toMatch(new RegExp(`^materialising ${view.name}: workflow materialize-${view.name}-\\w+ \\(http[^)]+\\)\\n${view.name}@1: \\d+ windows, \\d+ entities written; online until 20`));
+
     // Declared in a TypeScript file and applied from the CLI: registered once, a changed TTL is version 2.
-    const file = join(harness.workDir, `${id}-views.ts`);
-    const declare = (ttl: string) => writeFile(file, `import { defineFeatureView } from ${JSON.stringify(join(PROJECT_ROOT, 'features', 'define.ts'))};
-export const v = defineFeatureView({ name: ${JSON.stringify(`${view.name.slice(0, 36)}_cli`)}, entities: ['store_id'], timestamp: 'day', ttl: ${JSON.stringify(ttl)},
+    const declare = async (ttl: string, name = `${view.name.slice(0, 36)}_cli`) => {
+      const file = join(harness.workDir, `${name}-views.ts`);
+      await writeFile(file, `import { defineFeatureView } from ${JSON.stringify(join(PROJECT_ROOT, 'features', 'define.ts'))};
+export const v = defineFeatureView({ name: ${JSON.stringify(name)}, entities: ['store_id'], timestamp: 'day', ttl: ${JSON.stringify(ttl)},
   source: { query: ${JSON.stringify(`SELECT store_id, day, avg_units FROM ${source}`)} }, features: { avg_units: 'number' } });
 `);
-    await declare('3d');
-    expect((await cli(harness, ['features', 'apply', file])).stdout).toMatch(/_cli@1 {2}registered {2}entities store_id; 1 features; ttl 3d/);
-    expect((await cli(harness, ['features', 'apply', file])).stdout).toMatch(/_cli@1 {2}unchanged/);
+      return file;
+    };
+    const file = await declare('3d');
+    expect((await flywheel(['apply', file])).stdout).toMatch(/_cli@1 {2}registered {2}entities store_id; 1 features; ttl 3d/);
+    expect((await flywheel(['apply', file])).stdout).toMatch(/_cli@1 {2}unchanged/);
     await declare('4d');
-    expect((await cli(harness, ['features', 'apply', file])).stdout).toMatch(/_cli@2 {2}registered/);
+    expect((await flywheel(['apply', file])).stdout).toMatch(/_cli@2 {2}registered/);
     await declare('0d');
-    expect((await cli(harness, ['features', 'apply', file])).stderr).toMatch(/ttl: must be a positive duration/);
+    expect((await flywheel(['apply', file])).stderr).toMatch(/ttl: must be a positive duration/);
 
-    const shown = await cli(harness, ['features', 'show', view.name]);
+    // Loaded through a workflow the server starts, which the CLI follows; a read token may look, never write.
+    const readOnly = `${view.name.slice(0, 36)}_ro`;
+    const loaded = await flywheel(['load', `${view.name.slice(0, 36)}_cli`]);
+    const shown = await flywheel(['show', view.name], server.tokens.read);
+    const refused = await flywheel(['apply', await declare('3d', readOnly)], server.tokens.read);
+    expect(loaded.stdout, loaded.stderr).toMatch(/_cli@2: 152 rows from query at 20\S+ in [\d.]+ s/);
     expect(shown.stdout).toMatch(/avg_units\s+number\s+152\s+0\.0\s+10\s+/);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/has scope "read"; this route needs "write"/);
+    expect(await harness.services.db.select().from(featureViews).where(eq(featureViews.name, readOnly))).toEqual([]);
+
     // Entity rows without the timestamp column: the pipeline's ingest names what is missing.
     const path = join(harness.workDir, `${id}-bad.csv`);
     await writeFile(path, 'store_id,when\nS1,2026-01-01\n');
@@ -244,5 +270,5 @@ export const v = defineFeatureView({ name: ${JSON.stringify(`${view.name.slice(0
       training: { task: 'regression', target: 'units_sold', features: { numeric: ['avg_units'] } },
     });
     expect(await failureOf((await harness.runPipeline(config)).result)).toMatch(/the entity rows lack "ts" \(needed by .+ and data\.features\.timestamp; they have: store_id, when\)/);
-  });
+  }, 600_000); // a dozen CLI processes, each compiling its TypeScript: minutes on a busy machine
 });

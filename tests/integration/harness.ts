@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { expect } from 'vitest';
 import { parsePipelineConfig, type PipelineConfig } from '../../config/pipeline';
@@ -41,7 +41,33 @@ export interface Harness {
   runPipeline(config: PipelineConfig, workflowId?: string, options?: { release?: boolean }): Promise<{ workflowId: string; result: Promise<PipelineResult> }>;
   /** Ingest + validate only (the `datasetWorkflow`); resolves with its result or rejects with its failure. */
   runDataset(input: DatasetWorkflowInput): Promise<DatasetWorkflowResult>;
+  /** Terminates every workflow still running on the suite's task queues (monitors, pipelines, rollouts); `stop()` calls it. */
+  cleanup(): Promise<string[]>;
   stop(): Promise<void>;
+}
+
+/**
+ * Terminates every workflow still running on these task queues and returns their ids. The queues are the suite's
+ * own, so nothing of another suite is touched; listing is eventually consistent, so it lists again until a listing a
+ * second after the last termination finds none.
+ */
+export async function terminateWorkflowsOn(client: Client, queues: string[], reason = 'test suite finished'): Promise<string[]> {
+  const query = `ExecutionStatus = 'Running' AND (${queues.map((q) => `TaskQueue = '${q}'`).join(' OR ')})`;
+  const terminated: string[] = [];
+  const deadline = Date.now() + 30_000;
+  let quietSince = Date.now();
+  while (Date.now() < deadline) {
+    const running: string[] = [];
+    for await (const execution of client.workflow.list({ query })) running.push(execution.workflowId);
+    if (!running.length && Date.now() - quietSince >= 1_000) break;
+    for (const workflowId of running) {
+      // Already ended between the listing and now: nothing to do.
+      await client.workflow.getHandle(workflowId).terminate(reason).then(() => terminated.push(workflowId), () => undefined);
+    }
+    if (running.length) quietSince = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return terminated;
 }
 
 export async function startHarness(options: { workers?: boolean } = {}): Promise<Harness> {
@@ -82,7 +108,12 @@ export async function startHarness(options: { workers?: boolean } = {}): Promise
     async runDataset(input) {
       return services.client.workflow.execute('datasetWorkflow', { workflowId: unique(`dataset-${input.dataset}`), taskQueue: queues.main, args: [input] });
     },
+    cleanup() {
+      return terminateWorkflowsOn(services.client, Object.values(queues));
+    },
     async stop() {
+      // Nothing a suite started outlives it: a monitor left running would wait for this suite's workers for ever.
+      await terminateWorkflowsOn(services.client, Object.values(queues));
       models.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await predictionLog.close();

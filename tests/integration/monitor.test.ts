@@ -8,11 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCsv } from '../../ml/csv';
 import { seededRandom, shuffledIndices } from '../../ml/random';
 import { deployments } from '../../schema/deployments';
-import { modelAliases } from '../../schema/models';
+import { modelAliases, registeredModels } from '../../schema/models';
 import { alerts, monitorChecks } from '../../schema/monitors';
+import type { MonitorInput } from '../../activities/monitor';
+import { recordDeployment } from '../../store/deployments';
 import { PROJECT_ROOT } from '../../temporal.config';
 import { PIPELINE_KEY } from '../../workflows/searchAttributes';
-import { demandPipeline, eventually, startHarness, type Harness } from './harness';
+import { demandPipeline, eventually, startHarness, unique, type Harness } from './harness';
 
 const run = promisify(execFile);
 let harness: Harness;
@@ -20,6 +22,7 @@ beforeAll(async () => {
   harness = await startHarness();
 });
 afterAll(async () => {
+  // stop() first terminates whatever this file left running on its queues (monitors, pipelines).
   await harness?.stop();
 });
 
@@ -147,5 +150,37 @@ describe('monitor', () => {
     await db.delete(deployments).where(eq(deployments.modelName, config.model));
     const ended = await harness.services.client.workflow.getHandle(monitorId).result();
     expect(ended).toBe(`${config.model}@champion is no longer deployed`);
+  });
+
+  it('ends by itself, with what is gone as its result and no alert, when its model or the version its alias names no longer exists', async () => {
+    const { db, client } = harness.services;
+    const settings: MonitorInput['settings'] = {
+      interval: '1s', minWindowRows: 1, predictionPsiThreshold: 0.2, meanShiftThreshold: 0.1, retrainOnDrift: true, retrainCooldown: '1h',
+    };
+    const watch = async (modelName: string) => {
+      const workflowId = unique('monitor-gone');
+      const input: MonitorInput = { modelName, alias: 'champion', pipelineName: `${modelName}-pipeline`, settings };
+      const result = await client.workflow.execute('monitorWorkflow', { workflowId, taskQueue: harness.queues.main, args: [input] }) as string;
+      expect(await db.select().from(alerts).where(eq(alerts.monitorWorkflowId, workflowId))).toEqual([]);
+      expect(await db.select().from(monitorChecks).where(eq(monitorChecks.monitorWorkflowId, workflowId))).toEqual([]);
+      return result;
+    };
+
+    // A model deleted from the registry.
+    const deleted = unique('gone-model');
+    expect(await watch(deleted)).toBe(`model ${deleted} no longer exists`);
+
+    // The model, its alias and its deployment remain, but the version the alias names was deleted.
+    const orphan = unique('gone-version');
+    await db.insert(registeredModels).values({ name: orphan });
+    await db.insert(modelAliases).values({ modelName: orphan, alias: 'champion', version: 3 });
+    await recordDeployment(db, { modelName: orphan, alias: 'champion', version: 3, endpoint: 'http://127.0.0.1:1/v2/models/x/infer', pipelineName: `${orphan}-pipeline`, workflowId: 'test' });
+    try {
+      expect(await watch(orphan)).toBe(`${orphan} v3 (@champion) no longer exists`);
+    } finally {
+      await db.delete(deployments).where(eq(deployments.modelName, orphan));
+      await db.delete(modelAliases).where(eq(modelAliases.modelName, orphan));
+      await db.delete(registeredModels).where(eq(registeredModels.name, orphan));
+    }
   });
 });

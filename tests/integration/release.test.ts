@@ -14,13 +14,20 @@ import { shadowPredictions, trafficRoutes } from '../../schema/deployments';
 import { aliasEvents, apiTokens, modelAliases, modelVersions, registryWebhooks } from '../../schema/models';
 import { issueGrant } from '../../store/grants';
 import { hashToken } from '../../store/tokens';
+import { startWebhookDispatcher, type WebhookDispatcher } from '../../workers/webhookDispatcher';
 import type { RolloutInput, RolloutResult } from '../../workflows/release';
+import { startCliServer, type CliServer } from './cliServer';
 import { cli, demandPipeline, eventually, failureOf, startHarness, unique, type Harness } from './harness';
+import { TEST_WEBHOOK_SCHEDULE } from './webhookReceiver';
 
 let harness: Harness;
+/** The server the CLI talks to, starting workflows on this suite's queues. */
+let cliServer: CliServer;
 const received: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
 let hookServer: Server;
 let hookUrl: string;
+/** The registry queues webhooks with each change; this sends them (the main worker process runs one). */
+let webhooks: WebhookDispatcher;
 const adminToken = `fw_admin_test_${unique('t')}`;
 const inferToken = `fw_infer_test_${unique('t')}`;
 
@@ -36,6 +43,8 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => hookServer.listen(0, '127.0.0.1', resolve));
   hookUrl = `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hook`;
+  webhooks = startWebhookDispatcher(harness.services.db, TEST_WEBHOOK_SCHEDULE);
+  cliServer = await startCliServer(harness);
   // Tokens are stored hashed; the suite's own (the CLI's `tokens create` needs an admin token once one exists).
   await harness.services.db.insert(apiTokens).values([
     { name: 'release-test', scope: 'admin', hash: hashToken(adminToken) },
@@ -44,6 +53,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await webhooks?.stop();
+  await cliServer?.close();
   await harness?.stop();
   await new Promise((resolve) => hookServer?.close(resolve));
 });
@@ -225,30 +236,30 @@ describe('release', () => {
     await (await harness.runPipeline(v1)).result;
     const v2 = { ...v1, training: { ...v1.training, seed: 9 }, deploy: { ...v1.deploy, approval: { required: true, timeout: '10m', onTimeout: 'reject' as const } } };
     const { result } = await harness.runPipeline(v2);
-    await eventually(async () => (await cli(harness, ['models', 'show', `${v1.model}@2`])).stdout.includes('approval: pending') || undefined, 60_000, 'a pending approval');
+    await eventually(async () => (await cli(harness, ['models', 'show', `${v1.model}@2`], cliServer.env())).stdout.includes('approval: pending') || undefined, 60_000, 'a pending approval');
 
-    const refused = await cli(harness, ['approve', `${v1.model}@2`]);
+    const refused = await cli(harness, ['approve', `${v1.model}@2`], cliServer.env());
     expect(refused.code).not.toBe(0);
     expect(refused.stderr + refused.stdout).toMatch(/approving .+ v2 needs an admin token/);
-    const wrongVersion = await cli(harness, ['approve', `${v1.model}@1`, '--token', adminToken]);
+    const wrongVersion = await cli(harness, ['approve', `${v1.model}@1`, '--token', adminToken], cliServer.env());
     expect(wrongVersion.stderr + wrongVersion.stdout).toMatch(/no release of .+ v1 is waiting for an approval/);
-    const approved = await cli(harness, ['approve', `${v1.model}@2`, '--token', adminToken, '--comment', 'looks good']);
+    const approved = await cli(harness, ['approve', `${v1.model}@2`, '--token', adminToken, '--comment', 'looks good'], cliServer.env());
     expect(approved.stdout).toMatch(/v2 approved by token:release-test/);
     const outcome = await result;
     expect(outcome.stages.find((s) => s.name === 'approve')!.summary).toBe('approved by token:release-test: looks good');
     expect(await champion(v1.model)).toBe(2);
 
     // Rollback: refused without a token, then back to v1 with one; serving answers with v1 at once.
-    const noToken = await cli(harness, ['models', 'rollback', v1.model]);
+    const noToken = await cli(harness, ['models', 'rollback', v1.model], cliServer.env());
     expect(noToken.code).not.toBe(0);
     expect(noToken.stderr + noToken.stdout).toMatch(/rolling back .+@champion needs an admin token/);
     expect(await champion(v1.model)).toBe(2);
-    const rolledBack = await cli(harness, ['models', 'rollback', v1.model, '--token', adminToken, '--reason', 'bad release']);
+    const rolledBack = await cli(harness, ['models', 'rollback', v1.model, '--token', adminToken, '--reason', 'bad release'], cliServer.env());
     expect(rolledBack.stdout).toMatch(/v2 → v1 \(rolled back by token:release-test\); serving answers with it after \d+ ms/);
     expect((await predict(v1.model, 1)).body.version).toBe(1);
     const [move] = await harness.services.db.select().from(aliasEvents).where(and(eq(aliasEvents.modelName, v1.model), eq(aliasEvents.reason, 'bad release')));
     expect(move).toMatchObject({ alias: 'champion', fromVersion: 2, toVersion: 1, actor: 'token:release-test' });
-    const listed = await cli(harness, ['models', 'show', v1.model]);
+    const listed = await cli(harness, ['models', 'show', v1.model], cliServer.env());
     expect(listed.stdout).toMatch(/@champion\s+v2 → v1\s+by token:release-test: bad release/);
 
     // A serving process that requires API keys: 401 without, 200 with an infer token.

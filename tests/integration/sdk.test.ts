@@ -21,7 +21,7 @@ import { searchRuns } from '../../store/runs';
 import { hashToken } from '../../store/tokens';
 import { loadConfig, PROJECT_ROOT } from '../../temporal.config';
 import { connectServices, createMainWorker, createTrainingWorker, type Services } from '../../workers/wiring';
-import { DEMAND_SCHEMA, unique } from './harness';
+import { DEMAND_SCHEMA, terminateWorkflowsOn, unique } from './harness';
 
 const SDK_DIR = join(PROJECT_ROOT, 'sdk', 'python');
 /** The SDK installed editable (its code changes need no new venv); a new pyproject.toml gets a new venv. */
@@ -87,6 +87,7 @@ afterAll(async () => {
   for (const { worker } of workers) worker.shutdown();
   await Promise.allSettled(workers.map((w) => w.running));
   if (services) {
+    await terminateWorkflowsOn(services.client, [`${suite}-main`, `${suite}-train-cpu`]);
     await services.db.update(apiTokens).set({ revokedAt: new Date() }).where(like(apiTokens.name, `${suite}-%`));
     await services.close();
   }

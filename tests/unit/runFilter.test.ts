@@ -1,5 +1,8 @@
+import type { SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
 import { FilterError, matches, parseFilter, parseOrderBy, sortRuns, type RunView } from '../../ml/runFilter';
+import { compileFilter, compileSearch } from '../../store/runFilterSql';
 
 const run = (id: string, rmse: number | undefined, lr: number, extra: Partial<RunView> = {}): RunView => ({
   metrics: rmse === undefined ? {} : { holdout_rmse: rmse, val_rmse: rmse },
@@ -41,5 +44,36 @@ describe('run filter language', () => {
   it('orders by several keys, missing values last', () => {
     expect(sortRuns(runs, parseOrderBy('metrics.holdout_rmse asc')).map((r) => r.attributes.id)).toEqual(['a', 'c', 'e', 'b', 'd']);
     expect(sortRuns(runs, parseOrderBy('params.lr DESC, metrics.holdout_rmse')).map((r) => r.attributes.id)).toEqual(['e', 'a', 'd', 'c', 'b']);
+  });
+});
+
+describe('run filter compiled to SQL', () => {
+  const text = (query: SQL | undefined) => new PgDialect().sqlToQuery(query!);
+
+  it('reads metric predicates from run_latest_metrics within the searched experiment', () => {
+    const { sql: where, params } = text(compileFilter('metrics.rmse < 5 and params.eta = 0.1', { experimentIds: [7] }));
+    expect(where).toMatch(/EXISTS \(SELECT 1 FROM run_latest_metrics m WHERE m.run_id = "runs"."id" AND m.key = \$1 AND m.experiment_id = \$2 AND m.value < \$3\)/);
+    expect(params.slice(0, 3)).toEqual(['rmse', 7, 5]);
+    expect(where).not.toMatch(/"metrics"/);
+  });
+
+  it('pushes NOT into a metric comparison, so a run without the metric matches neither', () => {
+    const { sql: where } = text(compileFilter('not (metrics.rmse < 5 or metrics.r2 in (1, 2))'));
+    expect(where).toMatch(/m.value >= \$\d+\) AND EXISTS .* m.value <> ALL\(\$\d+::float8\[\]\)/);
+    expect(where).not.toMatch(/NOT/);
+    // The jsonb reference keeps SQL's own three-valued NOT.
+    expect(text(compileFilter('not metrics.rmse < 5', { metrics: 'json' })).sql).toMatch(/^\(NOT .*"runs"."metrics" ->> /);
+  });
+
+  it('splits a search ordered by a metric first into the runs with it (walked in value order) and those without', () => {
+    const search = compileSearch({ filter: 'metrics.rmse < 0.5', orderBy: 'metrics.rmse desc, metrics.r2', experimentIds: [3] });
+    expect(search.byMetric!.key).toBe('rmse');
+    expect(text(search.byMetric!.scan).sql).toBe('"ordered"."key" = $1 AND "ordered"."experiment_id" = $2 AND "ordered"."value" < $3');
+    expect(text(compileSearch({ filter: 'metrics.rmse > 1 or metrics.r2 < 2', orderBy: 'metrics.rmse' }).byMetric!.scan).sql).toBe('"ordered"."key" = $1');
+    expect(text(search.byMetric!.present.where).sql).toBe('"ordered"."value" < $1');
+    expect(text(search.byMetric!.present.order[0]).sql).toBe('"ordered"."value" DESC NULLS LAST');
+    expect(text(search.byMetric!.missing.where).sql).toMatch(/^NOT EXISTS .* AND NULL::boolean$/);
+    expect(search.byMetric!.missing.order.map((term) => text(term).sql)[0]).toMatch(/^\(SELECT m.value FROM run_latest_metrics m .* ASC NULLS LAST$/);
+    expect(compileSearch({ orderBy: 'start_time, metrics.rmse' }).byMetric).toBeUndefined();
   });
 });
