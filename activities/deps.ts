@@ -1,7 +1,7 @@
 /** What every activity factory receives: real services in workers, the test's own in tests. */
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { NonRetryableErrorType } from '../temporal.config';
+import type { NonRetryableErrorType } from '../config/env';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
 

@@ -66,7 +66,7 @@ import { ensurePythonEnv } from '../scripts/python';
 import { closeDb, connectDb, migrateDb, type Db } from '../storage/db';
 import { searchRuns } from '../store/runs';
 import { hashToken } from '../store/tokens';
-import { loadConfig, PROJECT_ROOT } from '../temporal.config';
+import { loadConfig, PROJECT_ROOT } from '../config/env';
 import type { ApiLoadResult, ApiLoadSpec } from './apiLoad';
 import { budgetedRounds, intFromEnv, lastJson, runProcess } from './peer';
 import { busyPct, machineTicks, waitUntil } from './processes';

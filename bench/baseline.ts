@@ -68,7 +68,7 @@ import { splitRows, type Split } from '../ml/split';
 import { loadTf } from '../training/backend';
 import { fitModel, type FitHooks, type TrainingParams } from '../training/fit';
 import { outputUnits, predictEncoded } from '../training/model';
-import { PROJECT_ROOT } from '../temporal.config';
+import { PROJECT_ROOT } from '../config/env';
 
 const PYTHON = process.env.BASELINE_PYTHON || '/usr/bin/python3';
 const DIAGNOSTICS = process.env.BASELINE_DIAGNOSTICS !== '0';

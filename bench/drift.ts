@@ -46,7 +46,7 @@ import { availableParallelism, endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binReference, ksTest, psi } from '../ml/drift';
 import { normal, seededRandom } from '../ml/random';
-import { PROJECT_ROOT } from '../temporal.config';
+import { PROJECT_ROOT } from '../config/env';
 import { budgetedRounds, ensurePythonPeer, intFromEnv, lastJson, runProcess } from './peer';
 
 const ROWS = intFromEnv('BENCH_ROWS', 1_000_000);

@@ -75,7 +75,7 @@ import { registerFeatureView } from '../store/features';
 import { defineFeatureView, entityKey, type FeatureView } from '../features/define';
 import { createOfflineTableSql, materializeSql, pointInTimeJoinSql, quote, viewRef } from '../features/sql';
 import { closeDb, connectDb, type Db } from '../storage/db';
-import { loadConfig, PROJECT_ROOT } from '../temporal.config';
+import { loadConfig, PROJECT_ROOT } from '../config/env';
 import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
 import { busyPct, children, machineTicks, runLoadPhase, statOf, stopChild, waitUntil } from './processes';
 import type { LoadResult, LoadSpec } from './serveLoad';

@@ -14,7 +14,7 @@ import { ServedModels } from '../serving/models';
 import { PredictionLog } from '../serving/predictionLog';
 import { closeDb, connectDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 
 const config = loadConfig();
 const db = connectDb(config.databaseUrl);

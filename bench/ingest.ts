@@ -41,7 +41,7 @@ import { seededRandom, normal } from '../ml/random';
 import { datasets, datasetVersions } from '../schema/datasets';
 import { connectDb, migrateDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
-import { loadConfig, PROJECT_ROOT } from '../temporal.config';
+import { loadConfig, PROJECT_ROOT } from '../config/env';
 import { ensurePythonPeer, intFromEnv, lastJson, runProcess } from './peer';
 
 const ROWS = intFromEnv('BENCH_ROWS', 1_000_000);

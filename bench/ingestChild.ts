@@ -13,7 +13,7 @@ import { sql } from 'drizzle-orm';
 import { ingestTable } from '../activities/ingest';
 import { connectDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 
 const [path, dataset] = process.argv.slice(2);
 if (!path || !dataset) {

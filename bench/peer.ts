@@ -1,7 +1,7 @@
 /** The Python peers of the benchmarks come from Debian; installed here when missing and running as root. */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { PROJECT_ROOT } from '../temporal.config';
+import { PROJECT_ROOT } from '../config/env';
 
 /**
  * Runs `probe` (python code printing what the caller needs) with `python`; when it fails and this is root with

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { parsePipelineConfig } from '../config/pipeline';
-import { loadConfig, PROJECT_ROOT } from '../temporal.config';
+import { loadConfig, PROJECT_ROOT } from '../config/env';
 import { connectServices } from '../workers/wiring';
 import type { PipelineInput } from '../workflows/pipeline';
 

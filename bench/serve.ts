@@ -81,7 +81,7 @@ import { predict } from '../serving/app';
 import { ServedModels, type LoadedModel } from '../serving/models';
 import { closeDb, connectDb, type Db } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
-import { loadConfig, PROJECT_ROOT } from '../temporal.config';
+import { loadConfig, PROJECT_ROOT } from '../config/env';
 import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
 import { busyPct, children, cpuSecondsOf, machineTicks, runLoadPhase, stopChild, waitUntil } from './processes';
 import type { LoadResult, LoadSpec } from './serveLoad';

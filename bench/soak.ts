@@ -57,7 +57,7 @@ import { S3ObjectStore } from '../storage/objectStore';
 import { failureMessage, startPipeline } from '../storage/pipelines';
 import { temporalClient } from '../storage/temporal';
 import { ensureTool, MINIO_TOOL } from '../scripts/tools';
-import { loadConfig, PROJECT_ROOT, type FlywheelConfig } from '../temporal.config';
+import { loadConfig, PROJECT_ROOT, type FlywheelConfig } from '../config/env';
 import type { PipelineResult } from '../workflows/pipeline';
 import { intFromEnv } from './peer';
 import { children, stopChild } from './processes';

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../temporal.config';
+import { PROJECT_ROOT } from '../config/env';
 import { children, stopChild, waitUntil } from './processes';
 
 /** Resident memory of a process in MB (/proc/<pid>/status VmRSS); undefined when it is gone. */

@@ -68,7 +68,7 @@ import { datasets, datasetVersions } from '../schema/datasets';
 import { runMetrics, runs } from '../schema/runs';
 import { connectDb, migrateDb } from '../storage/db';
 import { writeMetrics } from '../store/metrics';
-import { loadConfig, PROJECT_ROOT } from '../temporal.config';
+import { loadConfig, PROJECT_ROOT } from '../config/env';
 import { budgetedRounds, ensurePythonPeer, intFromEnv, lastJson, runProcess } from './peer';
 import { benchSplit, generateColumns, trainingParams } from './trainData';
 

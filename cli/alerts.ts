@@ -1,7 +1,7 @@
 /** `flywheel alerts`: open alerts of the monitors; acknowledge or resolve one (a signal to its monitor). */
 import type { Command } from 'commander';
 import { ConfigError } from '../config/pipeline';
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 import { api } from './api';
 import type { Say } from './output';
 import { uiLink } from './pipelines';

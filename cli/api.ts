@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../config/pipeline';
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 
 export class ApiCallError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {

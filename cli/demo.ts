@@ -5,7 +5,7 @@ import { loadPipelineConfig } from '../config/pipeline';
 import { generateDemand } from '../examples/demand/generate';
 import { stackUp } from '../scripts/stack';
 import { temporalClient } from '../storage/temporal';
-import { loadConfig, PROJECT_ROOT } from '../temporal.config';
+import { loadConfig, PROJECT_ROOT } from '../config/env';
 import { failureMessage, followPipeline, startPipeline, uiLink } from './pipelines';
 
 export async function runDemo(say: (line: string) => void, note: (line: string) => void): Promise<void> {

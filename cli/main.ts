@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError, loadPipelineConfig } from '../config/pipeline';
 import { stackDown, stackUp } from '../scripts/stack';
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 import type { PipelineResult } from '../workflows/pipeline';
 import { registerAlertCommands } from './alerts';
 import { api, ApiCallError } from './api';

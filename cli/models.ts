@@ -9,13 +9,13 @@ import type { Command } from 'commander';
 import { ConfigError } from '../config/pipeline';
 import { durationMs } from '../config/duration';
 import type { TokenScope } from '../store/tokens';
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 import type { RolloutResult, RolloutStep } from '../workflows/release';
 import { api, ApiCallError, pollUntil } from './api';
 import { table, when, withDb, type Say } from './output';
 
 interface TokenOption { token?: string }
-const actorHint = () => `cli:${process.env.USER ?? 'unknown'}`;
+const actorHint = () => `cli:${loadConfig().user}`;
 const modelPath = (name: string, ...rest: (string | number)[]) => ['/api/v1/models', name, ...rest].map((part, i) => (i === 0 ? part : encodeURIComponent(String(part)))).join('/');
 
 /** Turns the server's 401 / 403 into the line a user needs: what needed an admin token, and what the server said. */
@@ -278,7 +278,7 @@ export function registerModelCommands(program: Command, say: Say, note: Say = (l
     .option('--local', 'operator bootstrap: write the database directly (needs its credentials; no admin token needed while none exists)')
     .action(async (name: string, options: TokenOption & { scope: string; local?: boolean }) => {
       const token = options.local
-        ? await bootstrapToken(name, options.scope as TokenScope, options.token ?? process.env.FLYWHEEL_TOKEN)
+        ? await bootstrapToken(name, options.scope as TokenScope, options.token ?? loadConfig().server.token)
         : (await asAdmin('creating a token', options, () => api<{ token: string }>('POST', '/api/v1/tokens', { name, scope: options.scope }, undefined, options)).catch((error: unknown) => {
           throw error instanceof ConfigError ? new ConfigError(`${error.message} (no admin token yet? on the stack's machine: \`flywheel tokens create <name> --local\`)`) : error;
         })).token;

@@ -1,7 +1,7 @@
 /** What the CLI commands share: printing, tables, terminal charts, and a short-lived database connection. */
 import { equalWidthCounts } from '../ml/profileDiff';
 import { closeDb, connectDb, type Db } from '../storage/db';
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 
 export type Say = (line: string) => void;
 

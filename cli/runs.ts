@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { lossPlotKey } from '../activities/train';
 import { ConfigError } from '../config/pipeline';
 import { temporalClient } from '../storage/temporal';
-import { loadConfig } from '../temporal.config';
-import type { ReproduceResult } from '../workflows/reproduce';
+import { loadConfig } from '../config/env';
+import { reproduceWorkflow, type ReproduceResult } from '../workflows/reproduce';
 import { api } from './api';
 import { barLine, table, type Say } from './output';
 import { failureMessage, uiLink } from './pipelines';
@@ -143,7 +143,7 @@ async function reproduce(ref: string, say: Say): Promise<void> {
   const runId = (await findRuns([ref]))[0]!.id;
   const client = await temporalClient(config.temporal);
   const workflowId = `reproduce-${runId}-${Date.now().toString(36)}`;
-  const handle = await client.workflow.start('reproduceWorkflow', { workflowId, taskQueue: config.taskQueues.main, args: [{ runId }] });
+  const handle = await client.workflow.start(reproduceWorkflow, { workflowId, taskQueue: config.taskQueues.main, args: [{ runId }] });
   say(`re-running ${runId} with its dataset version, params and seed\n  ${uiLink(config, workflowId)}`);
   let result: ReproduceResult;
   try {

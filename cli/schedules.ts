@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import type { ScheduleOverlapPolicy } from '@temporalio/client';
 import { ConfigError, loadPipelineConfig } from '../config/pipeline';
+import { loadConfig } from '../config/env';
 import { OVERLAP_POLICIES } from '../server/api/schedules';
 import { api } from './api';
 import { withUploadedSource } from './upload';
@@ -64,12 +65,12 @@ export function registerScheduleCommands(program: Command, say: Say): void {
   });
 
   schedule.command('pause <scheduleId>').option('--note <text>', 'why').action(async (scheduleId: string, options: { note?: string }) => {
-    await api('POST', at(scheduleId, 'pause'), { note: options.note ?? `paused from the CLI by ${process.env.USER ?? 'unknown'}` });
+    await api('POST', at(scheduleId, 'pause'), { note: options.note ?? `paused from the CLI by ${loadConfig().user}` });
     say(`schedule ${scheduleId} paused`);
   });
 
   schedule.command('resume <scheduleId>').action(async (scheduleId: string) => {
-    await api('POST', at(scheduleId, 'resume'), { note: `resumed from the CLI by ${process.env.USER ?? 'unknown'}` });
+    await api('POST', at(scheduleId, 'resume'), { note: `resumed from the CLI by ${loadConfig().user}` });
     say(`schedule ${scheduleId} resumed`);
   });
 

@@ -12,7 +12,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, type PipelineConfig } from '../config/pipeline';
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 import { api, ApiCallError, ServerUnreachableError, token, type CallOptions } from './api';
 import type { Say } from './output';
 

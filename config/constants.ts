@@ -1,6 +1,6 @@
 /**
  * Names and profiles shared by workflows, workers and the CLI. Pure constants (no environment, no I/O),
- * so workflow code may import them; `temporal.config.ts` re-exports them.
+ * so workflow code may import them; `config/env.ts` re-exports them.
  */
 
 import type { ActivityOptions } from '@temporalio/common';

@@ -2,7 +2,7 @@
  * The API's one error type and its HTTP mapping. MLflow routes answer `{error_code, message}` (MLflow's shape);
  * Flywheel's own routes answer `{error: {code, message, field}}`. Codes are MLflow's, so one table serves both.
  */
-import { ZodError } from 'zod';
+import type { ZodError } from 'zod';
 
 export const ERROR_STATUS = {
   INVALID_PARAMETER_VALUE: 400,
@@ -40,4 +40,16 @@ export function fromZod(error: ZodError, where: 'body' | 'query' | 'path'): ApiE
   const field = [where, ...issue.path].reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${part}` : String(part)), '');
   const message = issue.code === 'unrecognized_keys' ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
   return new ApiError('INVALID_PARAMETER_VALUE', message, field);
+}
+
+/**
+ * The innermost cause of `error` (the driver's error under drizzle's, the ApplicationFailure under Temporal's
+ * wrappers): the one that names the file, column or host. The walk stops early at a link `through` rejects.
+ * No runtime imports here, so workflow code may use it too.
+ */
+export function rootCause(error: unknown, through: (link: { message?: string; cause?: unknown }) => boolean = () => true): unknown {
+  let current = error as { message?: string; cause?: unknown } | undefined;
+  // A cause chain is short; the bound only stops a cycle.
+  for (let depth = 0; depth < 64 && current?.cause && through(current); depth++) current = current.cause as typeof current;
+  return current;
 }

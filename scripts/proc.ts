@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
+import { childEnv } from '../config/env';
 
 export function isAlive(pid: number | undefined): boolean {
   if (!pid) return false;
@@ -15,7 +16,7 @@ export function isAlive(pid: number | undefined): boolean {
 }
 
 /** Starts a long-lived process that outlives this one, logging to `logFile`. */
-export function startDetached(command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env, cwd?: string): number {
+export function startDetached(command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = childEnv(), cwd?: string): number {
   mkdirSync(dirname(logFile), { recursive: true });
   const log = openSync(logFile, 'a', 0o600);
   const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log], env, cwd });

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from '../temporal.config';
+import { childEnv, loadConfig } from '../config/env';
 
 /** The MLflow client and what the acceptance test drives it with; versions that install together on Python 3.11. */
 export const MLFLOW_REQUIREMENTS = ['mlflow==3.17.2', 'pytest==9.2.0', 'httpx==0.29.0', 'scikit-learn==1.9.1'] as const;
@@ -50,7 +50,7 @@ export async function ensurePythonEnv(name: string, requirements: readonly strin
 /** Runs a command, printing a heartbeat while it works and its output's tail when it fails. */
 function run(command: string, args: string[], log: (line: string) => void, name: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' } });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv({ PIP_DISABLE_PIP_VERSION_CHECK: '1' }) });
     let tail = '';
     let collected = 0;
     const started = Date.now();

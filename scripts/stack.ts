@@ -17,7 +17,7 @@ import { Connection } from '@temporalio/client';
 import { Client as MinioClient } from 'minio';
 import { closeDb, connectDb, migrateDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
-import { externalServices, loadConfig, PROJECT_ROOT, readStackState, SEARCH_ATTRIBUTES, stateDirOf, type StackState } from '../temporal.config';
+import { childEnv, externalServices, loadConfig, PROJECT_ROOT, readStackState, SEARCH_ATTRIBUTES, stateDirOf, type StackState } from '../config/env';
 import { issueToken, verifyToken } from '../store/tokens';
 import { ensurePostgres } from './postgres';
 import { choosePort, isAlive, startDetached, stopProcess, waitFor, withLockFile } from './proc';
@@ -56,7 +56,7 @@ async function upLocked(options: UpOptions, stateDir: string): Promise<StackStat
   const { log } = options;
   const state = readStackState(stateDir);
   const external = externalServices();
-  const cacheDir = loadConfig().cacheDir;
+  const { cacheDir, localPostgres } = loadConfig();
 
   if (!external.temporal) state.temporal = await upTemporal(stateDir, cacheDir, state, log);
   saveState(stateDir, state);
@@ -65,10 +65,10 @@ async function upLocked(options: UpOptions, stateDir: string): Promise<StackStat
 
   const postgres = await ensurePostgres(
     {
-      envUrl: process.env.DATABASE_URL,
+      envUrl: localPostgres.envUrl,
       stateDir,
-      database: process.env.FLYWHEEL_DATABASE ?? localDatabaseName(stateDir),
-      forceEmbedded: process.env.FLYWHEEL_EMBEDDED_POSTGRES === '1',
+      database: localPostgres.database ?? localDatabaseName(stateDir),
+      forceEmbedded: localPostgres.forceEmbedded,
       previous: state.embeddedPostgres,
     },
     log,
@@ -189,12 +189,11 @@ async function upMinio(stateDir: string, cacheDir: string, state: StackState, lo
   const secretKey = previous?.secretKey ?? randomBytes(24).toString('base64url');
   const logFile = join(stateDir, 'logs', 'minio.log');
   log(`Starting MinIO on 127.0.0.1:${port} (data in ${join(stateDir, 'minio')}).`);
-  const pid = startDetached(binary, ['server', join(stateDir, 'minio'), '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], logFile, {
-    ...process.env,
+  const pid = startDetached(binary, ['server', join(stateDir, 'minio'), '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], logFile, childEnv({
     MINIO_ROOT_USER: accessKey,
     MINIO_ROOT_PASSWORD: secretKey,
     MINIO_BROWSER: 'on',
-  });
+  }));
   await waitFor('MinIO', () => minioHealthy(port), 60_000, logFile);
   const bucket = previous?.bucket ?? 'flywheel';
   const client = new MinioClient({ endPoint: '127.0.0.1', port, useSSL: false, accessKey, secretKey });
@@ -231,14 +230,14 @@ async function registerSearchAttributes(config: ReturnType<typeof loadConfig>): 
 /** The checked-out commit plus any uncommitted change to it; outside git, the package version. */
 function sourceFingerprint(): string {
   const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
-  if (head.status !== 0) return `package-${process.env.npm_package_version ?? 'unknown'}`;
+  if (head.status !== 0) return `package-${loadConfig().packageVersion ?? 'unknown'}`;
   const diff = spawnSync('git', ['diff', 'HEAD', '--', '.', ':(exclude)*.md'], { cwd: PROJECT_ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
   return createHash('sha256').update(head.stdout).update(diff.stdout ?? '').digest('hex').slice(0, 16);
 }
 
 async function upService(name: string, previousPid: number | undefined, args: string[], stateDir: string, env: Record<string, string> = {}): Promise<number> {
   if (isAlive(previousPid)) return previousPid!;
-  return startDetached(process.execPath, ['--import', 'tsx', ...args], join(stateDir, 'logs', `${name}.log`), { ...process.env, ...env }, PROJECT_ROOT);
+  return startDetached(process.execPath, ['--import', 'tsx', ...args], join(stateDir, 'logs', `${name}.log`), childEnv(env), PROJECT_ROOT);
 }
 
 export async function stackDown(log: (line: string) => void): Promise<void> {

@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { childEnv, envVar, toolBinOverride } from '../config/env';
 
 export interface GoTool {
   /** Binary name on PATH. */
@@ -38,7 +39,7 @@ export function onPath(name: string): string | undefined {
 
 /** Path of the tool's binary, building it on first use with visible progress. */
 export async function ensureTool(tool: GoTool, cacheDir: string, log: (line: string) => void): Promise<string> {
-  const envOverride = process.env[`FLYWHEEL_${tool.name.toUpperCase()}_BIN`];
+  const envOverride = toolBinOverride(tool.name);
   if (envOverride) {
     if (!existsSync(envOverride)) throw new Error(`FLYWHEEL_${tool.name.toUpperCase()}_BIN points to ${envOverride}, which does not exist`);
     return envOverride;
@@ -60,7 +61,7 @@ export async function ensureTool(tool: GoTool, cacheDir: string, log: (line: str
   let packages = 0;
   await new Promise<void>((resolve, reject) => {
     const child = spawn(go, ['install', '-v', `${tool.module}@${tool.version}`], {
-      env: { ...process.env, GOBIN: staging, GOFLAGS: process.env.GOFLAGS ?? '-trimpath' },
+      env: childEnv({ GOBIN: staging, GOFLAGS: envVar('GOFLAGS') ?? '-trimpath' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let tail = '';

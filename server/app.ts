@@ -27,7 +27,7 @@ export function allRoutes(): RouteSpec[] {
 export function createApp(deps: ServerDeps, log: (line: string) => void = () => undefined): Hono {
   const app = new Hono();
   const routes = allRoutes();
-  const document = openApiDocument(routes, process.env.npm_package_version ?? '0.1.0');
+  const document = openApiDocument(routes, deps.config.packageVersion ?? '0.1.0');
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/openapi.json', (c) => c.json(document));
   mount(app, routes, deps);

@@ -2,7 +2,7 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
-import type { FlywheelConfig } from '../temporal.config';
+import type { FlywheelConfig } from '../config/env';
 
 export interface ServerDeps {
   db: Db;

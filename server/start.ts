@@ -3,7 +3,7 @@ import { serve } from '@hono/node-server';
 import { closeDb, connectDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { temporalClient } from '../storage/temporal';
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 import type { Client } from '@temporalio/client';
 import { createApp } from './app';
 

@@ -2,7 +2,7 @@
 import { createServer } from 'node:http';
 import { connectDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 import { createServingHandler, limitServer } from './app';
 import { ServedModels } from './models';
 import { PredictionLog } from './predictionLog';

@@ -4,7 +4,7 @@ import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import * as schema from '../schema/index';
-import { PROJECT_ROOT } from '../temporal.config';
+import { PROJECT_ROOT } from '../config/env';
 
 export type Db = NodePgDatabase<typeof schema> & { $client: pg.Pool };
 

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
-import type { S3Settings } from '../temporal.config';
+import type { S3Settings } from '../config/env';
 import { putFileStreaming, putStreaming, SINGLE_PUT_LIMIT } from './s3Put';
 
 export interface ObjectStore {

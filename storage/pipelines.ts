@@ -2,9 +2,10 @@
 import { spawnSync } from 'node:child_process';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
+import { rootCause } from '../config/errors';
 import type { PipelineConfig } from '../config/pipeline';
 import type { Grant } from '../store/grants';
-import { PROJECT_ROOT, type FlywheelConfig } from '../temporal.config';
+import { PROJECT_ROOT, type FlywheelConfig } from '../config/env';
 import { pipelineWorkflow, type PipelineInput } from '../workflows/pipeline';
 import { MODEL_KEY, PIPELINE_KEY } from '../workflows/searchAttributes';
 
@@ -45,11 +46,7 @@ export function uiLink(settings: Readonly<FlywheelConfig>, workflowId: string): 
 
 /** The deepest failure message: the one that names the file, column or gate. */
 export function failureMessage(error: unknown): string {
-  let current = error as { message?: string; cause?: unknown } | undefined;
-  let message = current?.message ?? String(error);
-  while (current?.cause) {
-    current = current.cause as typeof current;
-    if (current?.message) message = current.message;
-  }
-  return message;
+  // A cause without a message (undici's AggregateError) says less than the link above it.
+  const root = rootCause(error, (link) => Boolean((link.cause as { message?: string } | undefined)?.message)) as { message?: string } | undefined;
+  return root?.message ?? String(error);
 }

@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
-import type { S3Settings } from '../temporal.config';
+import type { S3Settings } from '../config/env';
 
 export const SINGLE_PUT_LIMIT = 5 * 1024 ** 3;
 

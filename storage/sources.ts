@@ -7,7 +7,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../temporal.config';
+import { envVar, loadConfig } from '../config/env';
 import { ObjectNotFoundError, type ObjectStore } from './objectStore';
 
 /** The source itself is wrong (missing, forbidden, not a file): retrying won't help. */
@@ -25,10 +25,10 @@ export function redact(source: string): string {
 
 const SECRET_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-/** The source with each `${VAR}` replaced from the worker's environment, at the moment it is opened; never stored. */
-export function resolveSecretReferences(source: string, env: NodeJS.ProcessEnv = process.env): string {
+/** The source with each `${VAR}` replaced from the worker's environment (or `env`), at the moment it is opened; never stored. */
+export function resolveSecretReferences(source: string, env?: NodeJS.ProcessEnv): string {
   return source.replace(SECRET_REFERENCE, (_, name: string) => {
-    const value = env[name];
+    const value = env ? env[name] : envVar(name);
     if (value === undefined) throw new SourceError(`${redact(source)}: \${${name}} is not set where this worker runs`, source);
     return encodeURIComponent(value);
   });

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import type { TemporalSettings } from '../temporal.config';
+import type { TemporalSettings } from '../config/env';
 
 function tlsOptions(settings: TemporalSettings) {
   if (!settings.tls) return undefined;

@@ -9,7 +9,7 @@ import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Db } from '../storage/db';
-import { loadConfig, type FlywheelConfig } from '../temporal.config';
+import { loadConfig, type FlywheelConfig } from '../config/env';
 import { verifyToken } from './tokens';
 
 export const GRANT_ACTIONS = ['alias', 'rollback', 'rollout', 'approve', 'release'] as const;

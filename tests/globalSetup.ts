@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,5 +1,5 @@
 /** One process for a laptop or the demo: the main worker plus a CPU training worker, and the registry webhook dispatcher. */
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 import { runUntilSignalled } from './runWorkers';
 import { startWebhookDispatcher } from './webhookDispatcher';
 import { connectServices, createMainWorker, createTrainingWorker } from './wiring';

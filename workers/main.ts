@@ -1,5 +1,5 @@
 /** The main worker: pipeline and monitor workflows plus the CPU stages, on the `flywheel` queue, and the registry webhook dispatcher. */
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 import { runUntilSignalled } from './runWorkers';
 import { startWebhookDispatcher } from './webhookDispatcher';
 import { connectServices, createMainWorker } from './wiring';

@@ -2,7 +2,7 @@
  * A training worker. `--gpu` polls the GPU queue with tfjs-node-gpu and one slot per GPU;
  * otherwise the CPU queue with the best CPU backend (tfjs-node, wasm, cpu).
  */
-import { loadConfig } from '../temporal.config';
+import { loadConfig } from '../config/env';
 import { runUntilSignalled } from './runWorkers';
 import { connectServices, createTrainingWorker } from './wiring';
 

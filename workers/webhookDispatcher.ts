@@ -5,6 +5,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { rootCause } from '../config/errors';
 import type { Db } from '../storage/db';
 import { claimDueDeliveries, markDelivered, markFailed, type ClaimedDelivery } from '../store/webhooks';
 
@@ -48,9 +49,7 @@ export function webhookRequest(delivery: Pick<ClaimedDelivery, 'id' | 'event' | 
 /** A network fault in words: the innermost cause (`connect ECONNREFUSED 127.0.0.1:9`), never a header. */
 function faultOf(error: unknown, timeoutMs: number): string {
   if ((error as Error)?.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
-  let cause = error as { message?: string; cause?: unknown } | undefined;
-  while (cause?.cause) cause = cause.cause as typeof cause;
-  return cause?.message ?? String(error);
+  return (rootCause(error) as { message?: string } | undefined)?.message ?? String(error);
 }
 
 /** Where a receiver lives, for logs: a path or query may carry a token of the receiver's (Slack's URLs do). */

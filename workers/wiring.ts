@@ -9,7 +9,7 @@ import type { ActivityDeps } from '../activities/deps';
 import { connectDb, type Db } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { connectWorker, temporalClient } from '../storage/temporal';
-import { PROJECT_ROOT, type FlywheelConfig } from '../temporal.config';
+import { PROJECT_ROOT, type FlywheelConfig } from '../config/env';
 
 export interface Services {
   db: Db;

@@ -22,6 +22,7 @@ import type { ReleaseAuthority } from '../activities/release';
 import type { PipelineConfig } from '../config/pipeline';
 import { ACTIVITY_PROFILES } from '../config/constants';
 import { durationMs } from '../config/duration';
+import { rootCause } from '../config/errors';
 import type { Grant } from '../store/grants';
 import { GRANTS_PATCH, replayRetiredWebhooks, rolloutWorkflow, type RolloutResult } from './release';
 import { DATASET_VERSION_KEY, MODEL_KEY, PIPELINE_KEY, STAGE_KEY } from './searchAttributes';
@@ -89,16 +90,16 @@ export const approveUpdate = defineUpdate<{ actor: string }, [ApprovalDecision]>
 const quick = proxyActivities<StageActivities>(ACTIVITY_PROFILES.quick);
 const io = proxyActivities<StageActivities>(ACTIVITY_PROFILES.io);
 
+/** Only Temporal's own wrappers are unwrapped: a stage's failure keeps its own message and type. */
+const stageWrapper = (link: unknown) => link instanceof ActivityFailure || link instanceof ChildWorkflowFailure;
+
 function rootMessage(error: unknown): string {
-  let current = error as { message?: string; cause?: unknown } | undefined;
-  while (current && (current instanceof ActivityFailure || current instanceof ChildWorkflowFailure) && current.cause) current = current.cause as typeof current;
-  return current?.message ?? String(error);
+  return (rootCause(error, stageWrapper) as { message?: string } | undefined)?.message ?? String(error);
 }
 
 function rootType(error: unknown): string {
-  let current = error as { cause?: unknown } | undefined;
-  while ((current instanceof ActivityFailure || current instanceof ChildWorkflowFailure) && current.cause) current = current.cause as typeof current;
-  return current instanceof ApplicationFailure && current.type ? current.type : 'StageFailedError';
+  const root = rootCause(error, stageWrapper);
+  return root instanceof ApplicationFailure && root.type ? root.type : 'StageFailedError';
 }
 
 /** Configs stored or scheduled before the release fields existed lack their defaults: fill them in. */

@@ -6,6 +6,7 @@
  */
 import { ApplicationFailure, defineQuery, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { TrainInput, TrainResult } from '../activities/index';
+import { rootCause } from '../config/errors';
 import type { SweepConfig } from '../config/pipeline';
 import { gridPoints, propose, type Observation, type Point } from '../ml/sweep';
 import { STAGE_KEY } from './searchAttributes';
@@ -76,9 +77,7 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepResult> {
       },
       (error: unknown) => {
         failed++;
-        let cause = error as { message?: string; cause?: unknown };
-        while (cause.cause) cause = cause.cause as typeof cause;
-        Object.assign(trial, { status: 'failed', error: cause.message ?? String(error) });
+        Object.assign(trial, { status: 'failed', error: (rootCause(error) as { message?: string } | undefined)?.message ?? String(error) });
       },
     ).finally(() => running.delete(index));
     running.set(index, work);

@@ -11,7 +11,7 @@ import { route, type RouteSpec } from '../route';
 const BASE = '/api/v1/webhooks';
 const tags = ['Webhooks'];
 
-const receiverUrl = z.string().max(2048).url('must be a URL').refine((url) => /^https?:$/.test(new URL(url).protocol), 'must be an http:// or https:// URL');
+const receiverUrl = z.string().max(2048).url('must be a URL').refine((url) => !URL.canParse(url) || /^https?:$/.test(new URL(url).protocol), 'must be an http:// or https:// URL');
 
 const webhookJson = (hook: Webhook) => ({ id: hook.id, url: hook.url, events: hook.events, modelName: hook.modelName, createdAt: hook.createdAt, hasSecret: hook.hasSecret });
 

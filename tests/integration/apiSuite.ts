@@ -12,7 +12,7 @@ import { closeDb, connectDb, type Db } from '../../storage/db';
 import { S3ObjectStore } from '../../storage/objectStore';
 import { temporalClient } from '../../storage/temporal';
 import { createToken, hashToken } from '../../store/tokens';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig } from '../../config/env';
 import { unique } from './harness';
 
 export interface Answer { status: number; body: Record<string, any> }

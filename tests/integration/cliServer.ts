@@ -14,7 +14,7 @@ import { closeDb, connectDb } from '../../storage/db';
 import { S3ObjectStore } from '../../storage/objectStore';
 import { temporalClient } from '../../storage/temporal';
 import { createToken, hashToken } from '../../store/tokens';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig } from '../../config/env';
 import { unique, type Harness } from './harness';
 
 export interface CliServer {

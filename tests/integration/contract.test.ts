@@ -32,7 +32,7 @@ import { closeDb, connectDb, migrateDb, type Db } from '../../storage/db';
 import { S3ObjectStore } from '../../storage/objectStore';
 import { temporalClient } from '../../storage/temporal';
 import { hashToken } from '../../store/tokens';
-import { loadConfig, PROJECT_ROOT } from '../../temporal.config';
+import { loadConfig, PROJECT_ROOT } from '../../config/env';
 
 type Schema = {
   type?: string; properties?: Record<string, Schema>; required?: string[]; items?: Schema; enum?: unknown[];

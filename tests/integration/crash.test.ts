@@ -7,7 +7,7 @@ import { datasetVersions } from '../../schema/datasets';
 import { modelVersions } from '../../schema/models';
 import { alerts, monitorChecks } from '../../schema/monitors';
 import { runMetrics, runs } from '../../schema/runs';
-import { externalServices, PROJECT_ROOT, readStackState, stateDirOf } from '../../temporal.config';
+import { externalServices, PROJECT_ROOT, readStackState, stateDirOf } from '../../config/env';
 import { runIdFor } from '../../activities/train';
 import { demandPipeline, eventually, startHarness, type Harness } from './harness';
 

@@ -15,7 +15,7 @@ import { csvField } from '../../ml/csv';
 import { datasetAliases, datasets, datasetVersions, validationReports } from '../../schema/datasets';
 import { modelVersions } from '../../schema/models';
 import { runs } from '../../schema/runs';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig } from '../../config/env';
 import { startCliServer, type CliServer } from './cliServer';
 import { cli as flywheel, demandPipeline, failureOf, startHarness, unique, type Harness } from './harness';
 

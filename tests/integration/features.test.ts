@@ -18,7 +18,7 @@ import { featureViews } from '../../schema/features';
 import { withOnlineFeatures } from '../../serving/onlineFeatures';
 import { findFeatureView, registerFeatureView } from '../../store/features';
 import type { MaterializeResult } from '../../workflows/features';
-import { PROJECT_ROOT } from '../../temporal.config';
+import { PROJECT_ROOT } from '../../config/env';
 import { startCliServer, type CliServer } from './cliServer';
 import { cli, eventually, failureOf, startHarness, unique, type Harness } from './harness';
 

@@ -13,7 +13,7 @@ import { loadFeatureSource } from '../../activities/features';
 import { registerFeatureView } from '../../store/features';
 import type { FeatureView } from '../../features/define';
 import { parseCsv } from '../../ml/csv';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig } from '../../config/env';
 import { startHarness, unique, type Harness } from './harness';
 
 let harness: Harness;

@@ -18,7 +18,7 @@ import { generateDemand, type DemandOptions } from '../../examples/demand/genera
 import { createServingHandler } from '../../serving/app';
 import { ServedModels } from '../../serving/models';
 import { PredictionLog } from '../../serving/predictionLog';
-import { loadConfig, PROJECT_ROOT } from '../../temporal.config';
+import { loadConfig, PROJECT_ROOT } from '../../config/env';
 import { connectServices, createMainWorker, createTrainingWorker, type Services } from '../../workers/wiring';
 import type { DatasetWorkflowInput, DatasetWorkflowResult } from '../../workflows/dataset';
 import type { PipelineInput, PipelineResult } from '../../workflows/pipeline';

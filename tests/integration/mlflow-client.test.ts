@@ -13,7 +13,7 @@ import { apiTokens } from '../../schema/models';
 import { startServer } from '../../server/start';
 import { closeDb, connectDb, type Db } from '../../storage/db';
 import { createToken, hashToken } from '../../store/tokens';
-import { loadConfig, PROJECT_ROOT } from '../../temporal.config';
+import { loadConfig, PROJECT_ROOT } from '../../config/env';
 import { unique } from './harness';
 
 const run = promisify(execFile);

@@ -12,7 +12,7 @@ import { modelAliases, registeredModels } from '../../schema/models';
 import { alerts, monitorChecks } from '../../schema/monitors';
 import type { MonitorInput } from '../../activities/monitor';
 import { recordDeployment } from '../../store/deployments';
-import { PROJECT_ROOT } from '../../temporal.config';
+import { PROJECT_ROOT } from '../../config/env';
 import { PIPELINE_KEY } from '../../workflows/searchAttributes';
 import { demandPipeline, eventually, startHarness, unique, type Harness } from './harness';
 

@@ -10,7 +10,7 @@ import { monitorChecks } from '../../schema/monitors';
 import { closeDb, connectDb, type Db } from '../../storage/db';
 import { RETENTION_LOCK_KEY, sweepRetention } from '../../store/predictions';
 import { PredictionRetention } from '../../serving/retention';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig } from '../../config/env';
 import { unique } from './harness';
 
 let db: Db;

@@ -10,7 +10,7 @@ import { closeDb, connectDb, type Db } from '../../storage/db';
 import { writeMetrics } from '../../store/metrics';
 import { compileFilter, compileOrder } from '../../store/runFilterSql';
 import { createPipelineRun, createRun, logBatch, mergeRunMetrics, searchRuns, setRunDeleted, type MetricPoint } from '../../store/runs';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig } from '../../config/env';
 import { unique } from './harness';
 
 let db: Db;

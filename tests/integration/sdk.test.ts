@@ -19,7 +19,7 @@ import { apiTokens } from '../../schema/models';
 import { startServer } from '../../server/start';
 import { searchRuns } from '../../store/runs';
 import { hashToken } from '../../store/tokens';
-import { loadConfig, PROJECT_ROOT } from '../../temporal.config';
+import { loadConfig, PROJECT_ROOT } from '../../config/env';
 import { connectServices, createMainWorker, createTrainingWorker, type Services } from '../../workers/wiring';
 import { DEMAND_SCHEMA, terminateWorkflowsOn, unique } from './harness';
 

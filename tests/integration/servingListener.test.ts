@@ -8,7 +8,7 @@ import { SERVING_CHANNEL } from '../../store/registry';
 import { closeDb, connectDb, type Db } from '../../storage/db';
 import { S3ObjectStore } from '../../storage/objectStore';
 import { ServedModels } from '../../serving/models';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig } from '../../config/env';
 import { eventually } from './harness';
 
 let db: Db;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lossPlotKey } from '../../activities/train';
 import { modelVersions } from '../../schema/models';
 import { runMetrics, runs } from '../../schema/runs';
-import { PROJECT_ROOT } from '../../temporal.config';
+import { PROJECT_ROOT } from '../../config/env';
 import type { ReproduceResult } from '../../workflows/reproduce';
 import { demandPipeline, failureOf, startHarness, type Harness } from './harness';
 

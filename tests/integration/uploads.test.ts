@@ -15,7 +15,7 @@ import type { PipelineConfig } from '../../config/pipeline';
 import { datasetVersions } from '../../schema/datasets';
 import { createApp } from '../../server/app';
 import { INCOMING_PREFIX, uploadKey } from '../../server/api/uploads';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig } from '../../config/env';
 import type { PipelineInput } from '../../workflows/pipeline';
 import { startCliServer, type CliServer } from './cliServer';
 import { cli, demandPipeline, startHarness, unique, type Harness } from './harness';

@@ -1,6 +1,6 @@
 /** A worker in its own process (main + CPU training on the given queues), so a test can kill -9 it. */
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig } from '../../config/env';
 import { connectServices, createMainWorker, createTrainingWorker } from '../../workers/wiring';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { registryWebhooks } from '../../schema/models';
 import { closeDb, connectDb, type Db } from '../../storage/db';
 import { temporalClient } from '../../storage/temporal';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig } from '../../config/env';
 import { filesReadableByOthers, findSecretsInHistory, octal, PLANTED_SECRET_PREFIX, SecretMatcher, secretsInFile, TOKEN_KIND, URL_PASSWORD_KIND, type KnownSecret } from '../secretScanner';
 import { eventually, unique } from './harness';
 

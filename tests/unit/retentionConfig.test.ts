@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig } from '../../config/env';
 
 describe('prediction retention setting', () => {
   it('keeps 30 days by default, 0 keeps everything, and anything else must be a whole number of days', () => {

@@ -4,7 +4,7 @@ import { ApiError, fromZod } from '../../config/errors';
 import { allRoutes, createApp } from '../../server/app';
 import type { ServerDeps } from '../../server/deps';
 import { checkText, parseJson } from '../../server/route';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig } from '../../config/env';
 
 // Routes that fail before touching a dependency (auth without a token, unknown paths, openapi) need none.
 const deps = { config: loadConfig({}) } as unknown as ServerDeps;

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkName, ConfigError, loadPipelineConfig, parsePipelineConfig } from '../../config/pipeline';
 import { checkLocalPath, localPath, SourceError, type LocalAccess } from '../../storage/sources';
-import { loadConfig } from '../../temporal.config';
+import { loadConfig } from '../../config/env';
 
 let dir: string;
 let access: LocalAccess;

@@ -7,11 +7,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PROJECT_ROOT = dirname(fileURLToPath(import.meta.url));
+import { ACTIVITY_PROFILES, TASK_QUEUES } from './constants';
 
-import { ACTIVITY_PROFILES, TASK_QUEUES } from './config/constants';
+export * from './constants';
 
-export * from './config/constants';
+/** The checkout's root folder (this file lives in `config/`). */
+export const PROJECT_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
 export interface TemporalSettings {
   /** host:port of the frontend. @default from the local stack, else 127.0.0.1:7233 */
@@ -79,6 +80,16 @@ export interface FlywheelConfig {
    */
   webhooks: { maxAttempts?: number; initialBackoffMs?: number; timeoutMs?: number };
   activityProfiles: typeof ACTIVITY_PROFILES;
+  /** USER: who runs this process, named in the notes the CLI writes (`cli:<user>`). @default 'unknown' */
+  user: string;
+  /** npm_package_version (set when started through npm): the OpenAPI document's version and, outside git, the code's fingerprint. */
+  packageVersion?: string;
+  /**
+   * How `flywheel up` provides Postgres: DATABASE_URL (an external server, used as is), FLYWHEEL_DATABASE (the local
+   * database's name; default derived from the state folder), FLYWHEEL_EMBEDDED_POSTGRES=1 (the embedded server even
+   * where a system one exists).
+   */
+  localPostgres: { envUrl?: string; database?: string; forceEmbedded: boolean };
 }
 
 /** What `flywheel up` records about the local stack it started. */
@@ -185,6 +196,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
       timeoutMs: intOf(env.FLYWHEEL_WEBHOOK_TIMEOUT_MS, 'FLYWHEEL_WEBHOOK_TIMEOUT_MS'),
     },
     activityProfiles: ACTIVITY_PROFILES,
+    user: env.USER ?? 'unknown',
+    packageVersion: env.npm_package_version,
+    localPostgres: { envUrl: env.DATABASE_URL, database: env.FLYWHEEL_DATABASE, forceEmbedded: env.FLYWHEEL_EMBEDDED_POSTGRES === '1' },
   };
   return deepFreeze(config);
 }
@@ -192,6 +206,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
 /** True when the operator pointed Flywheel at external services instead of the local stack. */
 export function externalServices(env: NodeJS.ProcessEnv = process.env): { temporal: boolean; s3: boolean; database: boolean } {
   return { temporal: Boolean(env.TEMPORAL_ADDRESS), s3: Boolean(env.FLYWHEEL_S3_ENDPOINT), database: Boolean(env.DATABASE_URL) };
+}
+
+/** FLYWHEEL_<TOOL>_BIN: a prebuilt binary for a stack tool (`temporal`, `minio`) instead of one on PATH or built with Go. */
+export function toolBinOverride(tool: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env[`FLYWHEEL_${tool.toUpperCase()}_BIN`];
+}
+
+/** One variable by a name known only at run time (a data source's `${VAR}` secret reference). */
+export function envVar(name: string): string | undefined {
+  return process.env[name];
+}
+
+/** The environment a child process starts with: this process's own, with `extra` set over it. */
+export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, ...extra };
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {
