@@ -4,6 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../config/env';
@@ -100,4 +101,16 @@ export async function runLoadPhase(spec: LoadSpec, options: { dir: string; serve
   const m1 = machineTicks();
   if (code !== 0) throw new Error(`load generator exited with ${code}\n${stdout}`);
   return { ...(JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult), server_cpu_s, machine_busy_pct: busyPct(m0, m1) };
+}
+
+/** A TCP port free on loopback right now (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -72,7 +72,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -83,7 +82,7 @@ import { closeDb, connectDb, type Db } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig, PROJECT_ROOT } from '../config/env';
 import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
-import { busyPct, children, cpuSecondsOf, machineTicks, runLoadPhase, stopChild, waitUntil } from './processes';
+import { busyPct, children, cpuSecondsOf, freePort, machineTicks, runLoadPhase, stopChild, waitUntil } from './processes';
 import type { LoadResult, LoadSpec } from './serveLoad';
 
 const SECONDS = Math.max(1, intFromEnv('BENCH_SECONDS', 10));
@@ -159,17 +158,6 @@ async function cleanup(): Promise<void> {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     void cleanup().finally(() => process.exit(130));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
   });
 }
 

@@ -43,7 +43,6 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
@@ -60,7 +59,7 @@ import { ensureTool, MINIO_TOOL } from '../scripts/tools';
 import { loadConfig, PROJECT_ROOT, type FlywheelConfig } from '../config/env';
 import type { PipelineResult } from '../workflows/pipeline';
 import { intFromEnv } from './peer';
-import { children, stopChild } from './processes';
+import { children, freePort, stopChild } from './processes';
 import { logTail, OwnMinio, rssMb, startService, type Service } from './soakStack';
 import type { LoadResult, LoadSpec } from './serveLoad';
 
@@ -93,17 +92,6 @@ const servedModel = `${tag}-served`;
 /** Flywheel's own entry points, as `flywheel up` starts them. */
 const scripts = { main: 'workers/main.ts', train: 'workers/train.ts', serving: 'serving/main.ts', server: 'server/main.ts' } as const;
 const requestPrefix = `${tag}-`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function percentile(values: number[], q: number): number {
   if (values.length === 0) return NaN;

@@ -17,7 +17,7 @@ import type { PipelineInput, PipelineResult } from '../../workflows/pipeline';
 import type { RolloutInput, RolloutResult } from '../../workflows/release';
 import { startCliServer, type CliServer } from './cliServer';
 import { PLANTED_SECRET_PREFIX } from '../secretScanner';
-import { cli, demandPipeline, eventually, failureOf, startHarness, unique, type Harness } from './harness';
+import { cli, demandPipeline, eventually, failureOf, historyText, startHarness, unique, type Harness } from './harness';
 
 let harness: Harness;
 /** The server the CLI calls: on this suite's task queues, with its own admin, write and read tokens. */
@@ -52,17 +52,7 @@ async function champion(model: string): Promise<number | undefined> {
 
 const movesBy = async (workflowId: string) => harness.services.db.select().from(aliasEvents).where(eq(aliasEvents.workflowId, workflowId));
 
-/** The whole history as text, followed by every payload decoded, so a token anywhere in it would show. */
-async function historyText(workflowId: string): Promise<string> {
-  const history = await harness.services.client.workflow.getHandle(workflowId).fetchHistory();
-  const payloads: string[] = [];
-  const raw = JSON.stringify(history, (key, value: unknown) => {
-    if (value instanceof Uint8Array) payloads.push(Buffer.from(value).toString('utf8'));
-    else if (key === 'data' && typeof value === 'string') payloads.push(Buffer.from(value, 'base64').toString('utf8'));
-    return value;
-  });
-  return [raw, ...payloads].join('\n');
-}
+const historyOf = (workflowId: string) => historyText(harness.services.client, workflowId);
 
 const admin = (request: Omit<GrantRequest, 'actor' | 'scope'>, options: Parameters<typeof issueGrant>[1] = {}) =>
   issueGrant({ ...request, actor: `token:${tokenName}`, scope: 'admin' }, options);
@@ -164,7 +154,7 @@ describe('authorisation', () => {
     expect(moves.find((m) => m.reason === 'authz: back to v1')).toMatchObject({ actor: tokenName, workflowId: null });
     const rollback = moves.find((m) => m.reason === 'authz: rollback')!;
     expect(rollback.actor).toBe(`token:${tokenName}`);
-    const history = await historyText(rollback.workflowId!);
+    const history = await historyOf(rollback.workflowId!);
     expect(history).toContain(`"actor":"token:${tokenName}"`);
     expect(history).not.toContain(adminToken);
     expect(history).not.toContain('fw_');
@@ -222,7 +212,7 @@ describe('authorisation', () => {
     expect(approved.stdout).toContain(`v${version} approved by token:${tokenName}`);
     expect((await waiting.result()).deployment).toMatchObject({ alias: 'champion' });
     expect(await champion(v1.model)).toBe(version);
-    const history = await historyText(waiting.workflowId);
+    const history = await historyOf(waiting.workflowId);
     expect(history).toContain('"action":"approve"');
     expect(history).not.toContain('fw_');
   });

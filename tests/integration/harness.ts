@@ -166,6 +166,18 @@ export async function failureOf(result: Promise<unknown>): Promise<string> {
 }
 
 /** Waits for a condition instead of sleeping a fixed time. */
+/** A workflow's whole history as text, followed by every payload decoded, so a secret anywhere in it would show. */
+export async function historyText(client: Client, workflowId: string): Promise<string> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const payloads: string[] = [];
+  const raw = JSON.stringify(history, (key, value: unknown) => {
+    if (value instanceof Uint8Array) payloads.push(Buffer.from(value).toString('utf8'));
+    else if (key === 'data' && typeof value === 'string') payloads.push(Buffer.from(value, 'base64').toString('utf8'));
+    return value;
+  });
+  return [raw, ...payloads].join('\n');
+}
+
 export async function eventually<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 60_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

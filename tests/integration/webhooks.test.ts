@@ -8,7 +8,7 @@ import { issueGrant } from '../../store/grants';
 import { startWebhookDispatcher, type WebhookDispatcher } from '../../workers/webhookDispatcher';
 import type { AliasInput, AliasResult } from '../../workflows/release';
 import { useApiSuite } from './apiSuite';
-import { eventually, startHarness, unique, type Harness } from './harness';
+import { eventually, historyText, startHarness, unique, type Harness } from './harness';
 import { startWebhookReceiver, TEST_WEBHOOK_SCHEDULE as SCHEDULE, type WebhookReceiver } from './webhookReceiver';
 
 const api = useApiSuite('webhooks');
@@ -132,14 +132,7 @@ describe('registry webhooks', () => {
     const moved = await eventually(async () => bodiesFor(model).map((r) => JSON.parse(r.body) as Record<string, unknown>).find((e) => e.event === 'model_version_alias.moved'), 30_000, 'the alias move webhook');
     expect(moved).toMatchObject({ alias: 'champion', to_version: version, actor: 'token:webhooks-test', workflow_id: workflowId });
 
-    const history = await harness.services.client.workflow.getHandle(workflowId).fetchHistory();
-    const payloads: string[] = [];
-    const raw = JSON.stringify(history, (key, value: unknown) => {
-      if (value instanceof Uint8Array) payloads.push(Buffer.from(value).toString('utf8'));
-      else if (key === 'data' && typeof value === 'string') payloads.push(Buffer.from(value, 'base64').toString('utf8'));
-      return value;
-    });
-    const text = [raw, ...payloads].join('\n');
+    const text = await historyText(harness.services.client, workflowId);
     expect(text).toContain('outbox test');
     expect(text).not.toContain(secret);
     expect(text).not.toContain(Buffer.from(secret).toString('base64'));
