@@ -2,8 +2,8 @@
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
 import { mean, psi, type BinnedReference } from '../ml/drift';
 import { labelledQuality } from '../ml/metrics';
-import { parsePipelineConfig, type PipelineConfig } from '../config/pipeline';
-import { columnDrift, dataQuality, FEATURE_DRIFT_DEFAULTS, type ColumnDrift, type FeatureDriftOptions, type QualityIssue } from '../ml/monitoring';
+import { MONITOR_DEFAULTS, parsePipelineConfig, type MonitorConfig, type PipelineConfig } from '../config/pipeline';
+import { columnDrift, dataQuality, type ColumnDrift, type QualityIssue } from '../ml/monitoring';
 import { findDatasetVersionRow } from '../store/datasets';
 import { findDeployment, findPipelineDeployment, setDeploymentMonitor } from '../store/deployments';
 import { issueGrant } from '../store/grants';
@@ -14,21 +14,11 @@ import { countRequestErrors, countWindowPredictions, labelledPredictions, window
 import { findModelVersion, findRegisteredModel, type ModelAlias, type ModelVersion } from '../store/registry';
 import { badInput, type ActivityDeps } from './deps';
 
-export interface MonitorSettings {
-  interval: string;
-  minWindowRows: number;
-  predictionPsiThreshold: number;
-  meanShiftThreshold: number;
-  retrainOnDrift: boolean;
-  retrainCooldown: string;
-  webhookUrl?: string;
-  /** Per-feature drift against the training profile (absent in monitors started before it existed). */
-  featureDrift?: FeatureDriftOptions & { enabled: boolean };
-  /** Service health: the share of refused / failed requests, and optionally a p99 latency limit. */
-  service?: { maxErrorRate: number; maxLatencyP99Ms?: number };
-  /** Model quality from labels sent to the serving `/feedback` endpoint, against the evaluation's holdout metric. */
-  modelQuality?: { minLabels: number; rmseIncrease: number; accuracyDrop: number };
-}
+/** Checks added after the first monitors ran: settings recorded before them lack them, and get the schema's defaults. */
+type LaterChecks = 'featureDrift' | 'service' | 'modelQuality';
+
+/** A monitor's settings: the pipeline config's `monitor` section as the schema resolves it (`enabled` is the pipeline's concern). */
+export type MonitorSettings = Omit<MonitorConfig, 'enabled' | LaterChecks> & Partial<Pick<MonitorConfig, LaterChecks>>;
 
 export interface MonitorInput {
   modelName: string;
@@ -91,7 +81,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
   async function checkPerformance(
     window: PredictionWindow, version: { metrics: Record<string, number>; artifactKey: string }, settings: MonitorSettings,
   ): Promise<DriftCheckResult['performance']> {
-    const options = { minLabels: 30, rmseIncrease: 0.2, accuracyDrop: 0.05, ...settings.modelQuality };
+    const options = { ...MONITOR_DEFAULTS.modelQuality, ...settings.modelQuality };
     const labeled = await labelledPredictions(db, window);
     if (labeled.length < options.minLabels) return undefined;
     const classes = version.metrics.rmse !== undefined ? undefined
@@ -115,8 +105,8 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
   async function checkFeatures(
     datasetVersionId: string, params: { features?: { numeric: string[]; categorical: string[] } }, inputs: Record<string, unknown>[], settings: MonitorSettings,
   ): Promise<Pick<DriftCheckResult, 'features' | 'quality'>> {
-    if (settings.featureDrift && !settings.featureDrift.enabled) return {};
-    const options = { ...FEATURE_DRIFT_DEFAULTS, ...settings.featureDrift };
+    const options = { ...MONITOR_DEFAULTS.featureDrift, ...settings.featureDrift };
+    if (!options.enabled) return {};
     const version = await findDatasetVersionRow(db, datasetVersionId);
     const names = [...(params.features?.numeric ?? []), ...(params.features?.categorical ?? [])];
     const columns: ColumnDrift[] = [];
@@ -177,7 +167,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
       const latencies = rows.map((r) => r.latencyMs).sort((a, b) => a - b);
       const latency = latencies.length ? { p50: latencies[Math.floor(latencies.length * 0.5)]!, p99: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]! } : undefined;
       const errors = await countRequestErrors(db, input.modelName, window.from, window.to);
-      const limits = { maxErrorRate: 0.05, ...input.settings.service };
+      const limits = { ...MONITOR_DEFAULTS.service, ...input.settings.service };
       const requests = errors + total;
       const errorRate = requests ? errors / requests : 0;
       const breaches = [

@@ -5,6 +5,7 @@
  */
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import { ApiError } from '../config/errors';
+import type { RolloutStrategy } from '../config/pipeline';
 import { binReference, psi } from '../ml/drift';
 import { labelledQuality } from '../ml/metrics';
 import type { Db } from '../storage/db';
@@ -79,12 +80,8 @@ function callingWorkflowId(): string {
 const refusal = (request: string, error: GrantError) => badInput('UnauthorizedError',
   `${request} needs a grant from an admin token (--token or FLYWHEEL_TOKEN; create one with \`flywheel tokens create <name> --scope admin\`): ${error.message}`);
 
-export interface HealthThresholds {
-  maxErrorRate: number;
-  maxLatencyP99Ms?: number;
-  maxPredictionPsi: number;
-  minRequests: number;
-}
+/** A canary step's health gate, as the pipeline config declares it. */
+export type HealthThresholds = Extract<RolloutStrategy, { kind: 'canary' }>['health'];
 
 export interface HealthInput {
   modelName: string;

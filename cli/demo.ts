@@ -2,10 +2,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPipelineConfig } from '../config/pipeline';
-import { generateDemand } from '../examples/demand/generate';
 import { stackUp } from '../scripts/stack';
 import { temporalClient } from '../storage/temporal';
 import { loadConfig, PROJECT_ROOT } from '../config/env';
+import { MODEL_KEY } from '../workflows/searchAttributes';
+import { generateDemand } from './demoData';
 import { failureMessage, followPipeline, startPipeline, uiLink } from './pipelines';
 
 export async function runDemo(say: (line: string) => void, note: (line: string) => void): Promise<void> {
@@ -55,5 +56,5 @@ export async function runDemo(say: (line: string) => void, note: (line: string) 
   if (result.deployment) say(`  endpoint         ${result.deployment.endpoint}`);
   say(`  monitor          ${result.monitorWorkflowId}`);
   say(`  Temporal UI      ${uiLink(config, handle.workflowId)}`);
-  say(`  find it          temporal workflow list --address ${config.temporal.address} --query 'FlywheelModel="${pipeline.model}"'`);
+  say(`  find it          temporal workflow list --address ${config.temporal.address} --query '${MODEL_KEY.name}="${pipeline.model}"'`);
 }

@@ -41,11 +41,3 @@ export const ACTIVITY_PROFILES: Readonly<Record<'quick' | 'io' | 'training', Act
   training: { startToCloseTimeout: '12h', heartbeatTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 10, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] } },
 };
 export type ActivityProfileName = keyof typeof ACTIVITY_PROFILES;
-
-/** Custom search attributes every Flywheel workflow may carry (registered by `flywheel up`). */
-export const SEARCH_ATTRIBUTES = {
-  FlywheelModel: 'Keyword',
-  FlywheelDatasetVersion: 'Keyword',
-  FlywheelStage: 'Keyword',
-  FlywheelPipeline: 'Keyword',
-} as const;

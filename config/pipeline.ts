@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { FEATURE_DRIFT_DEFAULTS } from '../ml/monitoring';
 import { inlineSecretProblem } from './redact';
 export { durationMs } from './duration';
 
@@ -107,6 +108,109 @@ const sweep = z
       if (s.method === 'grid' && !('values' in d)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['parameters', name], message: 'grid search needs "values", not a range' });
     }
   });
+
+/**
+ * How a new version takes an alias over: `direct` moves it at once; `canary` sends a growing share of traffic to it,
+ * checking health between steps, and rolls back by itself; `ab` sends a fixed, sticky share of keys to it for `duration`
+ * and compares the two on the labels that arrive; `shadow` mirrors traffic to it for `duration`. An A/B or shadow test
+ * leaves the alias alone. The first version of a model is always deployed directly.
+ */
+const releaseStrategy = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('direct') }).strict(),
+  z.object({
+    kind: z.literal('canary'),
+    /** Percent of traffic per step; the last must be 100. @default [5, 25, 50, 100] */
+    steps: z.array(z.number().gt(0).max(100)).min(1).default([5, 25, 50, 100])
+      .refine((s) => s[s.length - 1] === 100 && s.every((v, i) => i === 0 || v > s[i - 1]!), 'must increase and end at 100'),
+    /** Time at each step before its health check. @default '5m' */
+    stepDuration: duration.default('5m'),
+    health: z
+      .object({
+        /** Share of the candidate's requests refused or failed. @default 0.05 */
+        maxErrorRate: z.number().gt(0).max(1).default(0.05),
+        maxLatencyP99Ms: z.number().positive().optional(),
+        /** PSI of the candidate's predictions against the champion's in the same step. @default 0.25 */
+        maxPredictionPsi: z.number().positive().default(0.25),
+        /** Fewer candidate requests than this at a step: the step is extended once, then judged. @default 20 */
+        minRequests: z.number().int().positive().default(20),
+      })
+      .strict()
+      .default({}),
+  }).strict(),
+  z.object({
+    kind: z.literal('ab'),
+    /** Share of keys sent to the candidate (the same key always to the same side). @default 0.5 */
+    split: z.number().gt(0).lt(1).default(0.5),
+    /** @default '1h' */
+    duration: duration.default('1h'),
+  }).strict(),
+  z.object({
+    kind: z.literal('shadow'),
+    /** @default '1h' */
+    duration: duration.default('1h'),
+  }).strict(),
+]);
+
+/** The monitor a deployment gets: what it compares, how often, and what it does on drift. */
+const monitor = z
+  .object({
+    /** @default true */
+    enabled: z.boolean().default(true),
+    /** How often a window of predictions is compared with the reference. @default '1h' */
+    interval: duration.default('1h'),
+    /** Fewer predictions than this in a window: no verdict (no false alarm on quiet traffic). @default 50 */
+    minWindowRows: z.number().int().positive().default(50),
+    /** PSI of the prediction distribution vs the holdout predictions. @default 0.2 */
+    predictionPsiThreshold: z.number().positive().default(0.2),
+    /** Relative change of the mean prediction vs the holdout mean. @default 0.05 (5 %) */
+    meanShiftThreshold: z.number().positive().default(0.05),
+    /** Start the pipeline again when drift is found. @default true */
+    retrainOnDrift: z.boolean().default(true),
+    /** Minimum time between two retrainings started by this monitor. @default '6h' */
+    retrainCooldown: duration.default('6h'),
+    /** Slack-compatible webhook for alerts. */
+    webhookUrl: z.string().url().optional(),
+    /**
+     * Each feature of the served requests against the training data's profile, with Evidently's tests: a training
+     * set of ≤ 1,000 rows gets KS / chi² (p < `pValue`), a larger one the normed Wasserstein / Jensen–Shannon
+     * distance (≥ the thresholds). At least `datasetDriftShare` of the features drifting is dataset drift, which
+     * starts a retraining like prediction drift does.
+     */
+    featureDrift: z
+      .object({
+        /** @default true */
+        enabled: z.boolean().default(true),
+        /** @default 0.1, the registry's (ml/drift.ts DRIFT_TESTS), like the three below */
+        wassersteinThreshold: z.number().positive().default(FEATURE_DRIFT_DEFAULTS.wassersteinThreshold),
+        /** @default 0.1 */
+        jensenShannonThreshold: z.number().positive().max(1).default(FEATURE_DRIFT_DEFAULTS.jensenShannonThreshold),
+        /** @default 0.05 */
+        pValue: z.number().gt(0).lt(1).default(FEATURE_DRIFT_DEFAULTS.pValue),
+        /** @default 0.5 */
+        datasetDriftShare: z.number().gt(0).max(1).default(FEATURE_DRIFT_DEFAULTS.datasetDriftShare),
+      })
+      .strict()
+      .default({}),
+    /** Service health: alert when more than `maxErrorRate` of requests fail or are refused, or p99 latency passes a limit. */
+    service: z
+      .object({ maxErrorRate: z.number().gt(0).max(1).default(0.05), maxLatencyP99Ms: z.number().positive().optional() })
+      .strict()
+      .default({}),
+    /**
+     * Model quality from ground truth sent to the serving `/feedback` endpoint: with at least `minLabels` labels in a
+     * window, an rmse more than `rmseIncrease` above the evaluation's (relative), or an accuracy more than
+     * `accuracyDrop` below it (absolute), raises an alert that starts a retraining.
+     */
+    modelQuality: z
+      .object({
+        minLabels: z.number().int().positive().default(30),
+        rmseIncrease: z.number().positive().default(0.2),
+        accuracyDrop: z.number().positive().max(1).default(0.05),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
 
 export const pipelineConfigSchema = z
   .object({
@@ -298,38 +402,8 @@ export const pipelineConfigSchema = z
         enabled: z.boolean().default(true),
         /** The alias the serving process answers with. @default 'champion' */
         alias: name.default('champion'),
-        /**
-         * How a new version takes the alias over: `direct` moves it at once; `canary` sends a growing share of traffic
-         * to it, checking health between steps, and rolls back by itself; `shadow` mirrors traffic to it for
-         * `duration` and leaves the alias alone. The first version of a model is always deployed directly.
-         * @default { kind: 'direct' }
-         */
-        strategy: z
-          .discriminatedUnion('kind', [
-            z.object({ kind: z.literal('direct') }).strict(),
-            z.object({
-              kind: z.literal('canary'),
-              /** Percent of traffic per step; the last must be 100. @default [5, 25, 50, 100] */
-              steps: z.array(z.number().gt(0).max(100)).min(1).default([5, 25, 50, 100])
-                .refine((s) => s[s.length - 1] === 100 && s.every((v, i) => i === 0 || v > s[i - 1]!), 'must increase and end at 100'),
-              /** Time at each step before its health check. @default '5m' */
-              stepDuration: duration.default('5m'),
-              health: z
-                .object({
-                  /** Share of the candidate's requests refused or failed. @default 0.05 */
-                  maxErrorRate: z.number().gt(0).max(1).default(0.05),
-                  maxLatencyP99Ms: z.number().positive().optional(),
-                  /** PSI of the candidate's predictions against the champion's in the same step. @default 0.25 */
-                  maxPredictionPsi: z.number().positive().default(0.25),
-                  /** Fewer candidate requests than this at a step: the step is extended once, then judged. @default 20 */
-                  minRequests: z.number().int().positive().default(20),
-                })
-                .strict()
-                .default({}),
-            }).strict(),
-            z.object({ kind: z.literal('shadow'), duration: duration.default('1h') }).strict(),
-          ])
-          .default({ kind: 'direct' }),
+        /** How a new version takes the alias over (see `releaseStrategy`). @default { kind: 'direct' } */
+        strategy: releaseStrategy.default({ kind: 'direct' }),
         /** A person must run `flywheel approve <model@version>` before the release goes on. */
         approval: z
           .object({
@@ -344,61 +418,7 @@ export const pipelineConfigSchema = z
       })
       .strict()
       .default({}),
-    monitor: z
-      .object({
-        /** @default true */
-        enabled: z.boolean().default(true),
-        /** How often a window of predictions is compared with the reference. @default '1h' */
-        interval: duration.default('1h'),
-        /** Fewer predictions than this in a window: no verdict (no false alarm on quiet traffic). @default 50 */
-        minWindowRows: z.number().int().positive().default(50),
-        /** PSI of the prediction distribution vs the holdout predictions. @default 0.2 */
-        predictionPsiThreshold: z.number().positive().default(0.2),
-        /** Relative change of the mean prediction vs the holdout mean. @default 0.05 (5 %) */
-        meanShiftThreshold: z.number().positive().default(0.05),
-        /** Start the pipeline again when drift is found. @default true */
-        retrainOnDrift: z.boolean().default(true),
-        /** Minimum time between two retrainings started by this monitor. @default '6h' */
-        retrainCooldown: duration.default('6h'),
-        /** Slack-compatible webhook for alerts. */
-        webhookUrl: z.string().url().optional(),
-        /**
-         * Each feature of the served requests against the training data's profile, with Evidently's tests: a training
-         * set of ≤ 1,000 rows gets KS / chi² (p < `pValue`), a larger one the normed Wasserstein / Jensen–Shannon
-         * distance (≥ the thresholds). At least `datasetDriftShare` of the features drifting is dataset drift, which
-         * starts a retraining like prediction drift does.
-         */
-        featureDrift: z
-          .object({
-            enabled: z.boolean().default(true),
-            wassersteinThreshold: z.number().positive().default(0.1),
-            jensenShannonThreshold: z.number().positive().max(1).default(0.1),
-            pValue: z.number().gt(0).lt(1).default(0.05),
-            datasetDriftShare: z.number().gt(0).max(1).default(0.5),
-          })
-          .strict()
-          .default({}),
-        /**
-         * Model quality from ground truth sent to the serving `/feedback` endpoint: with at least `minLabels` labels in a
-         * window, an rmse more than `rmseIncrease` above the evaluation's (relative), or an accuracy more than
-         * `accuracyDrop` below it (absolute), raises an alert that starts a retraining.
-         */
-        /** Service health: alert when more than `maxErrorRate` of requests fail or are refused, or p99 latency passes a limit. */
-        service: z
-          .object({ maxErrorRate: z.number().gt(0).max(1).default(0.05), maxLatencyP99Ms: z.number().positive().optional() })
-          .strict()
-          .default({}),
-        modelQuality: z
-          .object({
-            minLabels: z.number().int().positive().default(30),
-            rmseIncrease: z.number().positive().default(0.2),
-            accuracyDrop: z.number().positive().max(1).default(0.05),
-          })
-          .strict()
-          .default({}),
-      })
-      .strict()
-      .default({}),
+    monitor: monitor.default({}),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -420,6 +440,14 @@ export const pipelineConfigSchema = z
   });
 
 export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
+/** `deploy.strategy`, resolved. */
+export type ReleaseStrategy = z.infer<typeof releaseStrategy>;
+/** A strategy the rollout workflow runs: every one but `direct`. */
+export type RolloutStrategy = Exclude<ReleaseStrategy, { kind: 'direct' }>;
+/** The `monitor` section, resolved. */
+export type MonitorConfig = z.infer<typeof monitor>;
+/** Every monitor field's default: for settings recorded before a field existed. */
+export const MONITOR_DEFAULTS: Readonly<MonitorConfig> = Object.freeze(monitor.parse({}));
 export type SweepConfig = z.infer<typeof sweep>;
 export type ColumnContract = z.infer<typeof columnContract>;
 

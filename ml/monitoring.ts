@@ -5,7 +5,7 @@
  * The dataset drifts when at least half of the columns do. Pure functions over the stored profile and raw values.
  */
 import {
-  categoryShares, chiSquareTest, chooseDriftTest, isDrift, jensenShannonDistance, ksTest, wassersteinNormed, type DriftTestId,
+  categoryShares, chiSquareTest, chooseDriftTest, DRIFT_TESTS, isDrift, jensenShannonDistance, ksTest, wassersteinNormed, type DriftTestId,
 } from './drift';
 import type { ColumnProfile } from './profile';
 
@@ -18,7 +18,13 @@ export interface FeatureDriftOptions {
   /** @default 0.5 */ datasetDriftShare: number;
 }
 
-export const FEATURE_DRIFT_DEFAULTS: FeatureDriftOptions = { wassersteinThreshold: 0.1, jensenShannonThreshold: 0.1, pValue: 0.05, datasetDriftShare: 0.5 };
+/** Each test's own threshold from the registry (KS and chi² share the p-value); half of the columns make dataset drift. */
+export const FEATURE_DRIFT_DEFAULTS: Readonly<FeatureDriftOptions> = {
+  wassersteinThreshold: DRIFT_TESTS.wasserstein_normed.defaultThreshold,
+  jensenShannonThreshold: DRIFT_TESTS.jensen_shannon.defaultThreshold,
+  pValue: DRIFT_TESTS.ks.defaultThreshold,
+  datasetDriftShare: 0.5,
+};
 
 const thresholdOf = (test: DriftTestId, options: FeatureDriftOptions) =>
   test === 'wasserstein_normed' ? options.wassersteinThreshold : test === 'jensen_shannon' ? options.jensenShannonThreshold : options.pValue;

@@ -1,4 +1,5 @@
 /** Seeded pseudo-random numbers, so data generation, splits and shuffles are reproducible. */
+import { fnv1a } from './hash';
 
 /** mulberry32: small, fast, good enough for sampling (not for cryptography). */
 export function seededRandom(seed: number): () => number {
@@ -14,12 +15,7 @@ export function seededRandom(seed: number): () => number {
 
 /** A 32-bit seed from a string (FNV-1a), e.g. to derive a split seed from a dataset hash. */
 export function seedFromString(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
+  return fnv1a(text);
 }
 
 /** Fisher–Yates shuffle of 0..n-1 with a seeded generator. */

@@ -1,16 +1,8 @@
 /** Bounded-memory summaries for one-pass profiles: a HyperLogLog distinct counter and a reservoir sample. */
+import { fmix32 } from './hash';
 
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 export function hashNumber(value: number): number {
   f64[0] = value === 0 ? 0 : value; // -0 and 0 are one value

@@ -14,6 +14,7 @@ import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
 import { loadTf, type TfModule } from '../training/backend';
 import { deserializeModel, disposeModel, type ModelArtifact } from '../training/model';
+import { unitHash } from '../ml/hash';
 import type { Preprocessor } from '../ml/preprocess';
 
 export interface LoadedModel {
@@ -41,22 +42,6 @@ export interface Route {
 export interface Choice {
   served: LoadedModel;
   shadow?: LoadedModel;
-}
-
-/** FNV-1a of the text, as a number in [0, 1): the same key always lands on the same side of a split. */
-export function stickyShare(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  // Final avalanche (murmur3's fmix32), so keys that differ only at the end still spread evenly.
-  hash ^= hash >>> 16;
-  hash = Math.imul(hash, 0x85ebca6b);
-  hash ^= hash >>> 13;
-  hash = Math.imul(hash, 0xc2b2ae35);
-  hash ^= hash >>> 16;
-  return (hash >>> 0) / 0x1_0000_0000;
 }
 
 export class ServedModels {
@@ -171,7 +156,7 @@ export class ServedModels {
     const route = this.routes.get(name);
     if (!route || route.base.version !== served.version) return { served };
     if (route.mode === 'shadow') return { served, shadow: route.candidate };
-    return stickyShare(`${route.workflowId}:${key}`) < route.weight ? { served: route.candidate } : { served };
+    return unitHash(`${route.workflowId}:${key}`) < route.weight ? { served: route.candidate } : { served };
   }
 
   /** A registered feature view as the lookup needs it (`name` = its latest version), cached for a minute. */

@@ -8,7 +8,7 @@
  *   6. register  — model version with lineage and its evaluation, whatever the gate said (the registry queues its webhook)
  *   7. gate      — MLflow-style thresholds vs the champion; a failure stops here: registered, not promoted
  *   8. approve   — optional: waits, durably, for `flywheel approve <model@version>` (an update) or its timeout
- *   9. deploy    — direct alias move, or a canary / shadow rollout child workflow, if authorised:
+ *   9. deploy    — direct alias move, or a canary / A/B / shadow rollout child workflow, if authorised:
  *                  a new model's first release, a release grant (an admin's; the monitor's only with gates), or an
  *                  admin's approval; otherwise the version stays registered, tagged release=unauthorised
  *  10. monitor   — starts (or re-targets) the deployment's long-running monitor
@@ -19,7 +19,7 @@ import {
 } from '@temporalio/workflow';
 import type { StageActivities, TrainInput } from '../activities/index';
 import type { ReleaseAuthority } from '../activities/release';
-import type { PipelineConfig } from '../config/pipeline';
+import type { PipelineConfig, ReleaseStrategy } from '../config/pipeline';
 import { ACTIVITY_PROFILES } from '../config/constants';
 import { durationMs } from '../config/duration';
 import { rootCause } from '../config/errors';
@@ -69,7 +69,7 @@ export interface PipelineResult {
   metrics: Record<string, number>;
   model: { name: string; version: number } | null;
   deployment: { alias: string; endpoint: string; previousVersion: number | null; serving: string } | null;
-  /** Set when the deploy was a canary or shadow rollout. */
+  /** Set when the deploy was a canary, A/B or shadow rollout. */
   rollout: RolloutResult | null;
   monitorWorkflowId: string | null;
   stages: StageStatus[];
@@ -102,17 +102,19 @@ function rootType(error: unknown): string {
   return root instanceof ApplicationFailure && root.type ? root.type : 'StageFailedError';
 }
 
-/** Configs stored or scheduled before the release fields existed lack their defaults: fill them in. */
-function withReleaseDefaults(config: PipelineConfig): PipelineConfig {
-  return {
-    ...config,
-    evaluation: { ...config.evaluation, gates: config.evaluation?.gates ?? [], slices: config.evaluation?.slices ?? [] },
-    deploy: { ...config.deploy, strategy: config.deploy.strategy ?? { kind: 'direct' } },
-  };
-}
+/**
+ * The config as the workflow reads it. The schema's defaults are applied where a config is parsed, but a schedule keeps
+ * the input it was created with: one created before the release fields existed has no `evaluation` (read: no gates, no
+ * slices) and no `deploy.strategy` (read: a direct deploy), and releases as it did then.
+ */
+type ReceivedConfig = Omit<PipelineConfig, 'evaluation' | 'deploy'> & {
+  evaluation?: Partial<PipelineConfig['evaluation']>;
+  deploy: Omit<PipelineConfig['deploy'], 'strategy'> & { strategy?: ReleaseStrategy };
+};
 
 export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineResult> {
-  const config = withReleaseDefaults(input.config);
+  const config: ReceivedConfig = input.config;
+  const gates = config.evaluation?.gates ?? [];
   const workflowId = workflowInfo().workflowId;
   const stages: StageStatus[] = STAGES.map((name) => ({ name, status: 'pending' }));
   setHandler(progressQuery, () => stages);
@@ -216,7 +218,7 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
     const champion = await quick.resolveAlias({ modelName: config.model, alias });
     return io.evaluateModel({
       runId: training.runId, artifactKey: training.artifactKey, datasetVersionId: dataset.datasetVersionId,
-      params: trainInput.params, gates: config.evaluation.gates, slices: config.evaluation.slices, fairness: config.evaluation.fairness,
+      params: trainInput.params, gates, slices: config.evaluation?.slices, fairness: config.evaluation?.fairness,
       baseline: champion ? { version: champion.version, artifactKey: champion.artifactKey, metrics: champion.metrics } : null,
     });
   }, (r) => Object.entries(r.metrics).filter(([k]) => k !== 'count').map(([k, v]) => `${k}=${round(v)}`).join(' ')
@@ -266,8 +268,8 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
   let deployment: PipelineResult['deployment'] = null;
   let rollout: RolloutResult | null = null;
   let monitorWorkflowId: string | null = null;
-  const strategy = config.deploy.strategy;
-  const refused = config.deploy.enabled && input.servingUrl && authority ? releaseRefusal(authority, approvedBy?.actor, config.evaluation.gates.length, model) : undefined;
+  const strategy = config.deploy.strategy?.kind === 'direct' ? undefined : config.deploy.strategy;
+  const refused = config.deploy.enabled && input.servingUrl && authority ? releaseRefusal(authority, approvedBy?.actor, gates.length, model) : undefined;
   if (refused) {
     await quick.tagModelVersion({ modelName: model.modelName, version: model.version, tags: { release: 'unauthorised' } });
     skip('deploy', refused);
@@ -279,8 +281,8 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
     // The rollout child checks the grant that authorised this release, bound to this workflow.
     const grant = approvedBy?.grant ?? input.grant;
     const firstRelease = authority !== null && !approvedBy && authority.actor === null;
-    const champion = strategy.kind === 'direct' ? null : await quick.resolveAlias({ modelName: model.modelName, alias });
-    if (strategy.kind !== 'direct' && champion && champion.version !== model.version) {
+    const champion = strategy ? await quick.resolveAlias({ modelName: model.modelName, alias }) : null;
+    if (strategy && champion && champion.version !== model.version) {
       rollout = await stage('deploy', async () => {
         const result = await executeChild(rolloutWorkflow, {
           workflowId: `${workflowId}-rollout`,
@@ -292,7 +294,9 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
         return result;
       }, (r) => (strategy.kind === 'shadow'
         ? `shadowed against v${champion.version}: ${r.shadow?.requests ?? 0} requests, ${r.shadow?.meanAbsDifference !== null && r.shadow?.meanAbsDifference !== undefined ? `mean |difference| ${round(r.shadow.meanAbsDifference)}` : `agreement ${round(r.shadow?.agreement ?? NaN)}`}; @${alias} unchanged`
-        : `canary ${r.steps.map((s) => `${s.percent} %`).join(' → ')} healthy; ${config.model}@${alias} → v${model.version} (was v${champion.version})`));
+        : strategy.kind === 'ab'
+          ? `A/B test against v${champion.version}: ${(r.variants ?? []).map((v) => `v${v.version} ${v.requests} requests${v.metric ? `, ${v.metric.name} ${round(v.metric.value)}` : ''}`).join('; ')}; @${alias} unchanged`
+          : `canary ${r.steps.map((s) => `${s.percent} %`).join(' → ')} healthy; ${config.model}@${alias} → v${model.version} (was v${champion.version})`));
       if (rollout.outcome === 'promoted') {
         deployment = { alias, endpoint: `${input.servingUrl}/v2/models/${encodeURIComponent(model.modelName)}/infer`, previousVersion: champion.version, serving: 'confirmed' };
       }

@@ -14,18 +14,14 @@ import {
   ApplicationFailure, CancellationScope, condition, defineQuery, defineSignal, patched, proxyActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { StageActivities } from '../activities/index';
-import type { HealthResult, HealthThresholds, ShadowStats, VariantStats } from '../activities/release';
+import type { HealthResult, ShadowStats, VariantStats } from '../activities/release';
 import { ACTIVITY_PROFILES } from '../config/constants';
 import { durationMs } from '../config/duration';
+import type { RolloutStrategy } from '../config/pipeline';
 import type { Grant } from '../store/grants';
 
 const quick = proxyActivities<StageActivities>(ACTIVITY_PROFILES.quick);
 const io = proxyActivities<StageActivities>(ACTIVITY_PROFILES.io);
-
-export type RolloutStrategy =
-  | { kind: 'canary'; steps: number[]; stepDuration: string; health: HealthThresholds }
-  | { kind: 'ab'; split: number; duration: string }
-  | { kind: 'shadow'; duration: string };
 
 export interface RolloutInput {
   modelName: string;

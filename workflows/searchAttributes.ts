@@ -1,7 +1,15 @@
-/** Typed keys of Flywheel's custom search attributes, shared by workflows and clients. */
+/** Flywheel's custom search attributes, declared once: typed keys for workflows and clients, and the list `flywheel up` registers. */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
-export const MODEL_KEY = defineSearchAttributeKey('FlywheelModel', SearchAttributeType.KEYWORD);
-export const DATASET_VERSION_KEY = defineSearchAttributeKey('FlywheelDatasetVersion', SearchAttributeType.KEYWORD);
-export const STAGE_KEY = defineSearchAttributeKey('FlywheelStage', SearchAttributeType.KEYWORD);
-export const PIPELINE_KEY = defineSearchAttributeKey('FlywheelPipeline', SearchAttributeType.KEYWORD);
+// Every Flywheel attribute is an exact-match keyword (model, dataset version, stage, pipeline names).
+const keyword = (name: string) => defineSearchAttributeKey(name, SearchAttributeType.KEYWORD);
+
+export const MODEL_KEY = keyword('FlywheelModel');
+export const DATASET_VERSION_KEY = keyword('FlywheelDatasetVersion');
+export const STAGE_KEY = keyword('FlywheelStage');
+export const PIPELINE_KEY = keyword('FlywheelPipeline');
+
+/** Every key by name, with its type as the Temporal CLI and operator API spell it: what `flywheel up` registers. */
+export const SEARCH_ATTRIBUTES: Readonly<Record<string, 'Keyword'>> = Object.fromEntries(
+  [MODEL_KEY, DATASET_VERSION_KEY, STAGE_KEY, PIPELINE_KEY].map((key) => [key.name, 'Keyword'] as const),
+);
