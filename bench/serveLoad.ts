@@ -290,7 +290,6 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     const t0 = performance.now();
     measureStart = t0 + spec.warmupS * 1000;
     measureEnd = measureStart + spec.durationS * 1000;
-    const end = measureEnd;
     // The clock is a worker thread that sleeps (Atomics.wait, sub-millisecond) until the next due time and tells
     // this thread how many requests are due: precise pacing without a busy loop stealing a core from the server.
     const pacer = new Worker(PACER, { eval: true, workerData: { t0: performance.timeOrigin + t0, end: performance.timeOrigin + measureEnd, rate } });

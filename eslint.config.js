@@ -1,0 +1,64 @@
+// Lint rules for Flywheel: recommended JS + TypeScript checks, and a fence that keeps workflows/ free of I/O.
+import { builtinModules } from 'node:module';
+import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
+import tseslint from 'typescript-eslint';
+
+// Workflows run in Temporal's deterministic sandbox: anything that touches the outside world belongs in an activity.
+const sandboxMessage = 'workflows/ runs in the Temporal sandbox: move I/O into an activity (type-only imports are fine).';
+
+export default defineConfig(
+  {
+    ignores: ['node_modules/', 'sdk/', 'schema/migrations/', 'dist/', 'bench/out/', '.*/'],
+  },
+  js.configs.recommended,
+  // Not the type-checked variants: lint stays a few seconds and needs no program build.
+  tseslint.configs.recommended,
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    // The two JS entry points run under Node only.
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
+    rules: {
+      // `_`-prefixed names mark a deliberately unused parameter or destructured field.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // Names, paths and headers are validated by rejecting control characters, so `\x00-\x1f` in a regex is the point.
+      'no-control-regex': 'off',
+    },
+  },
+  {
+    files: ['tests/**/*.ts'],
+    rules: {
+      // Tests read JSON response bodies by path (`body.model.version`); `any` there is deliberate, not leaked.
+      '@typescript-eslint/no-explicit-any': 'off',
+    },
+  },
+  {
+    files: ['workflows/**/*.ts'],
+    rules: {
+      // The typescript-eslint variant understands `allowTypeImports`; the base rule would double-report.
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        paths: builtinModules.map((name) => ({ name, message: sandboxMessage, allowTypeImports: true })),
+        patterns: [
+          {
+            regex: '^node:',
+            message: sandboxMessage,
+            allowTypeImports: true,
+          },
+          {
+            regex: '^(pg|pg-cursor|drizzle-orm|minio|@temporalio/(activity|worker|client))(/|$)',
+            message: sandboxMessage,
+            allowTypeImports: true,
+          },
+          {
+            regex: '^\\.\\./(activities|storage|store|serving|server)(/|$)',
+            message: sandboxMessage,
+            allowTypeImports: true,
+          },
+        ],
+      }],
+    },
+  },
+);
