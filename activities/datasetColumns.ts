@@ -17,7 +17,10 @@ export function activityCancellation(): AbortSignal | undefined {
 }
 
 export async function loadDatasetColumns(
-  db: Db, store: ObjectStore, datasetVersionId: string, wanted: string[],
+  db: Db,
+  store: ObjectStore,
+  datasetVersionId: string,
+  wanted: string[],
 ): Promise<{ version: DatasetVersionRow; columns: RawColumns; rowCount: number }> {
   const version = await findDatasetVersionRow(db, datasetVersionId);
   if (!version) throw badInput('NotFoundError', `dataset version ${datasetVersionId} does not exist`);
@@ -25,10 +28,19 @@ export async function loadDatasetColumns(
   let indices: number[] = [];
   const { rows } = await readCsv(
     await store.getStream(version.objectKey),
-    { sourceName: version.id, ...INGESTED_CSV_LIMITS, signal: activityCancellation(), onProgress: (bytes) => heartbeat({ loadingBytes: bytes }) },
+    {
+      sourceName: version.id,
+      ...INGESTED_CSV_LIMITS,
+      signal: activityCancellation(),
+      onProgress: (bytes) => heartbeat({ loadingBytes: bytes }),
+    },
     (header) => {
       const missing = wanted.filter((name) => !header.includes(name));
-      if (missing.length) throw badInput('TrainingError', `dataset ${version.id} has no column(s) ${missing.map((m) => `"${m}"`).join(', ')}; it has: ${header.join(', ')}`);
+      if (missing.length)
+        throw badInput(
+          'TrainingError',
+          `dataset ${version.id} has no column(s) ${missing.map((m) => `"${m}"`).join(', ')}; it has: ${header.join(', ')}`,
+        );
       indices = wanted.map((name) => header.indexOf(name));
     },
     (record) => {

@@ -34,17 +34,32 @@ export function createDeployActivities({ db }: ActivityDeps) {
     async deployModelVersion(input: DeployInput): Promise<DeployResult> {
       const endpoint = `${input.servingUrl}/v2/models/${encodeURIComponent(input.modelName)}/infer`;
       if (input.firstRelease) {
-        const earlier = (await listAliasEvents(db, { modelName: input.modelName, limit: 20 })).find((e) => e.workflowId !== input.workflowId);
+        const earlier = (await listAliasEvents(db, { modelName: input.modelName, limit: 20 })).find(
+          (e) => e.workflowId !== input.workflowId,
+        );
         if (earlier) {
-          throw badInput('UnauthorizedError', `${input.modelName} was released by ${earlier.actor} while this pipeline ran: releasing over it needs a release grant (flywheel run --token <admin token>)`);
+          throw badInput(
+            'UnauthorizedError',
+            `${input.modelName} was released by ${earlier.actor} while this pipeline ran: releasing over it needs a release grant (flywheel run --token <admin token>)`,
+          );
         }
       }
       const move = await moveAliasTx(db, {
-        workflowId: input.workflowId, modelName: input.modelName, alias: input.alias, version: input.version, actor: input.actor, reason: input.reason,
+        workflowId: input.workflowId,
+        modelName: input.modelName,
+        alias: input.alias,
+        version: input.version,
+        actor: input.actor,
+        reason: input.reason,
       });
       // After the move (its own transaction): a retried deploy finds its move recorded and writes the same row again.
       const deploymentId = await recordDeployment(db, {
-        modelName: input.modelName, alias: input.alias, version: input.version, endpoint, pipelineName: input.pipelineName, workflowId: input.workflowId,
+        modelName: input.modelName,
+        alias: input.alias,
+        version: input.version,
+        endpoint,
+        pipelineName: input.pipelineName,
+        workflowId: input.workflowId,
       });
       await notifyServing(db, input.modelName);
       const previousVersion = move.fromVersion;
@@ -55,12 +70,19 @@ export function createDeployActivities({ db }: ActivityDeps) {
 }
 
 /** The serving process polls aliases; confirm it picked the new version up. */
-async function waitForServing(servingUrl: string, modelName: string, version: number, timeoutMs: number): Promise<DeployResult['serving']> {
+async function waitForServing(
+  servingUrl: string,
+  modelName: string,
+  version: number,
+  timeoutMs: number,
+): Promise<DeployResult['serving']> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     heartbeat();
     try {
-      const response = await fetch(`${servingUrl}/v2/models/${encodeURIComponent(modelName)}`, { signal: AbortSignal.timeout(2_000) });
+      const response = await fetch(`${servingUrl}/v2/models/${encodeURIComponent(modelName)}`, {
+        signal: AbortSignal.timeout(2_000),
+      });
       if (response.status === 401) return 'unverified';
       if (response.ok) {
         const body = (await response.json()) as { versions?: string[] };

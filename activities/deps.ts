@@ -18,5 +18,10 @@ export interface ActivityDeps {
 
 /** A failure no retry can fix: the type lets workflows and `nonRetryableErrorTypes` recognise it. */
 export function badInput(type: NonRetryableErrorType, message: string, details?: unknown): ApplicationFailure {
-  return ApplicationFailure.create({ type, message, nonRetryable: true, details: details === undefined ? undefined : [details] });
+  return ApplicationFailure.create({
+    type,
+    message,
+    nonRetryable: true,
+    details: details === undefined ? undefined : [details],
+  });
 }

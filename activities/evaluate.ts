@@ -5,10 +5,26 @@
 import { heartbeat } from '@temporalio/activity';
 import { binReference } from '../ml/drift';
 import {
-  calibrationSvg, checkFairness, classificationEvaluation, confusionMatrixSvg, fairnessMetrics, precisionRecallSvg, regressionEvaluation, residualsSvg, rocCurveSvg, sliceMetrics,
+  calibrationSvg,
+  checkFairness,
+  classificationEvaluation,
+  confusionMatrixSvg,
+  fairnessMetrics,
+  precisionRecallSvg,
+  regressionEvaluation,
+  residualsSvg,
+  rocCurveSvg,
+  sliceMetrics,
 } from '../ml/evaluation';
 import { checkGates, type Gate, type GateResult } from '../ml/gates';
-import { decodeRegression, encodeColumns, encodeTarget, featureWidth, type Preprocessor, type RawColumns } from '../ml/preprocess';
+import {
+  decodeRegression,
+  encodeColumns,
+  encodeTarget,
+  featureWidth,
+  type Preprocessor,
+  type RawColumns,
+} from '../ml/preprocess';
 import { parseNumber } from '../ml/numbers';
 import { splitRows } from '../ml/split';
 import { mergeRunMetrics } from '../store/runs';
@@ -53,7 +69,13 @@ interface Scored {
   evaluate: (rows: Int32Array) => Record<string, number>;
 }
 
-function score(tf: TfModule, model: Awaited<ReturnType<typeof deserializeModel>>, pre: Preprocessor, columns: RawColumns, holdout: ArrayLike<number>): Scored {
+function score(
+  tf: TfModule,
+  model: Awaited<ReturnType<typeof deserializeModel>>,
+  pre: Preprocessor,
+  columns: RawColumns,
+  holdout: ArrayLike<number>,
+): Scored {
   const outputs = predictEncoded(tf, model, encodeColumns(pre, columns, holdout), holdout.length, featureWidth(pre));
   const target = pre.target;
   if (target.task === 'regression') {
@@ -63,7 +85,9 @@ function score(tf: TfModule, model: Awaited<ReturnType<typeof deserializeModel>>
     const truth = Float64Array.from(holdout, (r) => parseNumber(raw[r]!) ?? target.mean);
     const pick = (rows: Int32Array, from: Float64Array) => Float64Array.from(rows, (r) => from[r]!);
     return {
-      metrics: regressionEvaluation(truth, predictions).metrics, predictions, truth,
+      metrics: regressionEvaluation(truth, predictions).metrics,
+      predictions,
+      truth,
       evaluate: (rows) => regressionEvaluation(pick(rows, truth), pick(rows, predictions)).metrics,
     };
   }
@@ -77,11 +101,18 @@ function score(tf: TfModule, model: Awaited<ReturnType<typeof deserializeModel>>
   }
   const truth = Float64Array.from(actual);
   return {
-    metrics: classificationEvaluation(truth, outputs, target.classes).metrics, predictions, truth, probabilities: outputs,
+    metrics: classificationEvaluation(truth, outputs, target.classes).metrics,
+    predictions,
+    truth,
+    probabilities: outputs,
     evaluate: (rows) => {
       const probabilities = new Float32Array(rows.length * classes);
       rows.forEach((r, i) => probabilities.set(outputs.subarray(r * classes, (r + 1) * classes), i * classes));
-      return classificationEvaluation(Float64Array.from(rows, (r) => truth[r]!), probabilities, target.classes).metrics;
+      return classificationEvaluation(
+        Float64Array.from(rows, (r) => truth[r]!),
+        probabilities,
+        target.classes,
+      ).metrics;
     },
   };
 }
@@ -92,13 +123,20 @@ export function createEvaluateActivities({ db, store }: ActivityDeps) {
       const { tf } = await loadTf();
       const artifact = await store.getJson<ModelArtifact>(input.artifactKey);
       const pre = artifact.preprocessor;
-      const baselineArtifact = input.baseline ? await store.getJson<ModelArtifact>(input.baseline.artifactKey) : undefined;
+      const baselineArtifact = input.baseline
+        ? await store.getJson<ModelArtifact>(input.baseline.artifactKey)
+        : undefined;
       const { params } = input;
       const featuresOf = (p: Preprocessor) => [...p.numeric.map((n) => n.name), ...p.categorical.map((c) => c.name)];
       const extra = [...(input.slices ?? []), ...(input.fairness ? [input.fairness.sensitive] : [])];
-      const wanted = [...new Set([...params.features.numeric, ...params.features.categorical, params.target, ...extra])];
+      const wanted = [
+        ...new Set([...params.features.numeric, ...params.features.categorical, params.target, ...extra]),
+      ];
       // The champion can be scored on this holdout when it predicts the same target from columns this dataset has.
-      const comparable = baselineArtifact && baselineArtifact.preprocessor.target.name === pre.target.name && baselineArtifact.preprocessor.target.task === pre.target.task;
+      const comparable =
+        baselineArtifact &&
+        baselineArtifact.preprocessor.target.name === pre.target.name &&
+        baselineArtifact.preprocessor.target.task === pre.target.task;
       const { version, columns, rowCount } = await loadDatasetColumns(db, store, input.datasetVersionId, wanted);
       const { holdout } = splitRows(rowCount, params.holdoutFraction, params.seed, version.contentHash);
       heartbeat({ scoring: 'candidate' });
@@ -122,12 +160,20 @@ export function createEvaluateActivities({ db, store }: ActivityDeps) {
           heartbeat({ scoring: `champion v${input.baseline.version}` });
           const champion = await deserializeModel(tf, baselineArtifact!);
           try {
-            baseline = { version: input.baseline.version, metrics: score(tf, champion, baselineArtifact!.preprocessor, columns, holdout).metrics, scoredOn: 'this holdout' };
+            baseline = {
+              version: input.baseline.version,
+              metrics: score(tf, champion, baselineArtifact!.preprocessor, columns, holdout).metrics,
+              scoredOn: 'this holdout',
+            };
           } finally {
             disposeModel(champion);
           }
         } else {
-          baseline = { version: input.baseline.version, metrics: unprefixed(input.baseline.metrics), scoredOn: 'its own holdout' };
+          baseline = {
+            version: input.baseline.version,
+            metrics: unprefixed(input.baseline.metrics),
+            scoredOn: 'its own holdout',
+          };
         }
       }
 
@@ -140,10 +186,15 @@ export function createEvaluateActivities({ db, store }: ActivityDeps) {
       };
       const slices = (input.slices ?? []).map((column) => ({
         column,
-        values: sliceMetrics(Array.from(holdout, (r) => columns[column]![r] || null), scored.evaluate),
+        values: sliceMetrics(
+          Array.from(holdout, (r) => columns[column]![r] || null),
+          scored.evaluate,
+        ),
       }));
 
-      let fairness: (ReturnType<typeof fairnessMetrics> & { positive: string; check: ReturnType<typeof checkFairness> }) | undefined;
+      let fairness:
+        | (ReturnType<typeof fairnessMetrics> & { positive: string; check: ReturnType<typeof checkFairness> })
+        | undefined;
       if (input.fairness) {
         const f = input.fairness;
         let positive: string;
@@ -156,11 +207,18 @@ export function createEvaluateActivities({ db, store }: ActivityDeps) {
           const classes = pre.target.classes;
           positive = f.positiveClass ?? classes[Math.min(1, classes.length - 1)]!;
           const index = classes.indexOf(positive);
-          if (index < 0) throw new Error(`evaluation.fairness.positiveClass "${positive}" is not a class of ${pre.target.name} (${classes.join(', ')})`);
+          if (index < 0)
+            throw new Error(
+              `evaluation.fairness.positiveClass "${positive}" is not a class of ${pre.target.name} (${classes.join(', ')})`,
+            );
           actualPositive = Array.from(scored.truth, (v) => v === index);
           predictedPositive = Array.from(scored.predictions, (v) => v === index);
         }
-        const result = fairnessMetrics(Array.from(holdout, (r) => columns[f.sensitive]![r] || null), actualPositive, predictedPositive);
+        const result = fairnessMetrics(
+          Array.from(holdout, (r) => columns[f.sensitive]![r] || null),
+          actualPositive,
+          predictedPositive,
+        );
         fairness = { ...result, positive, check: checkFairness(result, f) };
         metrics.demographic_parity_difference = result.demographic_parity_difference;
         metrics.equalized_odds_difference = result.equalized_odds_difference;
@@ -176,7 +234,8 @@ export function createEvaluateActivities({ db, store }: ActivityDeps) {
         await putPlot('confusion_matrix', confusionMatrixSvg(report.confusion));
         await putPlot('calibration', calibrationSvg(report.curves.calibration.bins));
         if (report.curves.roc) await putPlot('roc', rocCurveSvg(report.curves.roc, report.metrics.roc_auc ?? NaN));
-        if (report.curves.pr) await putPlot('precision_recall', precisionRecallSvg(report.curves.pr, report.metrics.pr_auc ?? NaN));
+        if (report.curves.pr)
+          await putPlot('precision_recall', precisionRecallSvg(report.curves.pr, report.metrics.pr_auc ?? NaN));
       }
 
       const gate = checkGates(metrics, input.gates, baseline);
@@ -187,7 +246,18 @@ export function createEvaluateActivities({ db, store }: ActivityDeps) {
       const predictionReferenceKey = input.artifactKey.replace(/model\.json$/, 'prediction-reference.json');
       await store.putJson(predictionReferenceKey, binReference(scored.predictions, 10));
       const reportKey = `${prefix}report.json`;
-      await store.putJson(reportKey, { runId: input.runId, datasetVersionId: input.datasetVersionId, holdoutRows: holdout.length, metrics, baseline, gate, slices, fairness, confusion, plots });
+      await store.putJson(reportKey, {
+        runId: input.runId,
+        datasetVersionId: input.datasetVersionId,
+        holdoutRows: holdout.length,
+        metrics,
+        baseline,
+        gate,
+        slices,
+        fairness,
+        confusion,
+        plots,
+      });
       await mergeRunMetrics(db, input.runId, prefixed(metrics));
       return { metrics, gate, baseline, predictionReferenceKey, reportKey, plots };
     },

@@ -6,12 +6,30 @@
 import { heartbeat, log } from '@temporalio/activity';
 import { ApiError } from '../config/errors';
 import { FeatureViewError, outputFeatures } from '../features/define';
-import { pointInTimeJoinSql, quote, requiredColumns, servedView, viewRef, type JoinView, type ServedFeatureView } from '../features/sql';
+import {
+  pointInTimeJoinSql,
+  quote,
+  requiredColumns,
+  servedView,
+  viewRef,
+  type JoinView,
+  type ServedFeatureView,
+} from '../features/sql';
 import { parseNumber } from '../ml/numbers';
 import { findDatasetVersionRow, resolveAliasOrVersion } from '../store/datasets';
 import {
-  checkTransforms, dropScratchTable, FeatureDataError, fillScratchTable, findFeatureView, loadOfflineFromQuery, materializeWindow, offlineEventRange,
-  prepareReaderRole, replaceOfflineRows, resetMaterialization, type FeatureViewRow,
+  checkTransforms,
+  dropScratchTable,
+  FeatureDataError,
+  fillScratchTable,
+  findFeatureView,
+  loadOfflineFromQuery,
+  materializeWindow,
+  offlineEventRange,
+  prepareReaderRole,
+  replaceOfflineRows,
+  resetMaterialization,
+  type FeatureViewRow,
 } from '../store/features';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
@@ -52,40 +70,68 @@ const checkers: Record<string, (text: string) => boolean> = {
 };
 
 /** Loads the view's source into its offline table (replacing what was there), checking columns and types. */
-export async function loadFeatureSource(db: Db, store: ObjectStore, row: FeatureViewRow, onProgress: (rows: number) => void = () => undefined): Promise<{ rows: number; loadedFrom: string }> {
+export async function loadFeatureSource(
+  db: Db,
+  store: ObjectStore,
+  row: FeatureViewRow,
+  onProgress: (rows: number) => void = () => undefined,
+): Promise<{ rows: number; loadedFrom: string }> {
   const view = row.definition;
   const fail = (message: string) => badInput('DataValidationError', `feature view ${row.name}: ${message}`);
   if ('query' in view.source) return failing(() => loadOfflineFromQuery(db, row, warn));
-  // A dataset version: its canonical CSV, checked cell by cell (errors name line, column and value), inserted in batches.
+  // A dataset version: its canonical CSV, checked cell by cell (errors name line, column and value), inserted in
+  // batches.
   const [name, pointer = 'latest'] = view.source.dataset.split('@') as [string, string | undefined];
-  const versionId = await resolveAliasOrVersion(db, name, pointer) ?? (await findDatasetVersionRow(db, view.source.dataset))?.id;
+  const versionId =
+    (await resolveAliasOrVersion(db, name, pointer)) ?? (await findDatasetVersionRow(db, view.source.dataset))?.id;
   if (!versionId) throw fail(`its source dataset ${view.source.dataset} does not exist`);
   if (row.loadedFrom === versionId) return { rows: row.rowCount ?? 0, loadedFrom: versionId };
   const version = (await findDatasetVersionRow(db, versionId))!;
   const columns = requiredColumns(view);
-  const types = columns.map((c) => (c.role === 'feature' ? view.features[c.column]! : c.role.endsWith('timestamp') ? 'timestamp' : 'string'));
+  const types = columns.map((c) =>
+    c.role === 'feature' ? view.features[c.column]! : c.role.endsWith('timestamp') ? 'timestamp' : 'string',
+  );
   const target = ['entity key', 'event timestamp', 'created timestamp'];
-  const names = columns.map((c) => (c.role === 'event timestamp' ? 'event_ts' : c.role === 'created timestamp' ? 'created_ts' : c.column));
+  const names = columns.map((c) =>
+    c.role === 'event timestamp' ? 'event_ts' : c.role === 'created timestamp' ? 'created_ts' : c.column,
+  );
   let indices: number[] = [];
-  const rows = await replaceOfflineRows(db, row, versionId, async (sink) => {
-    await readCsv(await store.getStream(version.objectKey), { sourceName: versionId, ...INGESTED_CSV_LIMITS, pace: sink.pace, signal: activityCancellation() }, (header) => {
-      const missing = columns.filter((c) => !header.includes(c.column));
-      if (missing.length) throw fail(`its source dataset ${versionId} lacks ${missing.map((m) => `the ${m.role} column "${m.column}"`).join(', ')} (it has: ${header.join(', ')})`);
-      indices = columns.map((c) => header.indexOf(c.column));
-    }, (record) => {
-      const out: Record<string, string | null> = {};
-      for (let k = 0; k < columns.length; k++) {
-        const text = record.text(indices[k]!);
-        if (text === '') {
-          if (target.includes(columns[k]!.role) && columns[k]!.role !== 'created timestamp') throw fail(`line ${record.line}: the ${columns[k]!.role} "${columns[k]!.column}" is empty`);
-          out[names[k]!] = null;
-        } else if (!checkers[types[k]!]!(text)) {
-          throw fail(`line ${record.line}, column "${columns[k]!.column}": ${JSON.stringify(text)} is not ${types[k] === 'integer' ? 'an integer' : `a ${types[k]}`}`);
-        } else out[names[k]!] = text;
-      }
-      sink.add(out);
-    });
-  }, onProgress);
+  const rows = await replaceOfflineRows(
+    db,
+    row,
+    versionId,
+    async (sink) => {
+      await readCsv(
+        await store.getStream(version.objectKey),
+        { sourceName: versionId, ...INGESTED_CSV_LIMITS, pace: sink.pace, signal: activityCancellation() },
+        (header) => {
+          const missing = columns.filter((c) => !header.includes(c.column));
+          if (missing.length)
+            throw fail(
+              `its source dataset ${versionId} lacks ${missing.map((m) => `the ${m.role} column "${m.column}"`).join(', ')} (it has: ${header.join(', ')})`,
+            );
+          indices = columns.map((c) => header.indexOf(c.column));
+        },
+        (record) => {
+          const out: Record<string, string | null> = {};
+          for (let k = 0; k < columns.length; k++) {
+            const text = record.text(indices[k]!);
+            if (text === '') {
+              if (target.includes(columns[k]!.role) && columns[k]!.role !== 'created timestamp')
+                throw fail(`line ${record.line}: the ${columns[k]!.role} "${columns[k]!.column}" is empty`);
+              out[names[k]!] = null;
+            } else if (!checkers[types[k]!]!(text)) {
+              throw fail(
+                `line ${record.line}, column "${columns[k]!.column}": ${JSON.stringify(text)} is not ${types[k] === 'integer' ? 'an integer' : `a ${types[k]}`}`,
+              );
+            } else out[names[k]!] = text;
+          }
+          sink.add(out);
+        },
+      );
+    },
+    onProgress,
+  );
   return { rows, loadedFrom: versionId };
 }
 
@@ -99,41 +145,66 @@ export interface FeatureTableSpec {
  * time, for the ingest to version like any other SQL source. `drop` removes the scratch table.
  */
 export async function featureTrainingQuery(
-  db: Db, store: ObjectStore, scratch: string, table: TableSpec, spec: FeatureTableSpec, onProgress: () => void = () => undefined,
+  db: Db,
+  store: ObjectStore,
+  scratch: string,
+  table: TableSpec,
+  spec: FeatureTableSpec,
+  onProgress: () => void = () => undefined,
 ): Promise<{ query: string; views: ServedFeatureView[]; drop(): Promise<void> }> {
   const rows = await failing(() => Promise.all(spec.views.map((ref) => findFeatureView(db, ref))));
   const joins: JoinView[] = rows.map((r) => ({ view: r.definition, table: r.offlineTable }));
   for (const r of rows) {
-    if (!r.loadedAt) throw badInput('DataValidationError', `feature view ${viewRef(r.name, r.version)} has no offline data yet: run \`flywheel features load ${r.name}\``);
+    if (!r.loadedAt)
+      throw badInput(
+        'DataValidationError',
+        `feature view ${viewRef(r.name, r.version)} has no offline data yet: run \`flywheel features load ${r.name}\``,
+      );
     await failing(async () => checkTransforms(r));
   }
   let header: string[] = [];
-  await fillScratchTable(db, scratch, async (sink) => {
-    await readTable(table, store, {
-      onHeader(columns) {
-        header = columns;
-        const needed = [spec.timestamp, ...new Set(joins.flatMap((j) => j.view.entities))];
-        const missing = needed.filter((c) => !columns.includes(c));
-        if (missing.length) throw badInput('DataValidationError', `the entity rows lack ${missing.map((m) => `"${m}"`).join(', ')} (needed by ${spec.views.join(', ')} and data.features.timestamp; they have: ${columns.join(', ')})`);
-        const outputs = joins.flatMap((j) => outputFeatures(j.view));
-        const clash = outputs.filter((f, i) => columns.includes(f) || outputs.indexOf(f) !== i);
-        if (clash.length) throw badInput('DataValidationError', `feature name(s) ${[...new Set(clash)].map((c) => `"${c}"`).join(', ')} appear twice (in the entity rows or in two views)`);
-        sink.columns(columns);
-      },
-      onRecord(record) {
-        const row: Record<string, string | null> = {};
-        for (let i = 0; i < header.length; i++) {
-          const text = record.text(i);
-          row[header[i]!] = text === '' ? null : text;
-        }
-        if (row[spec.timestamp] === null || Number.isNaN(Date.parse(row[spec.timestamp]!))) {
-          throw badInput('DataValidationError', `entity row ${record.line}: "${spec.timestamp}" ${row[spec.timestamp] === null ? 'is empty' : `is not a timestamp: ${JSON.stringify(row[spec.timestamp])}`}`);
-        }
-        sink.add(row);
-      },
-      pace: sink.pace,
-    });
-  }, onProgress);
+  await fillScratchTable(
+    db,
+    scratch,
+    async (sink) => {
+      await readTable(table, store, {
+        onHeader(columns) {
+          header = columns;
+          const needed = [spec.timestamp, ...new Set(joins.flatMap((j) => j.view.entities))];
+          const missing = needed.filter((c) => !columns.includes(c));
+          if (missing.length)
+            throw badInput(
+              'DataValidationError',
+              `the entity rows lack ${missing.map((m) => `"${m}"`).join(', ')} (needed by ${spec.views.join(', ')} and data.features.timestamp; they have: ${columns.join(', ')})`,
+            );
+          const outputs = joins.flatMap((j) => outputFeatures(j.view));
+          const clash = outputs.filter((f, i) => columns.includes(f) || outputs.indexOf(f) !== i);
+          if (clash.length)
+            throw badInput(
+              'DataValidationError',
+              `feature name(s) ${[...new Set(clash)].map((c) => `"${c}"`).join(', ')} appear twice (in the entity rows or in two views)`,
+            );
+          sink.columns(columns);
+        },
+        onRecord(record) {
+          const row: Record<string, string | null> = {};
+          for (let i = 0; i < header.length; i++) {
+            const text = record.text(i);
+            row[header[i]!] = text === '' ? null : text;
+          }
+          if (row[spec.timestamp] === null || Number.isNaN(Date.parse(row[spec.timestamp]!))) {
+            throw badInput(
+              'DataValidationError',
+              `entity row ${record.line}: "${spec.timestamp}" ${row[spec.timestamp] === null ? 'is empty' : `is not a timestamp: ${JSON.stringify(row[spec.timestamp])}`}`,
+            );
+          }
+          sink.add(row);
+        },
+        pace: sink.pace,
+      });
+    },
+    onProgress,
+  );
   return {
     query: pointInTimeJoinSql(`SELECT * FROM ${quote(scratch)}`, header, spec.timestamp, joins),
     views: rows.map(servedView),
@@ -150,15 +221,36 @@ export function createFeatureActivities({ db, store }: ActivityDeps) {
     },
 
     /** Where materialisation stands for a view, and the event-time range of its offline data. */
-    async materializationState(input: { view: string }): Promise<{ name: string; version: number; ref: string; watermark: number | null; minEvent: number | null; maxEvent: number | null }> {
+    async materializationState(input: { view: string }): Promise<{
+      name: string;
+      version: number;
+      ref: string;
+      watermark: number | null;
+      minEvent: number | null;
+      maxEvent: number | null;
+    }> {
       const row = await failing(() => findFeatureView(db, input.view));
       const range = await offlineEventRange(db, row);
-      return { name: row.name, version: row.version, ref: viewRef(row.name, row.version), watermark: row.materializedUntil?.getTime() ?? null, minEvent: range.min, maxEvent: range.max };
+      return {
+        name: row.name,
+        version: row.version,
+        ref: viewRef(row.name, row.version),
+        watermark: row.materializedUntil?.getTime() ?? null,
+        minEvent: range.min,
+        maxEvent: range.max,
+      };
     },
 
     /** One window (from, to] into the online store, and the watermark to `to`, atomically. */
     async materializeWindow(input: { name: string; version: number; from: number; to: number }): Promise<number> {
-      return failing(async () => materializeWindow(db, await findFeatureView(db, `${input.name}@${input.version}`), new Date(input.from), new Date(input.to)));
+      return failing(async () =>
+        materializeWindow(
+          db,
+          await findFeatureView(db, `${input.name}@${input.version}`),
+          new Date(input.from),
+          new Date(input.to),
+        ),
+      );
     },
 
     /** Starts over: the view's online rows and watermark are cleared (a full re-materialisation). */

@@ -57,7 +57,9 @@ export async function ingestTable(
 ): Promise<IngestResult & { profile: ColumnProfile[] }> {
   checkDatasetName(input.dataset);
   const workDir = await mkdtemp(join(tmpdir(), 'flywheel-ingest-'));
-  const threads = options.profileThreads ?? (availableParallelism() > 1 && (await expectedSize(input.table, store)) >= PARALLEL_FROM_BYTES ? 2 : 0);
+  const threads =
+    options.profileThreads ??
+    (availableParallelism() > 1 && (await expectedSize(input.table, store)) >= PARALLEL_FROM_BYTES ? 2 : 0);
   let parallel: ParallelProfiler | undefined;
   try {
     const copyPath = join(workDir, 'canonical.csv');
@@ -73,25 +75,29 @@ export async function ingestTable(
     };
     const writer = new CanonicalCsvWriter(sink, rawIsCanonical);
     let profiler: ProfileBuilder | undefined;
-    const readInput = () => readTable(input.table, store, {
-      onHeader: (columns) => {
-        if (threads > 0) parallel = new ParallelProfiler(columns, threads);
-        else profiler = new ProfileBuilder(columns);
-        writer.header(columns);
-      },
-      onRecord: (record) => {
-        writer.record(record);
-        profiler?.add(record);
-      },
-      onProgress,
-      signal: activityCancellation(),
-      pace: () => parallel?.ready(),
-      // Already-canonical lines go straight to the profiling threads, which parse them there.
-      onPlainLines: threads > 0 ? (lines, firstLine) => {
-        writer.flush();
-        sink(lines, firstLine);
-      } : undefined,
-    });
+    const readInput = () =>
+      readTable(input.table, store, {
+        onHeader: (columns) => {
+          if (threads > 0) parallel = new ParallelProfiler(columns, threads);
+          else profiler = new ProfileBuilder(columns);
+          writer.header(columns);
+        },
+        onRecord: (record) => {
+          writer.record(record);
+          profiler?.add(record);
+        },
+        onProgress,
+        signal: activityCancellation(),
+        pace: () => parallel?.ready(),
+        // Already-canonical lines go straight to the profiling threads, which parse them there.
+        onPlainLines:
+          threads > 0
+            ? (lines, firstLine) => {
+                writer.flush();
+                sink(lines, firstLine);
+              }
+            : undefined,
+      });
     let read: Awaited<ReturnType<typeof readTable>>;
     try {
       read = await guard(input, async () => {
@@ -107,7 +113,15 @@ export async function ingestTable(
     const id = `${input.dataset}@${contentHash.slice(0, 16)}`;
     const existing = await findDatasetVersionRow(db, id);
     if (existing) {
-      return { datasetVersionId: id, contentHash, objectKey: existing.objectKey, rowCount: existing.rowCount, format: read.format, reused: true, profile: existing.profile };
+      return {
+        datasetVersionId: id,
+        contentHash,
+        objectKey: existing.objectKey,
+        rowCount: existing.rowCount,
+        format: read.format,
+        reused: true,
+        profile: existing.profile,
+      };
     }
     // Upload first, then the row: a crash in between leaves an object the retry finds by its hash and size.
     // The upload runs while the profiling threads finish; if they find a bad line after all, the object goes again.
@@ -120,7 +134,13 @@ export async function ingestTable(
       profile = await guard(input, async () => (parallel ? parallel.finish() : profiler!.finish()));
       await upload;
     } catch (error) {
-      if (await upload.then(() => true, () => false)) await store.remove(objectKey).catch(() => undefined);
+      if (
+        await upload.then(
+          () => true,
+          () => false,
+        )
+      )
+        await store.remove(objectKey).catch(() => undefined);
       throw error;
     }
     await recordDatasetVersion(db, {
@@ -136,7 +156,15 @@ export async function ingestTable(
       profile,
       createdByWorkflowId: input.workflowId,
     });
-    return { datasetVersionId: id, contentHash, objectKey, rowCount: read.rows, format: read.format, reused: false, profile };
+    return {
+      datasetVersionId: id,
+      contentHash,
+      objectKey,
+      rowCount: read.rows,
+      format: read.format,
+      reused: false,
+      profile,
+    };
   } finally {
     await parallel?.close();
     await rm(workDir, { recursive: true, force: true });
@@ -155,9 +183,11 @@ async function guard<T>(input: IngestInput, step: () => Promise<T>): Promise<T> 
     return await step();
   } catch (error) {
     if (error instanceof SourceError || error instanceof CsvInputError) throw badInput('IngestError', error.message);
-    if (error instanceof RecordWidthError) throw badInput('IngestError', `${redact(input.table.source)}: ${error.message}`);
+    if (error instanceof RecordWidthError)
+      throw badInput('IngestError', `${redact(input.table.source)}: ${error.message}`);
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EISDIR') throw badInput('IngestError', `${input.table.source}: ${(error as Error).message}`);
+    if (code === 'EACCES' || code === 'EISDIR')
+      throw badInput('IngestError', `${input.table.source}: ${(error as Error).message}`);
     throw error;
   }
 }
@@ -190,21 +220,34 @@ export function createIngestActivities(deps: ActivityDeps) {
         if (input.features) {
           // Entity rows → scratch table → point-in-time join in Postgres → versioned like any SQL source.
           const scratch = `fs_entities_${createHash('sha256').update(input.workflowId).digest('hex').slice(0, 16)}`;
-          const built = await featureTrainingQuery(deps.db, deps.store, scratch, input.table, input.features, () => heartbeat({ bytes }));
+          const built = await featureTrainingQuery(deps.db, deps.store, scratch, input.table, input.features, () =>
+            heartbeat({ bytes }),
+          );
           try {
             // The join runs as the reader role: it needs the grant on the scratch table just made.
             await readerRoleReady(deps.db);
             const databaseUrl = (deps.db.$client.options as { connectionString?: string }).connectionString;
-            if (!databaseUrl) throw new Error('the database pool has no connection string to run the feature join with');
-            const { profile: _profile, ...result } = await ingestTable(deps, { ...input, table: { source: databaseUrl, format: 'sql', query: built.query } }, (read) => heartbeat({ bytes: (bytes = read) }));
-            log.info('feature-built dataset version', { id: result.datasetVersionId, rows: result.rowCount, views: built.views.map((v) => v.ref) });
+            if (!databaseUrl)
+              throw new Error('the database pool has no connection string to run the feature join with');
+            const { profile: _profile, ...result } = await ingestTable(
+              deps,
+              { ...input, table: { source: databaseUrl, format: 'sql', query: built.query } },
+              (read) => heartbeat({ bytes: (bytes = read) }),
+            );
+            log.info('feature-built dataset version', {
+              id: result.datasetVersionId,
+              rows: result.rowCount,
+              views: built.views.map((v) => v.ref),
+            });
             return { ...result, format: detectFormat(input.table), featureViews: built.views };
           } finally {
             await built.drop();
           }
         }
         if (detectFormat(input.table) === 'sql') await readerRoleReady(deps.db);
-        const { profile: _profile, ...result } = await ingestTable(deps, input, (read) => heartbeat({ bytes: (bytes = read) }));
+        const { profile: _profile, ...result } = await ingestTable(deps, input, (read) =>
+          heartbeat({ bytes: (bytes = read) }),
+        );
         log.info('dataset version', { id: result.datasetVersionId, rows: result.rowCount, reused: result.reused });
         return result;
       } finally {

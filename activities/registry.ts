@@ -1,6 +1,7 @@
 /**
  * Register: a model version with lineage (run, dataset version, params, code version, workflow) and its release
- * evaluation; idempotent per workflow. A candidate that failed its gate is registered too (tag gate=failed), never promoted.
+ * evaluation; idempotent per workflow. A candidate that failed its gate is registered too (tag gate=failed), never
+ * promoted.
  */
 import { registerPipelineVersion, type PipelineVersionInput } from '../store/registry';
 import type { ActivityDeps } from './deps';

@@ -11,12 +11,24 @@ import { labelledQuality } from '../ml/metrics';
 import type { Db } from '../storage/db';
 import { clearTrafficRoute, setTrafficRoute } from '../store/deployments';
 import {
-  closeApproval, findModelVersion, findRegisteredModel, findVersionByAlias, openApproval, rollbackTarget,
-  setAlias, setModelVersionTags, type AliasMoveResult,
+  closeApproval,
+  findModelVersion,
+  findRegisteredModel,
+  findVersionByAlias,
+  openApproval,
+  rollbackTarget,
+  setAlias,
+  setModelVersionTags,
+  type AliasMoveResult,
 } from '../store/registry';
 import { GrantError, verifyGrant, type GrantAction, type GrantScope } from '../store/grants';
 import {
-  countWindowPredictions, countWindowRequestErrors, labelsOfWindowPredictions, windowLatency, windowPredictionValues, windowShadowPredictions,
+  countWindowPredictions,
+  countWindowRequestErrors,
+  labelsOfWindowPredictions,
+  windowLatency,
+  windowPredictionValues,
+  windowShadowPredictions,
   type PredictionWindow,
 } from '../store/predictions';
 import { badInput, type ActivityDeps } from './deps';
@@ -33,7 +45,8 @@ export interface AliasMoveInput {
 }
 
 /**
- * Moves `model@alias` to `version` (the registry's one alias move: alias, audit event and deployment in one transaction).
+ * Moves `model@alias` to `version` (the registry's one alias move: alias, audit event and deployment in one
+ * transaction).
  * One move per (workflow, alias): a retry returns the recorded move. What the registry refuses fails without retries.
  */
 export async function moveAliasTx(db: Db, input: AliasMoveInput): Promise<AliasMoveResult> {
@@ -77,8 +90,11 @@ function callingWorkflowId(): string {
   return id;
 }
 
-const refusal = (request: string, error: GrantError) => badInput('UnauthorizedError',
-  `${request} needs a grant from an admin token (--token or FLYWHEEL_TOKEN; create one with \`flywheel tokens create <name> --scope admin\`): ${error.message}`);
+const refusal = (request: string, error: GrantError) =>
+  badInput(
+    'UnauthorizedError',
+    `${request} needs a grant from an admin token (--token or FLYWHEEL_TOKEN; create one with \`flywheel tokens create <name> --scope admin\`): ${error.message}`,
+  );
 
 /** A canary step's health gate, as the pipeline config declares it. */
 export type HealthThresholds = Extract<RolloutStrategy, { kind: 'canary' }>['health'];
@@ -122,8 +138,12 @@ export interface ShadowStats {
 }
 
 /** One version's traffic in the step's window (epoch ms, [since, until)). */
-const versionWindow = (modelName: string, version: number, since: number, until: number): PredictionWindow =>
-  ({ modelName, version, from: new Date(since), to: new Date(until) });
+const versionWindow = (modelName: string, version: number, since: number, until: number): PredictionWindow => ({
+  modelName,
+  version,
+  from: new Date(since),
+  to: new Date(until),
+});
 
 export function createReleaseActivities({ db, store }: ActivityDeps) {
   return {
@@ -135,12 +155,28 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
     async authorize(input: AuthorizeInput): Promise<string> {
       const issuedFor = (input.grant as { claims?: { workflowId?: unknown } } | undefined)?.claims?.workflowId;
       try {
-        if (input.parentWorkflowId !== undefined && input.action === 'rollout' && issuedFor === input.parentWorkflowId) {
-          const claims = verifyGrant(input.grant, { model: input.modelName, actions: ['release', 'approve'], workflowIds: [input.parentWorkflowId], checkExpiry: false });
-          if (claims.action === 'approve' && claims.version !== input.version) throw new GrantError(`the approval was for v${claims.version}, not v${input.version}`);
+        if (
+          input.parentWorkflowId !== undefined &&
+          input.action === 'rollout' &&
+          issuedFor === input.parentWorkflowId
+        ) {
+          const claims = verifyGrant(input.grant, {
+            model: input.modelName,
+            actions: ['release', 'approve'],
+            workflowIds: [input.parentWorkflowId],
+            checkExpiry: false,
+          });
+          if (claims.action === 'approve' && claims.version !== input.version)
+            throw new GrantError(`the approval was for v${claims.version}, not v${input.version}`);
           return `workflow:${input.parentWorkflowId}`;
         }
-        return verifyGrant(input.grant, { model: input.modelName, actions: [input.action], workflowIds: [callingWorkflowId()], alias: input.alias, version: input.version }).actor;
+        return verifyGrant(input.grant, {
+          model: input.modelName,
+          actions: [input.action],
+          workflowIds: [callingWorkflowId()],
+          alias: input.alias,
+          version: input.version,
+        }).actor;
       } catch (error) {
         if (error instanceof GrantError) throw refusal(input.request, error);
         throw error;
@@ -152,7 +188,11 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
       const newModel = (await findRegisteredModel(db, input.modelName)) === undefined;
       if (input.grant === undefined || input.grant === null) return { actor: null, scope: null, newModel };
       try {
-        const claims = verifyGrant(input.grant, { model: input.modelName, actions: ['release'], workflowIds: [callingWorkflowId()] });
+        const claims = verifyGrant(input.grant, {
+          model: input.modelName,
+          actions: ['release'],
+          workflowIds: [callingWorkflowId()],
+        });
         return { actor: claims.actor, scope: claims.scope, newModel };
       } catch (error) {
         if (error instanceof GrantError) throw refusal(`releasing ${input.modelName}`, error);
@@ -165,7 +205,10 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
     },
 
     /** The version an alias points at, with what a release compares against. */
-    async resolveAlias(input: { modelName: string; alias: string }): Promise<{ version: number; artifactKey: string; metrics: Record<string, number> } | null> {
+    async resolveAlias(input: {
+      modelName: string;
+      alias: string;
+    }): Promise<{ version: number; artifactKey: string; metrics: Record<string, number> } | null> {
       const found = await findVersionByAlias(db, input.modelName, input.alias);
       return found ? { version: found.version, artifactKey: found.artifactKey ?? '', metrics: found.metrics } : null;
     },
@@ -174,7 +217,11 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
     async rollbackTarget(input: { modelName: string; alias: string }): Promise<{ current: number; previous: number }> {
       const { current, previous } = await rollbackTarget(db, input.modelName, input.alias);
       if (current === null) throw badInput('NotFoundError', `${input.modelName}@${input.alias} does not exist`);
-      if (previous === null) throw badInput('NotFoundError', `${input.modelName}@${input.alias} (v${current}) has no earlier version to roll back to`);
+      if (previous === null)
+        throw badInput(
+          'NotFoundError',
+          `${input.modelName}@${input.alias} (v${current}) has no earlier version to roll back to`,
+        );
       return { current, previous };
     },
 
@@ -182,7 +229,12 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
       await openApproval(db, input);
     },
 
-    async closeApproval(input: { workflowId: string; status: 'approved' | 'rejected' | 'expired'; actor: string; comment?: string }): Promise<void> {
+    async closeApproval(input: {
+      workflowId: string;
+      status: 'approved' | 'rejected' | 'expired';
+      actor: string;
+      comment?: string;
+    }): Promise<void> {
       await closeApproval(db, input);
     },
 
@@ -190,7 +242,14 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
       await setModelVersionTags(db, input.modelName, input.version, input.tags);
     },
 
-    async setTrafficRoute(input: { modelName: string; mode: 'canary' | 'ab' | 'shadow'; baseVersion: number; candidateVersion: number; weight: number; workflowId: string }): Promise<void> {
+    async setTrafficRoute(input: {
+      modelName: string;
+      mode: 'canary' | 'ab' | 'shadow';
+      baseVersion: number;
+      candidateVersion: number;
+      weight: number;
+      workflowId: string;
+    }): Promise<void> {
       await setTrafficRoute(db, input);
     },
 
@@ -213,22 +272,40 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
       const baseValues = await windowPredictionValues(db, baseWindow, 50_000);
       const candidateValues = await windowPredictionValues(db, candidateWindow, 50_000);
       // PSI over 10 bins is noise below a few hundred values a side (≈ 9/n₁ + 9/n₂): no verdict under 100 each.
-      const predictionPsi = baseValues.length >= MIN_PSI_VALUES && candidateValues.length >= MIN_PSI_VALUES ? psi(binReference(baseValues, 10), candidateValues) : null;
+      const predictionPsi =
+        baseValues.length >= MIN_PSI_VALUES && candidateValues.length >= MIN_PSI_VALUES
+          ? psi(binReference(baseValues, 10), candidateValues)
+          : null;
       const errorRate = candidate.requests ? candidate.errors / candidate.requests : 0;
       const failures: string[] = [];
       const { health } = input;
-      if (errorRate > health.maxErrorRate) failures.push(`error rate ${(errorRate * 100).toFixed(1)} % (${candidate.errors} of ${candidate.requests}) is above ${(health.maxErrorRate * 100).toFixed(1)} %`);
-      if (health.maxLatencyP99Ms !== undefined && candidate.p99 !== null && candidate.p99 > health.maxLatencyP99Ms) failures.push(`p99 latency ${candidate.p99.toFixed(1)} ms is above ${health.maxLatencyP99Ms} ms`);
-      if (predictionPsi !== null && predictionPsi > health.maxPredictionPsi) failures.push(`prediction PSI ${predictionPsi.toFixed(3)} against v${input.baseVersion} is above ${health.maxPredictionPsi}`);
+      if (errorRate > health.maxErrorRate)
+        failures.push(
+          `error rate ${(errorRate * 100).toFixed(1)} % (${candidate.errors} of ${candidate.requests}) is above ${(health.maxErrorRate * 100).toFixed(1)} %`,
+        );
+      if (health.maxLatencyP99Ms !== undefined && candidate.p99 !== null && candidate.p99 > health.maxLatencyP99Ms)
+        failures.push(`p99 latency ${candidate.p99.toFixed(1)} ms is above ${health.maxLatencyP99Ms} ms`);
+      if (predictionPsi !== null && predictionPsi > health.maxPredictionPsi)
+        failures.push(
+          `prediction PSI ${predictionPsi.toFixed(3)} against v${input.baseVersion} is above ${health.maxPredictionPsi}`,
+        );
       return {
-        passed: failures.length === 0, enoughTraffic: candidate.requests >= health.minRequests, failures,
+        passed: failures.length === 0,
+        enoughTraffic: candidate.requests >= health.minRequests,
+        failures,
         candidate: { requests: candidate.requests, errors: candidate.errors, errorRate, p99Ms: candidate.p99 },
-        base: { requests: base.requests, errors: base.errors }, predictionPsi,
+        base: { requests: base.requests, errors: base.errors },
+        predictionPsi,
       };
     },
 
     /** An A/B test's variants: traffic, errors and the quality measured on the labels that arrived for each. */
-    async compareVariants(input: { modelName: string; versions: number[]; since: number; until: number }): Promise<VariantStats[]> {
+    async compareVariants(input: {
+      modelName: string;
+      versions: number[];
+      since: number;
+      until: number;
+    }): Promise<VariantStats[]> {
       const model = await findRegisteredModel(db, input.modelName);
       const out: VariantStats[] = [];
       for (const version of input.versions) {
@@ -238,8 +315,11 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
         const errors = await countWindowRequestErrors(db, window);
         const pairs = await labelsOfWindowPredictions(db, window, 100_000);
         const row = await findModelVersion(db, input.modelName, version);
-        const classes = model?.task === 'classification' && row?.artifactKey
-          ? (await store.getJson<{ preprocessor: { target: { classes?: string[] } } }>(row.artifactKey)).preprocessor.target.classes ?? [] : undefined;
+        const classes =
+          model?.task === 'classification' && row?.artifactKey
+            ? ((await store.getJson<{ preprocessor: { target: { classes?: string[] } } }>(row.artifactKey)).preprocessor
+                .target.classes ?? [])
+            : undefined;
         const quality = labelledQuality(pairs, classes);
         const metric = quality ? { name: quality.name, value: quality.value } : null;
         out.push({ version, requests: served + errors, errors, labels: pairs.length, metric });
@@ -247,19 +327,35 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
       return out;
     },
 
-    async shadowReport(input: { modelName: string; shadowVersion: number; since: number; until: number }): Promise<ShadowStats> {
-      const rows = await windowShadowPredictions(db, versionWindow(input.modelName, input.shadowVersion, input.since, input.until), 200_000);
+    async shadowReport(input: {
+      modelName: string;
+      shadowVersion: number;
+      since: number;
+      until: number;
+    }): Promise<ShadowStats> {
+      const rows = await windowShadowPredictions(
+        db,
+        versionWindow(input.modelName, input.shadowVersion, input.since, input.until),
+        200_000,
+      );
       const answered = rows.filter((r) => r.shadow !== null);
       const model = await findRegisteredModel(db, input.modelName);
       const latencies = rows.map((r) => r.latencyMs).sort((a, b) => a - b);
-      let meanAbsDifference: number | null = null, agreement: number | null = null;
+      let meanAbsDifference: number | null = null,
+        agreement: number | null = null;
       if (answered.length) {
-        if (model?.task === 'classification') agreement = answered.filter((r) => r.shadow === r.base).length / answered.length;
+        if (model?.task === 'classification')
+          agreement = answered.filter((r) => r.shadow === r.base).length / answered.length;
         else meanAbsDifference = answered.reduce((s, r) => s + Math.abs(r.shadow! - r.base), 0) / answered.length;
       }
       return {
-        requests: rows.length, errors: rows.length - answered.length, meanAbsDifference, agreement,
-        p99Ms: latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]! : null,
+        requests: rows.length,
+        errors: rows.length - answered.length,
+        meanAbsDifference,
+        agreement,
+        p99Ms: latencies.length
+          ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]!
+          : null,
       };
     },
   };

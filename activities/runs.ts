@@ -24,15 +24,27 @@ export function createRunActivities({ db }: ActivityDeps) {
       });
       if (!run) throw badInput('NotFoundError', `run ${runId} does not exist`);
       if (!run.pipelineName || !run.modelName || !run.datasetVersionId || run.seed === null) {
-        throw badInput('NotFoundError', `run ${runId} was logged by a client, not trained by a pipeline: it cannot be reproduced`);
+        throw badInput(
+          'NotFoundError',
+          `run ${runId} was logged by a client, not trained by a pipeline: it cannot be reproduced`,
+        );
       }
-      if (run.status !== 'finished') throw badInput('NotFoundError', `run ${runId} is ${run.status}; only a finished run can be reproduced`);
-      const { fellBackFromGpu: _gpu, ...params } = run.params as unknown as TrainingParams & { fellBackFromGpu?: boolean };
+      if (run.status !== 'finished')
+        throw badInput('NotFoundError', `run ${runId} is ${run.status}; only a finished run can be reproduced`);
+      const { fellBackFromGpu: _gpu, ...params } = run.params as unknown as TrainingParams & {
+        fellBackFromGpu?: boolean;
+      };
       // A sweep trial stopped by the median rule trained fewer epochs than its params say.
       if (run.metrics?.stopped_early === 1 && run.metrics.epochs) params.epochs = run.metrics.epochs;
       return {
-        runId, pipelineName: run.pipelineName, modelName: run.modelName, experiment: run.experiment, datasetVersionId: run.datasetVersionId,
-        params, backend: run.backend, metrics: run.metrics ?? {},
+        runId,
+        pipelineName: run.pipelineName,
+        modelName: run.modelName,
+        experiment: run.experiment,
+        datasetVersionId: run.datasetVersionId,
+        params,
+        backend: run.backend,
+        metrics: run.metrics ?? {},
       };
     },
   };

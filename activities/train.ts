@@ -11,7 +11,15 @@ import { lineChartSvg } from '../ml/plot';
 import { median } from '../ml/sweep';
 import { splitRows } from '../ml/split';
 import { writeMetrics } from '../store/metrics';
-import { createPipelineRun, failRun, getRun, markRunStarted, mergeRunMetrics, runSteps, sweepPeersAt } from '../store/runs';
+import {
+  createPipelineRun,
+  failRun,
+  getRun,
+  markRunStarted,
+  mergeRunMetrics,
+  runSteps,
+  sweepPeersAt,
+} from '../store/runs';
 import { loadTf, type BackendName } from '../training/backend';
 import { fitModel, TrainingInputError, type TrainingParams } from '../training/fit';
 import { checkpointOf, disposeModel, restoreCheckpoint, serializeModel, type Checkpoint } from '../training/model';
@@ -59,10 +67,16 @@ export const lossPlotKey = (modelName: string, runId: string) => `models/${model
 
 /** One run per workflow (or per sweep trial): the id derives from them, so a retried attempt finds its run. */
 export function runIdFor(workflowId: string, trial?: number): string {
-  return `run-${createHash('sha256').update(trial === undefined ? workflowId : `${workflowId}#trial-${trial}`).digest('hex').slice(0, 20)}`;
+  return `run-${createHash('sha256')
+    .update(trial === undefined ? workflowId : `${workflowId}#trial-${trial}`)
+    .digest('hex')
+    .slice(0, 20)}`;
 }
 
-export function createTrainActivities({ db, store }: ActivityDeps, options: { preferGpu?: boolean; pinBackend?: string } = {}) {
+export function createTrainActivities(
+  { db, store }: ActivityDeps,
+  options: { preferGpu?: boolean; pinBackend?: string } = {},
+) {
   return {
     async trainModel(input: TrainInput): Promise<TrainResult> {
       const info = activityInfo();
@@ -89,8 +103,14 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
       if (run?.status === 'finished' && run.artifactKey) {
         const m = run.metrics ?? {};
         return {
-          runId, artifactKey: run.artifactKey, backend: run.backend ?? 'unknown', taskQueue: run.taskQueue ?? info.taskQueue,
-          epochs: m.epochs ?? params.epochs, finalLoss: m.loss ?? NaN, objective: m.objective ?? NaN, stoppedEarly: m.stopped_early === 1,
+          runId,
+          artifactKey: run.artifactKey,
+          backend: run.backend ?? 'unknown',
+          taskQueue: run.taskQueue ?? info.taskQueue,
+          epochs: m.epochs ?? params.epochs,
+          finalLoss: m.loss ?? NaN,
+          objective: m.objective ?? NaN,
+          stoppedEarly: m.stopped_early === 1,
         };
       }
       const fail = async (message: string) => {
@@ -101,11 +121,13 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
       const { tf, backend } = await loadTf({ preferGpu: options.preferGpu, pin: options.pinBackend });
       await markRunStarted(db, runId, { backend, taskQueue: info.taskQueue });
       const wanted = [...new Set([...params.features.numeric, ...params.features.categorical, params.target])];
-      const { version, columns, rowCount } = await loadDatasetColumns(db, store, input.datasetVersionId, wanted).catch(async (error: unknown) => {
-        // A missing column is the data's fault: the run fails with the reason, like any other bad input.
-        if (error instanceof ApplicationFailure && error.nonRetryable) throw await fail(error.message);
-        throw error;
-      });
+      const { version, columns, rowCount } = await loadDatasetColumns(db, store, input.datasetVersionId, wanted).catch(
+        async (error: unknown) => {
+          // A missing column is the data's fault: the run fails with the reason, like any other bad input.
+          if (error instanceof ApplicationFailure && error.nonRetryable) throw await fail(error.message);
+          throw error;
+        },
+      );
       if (rowCount < 10) throw await fail(`dataset ${version.id} has ${rowCount} rows; training needs at least 10`);
       const split = splitRows(rowCount, params.holdoutFraction, params.seed, version.contentHash);
 
@@ -135,7 +157,12 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
             progress = { epoch, checkpointKey };
             heartbeat(progress);
             if (input.trial?.stopping && step > input.trial.stopping.graceEpochs && step < params.epochs) {
-              const others = await sweepPeersAt(db, { sweepId: input.trial.sweepId, excludeRunId: runId, key: valLoss !== undefined ? 'val_loss' : 'loss', step });
+              const others = await sweepPeersAt(db, {
+                sweepId: input.trial.sweepId,
+                excludeRunId: runId,
+                key: valLoss !== undefined ? 'val_loss' : 'loss',
+                step,
+              });
               if (others.length >= input.trial.stopping.minTrials && objective > median(others)) {
                 log.info('median stopping rule: trial stopped', { runId, step, objective });
                 return 'stop';
@@ -154,17 +181,47 @@ export function createTrainActivities({ db, store }: ActivityDeps, options: { pr
         await store.putJson(artifactKey, serializeModel(fit.model, fit.pre));
         // The loss curves as an image next to the model (all epochs, including those before a resume).
         const steps = await runSteps(db, runId);
-        const series = ['loss', 'val_loss'].map((key) => ({ name: key, points: steps.filter((m) => m.key === key).sort((a, b) => a.step - b.step).map((m) => ({ x: m.step, y: m.value })) }))
+        const series = ['loss', 'val_loss']
+          .map((key) => ({
+            name: key,
+            points: steps
+              .filter((m) => m.key === key)
+              .sort((a, b) => a.step - b.step)
+              .map((m) => ({ x: m.step, y: m.value })),
+          }))
           .filter((line) => line.points.length > 0);
-        await store.putBuffer(lossPlotKey(input.modelName, runId), lineChartSvg(`${runId} (${params.model.type}, lr ${params.learningRate})`, series, { x: 'epoch', y: 'loss (standardised)' }), 'image/svg+xml');
-        await mergeRunMetrics(db, runId, {
-          loss: fit.finalLoss, objective, epochs: fit.epochs, stopped_early: fit.stoppedEarly ? 1 : 0,
-          ...(fit.bestEpoch !== undefined ? { best_epoch: fit.bestEpoch } : {}),
-          train_rows: split.train.length, holdout_rows: split.holdout.length,
-        }, { artifactKey, backend });
+        await store.putBuffer(
+          lossPlotKey(input.modelName, runId),
+          lineChartSvg(`${runId} (${params.model.type}, lr ${params.learningRate})`, series, {
+            x: 'epoch',
+            y: 'loss (standardised)',
+          }),
+          'image/svg+xml',
+        );
+        await mergeRunMetrics(
+          db,
+          runId,
+          {
+            loss: fit.finalLoss,
+            objective,
+            epochs: fit.epochs,
+            stopped_early: fit.stoppedEarly ? 1 : 0,
+            ...(fit.bestEpoch !== undefined ? { best_epoch: fit.bestEpoch } : {}),
+            train_rows: split.train.length,
+            holdout_rows: split.holdout.length,
+          },
+          { artifactKey, backend },
+        );
         return {
-          runId, artifactKey, backend: backend satisfies BackendName, taskQueue: info.taskQueue, epochs: fit.epochs,
-          resumedFromEpoch: fit.resumedFromEpoch, finalLoss: fit.finalLoss, objective, stoppedEarly: fit.stoppedEarly,
+          runId,
+          artifactKey,
+          backend: backend satisfies BackendName,
+          taskQueue: info.taskQueue,
+          epochs: fit.epochs,
+          resumedFromEpoch: fit.resumedFromEpoch,
+          finalLoss: fit.finalLoss,
+          objective,
+          stoppedEarly: fit.stoppedEarly,
         };
       } finally {
         disposeModel(fit.model);

@@ -3,7 +3,14 @@
  * first version) and its distributions against a reference version. An error stops the pipeline before training.
  */
 import { heartbeat } from '@temporalio/activity';
-import { ContractChecker, inferContract, summarizeErrors, type DatasetContract, type DriftRule, type ValidationReport } from '../ml/validation';
+import {
+  ContractChecker,
+  inferContract,
+  summarizeErrors,
+  type DatasetContract,
+  type DriftRule,
+  type ValidationReport,
+} from '../ml/validation';
 import { findDatasetVersionRow, inferredContractOf, recordValidation, resolveAliasOrVersion } from '../store/datasets';
 import { INGESTED_CSV_LIMITS, readCsv } from '../storage/csvStream';
 import { activityCancellation } from './datasetColumns';
@@ -33,9 +40,11 @@ export function createValidateActivities({ db, store }: ActivityDeps) {
     async validateDataset(input: ValidateInput): Promise<ValidateResult> {
       const version = await findDatasetVersionRow(db, input.datasetVersionId);
       if (!version) throw badInput('NotFoundError', `dataset version ${input.datasetVersionId} does not exist`);
-      const contract = input.contract ?? await inferredContractOf(db, version, () => inferContract(version.profile));
+      const contract = input.contract ?? (await inferredContractOf(db, version, () => inferContract(version.profile)));
 
-      const referenceId = input.drift ? await resolveAliasOrVersion(db, version.datasetName, input.reference) : undefined;
+      const referenceId = input.drift
+        ? await resolveAliasOrVersion(db, version.datasetName, input.reference)
+        : undefined;
       let reference: { id: string; profile: typeof version.profile } | undefined;
       if (referenceId && referenceId !== version.id) {
         const row = await findDatasetVersionRow(db, referenceId);
@@ -50,10 +59,17 @@ export function createValidateActivities({ db, store }: ActivityDeps) {
         await readCsv(
           await store.getStream(version.objectKey),
           {
-            sourceName: `${version.id} (${version.sourceUri})`, ...INGESTED_CSV_LIMITS, signal: activityCancellation(),
+            sourceName: `${version.id} (${version.sourceUri})`,
+            ...INGESTED_CSV_LIMITS,
+            signal: activityCancellation(),
             onProgress: (read) => heartbeat({ bytes: (bytes = read) }),
           },
-          (header) => (checker = new ContractChecker(header, contract, reference && input.drift ? { rule: input.drift, reference } : undefined)),
+          (header) =>
+            (checker = new ContractChecker(
+              header,
+              contract,
+              reference && input.drift ? { rule: input.drift, reference } : undefined,
+            )),
           (record) => checker!.checkRow(record, record.line),
         );
       } finally {
@@ -62,19 +78,37 @@ export function createValidateActivities({ db, store }: ActivityDeps) {
       const report: ValidationReport = checker!.finish();
       const reportKey = `reports/validation/${version.datasetName}/${version.contentHash}/${encodeURIComponent(input.workflowId)}.json`;
       const contractSource = input.contract ? 'pinned' : 'inferred';
-      await store.putJson(reportKey, { datasetVersionId: version.id, source: version.sourceUri, contractSource, contract, ...report });
+      await store.putJson(reportKey, {
+        datasetVersionId: version.id,
+        source: version.sourceUri,
+        contractSource,
+        contract,
+        ...report,
+      });
       const errors = report.issues.filter((i) => i.severity === 'error');
       const warnings = report.issues.filter((i) => i.severity === 'warning');
       await recordValidation(db, { workflowId: input.workflowId, version, report, reportKey });
       if (!report.passed) {
-        throw badInput('DataValidationError', `dataset ${version.id} fails validation (report: ${store.uri(reportKey)}):\n${summarizeErrors(report)}`, {
-          reportKey,
-          columns: [...new Set(errors.map((e) => e.column))],
-          checks: errors.map((e) => ({ column: e.column, check: e.check, failingRows: e.failingRows, examples: e.examples })),
-        });
+        throw badInput(
+          'DataValidationError',
+          `dataset ${version.id} fails validation (report: ${store.uri(reportKey)}):\n${summarizeErrors(report)}`,
+          {
+            reportKey,
+            columns: [...new Set(errors.map((e) => e.column))],
+            checks: errors.map((e) => ({
+              column: e.column,
+              check: e.check,
+              failingRows: e.failingRows,
+              examples: e.examples,
+            })),
+          },
+        );
       }
       return {
-        reportKey, passed: true, contract: contractSource, reference: reference?.id ?? null,
+        reportKey,
+        passed: true,
+        contract: contractSource,
+        reference: reference?.id ?? null,
         driftedColumns: report.drift?.results.filter((r) => r.drifted).map((r) => r.column) ?? [],
         warnings: warnings.map((w) => w.message),
       };

@@ -6,7 +6,8 @@
  * Modes:
  * - log-batch: `clients` closed loops, client i logging to `runIds[i]` (a training process logs to its own run):
  *   `POST <base>/api/2.0/mlflow/runs/log-batch` with `metricsPerBatch` points, `keys` metric keys × the steps that
- *   fill the batch, the steps moving on with every batch (no point is ever re-logged: both servers take the insert path,
+ *   fill the batch, the steps moving on with every batch (no point is ever re-logged: both servers take the insert
+ * path,
  *   never an upsert or a duplicate). `warmupS` s unrecorded, then `durationS` s measured.
  * - search: one client, `POST <base>/api/2.0/mlflow/runs/search` with `body`, `warmup` requests unrecorded, then
  *   `requests` measured one after another (latency of a single user's query).
@@ -62,15 +63,24 @@ const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 function post(url: URL, token: string, body: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, {
-      method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${token}` },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          authorization: `Bearer ${token}`,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -87,8 +97,11 @@ function summary(latencies: number[]) {
   const sorted = Float64Array.from(latencies).sort();
   const mean = latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length);
   return {
-    p50: round3(percentile(sorted, 0.5)), p90: round3(percentile(sorted, 0.9)), p99: round3(percentile(sorted, 0.99)),
-    max: round3(sorted.length ? sorted[sorted.length - 1]! : NaN), mean: round3(mean),
+    p50: round3(percentile(sorted, 0.5)),
+    p90: round3(percentile(sorted, 0.9)),
+    p99: round3(percentile(sorted, 0.99)),
+    max: round3(sorted.length ? sorted[sorted.length - 1]! : NaN),
+    mean: round3(mean),
   };
 }
 
@@ -99,7 +112,8 @@ function logBatchBody(runId: string, index: number, metricsPerBatch: number, key
   const metrics: { key: string; value: number; timestamp: number; step: number }[] = [];
   for (let s = 0; s < perKey; s++) {
     const step = index * perKey + s;
-    for (let k = 0; k < keys; k++) metrics.push({ key: `m${k}`, value: Math.sin(step * 0.001 + k) * 10 + k, timestamp, step });
+    for (let k = 0; k < keys; k++)
+      metrics.push({ key: `m${k}`, value: Math.sin(step * 0.001 + k) * 10 + k, timestamp, step });
   }
   return JSON.stringify({ run_id: runId, metrics });
 }
@@ -108,7 +122,10 @@ export async function runApiLoad(spec: ApiLoadSpec): Promise<ApiLoadResult> {
   const cpu0 = process.cpuUsage();
   const statuses: Record<string, number> = {};
   const latencies: number[] = [];
-  let okTotal = 0, measured = 0, ok = 0, errors = 0;
+  let okTotal = 0,
+    measured = 0,
+    ok = 0,
+    errors = 0;
   let firstError: string | undefined;
   const record = (status: number, text: string, ms: number, isMeasured: boolean) => {
     if (status === 200) okTotal++;
@@ -124,30 +141,42 @@ export async function runApiLoad(spec: ApiLoadSpec): Promise<ApiLoadResult> {
     const url = new URL('/api/2.0/mlflow/runs/log-batch', spec.baseUrl);
     const metricsPerBatch = spec.metricsPerBatch ?? 1000;
     const keys = spec.keys ?? 10;
-    if (metricsPerBatch % keys !== 0) throw new Error(`keys (${keys}) must divide metricsPerBatch (${metricsPerBatch})`);
+    if (metricsPerBatch % keys !== 0)
+      throw new Error(`keys (${keys}) must divide metricsPerBatch (${metricsPerBatch})`);
     const start = performance.now();
     const measureFrom = start + (spec.warmupS ?? 2) * 1000;
     const measureTo = measureFrom + (spec.durationS ?? 10) * 1000;
-    await Promise.all((spec.runIds ?? []).map(async (runId) => {
-      for (let index = 0; performance.now() < measureTo; index++) {
-        const body = logBatchBody(runId, index, metricsPerBatch, keys);
-        const sent = performance.now();
-        try {
-          const answer = await post(url, spec.token, body);
-          // A batch counts in the window it was sent in; one still in flight at the end counts when it is answered.
-          record(answer.status, answer.text, performance.now() - sent, sent >= measureFrom);
-        } catch (error) {
-          errors++;
-          firstError ??= (error as Error).message;
-          await new Promise((resolve) => setTimeout(resolve, 50));
+    await Promise.all(
+      (spec.runIds ?? []).map(async (runId) => {
+        for (let index = 0; performance.now() < measureTo; index++) {
+          const body = logBatchBody(runId, index, metricsPerBatch, keys);
+          const sent = performance.now();
+          try {
+            const answer = await post(url, spec.token, body);
+            // A batch counts in the window it was sent in; one still in flight at the end counts when it is answered.
+            record(answer.status, answer.text, performance.now() - sent, sent >= measureFrom);
+          } catch (error) {
+            errors++;
+            firstError ??= (error as Error).message;
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
         }
-      }
-    }));
+      }),
+    );
     const seconds = (performance.now() - measureFrom) / 1000;
     const cpu = process.cpuUsage(cpu0);
     return {
-      mode: spec.mode, ok_total: okTotal, measured, ok, statuses, errors, seconds, points_per_s: (ok * metricsPerBatch) / seconds,
-      latency_ms: summary(latencies), generator_cpu_s: (cpu.user + cpu.system) / 1e6, ...(firstError ? { first_error: firstError } : {}),
+      mode: spec.mode,
+      ok_total: okTotal,
+      measured,
+      ok,
+      statuses,
+      errors,
+      seconds,
+      points_per_s: (ok * metricsPerBatch) / seconds,
+      latency_ms: summary(latencies),
+      generator_cpu_s: (cpu.user + cpu.system) / 1e6,
+      ...(firstError ? { first_error: firstError } : {}),
     };
   }
 
@@ -157,16 +186,31 @@ export async function runApiLoad(spec: ApiLoadSpec): Promise<ApiLoadResult> {
   let runNames: string[] | undefined;
   for (let i = 0; i < warmup + (spec.requests ?? 20); i++) {
     const sent = performance.now();
-    const answer = await post(url, spec.token, spec.body ?? '{}').catch((error: Error) => ({ status: 0, text: error.message }));
+    const answer = await post(url, spec.token, spec.body ?? '{}').catch((error: Error) => ({
+      status: 0,
+      text: error.message,
+    }));
     if (answer.status === 0) errors++;
     record(answer.status, answer.text, performance.now() - sent, i >= warmup);
-    if (answer.status === 200) runNames = ((JSON.parse(answer.text) as { runs?: { info: { run_name: string } }[] }).runs ?? []).map((r) => r.info.run_name);
+    if (answer.status === 200)
+      runNames = ((JSON.parse(answer.text) as { runs?: { info: { run_name: string } }[] }).runs ?? []).map(
+        (r) => r.info.run_name,
+      );
   }
   const cpu = process.cpuUsage(cpu0);
   return {
-    mode: spec.mode, ok_total: okTotal, measured, ok, statuses, errors, seconds: (performance.now() - started) / 1000,
-    latency_ms: summary(latencies), generator_cpu_s: (cpu.user + cpu.system) / 1e6, ...(firstError ? { first_error: firstError } : {}),
-    ...(runNames ? { run_names: runNames } : {}), samples_ms: latencies.map(round3),
+    mode: spec.mode,
+    ok_total: okTotal,
+    measured,
+    ok,
+    statuses,
+    errors,
+    seconds: (performance.now() - started) / 1000,
+    latency_ms: summary(latencies),
+    generator_cpu_s: (cpu.user + cpu.system) / 1e6,
+    ...(firstError ? { first_error: firstError } : {}),
+    ...(runNames ? { run_names: runNames } : {}),
+    samples_ms: latencies.map(round3),
   };
 }
 

@@ -93,7 +93,11 @@ const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 function phi(x: number): number {
   const z = Math.abs(x) / Math.SQRT2;
   const t = 1 / (1 + 0.3275911 * z);
-  const erf = 1 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) * Math.exp(-z * z);
+  const erf =
+    1 -
+    t *
+      (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) *
+      Math.exp(-z * z);
   return x >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
 }
 
@@ -109,8 +113,12 @@ function pick<T>(random: () => number, values: readonly T[], weights: readonly n
 
 function poisson(random: () => number, lambda: number): number {
   const limit = Math.exp(-lambda);
-  let k = 0, p = 1;
-  do { k++; p *= random(); } while (p > limit);
+  let k = 0,
+    p = 1;
+  do {
+    k++;
+    p *= random();
+  } while (p > limit);
   return k - 1;
 }
 
@@ -121,7 +129,18 @@ function poisson(random: () => number, lambda: number): number {
  */
 function generateChurn(path: string, rows = 15_000, seed = 1234): Oracle {
   const random = seededRandom(seed);
-  const header = ['customer_id', 'tenure_months', 'monthly_charges', 'support_calls', 'usage_gb', 'contract', 'plan', 'payment_method', 'region', 'churned'];
+  const header = [
+    'customer_id',
+    'tenure_months',
+    'monthly_charges',
+    'support_calls',
+    'usage_gb',
+    'contract',
+    'plan',
+    'payment_method',
+    'region',
+    'churned',
+  ];
   const contracts = ['month-to-month', 'one-year', 'two-year'] as const;
   const plans = ['basic', 'standard', 'premium'] as const;
   const payments = ['card', 'bank-transfer', 'electronic-check', 'mailed-check'] as const;
@@ -136,10 +155,17 @@ function generateChurn(path: string, rows = 15_000, seed = 1234): Oracle {
     const plan = pick(random, plans, [0.4, 0.4, 0.2]);
     const payment = pick(random, payments, [0.3, 0.25, 0.3, 0.15]);
     const region = pick(random, regions, [1, 1, 1, 1, 1]);
-    const tenure = Math.max(1, Math.min(72, Math.round(contract === 'month-to-month' ? -Math.log(1 - random()) * 14 + 1 : 6 + random() * 66)));
-    const charges = Math.round(Math.max(15, planPrice[plan]! + normal(random) * 12 + (random() < 0.1 ? 25 : 0)) * 100) / 100;
+    const tenure = Math.max(
+      1,
+      Math.min(72, Math.round(contract === 'month-to-month' ? -Math.log(1 - random()) * 14 + 1 : 6 + random() * 66)),
+    );
+    const charges =
+      Math.round(Math.max(15, planPrice[plan]! + normal(random) * 12 + (random() < 0.1 ? 25 : 0)) * 100) / 100;
     const calls = poisson(random, plan === 'basic' ? 1.6 : 1.1);
-    const usage = Math.round(Math.exp(Math.log(plan === 'premium' ? 60 : plan === 'standard' ? 30 : 12) + normal(random) * 0.6) * 10) / 10;
+    const usage =
+      Math.round(
+        Math.exp(Math.log(plan === 'premium' ? 60 : plan === 'standard' ? 30 : 12) + normal(random) * 0.6) * 10,
+      ) / 10;
     const overcharge = (charges - planPrice[plan]!) / 12; // how far above the plan's list price, in σ
     let z = -1.2;
     z += contract === 'month-to-month' ? 1.6 - 0.6 * Math.log(tenure) : contract === 'one-year' ? -0.8 : -2.2;
@@ -155,7 +181,18 @@ function generateChurn(path: string, rows = 15_000, seed = 1234): Oracle {
     if (random() < flip) churned = !churned;
     const pYes = (1 - flip) * p + flip * (1 - p);
     oracle.push([1 - pYes, pYes]); // classes sorted: no, yes
-    out.push([`C${String(i + 1).padStart(6, '0')}`, tenure, charges.toFixed(2), calls, usage.toFixed(1), contract, plan, payment, region, churned ? 'yes' : 'no']);
+    out.push([
+      `C${String(i + 1).padStart(6, '0')}`,
+      tenure,
+      charges.toFixed(2),
+      calls,
+      usage.toFixed(1),
+      contract,
+      plan,
+      payment,
+      region,
+      churned ? 'yes' : 'no',
+    ]);
   }
   writeCsv(path, header, out);
   return oracle;
@@ -171,8 +208,16 @@ function generateTier(path: string, rows = 12_000, seed = 99): Oracle {
   const header = ['age', 'income_k', 'accounts', 'years_customer', 'owns_home', 'sector', 'channel', 'tier'];
   const sectors = ['retail', 'tech', 'health', 'public', 'finance', 'other'] as const;
   const channels = ['web', 'branch', 'phone'] as const;
-  const sectorEffect: Record<string, number> = { retail: -0.3, tech: 0.5, health: 0.2, public: -0.1, finance: 0.7, other: 0 };
-  const noise = 0.45, relabel = 0.04;
+  const sectorEffect: Record<string, number> = {
+    retail: -0.3,
+    tech: 0.5,
+    health: 0.2,
+    public: -0.1,
+    finance: 0.7,
+    other: 0,
+  };
+  const noise = 0.45,
+    relabel = 0.04;
   const out: (string | number)[][] = [];
   const oracle: Oracle = [];
   for (let i = 0; i < rows; i++) {
@@ -186,7 +231,7 @@ function generateTier(path: string, rows = 12_000, seed = 99): Oracle {
     let s = 0;
     s += 1.6 * Math.exp(-(((age - 50) / 14) ** 2)); // peak in mid-career
     s += 1.8 * Math.tanh((income - 55) / 30);
-    s += ((accounts >= 3) !== (ownsHome === 1)) ? 0.7 : -0.2; // XOR
+    s += accounts >= 3 !== (ownsHome === 1) ? 0.7 : -0.2; // XOR
     s += sectorEffect[sector]! * (years > 10 ? 1.5 : 0.5);
     s += channel === 'branch' ? 0.3 * Math.log1p(years) - 0.4 : 0;
     const pBronze = phi((0.6 - s) / noise);
@@ -210,7 +255,8 @@ function demandOracle(means: number[]): Oracle {
   return means.map((mean) => {
     const sd = Math.sqrt(mean);
     let e = 0;
-    for (let k = 1, top = Math.ceil(mean + 12 * sd); k <= top; k++) e += k * (phi((k + 0.5 - mean) / sd) - phi((k - 0.5 - mean) / sd));
+    for (let k = 1, top = Math.ceil(mean + 12 * sd); k <= top; k++)
+      e += k * (phi((k + 0.5 - mean) / sd) - phi((k - 0.5 - mean) / sd));
     return [e];
   });
 }
@@ -220,35 +266,58 @@ function demandOracle(means: number[]): Oracle {
  * and features are set, so training runs with the pipeline's defaults.
  */
 function churnConfig(source: string): PipelineConfig {
-  return parsePipelineConfig({
-    name: 'churn', model: 'churn',
-    data: { dataset: 'customer-churn', source },
-    training: {
-      task: 'classification', target: 'churned',
-      features: { numeric: ['tenure_months', 'monthly_charges', 'support_calls', 'usage_gb'], categorical: ['contract', 'plan', 'payment_method', 'region'] },
+  return parsePipelineConfig(
+    {
+      name: 'churn',
+      model: 'churn',
+      data: { dataset: 'customer-churn', source },
+      training: {
+        task: 'classification',
+        target: 'churned',
+        features: {
+          numeric: ['tenure_months', 'monthly_charges', 'support_calls', 'usage_gb'],
+          categorical: ['contract', 'plan', 'payment_method', 'region'],
+        },
+      },
+      evaluation: { gates: [{ metric: 'accuracy', min: 0.7 }] },
     },
-    evaluation: { gates: [{ metric: 'accuracy', min: 0.7 }] },
-  }, 'churn config');
+    'churn config',
+  );
 }
 
 function tierConfig(source: string): PipelineConfig {
-  return parsePipelineConfig({
-    name: 'tier', model: 'tier',
-    data: { dataset: 'account-tier', source },
-    training: {
-      task: 'classification', target: 'tier',
-      features: { numeric: ['age', 'income_k', 'accounts', 'years_customer', 'owns_home'], categorical: ['sector', 'channel'] },
+  return parsePipelineConfig(
+    {
+      name: 'tier',
+      model: 'tier',
+      data: { dataset: 'account-tier', source },
+      training: {
+        task: 'classification',
+        target: 'tier',
+        features: {
+          numeric: ['age', 'income_k', 'accounts', 'years_customer', 'owns_home'],
+          categorical: ['sector', 'channel'],
+        },
+      },
     },
-  }, 'tier config');
+    'tier config',
+  );
 }
 
 /** TrainingParams exactly as workflows/pipeline.ts builds them from a config (a sweep is ignored). */
 function paramsOf(config: PipelineConfig): TrainingParams {
   const t = config.training;
   return {
-    task: t.task, target: t.target, features: t.features, model: t.model,
-    epochs: t.epochs, batchSize: t.batchSize, learningRate: t.learningRate,
-    optimizer: t.optimizer, seed: t.seed, holdoutFraction: t.holdoutFraction,
+    task: t.task,
+    target: t.target,
+    features: t.features,
+    model: t.model,
+    epochs: t.epochs,
+    batchSize: t.batchSize,
+    learningRate: t.learningRate,
+    optimizer: t.optimizer,
+    seed: t.seed,
+    holdoutFraction: t.holdoutFraction,
   };
 }
 
@@ -284,7 +353,12 @@ interface FlywheelResult {
  * fitModel, then the holdout evaluation of activities/evaluate.ts. `earlyStop` (diagnostics only; the pipeline has
  * no such option for a single run): stop when val_loss has not improved for `patience` epochs, keep the best weights.
  */
-async function trainAndEvaluate(columns: RawColumns, split: Split, params: TrainingParams, earlyStop?: { patience: number }): Promise<FlywheelResult> {
+async function trainAndEvaluate(
+  columns: RawColumns,
+  split: Split,
+  params: TrainingParams,
+  earlyStop?: { patience: number },
+): Promise<FlywheelResult> {
   const { tf } = await loadTf();
   const started = performance.now();
   let lastValLoss: number | undefined;
@@ -308,7 +382,13 @@ async function trainAndEvaluate(columns: RawColumns, split: Split, params: Train
     best.weights.forEach((w) => w.dispose());
   }
   const trainSeconds = (performance.now() - started) / 1000;
-  const common = { epochs: fit.epochs, bestEpoch: earlyStop ? best.epoch : undefined, finalLoss: fit.finalLoss, lastValLoss, trainSeconds };
+  const common = {
+    epochs: fit.epochs,
+    bestEpoch: earlyStop ? best.epoch : undefined,
+    finalLoss: fit.finalLoss,
+    lastValLoss,
+    trainSeconds,
+  };
   try {
     // activities/evaluate.ts, line for line (minus the store and the database).
     const { holdout } = split;
@@ -354,9 +434,30 @@ try {
   const churnCsv = join(dir, 'churn.csv');
   const tierCsv = join(dir, 'tier.csv');
   const sets: DataSet[] = [
-    { name: 'demand', description: `retail demand regression, generateDemand defaults (${demandRows} rows)`, csv: demandCsv, params: paramsOf(demandConfig), paramsFrom: 'examples/demand/pipeline.yaml', oracle: demandOracle(demandMeans) },
-    { name: 'churn', description: 'churn-like binary classification (15000 rows, generated here)', csv: churnCsv, params: paramsOf(churnConfig(churnCsv)), paramsFrom: 'pipeline defaults', oracle: generateChurn(churnCsv) },
-    { name: 'tier', description: '3-class classification (12000 rows, generated here)', csv: tierCsv, params: paramsOf(tierConfig(tierCsv)), paramsFrom: 'pipeline defaults', oracle: generateTier(tierCsv) },
+    {
+      name: 'demand',
+      description: `retail demand regression, generateDemand defaults (${demandRows} rows)`,
+      csv: demandCsv,
+      params: paramsOf(demandConfig),
+      paramsFrom: 'examples/demand/pipeline.yaml',
+      oracle: demandOracle(demandMeans),
+    },
+    {
+      name: 'churn',
+      description: 'churn-like binary classification (15000 rows, generated here)',
+      csv: churnCsv,
+      params: paramsOf(churnConfig(churnCsv)),
+      paramsFrom: 'pipeline defaults',
+      oracle: generateChurn(churnCsv),
+    },
+    {
+      name: 'tier',
+      description: '3-class classification (12000 rows, generated here)',
+      csv: tierCsv,
+      params: paramsOf(tierConfig(tierCsv)),
+      paramsFrom: 'pipeline defaults',
+      oracle: generateTier(tierCsv),
+    },
   ];
 
   const specs: unknown[] = [];
@@ -364,7 +465,9 @@ try {
     const { columns, rowCount, contentHash } = readColumns(set.csv);
     const { params } = set;
     const split = splitRows(rowCount, params.holdoutFraction, params.seed, contentHash);
-    log(`${set.name}: ${rowCount} rows, split train ${split.train.length} / validation ${split.validation.length} / holdout ${split.holdout.length}; Flywheel ${params.model.type} ${JSON.stringify(params.model.hiddenUnits)}, ${params.epochs} epochs …`);
+    log(
+      `${set.name}: ${rowCount} rows, split train ${split.train.length} / validation ${split.validation.length} / holdout ${split.holdout.length}; Flywheel ${params.model.type} ${JSON.stringify(params.model.hiddenUnits)}, ${params.epochs} epochs …`,
+    );
     const flywheel = await trainAndEvaluate(columns, split, params);
     log(`${set.name}: Flywheel ${JSON.stringify(round(flywheel.metrics))} in ${flywheel.trainSeconds.toFixed(1)} s`);
     const diagnostics: Record<string, Omit<FlywheelResult, 'outputs' | 'classes'> & { seed?: number }> = {};
@@ -372,10 +475,13 @@ try {
       const keep = (name: string, result: FlywheelResult, extra: { seed?: number } = {}) => {
         const { outputs: _outputs, classes: _classes, ...summary } = result;
         diagnostics[name] = { ...summary, ...extra };
-        log(`${set.name}: diagnostic ${name}: ${JSON.stringify(round(result.metrics))}, ${result.epochs} epochs${result.bestEpoch ? ` (best ${result.bestEpoch})` : ''}, ${result.trainSeconds.toFixed(1)} s`);
+        log(
+          `${set.name}: diagnostic ${name}: ${JSON.stringify(round(result.metrics))}, ${result.epochs} epochs${result.bestEpoch ? ` (best ${result.bestEpoch})` : ''}, ${result.trainSeconds.toFixed(1)} s`,
+        );
       };
       // Same split, other init / shuffle seeds: the run-to-run spread of the reported figure.
-      for (const seed of [params.seed + 1, params.seed + 2]) keep(`flywheel_seed_${seed}`, await trainAndEvaluate(columns, split, { ...params, seed }), { seed });
+      for (const seed of [params.seed + 1, params.seed + 2])
+        keep(`flywheel_seed_${seed}`, await trainAndEvaluate(columns, split, { ...params, seed }), { seed });
       // A 3× longer fixed budget: under-trained or not?
       const epochs = Math.max(params.epochs * 3, 30);
       keep(`flywheel_epochs_${epochs}`, await trainAndEvaluate(columns, split, { ...params, epochs }));
@@ -383,11 +489,28 @@ try {
       keep('flywheel_early_stop', await trainAndEvaluate(columns, split, { ...params, epochs: 100 }, { patience: 5 }));
     }
     specs.push({
-      name: set.name, description: set.description, csv: set.csv, rows: rowCount, content_hash: contentHash, params_from: set.paramsFrom,
-      task: params.task, target: params.target, numeric: params.features.numeric, categorical: params.features.categorical,
-      model: params.model, epochs: params.epochs, batch_size: params.batchSize, learning_rate: params.learningRate, optimizer: params.optimizer, seed: params.seed,
+      name: set.name,
+      description: set.description,
+      csv: set.csv,
+      rows: rowCount,
+      content_hash: contentHash,
+      params_from: set.paramsFrom,
+      task: params.task,
+      target: params.target,
+      numeric: params.features.numeric,
+      categorical: params.features.categorical,
+      model: params.model,
+      epochs: params.epochs,
+      batch_size: params.batchSize,
+      learning_rate: params.learningRate,
+      optimizer: params.optimizer,
+      seed: params.seed,
       holdout_fraction: params.holdoutFraction,
-      split: { train: Array.from(split.train), validation: Array.from(split.validation), holdout: Array.from(split.holdout) },
+      split: {
+        train: Array.from(split.train),
+        validation: Array.from(split.validation),
+        holdout: Array.from(split.holdout),
+      },
       flywheel: { backend, ...flywheel },
       oracle: set.oracle ? Array.from(split.holdout, (row) => set.oracle![row]!) : null,
       diagnostics,
@@ -397,8 +520,15 @@ try {
   const specPath = join(dir, 'spec.json');
   writeFileSync(specPath, JSON.stringify({ data_sets: specs }));
   log(`scikit-learn baselines (${PYTHON}) …`);
-  const py = spawnSync(PYTHON, [join(PROJECT_ROOT, 'bench', 'baseline_sklearn.py'), specPath], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 });
-  if (py.status !== 0) throw new Error(`${PYTHON} bench/baseline_sklearn.py failed (exit ${py.status}${py.error ? `, ${py.error.message}` : ''}); it needs scikit-learn (Debian: apt-get install python3-sklearn)`);
+  const py = spawnSync(PYTHON, [join(PROJECT_ROOT, 'bench', 'baseline_sklearn.py'), specPath], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 << 20,
+  });
+  if (py.status !== 0)
+    throw new Error(
+      `${PYTHON} bench/baseline_sklearn.py failed (exit ${py.status}${py.error ? `, ${py.error.message}` : ''}); it needs scikit-learn (Debian: apt-get install python3-sklearn)`,
+    );
   const lines = py.stdout.trim().split('\n');
   const report = JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>;
   process.stdout.write(lines.slice(0, -1).join('\n') + '\n');

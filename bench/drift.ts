@@ -35,7 +35,8 @@
  * reference machine at the default size. Goal: ratio_vs_scipy ≥ 3.
  *
  * Environment: BENCH_ROWS (default 1000000), BENCH_COLUMNS (default 20), BENCH_REPEATS (default 3), BENCH_BUDGET_S
- * (default 420), BENCH_PYTHON (default /usr/bin/python3). A quick run: BENCH_ROWS=100000 BENCH_REPEATS=1 npm run bench:drift.
+ * (default 420), BENCH_PYTHON (default /usr/bin/python3). A quick run: BENCH_ROWS=100000 BENCH_REPEATS=1 npm run
+ * bench:drift.
  *
  * Last line of stdout: one JSON object with `ratio_vs_scipy` (scipy seconds ÷ Flywheel seconds; > 1: Flywheel is
  * faster), `flywheel_seconds`, `scipy_seconds` and the agreement figures.
@@ -58,7 +59,8 @@ const BINS = 10;
 const GOAL = 3;
 const D_TOLERANCE = 1e-12;
 if (ROWS < 100) throw new Error('BENCH_ROWS must be at least 100');
-if (endianness() !== 'LE') throw new Error('bench:drift writes Float64Array bytes as little-endian float64 files; this machine is big-endian');
+if (endianness() !== 'LE')
+  throw new Error('bench:drift writes Float64Array bytes as little-endian float64 files; this machine is big-endian');
 const benchStarted = performance.now();
 const elapsedS = () => (performance.now() - benchStarted) / 1000;
 
@@ -66,23 +68,37 @@ const elapsedS = () => (performance.now() - benchStarted) / 1000;
 // Data
 
 type Draw = (random: () => number) => number;
-const gaussian = (mu: number, sigma: number): Draw => (r) => mu + sigma * normal(r);
-const lognormal = (mu: number, sigma: number): Draw => (r) => Math.exp(mu + sigma * normal(r));
-const uniform = (a: number, b: number): Draw => (r) => a + (b - a) * r();
-const mixture = (weight: number, a: Draw, b: Draw): Draw => (r) => (r() < weight ? a(r) : b(r));
+const gaussian =
+  (mu: number, sigma: number): Draw =>
+  (r) =>
+    mu + sigma * normal(r);
+const lognormal =
+  (mu: number, sigma: number): Draw =>
+  (r) =>
+    Math.exp(mu + sigma * normal(r));
+const uniform =
+  (a: number, b: number): Draw =>
+  (r) =>
+    a + (b - a) * r();
+const mixture =
+  (weight: number, a: Draw, b: Draw): Draw =>
+  (r) =>
+    r() < weight ? a(r) : b(r);
 /** Poisson(λ) by inversion of its CDF: non-negative integers, many ties. */
-const poisson = (lambda: number): Draw => (r) => {
-  const u = r();
-  let k = 0;
-  let p = Math.exp(-lambda);
-  let cdf = p;
-  while (u > cdf && k < 1000) {
-    k++;
-    p *= lambda / k;
-    cdf += p;
-  }
-  return k;
-};
+const poisson =
+  (lambda: number): Draw =>
+  (r) => {
+    const u = r();
+    let k = 0;
+    let p = Math.exp(-lambda);
+    let cdf = p;
+    while (u > cdf && k < 1000) {
+      k++;
+      p *= lambda / k;
+      cdf += p;
+    }
+    return k;
+  };
 /** Integers 1..weights.length with the given (normalised) weights. */
 const categorical = (weights: number[]): Draw => {
   const total = weights.reduce((a, b) => a + b, 0);
@@ -93,7 +109,12 @@ const categorical = (weights: number[]): Draw => {
   };
 };
 
-interface ColumnSpec { name: string; drift: string; reference: Draw; current: Draw }
+interface ColumnSpec {
+  name: string;
+  drift: string;
+  reference: Draw;
+  current: Draw;
+}
 const SPECS: ColumnSpec[] = [
   { name: 'normal', drift: 'none', reference: gaussian(0, 1), current: gaussian(0, 1) },
   { name: 'normal_shift', drift: 'mean +0.25 sd', reference: gaussian(0, 1), current: gaussian(0.25, 1) },
@@ -108,16 +129,42 @@ const SPECS: ColumnSpec[] = [
   { name: 'uniform_wide', drift: 'range x1.3', reference: uniform(-100, 100), current: uniform(-130, 130) },
   { name: 'poisson', drift: 'none (integers)', reference: poisson(3), current: poisson(3) },
   { name: 'poisson_shift', drift: 'lambda 3 -> 3.6', reference: poisson(3), current: poisson(3.6) },
-  { name: 'int_1_5', drift: 'none (5 values)', reference: categorical([1, 1, 1, 1, 1]), current: categorical([1, 1, 1, 1, 1]) },
-  { name: 'int_1_5_reweighted', drift: 'weights change', reference: categorical([1, 2, 4, 2, 1]), current: categorical([2, 2, 2, 2, 2]) },
-  { name: 'mixture', drift: 'weights .7/.3 -> .5/.5', reference: mixture(0.7, gaussian(0, 1), gaussian(4, 1)), current: mixture(0.5, gaussian(0, 1), gaussian(4, 1)) },
-  { name: 'normal_outliers', drift: '+2% outliers', reference: gaussian(0, 1), current: mixture(0.98, gaussian(0, 1), gaussian(8, 1)) },
+  {
+    name: 'int_1_5',
+    drift: 'none (5 values)',
+    reference: categorical([1, 1, 1, 1, 1]),
+    current: categorical([1, 1, 1, 1, 1]),
+  },
+  {
+    name: 'int_1_5_reweighted',
+    drift: 'weights change',
+    reference: categorical([1, 2, 4, 2, 1]),
+    current: categorical([2, 2, 2, 2, 2]),
+  },
+  {
+    name: 'mixture',
+    drift: 'weights .7/.3 -> .5/.5',
+    reference: mixture(0.7, gaussian(0, 1), gaussian(4, 1)),
+    current: mixture(0.5, gaussian(0, 1), gaussian(4, 1)),
+  },
+  {
+    name: 'normal_outliers',
+    drift: '+2% outliers',
+    reference: gaussian(0, 1),
+    current: mixture(0.98, gaussian(0, 1), gaussian(8, 1)),
+  },
   { name: 'normal_2', drift: 'none', reference: gaussian(-5, 3), current: gaussian(-5, 3) },
   { name: 'uniform_2', drift: 'none', reference: uniform(10, 20), current: uniform(10, 20) },
   { name: 'lognormal_2', drift: 'none', reference: lognormal(1, 0.25), current: lognormal(1, 0.25) },
 ];
 
-interface Column { name: string; drift: string; file: string; ref: Float64Array; cur: Float64Array }
+interface Column {
+  name: string;
+  drift: string;
+  file: string;
+  ref: Float64Array;
+  cur: Float64Array;
+}
 
 function draw(rows: number, seed: number, dist: Draw): Float64Array {
   const random = seededRandom(seed);
@@ -128,16 +175,26 @@ function draw(rows: number, seed: number, dist: Draw): Float64Array {
 
 /** Generates each column, writes it as raw float64 and reads it back: both sides start from the files' bytes. */
 function prepareColumns(dir: string): Column[] {
-  const meta: { rows: number; bins: number; columns: { name: string; file: string }[] } = { rows: ROWS, bins: BINS, columns: [] };
+  const meta: { rows: number; bins: number; columns: { name: string; file: string }[] } = {
+    rows: ROWS,
+    bins: BINS,
+    columns: [],
+  };
   const specs = Array.from({ length: COLUMNS }, (_, k) => {
     const spec = SPECS[k % SPECS.length]!;
     const round = Math.floor(k / SPECS.length);
     return { ...spec, name: round ? `${spec.name}_r${round + 1}` : spec.name, file: `c${String(k).padStart(3, '0')}` };
   });
   specs.forEach((spec, k) => {
-    for (const [side, dist, seed] of [['ref', spec.reference, 1000 + 2 * k], ['cur', spec.current, 1001 + 2 * k]] as const) {
+    for (const [side, dist, seed] of [
+      ['ref', spec.reference, 1000 + 2 * k],
+      ['cur', spec.current, 1001 + 2 * k],
+    ] as const) {
       const values = draw(ROWS, seed, dist);
-      writeFileSync(join(dir, `${spec.file}_${side}.f64`), new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+      writeFileSync(
+        join(dir, `${spec.file}_${side}.f64`),
+        new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+      );
     }
     meta.columns.push({ name: spec.name, file: spec.file });
   });
@@ -148,15 +205,35 @@ function prepareColumns(dir: string): Column[] {
     copy.set(bytes); // an aligned ArrayBuffer of its own
     return new Float64Array(copy.buffer);
   };
-  return specs.map((s) => ({ name: s.name, drift: s.drift, file: s.file, ref: read(join(dir, `${s.file}_ref.f64`)), cur: read(join(dir, `${s.file}_cur.f64`)) }));
+  return specs.map((s) => ({
+    name: s.name,
+    drift: s.drift,
+    file: s.file,
+    ref: read(join(dir, `${s.file}_ref.f64`)),
+    cur: read(join(dir, `${s.file}_cur.f64`)),
+  }));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // The two sides
 
-interface ColumnResult { edges: number[]; psi: number; ks_statistic: number; ks_pvalue: number }
-interface SideRun { seconds: number; phases: { edges: number; psi: number; ks: number }; columns: ColumnResult[] }
-interface ScipyRun extends SideRun { numpy_version: string; scipy_version: string; rows: number; psi_linear_edges?: number[] }
+interface ColumnResult {
+  edges: number[];
+  psi: number;
+  ks_statistic: number;
+  ks_pvalue: number;
+}
+interface SideRun {
+  seconds: number;
+  phases: { edges: number; psi: number; ks: number };
+  columns: ColumnResult[];
+}
+interface ScipyRun extends SideRun {
+  numpy_version: string;
+  scipy_version: string;
+  rows: number;
+  psi_linear_edges?: number[];
+}
 
 /** Flywheel: ml/drift.ts as monitoring (binReference + psi) and validation (ksTest) call it. */
 function runFlywheel(columns: Column[]): SideRun {
@@ -177,12 +254,24 @@ function runFlywheel(columns: Column[]): SideRun {
     results.push({ edges: reference.edges, psi: score, ks_statistic: ks.statistic, ks_pvalue: ks.pValue });
   }
   const seconds = (performance.now() - started) / 1000;
-  return { seconds, phases: { edges: phases.edges / 1000, psi: phases.psi / 1000, ks: phases.ks / 1000 }, columns: results };
+  return {
+    seconds,
+    phases: { edges: phases.edges / 1000, psi: phases.psi / 1000, ks: phases.ks / 1000 },
+    columns: results,
+  };
 }
 
 async function runScipy(dir: string, linearEdges: boolean): Promise<ScipyRun> {
-  const { stdout, stderr } = await runProcess(PYTHON, [join(PROJECT_ROOT, 'bench', 'drift_scipy.py'), dir, ...(linearEdges ? ['--linear-edges'] : [])]);
-  const raw = lastJson<Omit<ScipyRun, 'phases'> & { edges_seconds: number; psi_seconds: number; ks_seconds: number }>(stdout, 'drift_scipy.py', stderr);
+  const { stdout, stderr } = await runProcess(PYTHON, [
+    join(PROJECT_ROOT, 'bench', 'drift_scipy.py'),
+    dir,
+    ...(linearEdges ? ['--linear-edges'] : []),
+  ]);
+  const raw = lastJson<Omit<ScipyRun, 'phases'> & { edges_seconds: number; psi_seconds: number; ks_seconds: number }>(
+    stdout,
+    'drift_scipy.py',
+    stderr,
+  );
   return { ...raw, phases: { edges: raw.edges_seconds, psi: raw.psi_seconds, ks: raw.ks_seconds } };
 }
 
@@ -191,14 +280,28 @@ async function runScipy(dir: string, linearEdges: boolean): Promise<ScipyRun> {
 
 interface Agreement {
   edgesIdentical: number;
-  maxPsiDiff: number; maxPsiDiffColumn: string;
-  maxDDiff: number; maxDDiffColumn: string; dIdentical: number;
-  maxPDiff: number; maxPDiffColumn: string;
+  maxPsiDiff: number;
+  maxPsiDiffColumn: string;
+  maxDDiff: number;
+  maxDDiffColumn: string;
+  dIdentical: number;
+  maxPDiff: number;
+  maxPDiffColumn: string;
 }
 
 function compare(columns: Column[], ours: ColumnResult[], theirs: ColumnResult[]): Agreement {
-  if (theirs.length !== ours.length) throw new Error(`scipy returned ${theirs.length} columns, expected ${ours.length}`);
-  const a: Agreement = { edgesIdentical: 0, maxPsiDiff: 0, maxPsiDiffColumn: '-', maxDDiff: 0, maxDDiffColumn: '-', dIdentical: 0, maxPDiff: 0, maxPDiffColumn: '-' };
+  if (theirs.length !== ours.length)
+    throw new Error(`scipy returned ${theirs.length} columns, expected ${ours.length}`);
+  const a: Agreement = {
+    edgesIdentical: 0,
+    maxPsiDiff: 0,
+    maxPsiDiffColumn: '-',
+    maxDDiff: 0,
+    maxDDiffColumn: '-',
+    dIdentical: 0,
+    maxPDiff: 0,
+    maxPDiffColumn: '-',
+  };
   ours.forEach((o, k) => {
     const t = theirs[k]!;
     const name = columns[k]!.name;
@@ -211,7 +314,8 @@ function compare(columns: Column[], ours: ColumnResult[], theirs: ColumnResult[]
     if (dD > a.maxDDiff || a.maxDDiffColumn === '-') [a.maxDDiff, a.maxDDiffColumn] = [dD, name];
     if (dP > a.maxPDiff || a.maxPDiffColumn === '-') [a.maxPDiff, a.maxPDiffColumn] = [dP, name];
   });
-  if (!(a.maxDDiff <= D_TOLERANCE)) throw new Error(`KS statistics disagree: max |ΔD| ${a.maxDDiff} (column ${a.maxDDiffColumn}) > ${D_TOLERANCE}`);
+  if (!(a.maxDDiff <= D_TOLERANCE))
+    throw new Error(`KS statistics disagree: max |ΔD| ${a.maxDDiff} (column ${a.maxDDiffColumn}) > ${D_TOLERANCE}`);
   return a;
 }
 
@@ -235,29 +339,45 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 try {
-  const [numpyVersion = '?', scipyVersion = '?'] = ensurePythonPeer(PYTHON, 'import numpy, scipy.stats; print(numpy.__version__, scipy.__version__)', 'python3-scipy', 'bench:drift').split(/\s+/);
+  const [numpyVersion = '?', scipyVersion = '?'] = ensurePythonPeer(
+    PYTHON,
+    'import numpy, scipy.stats; print(numpy.__version__, scipy.__version__)',
+    'python3-scipy',
+    'bench:drift',
+  ).split(/\s+/);
   const cores = availableParallelism();
-  console.error(`bench:drift: ${fmt(ROWS)} reference + ${fmt(ROWS)} current rows × ${COLUMNS} columns, PSI (${BINS} bins) + KS, ${REPEATS} interleaved rounds; scipy ${scipyVersion} / numpy ${numpyVersion} (${PYTHON}), ${cores} cores`);
+  console.error(
+    `bench:drift: ${fmt(ROWS)} reference + ${fmt(ROWS)} current rows × ${COLUMNS} columns, PSI (${BINS} bins) + KS, ${REPEATS} interleaved rounds; scipy ${scipyVersion} / numpy ${numpyVersion} (${PYTHON}), ${cores} cores`,
+  );
   dataDir = await mkdtemp(join(tmpdir(), 'flywheel-bench-drift-'));
   const generated = performance.now();
   const columns = prepareColumns(dataDir);
-  console.error(`  data: ${COLUMNS} × 2 × ${fmt(ROWS)} float64 (${fmt((COLUMNS * 2 * ROWS * 8) / 2 ** 20)} MiB) generated and written in ${((performance.now() - generated) / 1000).toFixed(1)} s`);
+  console.error(
+    `  data: ${COLUMNS} × 2 × ${fmt(ROWS)} float64 (${fmt((COLUMNS * 2 * ROWS * 8) / 2 ** 20)} MiB) generated and written in ${((performance.now() - generated) / 1000).toFixed(1)} s`,
+  );
 
   const flywheelRuns: SideRun[] = [];
   const scipyRuns: ScipyRun[] = [];
   let agreement: Agreement | undefined;
-  const { rounds: roundsRun, stopped: roundsStopped } = await budgetedRounds(REPEATS, BUDGET_S, elapsedS, async (round) => {
-    const order: ('flywheel' | 'scipy')[] = round % 2 === 0 ? ['flywheel', 'scipy'] : ['scipy', 'flywheel'];
-    for (const side of order) {
-      let run: SideRun;
-      if (side === 'flywheel') flywheelRuns.push((run = runFlywheel(columns)));
-      else scipyRuns.push((run = await runScipy(dataDir, scipyRuns.length === 0)));
-      const p = run.phases;
-      console.error(`  ${side.padEnd(9)} ${run.seconds.toFixed(2).padStart(6)} s  (edges ${p.edges.toFixed(2)} s, PSI counts ${p.psi.toFixed(2)} s, KS ${p.ks.toFixed(2)} s)`);
-    }
-    // Every run computes the same numbers; compare this round's pair.
-    agreement = compare(columns, flywheelRuns.at(-1)!.columns, scipyRuns.at(-1)!.columns);
-  });
+  const { rounds: roundsRun, stopped: roundsStopped } = await budgetedRounds(
+    REPEATS,
+    BUDGET_S,
+    elapsedS,
+    async (round) => {
+      const order: ('flywheel' | 'scipy')[] = round % 2 === 0 ? ['flywheel', 'scipy'] : ['scipy', 'flywheel'];
+      for (const side of order) {
+        let run: SideRun;
+        if (side === 'flywheel') flywheelRuns.push((run = runFlywheel(columns)));
+        else scipyRuns.push((run = await runScipy(dataDir, scipyRuns.length === 0)));
+        const p = run.phases;
+        console.error(
+          `  ${side.padEnd(9)} ${run.seconds.toFixed(2).padStart(6)} s  (edges ${p.edges.toFixed(2)} s, PSI counts ${p.psi.toFixed(2)} s, KS ${p.ks.toFixed(2)} s)`,
+        );
+      }
+      // Every run computes the same numbers; compare this round's pair.
+      agreement = compare(columns, flywheelRuns.at(-1)!.columns, scipyRuns.at(-1)!.columns);
+    },
+  );
 
   // ------------------------------------------------------------------------------------------------------------
   // Summary
@@ -295,8 +415,16 @@ try {
     `  agreement: bin edges identical in ${a.edgesIdentical}/${COLUMNS} columns; D identical in ${a.dIdentical}/${COLUMNS} (max |ΔD| ${sci(a.maxDDiff)}); max |ΔPSI| ${sci(a.maxPsiDiff)} (${a.maxPsiDiffColumn});`,
     `  max |Δp| ${sci(a.maxPDiff)} (${a.maxPDiffColumn}; Stephens-corrected Kolmogorov limit vs scipy's kstwo.sf(D, round(en)), both asymptotic);` +
       ` flagged (PSI ≥ ${PSI_FLAG} or p < ${P_FLAG}): ${ours.filter(flagged).length} columns, verdicts ${verdictsAgree ? 'identical' : 'DIFFER'}`,
-    ...(falseAlarms.length ? [`  no-drift column${falseAlarms.length === 1 ? '' : 's'} flagged by chance: ${falseAlarms.join(', ')} (each no-drift column has p < ${P_FLAG} with probability ${P_FLAG}; both sides agree)`] : []),
-    ...(linear.length ? [`  edge definition: np.quantile's default linear-interpolated edges would change scipy's PSI by at most ${sci(maxLinearDiff)} (${maxLinearColumn}); the bench uses binReference's order statistics on both sides`] : []),
+    ...(falseAlarms.length
+      ? [
+          `  no-drift column${falseAlarms.length === 1 ? '' : 's'} flagged by chance: ${falseAlarms.join(', ')} (each no-drift column has p < ${P_FLAG} with probability ${P_FLAG}; both sides agree)`,
+        ]
+      : []),
+    ...(linear.length
+      ? [
+          `  edge definition: np.quantile's default linear-interpolated edges would change scipy's PSI by at most ${sci(maxLinearDiff)} (${maxLinearColumn}); the bench uses binReference's order statistics on both sides`,
+        ]
+      : []),
     '',
     `  ${'side'.padEnd(34)} ${'seconds'.padStart(8)} ${'ms/column'.padStart(10)} ${'edges'.padStart(7)} ${'PSI'.padStart(7)} ${'KS'.padStart(7)}   runs`,
     `  ${'flywheel ml/drift.ts'.padEnd(34)} ${fly.seconds.toFixed(2).padStart(8)} ${perColumnMs(fly.seconds).padStart(10)} ${fly.phases.edges.toFixed(2).padStart(7)} ${fly.phases.psi.toFixed(2).padStart(7)} ${fly.phases.ks.toFixed(2).padStart(7)}   ${flywheelRuns.map((r) => r.seconds.toFixed(2)).join(', ')}`,
@@ -318,7 +446,11 @@ try {
     scipy_seconds: fixed(sp.seconds, 3),
     flywheel_runs_s: flywheelRuns.map((r) => fixed(r.seconds, 3)),
     scipy_runs_s: scipyRuns.map((r) => fixed(r.seconds, 3)),
-    flywheel_phases_s: { edges: fixed(fly.phases.edges, 3), psi: fixed(fly.phases.psi, 3), ks: fixed(fly.phases.ks, 3) },
+    flywheel_phases_s: {
+      edges: fixed(fly.phases.edges, 3),
+      psi: fixed(fly.phases.psi, 3),
+      ks: fixed(fly.phases.ks, 3),
+    },
     scipy_phases_s: { edges: fixed(sp.phases.edges, 3), psi: fixed(sp.phases.psi, 3), ks: fixed(sp.phases.ks, 3) },
     max_abs_psi_diff: a.maxPsiDiff,
     max_abs_ks_d_diff: a.maxDDiff,

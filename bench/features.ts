@@ -59,7 +59,8 @@
  * BENCH_BUDGET_S (420), BENCH_VARIANTS (1), BENCH_WORK_MEM, BENCH_PARALLEL_WORKERS, BENCH_EXPLAIN_ANALYZE,
  * BENCH_RATE (1000), BENCH_SECONDS (10), BENCH_WARMUP_S (2), BENCH_LOOKUP_KEYS (10000), BENCH_GENERATOR_NICE (10,
  * applied as -10 when root), BENCH_PYTHON (/usr/bin/python3), BENCH_KEEP. A quick run:
- * BENCH_FEATURE_ROWS=1000000 BENCH_ENTITY_ROWS=100000 BENCH_KEYS=10000 BENCH_REPEATS=1 BENCH_SECONDS=3 npm run bench:features
+ * BENCH_FEATURE_ROWS=1000000 BENCH_ENTITY_ROWS=100000 BENCH_KEYS=10000 BENCH_REPEATS=1 BENCH_SECONDS=3 npm run
+ * bench:features
  *
  * Last line of stdout: one JSON object with `ratio_vs_peer` (pandas seconds ÷ Flywheel seconds for the join; > 1:
  * Flywheel faster), `online_p99_ms` (at BENCH_RATE), and the figures.
@@ -98,7 +99,10 @@ const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
 const KEEP = process.env.BENCH_KEEP === '1';
 
 const SLOTS = FEATURE_ROWS / KEYS;
-if (!Number.isInteger(SLOTS) || SLOTS < 3) throw new Error(`BENCH_FEATURE_ROWS (${FEATURE_ROWS}) must be a multiple of BENCH_KEYS (${KEYS}), at least 3 rows per entity`);
+if (!Number.isInteger(SLOTS) || SLOTS < 3)
+  throw new Error(
+    `BENCH_FEATURE_ROWS (${FEATURE_ROWS}) must be a multiple of BENCH_KEYS (${KEYS}), at least 3 rows per entity`,
+  );
 if (KEYS > 1_000_000) throw new Error('BENCH_KEYS: at most 1,000,000 (entity ids have 6 digits)');
 if (ENTITY_ROWS < 1) throw new Error('BENCH_ENTITY_ROWS must be positive');
 const DAY = 86_400_000;
@@ -108,7 +112,9 @@ const TIE_EVERY = 20;
 const CORES = availableParallelism();
 const benchStarted = performance.now();
 const elapsedS = () => (performance.now() - benchStarted) / 1000;
-const tag = `${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 3).toString(36).padStart(3, '0')}`;
+const tag = `${Date.now().toString(36)}${Math.floor(Math.random() * 36 ** 3)
+  .toString(36)
+  .padStart(3, '0')}`;
 const VIEW_NAME = `bench_pit_${tag}`;
 /** The data's first slot starts here: the last slot ends now, so the online store's latest values are fresh. */
 const BASE_MS = Math.floor(Date.now() / 1000) * 1000 - SLOTS * DAY;
@@ -123,7 +129,7 @@ const B2 = 1013904223;
 
 /** a * b mod P, exact in doubles for a, b < 2^31. */
 function mulmod(a: number, b: number): number {
-  return ((((a * Math.floor(b / 65536)) % P) * 65536) + a * (b % 65536)) % P;
+  return (((a * Math.floor(b / 65536)) % P) * 65536 + a * (b % 65536)) % P;
 }
 function hash(x: number, salt: number): number {
   return (mulmod((mulmod(x, A1) + salt) % P, A2) + B2) % P;
@@ -139,7 +145,13 @@ function featureRow(e: number, j: number) {
   const tie = j > 0 && j < SLOTS - 1 && hash(i, 1) % TIE_EVERY === 0;
   const s = tie ? j - 1 : j;
   const event = BASE_MS + s * DAY + (hash(e * SLOTS + s, 2) % DAY);
-  return { event, created: event + (hash(i, 3) % 1_800_000) * 2 + (j % 2), fInt: hash(i, 4) % 1_000_000, fFrac: (hash(i, 5) % 1_000_000) / 1024, tie };
+  return {
+    event,
+    created: event + (hash(i, 3) % 1_800_000) * 2 + (j % 2),
+    fInt: hash(i, 4) % 1_000_000,
+    fFrac: (hash(i, 5) % 1_000_000) / 1024,
+    tie,
+  };
 }
 
 function entityRow(k: number): { e: number; ts: number; mode: number } {
@@ -147,7 +159,8 @@ function entityRow(k: number): { e: number; ts: number; mode: number } {
   const mode = hash(k, 7) % 50;
   const s = hash(k, 8) % SLOTS;
   const onEvent = BASE_MS + s * DAY + (hash(e * SLOTS + s, 2) % DAY);
-  const ts = mode === 0 ? onEvent : mode === 1 ? onEvent + TTL_MS : BASE_MS - 2 * DAY + (hash(k, 9) % ((SLOTS + 4) * DAY));
+  const ts =
+    mode === 0 ? onEvent : mode === 1 ? onEvent + TTL_MS : BASE_MS - 2 * DAY + (hash(k, 9) % ((SLOTS + 4) * DAY));
   return { e, ts, mode };
 }
 
@@ -170,11 +183,27 @@ function entityInsertSql(table: string, from: number, to: number): string {
 // ---------------------------------------------------------------------------------------------------------------
 // The independent reference: every entity row's expected f_slot, from the formulas
 
-interface Checksums { rows: number; matched: number; nulls: number; sum_f_int: number; sum_f_frac: number; sum_f_slot: number; weighted_f_int: number }
+interface Checksums {
+  rows: number;
+  matched: number;
+  nulls: number;
+  sum_f_int: number;
+  sum_f_frac: number;
+  sum_f_slot: number;
+  weighted_f_int: number;
+}
 interface Reference {
   slots: Float64Array;
   checksums: Checksums;
-  cases: { on_event_time: number; on_event_time_matched: number; ttl_boundary_expired: number; tie_resolved: number; tie_resolved_to_earlier_row: number; expired: number; before_first_event: number };
+  cases: {
+    on_event_time: number;
+    on_event_time_matched: number;
+    ttl_boundary_expired: number;
+    tie_resolved: number;
+    tie_resolved_to_earlier_row: number;
+    expired: number;
+    before_first_event: number;
+  };
   /** Per entity: the slot j of its latest row (by event_ts, created_ts). */
   latest: Int32Array;
 }
@@ -198,8 +227,24 @@ function reference(): Reference {
 
   const slots = new Float64Array(ENTITY_ROWS).fill(NaN);
   const latest = new Int32Array(KEYS);
-  const sums: Checksums = { rows: ENTITY_ROWS, matched: 0, nulls: 0, sum_f_int: 0, sum_f_frac: 0, sum_f_slot: 0, weighted_f_int: 0 };
-  const cases = { on_event_time: 0, on_event_time_matched: 0, ttl_boundary_expired: 0, tie_resolved: 0, tie_resolved_to_earlier_row: 0, expired: 0, before_first_event: 0 };
+  const sums: Checksums = {
+    rows: ENTITY_ROWS,
+    matched: 0,
+    nulls: 0,
+    sum_f_int: 0,
+    sum_f_frac: 0,
+    sum_f_slot: 0,
+    weighted_f_int: 0,
+  };
+  const cases = {
+    on_event_time: 0,
+    on_event_time_matched: 0,
+    ttl_boundary_expired: 0,
+    tie_resolved: 0,
+    tie_resolved_to_earlier_row: 0,
+    expired: 0,
+    before_first_event: 0,
+  };
   const rows = Array.from({ length: SLOTS }, (_, j) => ({ j, event: 0, created: 0, fInt: 0, fFrac: 0 }));
   for (let e = 0; e < KEYS; e++) {
     for (let j = 0; j < SLOTS; j++) Object.assign(rows[j]!, featureRow(e, j));
@@ -242,17 +287,22 @@ function reference(): Reference {
     }
   }
   sums.nulls = ENTITY_ROWS - sums.matched;
-  console.error(`  reference from the formulas: ${fmt(sums.matched)} of ${fmt(ENTITY_ROWS)} entity rows get a value (${((performance.now() - started) / 1000).toFixed(1)} s); ` +
-    `${fmt(cases.tie_resolved)} picked among two rows with the same event_ts (${fmt(cases.tie_resolved_to_earlier_row)} of them the earlier row, created later), ` +
-    `${fmt(cases.on_event_time_matched)} take a row stamped exactly at their ts, ${fmt(cases.ttl_boundary_expired)} expired exactly at the TTL boundary, ` +
-    `${fmt(cases.expired)} expired in all, ${fmt(cases.before_first_event)} before their entity's first event`);
+  console.error(
+    `  reference from the formulas: ${fmt(sums.matched)} of ${fmt(ENTITY_ROWS)} entity rows get a value (${((performance.now() - started) / 1000).toFixed(1)} s); ` +
+      `${fmt(cases.tie_resolved)} picked among two rows with the same event_ts (${fmt(cases.tie_resolved_to_earlier_row)} of them the earlier row, created later), ` +
+      `${fmt(cases.on_event_time_matched)} take a row stamped exactly at their ts, ${fmt(cases.ttl_boundary_expired)} expired exactly at the TTL boundary, ` +
+      `${fmt(cases.expired)} expired in all, ${fmt(cases.before_first_event)} before their entity's first event`,
+  );
   return { slots, checksums: sums, cases, latest };
 }
 
 function compareChecksums(side: string, got: Checksums, want: Checksums): void {
   const keys = Object.keys(want) as (keyof Checksums)[];
   const bad = keys.filter((key) => got[key] !== want[key]);
-  if (bad.length) throw new Error(`${side}: the joined result differs from the reference: ${bad.map((key) => `${key} ${got[key]} (expected ${want[key]})`).join(', ')}`);
+  if (bad.length)
+    throw new Error(
+      `${side}: the joined result differs from the reference: ${bad.map((key) => `${key} ${got[key]} (expected ${want[key]})`).join(', ')}`,
+    );
 }
 
 function compareRows(side: string, got: Float64Array, want: Float64Array): number {
@@ -267,7 +317,10 @@ function compareRows(side: string, got: Float64Array, want: Float64Array): numbe
       if (first < 0) first = k;
     }
   }
-  if (mismatches) throw new Error(`${side}: ${mismatches} entity rows joined another feature row than the reference (first: k=${first}, got slot ${got[first]}, expected ${want[first]})`);
+  if (mismatches)
+    throw new Error(
+      `${side}: ${mismatches} entity rows joined another feature row than the reference (first: k=${first}, got slot ${got[first]}, expected ${want[first]})`,
+    );
   return mismatches;
 }
 
@@ -275,7 +328,8 @@ function compareRows(side: string, got: Float64Array, want: Float64Array): numbe
 // CPU accounting
 
 /**
- * CPU seconds used so far by Postgres: every live postgres process, plus what the postmaster's reaped children (parallel
+ * CPU seconds used so far by Postgres: every live postgres process, plus what the postmaster's reaped children
+ * (parallel
  * workers, closed backends) used. undefined when no postgres process runs here (a remote database).
  */
 function postgresCpu(): number | undefined {
@@ -316,9 +370,21 @@ async function cleanup(): Promise<void> {
   if (db) {
     if (!KEEP) {
       const steps: [string, string, unknown[]][] = [
-        ...[...scratchTables].map((t) => [`drop ${t}`, `DROP TABLE IF EXISTS ${quote(t)}`, []] as [string, string, unknown[]]),
-        ...(offlineTable ? [[`drop ${offlineTable}`, `DROP TABLE IF EXISTS ${quote(offlineTable)}`, []] as [string, string, unknown[]]] : []),
-        ...(ref ? [['delete online rows', 'DELETE FROM online_features WHERE view = $1', [ref]] as [string, string, unknown[]]] : []),
+        ...[...scratchTables].map(
+          (t) => [`drop ${t}`, `DROP TABLE IF EXISTS ${quote(t)}`, []] as [string, string, unknown[]],
+        ),
+        ...(offlineTable
+          ? [[`drop ${offlineTable}`, `DROP TABLE IF EXISTS ${quote(offlineTable)}`, []] as [string, string, unknown[]]]
+          : []),
+        ...(ref
+          ? [
+              ['delete online rows', 'DELETE FROM online_features WHERE view = $1', [ref]] as [
+                string,
+                string,
+                unknown[],
+              ],
+            ]
+          : []),
         ['delete the feature view', 'DELETE FROM feature_views WHERE name = $1', [VIEW_NAME]],
       ];
       let online = 0;
@@ -330,9 +396,13 @@ async function cleanup(): Promise<void> {
           console.error(`  cleanup: could not ${what}: ${(error as Error).message}`);
         }
       }
-      console.error(`  cleanup: dropped the bench's tables, ${fmt(online)} online rows and feature view ${VIEW_NAME} (BENCH_KEEP=1 keeps them)`);
+      console.error(
+        `  cleanup: dropped the bench's tables, ${fmt(online)} online rows and feature view ${VIEW_NAME} (BENCH_KEEP=1 keeps them)`,
+      );
     } else {
-      console.error(`  BENCH_KEEP=1: kept ${[offlineTable, ...scratchTables].join(', ')}, the online rows of ${ref} and feature view ${VIEW_NAME}`);
+      console.error(
+        `  BENCH_KEEP=1: kept ${[offlineTable, ...scratchTables].join(', ')}, the online rows of ${ref} and feature view ${VIEW_NAME}`,
+      );
     }
     await closeDb(db).catch(() => undefined);
   }
@@ -352,7 +422,10 @@ class Peer {
   private exited?: string;
 
   constructor(spec: object) {
-    this.child = spawn(PYTHON, [join(PROJECT_ROOT, 'bench', 'features_pandas.py'), JSON.stringify(spec)], { cwd: PROJECT_ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child = spawn(PYTHON, [join(PROJECT_ROOT, 'bench', 'features_pandas.py'), JSON.stringify(spec)], {
+      cwd: PROJECT_ROOT,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     children.add(this.child);
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       const next = this.waiting.shift();
@@ -370,7 +443,7 @@ class Peer {
   }
 
   async next<T>(): Promise<T> {
-    const line = this.lines.shift() ?? await new Promise<string>((resolve) => this.waiting.push(resolve));
+    const line = this.lines.shift() ?? (await new Promise<string>((resolve) => this.waiting.push(resolve)));
     if (!line) throw new Error(this.exited ?? 'the pandas peer closed its output');
     const parsed = JSON.parse(line) as T & { error?: string };
     if (parsed.error) throw new Error(`pandas peer: ${parsed.error}`);
@@ -393,7 +466,8 @@ class Peer {
 // Reporting helpers
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const fixed = (x: number | undefined, digits: number) => (x !== undefined && Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
+const fixed = (x: number | undefined, digits: number) =>
+  x !== undefined && Number.isFinite(x) ? Number(x.toFixed(digits)) : null;
 const secs = (ms: number) => ms / 1000;
 
 async function timed<T>(what: string, run: () => Promise<T>): Promise<{ value: T; seconds: number }> {
@@ -407,10 +481,19 @@ async function timed<T>(what: string, run: () => Promise<T>): Promise<{ value: T
 // ---------------------------------------------------------------------------------------------------------------
 // Flywheel's side
 
-interface FlywheelRun { seconds: number; pg_cpu_s: number | null; checksums: Checksums }
+interface FlywheelRun {
+  seconds: number;
+  pg_cpu_s: number | null;
+  checksums: Checksums;
+}
 
 /** The timed statement: the join materialised server-side. The checksums are read afterwards (not timed). */
-async function runJoin(client: pg.PoolClient, out: string, query: string, settings: string[] = []): Promise<FlywheelRun> {
+async function runJoin(
+  client: pg.PoolClient,
+  out: string,
+  query: string,
+  settings: string[] = [],
+): Promise<FlywheelRun> {
   scratchTables.add(out);
   await client.query(`DROP TABLE IF EXISTS ${quote(out)}`);
   await client.query('BEGIN');
@@ -424,8 +507,11 @@ async function runJoin(client: pg.PoolClient, out: string, query: string, settin
     await client.query('COMMIT');
     const { rows } = await client.query<Record<keyof Checksums, string>>(
       `SELECT count(*) AS rows, count(f_int) AS matched, count(*) - count(f_int) AS nulls, coalesce(sum(f_int), 0) AS sum_f_int, coalesce(sum(f_frac), 0) AS sum_f_frac,
-         coalesce(sum(f_slot), 0) AS sum_f_slot, coalesce(sum(f_int * (k % 997 + 1)), 0) AS weighted_f_int FROM ${quote(out)}`);
-    const checksums = Object.fromEntries(Object.entries(rows[0]!).map(([key, value]) => [key, Number(value)])) as unknown as Checksums;
+         coalesce(sum(f_slot), 0) AS sum_f_slot, coalesce(sum(f_int * (k % 997 + 1)), 0) AS weighted_f_int FROM ${quote(out)}`,
+    );
+    const checksums = Object.fromEntries(
+      Object.entries(rows[0]!).map(([key, value]) => [key, Number(value)]),
+    ) as unknown as Checksums;
     return { seconds, pg_cpu_s: cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : null, checksums };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -434,7 +520,9 @@ async function runJoin(client: pg.PoolClient, out: string, query: string, settin
 }
 
 async function rowsOf(client: pg.PoolClient, out: string): Promise<Float64Array> {
-  const { rows } = await client.query<{ slots: number[] }>(`SELECT array_agg(coalesce(f_slot, -1) ORDER BY k) AS slots FROM ${quote(out)}`);
+  const { rows } = await client.query<{ slots: number[] }>(
+    `SELECT array_agg(coalesce(f_slot, -1) ORDER BY k) AS slots FROM ${quote(out)}`,
+  );
   return Float64Array.from(rows[0]!.slots, (s) => (s < 0 ? NaN : s));
 }
 
@@ -464,14 +552,20 @@ function sortMergeSql(entityTable: string, view: FeatureView, table: string): st
 
 /** The plan's node lines, costs off. */
 async function explain(client: pg.PoolClient, query: string): Promise<string[]> {
-  const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (${EXPLAIN_ANALYZE ? 'ANALYZE, BUFFERS, ' : ''}COSTS OFF) ${query}`);
+  const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+    `EXPLAIN (${EXPLAIN_ANALYZE ? 'ANALYZE, BUFFERS, ' : ''}COSTS OFF) ${query}`,
+  );
   return rows.map((r) => r['QUERY PLAN']);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Online
 
-interface Phase extends LoadResult { server_cpu_s: number; postgres_cpu_s: number | null; machine_busy_pct: number }
+interface Phase extends LoadResult {
+  server_cpu_s: number;
+  postgres_cpu_s: number | null;
+  machine_busy_pct: number;
+}
 
 async function runPhase(spec: LoadSpec, serverPid: number | undefined): Promise<Phase> {
   const pg0 = postgresCpu();
@@ -481,34 +575,67 @@ async function runPhase(spec: LoadSpec, serverPid: number | undefined): Promise<
 }
 
 async function postJson(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: response.status, json: (await response.json()) as Record<string, unknown> };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Main
 
-interface PeerRun { sort_features_s: number; sort_entities_s: number; merge_s: number; total_s: number; cpu_s: number; checksums: Checksums; rss_mb: number }
+interface PeerRun {
+  sort_features_s: number;
+  sort_entities_s: number;
+  merge_s: number;
+  total_s: number;
+  cpu_s: number;
+  checksums: Checksums;
+  rss_mb: number;
+}
 
 try {
-  const [pandasVersion = '?', numpyVersion = '?'] = ensurePythonPeer(PYTHON, 'import pandas, numpy; print(pandas.__version__, numpy.__version__)', 'python3-pandas', 'bench:features').split(/\s+/);
+  const [pandasVersion = '?', numpyVersion = '?'] = ensurePythonPeer(
+    PYTHON,
+    'import pandas, numpy; print(pandas.__version__, numpy.__version__)',
+    'python3-pandas',
+    'bench:features',
+  ).split(/\s+/);
   const config = loadConfig();
   db = connectDb(config.databaseUrl, 4);
   const idle0 = machineTicks();
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   const idle1 = machineTicks();
   const busyBefore = busyPct(idle0, idle1);
-  console.error(`bench:features: point-in-time join of ${fmt(ENTITY_ROWS)} entity rows × ${fmt(FEATURE_ROWS)} feature rows (${fmt(KEYS)} entities, ${SLOTS} rows each, TTL ${TTL_H}h), ` +
-    `Flywheel (Postgres) vs pandas ${pandasVersion} / numpy ${numpyVersion} (${PYTHON}); online lookup at ${fmt(RATE)}/s; ${CORES} cores, machine ${busyBefore.toFixed(0)} % busy before`);
-  if (busyBefore > 25) console.error(`  WARNING: the machine is ${busyBefore.toFixed(0)} % busy before the bench starts; other processes will skew the figures`);
-  const leftovers = await db.$client.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE tablename LIKE 'fv\\_bench\\_pit\\_%' OR tablename LIKE 'bench\\_pit\\_%'");
-  if (leftovers.rows.length) console.error(`  note: ${leftovers.rows.length} table(s) left by an earlier run that did not clean up: ${leftovers.rows.map((r) => r.tablename).slice(0, 6).join(', ')}${leftovers.rows.length > 6 ? ', …' : ''}`);
+  console.error(
+    `bench:features: point-in-time join of ${fmt(ENTITY_ROWS)} entity rows × ${fmt(FEATURE_ROWS)} feature rows (${fmt(KEYS)} entities, ${SLOTS} rows each, TTL ${TTL_H}h), ` +
+      `Flywheel (Postgres) vs pandas ${pandasVersion} / numpy ${numpyVersion} (${PYTHON}); online lookup at ${fmt(RATE)}/s; ${CORES} cores, machine ${busyBefore.toFixed(0)} % busy before`,
+  );
+  if (busyBefore > 25)
+    console.error(
+      `  WARNING: the machine is ${busyBefore.toFixed(0)} % busy before the bench starts; other processes will skew the figures`,
+    );
+  const leftovers = await db.$client.query<{ tablename: string }>(
+    "SELECT tablename FROM pg_tables WHERE tablename LIKE 'fv\\_bench\\_pit\\_%' OR tablename LIKE 'bench\\_pit\\_%'",
+  );
+  if (leftovers.rows.length)
+    console.error(
+      `  note: ${leftovers.rows.length} table(s) left by an earlier run that did not clean up: ${leftovers.rows
+        .map((r) => r.tablename)
+        .slice(0, 6)
+        .join(', ')}${leftovers.rows.length > 6 ? ', …' : ''}`,
+    );
 
   // The feature view, registered the way `flywheel features apply` does.
   const view = defineFeatureView({
     name: VIEW_NAME,
     description: 'bench:features synthetic view (dropped at the end of the bench)',
-    entities: ['entity_id'], timestamp: 'event_ts', createdTimestamp: 'created_ts', ttl: `${TTL_H}h`,
+    entities: ['entity_id'],
+    timestamp: 'event_ts',
+    createdTimestamp: 'created_ts',
+    ttl: `${TTL_H}h`,
     source: { query: 'SELECT entity_id, event_ts, created_ts, f_int, f_frac, f_slot FROM bench_features_generated' },
     features: { f_int: 'number', f_frac: 'number', f_slot: 'number' },
   });
@@ -521,15 +648,22 @@ try {
   console.error(`  feature view ${ref}: offline table ${offlineTable}, entity table ${entityTable}`);
 
   // Load (not timed for the comparison).
-  const load = await timed(`loaded ${fmt(FEATURE_ROWS)} feature rows (${CORES} INSERT … SELECT … generate_series in parallel, table UNLOGGED, PIT index dropped meanwhile)`, async () => {
-    await db!.$client.query(`ALTER TABLE ${quote(offlineTable)} SET UNLOGGED`);
-    await db!.$client.query(`DROP INDEX IF EXISTS ${quote(`${offlineTable}_pit`)}`);
-    const parts = Math.max(1, Math.min(CORES, 4));
-    const edges = Array.from({ length: parts + 1 }, (_, p) => Math.round((p * FEATURE_ROWS) / parts));
-    await Promise.all(edges.slice(0, -1).map((from, p) => db!.$client.query(featureInsertSql(offlineTable, from, edges[p + 1]!))));
-  });
+  const load = await timed(
+    `loaded ${fmt(FEATURE_ROWS)} feature rows (${CORES} INSERT … SELECT … generate_series in parallel, table UNLOGGED, PIT index dropped meanwhile)`,
+    async () => {
+      await db!.$client.query(`ALTER TABLE ${quote(offlineTable)} SET UNLOGGED`);
+      await db!.$client.query(`DROP INDEX IF EXISTS ${quote(`${offlineTable}_pit`)}`);
+      const parts = Math.max(1, Math.min(CORES, 4));
+      const edges = Array.from({ length: parts + 1 }, (_, p) => Math.round((p * FEATURE_ROWS) / parts));
+      await Promise.all(
+        edges.slice(0, -1).map((from, p) => db!.$client.query(featureInsertSql(offlineTable, from, edges[p + 1]!))),
+      );
+    },
+  );
   const loadEntities = await timed(`loaded ${fmt(ENTITY_ROWS)} entity rows`, async () => {
-    await db!.$client.query(`CREATE UNLOGGED TABLE ${quote(entityTable)} (k bigint NOT NULL, entity_id text NOT NULL, ts timestamptz NOT NULL)`);
+    await db!.$client.query(
+      `CREATE UNLOGGED TABLE ${quote(entityTable)} (k bigint NOT NULL, entity_id text NOT NULL, ts timestamptz NOT NULL)`,
+    );
     await db!.$client.query(entityInsertSql(entityTable, 0, ENTITY_ROWS));
   });
   const index = await timed('built the PIT index (createOfflineTableSql, maintenance_work_mem 1GB)', async () => {
@@ -545,17 +679,31 @@ try {
     await db!.$client.query(`VACUUM ANALYZE ${quote(offlineTable)}`);
     await db!.$client.query(`VACUUM ANALYZE ${quote(entityTable)}`);
   });
-  const sizes = (await db.$client.query<{ heap: string; index: string; entities: string }>(
-    'SELECT pg_relation_size($1::regclass) AS heap, pg_relation_size($2::regclass) AS index, pg_relation_size($3::regclass) AS entities',
-    [quote(offlineTable), quote(`${offlineTable}_pit`), quote(entityTable)])).rows[0]!;
+  const sizes = (
+    await db.$client.query<{ heap: string; index: string; entities: string }>(
+      'SELECT pg_relation_size($1::regclass) AS heap, pg_relation_size($2::regclass) AS index, pg_relation_size($3::regclass) AS entities',
+      [quote(offlineTable), quote(`${offlineTable}_pit`), quote(entityTable)],
+    )
+  ).rows[0]!;
   const mb = (bytes: string) => Number(bytes) / 1048576;
-  console.error(`  sizes: feature table ${mb(sizes.heap).toFixed(0)} MB, PIT index ${mb(sizes.index).toFixed(0)} MB, entity table ${mb(sizes.entities).toFixed(0)} MB`);
+  console.error(
+    `  sizes: feature table ${mb(sizes.heap).toFixed(0)} MB, PIT index ${mb(sizes.index).toFixed(0)} MB, entity table ${mb(sizes.entities).toFixed(0)} MB`,
+  );
 
   // The peer builds its data (not timed).
   tempDir = await mkdtemp(join(tmpdir(), 'flywheel-bench-features-'));
-  const peer = new Peer({ entity_rows: ENTITY_ROWS, feature_rows: FEATURE_ROWS, keys: KEYS, base_ms: BASE_MS, ttl_ms: TTL_MS, tie_every: TIE_EVERY });
+  const peer = new Peer({
+    entity_rows: ENTITY_ROWS,
+    feature_rows: FEATURE_ROWS,
+    keys: KEYS,
+    base_ms: BASE_MS,
+    ttl_ms: TTL_MS,
+    tie_every: TIE_EVERY,
+  });
   const ready = await peer.next<{ gen_s: number; rss_mb: number; pandas: string; numpy: string; python: string }>();
-  console.error(`  pandas peer (pid ${peer.pid}, Python ${ready.python}) built the same rows with numpy in ${ready.gen_s.toFixed(1)} s (RSS ${ready.rss_mb.toFixed(0)} MB)`);
+  console.error(
+    `  pandas peer (pid ${peer.pid}, Python ${ready.python}) built the same rows with numpy in ${ready.gen_s.toFixed(1)} s (RSS ${ready.rss_mb.toFixed(0)} MB)`,
+  );
 
   const expected = reference();
 
@@ -567,15 +715,25 @@ try {
   for (const setting of sessionSettings) await client.query(setting);
   const show = async (name: string) => (await client.query<Record<string, string>>(`SHOW ${name}`)).rows[0]![name]!;
   const settings = {
-    work_mem: await show('work_mem'), max_parallel_workers_per_gather: await show('max_parallel_workers_per_gather'), jit: await show('jit'),
-    shared_buffers: await show('shared_buffers'), effective_cache_size: await show('effective_cache_size'), random_page_cost: await show('random_page_cost'),
-    lc_collate: await show('lc_collate'), server_version: await show('server_version'), set_by_bench: sessionSettings,
+    work_mem: await show('work_mem'),
+    max_parallel_workers_per_gather: await show('max_parallel_workers_per_gather'),
+    jit: await show('jit'),
+    shared_buffers: await show('shared_buffers'),
+    effective_cache_size: await show('effective_cache_size'),
+    random_page_cost: await show('random_page_cost'),
+    lc_collate: await show('lc_collate'),
+    server_version: await show('server_version'),
+    set_by_bench: sessionSettings,
   };
-  console.error(`  Postgres ${settings.server_version}: work_mem ${settings.work_mem}, max_parallel_workers_per_gather ${settings.max_parallel_workers_per_gather}, jit ${settings.jit}, shared_buffers ${settings.shared_buffers}, collation ${settings.lc_collate}` +
-    `${sessionSettings.length ? ` (set for the session: ${sessionSettings.join('; ')})` : ' (server settings, nothing set for the session)'}`);
+  console.error(
+    `  Postgres ${settings.server_version}: work_mem ${settings.work_mem}, max_parallel_workers_per_gather ${settings.max_parallel_workers_per_gather}, jit ${settings.jit}, shared_buffers ${settings.shared_buffers}, collation ${settings.lc_collate}` +
+      `${sessionSettings.length ? ` (set for the session: ${sessionSettings.join('; ')})` : ' (server settings, nothing set for the session)'}`,
+  );
 
   const entityColumns = ['entity_id', 'ts', 'k'];
-  const joinSql = pointInTimeJoinSql(`SELECT * FROM ${quote(entityTable)}`, entityColumns, 'ts', [{ view, table: offlineTable }]);
+  const joinSql = pointInTimeJoinSql(`SELECT * FROM ${quote(entityTable)}`, entityColumns, 'ts', [
+    { view, table: offlineTable },
+  ]);
   const outTable = `${VIEW_NAME}_out`;
   console.error(`  timed, Flywheel: CREATE UNLOGGED TABLE ${outTable} AS ${joinSql}`);
   const flywheelRuns: FlywheelRun[] = [];
@@ -593,7 +751,9 @@ try {
           flywheelRowsChecked = true;
         }
         flywheelRuns.push(run);
-        console.error(`  round ${round + 1} flywheel ${run.seconds.toFixed(2)} s (postgres CPU ${run.pg_cpu_s?.toFixed(2) ?? '?'} s); ${fmt(run.checksums.matched)} matched, checksums = reference`);
+        console.error(
+          `  round ${round + 1} flywheel ${run.seconds.toFixed(2)} s (postgres CPU ${run.pg_cpu_s?.toFixed(2) ?? '?'} s); ${fmt(run.checksums.matched)} matched, checksums = reference`,
+        );
       } else {
         const dump = peerRowsChecked ? undefined : join(tempDir, 'pandas_slots.f64');
         const run = await peer.ask<PeerRun>({ op: 'run', ...(dump ? { dump } : {}) });
@@ -606,20 +766,29 @@ try {
           peerRowsChecked = true;
         }
         peerRuns.push(run);
-        console.error(`  round ${round + 1} pandas   ${run.total_s.toFixed(2)} s (sort features ${run.sort_features_s.toFixed(2)} + sort entities ${run.sort_entities_s.toFixed(2)} + merge_asof ${run.merge_s.toFixed(2)}; CPU ${run.cpu_s.toFixed(2)} s, RSS ${run.rss_mb.toFixed(0)} MB); checksums = reference`);
+        console.error(
+          `  round ${round + 1} pandas   ${run.total_s.toFixed(2)} s (sort features ${run.sort_features_s.toFixed(2)} + sort entities ${run.sort_entities_s.toFixed(2)} + merge_asof ${run.merge_s.toFixed(2)}; CPU ${run.cpu_s.toFixed(2)} s, RSS ${run.rss_mb.toFixed(0)} MB); checksums = reference`,
+        );
       }
     }
   });
-  console.error(`  row-level check: every entity row's joined feature row is the reference's on both sides (${fmt(ENTITY_ROWS)} rows each)`);
+  console.error(
+    `  row-level check: every entity row's joined feature row is the reference's on both sides (${fmt(ENTITY_ROWS)} rows each)`,
+  );
 
   const plan = await explain(client, joinSql);
-  console.error(`  Postgres plan of the timed query (EXPLAIN${EXPLAIN_ANALYZE ? ' ANALYZE' : ''}, costs off):\n${plan.map((l) => `    ${l}`).join('\n')}`);
+  console.error(
+    `  Postgres plan of the timed query (EXPLAIN${EXPLAIN_ANALYZE ? ' ANALYZE' : ''}, costs off):\n${plan.map((l) => `    ${l}`).join('\n')}`,
+  );
 
   let idiomatic: { idiomatic_sort_s: number; same_order: boolean } | undefined;
   if (elapsedS() < BUDGET_S) {
     idiomatic = await peer.ask<{ idiomatic_sort_s: number; same_order: boolean }>({ op: 'idiomatic' });
-    if (!idiomatic.same_order) throw new Error('pandas: sort_values([event_ts, created_ts]) and np.lexsort disagree on the order');
-    console.error(`  pandas idiomatic features.sort_values(['event_ts', 'created_ts']): ${idiomatic.idiomatic_sort_s.toFixed(2)} s (same order as np.lexsort + take)`);
+    if (!idiomatic.same_order)
+      throw new Error('pandas: sort_values([event_ts, created_ts]) and np.lexsort disagree on the order');
+    console.error(
+      `  pandas idiomatic features.sort_values(['event_ts', 'created_ts']): ${idiomatic.idiomatic_sort_s.toFixed(2)} s (same order as np.lexsort + take)`,
+    );
   }
   await peer.quit();
 
@@ -627,14 +796,45 @@ try {
   const variants: Record<string, { seconds: number; pg_cpu_s: number | null; what: string } | { skipped: string }> = {};
   if (VARIANTS) {
     const list: [string, string, string, string[]][] = [
-      ['lateral_id_first', 'pointInTimeJoinSql as is, entity columns (k, entity_id, ts): an id column first',
-        pointInTimeJoinSql(`SELECT * FROM ${quote(entityTable)}`, ['k', 'entity_id', 'ts'], 'ts', [{ view, table: offlineTable }]), []],
-      ['lateral_id_first_presorted', 'the same with entitySql ordered by (entity_id::text, ts): the proposed change',
-        pointInTimeJoinSql(`SELECT * FROM ${quote(entityTable)} ORDER BY entity_id::text, ts`, ['k', 'entity_id', 'ts'], 'ts', [{ view, table: offlineTable }]), []],
-      ['lateral_presorted', 'the timed query with entitySql ordered by (entity_id::text, ts): the proposed change where the planner already sorts so',
-        pointInTimeJoinSql(`SELECT * FROM ${quote(entityTable)} ORDER BY entity_id::text, ts`, entityColumns, 'ts', [{ view, table: offlineTable }]), []],
-      ['lateral_work_mem_256mb', 'the timed query with SET LOCAL work_mem = 256MB', joinSql, ["SET LOCAL work_mem = '256MB'"]],
-      ['sort_merge', 'window function over a UNION ALL of both sides (running max of a packed array)', sortMergeSql(entityTable, view, offlineTable), []],
+      [
+        'lateral_id_first',
+        'pointInTimeJoinSql as is, entity columns (k, entity_id, ts): an id column first',
+        pointInTimeJoinSql(`SELECT * FROM ${quote(entityTable)}`, ['k', 'entity_id', 'ts'], 'ts', [
+          { view, table: offlineTable },
+        ]),
+        [],
+      ],
+      [
+        'lateral_id_first_presorted',
+        'the same with entitySql ordered by (entity_id::text, ts): the proposed change',
+        pointInTimeJoinSql(
+          `SELECT * FROM ${quote(entityTable)} ORDER BY entity_id::text, ts`,
+          ['k', 'entity_id', 'ts'],
+          'ts',
+          [{ view, table: offlineTable }],
+        ),
+        [],
+      ],
+      [
+        'lateral_presorted',
+        'the timed query with entitySql ordered by (entity_id::text, ts): the proposed change where the planner already sorts so',
+        pointInTimeJoinSql(`SELECT * FROM ${quote(entityTable)} ORDER BY entity_id::text, ts`, entityColumns, 'ts', [
+          { view, table: offlineTable },
+        ]),
+        [],
+      ],
+      [
+        'lateral_work_mem_256mb',
+        'the timed query with SET LOCAL work_mem = 256MB',
+        joinSql,
+        ["SET LOCAL work_mem = '256MB'"],
+      ],
+      [
+        'sort_merge',
+        'window function over a UNION ALL of both sides (running max of a packed array)',
+        sortMergeSql(entityTable, view, offlineTable),
+        [],
+      ],
     ];
     for (const [n, [name, what, query, localSettings]] of list.entries()) {
       if (elapsedS() > BUDGET_S) {
@@ -647,41 +847,70 @@ try {
       compareRows(name, await rowsOf(client, out), expected.slots);
       await client.query(`DROP TABLE IF EXISTS ${quote(out)}`);
       variants[name] = { seconds: run.seconds, pg_cpu_s: run.pg_cpu_s, what };
-      const top = (await explain(client, query)).filter((l) => /Nested Loop|Memoize|Sort Key|WindowAgg|Gather|Index Scan|Seq Scan|Incremental/.test(l)).map((l) => l.trim()).join(' | ');
-      console.error(`  variant ${name}: ${run.seconds.toFixed(2)} s (postgres CPU ${run.pg_cpu_s?.toFixed(2) ?? '?'} s), rows = reference — ${what}\n    plan: ${top}`);
+      const top = (await explain(client, query))
+        .filter((l) => /Nested Loop|Memoize|Sort Key|WindowAgg|Gather|Index Scan|Seq Scan|Incremental/.test(l))
+        .map((l) => l.trim())
+        .join(' | ');
+      console.error(
+        `  variant ${name}: ${run.seconds.toFixed(2)} s (postgres CPU ${run.pg_cpu_s?.toFixed(2) ?? '?'} s), rows = reference — ${what}\n    plan: ${top}`,
+      );
     }
   }
   await client.query(`DROP TABLE IF EXISTS ${quote(outTable)}`);
   client.release();
 
   // Online: materialise, serve, check skew, load.
-  const materialized = await timed('materialised the view into online_features (materializeSql over the whole event range)', async () => {
-    const c = await db!.$client.connect();
-    try {
-      return (await c.query(materializeSql(view, offlineTable, ref), [new Date(BASE_MS - DAY), new Date(BASE_MS + (SLOTS + 1) * DAY)])).rowCount ?? 0;
-    } finally {
-      c.release();
-    }
-  });
-  if (materialized.value !== KEYS) throw new Error(`materializeSql wrote ${materialized.value} online rows, expected ${KEYS}`);
+  const materialized = await timed(
+    'materialised the view into online_features (materializeSql over the whole event range)',
+    async () => {
+      const c = await db!.$client.connect();
+      try {
+        return (
+          (
+            await c.query(materializeSql(view, offlineTable, ref), [
+              new Date(BASE_MS - DAY),
+              new Date(BASE_MS + (SLOTS + 1) * DAY),
+            ])
+          ).rowCount ?? 0
+        );
+      } finally {
+        c.release();
+      }
+    },
+  );
+  if (materialized.value !== KEYS)
+    throw new Error(`materializeSql wrote ${materialized.value} online rows, expected ${KEYS}`);
 
-  const server = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'featuresServer.ts')], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'featuresServer.ts')], {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.add(server);
   let serverOut = '';
   server.stdout!.setEncoding('utf8').on('data', (text: string) => (serverOut += text));
   let port = 0;
-  await waitUntil('serving process', async () => {
-    const line = serverOut.split('\n').find((l) => l.startsWith('{"port"'));
-    if (line) port = (JSON.parse(line) as { port: number }).port;
-    return port > 0 && (await fetch(`http://127.0.0.1:${port}/v2/health/live`)).ok;
-  }, 60_000, server);
+  await waitUntil(
+    'serving process',
+    async () => {
+      const line = serverOut.split('\n').find((l) => l.startsWith('{"port"'));
+      if (line) port = (JSON.parse(line) as { port: number }).port;
+      return port > 0 && (await fetch(`http://127.0.0.1:${port}/v2/health/live`)).ok;
+    },
+    60_000,
+    server,
+  );
   const url = `http://127.0.0.1:${port}/v2/features`;
 
   // Skew: what the server answers = the offline table's latest row = the formula's latest row.
   const skewEntities = Array.from({ length: 64 }, (_, n) => hash(n, 10) % KEYS);
-  const offlineLatest = new Map((await db.$client.query<{ entity_id: string; f_int: number; f_frac: number; f_slot: number }>(
-    `SELECT DISTINCT ON (entity_id) entity_id, f_int, f_frac, f_slot FROM ${quote(offlineTable)} WHERE entity_id = ANY($1) ORDER BY entity_id, event_ts DESC, created_ts DESC NULLS LAST`,
-    [skewEntities.map(entityName)])).rows.map((r) => [r.entity_id, r]));
+  const offlineLatest = new Map(
+    (
+      await db.$client.query<{ entity_id: string; f_int: number; f_frac: number; f_slot: number }>(
+        `SELECT DISTINCT ON (entity_id) entity_id, f_int, f_frac, f_slot FROM ${quote(offlineTable)} WHERE entity_id = ANY($1) ORDER BY entity_id, event_ts DESC, created_ts DESC NULLS LAST`,
+        [skewEntities.map(entityName)],
+      )
+    ).rows.map((r) => [r.entity_id, r]),
+  );
   let skewChecked = 0;
   const skewProblems: string[] = [];
   const checkServed = (e: number, served: Record<string, unknown> | undefined) => {
@@ -691,35 +920,63 @@ try {
     const want = { f_int: formula.fInt, f_frac: formula.fFrac, f_slot: j };
     const offline = offlineLatest.get(name);
     for (const f of ['f_int', 'f_frac', 'f_slot'] as const) {
-      if (served?.[f] !== want[f]) skewProblems.push(`${name}.${f}: served ${JSON.stringify(served?.[f])}, formula ${want[f]}`);
-      if (offline?.[f] !== want[f]) skewProblems.push(`${name}.${f}: offline latest ${offline?.[f]}, formula ${want[f]}`);
+      if (served?.[f] !== want[f])
+        skewProblems.push(`${name}.${f}: served ${JSON.stringify(served?.[f])}, formula ${want[f]}`);
+      if (offline?.[f] !== want[f])
+        skewProblems.push(`${name}.${f}: offline latest ${offline?.[f]}, formula ${want[f]}`);
     }
     if (served?.entity_id !== name) skewProblems.push(`${name}: served entity_id ${JSON.stringify(served?.entity_id)}`);
     skewChecked++;
   };
   const batch = await postJson(url, { view: ref, entities: skewEntities.map((e) => ({ entity_id: entityName(e) })) });
-  if (batch.status !== 200) throw new Error(`POST /v2/features answered ${batch.status}: ${JSON.stringify(batch.json)}`);
+  if (batch.status !== 200)
+    throw new Error(`POST /v2/features answered ${batch.status}: ${JSON.stringify(batch.json)}`);
   const served = batch.json.features as Record<string, unknown>[];
   skewEntities.forEach((e, n) => checkServed(e, served[n]));
   for (const e of skewEntities.slice(0, 8)) {
     const single = await postJson(url, { view: ref, entities: [{ entity_id: entityName(e) }] });
-    if (single.status !== 200) throw new Error(`POST /v2/features answered ${single.status}: ${JSON.stringify(single.json)}`);
+    if (single.status !== 200)
+      throw new Error(`POST /v2/features answered ${single.status}: ${JSON.stringify(single.json)}`);
     checkServed(e, (single.json.features as Record<string, unknown>[])[0]);
   }
-  if (skewProblems.length) throw new Error(`online/offline skew: ${skewProblems.slice(0, 5).join('; ')}${skewProblems.length > 5 ? ` (and ${skewProblems.length - 5} more)` : ''}`);
-  console.error(`  skew check: ${skewChecked} lookups (64 entities in one request, 8 single) = the offline table's latest row = the formula's; online key = entityKey([id]) = ${JSON.stringify(entityKey([entityName(skewEntities[0]!)]))}`);
+  if (skewProblems.length)
+    throw new Error(
+      `online/offline skew: ${skewProblems.slice(0, 5).join('; ')}${skewProblems.length > 5 ? ` (and ${skewProblems.length - 5} more)` : ''}`,
+    );
+  console.error(
+    `  skew check: ${skewChecked} lookups (64 entities in one request, 8 single) = the offline table's latest row = the formula's; online key = entityKey([id]) = ${JSON.stringify(entityKey([entityName(skewEntities[0]!)]))}`,
+  );
 
-  const bodies = Array.from({ length: Math.min(LOOKUP_KEYS, KEYS) }, (_, n) => JSON.stringify({ view: ref, entities: [{ entity_id: entityName(hash(n, 11) % KEYS) }] }));
-  const phase = await runPhase({
-    mode: 'open', host: '127.0.0.1', port, path: '/v2/features', bodies, connections: 16, rate: RATE,
-    warmupS: WARMUP_S, durationS: SECONDS, graceS: 10, idPrefix: `${tag}-`,
-  }, server.pid);
+  const bodies = Array.from({ length: Math.min(LOOKUP_KEYS, KEYS) }, (_, n) =>
+    JSON.stringify({ view: ref, entities: [{ entity_id: entityName(hash(n, 11) % KEYS) }] }),
+  );
+  const phase = await runPhase(
+    {
+      mode: 'open',
+      host: '127.0.0.1',
+      port,
+      path: '/v2/features',
+      bodies,
+      connections: 16,
+      rate: RATE,
+      warmupS: WARMUP_S,
+      durationS: SECONDS,
+      graceS: 10,
+      idPrefix: `${tag}-`,
+    },
+    server.pid,
+  );
   const notOk = phase.measured - phase.ok;
-  console.error(`  online lookup at ${fmt(RATE)}/s (open loop, ${SECONDS} s after ${WARMUP_S} s warm-up, ${bodies.length} entities): achieved ${fmt(phase.rps)}/s, ` +
-    `p50 ${phase.latency_ms.p50.toFixed(2)} ms, p90 ${phase.latency_ms.p90.toFixed(2)} ms, p99 ${phase.latency_ms.p99.toFixed(2)} ms, p99.9 ${phase.latency_ms.p999.toFixed(2)} ms, max ${phase.latency_ms.max.toFixed(1)} ms; ` +
-    `not 200: ${notOk} ${JSON.stringify(phase.statuses)}, errors ${phase.errors}${phase.first_error ? ` (${phase.first_error})` : ''}, unfinished ${phase.unfinished}; generator send lag p99 ${phase.send_lag_ms?.p99.toFixed(2)} ms; ` +
-    `server CPU ${((1e6 * phase.server_cpu_s) / Math.max(1, phase.completed)).toFixed(0)} µs/req${phase.postgres_cpu_s !== null ? ` + postgres ${((1e6 * phase.postgres_cpu_s) / Math.max(1, phase.completed)).toFixed(0)} µs/req` : ''}, machine ${phase.machine_busy_pct.toFixed(0)} % busy`);
-  if (phase.ok === 0) throw new Error(`the serving process answered no lookup with 200 (${JSON.stringify(phase.statuses)}; ${phase.first_error ?? ''})`);
+  console.error(
+    `  online lookup at ${fmt(RATE)}/s (open loop, ${SECONDS} s after ${WARMUP_S} s warm-up, ${bodies.length} entities): achieved ${fmt(phase.rps)}/s, ` +
+      `p50 ${phase.latency_ms.p50.toFixed(2)} ms, p90 ${phase.latency_ms.p90.toFixed(2)} ms, p99 ${phase.latency_ms.p99.toFixed(2)} ms, p99.9 ${phase.latency_ms.p999.toFixed(2)} ms, max ${phase.latency_ms.max.toFixed(1)} ms; ` +
+      `not 200: ${notOk} ${JSON.stringify(phase.statuses)}, errors ${phase.errors}${phase.first_error ? ` (${phase.first_error})` : ''}, unfinished ${phase.unfinished}; generator send lag p99 ${phase.send_lag_ms?.p99.toFixed(2)} ms; ` +
+      `server CPU ${((1e6 * phase.server_cpu_s) / Math.max(1, phase.completed)).toFixed(0)} µs/req${phase.postgres_cpu_s !== null ? ` + postgres ${((1e6 * phase.postgres_cpu_s) / Math.max(1, phase.completed)).toFixed(0)} µs/req` : ''}, machine ${phase.machine_busy_pct.toFixed(0)} % busy`,
+  );
+  if (phase.ok === 0)
+    throw new Error(
+      `the serving process answered no lookup with 200 (${JSON.stringify(phase.statuses)}; ${phase.first_error ?? ''})`,
+    );
   await stopChild(server);
 
   // Summary.
@@ -736,10 +993,18 @@ try {
     `bench:features — point-in-time join, ${fmt(ENTITY_ROWS)} entity rows × ${fmt(FEATURE_ROWS)} feature rows (${fmt(KEYS)} entities, TTL ${TTL_H}h), ${CORES} cores, best of ${rounds} round${rounds === 1 ? '' : 's'}`,
     `  flywheel  CREATE UNLOGGED TABLE … AS pointInTimeJoinSql   ${bestF.seconds.toFixed(2).padStart(6)} s   (postgres CPU ${bestF.pg_cpu_s?.toFixed(2) ?? '?'} s; runs ${flywheelRuns.map((r) => r.seconds.toFixed(2)).join(', ')})`,
     `  pandas    lexsort + sort entities + merge_asof          ${bestP.total_s.toFixed(2).padStart(6)} s   (${bestP.sort_features_s.toFixed(2)} + ${bestP.sort_entities_s.toFixed(2)} + ${bestP.merge_s.toFixed(2)}; CPU ${bestP.cpu_s.toFixed(2)} s; runs ${peerRuns.map((r) => r.total_s.toFixed(2)).join(', ')})`,
-    ...(idiomaticTotal !== undefined ? [`  pandas    with sort_values([event_ts, created_ts])       ${idiomaticTotal.toFixed(2).padStart(6)} s   (the sort alone ${idiomatic!.idiomatic_sort_s.toFixed(2)} s, once)`] : []),
+    ...(idiomaticTotal !== undefined
+      ? [
+          `  pandas    with sort_values([event_ts, created_ts])       ${idiomaticTotal.toFixed(2).padStart(6)} s   (the sort alone ${idiomatic!.idiomatic_sort_s.toFixed(2)} s, once)`,
+        ]
+      : []),
     `  ratio vs pandas: ${ratio.toFixed(2)} (> 1: Flywheel faster)${idiomaticTotal !== undefined ? `; vs pandas' idiomatic sort ${(idiomaticTotal / bestF.seconds).toFixed(2)}` : ''}`,
     `  results: ${fmt(expected.checksums.matched)} matched, ${fmt(expected.checksums.nulls)} null, identical row by row on both sides and to the reference (ties ${fmt(expected.cases.tie_resolved)}, exact-ts ${fmt(expected.cases.on_event_time_matched)}, TTL boundary ${fmt(expected.cases.ttl_boundary_expired)})`,
-    ...(VARIANTS ? [`  variants: id column first ${variantLine('lateral_id_first')}, id first + entity rows pre-sorted ${variantLine('lateral_id_first_presorted')}, timed query + pre-sort ${variantLine('lateral_presorted')}, work_mem 256MB ${variantLine('lateral_work_mem_256mb')}, sort-merge ${variantLine('sort_merge')}`] : []),
+    ...(VARIANTS
+      ? [
+          `  variants: id column first ${variantLine('lateral_id_first')}, id first + entity rows pre-sorted ${variantLine('lateral_id_first_presorted')}, timed query + pre-sort ${variantLine('lateral_presorted')}, work_mem 256MB ${variantLine('lateral_work_mem_256mb')}, sort-merge ${variantLine('sort_merge')}`,
+        ]
+      : []),
     `  not timed: load ${(load.seconds + loadEntities.seconds).toFixed(1)} s, PIT index ${index.seconds.toFixed(1)} s, vacuum analyze ${vacuum.seconds.toFixed(1)} s; pandas data ${ready.gen_s.toFixed(1)} s; materialise ${fmt(materialized.value)} online rows ${materialized.seconds.toFixed(1)} s`,
     `  online POST /v2/features at ${fmt(RATE)}/s: p50 ${phase.latency_ms.p50.toFixed(2)} ms, p99 ${phase.latency_ms.p99.toFixed(2)} ms, p99.9 ${phase.latency_ms.p999.toFixed(2)} ms, achieved ${fmt(phase.rps)}/s, not 200 ${notOk}, errors ${phase.errors}; skew check ${skewChecked} lookups, 0 mismatches`,
     ...(stopped ? [`  ${stopped}`] : []),
@@ -766,9 +1031,20 @@ try {
     peer_runs_s: peerRuns.map((r) => fixed(r.total_s, 3)),
     rounds,
     timed_flywheel: 'CREATE UNLOGGED TABLE … AS pointInTimeJoinSql(entity table, [entity_id, ts, k], ts, [view])',
-    timed_peer: 'np.lexsort((created_ts, event_ts)) + take; entities.sort_values(ts); merge_asof(backward, by entity_id, tolerance ttl - 1ns)',
-    variants: Object.fromEntries(Object.entries(variants).map(([k, v]) => [k, 'seconds' in v ? { seconds: fixed(v.seconds, 3), pg_cpu_s: fixed(v.pg_cpu_s ?? undefined, 2) } : v])),
-    correctness: { ...expected.checksums, ...expected.cases, row_mismatches: 0, sides_checked: ['flywheel', 'pandas', ...Object.keys(variants).filter((k) => 'seconds' in variants[k]!)] },
+    timed_peer:
+      'np.lexsort((created_ts, event_ts)) + take; entities.sort_values(ts); merge_asof(backward, by entity_id, tolerance ttl - 1ns)',
+    variants: Object.fromEntries(
+      Object.entries(variants).map(([k, v]) => [
+        k,
+        'seconds' in v ? { seconds: fixed(v.seconds, 3), pg_cpu_s: fixed(v.pg_cpu_s ?? undefined, 2) } : v,
+      ]),
+    ),
+    correctness: {
+      ...expected.checksums,
+      ...expected.cases,
+      row_mismatches: 0,
+      sides_checked: ['flywheel', 'pandas', ...Object.keys(variants).filter((k) => 'seconds' in variants[k]!)],
+    },
     postgres: settings,
     plan,
     online_p50_ms: phase.latency_ms.p50,
@@ -785,7 +1061,8 @@ try {
     online_unfinished: phase.unfinished,
     online_send_lag_p99_ms: phase.send_lag_ms?.p99 ?? null,
     online_server_cpu_us_per_request: fixed((1e6 * phase.server_cpu_s) / Math.max(1, phase.completed), 0),
-    online_postgres_cpu_us_per_request: phase.postgres_cpu_s !== null ? fixed((1e6 * phase.postgres_cpu_s) / Math.max(1, phase.completed), 0) : null,
+    online_postgres_cpu_us_per_request:
+      phase.postgres_cpu_s !== null ? fixed((1e6 * phase.postgres_cpu_s) / Math.max(1, phase.completed), 0) : null,
     online_lookup_entities: bodies.length,
     skew_checked: skewChecked,
     skew_mismatches: 0,

@@ -29,7 +29,8 @@
  * The JSON keys keep the names *_1m / *_5m for the base and large sizes; rows_1m and rows_5m say what they were.
  * A quick run: BENCH_ROWS=200000 npm run bench:ingest.
  *
- * Last line of stdout: one JSON object with `ratio_vs_pandas` (> 1: faster than pandas), `peak_rss_mb_1m`, `peak_rss_mb_5m`.
+ * Last line of stdout: one JSON object with `ratio_vs_pandas` (> 1: faster than pandas), `peak_rss_mb_1m`,
+ * `peak_rss_mb_5m`.
  */
 import { once } from 'node:events';
 import { createWriteStream, statSync } from 'node:fs';
@@ -57,16 +58,58 @@ const elapsedS = () => (performance.now() - benchStarted) / 1000;
 // ---------------------------------------------------------------------------------------------------------------
 // Data
 
-const CITIES = ['Lisbon', 'Porto', 'Madrid', 'Seville', 'Valencia', 'Lyon', 'Marseille', 'Toulouse', 'Milan', 'Naples',
-  'Turin', 'Munich', 'Hamburg', 'Cologne', 'Vienna', 'Prague', 'Krakow', 'Warsaw', 'Oslo', 'Dublin', 'Leeds', 'Bristol'];
+const CITIES = [
+  'Lisbon',
+  'Porto',
+  'Madrid',
+  'Seville',
+  'Valencia',
+  'Lyon',
+  'Marseille',
+  'Toulouse',
+  'Milan',
+  'Naples',
+  'Turin',
+  'Munich',
+  'Hamburg',
+  'Cologne',
+  'Vienna',
+  'Prague',
+  'Krakow',
+  'Warsaw',
+  'Oslo',
+  'Dublin',
+  'Leeds',
+  'Bristol',
+];
 const SEGMENTS = Array.from({ length: 40 }, (_, i) => `seg${i}`);
 const CHANNELS = Array.from({ length: 6 }, (_, i) => `ch${i}`);
 /** Twelve float columns: [mean, spread, normal (else uniform in mean ± spread)]. */
 const FLOATS: [number, number, boolean][] = [
-  [0, 1, true], [10, 2, true], [100, 15, true], [-5, 3, true], [1000, 250, true], [0.5, 0.1, true],
-  [0.5, 0.5, false], [0, 1, false], [50, 50, false], [250, 10, true], [-100, 40, false], [3, 1.5, true],
+  [0, 1, true],
+  [10, 2, true],
+  [100, 15, true],
+  [-5, 3, true],
+  [1000, 250, true],
+  [0.5, 0.1, true],
+  [0.5, 0.5, false],
+  [0, 1, false],
+  [50, 50, false],
+  [250, 10, true],
+  [-100, 40, false],
+  [3, 1.5, true],
 ];
-const HEADER = ['id', ...FLOATS.map((_, i) => `f${String(i + 1).padStart(2, '0')}`), 'qty', 'age', 'rating', 'visits', 'city', 'segment', 'channel'].join(',');
+const HEADER = [
+  'id',
+  ...FLOATS.map((_, i) => `f${String(i + 1).padStart(2, '0')}`),
+  'qty',
+  'age',
+  'rating',
+  'visits',
+  'city',
+  'segment',
+  'channel',
+].join(',');
 const FRACTIONS = Array.from({ length: 10_000 }, (_, i) => String(i).padStart(4, '0'));
 
 /** x with exactly four decimals, without toFixed (the generator's hot spot otherwise). */
@@ -82,7 +125,8 @@ function rowsText(random: () => number, idBase: number, first: number, count: nu
   let text = '';
   for (let r = first; r < first + count; r++) {
     let line = String(idBase + r);
-    for (const [mean, spread, isNormal] of FLOATS) line += ',' + fixed4(isNormal ? mean + spread * normal(random) : mean + spread * (2 * random() - 1));
+    for (const [mean, spread, isNormal] of FLOATS)
+      line += ',' + fixed4(isNormal ? mean + spread * normal(random) : mean + spread * (2 * random() - 1));
     line += `,${Math.floor(random() * 10)},${18 + Math.floor(random() * 70)},${1 + Math.floor(random() * 5)},${Math.floor(random() * random() * 1000)}`;
     line += `,${CITIES[Math.floor(random() * CITIES.length)]},${SEGMENTS[Math.floor(random() * SEGMENTS.length)]},${CHANNELS[Math.floor(random() * CHANNELS.length)]}\n`;
     text += line;
@@ -117,7 +161,9 @@ async function generateCsv(path: string, rows: number, block: number): Promise<n
   out.end();
   await once(out, 'close');
   const bytes = statSync(path).size;
-  console.error(`  generated ${rows.toLocaleString('en')} rows, ${(bytes / 1e6).toFixed(0)} MB in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.error(
+    `  generated ${rows.toLocaleString('en')} rows, ${(bytes / 1e6).toFixed(0)} MB in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
   return bytes;
 }
 
@@ -149,12 +195,28 @@ async function removeDataset(dataset: string): Promise<void> {
 async function runFlywheel(path: string, rows: number): Promise<Run> {
   const dataset = `bench-ingest-${runTag}-${++datasetCounter}`;
   try {
-    const { stdout, seconds: processSeconds } = await runProcess(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'ingestChild.ts'), path, dataset], { stderr: 'inherit' });
+    const { stdout, seconds: processSeconds } = await runProcess(
+      process.execPath,
+      ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'ingestChild.ts'), path, dataset],
+      { stderr: 'inherit' },
+    );
     const result = lastJson<Record<string, unknown>>(stdout);
-    if (result.reused !== false) throw new Error(`flywheel run ${dataset} was answered from an existing version (reused: ${String(result.reused)}); the timing would be meaningless`);
-    if (result.rows !== rows) throw new Error(`flywheel run ${dataset} ingested ${String(result.rows)} rows, expected ${rows}`);
-    if (result.profiled_columns !== 20) throw new Error(`flywheel run ${dataset} profiled ${String(result.profiled_columns)} columns, expected 20`);
-    return { side: 'flywheel', rows, seconds: result.seconds as number, peakRssKb: result.max_rss_kb as number, baselineRssKb: result.baseline_rss_kb as number, processSeconds };
+    if (result.reused !== false)
+      throw new Error(
+        `flywheel run ${dataset} was answered from an existing version (reused: ${String(result.reused)}); the timing would be meaningless`,
+      );
+    if (result.rows !== rows)
+      throw new Error(`flywheel run ${dataset} ingested ${String(result.rows)} rows, expected ${rows}`);
+    if (result.profiled_columns !== 20)
+      throw new Error(`flywheel run ${dataset} profiled ${String(result.profiled_columns)} columns, expected 20`);
+    return {
+      side: 'flywheel',
+      rows,
+      seconds: result.seconds as number,
+      peakRssKb: result.max_rss_kb as number,
+      baselineRssKb: result.baseline_rss_kb as number,
+      processSeconds,
+    };
   } finally {
     await removeDataset(dataset);
   }
@@ -163,10 +225,21 @@ async function runFlywheel(path: string, rows: number): Promise<Run> {
 const PANDAS_DESCRIBE = 'all';
 
 async function runPandas(path: string, rows: number): Promise<Run> {
-  const { stdout, seconds: processSeconds } = await runProcess(PYTHON, [join(PROJECT_ROOT, 'bench', 'ingest_pandas.py'), path, PANDAS_DESCRIBE], { stderr: 'inherit' });
+  const { stdout, seconds: processSeconds } = await runProcess(
+    PYTHON,
+    [join(PROJECT_ROOT, 'bench', 'ingest_pandas.py'), path, PANDAS_DESCRIBE],
+    { stderr: 'inherit' },
+  );
   const result = lastJson<Record<string, unknown>>(stdout);
   if (result.rows !== rows) throw new Error(`pandas read ${String(result.rows)} rows, expected ${rows}`);
-  return { side: 'pandas', rows, seconds: result.seconds as number, peakRssKb: result.peak_rss_kb as number, baselineRssKb: result.baseline_rss_kb as number, processSeconds };
+  return {
+    side: 'pandas',
+    rows,
+    seconds: result.seconds as number,
+    peakRssKb: result.peak_rss_kb as number,
+    baselineRssKb: result.baseline_rss_kb as number,
+    processSeconds,
+  };
 }
 
 /** pandas from Debian (python3-pandas): its version. */
@@ -187,7 +260,9 @@ const cleanup = () =>
   (cleaning ??= (async () => {
     await rm(dataDir, { recursive: true, force: true });
     for (let i = 1; i <= datasetCounter; i++) {
-      await removeDataset(`bench-ingest-${runTag}-${i}`).catch((error: Error) => console.error(`  could not remove dataset bench-ingest-${runTag}-${i}: ${error.message}`));
+      await removeDataset(`bench-ingest-${runTag}-${i}`).catch((error: Error) =>
+        console.error(`  could not remove dataset bench-ingest-${runTag}-${i}: ${error.message}`),
+      );
     }
     await db.$client.end();
   })());
@@ -204,7 +279,9 @@ const describeRun = (run: Run) =>
   `  ${run.side.padEnd(8)} ${run.rows.toLocaleString('en').padStart(10)} rows  ${run.seconds.toFixed(2).padStart(7)} s  ${fmtRate(run.rows, run.seconds).toLocaleString('en').padStart(10)} rows/s  peak RSS ${mb(run.peakRssKb).toFixed(0).padStart(5)} MB (process ${run.processSeconds.toFixed(1)} s)`;
 
 try {
-  console.error(`bench:ingest: ${ROWS.toLocaleString('en')} rows × 20 columns, ${REPEATS} interleaved runs per side; large file ${ROWS_LARGE ? ROWS_LARGE.toLocaleString('en') + ' rows' : 'skipped'}; pandas ${pandasVersion} (${PYTHON})`);
+  console.error(
+    `bench:ingest: ${ROWS.toLocaleString('en')} rows × 20 columns, ${REPEATS} interleaved runs per side; large file ${ROWS_LARGE ? ROWS_LARGE.toLocaleString('en') + ' rows' : 'skipped'}; pandas ${pandasVersion} (${PYTHON})`,
+  );
   const basePath = join(dataDir, `table-${ROWS}.csv`);
   const baseBytes = await generateCsv(basePath, ROWS, ROWS);
 
@@ -231,12 +308,16 @@ try {
     console.error(describeRun(flywheelLarge));
     // pandas on the large file only when its likely time (scaled from its base runs, with a margin) fits the budget.
     const pandasEstimate = Math.max(...pandasBase.map((run) => run.processSeconds)) * (ROWS_LARGE / ROWS) * 1.3 + 5;
-    const wanted = PANDAS_LARGE === undefined || PANDAS_LARGE === '' ? elapsedS() + pandasEstimate < BUDGET_S : PANDAS_LARGE !== '0';
+    const wanted =
+      PANDAS_LARGE === undefined || PANDAS_LARGE === '' ? elapsedS() + pandasEstimate < BUDGET_S : PANDAS_LARGE !== '0';
     if (wanted) {
       pandasLarge = await runPandas(largePath, ROWS_LARGE);
       console.error(describeRun(pandasLarge));
     } else {
-      pandasLargeSkipped = PANDAS_LARGE === '0' ? 'BENCH_PANDAS_LARGE=0' : `~${pandasEstimate.toFixed(0)} s more would pass the ${BUDGET_S} s budget`;
+      pandasLargeSkipped =
+        PANDAS_LARGE === '0'
+          ? 'BENCH_PANDAS_LARGE=0'
+          : `~${pandasEstimate.toFixed(0)} s more would pass the ${BUDGET_S} s budget`;
       console.error(`  pandas on ${ROWS_LARGE.toLocaleString('en')} rows skipped: ${pandasLargeSkipped}`);
     }
     await rm(largePath, { force: true });
@@ -258,12 +339,38 @@ try {
     ...[
       [`flywheel ingestTable`, ROWS, fBest.seconds, peak(flywheelBase), fBest.baselineRssKb] as const,
       [`pandas read_csv+describe(all)`, ROWS, pBest.seconds, peak(pandasBase), pBest.baselineRssKb] as const,
-      ...(flywheelLarge ? [[`flywheel ingestTable`, ROWS_LARGE, flywheelLarge.seconds, flywheelLarge.peakRssKb, flywheelLarge.baselineRssKb] as const] : []),
-      ...(pandasLarge ? [[`pandas read_csv+describe(all)`, ROWS_LARGE, pandasLarge.seconds, pandasLarge.peakRssKb, pandasLarge.baselineRssKb] as const] : []),
-    ].map(([label, rows, seconds, peakKb, beforeKb]) =>
-      `  ${label.padEnd(34)} ${rowLabel(rows).padStart(10)} ${seconds.toFixed(2).padStart(8)} ${fmtRate(rows, seconds).toLocaleString('en').padStart(11)} ${mb(peakKb).toFixed(0).padStart(12)} ${mb(beforeKb).toFixed(0).padStart(10)}`),
+      ...(flywheelLarge
+        ? [
+            [
+              `flywheel ingestTable`,
+              ROWS_LARGE,
+              flywheelLarge.seconds,
+              flywheelLarge.peakRssKb,
+              flywheelLarge.baselineRssKb,
+            ] as const,
+          ]
+        : []),
+      ...(pandasLarge
+        ? [
+            [
+              `pandas read_csv+describe(all)`,
+              ROWS_LARGE,
+              pandasLarge.seconds,
+              pandasLarge.peakRssKb,
+              pandasLarge.baselineRssKb,
+            ] as const,
+          ]
+        : []),
+    ].map(
+      ([label, rows, seconds, peakKb, beforeKb]) =>
+        `  ${label.padEnd(34)} ${rowLabel(rows).padStart(10)} ${seconds.toFixed(2).padStart(8)} ${fmtRate(rows, seconds).toLocaleString('en').padStart(11)} ${mb(peakKb).toFixed(0).padStart(12)} ${mb(beforeKb).toFixed(0).padStart(10)}`,
+    ),
     `  ratio vs pandas (rows/s, ${rowLabel(ROWS)} rows): ${ratio} (> 1: Flywheel faster; goal ≥ 1)`,
-    ...(flywheelLarge ? [`  Flywheel peak RSS ${rowLabel(ROWS)} → ${rowLabel(ROWS_LARGE)} rows: ${mb(peak(flywheelBase)).toFixed(0)} → ${mb(flywheelLarge.peakRssKb).toFixed(0)} MB (goal: flat)`] : []),
+    ...(flywheelLarge
+      ? [
+          `  Flywheel peak RSS ${rowLabel(ROWS)} → ${rowLabel(ROWS_LARGE)} rows: ${mb(peak(flywheelBase)).toFixed(0)} → ${mb(flywheelLarge.peakRssKb).toFixed(0)} MB (goal: flat)`,
+        ]
+      : []),
     ...(pandasLargeSkipped ? [`  pandas on ${rowLabel(ROWS_LARGE)} rows skipped: ${pandasLargeSkipped}`] : []),
     `  "before MB": RSS of the process just before the timed call (runtime and libraries); total ${elapsedS().toFixed(0)} s`,
     '',

@@ -39,22 +39,28 @@ try {
 
   const baselineRss = process.memoryUsage().rss;
   const started = performance.now();
-  const result = await ingestTable({ db, store }, { workflowId: `bench-ingest-${dataset}`, dataset, table: { source: path } }, onProgress);
+  const result = await ingestTable(
+    { db, store },
+    { workflowId: `bench-ingest-${dataset}`, dataset, table: { source: path } },
+    onProgress,
+  );
   const seconds = (performance.now() - started) / 1000;
   const maxRssKb = process.resourceUsage().maxRSS;
 
-  console.log(JSON.stringify({
-    seconds,
-    rows: result.rowCount,
-    bytes: size,
-    reused: result.reused,
-    dataset_version_id: result.datasetVersionId,
-    object_key: result.objectKey,
-    profiled_columns: result.profile.length,
-    column_types: result.profile.map((p) => p.type),
-    max_rss_kb: maxRssKb,
-    baseline_rss_kb: Math.round(baselineRss / 1024),
-  }));
+  console.log(
+    JSON.stringify({
+      seconds,
+      rows: result.rowCount,
+      bytes: size,
+      reused: result.reused,
+      dataset_version_id: result.datasetVersionId,
+      object_key: result.objectKey,
+      profiled_columns: result.profile.length,
+      column_types: result.profile.map((p) => p.type),
+      max_rss_kb: maxRssKb,
+      baseline_rss_kb: Math.round(baselineRss / 1024),
+    }),
+  );
 } finally {
   await db.$client.end();
 }

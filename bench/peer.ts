@@ -10,15 +10,25 @@ import { PROJECT_ROOT } from '../config/env';
 export function ensurePythonPeer(python: string, probe: string, debianPackage: string, bench: string): string {
   const run = () => spawnSync(python, ['-c', probe], { encoding: 'utf8' });
   let found = run();
-  if (found.status !== 0 && process.getuid?.() === 0 && python === '/usr/bin/python3' && existsSync('/usr/bin/apt-get')) {
+  if (
+    found.status !== 0 &&
+    process.getuid?.() === 0 &&
+    python === '/usr/bin/python3' &&
+    existsSync('/usr/bin/apt-get')
+  ) {
     console.error(`  ${debianPackage} is missing from /usr/bin/python3: apt-get install -y ${debianPackage}`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     spawnSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', debianPackage], { stdio: ['ignore', 'ignore', 'inherit'], env });
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', debianPackage], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env,
+    });
     found = run();
   }
   if (found.status !== 0) {
-    console.error(`${bench} needs Debian's ${debianPackage} for ${python} (sudo apt-get install -y ${debianPackage}), or BENCH_PYTHON pointing at a python that has it.\n${found.stderr ?? found.error?.message ?? ''}`);
+    console.error(
+      `${bench} needs Debian's ${debianPackage} for ${python} (sudo apt-get install -y ${debianPackage}), or BENCH_PYTHON pointing at a python that has it.\n${found.stderr ?? found.error?.message ?? ''}`,
+    );
     process.exit(1);
   }
   return found.stdout.trim();
@@ -38,7 +48,10 @@ export function intFromEnv(name: string, fallback: number): number {
  * would pass `budgetS` of total wall time. Returns how many ran and, when it stopped early, why.
  */
 export async function budgetedRounds(
-  repeats: number, budgetS: number, elapsedS: () => number, round: (index: number) => Promise<void>,
+  repeats: number,
+  budgetS: number,
+  elapsedS: () => number,
+  round: (index: number) => Promise<void>,
 ): Promise<{ rounds: number; stopped: string }> {
   let last = 0;
   for (let index = 0; index < repeats; index++) {
@@ -55,10 +68,15 @@ export async function budgetedRounds(
 }
 
 /**
- * Runs a child to the end in the project root: its stdout (and stderr, unless `inherit` shows it live) and wall seconds;
+ * Runs a child to the end in the project root: its stdout (and stderr, unless `inherit` shows it live) and wall
+ * seconds;
  * a non-zero exit rejects with both outputs.
  */
-export function runProcess(command: string, args: string[], options: { stderr?: 'inherit' | 'capture' } = {}): Promise<{ stdout: string; stderr: string; seconds: number }> {
+export function runProcess(
+  command: string,
+  args: string[],
+  options: { stderr?: 'inherit' | 'capture' } = {},
+): Promise<{ stdout: string; stderr: string; seconds: number }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const capture = options.stderr !== 'inherit';
@@ -70,14 +88,24 @@ export function runProcess(command: string, args: string[], options: { stderr?: 
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (code === 0) resolve({ stdout, stderr, seconds: (performance.now() - started) / 1000 });
-      else reject(new Error(`${command} ${args.join(' ')} exited with ${signal ?? code}\n${stdout}${capture ? `\n${stderr}` : ''}`));
+      else
+        reject(
+          new Error(
+            `${command} ${args.join(' ')} exited with ${signal ?? code}\n${stdout}${capture ? `\n${stderr}` : ''}`,
+          ),
+        );
     });
   });
 }
 
 /** The last line of a child's stdout that is a JSON object (the benches' children end with one). */
 export function lastJson<T>(stdout: string, what = 'the child', stderr = ''): T {
-  const line = stdout.trim().split('\n').reverse().find((l) => l.startsWith('{')) ?? '';
+  const line =
+    stdout
+      .trim()
+      .split('\n')
+      .reverse()
+      .find((l) => l.startsWith('{')) ?? '';
   try {
     return JSON.parse(line) as T;
   } catch {

@@ -18,21 +18,49 @@ const STAGE_ACTIVITIES = 10;
 const require = createRequire(import.meta.url);
 
 const noopStages = {
-  async authorizeRelease() { return { actor: null, scope: null, newModel: true }; },
+  async authorizeRelease() {
+    return { actor: null, scope: null, newModel: true };
+  },
   async recordPipeline() {},
-  async ingestDataset() { return { datasetVersionId: 'bench@0', contentHash: '0', objectKey: 'k', rowCount: 1, reused: true }; },
-  async validateDataset() { return { reportKey: 'r', passed: true, errorCount: 0, warnings: [] }; },
-  async trainModel() { return { runId: 'run-bench', artifactKey: 'a', backend: 'none', taskQueue: 'bench', epochs: 1, finalLoss: 0 }; },
-  async resolveAlias() { return null; },
-  async evaluateModel() { return { metrics: { r2: 1 }, gate: { passed: true, failures: [], checks: [] }, baseline: null, predictionReferenceKey: 'p', reportKey: 'r', plots: {} }; },
-  async registerModelVersion() { return { modelName: 'bench', version: 1 }; },
-  async deployModelVersion() { return { deploymentId: 'bench/champion', previousVersion: null, endpoint: 'http://bench', serving: 'confirmed' }; },
-  async ensureMonitor() { return 'monitor-bench'; },
-  async noop(step: number) { return step; },
+  async ingestDataset() {
+    return { datasetVersionId: 'bench@0', contentHash: '0', objectKey: 'k', rowCount: 1, reused: true };
+  },
+  async validateDataset() {
+    return { reportKey: 'r', passed: true, errorCount: 0, warnings: [] };
+  },
+  async trainModel() {
+    return { runId: 'run-bench', artifactKey: 'a', backend: 'none', taskQueue: 'bench', epochs: 1, finalLoss: 0 };
+  },
+  async resolveAlias() {
+    return null;
+  },
+  async evaluateModel() {
+    return {
+      metrics: { r2: 1 },
+      gate: { passed: true, failures: [], checks: [] },
+      baseline: null,
+      predictionReferenceKey: 'p',
+      reportKey: 'r',
+      plots: {},
+    };
+  },
+  async registerModelVersion() {
+    return { modelName: 'bench', version: 1 };
+  },
+  async deployModelVersion() {
+    return { deploymentId: 'bench/champion', previousVersion: null, endpoint: 'http://bench', serving: 'confirmed' };
+  },
+  async ensureMonitor() {
+    return 'monitor-bench';
+  },
+  async noop(step: number) {
+    return step;
+  },
 };
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const percentile = (values: number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))]!;
+const percentile = (values: number[], q: number) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * q))]!;
 
 const settings = loadConfig();
 const services = await connectServices(settings);
@@ -47,15 +75,26 @@ const worker = await Worker.create({
 const running = worker.run();
 
 const config = parsePipelineConfig({
-  name: 'bench', model: 'bench', data: { dataset: 'bench', source: '/dev/null' },
+  name: 'bench',
+  model: 'bench',
+  data: { dataset: 'bench', source: '/dev/null' },
   schema: { columns: { x: { type: 'number' }, y: { type: 'number' } } },
   training: { task: 'regression', target: 'y', features: { numeric: ['x'] } },
 });
-const input: PipelineInput = { config, servingUrl: 'http://bench', queues: { trainCpu: taskQueue }, trigger: { kind: 'test' } };
+const input: PipelineInput = {
+  config,
+  servingUrl: 'http://bench',
+  queues: { trainCpu: taskQueue },
+  trigger: { kind: 'test' },
+};
 
 async function timed(workflowType: 'pipelineWorkflow' | 'bareWorkflow', id: string): Promise<number> {
   const started = performance.now();
-  await services.client.workflow.execute(workflowType, { taskQueue, workflowId: id, args: workflowType === 'bareWorkflow' ? [STAGE_ACTIVITIES] : [input] });
+  await services.client.workflow.execute(workflowType, {
+    taskQueue,
+    workflowId: id,
+    args: workflowType === 'bareWorkflow' ? [STAGE_ACTIVITIES] : [input],
+  });
   return performance.now() - started;
 }
 
@@ -67,9 +106,14 @@ for (let i = 0; i < 3; i++) {
   await timed('bareWorkflow', `${taskQueue}-warm-b${i}`);
 }
 for (let round = 0; round < ROUNDS; round++) {
-  const order = round % 2 === 0 ? (['pipelineWorkflow', 'bareWorkflow'] as const) : (['bareWorkflow', 'pipelineWorkflow'] as const);
-  for (const type of order) (type === 'pipelineWorkflow' ? pipelineMs : bareMs).push(await timed(type, `${taskQueue}-${type}-${round}`));
-  if ((round + 1) % 10 === 0) console.error(`  ${round + 1}/${ROUNDS} rounds: pipeline median ${median(pipelineMs).toFixed(1)} ms, bare median ${median(bareMs).toFixed(1)} ms`);
+  const order =
+    round % 2 === 0 ? (['pipelineWorkflow', 'bareWorkflow'] as const) : (['bareWorkflow', 'pipelineWorkflow'] as const);
+  for (const type of order)
+    (type === 'pipelineWorkflow' ? pipelineMs : bareMs).push(await timed(type, `${taskQueue}-${type}-${round}`));
+  if ((round + 1) % 10 === 0)
+    console.error(
+      `  ${round + 1}/${ROUNDS} rounds: pipeline median ${median(pipelineMs).toFixed(1)} ms, bare median ${median(bareMs).toFixed(1)} ms`,
+    );
 }
 worker.shutdown();
 await running;

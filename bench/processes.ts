@@ -18,14 +18,18 @@ export function statOf(pid: number | string): { ppid: number; self: number; chil
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // utime, stime, cutime, cstime: fields 14–17 of stat
-    return { ppid: Number(f[1]), self: (Number(f[11]) + Number(f[12])) / CLOCK_TICKS, children: (Number(f[13]) + Number(f[14])) / CLOCK_TICKS };
+    return {
+      ppid: Number(f[1]),
+      self: (Number(f[11]) + Number(f[12])) / CLOCK_TICKS,
+      children: (Number(f[13]) + Number(f[14])) / CLOCK_TICKS,
+    };
   } catch {
     return undefined;
   }
 }
 
 /** CPU seconds a process has used so far; 0 when it is gone. */
-export const cpuSecondsOf = (pid: number | string | undefined) => (pid ? statOf(pid)?.self ?? 0 : 0);
+export const cpuSecondsOf = (pid: number | string | undefined) => (pid ? (statOf(pid)?.self ?? 0) : 0);
 
 /** Busy and total jiffies of the whole machine (/proc/stat). */
 export function machineTicks(): { busy: number; total: number } {
@@ -34,7 +38,8 @@ export function machineTicks(): { busy: number; total: number } {
   return { busy: total - (line[3] ?? 0) - (line[4] ?? 0), total };
 }
 
-export const busyPct = (m0: { busy: number; total: number }, m1: { busy: number; total: number }) => (100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total);
+export const busyPct = (m0: { busy: number; total: number }, m1: { busy: number; total: number }) =>
+  (100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total);
 
 /** The bench's child processes, so a failure or a signal stops every one of them. */
 export const children = new Set<ChildProcess>();
@@ -56,10 +61,16 @@ export function stopChild(child: ChildProcess, timeoutMs = 5_000): Promise<void>
   });
 }
 
-export async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number, child?: ChildProcess): Promise<void> {
+export async function waitUntil(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  child?: ChildProcess,
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
-    if (child && (child.exitCode !== null || child.signalCode !== null)) throw new Error(`${what}: the process exited (${child.exitCode ?? child.signalCode})`);
+    if (child && (child.exitCode !== null || child.signalCode !== null))
+      throw new Error(`${what}: the process exited (${child.exitCode ?? child.signalCode})`);
     if (await probe().catch(() => false)) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
@@ -73,15 +84,22 @@ export interface PhaseCpu {
 
 /**
  * One load phase: bench/serveLoad.ts in a child process (never the server's event loop) at `nice` (0: unchanged; as
- * root a negative nice keeps an open-loop generator's sends on time), with the server's CPU and the machine's busy share
+ * root a negative nice keeps an open-loop generator's sends on time), with the server's CPU and the machine's busy
+ * share
  * over the phase.
  */
-export async function runLoadPhase(spec: LoadSpec, options: { dir: string; serverPid?: number; nice: number }): Promise<LoadResult & PhaseCpu> {
+export async function runLoadPhase(
+  spec: LoadSpec,
+  options: { dir: string; serverPid?: number; nice: number },
+): Promise<LoadResult & PhaseCpu> {
   const specFile = join(options.dir, `load-${spec.idPrefix.replace(/[^a-z0-9-]/gi, '_')}.json`);
   writeFileSync(specFile, JSON.stringify(spec));
   const cpu0 = cpuSecondsOf(options.serverPid);
   const m0 = machineTicks();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'serveLoad.ts'), specFile], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'serveLoad.ts'), specFile], {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.add(child);
   if (options.nice !== 0 && child.pid) {
     try {
@@ -100,7 +118,11 @@ export async function runLoadPhase(spec: LoadSpec, options: { dir: string; serve
   const server_cpu_s = cpuSecondsOf(options.serverPid) - cpu0;
   const m1 = machineTicks();
   if (code !== 0) throw new Error(`load generator exited with ${code}\n${stdout}`);
-  return { ...(JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult), server_cpu_s, machine_busy_pct: busyPct(m0, m1) };
+  return {
+    ...(JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult),
+    server_cpu_s,
+    machine_busy_pct: busyPct(m0, m1),
+  };
 }
 
 /** A TCP port free on loopback right now (the OS picks it). */

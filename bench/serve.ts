@@ -82,7 +82,16 @@ import { closeDb, connectDb, type Db } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig, PROJECT_ROOT } from '../config/env';
 import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
-import { busyPct, children, cpuSecondsOf, freePort, machineTicks, runLoadPhase, stopChild, waitUntil } from './processes';
+import {
+  busyPct,
+  children,
+  cpuSecondsOf,
+  freePort,
+  machineTicks,
+  runLoadPhase,
+  stopChild,
+  waitUntil,
+} from './processes';
 import type { LoadResult, LoadSpec } from './serveLoad';
 
 const SECONDS = Math.max(1, intFromEnv('BENCH_SECONDS', 10));
@@ -95,7 +104,9 @@ const INPROC_S = Math.max(1, intFromEnv('BENCH_INPROC_S', 3));
 const DRAIN_S = intFromEnv('BENCH_DRAIN_S', 10);
 const LOG_WAIT_S = intFromEnv('BENCH_LOG_WAIT_S', 120);
 const MODEL = process.env.BENCH_MODEL || undefined;
-/** Niceness of the open-loop generator: its sends keep their schedule when the server saturates the cores (root only). */
+/**
+ * Niceness of the open-loop generator: its sends keep their schedule when the server saturates the cores (root only).
+ */
 const GENERATOR_NICE = -Math.abs(intFromEnv('BENCH_GENERATOR_NICE', 10));
 const BUDGET_S = intFromEnv('BENCH_BUDGET_S', 480);
 const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
@@ -119,7 +130,8 @@ function postgresCpu(): Map<number, number> {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') byPid.set(Number(entry), cpuSecondsOf(Number(entry)));
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres')
+        byPid.set(Number(entry), cpuSecondsOf(Number(entry)));
     } catch {
       // gone meanwhile
     }
@@ -145,11 +157,16 @@ async function cleanup(): Promise<void> {
   for (const child of children) await stopChild(child);
   if (db) {
     if (!KEEP_LOGS) {
-      const deleted = await db.execute(sql`delete from predictions where id > ${baseId} and request_id like ${`${runTag}-%`}`).catch((error: Error) => {
-        console.error(`  could not delete the bench's prediction rows: ${error.message}`);
-        return undefined;
-      });
-      if (deleted) console.error(`  deleted the bench's ${(deleted.rowCount ?? 0).toLocaleString('en-US')} rows from predictions (BENCH_KEEP_LOGS=1 keeps them)`);
+      const deleted = await db
+        .execute(sql`delete from predictions where id > ${baseId} and request_id like ${`${runTag}-%`}`)
+        .catch((error: Error) => {
+          console.error(`  could not delete the bench's prediction rows: ${error.message}`);
+          return undefined;
+        });
+      if (deleted)
+        console.error(
+          `  deleted the bench's ${(deleted.rowCount ?? 0).toLocaleString('en-US')} rows from predictions (BENCH_KEEP_LOGS=1 keeps them)`,
+        );
     }
     await closeDb(db).catch(() => undefined);
   }
@@ -163,8 +180,16 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 /** Runs the CLI (its output on stderr); a demo that cannot finish (a broken pipeline) fails the bench after 15 min. */
 function flywheelCli(args: string[]): void {
-  const result = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 2, 2], timeout: 900_000, killSignal: 'SIGTERM' });
-  if (result.status !== 0) throw new Error(`flywheel ${args.join(' ')} ${result.error ? `failed: ${result.error.message}` : `exited with ${result.status ?? result.signal}`}`);
+  const result = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), ...args], {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 2, 2],
+    timeout: 900_000,
+    killSignal: 'SIGTERM',
+  });
+  if (result.status !== 0)
+    throw new Error(
+      `flywheel ${args.join(' ')} ${result.error ? `failed: ${result.error.message}` : `exited with ${result.status ?? result.signal}`}`,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -208,7 +233,9 @@ type Instance = Record<string, string | number>;
 
 /** Rows of the demo CSV as request instances (feature columns only), spread evenly over the file. */
 function loadInstances(csvPath: string, served: LoadedModel, count: number): Instance[] {
-  const lines = readFileSync(csvPath, 'utf8').split('\n').filter((l) => l.length > 0);
+  const lines = readFileSync(csvPath, 'utf8')
+    .split('\n')
+    .filter((l) => l.length > 0);
   const header = lines[0]!.split(',');
   const pre = served.preprocessor;
   const numeric = new Set(pre.numeric.map((n) => n.name));
@@ -230,15 +257,28 @@ function loadInstances(csvPath: string, served: LoadedModel, count: number): Ins
   return out;
 }
 
-interface PeerLayer { kernel: number[]; bias: number[]; shape: number[]; activation: string }
+interface PeerLayer {
+  kernel: number[];
+  bias: number[];
+  shape: number[];
+  activation: string;
+}
 
 /** The served network's dense layers, for the peer. */
 function denseLayers(served: LoadedModel): PeerLayer[] {
   return served.model.layers.map((layer) => {
     const [kernel, bias] = layer.getWeights();
     const activation = String((layer.getConfig() as { activation?: unknown }).activation ?? 'linear');
-    if (!kernel || !bias || kernel.shape.length !== 2) throw new Error(`layer ${layer.name} (${layer.getClassName()}) is not a dense layer; the peer only rebuilds MLPs`);
-    return { kernel: Array.from(kernel.dataSync()), bias: Array.from(bias.dataSync()), shape: kernel.shape, activation };
+    if (!kernel || !bias || kernel.shape.length !== 2)
+      throw new Error(
+        `layer ${layer.name} (${layer.getClassName()}) is not a dense layer; the peer only rebuilds MLPs`,
+      );
+    return {
+      kernel: Array.from(kernel.dataSync()),
+      bias: Array.from(bias.dataSync()),
+      shape: kernel.shape,
+      activation,
+    };
   });
 }
 
@@ -261,19 +301,31 @@ const describeLog = (l: LogDrain) =>
   `prediction log: ${fmt(l.logged)} of ${fmt(l.expected)} rows written${l.logged < l.expected ? ` (${fmt(l.expected - l.logged)} NOT written after waiting ${l.waited_s.toFixed(0)} s)` : ''}; ` +
   `${l.waited_s < 0.6 ? 'no backlog' : `backlog drained ${l.waited_s.toFixed(1)} s after the phase`}, ${fmt(l.rows_per_s)} rows/s written from the phase's start`;
 
-interface LogDrain { expected: number; logged: number; waited_s: number; rows_per_s: number }
+interface LogDrain {
+  expected: number;
+  logged: number;
+  waited_s: number;
+  rows_per_s: number;
+}
 
 /**
  * Waits until `expected` rows under the id prefix are in `predictions` (the server's log caught up), or `capS`
  * passed, or nothing was written for 10 s.
  */
-async function awaitLog(prefix: string, expected: number, capS: number, phaseStarted = lastPhaseStarted): Promise<LogDrain> {
+async function awaitLog(
+  prefix: string,
+  expected: number,
+  capS: number,
+  phaseStarted = lastPhaseStarted,
+): Promise<LogDrain> {
   const started = performance.now();
   let logged = 0;
   let last = -1;
   let lastChange = started;
   while (true) {
-    const rows = await db!.execute<{ n: string }>(sql`select count(*)::text as n from predictions where id > ${baseId} and request_id like ${`${prefix}%`}`);
+    const rows = await db!.execute<{ n: string }>(
+      sql`select count(*)::text as n from predictions where id > ${baseId} and request_id like ${`${prefix}%`}`,
+    );
     logged = Number(rows.rows[0]!.n);
     const now = performance.now();
     if (logged >= expected) break;
@@ -282,16 +334,29 @@ async function awaitLog(prefix: string, expected: number, capS: number, phaseSta
     await new Promise((resolve) => setTimeout(resolve, now - started < 5_000 ? 500 : 1_000));
   }
   const now = performance.now();
-  return { expected, logged, waited_s: (now - started) / 1000, rows_per_s: logged / Math.max(1e-3, (now - phaseStarted) / 1000) };
+  return {
+    expected,
+    logged,
+    waited_s: (now - started) / 1000,
+    rows_per_s: logged / Math.max(1e-3, (now - phaseStarted) / 1000),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Main
 
-async function postJson(url: string, body: unknown, requestId?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+async function postJson(
+  url: string,
+  body: unknown,
+  requestId?: string,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(requestId ? { 'x-request-id': requestId } : {}), ...(API_KEY ? { authorization: `Bearer ${API_KEY}` } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      ...(requestId ? { 'x-request-id': requestId } : {}),
+      ...(API_KEY ? { authorization: `Bearer ${API_KEY}` } : {}),
+    },
     body: JSON.stringify(body),
   });
   return { status: response.status, json: (await response.json()) as Record<string, unknown> };
@@ -299,13 +364,23 @@ async function postJson(url: string, body: unknown, requestId?: string): Promise
 
 try {
   // Python peer first: a missing package fails fast, before the stack comes up.
-  const peerVersions = ensurePythonPeer(PYTHON, 'import fastapi, uvicorn, pydantic, starlette; print(fastapi.__version__, uvicorn.__version__, pydantic.VERSION, starlette.__version__)', 'python3-fastapi', 'bench:serve');
-  const sklearnVersions = ensurePythonPeer(PYTHON,
+  const peerVersions = ensurePythonPeer(
+    PYTHON,
+    'import fastapi, uvicorn, pydantic, starlette; print(fastapi.__version__, uvicorn.__version__, pydantic.VERSION, starlette.__version__)',
+    'python3-fastapi',
+    'bench:serve',
+  );
+  const sklearnVersions = ensurePythonPeer(
+    PYTHON,
     'import sklearn, numpy; from threadpoolctl import threadpool_info; b = [x for x in threadpool_info() if x["user_api"] == "blas"]; ' +
-    'print(sklearn.__version__, numpy.__version__, f"{b[0][\'internal_api\']}/{b[0][\'num_threads\']}" if b else "unknown")',
-    'python3-sklearn', 'bench:serve');
-  if (PEER_LOOP === 'uvloop') ensurePythonPeer(PYTHON, 'import uvloop; print(uvloop.__version__)', 'python3-uvloop', 'bench:serve');
-  if (PEER_HTTP === 'httptools') ensurePythonPeer(PYTHON, 'import httptools; print(httptools.__version__)', 'python3-httptools', 'bench:serve');
+      'print(sklearn.__version__, numpy.__version__, f"{b[0][\'internal_api\']}/{b[0][\'num_threads\']}" if b else "unknown")',
+    'python3-sklearn',
+    'bench:serve',
+  );
+  if (PEER_LOOP === 'uvloop')
+    ensurePythonPeer(PYTHON, 'import uvloop; print(uvloop.__version__)', 'python3-uvloop', 'bench:serve');
+  if (PEER_HTTP === 'httptools')
+    ensurePythonPeer(PYTHON, 'import httptools; print(httptools.__version__)', 'python3-httptools', 'bench:serve');
   const [fastapiVersion, uvicornVersion, pydanticVersion, starletteVersion] = peerVersions.split(/\s+/);
   const [sklearnVersion, numpyVersion, blas = 'unknown'] = sklearnVersions.split(/\s+/);
 
@@ -313,15 +388,27 @@ try {
   flywheelCli(['up', '--quiet']);
   const pipeline = loadPipelineConfig(join(PROJECT_ROOT, 'examples', 'demand', 'pipeline.yaml'));
   let config = loadConfig();
-  const listModels = async () => ((await (await fetch(`${config.serving.url}/v2/models`)).json()) as { models: { name: string; version: string; alias: string }[] }).models;
+  const listModels = async () =>
+    (
+      (await (await fetch(`${config.serving.url}/v2/models`)).json()) as {
+        models: { name: string; version: string; alias: string }[];
+      }
+    ).models;
   let servedList = await listModels();
   const wanted = MODEL ?? pipeline.model;
   if (RUN_DEMO || !servedList.some((m) => m.name === wanted)) {
-    if (MODEL) throw new Error(`BENCH_MODEL=${MODEL} is not served (serving: ${servedList.map((m) => m.name).join(', ') || 'none'})`);
+    if (MODEL)
+      throw new Error(
+        `BENCH_MODEL=${MODEL} is not served (serving: ${servedList.map((m) => m.name).join(', ') || 'none'})`,
+      );
     console.error(`  ${RUN_DEMO ? 'BENCH_DEMO=1' : `model ${wanted} is not deployed yet`}: running flywheel demo`);
     flywheelCli(['demo']);
     config = loadConfig();
-    await waitUntil(`model ${wanted} served`, async () => (servedList = await listModels()).some((m) => m.name === wanted), 60_000);
+    await waitUntil(
+      `model ${wanted} served`,
+      async () => (servedList = await listModels()).some((m) => m.name === wanted),
+      60_000,
+    );
   }
   await waitUntil('serving ready', async () => (await fetch(`${config.serving.url}/v2/health/ready`)).ok, 60_000);
   const entry = servedList.find((m) => m.name === wanted)!;
@@ -335,26 +422,40 @@ try {
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const idle1 = machineTicks();
   const busyBefore = busyPct(idle0, idle1);
-  if (busyBefore > 25) console.error(`  WARNING: the machine is ${busyBefore.toFixed(0)} % busy before the bench starts; other processes will skew the figures`);
-  console.error(`  serving ${config.serving.url} (pid ${servingPid ?? '?'}, TF.js backend ${info.backend}): model ${entry.name} v${entry.version} @${entry.alias}; ${cores} cores`);
+  if (busyBefore > 25)
+    console.error(
+      `  WARNING: the machine is ${busyBefore.toFixed(0)} % busy before the bench starts; other processes will skew the figures`,
+    );
+  console.error(
+    `  serving ${config.serving.url} (pid ${servingPid ?? '?'}, TF.js backend ${info.backend}): model ${entry.name} v${entry.version} @${entry.alias}; ${cores} cores`,
+  );
 
   // In-process: the same deployed version, loaded the way the server loads it.
   db = connectDb(config.databaseUrl, 2);
-  baseId = Number((await db.execute<{ id: string }>(sql`select coalesce(max(id), 0)::text as id from predictions`)).rows[0]!.id);
+  baseId = Number(
+    (await db.execute<{ id: string }>(sql`select coalesce(max(id), 0)::text as id from predictions`)).rows[0]!.id,
+  );
   const models = new ServedModels(db, new S3ObjectStore(config.s3), { alias: entry.alias });
   await models.start();
   models.stop();
   const served = models.get(entry.name);
   if (!served) throw new Error(`ServedModels(@${entry.alias}) did not load ${entry.name}`);
-  if (String(served.version) !== entry.version) throw new Error(`the server answers with ${entry.name} v${entry.version}, the registry's @${entry.alias} is v${served.version}: a deployment is moving; run again`);
+  if (String(served.version) !== entry.version)
+    throw new Error(
+      `the server answers with ${entry.name} v${entry.version}, the registry's @${entry.alias} is v${served.version}: a deployment is moving; run again`,
+    );
   const layers = denseLayers(served);
   const hiddenServed = layers.slice(0, -1).map((l) => l.shape[1]!);
   const hiddenPipeline = pipeline.training.model.hiddenUnits;
   const width = layers[0]!.shape[0]!;
-  console.error(`  network: ${width} features → ${hiddenServed.join(' → ')} → 1 (${layers[0]!.activation}); pipeline.yaml hiddenUnits [${hiddenPipeline.join(', ')}]${hiddenServed.join() === hiddenPipeline.join() ? '' : ' (the sweep picked another size; both servers run the served one)'}; in-process backend ${models.backend}`);
+  console.error(
+    `  network: ${width} features → ${hiddenServed.join(' → ')} → 1 (${layers[0]!.activation}); pipeline.yaml hiddenUnits [${hiddenPipeline.join(', ')}]${hiddenServed.join() === hiddenPipeline.join() ? '' : ' (the sweep picked another size; both servers run the served one)'}; in-process backend ${models.backend}`,
+  );
 
   const instances = loadInstances(pipeline.data.source, served, 2000);
-  const batches = Array.from({ length: Math.max(1, Math.floor(instances.length / BATCH)) }, (_, k) => Array.from({ length: BATCH }, (_, i) => instances[(k * BATCH + i) % instances.length]!));
+  const batches = Array.from({ length: Math.max(1, Math.floor(instances.length / BATCH)) }, (_, k) =>
+    Array.from({ length: BATCH }, (_, i) => instances[(k * BATCH + i) % instances.length]!),
+  );
 
   const inProcess = (rowsPerCall: number): { rowsPerS: number; callsPerS: number; usPerCall: number } => {
     const calls = rowsPerCall === 1 ? instances.map((row) => [row]) : batches;
@@ -373,25 +474,42 @@ try {
   };
   const inSingle = inProcess(1);
   const inBatch = inProcess(BATCH);
-  console.error(`  in-process predict: single rows ${fmt(inSingle.rowsPerS)} rows/s (${inSingle.usPerCall.toFixed(0)} µs/call); ${BATCH}-row batches ${fmt(inBatch.rowsPerS)} rows/s (${inBatch.usPerCall.toFixed(0)} µs/call)`);
+  console.error(
+    `  in-process predict: single rows ${fmt(inSingle.rowsPerS)} rows/s (${inSingle.usPerCall.toFixed(0)} µs/call); ${BATCH}-row batches ${fmt(inBatch.rowsPerS)} rows/s (${inBatch.usPerCall.toFixed(0)} µs/call)`,
+  );
 
   // The peer.
   tempDir = await mkdtemp(join(tmpdir(), 'flywheel-bench-serve-'));
   const modelFile = join(tempDir, 'model.json');
-  writeFileSync(modelFile, JSON.stringify({ name: entry.name, version: served.version, preprocessor: served.preprocessor, layers }));
+  writeFileSync(
+    modelFile,
+    JSON.stringify({ name: entry.name, version: served.version, preprocessor: served.preprocessor, layers }),
+  );
   const peerPort = await freePort();
-  const peer = spawn(PYTHON, [join(PROJECT_ROOT, 'bench', 'serve_fastapi.py'), modelFile, String(peerPort), PEER_HTTP, PEER_LOOP], { cwd: PROJECT_ROOT, stdio: ['ignore', 2, 2] });
+  const peer = spawn(
+    PYTHON,
+    [join(PROJECT_ROOT, 'bench', 'serve_fastapi.py'), modelFile, String(peerPort), PEER_HTTP, PEER_LOOP],
+    { cwd: PROJECT_ROOT, stdio: ['ignore', 2, 2] },
+  );
   children.add(peer);
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   await waitUntil('FastAPI peer', async () => (await fetch(`${peerUrl}/health`)).ok, 60_000, peer);
-  console.error(`  python peer ${peerUrl} (pid ${peer.pid}): FastAPI ${fastapiVersion}, uvicorn ${uvicornVersion} (${PEER_LOOP} + ${PEER_HTTP}), pydantic ${pydanticVersion}, scikit-learn ${sklearnVersion}, BLAS ${blas} threads`);
+  console.error(
+    `  python peer ${peerUrl} (pid ${peer.pid}): FastAPI ${fastapiVersion}, uvicorn ${uvicornVersion} (${PEER_LOOP} + ${PEER_HTTP}), pydantic ${pydanticVersion}, scikit-learn ${sklearnVersion}, BLAS ${blas} threads`,
+  );
 
   // Agreement: the same 50 rows through the three paths.
   const sample = instances.slice(0, 50);
-  const viaFlywheel = await postJson(`${config.serving.url}/predict`, { model: entry.name, instances: sample }, `${runTag}-agree`);
+  const viaFlywheel = await postJson(
+    `${config.serving.url}/predict`,
+    { model: entry.name, instances: sample },
+    `${runTag}-agree`,
+  );
   const viaPeer = await postJson(`${peerUrl}/predict`, { model: entry.name, instances: sample }, `${runTag}-agree`);
-  if (viaFlywheel.status !== 200) throw new Error(`flywheel /predict answered ${viaFlywheel.status}: ${JSON.stringify(viaFlywheel.json)}`);
-  if (viaPeer.status !== 200) throw new Error(`peer /predict answered ${viaPeer.status}: ${JSON.stringify(viaPeer.json)}`);
+  if (viaFlywheel.status !== 200)
+    throw new Error(`flywheel /predict answered ${viaFlywheel.status}: ${JSON.stringify(viaFlywheel.json)}`);
+  if (viaPeer.status !== 200)
+    throw new Error(`peer /predict answered ${viaPeer.status}: ${JSON.stringify(viaPeer.json)}`);
   const local = predict(models, served, sample).values as number[];
   const fromFlywheel = viaFlywheel.json.predictions as number[];
   const fromPeer = viaPeer.json.predictions as number[];
@@ -404,8 +522,13 @@ try {
       maxRelDiff = Math.max(maxRelDiff, d / Math.max(1, Math.abs(fromPeer[i]!)));
     }
   });
-  if (!(maxRelDiff <= AGREEMENT_TOLERANCE)) throw new Error(`predictions disagree: max relative difference ${maxRelDiff} > ${AGREEMENT_TOLERANCE} (flywheel ${fromFlywheel.slice(0, 3)}, peer ${fromPeer.slice(0, 3)})`);
-  console.error(`  agreement on ${sample.length} rows: max |Δ| ${maxAbsDiff.toExponential(1)} units (relative ${maxRelDiff.toExponential(1)}), server = in-process = peer`);
+  if (!(maxRelDiff <= AGREEMENT_TOLERANCE))
+    throw new Error(
+      `predictions disagree: max relative difference ${maxRelDiff} > ${AGREEMENT_TOLERANCE} (flywheel ${fromFlywheel.slice(0, 3)}, peer ${fromPeer.slice(0, 3)})`,
+    );
+  console.error(
+    `  agreement on ${sample.length} rows: max |Δ| ${maxAbsDiff.toExponential(1)} units (relative ${maxRelDiff.toExponential(1)}), server = in-process = peer`,
+  );
 
   const singleBodies = instances.map((row) => JSON.stringify({ model: entry.name, instances: [row] }));
   const batchBodies = batches.map((rows) => JSON.stringify({ model: entry.name, instances: rows }));
@@ -417,33 +540,70 @@ try {
   let phaseCounter = 0;
   const closedLoop = async (side: Side, bodies: string[], rows: number) => {
     const prefix = `${runTag}-${++phaseCounter}${side[0]}-`;
-    const phase = await runPhase({
-      mode: 'closed', host: targets[side].host, port: targets[side].port, path: '/predict', bodies, connections: CONNECTIONS,
-      warmupS: WARMUP_S, durationS: SECONDS, idPrefix: prefix, apiKey: API_KEY,
-    }, targets[side].pid, targets[side].postgres);
+    const phase = await runPhase(
+      {
+        mode: 'closed',
+        host: targets[side].host,
+        port: targets[side].port,
+        path: '/predict',
+        bodies,
+        connections: CONNECTIONS,
+        warmupS: WARMUP_S,
+        durationS: SECONDS,
+        idPrefix: prefix,
+        apiKey: API_KEY,
+      },
+      targets[side].pid,
+      targets[side].postgres,
+    );
     if (side === 'flywheel') await settleLog(phase, prefix, rows, targets[side].pid);
     return phase;
   };
 
-  const runs: Record<Side, { single: Phase[]; batch: Phase[] }> = { flywheel: { single: [], batch: [] }, python: { single: [], batch: [] } };
+  const runs: Record<Side, { single: Phase[]; batch: Phase[] }> = {
+    flywheel: { single: [], batch: [] },
+    python: { single: [], batch: [] },
+  };
   const { rounds, stopped } = await budgetedRounds(REPEATS, BUDGET_S, elapsedS, async (round) => {
     const order: Side[] = round % 2 === 0 ? ['flywheel', 'python'] : ['python', 'flywheel'];
-    for (const [kind, bodies, rows] of [['single', singleBodies, 1], ['batch', batchBodies, BATCH]] as const) {
+    for (const [kind, bodies, rows] of [
+      ['single', singleBodies, 1],
+      ['batch', batchBodies, BATCH],
+    ] as const) {
       for (const side of order) {
         const phase = await closedLoop(side, bodies, rows);
         runs[side][kind].push(phase);
         console.error(`  round ${round + 1} ${kind.padEnd(6)} ${side.padEnd(8)} ${describe(phase, rows)}`);
         if (phase.log) console.error(`${' '.repeat(25)}${describeLog(phase.log)}`);
-        if (phase.ok === 0) throw new Error(`${side} answered no request with 200 (${JSON.stringify(phase.statuses)}; ${phase.first_error ?? ''})`);
+        if (phase.ok === 0)
+          throw new Error(
+            `${side} answered no request with 200 (${JSON.stringify(phase.statuses)}; ${phase.first_error ?? ''})`,
+          );
       }
     }
   });
 
   // Fixed rate.
-  const openLoop = (side: Side, prefix: string) => runPhase({
-    mode: 'open', host: targets[side].host, port: targets[side].port, path: '/predict', bodies: singleBodies, connections: 16, rate: RATE,
-    warmupS: WARMUP_S, durationS: SECONDS, graceS: 10, idPrefix: prefix, returnOkIds: side === 'flywheel', apiKey: API_KEY,
-  }, targets[side].pid, targets[side].postgres);
+  const openLoop = (side: Side, prefix: string) =>
+    runPhase(
+      {
+        mode: 'open',
+        host: targets[side].host,
+        port: targets[side].port,
+        path: '/predict',
+        bodies: singleBodies,
+        connections: 16,
+        rate: RATE,
+        warmupS: WARMUP_S,
+        durationS: SECONDS,
+        graceS: 10,
+        idPrefix: prefix,
+        returnOkIds: side === 'flywheel',
+        apiKey: API_KEY,
+      },
+      targets[side].pid,
+      targets[side].postgres,
+    );
   const fixedPrefix = `${runTag}-fixed-`;
   const fixedFly = await openLoop('flywheel', fixedPrefix);
   console.error(`  fixed ${fmt(RATE)}/s flywheel  ${describeFixed(fixedFly)}`);
@@ -455,7 +615,9 @@ try {
   let logged = 0;
   let drainS = 0;
   while (true) {
-    const rows = await db.execute<{ request_id: string }>(sql`select request_id from predictions where id > ${baseId} and request_id like ${`${fixedPrefix}m%`}`);
+    const rows = await db.execute<{ request_id: string }>(
+      sql`select request_id from predictions where id > ${baseId} and request_id like ${`${fixedPrefix}m%`}`,
+    );
     const found = new Set(rows.rows.map((r) => r.request_id));
     logged = found.size;
     missing = [...answered].filter((id) => !found.has(id)).length;
@@ -463,7 +625,9 @@ try {
     if (missing === 0 || drainS >= DRAIN_S) break;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  console.error(`  prediction log: ${fmt(answered.size)} requests answered 200 in the measured window, ${fmt(logged)} logged under their ids, ${fmt(missing)} missing ${drainS.toFixed(1)} s after the phase`);
+  console.error(
+    `  prediction log: ${fmt(answered.size)} requests answered 200 in the measured window, ${fmt(logged)} logged under their ids, ${fmt(missing)} missing ${drainS.toFixed(1)} s after the phase`,
+  );
   // The warm-up's rows too, so that nothing of the bench is still buffered when the peer runs or the rows are deleted.
   await settleLog(fixedFly, fixedPrefix, 1, targets.flywheel.pid);
 
@@ -479,15 +643,38 @@ try {
     const port = await freePort();
     const env: NodeJS.ProcessEnv = { ...process.env, FLYWHEEL_SERVING_PORT: String(port) };
     delete env.FLYWHEEL_SERVING_URL;
-    const server = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--import', 'tsx', join(PROJECT_ROOT, 'serving', 'main.ts')], {
-      cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 2], env,
-    });
+    const server = spawn(
+      process.execPath,
+      ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--import', 'tsx', join(PROJECT_ROOT, 'serving', 'main.ts')],
+      {
+        cwd: PROJECT_ROOT,
+        stdio: ['ignore', 'ignore', 2],
+        env,
+      },
+    );
     children.add(server);
-    await waitUntil('profiled serving process', async () => (await fetch(`http://127.0.0.1:${port}/v2/health/ready`)).ok, 60_000, server);
-    profiled = await runPhase({
-      mode: 'closed', host: '127.0.0.1', port, path: '/predict', bodies: singleBodies, connections: CONNECTIONS,
-      warmupS: WARMUP_S, durationS: SECONDS, idPrefix: `${runTag}-profile-`, apiKey: API_KEY,
-    }, server.pid, true);
+    await waitUntil(
+      'profiled serving process',
+      async () => (await fetch(`http://127.0.0.1:${port}/v2/health/ready`)).ok,
+      60_000,
+      server,
+    );
+    profiled = await runPhase(
+      {
+        mode: 'closed',
+        host: '127.0.0.1',
+        port,
+        path: '/predict',
+        bodies: singleBodies,
+        connections: CONNECTIONS,
+        warmupS: WARMUP_S,
+        durationS: SECONDS,
+        idPrefix: `${runTag}-profile-`,
+        apiKey: API_KEY,
+      },
+      server.pid,
+      true,
+    );
     console.error(`  profiled server: ${describe(profiled, 1)}`);
     await settleLog(profiled, `${runTag}-profile-`, 1, server.pid);
     await stopChild(server, 15_000);
@@ -507,13 +694,24 @@ try {
   const ratio = fs.rps / ps.rps;
   const batchRatio = fb.rps / pb.rps;
   const fixedFigures = (p: Phase) => ({
-    achieved_rps: fixed(p.rps, 1), p50_ms: p.latency_ms.p50, p99_ms: p.latency_ms.p99, p999_ms: p.latency_ms.p999, max_ms: p.latency_ms.max,
-    ok: p.ok, not_ok: p.measured - p.ok, errors: p.errors, unfinished: p.unfinished, send_lag_p99_ms: p.send_lag_ms?.p99 ?? null,
+    achieved_rps: fixed(p.rps, 1),
+    p50_ms: p.latency_ms.p50,
+    p99_ms: p.latency_ms.p99,
+    p999_ms: p.latency_ms.p999,
+    max_ms: p.latency_ms.max,
+    ok: p.ok,
+    not_ok: p.measured - p.ok,
+    errors: p.errors,
+    unfinished: p.unfinished,
+    send_lag_p99_ms: p.send_lag_ms?.p99 ?? null,
     cpu_us_per_request: fixed((1e6 * p.server_cpu_s) / Math.max(1, p.completed), 0),
   });
   const cpuUs = (p: Phase) => (1e6 * p.server_cpu_s) / Math.max(1, p.completed);
   const pgUs = (p: Phase) => (1e6 * p.postgres_cpu_s) / Math.max(1, p.completed);
-  const logSummary = (p: Phase) => (p.log ? `${fmt(p.log.logged)} of ${fmt(p.log.expected)} rows written, ${p.log.waited_s < 0.6 ? 'no backlog' : `backlog drained ${p.log.waited_s.toFixed(0)} s after the phase`}` : '-');
+  const logSummary = (p: Phase) =>
+    p.log
+      ? `${fmt(p.log.logged)} of ${fmt(p.log.expected)} rows written, ${p.log.waited_s < 0.6 ? 'no backlog' : `backlog drained ${p.log.waited_s.toFixed(0)} s after the phase`}`
+      : '-';
   const row = (label: string, p: Phase, rows: number) =>
     `  ${label.padEnd(30)} ${fmt(p.rps).padStart(8)} ${fmt(p.rps * rows).padStart(10)} ${p.latency_ms.p50.toFixed(2).padStart(8)} ${p.latency_ms.p99.toFixed(2).padStart(8)} ${cpuUs(p).toFixed(0).padStart(9)} ${(p.postgres_cpu_s ? pgUs(p).toFixed(0) : '-').padStart(8)}`;
   const lines = [
@@ -529,7 +727,12 @@ try {
     `  fixed ${fmt(RATE)} req/s (open loop, latency from the scheduled send):`,
     `    flywheel achieved ${fmt(fixedFly.rps)} req/s, p50 ${fixedFly.latency_ms.p50.toFixed(2)} ms, p99 ${fixedFly.latency_ms.p99.toFixed(2)} ms, p99.9 ${fixedFly.latency_ms.p999.toFixed(2)} ms; lost prediction logs ${missing} of ${fmt(answered.size)} (${drainS.toFixed(1)} s after the phase)`,
     `    python   achieved ${fmt(fixedPeer.rps)} req/s, p50 ${fixedPeer.latency_ms.p50.toFixed(2)} ms, p99 ${fixedPeer.latency_ms.p99.toFixed(2)} ms, p99.9 ${fixedPeer.latency_ms.p999.toFixed(2)} ms${fixedPeer.rps < RATE * 0.98 ? ' (could not sustain the rate)' : ''}`,
-    ...(profileTop ? [`  CPU profile of a second serving process (${fmt(profiled!.rps)} req/s while profiled), self time:`, ...profileTop.slice(0, 15).map((p) => `    ${p.self_pct.toFixed(1).padStart(5)} %  ${p.function}`)] : []),
+    ...(profileTop
+      ? [
+          `  CPU profile of a second serving process (${fmt(profiled!.rps)} req/s while profiled), self time:`,
+          ...profileTop.slice(0, 15).map((p) => `    ${p.self_pct.toFixed(1).padStart(5)} %  ${p.function}`),
+        ]
+      : []),
     ...(stopped ? [`  ${stopped}`] : []),
     `  single-row rps ratio vs python: ${ratio.toFixed(2)} (> 1: Flywheel faster); batch rows/s ratio ${batchRatio.toFixed(2)}; agreement max relative Δ ${maxRelDiff.toExponential(1)}`,
     `  total ${elapsedS().toFixed(0)} s`,
@@ -565,8 +768,18 @@ try {
     python_fixed: fixedFigures(fixedPeer),
     prediction_log: { answered_200: answered.size, logged, missing, drain_s: fixed(drainS, 1) },
     prediction_log_closed_loop: {
-      single: fs.log && { rows_answered: fs.log.expected, rows_written: fs.log.logged, backlog_s: fixed(fs.log.waited_s, 1), rows_per_s: fixed(fs.log.rows_per_s, 0) },
-      batch: fb.log && { rows_answered: fb.log.expected, rows_written: fb.log.logged, backlog_s: fixed(fb.log.waited_s, 1), rows_per_s: fixed(fb.log.rows_per_s, 0) },
+      single: fs.log && {
+        rows_answered: fs.log.expected,
+        rows_written: fs.log.logged,
+        backlog_s: fixed(fs.log.waited_s, 1),
+        rows_per_s: fixed(fs.log.rows_per_s, 0),
+      },
+      batch: fb.log && {
+        rows_answered: fb.log.expected,
+        rows_written: fb.log.logged,
+        backlog_s: fixed(fb.log.waited_s, 1),
+        rows_per_s: fixed(fb.log.rows_per_s, 0),
+      },
     },
     flywheel_cpu_us_per_request: fixed(cpuUs(fs), 0),
     flywheel_postgres_cpu_us_per_request: fixed(pgUs(fs), 0),
@@ -595,7 +808,18 @@ try {
     cores,
     machine_busy_pct_before: fixed(busyBefore, 0),
     node_version: process.versions.node,
-    python_peer: { fastapi: fastapiVersion, uvicorn: uvicornVersion, pydantic: pydanticVersion, starlette: starletteVersion, sklearn: sklearnVersion, numpy: numpyVersion, blas_threads: blas, http: PEER_HTTP, loop: PEER_LOOP, workers: 1 },
+    python_peer: {
+      fastapi: fastapiVersion,
+      uvicorn: uvicornVersion,
+      pydantic: pydanticVersion,
+      starlette: starletteVersion,
+      sklearn: sklearnVersion,
+      numpy: numpyVersion,
+      blas_threads: blas,
+      http: PEER_HTTP,
+      loop: PEER_LOOP,
+      workers: 1,
+    },
     total_s: fixed(elapsedS(), 1),
   };
   await cleanup();
@@ -623,12 +847,19 @@ function summariseProfile(profile: CpuProfile): { function: string; self_pct: nu
     const node = byId.get(id);
     if (!node) return;
     const { functionName, url, lineNumber } = node.callFrame;
-    const file = url ? url.replace(/^file:\/\//, '').replace(`${PROJECT_ROOT}/`, '').replace(/.*node_modules\//, '') : '';
+    const file = url
+      ? url
+          .replace(/^file:\/\//, '')
+          .replace(`${PROJECT_ROOT}/`, '')
+          .replace(/.*node_modules\//, '')
+      : '';
     const key = `${functionName || '(anonymous)'}${file ? ` ${file}:${lineNumber + 1}` : ''}`;
     const dt = deltas[i] ?? 0;
     if (functionName === '(idle)') return; // shares of the time the process was busy
     self.set(key, (self.get(key) ?? 0) + dt);
     total += dt;
   });
-  return [...self.entries()].sort((a, b) => b[1] - a[1]).map(([fn, t]) => ({ function: fn, self_pct: Number(((100 * t) / Math.max(1, total)).toFixed(1)) }));
+  return [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([fn, t]) => ({ function: fn, self_pct: Number(((100 * t) / Math.max(1, total)).toFixed(1)) }));
 }

@@ -92,7 +92,11 @@ export interface LoadResult {
   first_error?: string;
 }
 
-interface Pending { seq: number; measured: boolean; due: number }
+interface Pending {
+  seq: number;
+  measured: boolean;
+  due: number;
+}
 
 class Connection {
   private chunks: Buffer[] = [];
@@ -181,7 +185,13 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const sendLag: number[] = [];
   const okIds: number[] = [];
   const statuses: Record<string, number> = {};
-  let sent = 0, completed = 0, okTotal = 0, measured = 0, ok = 0, errors = 0, opened = 0;
+  let sent = 0,
+    completed = 0,
+    okTotal = 0,
+    measured = 0,
+    ok = 0,
+    errors = 0,
+    opened = 0;
   let firstError: string | undefined;
   const connections: Connection[] = [];
   const idle: Connection[] = [];
@@ -192,7 +202,8 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   let measureEnd = measureStart + spec.durationS * 1000;
   let stopping = false;
   let finished = false;
-  let seqWarm = 0, seqMeasured = 0;
+  let seqWarm = 0,
+    seqMeasured = 0;
   let settle: (() => void) | undefined;
   const inFlight = () => connections.filter((c) => c.busy).length + queue.length + opening;
 
@@ -259,7 +270,8 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       if (finished) return void socket.destroy();
       const c = new Connection(socket, onDone, onIdleClose);
       connections.push(c);
-      const p = first ?? queue.shift() ?? (spec.mode === 'closed' && !stopping ? nextPending(performance.now()) : undefined);
+      const p =
+        first ?? queue.shift() ?? (spec.mode === 'closed' && !stopping ? nextPending(performance.now()) : undefined);
       if (p) dispatch(c, p);
       else idle.push(c);
     });
@@ -292,7 +304,10 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     measureEnd = measureStart + spec.durationS * 1000;
     // The clock is a worker thread that sleeps (Atomics.wait, sub-millisecond) until the next due time and tells
     // this thread how many requests are due: precise pacing without a busy loop stealing a core from the server.
-    const pacer = new Worker(PACER, { eval: true, workerData: { t0: performance.timeOrigin + t0, end: performance.timeOrigin + measureEnd, rate } });
+    const pacer = new Worker(PACER, {
+      eval: true,
+      workerData: { t0: performance.timeOrigin + t0, end: performance.timeOrigin + measureEnd, rate },
+    });
     let index = 0;
     await new Promise<void>((resolve, reject) => {
       pacer.on('error', reject);
@@ -360,15 +375,27 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     seconds: measuredSeconds,
     rps: ok / measuredSeconds,
     latency_ms: {
-      p50: round(percentile(sorted, 0.5)), p90: round(percentile(sorted, 0.9)), p99: round(percentile(sorted, 0.99)),
-      p999: round(percentile(sorted, 0.999)), max: round(sorted.length ? sorted[sorted.length - 1]! : NaN), mean: round(mean),
+      p50: round(percentile(sorted, 0.5)),
+      p90: round(percentile(sorted, 0.9)),
+      p99: round(percentile(sorted, 0.99)),
+      p999: round(percentile(sorted, 0.999)),
+      max: round(sorted.length ? sorted[sorted.length - 1]! : NaN),
+      mean: round(mean),
     },
     connections_opened: opened,
     generator_cpu_s: (cpu.user + cpu.system) / 1e6,
-    ...(spec.mode === 'open' ? (() => {
-      const lag = Float64Array.from(sendLag).sort();
-      return { send_lag_ms: { p50: round(percentile(lag, 0.5)), p99: round(percentile(lag, 0.99)), max: round(lag.length ? lag[lag.length - 1]! : NaN) } };
-    })() : {}),
+    ...(spec.mode === 'open'
+      ? (() => {
+          const lag = Float64Array.from(sendLag).sort();
+          return {
+            send_lag_ms: {
+              p50: round(percentile(lag, 0.5)),
+              p99: round(percentile(lag, 0.99)),
+              max: round(lag.length ? lag[lag.length - 1]! : NaN),
+            },
+          };
+        })()
+      : {}),
     ...(spec.returnOkIds ? { ok_ids: okIds } : {}),
     ...(firstError ? { first_error: firstError } : {}),
   };

@@ -1,11 +1,14 @@
 /**
  * bench:soak — SOAK_SECONDS (600) of mixed traffic on Flywheel's real processes, with a worker SIGKILLed at a third of
  * the time and the object store SIGKILLed and started again at two thirds. No peer: the figures are the product's own
- * behaviour under faults (pipelines that still finish, prediction logs that are not lost, worker memory that stays flat).
+ * behaviour under faults (pipelines that still finish, prediction logs that are not lost, worker memory that stays
+ * flat).
  *
  * Its own stack, so nobody else's work is disturbed: a private MinIO (port and data dir under a temp dir, the binary
- * `flywheel up` built into ~/.cache/flywheel/bin), and as child processes pointed at it (FLYWHEEL_S3_*): two main workers
- * (workers/main.ts, on a task queue of the soak's own), one CPU training worker (workers/train.ts, own queue), a serving
+ * `flywheel up` built into ~/.cache/flywheel/bin), and as child processes pointed at it (FLYWHEEL_S3_*): two main
+ * workers
+ * (workers/main.ts, on a task queue of the soak's own), one CPU training worker (workers/train.ts, own queue), a
+ * serving
  * process (serving/main.ts) and an API server (server/main.ts). Temporal and Postgres are the shared stack's; names
  * (task queues, pipelines, models, datasets, request ids) all start with a unique tag.
  *
@@ -90,7 +93,12 @@ const tag = `soak-${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const queues = { main: `${tag}-main`, trainCpu: `${tag}-train-cpu`, trainGpu: `${tag}-train-gpu` };
 const servedModel = `${tag}-served`;
 /** Flywheel's own entry points, as `flywheel up` starts them. */
-const scripts = { main: 'workers/main.ts', train: 'workers/train.ts', serving: 'serving/main.ts', server: 'server/main.ts' } as const;
+const scripts = {
+  main: 'workers/main.ts',
+  train: 'workers/train.ts',
+  serving: 'serving/main.ts',
+  server: 'server/main.ts',
+} as const;
 const requestPrefix = `${tag}-`;
 
 function percentile(values: number[], q: number): number {
@@ -104,27 +112,48 @@ function percentile(values: number[], q: number): number {
 
 const DEMAND_SCHEMA = {
   columns: {
-    date: { type: 'string' }, store_id: { type: 'string' }, item_id: { type: 'string' },
-    day_of_week: { type: 'integer', min: 0, max: 6 }, month: { type: 'integer', min: 1, max: 12 },
-    is_holiday: { type: 'integer', allowed: ['0', '1'] }, promo: { type: 'integer', allowed: ['0', '1'] },
-    price: { type: 'number', min: 0, max: 100 }, units_sold: { type: 'integer', min: 0 },
+    date: { type: 'string' },
+    store_id: { type: 'string' },
+    item_id: { type: 'string' },
+    day_of_week: { type: 'integer', min: 0, max: 6 },
+    month: { type: 'integer', min: 1, max: 12 },
+    is_holiday: { type: 'integer', allowed: ['0', '1'] },
+    promo: { type: 'integer', allowed: ['0', '1'] },
+    price: { type: 'number', min: 0, max: 100 },
+    units_sold: { type: 'integer', min: 0 },
   },
 };
 
-function demandConfig(name: string, model: string, dataset: string, source: string, options: { epochs: number; deploy: boolean }): Record<string, unknown> {
+function demandConfig(
+  name: string,
+  model: string,
+  dataset: string,
+  source: string,
+  options: { epochs: number; deploy: boolean },
+): Record<string, unknown> {
   return {
-    name, model, data: { dataset, source }, schema: DEMAND_SCHEMA,
+    name,
+    model,
+    data: { dataset, source },
+    schema: DEMAND_SCHEMA,
     training: {
-      task: 'regression', target: 'units_sold',
+      task: 'regression',
+      target: 'units_sold',
       features: { numeric: ['price', 'promo', 'is_holiday'], categorical: ['store_id', 'item_id', 'day_of_week'] },
-      model: { type: 'mlp', hiddenUnits: [16] }, epochs: options.epochs, batchSize: 64, learningRate: 0.01,
+      model: { type: 'mlp', hiddenUnits: [16] },
+      epochs: options.epochs,
+      batchSize: 64,
+      learningRate: 0.01,
     },
     deploy: { enabled: options.deploy },
     monitor: options.deploy ? { interval: '1m', retrainOnDrift: false } : { enabled: false },
   };
 }
 
-interface Request { body: string; label: number }
+interface Request {
+  body: string;
+  label: number;
+}
 
 /** Rows of the served model's CSV as single-row /predict bodies, with their true units_sold for /feedback. */
 function predictionRequests(csvPath: string, count: number): Request[] {
@@ -137,10 +166,17 @@ function predictionRequests(csvPath: string, count: number): Request[] {
   for (let i = 0; i < body.length && out.length < count; i += step) {
     const c = body[i]!.split(',');
     const instance = {
-      price: Number(c[at('price')]), promo: Number(c[at('promo')]), is_holiday: Number(c[at('is_holiday')]),
-      store_id: c[at('store_id')], item_id: c[at('item_id')], day_of_week: Number(c[at('day_of_week')]),
+      price: Number(c[at('price')]),
+      promo: Number(c[at('promo')]),
+      is_holiday: Number(c[at('is_holiday')]),
+      store_id: c[at('store_id')],
+      item_id: c[at('item_id')],
+      day_of_week: Number(c[at('day_of_week')]),
     };
-    out.push({ body: JSON.stringify({ model: servedModel, instances: [instance] }), label: Number(c[at('units_sold')]) });
+    out.push({
+      body: JSON.stringify({ model: servedModel, instances: [instance] }),
+      label: Number(c[at('units_sold')]),
+    });
   }
   return out;
 }
@@ -164,7 +200,14 @@ const events: { at_s: number; event: string }[] = [];
 const startErrors: string[] = [];
 const reads = new Map<string, { ms: number[]; errors: number; firstError?: string }>();
 const cliRuns: { command: string; seconds: number; ok: boolean; error?: string }[] = [];
-const feedback = { requests: 0, labels: 0, accepted: 0, unknown: new Set<string>(), errors: 0, firstError: undefined as string | undefined };
+const feedback = {
+  requests: 0,
+  labels: 0,
+  accepted: 0,
+  unknown: new Set<string>(),
+  errors: 0,
+  firstError: undefined as string | undefined,
+};
 let stopping = false;
 let trafficStart = 0;
 const trafficS = () => (trafficStart ? (performance.now() - trafficStart) / 1000 : 0);
@@ -184,17 +227,30 @@ async function terminateOwnWorkflows(): Promise<number> {
   if (!client) return 0;
   const ids = new Set(tracked.filter((t) => !t.outcome).map((t) => t.workflowId));
   try {
-    for await (const w of client.workflow.list({ query: `TaskQueue = '${queues.main}' AND ExecutionStatus = 'Running'` })) ids.add(w.workflowId);
+    for await (const w of client.workflow.list({
+      query: `TaskQueue = '${queues.main}' AND ExecutionStatus = 'Running'`,
+    }))
+      ids.add(w.workflowId);
   } catch (error) {
     log(`  cleanup: listing the soak's workflows failed: ${(error as Error).message}`);
   }
   if (db) {
-    const monitors = await db.select({ id: deployments.monitorWorkflowId }).from(deployments).where(like(deployments.modelName, `${tag}%`)).catch(() => []);
+    const monitors = await db
+      .select({ id: deployments.monitorWorkflowId })
+      .from(deployments)
+      .where(like(deployments.modelName, `${tag}%`))
+      .catch(() => []);
     for (const m of monitors) if (m.id) ids.add(m.id);
   }
   let terminated = 0;
   for (const id of ids) {
-    await client.workflow.getHandle(id).terminate('bench:soak cleanup').then(() => terminated++, () => undefined);
+    await client.workflow
+      .getHandle(id)
+      .terminate('bench:soak cleanup')
+      .then(
+        () => terminated++,
+        () => undefined,
+      );
   }
   return terminated;
 }
@@ -210,12 +266,16 @@ async function cleanup(): Promise<void> {
   if (db) {
     if (!KEEP) {
       try {
-        const logged = await db.execute(sql`delete from predictions where id > ${baseId} and request_id like ${`${requestPrefix}%`}`);
+        const logged = await db.execute(
+          sql`delete from predictions where id > ${baseId} and request_id like ${`${requestPrefix}%`}`,
+        );
         await db.execute(sql`delete from labels where request_id like ${`${requestPrefix}%`}`);
         // The artifacts they point at lived in the soak's MinIO: other serving processes would try to load them.
         await db.delete(trafficRoutes).where(like(trafficRoutes.modelName, `${tag}%`));
         await db.delete(deployments).where(like(deployments.modelName, `${tag}%`));
-        log(`  cleanup: deleted the soak's ${fmt(logged.rowCount ?? 0)} prediction rows, its labels and deployments (SOAK_KEEP=1 keeps them)`);
+        log(
+          `  cleanup: deleted the soak's ${fmt(logged.rowCount ?? 0)} prediction rows, its labels and deployments (SOAK_KEEP=1 keeps them)`,
+        );
       } catch (error) {
         log(`  cleanup: could not delete the soak's rows: ${(error as Error).message}`);
       }
@@ -228,7 +288,8 @@ async function cleanup(): Promise<void> {
     else await rm(tempDir, { recursive: true, force: true });
   }
 }
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
 
 // ---------------------------------------------------------------------------------------------------------------
 // Traffic
@@ -238,7 +299,11 @@ async function runPredictionLoad(spec: LoadSpec): Promise<LoadResult> {
   const specFile = join(tempDir, 'load-spec.json');
   const resultFile = join(tempDir, 'load-result.json');
   writeFileSync(specFile, JSON.stringify(spec));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'soakLoad.ts'), specFile, resultFile], { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'soakLoad.ts'), specFile, resultFile],
+    { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   children.add(child);
   try {
     if (child.pid) setPriority(child.pid, GENERATOR_NICE);
@@ -254,7 +319,9 @@ async function runPredictionLoad(spec: LoadSpec): Promise<LoadResult> {
   return JSON.parse(readFileSync(resultFile, 'utf8')) as LoadResult;
 }
 
-/** Follows a pipeline to its end; a lost connection to Temporal (its restart) is waited out, not counted as a failure. */
+/**
+ * Follows a pipeline to its end; a lost connection to Temporal (its restart) is waited out, not counted as a failure.
+ */
 async function follow(entry: Tracked): Promise<void> {
   for (;;) {
     try {
@@ -270,18 +337,34 @@ async function follow(entry: Tracked): Promise<void> {
       }
       entry.outcome = 'failed';
       entry.failure = failureMessage(error).slice(0, 300);
-      entry.status = (await client!.workflow.getHandle(entry.workflowId).describe().then((d) => d.status.name, () => 'FAILED'));
+      entry.status = await client!.workflow
+        .getHandle(entry.workflowId)
+        .describe()
+        .then(
+          (d) => d.status.name,
+          () => 'FAILED',
+        );
       break;
     }
   }
   entry.endedAtS = fixed(trafficS(), 1);
-  if (entry.outcome === 'failed' && !cleaned) note(`pipeline ${entry.workflowId} (${entry.kind}) ${entry.status}: ${entry.failure}`);
+  if (entry.outcome === 'failed' && !cleaned)
+    note(`pipeline ${entry.workflowId} (${entry.kind}) ${entry.status}: ${entry.failure}`);
 }
 
-async function apiCall<T>(serverUrl: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
+async function apiCall<T>(
+  serverUrl: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: T }> {
   const response = await fetch(`${serverUrl}${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),
   });
@@ -289,10 +372,18 @@ async function apiCall<T>(serverUrl: string, token: string, method: string, path
   return { status: response.status, json: (text ? JSON.parse(text) : {}) as T };
 }
 
-interface Sources { small: { dataset: string; path: string }[]; served: { dataset: string; path: string } }
+interface Sources {
+  small: { dataset: string; path: string }[];
+  served: { dataset: string; path: string };
+}
 
 /** Keeps CONCURRENCY pipelines in flight until the traffic window ends. */
-async function pipelineLoop(serverUrl: string, token: string, settings: Readonly<FlywheelConfig>, sources: Sources): Promise<void> {
+async function pipelineLoop(
+  serverUrl: string,
+  token: string,
+  settings: Readonly<FlywheelConfig>,
+  sources: Sources,
+): Promise<void> {
   let n = 0;
   while (!stopping) {
     const inFlight = tracked.filter((t) => t.kind !== 'seed' && !t.outcome);
@@ -305,15 +396,46 @@ async function pipelineLoop(serverUrl: string, token: string, settings: Readonly
     const workflowId = `${tag}-${retrain ? 'r' : 'p'}${n}`;
     try {
       if (retrain) {
-        // A new version of the served model: deployed under load, with a release grant as the monitor's retraining gets.
-        const config = parsePipelineConfig(demandConfig(`${tag}-served-pipe`, servedModel, sources.served.dataset, sources.served.path, { epochs: 4, deploy: true }));
-        const grant = issueGrant({ actor: 'token:bench-soak', scope: 'admin', model: servedModel, action: 'release', workflowId });
-        await startPipeline(client!, settings, config, workflowId, { kind: 'api', reason: 'bench:soak retrain of the served model' }, grant);
+        // A new version of the served model: deployed under load, with a release grant as the monitor's retraining
+        // gets.
+        const config = parsePipelineConfig(
+          demandConfig(`${tag}-served-pipe`, servedModel, sources.served.dataset, sources.served.path, {
+            epochs: 4,
+            deploy: true,
+          }),
+        );
+        const grant = issueGrant({
+          actor: 'token:bench-soak',
+          scope: 'admin',
+          model: servedModel,
+          action: 'release',
+          workflowId,
+        });
+        await startPipeline(
+          client!,
+          settings,
+          config,
+          workflowId,
+          { kind: 'api', reason: 'bench:soak retrain of the served model' },
+          grant,
+        );
       } else {
         const source = sources.small[n % sources.small.length]!;
-        const config = demandConfig(`${tag}-p${n}`, `${tag}-m${n}`, source.dataset, source.path, { epochs: 3, deploy: false });
-        const started = await apiCall<{ workflowId?: string; error?: { message?: string } }>(serverUrl, token, 'POST', '/api/v1/pipelines', { config, workflowId });
-        if (started.status !== 200) throw new Error(`POST /api/v1/pipelines answered ${started.status}: ${JSON.stringify(started.json).slice(0, 300)}`);
+        const config = demandConfig(`${tag}-p${n}`, `${tag}-m${n}`, source.dataset, source.path, {
+          epochs: 3,
+          deploy: false,
+        });
+        const started = await apiCall<{ workflowId?: string; error?: { message?: string } }>(
+          serverUrl,
+          token,
+          'POST',
+          '/api/v1/pipelines',
+          { config, workflowId },
+        );
+        if (started.status !== 200)
+          throw new Error(
+            `POST /api/v1/pipelines answered ${started.status}: ${JSON.stringify(started.json).slice(0, 300)}`,
+          );
       }
       const entry: Tracked = { workflowId, kind: retrain ? 'retrain' : 'api', startedAtS: fixed(trafficS(), 1) };
       tracked.push(entry);
@@ -334,12 +456,18 @@ async function feedbackLoop(servingUrl: string, requests: Request[], loadSpawned
     await sleep(1_000);
     const due = Math.floor(((performance.now() - loadSpawnedAt) / 1000 - FEEDBACK_LAG_S) * RATE);
     const labels: { request_id: string; label: number }[] = [];
-    for (; next < due && labels.length < 2_000; next += every) labels.push({ request_id: `${requestPrefix}m${next}`, label: requests[next % requests.length]!.label });
+    for (; next < due && labels.length < 2_000; next += every)
+      labels.push({ request_id: `${requestPrefix}m${next}`, label: requests[next % requests.length]!.label });
     if (labels.length === 0) continue;
     feedback.requests++;
     feedback.labels += labels.length;
     try {
-      const response = await fetch(`${servingUrl}/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ labels }), signal: AbortSignal.timeout(30_000) });
+      const response = await fetch(`${servingUrl}/feedback`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ labels }),
+        signal: AbortSignal.timeout(30_000),
+      });
       const answer = (await response.json()) as { accepted?: number; unknown?: string[] };
       if (response.status === 200) {
         feedback.accepted += answer.accepted ?? 0;
@@ -390,7 +518,11 @@ async function readLoop(serverUrl: string, token: string): Promise<void> {
 /** The real CLI now and then (its own process, through the soak's API server). */
 async function cliLoop(serverUrl: string): Promise<void> {
   if (CLI_EVERY_S <= 0) return;
-  const commands = [['runs', 'list', '--limit', '5'], ['models', 'show', servedModel], ['alerts', '--model', servedModel]];
+  const commands = [
+    ['runs', 'list', '--limit', '5'],
+    ['models', 'show', servedModel],
+    ['alerts', '--model', servedModel],
+  ];
   let i = 0;
   while (!stopping) {
     await sleep(CLI_EVERY_S * 1000 * (i === 0 ? 0.5 : 1));
@@ -398,8 +530,13 @@ async function cliLoop(serverUrl: string): Promise<void> {
     const args = commands[i++ % commands.length]!;
     const started = performance.now();
     const outcome = await new Promise<{ ok: boolean; error?: string }>((resolve) => {
-      execFile(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), ...args], { cwd: PROJECT_ROOT, env: { ...process.env, FLYWHEEL_URL: serverUrl }, timeout: 60_000 },
-        (error, _stdout, stderr) => resolve(error ? { ok: false, error: `${error.message} ${stderr}`.slice(0, 300) } : { ok: true }));
+      execFile(
+        process.execPath,
+        [join(PROJECT_ROOT, 'bin', 'flywheel.js'), ...args],
+        { cwd: PROJECT_ROOT, env: { ...process.env, FLYWHEEL_URL: serverUrl }, timeout: 60_000 },
+        (error, _stdout, stderr) =>
+          resolve(error ? { ok: false, error: `${error.message} ${stderr}`.slice(0, 300) } : { ok: true }),
+      );
     });
     cliRuns.push({ command: args.join(' '), seconds: (performance.now() - started) / 1000, ...outcome });
     if (!outcome.ok) note(`flywheel ${args.join(' ')} failed: ${outcome.error}`);
@@ -414,45 +551,70 @@ const token = (() => {
   try {
     return settingsBase.server.token ?? readFileSync(join(settingsBase.stateDir, 'cli-token'), 'utf8').trim();
   } catch {
-    throw new Error(`bench:soak needs the local CLI token (${join(settingsBase.stateDir, 'cli-token')}): run \`flywheel up --infra-only\` first, or set FLYWHEEL_TOKEN`);
+    throw new Error(
+      `bench:soak needs the local CLI token (${join(settingsBase.stateDir, 'cli-token')}): run \`flywheel up --infra-only\` first, or set FLYWHEEL_TOKEN`,
+    );
   }
 })();
 
 try {
-  log(`bench:soak — ${SECONDS} s of mixed traffic (${CONCURRENCY} pipelines in flight, ${RATE} predictions/s, ${FEEDBACK_PCT} % feedback, ${READS_PER_S} reads/s), tag ${tag}`);
+  log(
+    `bench:soak — ${SECONDS} s of mixed traffic (${CONCURRENCY} pipelines in flight, ${RATE} predictions/s, ${FEEDBACK_PCT} % feedback, ${READS_PER_S} reads/s), tag ${tag}`,
+  );
   tempDir = await mkdtemp(join(tmpdir(), 'flywheel-soak-'));
   const logs = join(tempDir, 'logs');
   await mkdir(logs);
 
   // Own MinIO.
-  const [minioPort, consolePort, servingPort, serverPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [minioPort, consolePort, servingPort, serverPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   minio = new OwnMinio({
-    binary: await ensureTool(MINIO_TOOL, settingsBase.cacheDir, log), dataDir: join(tempDir, 'minio'), port: minioPort, consolePort,
-    accessKey: `soak-${randomBytes(4).toString('hex')}`, secretKey: randomBytes(18).toString('base64url'), logFile: join(logs, 'minio.log'),
+    binary: await ensureTool(MINIO_TOOL, settingsBase.cacheDir, log),
+    dataDir: join(tempDir, 'minio'),
+    port: minioPort,
+    consolePort,
+    accessKey: `soak-${randomBytes(4).toString('hex')}`,
+    secretKey: randomBytes(18).toString('base64url'),
+    logFile: join(logs, 'minio.log'),
   });
   await minio.start();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    FLYWHEEL_S3_ENDPOINT: minio.endpoint, FLYWHEEL_S3_ACCESS_KEY: minio.spec.accessKey, FLYWHEEL_S3_SECRET_KEY: minio.spec.secretKey, FLYWHEEL_S3_BUCKET: 'flywheel',
-    FLYWHEEL_TASK_QUEUE: queues.main, FLYWHEEL_TRAIN_CPU_QUEUE: queues.trainCpu, FLYWHEEL_TRAIN_GPU_QUEUE: queues.trainGpu,
-    FLYWHEEL_SERVING_PORT: String(servingPort), FLYWHEEL_SERVING_URL: `http://127.0.0.1:${servingPort}`,
-    FLYWHEEL_SERVER_PORT: String(serverPort), FLYWHEEL_URL: `http://127.0.0.1:${serverPort}`,
+    FLYWHEEL_S3_ENDPOINT: minio.endpoint,
+    FLYWHEEL_S3_ACCESS_KEY: minio.spec.accessKey,
+    FLYWHEEL_S3_SECRET_KEY: minio.spec.secretKey,
+    FLYWHEEL_S3_BUCKET: 'flywheel',
+    FLYWHEEL_TASK_QUEUE: queues.main,
+    FLYWHEEL_TRAIN_CPU_QUEUE: queues.trainCpu,
+    FLYWHEEL_TRAIN_GPU_QUEUE: queues.trainGpu,
+    FLYWHEEL_SERVING_PORT: String(servingPort),
+    FLYWHEEL_SERVING_URL: `http://127.0.0.1:${servingPort}`,
+    FLYWHEEL_SERVER_PORT: String(serverPort),
+    FLYWHEEL_URL: `http://127.0.0.1:${serverPort}`,
     FLYWHEEL_DATA_ROOTS: [process.env.FLYWHEEL_DATA_ROOTS, tempDir].filter(Boolean).join(':'),
   };
   const settings = loadConfig(env);
   await new S3ObjectStore(settings.s3).ensureBucket();
   db = connectDb(settings.databaseUrl, 3);
   client = await temporalClient(settings.temporal);
-  baseId = Number((await db.execute<{ id: string }>(sql`select coalesce(max(id), 0) as id from predictions`)).rows[0]!.id);
+  baseId = Number(
+    (await db.execute<{ id: string }>(sql`select coalesce(max(id), 0) as id from predictions`)).rows[0]!.id,
+  );
 
   // Data: four small drops for the stream of pipelines, a larger one for the served model.
   const data = join(tempDir, 'data');
   const sources: Sources = {
-    small: await Promise.all([1, 2, 3, 4].map(async (seed) => {
-      const path = join(data, `small-${seed}.csv`);
-      await generateDemand(path, { stores: 3, items: 5, days: 60, seed });
-      return { dataset: `${tag}-data${seed}`, path };
-    })),
+    small: await Promise.all(
+      [1, 2, 3, 4].map(async (seed) => {
+        const path = join(data, `small-${seed}.csv`);
+        await generateDemand(path, { stores: 3, items: 5, days: 60, seed });
+        return { dataset: `${tag}-data${seed}`, path };
+      }),
+    ),
     served: { dataset: `${tag}-served-data`, path: join(data, 'served.csv') },
   };
   await generateDemand(sources.served.path, { stores: 4, items: 6, days: 90, seed: 11 });
@@ -462,7 +624,8 @@ try {
   const servingUrl = env.FLYWHEEL_SERVING_URL!;
   const serverUrl = env.FLYWHEEL_URL!;
   const services: Record<string, Service> = {};
-  const start = async (name: string, script: string, ready: Parameters<typeof startService>[4]) => (services[name] = await startService(name, script, env, join(logs, `${name}.log`), ready));
+  const start = async (name: string, script: string, ready: Parameters<typeof startService>[4]) =>
+    (services[name] = await startService(name, script, env, join(logs, `${name}.log`), ready));
   await Promise.all([
     start('train', scripts.train, { line: 'polling' }),
     start('workerA', scripts.main, { line: 'polling' }),
@@ -470,29 +633,56 @@ try {
     start('serving', scripts.serving, { probe: async () => (await fetch(`${servingUrl}/v2/health/ready`)).ok }),
     start('server', scripts.server, { probe: async () => (await fetch(`${serverUrl}/health`)).ok }),
   ]);
-  log(`  own MinIO :${minioPort}, serving :${servingPort}, API server :${serverPort}, workers A ${services.workerA!.child.pid} B ${services.workerB!.child.pid}, training ${services.train!.child.pid} (${elapsedS().toFixed(0)} s)`);
+  log(
+    `  own MinIO :${minioPort}, serving :${servingPort}, API server :${serverPort}, workers A ${services.workerA!.child.pid} B ${services.workerB!.child.pid}, training ${services.train!.child.pid} (${elapsedS().toFixed(0)} s)`,
+  );
 
   // Seed: the served model, deployed over the API.
   const seedId = `${tag}-seed`;
   const seedStart = await apiCall<unknown>(serverUrl, token, 'POST', '/api/v1/pipelines', {
-    config: demandConfig(`${tag}-served-pipe`, servedModel, sources.served.dataset, sources.served.path, { epochs: 4, deploy: true }), workflowId: seedId,
+    config: demandConfig(`${tag}-served-pipe`, servedModel, sources.served.dataset, sources.served.path, {
+      epochs: 4,
+      deploy: true,
+    }),
+    workflowId: seedId,
   });
-  if (seedStart.status !== 200) throw new Error(`seed pipeline: POST /api/v1/pipelines answered ${seedStart.status}: ${JSON.stringify(seedStart.json)}`);
+  if (seedStart.status !== 200)
+    throw new Error(
+      `seed pipeline: POST /api/v1/pipelines answered ${seedStart.status}: ${JSON.stringify(seedStart.json)}`,
+    );
   const seed: Tracked = { workflowId: seedId, kind: 'seed', startedAtS: 0 };
   tracked.push(seed);
   await Promise.race([follow(seed), new Promise((resolve) => setTimeout(resolve, 300_000).unref())]);
-  if (seed.outcome !== 'ok') throw new Error(`seed pipeline ${seedId} ${seed.outcome ? `failed: ${seed.failure}` : 'did not finish in 5 min'}`);
+  if (seed.outcome !== 'ok')
+    throw new Error(`seed pipeline ${seedId} ${seed.outcome ? `failed: ${seed.failure}` : 'did not finish in 5 min'}`);
   const seedVersion = seed.result?.model?.version;
-  log(`  seed pipeline deployed ${servedModel} v${seedVersion} (serving: ${seed.result?.deployment?.serving}) after ${elapsedS().toFixed(0)} s`);
+  log(
+    `  seed pipeline deployed ${servedModel} v${seedVersion} (serving: ${seed.result?.deployment?.serving}) after ${elapsedS().toFixed(0)} s`,
+  );
 
   // Traffic.
   trafficStart = performance.now();
   const loadSpawnedAt = performance.now();
   const loadDone = runPredictionLoad({
-    mode: 'open', host: '127.0.0.1', port: servingPort, path: '/predict', bodies: requests.map((r) => r.body), connections: 16, rate: RATE,
-    warmupS: 0, durationS: SECONDS, graceS: 10, idPrefix: requestPrefix, returnOkIds: true,
+    mode: 'open',
+    host: '127.0.0.1',
+    port: servingPort,
+    path: '/predict',
+    bodies: requests.map((r) => r.body),
+    connections: 16,
+    rate: RATE,
+    warmupS: 0,
+    durationS: SECONDS,
+    graceS: 10,
+    idPrefix: requestPrefix,
+    returnOkIds: true,
   });
-  const loops = Promise.all([pipelineLoop(serverUrl, token, settings, sources), feedbackLoop(servingUrl, requests, loadSpawnedAt), readLoop(serverUrl, token), cliLoop(serverUrl)]);
+  const loops = Promise.all([
+    pipelineLoop(serverUrl, token, settings, sources),
+    feedbackLoop(servingUrl, requests, loadSpawnedAt),
+    readLoop(serverUrl, token),
+    cliLoop(serverUrl),
+  ]);
 
   let rssPeakWorkerB = 0;
   const progress = (async () => {
@@ -501,14 +691,24 @@ try {
     while (!stopping) {
       await sleep(PROGRESS_S * 1000);
       if (stopping) break;
-      const logged = Number((await db!.execute<{ n: string }>(sql`select count(*) as n from predictions where id > ${baseId} and request_id like ${`${requestPrefix}%`}`).catch(() => ({ rows: [{ n: 'NaN' }] }))).rows[0]!.n);
+      const logged = Number(
+        (
+          await db!
+            .execute<{ n: string }>(
+              sql`select count(*) as n from predictions where id > ${baseId} and request_id like ${`${requestPrefix}%`}`,
+            )
+            .catch(() => ({ rows: [{ n: 'NaN' }] }))
+        ).rows[0]!.n,
+      );
       const now = performance.now();
       const own = tracked.filter((t) => t.kind !== 'seed');
       const readMs = [...reads.values()].flatMap((r) => r.ms);
-      log(`  [${trafficS().toFixed(0).padStart(4)} s] pipelines ${own.filter((t) => t.outcome === 'ok').length} ok, ${own.filter((t) => t.outcome === 'failed').length} failed, ${own.filter((t) => !t.outcome).length} running`
-        + ` | predictions logged ${fmt(logged)} (${fmt((logged - lastLogged) / ((now - lastAt) / 1000))}/s)`
-        + ` | reads p99 ${percentile(readMs, 0.99).toFixed(0)} ms | feedback ${fmt(feedback.accepted)} accepted, ${fmt(feedback.unknown.size)} unknown`
-        + ` | RSS worker B ${rssMb(services.workerB!.child.pid)?.toFixed(0) ?? '-'} MB, training ${rssMb(services.train!.child.pid)?.toFixed(0) ?? '-'} MB, serving ${rssMb(services.serving!.child.pid)?.toFixed(0) ?? '-'} MB`);
+      log(
+        `  [${trafficS().toFixed(0).padStart(4)} s] pipelines ${own.filter((t) => t.outcome === 'ok').length} ok, ${own.filter((t) => t.outcome === 'failed').length} failed, ${own.filter((t) => !t.outcome).length} running` +
+          ` | predictions logged ${fmt(logged)} (${fmt((logged - lastLogged) / ((now - lastAt) / 1000))}/s)` +
+          ` | reads p99 ${percentile(readMs, 0.99).toFixed(0)} ms | feedback ${fmt(feedback.accepted)} accepted, ${fmt(feedback.unknown.size)} unknown` +
+          ` | RSS worker B ${rssMb(services.workerB!.child.pid)?.toFixed(0) ?? '-'} MB, training ${rssMb(services.train!.child.pid)?.toFixed(0) ?? '-'} MB, serving ${rssMb(services.serving!.child.pid)?.toFixed(0) ?? '-'} MB`,
+      );
       lastLogged = logged;
       lastAt = now;
       rssPeakWorkerB = Math.max(rssPeakWorkerB, rssMb(services.workerB!.child.pid) ?? 0);
@@ -518,8 +718,14 @@ try {
   const at = (fraction: number) => sleep(trafficStart + fraction * SECONDS * 1000 - performance.now());
   const warmupS = Math.min(60, SECONDS / 6);
   await at(warmupS / SECONDS);
-  const rssAfterWarmup = { workerB: rssMb(services.workerB!.child.pid), train: rssMb(services.train!.child.pid), serving: rssMb(services.serving!.child.pid) };
-  note(`warm-up over: RSS worker B ${rssAfterWarmup.workerB?.toFixed(0)} MB, training ${rssAfterWarmup.train?.toFixed(0)} MB, serving ${rssAfterWarmup.serving?.toFixed(0)} MB`);
+  const rssAfterWarmup = {
+    workerB: rssMb(services.workerB!.child.pid),
+    train: rssMb(services.train!.child.pid),
+    serving: rssMb(services.serving!.child.pid),
+  };
+  note(
+    `warm-up over: RSS worker B ${rssAfterWarmup.workerB?.toFixed(0)} MB, training ${rssAfterWarmup.train?.toFixed(0)} MB, serving ${rssAfterWarmup.serving?.toFixed(0)} MB`,
+  );
 
   // Fault 1: a main worker dies mid-work; a replacement starts at once.
   await at(1 / 3);
@@ -527,7 +733,9 @@ try {
   const workerKilledAt = trafficS();
   const inFlightAtKill = tracked.filter((t) => !t.outcome);
   services.workerA!.child.kill('SIGKILL');
-  note(`SIGKILL main worker A (pid ${killedPid}); in flight: ${inFlightAtKill.map((t) => t.workflowId).join(', ') || 'none'}`);
+  note(
+    `SIGKILL main worker A (pid ${killedPid}); in flight: ${inFlightAtKill.map((t) => t.workflowId).join(', ') || 'none'}`,
+  );
   await start('workerA2', scripts.main, { line: 'polling' });
   const replacementReadyS = trafficS() - workerKilledAt;
   note(`replacement worker A2 (pid ${services.workerA2!.child.pid}) polling after ${replacementReadyS.toFixed(1)} s`);
@@ -544,9 +752,15 @@ try {
   note(`MinIO answering again after ${minioDownS.toFixed(1)} s down`);
 
   await at(1);
-  const rssEnd = { workerB: rssMb(services.workerB!.child.pid), train: rssMb(services.train!.child.pid), serving: rssMb(services.serving!.child.pid) };
+  const rssEnd = {
+    workerB: rssMb(services.workerB!.child.pid),
+    train: rssMb(services.train!.child.pid),
+    serving: rssMb(services.serving!.child.pid),
+  };
   stopping = true;
-  note(`traffic window over: RSS worker B ${rssEnd.workerB?.toFixed(0)} MB, training ${rssEnd.train?.toFixed(0)} MB, serving ${rssEnd.serving?.toFixed(0)} MB`);
+  note(
+    `traffic window over: RSS worker B ${rssEnd.workerB?.toFixed(0)} MB, training ${rssEnd.train?.toFixed(0)} MB, serving ${rssEnd.serving?.toFixed(0)} MB`,
+  );
   const load: LoadResult = await loadDone;
   await Promise.all([loops, progress]);
 
@@ -556,7 +770,9 @@ try {
   const graceS = (performance.now() - graceStarted) / 1000;
   const own = tracked.filter((t) => t.kind !== 'seed');
   const unfinished = own.filter((t) => !t.outcome);
-  log(`  pipelines: ${own.length} started, ${own.length - unfinished.length} ended ${graceS.toFixed(0)} s after the traffic window${unfinished.length ? `, ${unfinished.length} still running (terminated at cleanup)` : ''}`);
+  log(
+    `  pipelines: ${own.length} started, ${own.length - unfinished.length} ended ${graceS.toFixed(0)} s after the traffic window${unfinished.length ? `, ${unfinished.length} still running (terminated at cleanup)` : ''}`,
+  );
 
   // Lost prediction logs: answered 200, not in `predictions` once the log had time to drain.
   const answered = new Set((load.ok_ids ?? []).map((seq) => `${requestPrefix}m${seq}`));
@@ -564,29 +780,58 @@ try {
   let logged = new Set<string>();
   let missing: string[] = [];
   for (;;) {
-    const rows = await db.execute<{ request_id: string }>(sql`select request_id from predictions where id > ${baseId} and request_id like ${`${requestPrefix}%`}`);
+    const rows = await db.execute<{ request_id: string }>(
+      sql`select request_id from predictions where id > ${baseId} and request_id like ${`${requestPrefix}%`}`,
+    );
     logged = new Set(rows.rows.map((r) => r.request_id));
     missing = [...answered].filter((id) => !logged.has(id));
     if (missing.length === 0 || performance.now() - drainStarted >= DRAIN_S * 1000) break;
     await sleep(1_000);
   }
   const drainS = (performance.now() - drainStarted) / 1000;
-  const versions = (await db.execute<{ version: number; n: string }>(sql`select model_version as version, count(*) as n from predictions where id > ${baseId} and request_id like ${`${requestPrefix}%`} group by model_version order by model_version`)).rows
-    .map((r) => ({ version: Number(r.version), predictions: Number(r.n) }));
+  const versions = (
+    await db.execute<{ version: number; n: string }>(
+      sql`select model_version as version, count(*) as n from predictions where id > ${baseId} and request_id like ${`${requestPrefix}%`} group by model_version order by model_version`,
+    )
+  ).rows.map((r) => ({ version: Number(r.version), predictions: Number(r.n) }));
   // Labels refused as unknown although the request had been answered 200: its log row was late (or lost).
   const unknownAnswered = [...feedback.unknown].filter((id) => answered.has(id));
 
   // Does serving answer with what the registry says is deployed?
-  const [deployed] = await db.select({ version: deployments.version }).from(deployments).where(like(deployments.id, `${servedModel}/champion`));
-  const servingNow = await fetch(`${servingUrl}/v2/models/${encodeURIComponent(servedModel)}`).then(async (r) => Number(((await r.json()) as { versions?: string[] }).versions?.[0]), () => NaN);
+  const [deployed] = await db
+    .select({ version: deployments.version })
+    .from(deployments)
+    .where(like(deployments.id, `${servedModel}/champion`));
+  const servingNow = await fetch(`${servingUrl}/v2/models/${encodeURIComponent(servedModel)}`).then(
+    async (r) => Number(((await r.json()) as { versions?: string[] }).versions?.[0]),
+    () => NaN,
+  );
 
-  const fate = (t: Tracked) => ({ workflow_id: t.workflowId, kind: t.kind, status: t.status ?? 'RUNNING', seconds: t.endedAtS === undefined ? null : fixed(t.endedAtS - t.startedAtS) });
+  const fate = (t: Tracked) => ({
+    workflow_id: t.workflowId,
+    kind: t.kind,
+    status: t.status ?? 'RUNNING',
+    seconds: t.endedAtS === undefined ? null : fixed(t.endedAtS - t.startedAtS),
+  });
   const ok = own.filter((t) => t.outcome === 'ok');
   const failed = own.filter((t) => t.outcome === 'failed');
   const durations = ok.map((t) => t.endedAtS! - t.startedAtS);
-  const readFigures = Object.fromEntries([...reads.entries()].map(([kind, r]) => [kind, { ok: r.ms.length, errors: r.errors, p50_ms: fixed(percentile(r.ms, 0.5)), p99_ms: fixed(percentile(r.ms, 0.99)), ...(r.firstError ? { first_error: r.firstError } : {}) }]));
+  const readFigures = Object.fromEntries(
+    [...reads.entries()].map(([kind, r]) => [
+      kind,
+      {
+        ok: r.ms.length,
+        errors: r.errors,
+        p50_ms: fixed(percentile(r.ms, 0.5)),
+        p99_ms: fixed(percentile(r.ms, 0.99)),
+        ...(r.firstError ? { first_error: r.firstError } : {}),
+      },
+    ]),
+  );
   const allReads = [...reads.values()].flatMap((r) => r.ms);
-  const exits = Object.values(services).filter((s) => s.exited && s.name !== 'workerA').map((s) => `${s.name}: ${s.exited}`);
+  const exits = Object.values(services)
+    .filter((s) => s.exited && s.name !== 'workerA')
+    .map((s) => `${s.name}: ${s.exited}`);
   const growth = (a?: number, b?: number) => (a !== undefined && b !== undefined ? fixed(b - a) : null);
   const statusesNot200 = Object.fromEntries(Object.entries(load.statuses).filter(([status]) => status !== '200'));
 
@@ -605,7 +850,9 @@ try {
     '',
   ];
   console.log(lines.join('\n'));
-  if (exits.length) for (const s of Object.values(services).filter((x) => x.exited && x.name !== 'workerA')) log(`--- ${s.name} ---\n${logTail(s.logFile)}`);
+  if (exits.length)
+    for (const s of Object.values(services).filter((x) => x.exited && x.name !== 'workerA'))
+      log(`--- ${s.name} ---\n${logTail(s.logFile)}`);
 
   const figures = {
     bench: 'soak',
@@ -617,13 +864,19 @@ try {
     pipeline_start_errors: startErrors.length,
     retrains_of_served_model: own.filter((t) => t.kind === 'retrain').length,
     pipeline_median_s: fixed(percentile(durations, 0.5)),
-    pipeline_failures: failed.slice(0, 10).map((t) => ({ workflow_id: t.workflowId, kind: t.kind, status: t.status, failure: t.failure })),
+    pipeline_failures: failed
+      .slice(0, 10)
+      .map((t) => ({ workflow_id: t.workflowId, kind: t.kind, status: t.status, failure: t.failure })),
     lost_prediction_logs: missing.length,
     predictions_answered_200: answered.size,
     predictions_logged: logged.size,
     log_drain_s: fixed(drainS),
     worker_rss_growth_mb: growth(rssAfterWarmup.workerB, rssEnd.workerB),
-    worker_rss_mb: { after_warmup: rssAfterWarmup.workerB && fixed(rssAfterWarmup.workerB), end: rssEnd.workerB && fixed(rssEnd.workerB), peak_sampled: fixed(Math.max(rssPeakWorkerB, rssEnd.workerB ?? 0)) },
+    worker_rss_mb: {
+      after_warmup: rssAfterWarmup.workerB && fixed(rssAfterWarmup.workerB),
+      end: rssEnd.workerB && fixed(rssEnd.workerB),
+      peak_sampled: fixed(Math.max(rssPeakWorkerB, rssEnd.workerB ?? 0)),
+    },
     training_worker_rss_growth_mb: growth(rssAfterWarmup.train, rssEnd.train),
     serving_rss_growth_mb: growth(rssAfterWarmup.serving, rssEnd.serving),
     p99_ms: load.latency_ms.p99,
@@ -632,19 +885,44 @@ try {
     max_ms: load.latency_ms.max,
     rate: RATE,
     achieved_rps: fixed(load.rps),
-    prediction_errors: { not_200: statusesNot200, connection: load.errors, unfinished: load.unfinished, ...(load.first_error ? { first: load.first_error } : {}) },
+    prediction_errors: {
+      not_200: statusesNot200,
+      connection: load.errors,
+      unfinished: load.unfinished,
+      ...(load.first_error ? { first: load.first_error } : {}),
+    },
     send_lag_p99_ms: load.send_lag_ms?.p99 ?? null,
     versions_served: versions,
     serving_version_end: servingNow,
     champion_version_end: deployed?.version ?? null,
-    feedback: { labels: feedback.labels, accepted: feedback.accepted, unknown: feedback.unknown.size, unknown_but_answered: unknownAnswered.length, errors: feedback.errors, ...(feedback.firstError ? { first_error: feedback.firstError } : {}) },
+    feedback: {
+      labels: feedback.labels,
+      accepted: feedback.accepted,
+      unknown: feedback.unknown.size,
+      unknown_but_answered: unknownAnswered.length,
+      errors: feedback.errors,
+      ...(feedback.firstError ? { first_error: feedback.firstError } : {}),
+    },
     reads_p50_ms: fixed(percentile(allReads, 0.5)),
     reads_p99_ms: fixed(percentile(allReads, 0.99)),
     reads: readFigures,
-    cli: { runs: cliRuns.length, ok: cliRuns.filter((c) => c.ok).length, median_s: fixed(percentile(cliRuns.map((c) => c.seconds), 0.5)) },
+    cli: {
+      runs: cliRuns.length,
+      ok: cliRuns.filter((c) => c.ok).length,
+      median_s: fixed(
+        percentile(
+          cliRuns.map((c) => c.seconds),
+          0.5,
+        ),
+      ),
+    },
     faults: {
-      worker_killed_at_s: fixed(workerKilledAt), replacement_ready_s: fixed(replacementReadyS), in_flight_at_worker_kill: inFlightAtKill.map(fate),
-      minio_killed_at_s: fixed(minioKilledAt), minio_down_s: fixed(minioDownS), in_flight_at_minio_kill: inFlightAtMinio.map(fate),
+      worker_killed_at_s: fixed(workerKilledAt),
+      replacement_ready_s: fixed(replacementReadyS),
+      in_flight_at_worker_kill: inFlightAtKill.map(fate),
+      minio_killed_at_s: fixed(minioKilledAt),
+      minio_down_s: fixed(minioDownS),
+      in_flight_at_minio_kill: inFlightAtMinio.map(fate),
     },
     unexpected_exits: exits,
     events: events.slice(0, 30),

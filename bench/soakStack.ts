@@ -52,15 +52,24 @@ export class OwnMinio {
   async start(): Promise<void> {
     const { binary, dataDir, port, consolePort, accessKey, secretKey, logFile } = this.spec;
     this.log ??= createWriteStream(logFile, { flags: 'a' });
-    const child = spawn(binary, ['server', dataDir, '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], {
-      env: { ...process.env, MINIO_ROOT_USER: accessKey, MINIO_ROOT_PASSWORD: secretKey, MINIO_BROWSER: 'off' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      binary,
+      ['server', dataDir, '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'],
+      {
+        env: { ...process.env, MINIO_ROOT_USER: accessKey, MINIO_ROOT_PASSWORD: secretKey, MINIO_BROWSER: 'off' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child.stdout!.pipe(this.log, { end: false });
     child.stderr!.pipe(this.log, { end: false });
     children.add(child);
     this.process = child;
-    await waitUntil('the soak MinIO', async () => (await fetch(`${this.endpoint}/minio/health/live`, { signal: AbortSignal.timeout(1_000) })).ok, 60_000, child);
+    await waitUntil(
+      'the soak MinIO',
+      async () => (await fetch(`${this.endpoint}/minio/health/live`, { signal: AbortSignal.timeout(1_000) })).ok,
+      60_000,
+      child,
+    );
   }
 
   /** SIGKILL, resolved once the process is gone. */
@@ -93,9 +102,19 @@ export interface Service {
  * Starts `node --import tsx <script>` (not the tsx CLI, which forks: the pid is the process itself, so SIGKILL and
  * /proc read the right one) with `env`, stdout and stderr to `logFile`; resolves once `ready` says so.
  */
-export async function startService(name: string, script: string, env: NodeJS.ProcessEnv, logFile: string, ready: { line: string } | { probe: () => Promise<boolean> }): Promise<Service> {
+export async function startService(
+  name: string,
+  script: string,
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  ready: { line: string } | { probe: () => Promise<boolean> },
+): Promise<Service> {
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, script)], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, script)], {
+    cwd: PROJECT_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   const service: Service = { name, child, logFile, startedAt: performance.now() };
   let seen = '';

@@ -82,8 +82,13 @@ const METRIC_REPEATS = Math.max(1, intFromEnv('BENCH_METRIC_REPEATS', 2));
 const DIAGNOSE = intFromEnv('BENCH_DIAGNOSE', 1) !== 0;
 const BUDGET_S = intFromEnv('BENCH_BUDGET_S', 420);
 const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
-const BACKENDS = (process.env.BENCH_BACKENDS || ALL_BACKENDS.join(',')).split(',').map((b) => b.trim()).filter(Boolean) as Backend[];
-for (const b of BACKENDS) if (!ALL_BACKENDS.includes(b)) throw new Error(`BENCH_BACKENDS: unknown backend "${b}" (expected ${ALL_BACKENDS.join(', ')})`);
+const BACKENDS = (process.env.BENCH_BACKENDS || ALL_BACKENDS.join(','))
+  .split(',')
+  .map((b) => b.trim())
+  .filter(Boolean) as Backend[];
+for (const b of BACKENDS)
+  if (!ALL_BACKENDS.includes(b))
+    throw new Error(`BENCH_BACKENDS: unknown backend "${b}" (expected ${ALL_BACKENDS.join(', ')})`);
 if (ROWS < 1000) throw new Error('BENCH_ROWS must be at least 1000');
 const benchStarted = performance.now();
 const elapsedS = () => (performance.now() - benchStarted) / 1000;
@@ -104,7 +109,11 @@ interface FlywheelRun {
   wasm?: { simd: boolean; threads: boolean };
   tf_version: string;
 }
-interface Unavailable { unavailable: true; wanted: string; loaded: string }
+interface Unavailable {
+  unavailable: true;
+  wanted: string;
+  loaded: string;
+}
 interface TorchRun {
   torch_version: string;
   threads: number;
@@ -129,7 +138,15 @@ interface Diagnosis {
   dispatch_us: number;
 }
 
-const childArgs = (backend: Backend, extra: string[] = []) => ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'trainChild.ts'), backend, String(ROWS), String(EPOCHS), ...extra];
+const childArgs = (backend: Backend, extra: string[] = []) => [
+  '--import',
+  'tsx',
+  join(PROJECT_ROOT, 'bench', 'trainChild.ts'),
+  backend,
+  String(ROWS),
+  String(EPOCHS),
+  ...extra,
+];
 
 async function runFlywheel(backend: Backend): Promise<FlywheelRun | Unavailable> {
   const { stdout } = await runProcess(process.execPath, childArgs(backend));
@@ -137,13 +154,23 @@ async function runFlywheel(backend: Backend): Promise<FlywheelRun | Unavailable>
 }
 
 async function runTorch(dataDir: string, threads: number): Promise<TorchRun> {
-  const { stdout } = await runProcess(PYTHON, [join(PROJECT_ROOT, 'bench', 'train_torch.py'), dataDir, String(EPOCHS), String(threads)]);
+  const { stdout } = await runProcess(PYTHON, [
+    join(PROJECT_ROOT, 'bench', 'train_torch.py'),
+    dataDir,
+    String(EPOCHS),
+    String(threads),
+  ]);
   return lastJson<TorchRun>(stdout);
 }
 
 /** PyTorch from Debian (python3-torch): its version and default thread count. */
 function ensureTorch(): { version: string; defaultThreads: number } {
-  const [version = '?', threads = '1'] = ensurePythonPeer(PYTHON, 'import torch; print(torch.__version__, torch.get_num_threads())', 'python3-torch', 'bench:train').split(/\s+/);
+  const [version = '?', threads = '1'] = ensurePythonPeer(
+    PYTHON,
+    'import torch; print(torch.__version__, torch.get_num_threads())',
+    'python3-torch',
+    'bench:train',
+  ).split(/\s+/);
   return { version, defaultThreads: Number(threads) };
 }
 
@@ -152,14 +179,23 @@ async function writeTorchData(dir: string): Promise<{ trainRows: number; validat
   const params = trainingParams(EPOCHS);
   const columns = generateColumns(ROWS);
   const split = benchSplit(ROWS, params);
-  const pre = fitPreprocessor(columns, split.train, { task: params.task, target: params.target, numeric: params.features.numeric, categorical: params.features.categorical });
+  const pre = fitPreprocessor(columns, split.train, {
+    task: params.task,
+    target: params.target,
+    numeric: params.features.numeric,
+    categorical: params.features.categorical,
+  });
   const width = featureWidth(pre);
-  const write = (name: string, values: Float32Array) => writeFile(join(dir, name), Buffer.from(values.buffer, values.byteOffset, values.byteLength));
+  const write = (name: string, values: Float32Array) =>
+    writeFile(join(dir, name), Buffer.from(values.buffer, values.byteOffset, values.byteLength));
   await write('x_train.f32', encodeColumns(pre, columns, split.train));
   await write('y_train.f32', encodeTarget(pre, columns, split.train));
   await write('x_val.f32', encodeColumns(pre, columns, split.validation));
   await write('y_val.f32', encodeTarget(pre, columns, split.validation));
-  await writeFile(join(dir, 'meta.json'), JSON.stringify({ train_rows: split.train.length, validation_rows: split.validation.length, width }));
+  await writeFile(
+    join(dir, 'meta.json'),
+    JSON.stringify({ train_rows: split.train.length, validation_rows: split.validation.length, width }),
+  );
   return { trainRows: split.train.length, validationRows: split.validation.length, width };
 }
 
@@ -176,16 +212,33 @@ let metricRowsCreated = false;
 let interrupted = false;
 
 type MetricRow = { runId: string; key: string; step: number; value: number };
-interface MetricMethod { name: string; batch: number; write(rows: MetricRow[]): Promise<unknown> }
+interface MetricMethod {
+  name: string;
+  batch: number;
+  write(rows: MetricRow[]): Promise<unknown>;
+}
 
-const UNNEST4 = 'INSERT INTO run_metrics (run_id, key, step, value) SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::float8[])';
-const UNNEST_SCALAR = 'INSERT INTO run_metrics (run_id, key, step, value) SELECT $1, k, s, v FROM unnest($2::text[], $3::int[], $4::float8[]) AS t(k, s, v)';
+const UNNEST4 =
+  'INSERT INTO run_metrics (run_id, key, step, value) SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::float8[])';
+const UNNEST_SCALAR =
+  'INSERT INTO run_metrics (run_id, key, step, value) SELECT $1, k, s, v FROM unnest($2::text[], $3::int[], $4::float8[]) AS t(k, s, v)';
 const METHODS: MetricMethod[] = [
-  ...[1_000, 5_000, 10_000].map((batch) => ({ name: 'drizzle insert().values()', batch, write: (rows: MetricRow[]) => db.insert(runMetrics).values(rows) })),
+  ...[1_000, 5_000, 10_000].map((batch) => ({
+    name: 'drizzle insert().values()',
+    batch,
+    write: (rows: MetricRow[]) => db.insert(runMetrics).values(rows),
+  })),
   {
     name: 'drizzle upsert',
     batch: 10_000,
-    write: (rows) => db.insert(runMetrics).values(rows).onConflictDoUpdate({ target: [runMetrics.runId, runMetrics.key, runMetrics.step], set: { value: sql`excluded.value` } }),
+    write: (rows) =>
+      db
+        .insert(runMetrics)
+        .values(rows)
+        .onConflictDoUpdate({
+          target: [runMetrics.runId, runMetrics.key, runMetrics.step],
+          set: { value: sql`excluded.value` },
+        }),
   },
   {
     name: "Flywheel's writeMetrics (store/metrics.ts: unnest upsert)",
@@ -207,17 +260,35 @@ const METHODS: MetricMethod[] = [
   ...[10_000, 50_000].map((batch) => ({
     name: 'pg unnest(4 arrays)',
     batch,
-    write: (rows: MetricRow[]) => db.$client.query(UNNEST4, [rows.map((r) => r.runId), rows.map((r) => r.key), rows.map((r) => r.step), rows.map((r) => r.value)]),
+    write: (rows: MetricRow[]) =>
+      db.$client.query(UNNEST4, [
+        rows.map((r) => r.runId),
+        rows.map((r) => r.key),
+        rows.map((r) => r.step),
+        rows.map((r) => r.value),
+      ]),
   })),
   {
     name: 'pg unnest(run_id scalar + 3 arrays)',
     batch: 50_000,
-    write: (rows) => db.$client.query(UNNEST_SCALAR, [rows[0]!.runId, rows.map((r) => r.key), rows.map((r) => r.step), rows.map((r) => r.value)]),
+    write: (rows) =>
+      db.$client.query(UNNEST_SCALAR, [
+        rows[0]!.runId,
+        rows.map((r) => r.key),
+        rows.map((r) => r.step),
+        rows.map((r) => r.value),
+      ]),
   },
   {
     name: 'pg unnest(scalar + 3) ON CONFLICT DO UPDATE',
     batch: 50_000,
-    write: (rows) => db.$client.query(`${UNNEST_SCALAR} ON CONFLICT (run_id, key, step) DO UPDATE SET value = excluded.value`, [rows[0]!.runId, rows.map((r) => r.key), rows.map((r) => r.step), rows.map((r) => r.value)]),
+    write: (rows) =>
+      db.$client.query(`${UNNEST_SCALAR} ON CONFLICT (run_id, key, step) DO UPDATE SET value = excluded.value`, [
+        rows[0]!.runId,
+        rows.map((r) => r.key),
+        rows.map((r) => r.step),
+        rows.map((r) => r.value),
+      ]),
   },
 ];
 const methodLabel = (m: MetricMethod) => `${m.name}, batch ${m.batch.toLocaleString('en')}`;
@@ -226,12 +297,28 @@ async function createMetricOwner(): Promise<void> {
   metricRowsCreated = true;
   await db.insert(datasets).values({ name: DATASET });
   await db.insert(datasetVersions).values({
-    id: VERSION_ID, datasetName: DATASET, contentHash: '0'.repeat(64), objectKey: `bench/${DATASET}`, sourceUri: 'bench:train',
-    rowCount: 0, byteSize: 0, columns: [], profile: [], createdByWorkflowId: 'bench-train',
+    id: VERSION_ID,
+    datasetName: DATASET,
+    contentHash: '0'.repeat(64),
+    objectKey: `bench/${DATASET}`,
+    sourceUri: 'bench:train',
+    rowCount: 0,
+    byteSize: 0,
+    columns: [],
+    profile: [],
+    createdByWorkflowId: 'bench-train',
   });
   await db.insert(runs).values({
-    id: RUN_ID, workflowId: 'bench-train', pipelineName: 'bench-train', experiment: 'bench', modelName: 'bench-train',
-    datasetVersionId: VERSION_ID, status: 'running', task: 'regression', params: {}, seed: 42,
+    id: RUN_ID,
+    workflowId: 'bench-train',
+    pipelineName: 'bench-train',
+    experiment: 'bench',
+    modelName: 'bench-train',
+    datasetVersionId: VERSION_ID,
+    status: 'running',
+    task: 'regression',
+    params: {},
+    seed: 42,
   });
 }
 
@@ -252,7 +339,18 @@ async function removeMetricOwner(): Promise<void> {
   await db.delete(datasets).where(eq(datasets.name, DATASET));
 }
 
-const METRIC_KEYS = ['loss', 'val_loss', 'learning_rate', 'grad_norm', 'mae', 'rmse', 'r2', 'samples_per_s', 'epoch_seconds', 'weight_norm'];
+const METRIC_KEYS = [
+  'loss',
+  'val_loss',
+  'learning_rate',
+  'grad_norm',
+  'mae',
+  'rmse',
+  'r2',
+  'samples_per_s',
+  'epoch_seconds',
+  'weight_norm',
+];
 
 async function measureMethod(method: MetricMethod, rows: MetricRow[]): Promise<number> {
   await db.delete(runMetrics).where(eq(runMetrics.runId, RUN_ID));
@@ -262,8 +360,11 @@ async function measureMethod(method: MetricMethod, rows: MetricRow[]): Promise<n
     await method.write(rows.slice(i, i + method.batch));
   }
   const seconds = (performance.now() - started) / 1000;
-  const [counted] = (await db.execute<{ n: number }>(sql`select count(*)::int as n from run_metrics where run_id = ${RUN_ID}`)).rows;
-  if (counted?.n !== rows.length) throw new Error(`${methodLabel(method)} wrote ${String(counted?.n)} points, expected ${rows.length}`);
+  const [counted] = (
+    await db.execute<{ n: number }>(sql`select count(*)::int as n from run_metrics where run_id = ${RUN_ID}`)
+  ).rows;
+  if (counted?.n !== rows.length)
+    throw new Error(`${methodLabel(method)} wrote ${String(counted?.n)} points, expected ${rows.length}`);
   return seconds;
 }
 
@@ -277,7 +378,9 @@ let cleaning: Promise<void> | undefined;
 const cleanup = () =>
   (cleaning ??= (async () => {
     await rm(dataDir, { recursive: true, force: true });
-    await removeMetricOwner().catch((error: Error) => console.error(`  could not remove the bench's run ${RUN_ID} / dataset ${DATASET}: ${error.message}`));
+    await removeMetricOwner().catch((error: Error) =>
+      console.error(`  could not remove the bench's run ${RUN_ID} / dataset ${DATASET}: ${error.message}`),
+    );
     await db.$client.end();
   })());
 const onSignal = (signal: NodeJS.Signals) => {
@@ -293,45 +396,67 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en');
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 try {
-  console.error(`bench:train: ${fmt(ROWS)} rows × 20 features, MLP 20→64→64→1, batch 256, ${EPOCHS} epochs, ${REPEATS} interleaved rounds; backends ${BACKENDS.join(', ')}; torch ${torch.version} (${PYTHON}, default ${torch.defaultThreads} thread(s), ${cores} cores)`);
+  console.error(
+    `bench:train: ${fmt(ROWS)} rows × 20 features, MLP 20→64→64→1, batch 256, ${EPOCHS} epochs, ${REPEATS} interleaved rounds; backends ${BACKENDS.join(', ')}; torch ${torch.version} (${PYTHON}, default ${torch.defaultThreads} thread(s), ${cores} cores)`,
+  );
   const shape = await writeTorchData(dataDir);
 
   // Torch configurations: default threads, 1 thread, all cores — each distinct thread count once.
-  const torchConfigs: { label: string; threads: number; count: number }[] = [{ label: 'default', threads: 0, count: torch.defaultThreads }];
+  const torchConfigs: { label: string; threads: number; count: number }[] = [
+    { label: 'default', threads: 0, count: torch.defaultThreads },
+  ];
   if (!torchConfigs.some((c) => c.count === 1)) torchConfigs.push({ label: '1 thread', threads: 1, count: 1 });
-  if (!torchConfigs.some((c) => c.count === cores)) torchConfigs.push({ label: 'all cores', threads: cores, count: cores });
+  if (!torchConfigs.some((c) => c.count === cores))
+    torchConfigs.push({ label: 'all cores', threads: cores, count: cores });
 
   // Which backends load under their own name: the first round finds out.
   const flywheelRuns = new Map<Backend, FlywheelRun[]>();
   const unavailable = new Map<Backend, string>();
   const torchRuns = new Map<number, TorchRun[]>(torchConfigs.map((c) => [c.count, []]));
   type Side = { kind: 'flywheel'; backend: Backend } | { kind: 'torch'; threads: number; count: number; label: string };
-  const describe = (side: Side) => (side.kind === 'flywheel' ? `flywheel ${side.backend}` : `pytorch ${side.count} thread${side.count === 1 ? '' : 's'}${side.threads === 0 ? ' (default)' : ''}`);
-  const { rounds: roundsRun, stopped: roundsStopped } = await budgetedRounds(REPEATS, BUDGET_S, elapsedS, async (round) => {
-    const sides: Side[] = [
-      ...BACKENDS.filter((b) => !unavailable.has(b)).map((backend) => ({ kind: 'flywheel' as const, backend })),
-      ...torchConfigs.map((c) => ({ kind: 'torch' as const, threads: c.threads, count: c.count, label: c.label })),
-    ];
-    if (round % 2 === 1) sides.reverse();
-    for (const side of sides) {
-      if (side.kind === 'flywheel') {
-        const result = await runFlywheel(side.backend);
-        if ('unavailable' in result) {
-          unavailable.set(side.backend, `loadTf fell back to ${result.loaded}`);
-          console.error(`  ${describe(side).padEnd(30)} unavailable (loadTf({ pin: '${side.backend}' }) gave ${result.loaded})`);
-          continue;
+  const describe = (side: Side) =>
+    side.kind === 'flywheel'
+      ? `flywheel ${side.backend}`
+      : `pytorch ${side.count} thread${side.count === 1 ? '' : 's'}${side.threads === 0 ? ' (default)' : ''}`;
+  const { rounds: roundsRun, stopped: roundsStopped } = await budgetedRounds(
+    REPEATS,
+    BUDGET_S,
+    elapsedS,
+    async (round) => {
+      const sides: Side[] = [
+        ...BACKENDS.filter((b) => !unavailable.has(b)).map((backend) => ({ kind: 'flywheel' as const, backend })),
+        ...torchConfigs.map((c) => ({ kind: 'torch' as const, threads: c.threads, count: c.count, label: c.label })),
+      ];
+      if (round % 2 === 1) sides.reverse();
+      for (const side of sides) {
+        if (side.kind === 'flywheel') {
+          const result = await runFlywheel(side.backend);
+          if ('unavailable' in result) {
+            unavailable.set(side.backend, `loadTf fell back to ${result.loaded}`);
+            console.error(
+              `  ${describe(side).padEnd(30)} unavailable (loadTf({ pin: '${side.backend}' }) gave ${result.loaded})`,
+            );
+            continue;
+          }
+          if (result.train_rows !== shape.trainRows || result.epochs !== EPOCHS)
+            throw new Error(
+              `${describe(side)} trained ${result.train_rows} rows × ${result.epochs} epochs, expected ${shape.trainRows} × ${EPOCHS}`,
+            );
+          (flywheelRuns.get(side.backend) ?? flywheelRuns.set(side.backend, []).get(side.backend)!).push(result);
+          console.error(
+            `  ${describe(side).padEnd(30)} ${result.fit_seconds.toFixed(2).padStart(7)} s  ${fmt((result.train_rows * EPOCHS) / result.fit_seconds).padStart(9)} samples/s  (setup ${result.setup_seconds.toFixed(2)} s, epochs ${median(result.epoch_seconds).toFixed(3)} s median, final val_loss ${result.val_loss.at(-1)?.toFixed(4)})`,
+          );
+        } else {
+          const result = await runTorch(dataDir, side.threads);
+          if (result.threads !== side.count) throw new Error(`${describe(side)} ran with ${result.threads} threads`);
+          torchRuns.get(side.count)!.push(result);
+          console.error(
+            `  ${describe(side).padEnd(30)} ${result.seconds.toFixed(2).padStart(7)} s  ${fmt((result.train_rows * EPOCHS) / result.seconds).padStart(9)} samples/s  (epochs ${median(result.epoch_seconds).toFixed(3)} s median, final val_loss ${result.val_loss.at(-1)?.toFixed(4)})`,
+          );
         }
-        if (result.train_rows !== shape.trainRows || result.epochs !== EPOCHS) throw new Error(`${describe(side)} trained ${result.train_rows} rows × ${result.epochs} epochs, expected ${shape.trainRows} × ${EPOCHS}`);
-        (flywheelRuns.get(side.backend) ?? flywheelRuns.set(side.backend, []).get(side.backend)!).push(result);
-        console.error(`  ${describe(side).padEnd(30)} ${result.fit_seconds.toFixed(2).padStart(7)} s  ${fmt((result.train_rows * EPOCHS) / result.fit_seconds).padStart(9)} samples/s  (setup ${result.setup_seconds.toFixed(2)} s, epochs ${median(result.epoch_seconds).toFixed(3)} s median, final val_loss ${result.val_loss.at(-1)?.toFixed(4)})`);
-      } else {
-        const result = await runTorch(dataDir, side.threads);
-        if (result.threads !== side.count) throw new Error(`${describe(side)} ran with ${result.threads} threads`);
-        torchRuns.get(side.count)!.push(result);
-        console.error(`  ${describe(side).padEnd(30)} ${result.seconds.toFixed(2).padStart(7)} s  ${fmt((result.train_rows * EPOCHS) / result.seconds).padStart(9)} samples/s  (epochs ${median(result.epoch_seconds).toFixed(3)} s median, final val_loss ${result.val_loss.at(-1)?.toFixed(4)})`);
       }
-    }
-  });
+    },
+  );
 
   // Diagnosis: once per TF.js backend that trained.
   const diagnoses = new Map<string, Diagnosis>();
@@ -348,14 +473,19 @@ try {
   if (METRIC_POINTS > 0) {
     await createMetricOwner();
     const rows: MetricRow[] = Array.from({ length: METRIC_POINTS }, (_, i) => ({
-      runId: RUN_ID, key: METRIC_KEYS[i % METRIC_KEYS.length]!, step: Math.floor(i / METRIC_KEYS.length), value: Math.sin(i) * 100,
+      runId: RUN_ID,
+      key: METRIC_KEYS[i % METRIC_KEYS.length]!,
+      step: Math.floor(i / METRIC_KEYS.length),
+      value: Math.sin(i) * 100,
     }));
     for (let round = 0; round < METRIC_REPEATS; round++) {
       const order = round % 2 === 0 ? METHODS : [...METHODS].reverse();
       for (const method of order) {
         const seconds = await measureMethod(method, rows);
         metricBest.set(method, Math.min(metricBest.get(method) ?? Infinity, seconds));
-        console.error(`  metrics ${methodLabel(method).padEnd(54)} ${seconds.toFixed(2).padStart(6)} s  ${fmt(METRIC_POINTS / seconds).padStart(9)} points/s`);
+        console.error(
+          `  metrics ${methodLabel(method).padEnd(54)} ${seconds.toFixed(2).padStart(6)} s  ${fmt(METRIC_POINTS / seconds).padStart(9)} points/s`,
+        );
       }
       metricRounds++;
     }
@@ -366,24 +496,36 @@ try {
   // Summary
 
   const samples = shape.trainRows * EPOCHS;
-  const bestBy = <T>(items: T[], seconds: (t: T) => number) => items.reduce((a, b) => (seconds(b) < seconds(a) ? b : a));
-  const flywheel = [...flywheelRuns.entries()].map(([backend, list]) => {
-    const best = bestBy(list, (r) => r.fit_seconds);
-    const loop = Math.min(...list.map((r) => r.epoch_seconds.reduce((a, b) => a + b, 0)));
-    const steady = Math.min(...list.flatMap((r) => r.epoch_seconds));
-    return {
-      backend, runs: list.length, best,
-      rate: samples / best.fit_seconds,
-      loopRate: samples / loop,
-      steadyRate: shape.trainRows / steady,
-      msPerBatch: (1000 * steady) / Math.ceil(shape.trainRows / 256),
-    };
-  }).sort((a, b) => b.rate - a.rate);
+  const bestBy = <T>(items: T[], seconds: (t: T) => number) =>
+    items.reduce((a, b) => (seconds(b) < seconds(a) ? b : a));
+  const flywheel = [...flywheelRuns.entries()]
+    .map(([backend, list]) => {
+      const best = bestBy(list, (r) => r.fit_seconds);
+      const loop = Math.min(...list.map((r) => r.epoch_seconds.reduce((a, b) => a + b, 0)));
+      const steady = Math.min(...list.flatMap((r) => r.epoch_seconds));
+      return {
+        backend,
+        runs: list.length,
+        best,
+        rate: samples / best.fit_seconds,
+        loopRate: samples / loop,
+        steadyRate: shape.trainRows / steady,
+        msPerBatch: (1000 * steady) / Math.ceil(shape.trainRows / 256),
+      };
+    })
+    .sort((a, b) => b.rate - a.rate);
   const torchSummary = torchConfigs.map((c) => {
     const list = torchRuns.get(c.count)!;
     const best = bestBy(list, (r) => r.seconds);
     const steady = Math.min(...list.flatMap((r) => r.epoch_seconds));
-    return { ...c, runs: list.length, best, rate: samples / best.seconds, steadyRate: shape.trainRows / steady, msPerBatch: (1000 * steady) / Math.ceil(shape.trainRows / 256) };
+    return {
+      ...c,
+      runs: list.length,
+      best,
+      rate: samples / best.seconds,
+      steadyRate: shape.trainRows / steady,
+      msPerBatch: (1000 * steady) / Math.ceil(shape.trainRows / 256),
+    };
   });
   const torchDefault = torchSummary[0]!;
   const torchOne = torchSummary.find((t) => t.count === 1)!;
@@ -391,7 +533,11 @@ try {
   const top = flywheel[0];
   const ratio = (rate: number, against: number) => Number((rate / against).toFixed(3));
 
-  const metricResults = [...metricBest.entries()].map(([method, seconds]) => ({ method, seconds, rate: METRIC_POINTS / seconds }));
+  const metricResults = [...metricBest.entries()].map(([method, seconds]) => ({
+    method,
+    seconds,
+    rate: METRIC_POINTS / seconds,
+  }));
   const metricTop = metricResults.length ? bestBy(metricResults, (m) => m.seconds) : undefined;
   // The headline is what Flywheel's runs use (store/metrics.ts); the other methods show where it stands.
   const metricFlywheel = metricResults.find((m) => m.method.name.startsWith("Flywheel's writeMetrics"));
@@ -400,8 +546,14 @@ try {
     '',
     `bench:train — MLP 20→64→64→1 (ReLU, Adam 0.001, MSE, batch 256), ${fmt(shape.trainRows)} training rows × ${EPOCHS} epochs (${fmt(shape.validationRows)} validation rows), best of ${roundsRun} interleaved round${roundsRun === 1 ? '' : 's'}`,
     `  ${'side'.padEnd(36)} ${'seconds'.padStart(8)} ${'samples/s'.padStart(10)} ${'fit rate'.padStart(10)} ${'steady'.padStart(10)} ${'ms/batch'.padStart(9)} ${'val_loss'.padStart(9)}`,
-    ...flywheel.map((f) => `  ${`flywheel fitModel, tfjs ${f.backend}`.padEnd(36)} ${f.best.fit_seconds.toFixed(2).padStart(8)} ${fmt(f.rate).padStart(10)} ${fmt(f.loopRate).padStart(10)} ${fmt(f.steadyRate).padStart(10)} ${f.msPerBatch.toFixed(2).padStart(9)} ${f.best.val_loss.at(-1)!.toFixed(4).padStart(9)}`),
-    ...torchSummary.map((t) => `  ${`pytorch ${torch.version}, ${t.count} thread${t.count === 1 ? '' : 's'}${t.threads === 0 ? ' (default)' : ''}`.padEnd(36)} ${t.best.seconds.toFixed(2).padStart(8)} ${fmt(t.rate).padStart(10)} ${fmt(t.rate).padStart(10)} ${fmt(t.steadyRate).padStart(10)} ${t.msPerBatch.toFixed(2).padStart(9)} ${t.best.val_loss.at(-1)!.toFixed(4).padStart(9)}`),
+    ...flywheel.map(
+      (f) =>
+        `  ${`flywheel fitModel, tfjs ${f.backend}`.padEnd(36)} ${f.best.fit_seconds.toFixed(2).padStart(8)} ${fmt(f.rate).padStart(10)} ${fmt(f.loopRate).padStart(10)} ${fmt(f.steadyRate).padStart(10)} ${f.msPerBatch.toFixed(2).padStart(9)} ${f.best.val_loss.at(-1)!.toFixed(4).padStart(9)}`,
+    ),
+    ...torchSummary.map(
+      (t) =>
+        `  ${`pytorch ${torch.version}, ${t.count} thread${t.count === 1 ? '' : 's'}${t.threads === 0 ? ' (default)' : ''}`.padEnd(36)} ${t.best.seconds.toFixed(2).padStart(8)} ${fmt(t.rate).padStart(10)} ${fmt(t.rate).padStart(10)} ${fmt(t.steadyRate).padStart(10)} ${t.msPerBatch.toFixed(2).padStart(9)} ${t.best.val_loss.at(-1)!.toFixed(4).padStart(9)}`,
+    ),
     `  samples/s: training rows × epochs ÷ the whole fitModel call (preprocessing from raw strings + model build + epochs); fit rate: ÷ the epochs alone;`,
     `  steady: the fastest single epoch; ms/batch from it. PyTorch's time is its epoch loop (its matrices come preprocessed).`,
     ...[...unavailable.entries()].map(([b, why]) => `  tfjs ${b}: unavailable here (${why})`),
@@ -409,27 +561,54 @@ try {
     ...(top
       ? [
           `  ratio vs PyTorch (best backend, tfjs ${top.backend}, whole fitModel): ${ratio(top.rate, torchDefault.rate)} against its default ${torchDefault.count} thread${torchDefault.count === 1 ? '' : 's'} (headline; goal ≥ 0.5)` +
-            (torchOne !== torchDefault ? `, ${ratio(top.rate, torchOne.rate)} against 1 thread` : ' = the 1-thread run') +
-            (torchAll !== torchDefault && torchAll !== torchOne ? `, ${ratio(top.rate, torchAll.rate)} against ${torchAll.count} threads` : ''),
+            (torchOne !== torchDefault
+              ? `, ${ratio(top.rate, torchOne.rate)} against 1 thread`
+              : ' = the 1-thread run') +
+            (torchAll !== torchDefault && torchAll !== torchOne
+              ? `, ${ratio(top.rate, torchAll.rate)} against ${torchAll.count} threads`
+              : ''),
           `  epochs alone (fit rate ÷ PyTorch default): ${ratio(top.loopRate, torchDefault.rate)}; steady epoch ÷ steady epoch: ${ratio(top.steadyRate, torchDefault.steadyRate)}`,
-          ...flywheel.slice(1).map((f) => `  tfjs ${f.backend}: ${ratio(f.rate, torchDefault.rate)} × PyTorch default, ${ratio(f.rate, top.rate)} × tfjs ${top.backend}`),
+          ...flywheel
+            .slice(1)
+            .map(
+              (f) =>
+                `  tfjs ${f.backend}: ${ratio(f.rate, torchDefault.rate)} × PyTorch default, ${ratio(f.rate, top.rate)} × tfjs ${top.backend}`,
+            ),
         ]
       : ['  no TF.js backend trained']),
   ];
   if (diagnoses.size) {
     lines.push('', '  where a TF.js training step goes (batch 256; one diagnosis run per backend, tf.profile):');
     for (const [backend, d] of diagnoses) {
-      const ops = d.ops.slice(0, 4).map((o) => `${o.op} ×${Number(o.per_step.toFixed(1))} ${o.ms.toFixed(2)} ms`).join(', ');
-      lines.push(`  ${backend.padEnd(5)} ${d.step_ms.toFixed(2)} ms/batch in model.fit (PyTorch default: ${torchDefault.msPerBatch.toFixed(2)}); ${Math.round(d.kernels_per_step)} kernels/step, Σ kernel time ${d.kernel_ms_per_step.toFixed(2)} ms: ${ops}`);
-      lines.push(`        the step's 8 matMuls: ${d.matmuls_ms.toFixed(2)} ms as training calls them (the 5 with a transposed operand: ${d.matmuls_transposed_ms.toFixed(2)} ms), ${d.matmuls_pretransposed_ms.toFixed(2)} ms with operands transposed beforehand; one tiny op: ${d.dispatch_us.toFixed(1)} µs to dispatch`);
+      const ops = d.ops
+        .slice(0, 4)
+        .map((o) => `${o.op} ×${Number(o.per_step.toFixed(1))} ${o.ms.toFixed(2)} ms`)
+        .join(', ');
+      lines.push(
+        `  ${backend.padEnd(5)} ${d.step_ms.toFixed(2)} ms/batch in model.fit (PyTorch default: ${torchDefault.msPerBatch.toFixed(2)}); ${Math.round(d.kernels_per_step)} kernels/step, Σ kernel time ${d.kernel_ms_per_step.toFixed(2)} ms: ${ops}`,
+      );
+      lines.push(
+        `        the step's 8 matMuls: ${d.matmuls_ms.toFixed(2)} ms as training calls them (the 5 with a transposed operand: ${d.matmuls_transposed_ms.toFixed(2)} ms), ${d.matmuls_pretransposed_ms.toFixed(2)} ms with operands transposed beforehand; one tiny op: ${d.dispatch_us.toFixed(1)} µs to dispatch`,
+      );
     }
     const wasm = flywheelRuns.get('wasm')?.[0]?.wasm;
-    if (wasm) lines.push(`  wasm: SIMD ${wasm.simd ? 'on' : 'off'}, threads ${wasm.threads ? 'on' : 'off (tfjs-backend-wasm disables them in Node)'}; tfjs-backend-wasm would run a matMul with a transposed operand in a scalar C++ loop; training/backend.ts transposes first to take the XNNPACK path`);
+    if (wasm)
+      lines.push(
+        `  wasm: SIMD ${wasm.simd ? 'on' : 'off'}, threads ${wasm.threads ? 'on' : 'off (tfjs-backend-wasm disables them in Node)'}; tfjs-backend-wasm would run a matMul with a transposed operand in a scalar C++ loop; training/backend.ts transposes first to take the XNNPACK path`,
+      );
   }
   if (metricTop) {
-    lines.push('', `  metric writes to run_metrics, ${fmt(METRIC_POINTS)} points (10 keys × ${fmt(METRIC_POINTS / 10)} steps), one connection, best of ${metricRounds}:`);
-    for (const m of metricResults) lines.push(`  ${methodLabel(m.method).padEnd(56)} ${m.seconds.toFixed(2).padStart(6)} s ${fmt(m.rate).padStart(9)} points/s`);
-    lines.push(`  Flywheel's writeMetrics: ${metricFlywheel ? fmt(metricFlywheel.rate) : '-'} points/s (goal ≥ 100,000); fastest method: ${methodLabel(metricTop.method)}, ${fmt(metricTop.rate)}`);
+    lines.push(
+      '',
+      `  metric writes to run_metrics, ${fmt(METRIC_POINTS)} points (10 keys × ${fmt(METRIC_POINTS / 10)} steps), one connection, best of ${metricRounds}:`,
+    );
+    for (const m of metricResults)
+      lines.push(
+        `  ${methodLabel(m.method).padEnd(56)} ${m.seconds.toFixed(2).padStart(6)} s ${fmt(m.rate).padStart(9)} points/s`,
+      );
+    lines.push(
+      `  Flywheel's writeMetrics: ${metricFlywheel ? fmt(metricFlywheel.rate) : '-'} points/s (goal ≥ 100,000); fastest method: ${methodLabel(metricTop.method)}, ${fmt(metricTop.rate)}`,
+    );
   }
   lines.push(`  total ${elapsedS().toFixed(0)} s`, '');
   console.log(lines.join('\n'));
@@ -446,10 +625,17 @@ try {
     metric_points_per_s: metricFlywheel ? Math.round(metricFlywheel.rate) : null,
     metric_method: metricFlywheel ? methodLabel(metricFlywheel.method) : null,
     metric_points_per_s_fastest: metricTop ? Math.round(metricTop.rate) : null,
-    metric_points_per_s_by_method: Object.fromEntries(metricResults.map((m) => [methodLabel(m.method), Math.round(m.rate)])),
+    metric_points_per_s_by_method: Object.fromEntries(
+      metricResults.map((m) => [methodLabel(m.method), Math.round(m.rate)]),
+    ),
     samples_per_s: Object.fromEntries(flywheel.map((f) => [f.backend, Math.round(f.rate)])),
     fit_samples_per_s: Object.fromEntries(flywheel.map((f) => [f.backend, Math.round(f.loopRate)])),
-    pytorch_samples_per_s: Object.fromEntries(torchSummary.map((t) => [`${t.count}_thread${t.count === 1 ? '' : 's'}${t.threads === 0 ? '_default' : ''}`, Math.round(t.rate)])),
+    pytorch_samples_per_s: Object.fromEntries(
+      torchSummary.map((t) => [
+        `${t.count}_thread${t.count === 1 ? '' : 's'}${t.threads === 0 ? '_default' : ''}`,
+        Math.round(t.rate),
+      ]),
+    ),
     pytorch_default_threads: torchDefault.count,
     unavailable_backends: [...unavailable.keys()],
     wasm_ms_per_batch: wasmDiag ? Number(wasmDiag.step_ms.toFixed(3)) : null,

@@ -13,7 +13,8 @@
  * With a fourth argument `diagnose` it does not run fitModel but looks at where one training step's time goes,
  * untimed by the parent: the same preprocessing, Flywheel's buildModel, a warm-up epoch, then the wall time per batch
  * of one `model.fit` epoch (as fitModel calls it, without the shuffle and validation), `tf.profile` of model.fit over
- * 20 batches (kernels per step, Σ kernel time by op), the 8 matMuls of one step of this MLP as training calls them (5 of them with a
+ * 20 batches (kernels per step, Σ kernel time by op), the 8 matMuls of one step of this MLP as training calls them (5
+ * of them with a
  * transposed operand: the gradients) against the same products with the operands transposed beforehand, and the
  * cost of dispatching one tiny op.
  *
@@ -33,8 +34,16 @@ const [backendArg, rowsArg, epochsArg, mode] = process.argv.slice(2);
 const wanted = backendArg as BackendName;
 const rows = Number(rowsArg);
 const epochs = Number(epochsArg);
-if (!['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'].includes(wanted) || !Number.isInteger(rows) || !Number.isInteger(epochs) || rows < 100 || epochs < 1) {
-  console.error('usage: node --import tsx bench/trainChild.ts <tensorflow-gpu|tensorflow|wasm|cpu> <rows ≥ 100> <epochs ≥ 1>');
+if (
+  !['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'].includes(wanted) ||
+  !Number.isInteger(rows) ||
+  !Number.isInteger(epochs) ||
+  rows < 100 ||
+  epochs < 1
+) {
+  console.error(
+    'usage: node --import tsx bench/trainChild.ts <tensorflow-gpu|tensorflow|wasm|cpu> <rows ≥ 100> <epochs ≥ 1>',
+  );
   process.exit(2);
 }
 
@@ -45,9 +54,13 @@ if (backend !== wanted) {
   console.log(JSON.stringify({ unavailable: true, wanted, loaded: backend }));
   process.exit(0);
 }
-const wasmFlags = backend === 'wasm'
-  ? { simd: await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'), threads: await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT') }
-  : undefined;
+const wasmFlags =
+  backend === 'wasm'
+    ? {
+        simd: await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'),
+        threads: await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'),
+      }
+    : undefined;
 
 const params = trainingParams(epochs);
 const columns = generateColumns(rows);
@@ -79,32 +92,44 @@ const fit = await fitModel(tf, columns, split, params, {
 const fitSeconds = (performance.now() - started) / 1000;
 fit.model.dispose();
 
-console.log(JSON.stringify({
-  backend,
-  tf_backend: tf.getBackend(),
-  tf_version: tf.version.tfjs,
-  wasm: wasmFlags,
-  rows,
-  train_rows: split.train.length,
-  validation_rows: split.validation.length,
-  epochs: fit.epochs,
-  fit_seconds: fitSeconds,
-  setup_seconds: (loopStarted - started) / 1000,
-  epoch_seconds: epochSeconds,
-  loss: losses,
-  val_loss: valLosses,
-  load_seconds: loadSeconds,
-  tensors_left: tf.memory().numTensors,
-}));
+console.log(
+  JSON.stringify({
+    backend,
+    tf_backend: tf.getBackend(),
+    tf_version: tf.version.tfjs,
+    wasm: wasmFlags,
+    rows,
+    train_rows: split.train.length,
+    validation_rows: split.validation.length,
+    epochs: fit.epochs,
+    fit_seconds: fitSeconds,
+    setup_seconds: (loopStarted - started) / 1000,
+    epoch_seconds: epochSeconds,
+    loss: losses,
+    val_loss: valLosses,
+    load_seconds: loadSeconds,
+    tensors_left: tf.memory().numTensors,
+  }),
+);
 
 /** Where one training step's time goes on this backend (see the header). */
 async function diagnose(tf: TfModule, columns: RawColumns, split: Split, params: TrainingParams) {
-  const pre = fitPreprocessor(columns, split.train, { task: params.task, target: params.target, numeric: params.features.numeric, categorical: params.features.categorical });
+  const pre = fitPreprocessor(columns, split.train, {
+    task: params.task,
+    target: params.target,
+    numeric: params.features.numeric,
+    categorical: params.features.categorical,
+  });
   const width = featureWidth(pre);
   const n = split.train.length;
   const x = tf.tensor2d(encodeColumns(pre, columns, split.train), [n, width]);
   const y = tf.tensor2d(encodeTarget(pre, columns, split.train), [n, 1]);
-  const model = buildModel(tf, pre, { ...params.model, optimizer: params.optimizer, learningRate: params.learningRate, seed: params.seed });
+  const model = buildModel(tf, pre, {
+    ...params.model,
+    optimizer: params.optimizer,
+    learningRate: params.learningRate,
+    seed: params.seed,
+  });
   const bs = params.batchSize;
   const fit = (xs: Tensor, ys: Tensor) => model.fit(xs, ys, { epochs: 1, batchSize: bs, shuffle: false, verbose: 0 });
   await fit(x, y); // warm-up: one epoch
@@ -127,19 +152,35 @@ async function diagnose(tf: TfModule, columns: RawColumns, split: Split, params:
     entry.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
     byOp.set(k.name, entry);
   }
-  const ops = [...byOp.entries()].map(([name, { count, ms }]) => ({ op: name, per_step: count / profiledSteps, ms: ms / profiledSteps })).sort((a, b) => b.ms - a.ms);
+  const ops = [...byOp.entries()]
+    .map(([name, { count, ms }]) => ({ op: name, per_step: count / profiledSteps, ms: ms / profiledSteps }))
+    .sort((a, b) => b.ms - a.ms);
   const kernels = info.kernels.length / profiledSteps;
 
-  // The 8 products of one step of 20 → 64 → 64 → 1 at batch 256: forward a·W, weight gradients aᵀ·g, input gradients g·Wᵀ.
+  // The 8 products of one step of 20 → 64 → 64 → 1 at batch 256: forward a·W, weight gradients aᵀ·g, input gradients
+  // g·Wᵀ.
   const r = (shape: number[]) => tf.randomNormal(shape, 0, 1, 'float32', 7);
-  const a0 = r([bs, width]), a1 = r([bs, 64]), g1 = r([bs, 64]), g3 = r([bs, 1]);
-  const w1 = r([width, 64]), w2 = r([64, 64]), w3 = r([64, 1]);
+  const a0 = r([bs, width]),
+    a1 = r([bs, 64]),
+    g1 = r([bs, 64]),
+    g3 = r([bs, 1]);
+  const w1 = r([width, 64]),
+    w2 = r([64, 64]),
+    w3 = r([64, 1]);
   const asCalled: [Tensor, Tensor, boolean, boolean][] = [
-    [a0, w1, false, false], [a1, w2, false, false], [a1, w3, false, false],
-    [a0, g1, true, false], [a1, g1, true, false], [a1, g3, true, false],
-    [g1, w2, false, true], [g3, w3, false, true],
+    [a0, w1, false, false],
+    [a1, w2, false, false],
+    [a1, w3, false, false],
+    [a0, g1, true, false],
+    [a1, g1, true, false],
+    [a1, g3, true, false],
+    [g1, w2, false, true],
+    [g3, w3, false, true],
   ];
-  const pretransposed = asCalled.map(([p, q, ta, tb]) => [ta ? tf.transpose(p) : p, tb ? tf.transpose(q) : q, false, false] as [Tensor, Tensor, boolean, boolean]);
+  const pretransposed = asCalled.map(
+    ([p, q, ta, tb]) =>
+      [ta ? tf.transpose(p) : p, tb ? tf.transpose(q) : q, false, false] as [Tensor, Tensor, boolean, boolean],
+  );
   const timeProducts = (products: [Tensor, Tensor, boolean, boolean][]) => {
     const once = () => products.forEach(([p, q, ta, tb]) => tf.tidy(() => tf.matMul(p, q, ta, tb)));
     for (let i = 0; i < 10; i++) once();

@@ -48,7 +48,12 @@ export function generateColumns(rows: number, seed = DATA_SEED): RawColumns {
       columns[FEATURES[j]!]![r] = (mean + spread * z[j]!).toFixed(4);
       y += weights[j]! * z[j]!;
     }
-    y += 1.5 * Math.sin(2 * z[0]!) + z[1]! * z[2]! - 0.5 * Math.abs(z[3]!) + 0.8 * Math.max(0, z[4]! * z[5]!) + 0.3 * normal(random);
+    y +=
+      1.5 * Math.sin(2 * z[0]!) +
+      z[1]! * z[2]! -
+      0.5 * Math.abs(z[3]!) +
+      0.8 * Math.max(0, z[4]! * z[5]!) +
+      0.3 * normal(random);
     columns[TARGET]![r] = (100 + 10 * y).toFixed(4);
   }
   return columns;

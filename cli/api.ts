@@ -5,7 +5,11 @@ import { ConfigError } from '../config/pipeline';
 import { loadConfig } from '../config/env';
 
 export class ApiCallError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'ApiCallError';
   }
@@ -32,27 +36,41 @@ export interface CallOptions {
 }
 
 /** Calls the API; errors carry the server's message (which names the field), ready to print. */
-export async function api<T>(method: string, path: string, body?: unknown, query?: Record<string, string | number | undefined>, options: CallOptions = {}): Promise<T> {
+export async function api<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  query?: Record<string, string | number | undefined>,
+  options: CallOptions = {},
+): Promise<T> {
   const { server } = loadConfig();
   const url = new URL(server.url + path);
-  for (const [key, value] of Object.entries(query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
+  for (const [key, value] of Object.entries(query ?? {}))
+    if (value !== undefined) url.searchParams.set(key, String(value));
   const auth = options.token || token();
   let response: Response;
   try {
     response = await fetch(url, {
       method,
-      headers: { ...(auth ? { authorization: `Bearer ${auth}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(auth ? { authorization: `Bearer ${auth}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
   } catch (error) {
     const cause = (error as Error).cause as Error | undefined;
-    throw new ServerUnreachableError(`cannot reach the Flywheel server at ${server.url} (${cause?.message ?? (error as Error).message}); start it with "flywheel up" or set FLYWHEEL_URL`);
+    throw new ServerUnreachableError(
+      `cannot reach the Flywheel server at ${server.url} (${cause?.message ?? (error as Error).message}); start it with "flywheel up" or set FLYWHEEL_URL`,
+    );
   }
   let text: string;
   try {
     text = await response.text();
   } catch (error) {
-    throw new ServerUnreachableError(`the Flywheel server at ${server.url} closed the connection (${(error as Error).message})`);
+    throw new ServerUnreachableError(
+      `the Flywheel server at ${server.url} closed the connection (${(error as Error).message})`,
+    );
   }
   let parsed: unknown = {};
   try {
@@ -62,12 +80,18 @@ export async function api<T>(method: string, path: string, body?: unknown, query
   }
   if (!response.ok) {
     const error = parsed as { error?: { code?: string; message?: string }; error_code?: string; message?: string };
-    throw new ApiCallError(response.status, error.error?.code ?? error.error_code ?? 'ERROR', error.error?.message ?? error.message ?? `${response.status} ${response.statusText}`);
+    throw new ApiCallError(
+      response.status,
+      error.error?.code ?? error.error_code ?? 'ERROR',
+      error.error?.message ?? error.message ?? `${response.status} ${response.statusText}`,
+    );
   }
   return parsed as T;
 }
 
-/** 503 (Temporal or the server briefly unavailable), a gateway's 502 / 504, or no answer at all: worth waiting through. */
+/**
+ * 503 (Temporal or the server briefly unavailable), a gateway's 502 / 504, or no answer at all: worth waiting through.
+ */
 export const isTransient = (error: unknown) =>
   error instanceof ServerUnreachableError || (error instanceof ApiCallError && [502, 503, 504].includes(error.status));
 
@@ -85,7 +109,12 @@ export interface PollOptions {
  * GETs `path` until `done(answer)`, handing every answer to `onAnswer`. A 503 or an unreachable server is waited
  * through (with a note) for up to `outageMs` in a row: a restarting Temporal or server is not the pipeline failing.
  */
-export async function pollUntil<T>(path: string, done: (answer: T) => boolean, onAnswer: (answer: T) => void, options: PollOptions = {}): Promise<T> {
+export async function pollUntil<T>(
+  path: string,
+  done: (answer: T) => boolean,
+  onAnswer: (answer: T) => void,
+  options: PollOptions = {},
+): Promise<T> {
   const intervalMs = options.intervalMs ?? 500;
   const outageMs = options.outageMs ?? 30 * 60_000;
   const note = options.note ?? ((line: string) => console.error(line));
@@ -101,7 +130,9 @@ export async function pollUntil<T>(path: string, done: (answer: T) => boolean, o
         outageSince = now;
         note(`  (${(error as Error).message}; still waiting, for up to ${Math.round(outageMs / 60_000)} min)`);
       } else if (now - outageSince > outageMs) {
-        throw new ConfigError(`gave up after ${Math.round((now - outageSince) / 1000)} s without an answer: ${(error as Error).message}`);
+        throw new ConfigError(
+          `gave up after ${Math.round((now - outageSince) / 1000)} s without an answer: ${(error as Error).message}`,
+        );
       }
     }
     if (answer !== undefined) {

@@ -40,21 +40,31 @@ export async function runDemo(say: (line: string) => void, note: (line: string) 
     { store_id: 'S05', item_id: 'I010', day_of_week: 2, month: 7, is_holiday: 1, promo: 0, price: 12 },
   ];
   const response = await fetch(`${config.serving.url}/predict`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: pipeline.model, instances }),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: pipeline.model, instances }),
   });
   const body = (await response.json()) as { predictions?: number[]; version?: number; error?: string };
   if (!response.ok) throw new Error(`serving answered ${response.status}: ${body.error}`);
-  instances.forEach((instance, i) => say(`     ${JSON.stringify(instance)} → ${body.predictions![i]!.toFixed(1)} units`));
+  instances.forEach((instance, i) =>
+    say(`     ${JSON.stringify(instance)} → ${body.predictions![i]!.toFixed(1)} units`),
+  );
 
   say('');
   say('Done.');
   say(`  dataset version  ${result.datasetVersionId}  (npx flywheel datasets show ${pipeline.data.dataset})`);
   say(`  run id           ${result.runId}  (TF.js backend: ${result.backend})`);
-  say(`  metrics          ${['rmse', 'mae', 'r2', 'wape'].map((k) => `${k}=${result.metrics[k]?.toFixed(3)}`).join('  ')}`);
+  say(
+    `  metrics          ${['rmse', 'mae', 'r2', 'wape'].map((k) => `${k}=${result.metrics[k]?.toFixed(3)}`).join('  ')}`,
+  );
   const deploy = result.stages.find((stage) => stage.name === 'deploy');
-  say(`  model version    ${result.model?.name} v${result.model?.version}  (${result.deployment ? `@${result.deployment.alias}` : `not deployed: ${deploy?.summary ?? 'no deploy stage'}`})`);
+  say(
+    `  model version    ${result.model?.name} v${result.model?.version}  (${result.deployment ? `@${result.deployment.alias}` : `not deployed: ${deploy?.summary ?? 'no deploy stage'}`})`,
+  );
   if (result.deployment) say(`  endpoint         ${result.deployment.endpoint}`);
   say(`  monitor          ${result.monitorWorkflowId}`);
   say(`  Temporal UI      ${uiLink(config, handle.workflowId)}`);
-  say(`  find it          temporal workflow list --address ${config.temporal.address} --query '${MODEL_KEY.name}="${pipeline.model}"'`);
+  say(
+    `  find it          temporal workflow list --address ${config.temporal.address} --query '${MODEL_KEY.name}="${pipeline.model}"'`,
+  );
 }

@@ -25,7 +25,8 @@ const note = (line: string) => console.error(line);
 
 const program = new Command('flywheel').description('Durable MLOps pipelines on Temporal').showHelpAfterError();
 
-program.command('up')
+program
+  .command('up')
   .description('start the local stack: Temporal dev server + Web UI, MinIO, Postgres, worker and serving processes')
   .option('--infra-only', 'only Temporal, MinIO and Postgres (tests start their own workers)')
   .option('--foreground', 'stay attached; Ctrl-C stops the stack')
@@ -47,13 +48,16 @@ program.command('up')
     }
   });
 
-program.command('server')
+program
+  .command('server')
   .description("run the Flywheel API server in the foreground (Flywheel's /api/v1, MLflow's REST API, /openapi.json)")
   .option('--port <port>', 'port (default FLYWHEEL_SERVER_PORT or 8470)')
   .option('--host <host>', 'interface to listen on (default 127.0.0.1)')
   .action(async (options: { port?: string; host?: string }) => {
     const server = await startServer({ port: options.port ? Number(options.port) : undefined, host: options.host });
-    say(`Flywheel server on ${server.url}  (API ${server.url}/api/v1, MLflow ${server.url}/api/2.0/mlflow, ${server.url}/openapi.json)`);
+    say(
+      `Flywheel server on ${server.url}  (API ${server.url}/api/v1, MLflow ${server.url}/api/2.0/mlflow, ${server.url}/openapi.json)`,
+    );
     await new Promise<void>((resolve) => {
       process.once('SIGINT', () => resolve());
       process.once('SIGTERM', () => resolve());
@@ -61,42 +65,62 @@ program.command('server')
     await server.close();
   });
 
-program.command('down').description('stop the local stack (data stays in .flywheel/)').action(async () => stackDown(note));
+program
+  .command('down')
+  .description('stop the local stack (data stays in .flywheel/)')
+  .action(async () => stackDown(note));
 
-program.command('run <config>')
+program
+  .command('run <config>')
   .description('start the pipeline declared in a YAML config (through the Flywheel API)')
   .option('--wait', 'follow it stage by stage until it ends (through Temporal or server restarts)')
   .option('--id <workflowId>', 'workflow id (default: <pipeline>-<timestamp>)')
-  .option('--token <token>', 'admin token (default: FLYWHEEL_TOKEN): lets a new version of an existing model replace what it serves')
+  .option(
+    '--token <token>',
+    'admin token (default: FLYWHEEL_TOKEN): lets a new version of an existing model replace what it serves',
+  )
   .action(async (file: string, options: { wait?: boolean; id?: string; token?: string }) => {
     const loaded = loadPipelineConfig(file);
     // The server checks the token and gives the workflow a signed release grant for an admin's run, never the token.
-    // An explicit --token asks for a release (refused unless admin); FLYWHEEL_TOKEN or the local CLI token only register.
+    // An explicit --token asks for a release (refused unless admin); FLYWHEEL_TOKEN or the local CLI token only
+    // register.
     let started: { workflowId: string; uiUrl: string; releaseGrant: boolean; modelExists: boolean };
     try {
       // A local data file goes to the server first: the workers may run on another machine.
       const pipeline = await withUploadedSource(loaded, note, { token: options.token });
-      started = await api('POST', '/api/v1/pipelines', { config: pipeline, workflowId: options.id, ...(options.token ? { release: true } : {}) }, undefined, { token: options.token });
+      started = await api(
+        'POST',
+        '/api/v1/pipelines',
+        { config: pipeline, workflowId: options.id, ...(options.token ? { release: true } : {}) },
+        undefined,
+        { token: options.token },
+      );
     } catch (error) {
       if (options.token && error instanceof ApiCallError && [401, 403].includes(error.status)) {
-        throw new ConfigError(`--token: ${error.message} (run without one to register a new version without deploying it)`);
+        throw new ConfigError(
+          `--token: ${error.message} (run without one to register a new version without deploying it)`,
+        );
       }
       throw error;
     }
     if (loadConfig().server.token && !options.token && !started.releaseGrant && started.modelExists) {
-      note('FLYWHEEL_TOKEN is not an admin token: no release grant; a new version of an existing model will be registered, not deployed');
+      note(
+        'FLYWHEEL_TOKEN is not an admin token: no release grant; a new version of an existing model will be registered, not deployed',
+      );
     }
     say(`started ${started.workflowId}\n  ${started.uiUrl}`);
     if (!options.wait) return;
     try {
       printResult(await followPipeline(started.workflowId, say, { note }));
     } catch (error) {
-      if (error instanceof PipelineFailedError) throw new Error(`pipeline ${started.workflowId} failed: ${error.failure}`);
+      if (error instanceof PipelineFailedError)
+        throw new Error(`pipeline ${started.workflowId} failed: ${error.failure}`);
       throw error;
     }
   });
 
-program.command('status <workflowId>')
+program
+  .command('status <workflowId>')
   .description('stages, timings and results of a pipeline, with its Temporal UI link')
   .action(async (workflowId: string) => {
     const p = await api<PipelineStatus>('GET', pipelinePath(workflowId));
@@ -116,7 +140,8 @@ registerRunCommands(program, say);
 registerAlertCommands(program, say);
 registerLineageCommand(program, say);
 
-program.command('predict')
+program
+  .command('predict')
   .description('send instances to the serving process')
   .option('--model <name>', 'model name (needed when several are served)')
   .option('--json <instances>', 'a JSON object or array of feature objects')
@@ -131,23 +156,32 @@ program.command('predict')
       throw new ConfigError(`--json/--file is not valid JSON: ${(error as Error).message}`);
     }
     const response = await fetch(`${loadConfig().serving.url}/predict`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: options.model, instances: Array.isArray(parsed) ? parsed : [parsed] }),
     });
     say(JSON.stringify(await response.json(), null, 2));
     if (!response.ok) process.exitCode = 1;
   });
 
-program.command('demo')
+program
+  .command('demo')
   .description('bring the stack up, generate the retail demand data and run its pipeline to the end')
   .action(async () => runDemo(say, note));
 
 function printResult(result: PipelineResult): void {
   say(`  dataset version  ${result.datasetVersionId}${result.datasetReused ? ' (reused)' : ''}`);
   say(`  run              ${result.runId}  (backend ${result.backend}, queue ${result.trainingQueue})`);
-  say(`  metrics          ${Object.entries(result.metrics).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`).join('  ')}`);
+  say(
+    `  metrics          ${Object.entries(result.metrics)
+      .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`)
+      .join('  ')}`,
+  );
   if (result.model) say(`  model version    ${result.model.name} v${result.model.version}`);
-  if (result.deployment) say(`  endpoint         ${result.deployment.endpoint} (@${result.deployment.alias}, serving ${result.deployment.serving})`);
+  if (result.deployment)
+    say(
+      `  endpoint         ${result.deployment.endpoint} (@${result.deployment.alias}, serving ${result.deployment.serving})`,
+    );
   if (result.monitorWorkflowId) say(`  monitor          ${result.monitorWorkflowId}`);
 }
 

@@ -24,7 +24,13 @@ export async function withDb<T>(work: (db: Db) => Promise<T>): Promise<T> {
 /** Left-aligned columns, the first row as the header. */
 export function table(rows: string[][], say: Say): void {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  for (const row of rows) say(`  ${row.map((cell, c) => (cell ?? '').padEnd(widths[c]!)).join('  ').trimEnd()}`);
+  for (const row of rows)
+    say(
+      `  ${row
+        .map((cell, c) => (cell ?? '').padEnd(widths[c]!))
+        .join('  ')
+        .trimEnd()}`,
+    );
 }
 
 const BARS = '▁▂▃▄▅▆▇█';
@@ -38,11 +44,14 @@ export function sparkline(values: number[], lo: number, hi: number, bins = 16): 
 export function histogramBars(counts: number[]): string {
   if (!counts.length) return '';
   const top = Math.max(...counts);
-  return counts.map((c) => (c === 0 ? ' ' : BARS[Math.min(BARS.length - 1, Math.floor((c / top) * (BARS.length - 1) + 0.5))])).join('');
+  return counts
+    .map((c) => (c === 0 ? ' ' : BARS[Math.min(BARS.length - 1, Math.floor((c / top) * (BARS.length - 1) + 0.5))]))
+    .join('');
 }
 
 /** A series as one row of bars: each value's height between the series' min and max. */
 export function barLine(values: number[]): string {
-  const lo = Math.min(...values), hi = Math.max(...values);
+  const lo = Math.min(...values),
+    hi = Math.max(...values);
   return values.map((v) => BARS[hi > lo ? Math.round(((v - lo) / (hi - lo)) * (BARS.length - 1)) : 0]).join('');
 }

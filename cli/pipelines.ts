@@ -1,4 +1,7 @@
-/** Following pipelines stage by stage through the API (`GET /api/v1/pipelines/{id}`), for `run --wait`, `status` and `demo`. */
+/**
+ * Following pipelines stage by stage through the API (`GET /api/v1/pipelines/{id}`), for `run --wait`, `status` and
+ * `demo`.
+ */
 import type { PipelineResult, StageStatus } from '../workflows/pipeline';
 import type { TrialResult } from '../workflows/sweep';
 import { pollUntil, type PollOptions } from './api';
@@ -22,13 +25,23 @@ export interface PipelineStatus {
 }
 
 export class PipelineFailedError extends Error {
-  constructor(readonly workflowId: string, readonly status: string, readonly failure: string) {
+  constructor(
+    readonly workflowId: string,
+    readonly status: string,
+    readonly failure: string,
+  ) {
     super(failure);
     this.name = 'PipelineFailedError';
   }
 }
 
-const ICON: Record<StageStatus['status'], string> = { pending: '·', running: '▶', done: '✓', failed: '✗', skipped: '-' };
+const ICON: Record<StageStatus['status'], string> = {
+  pending: '·',
+  running: '▶',
+  done: '✓',
+  failed: '✗',
+  skipped: '-',
+};
 
 export function formatStage(stage: StageStatus): string {
   const took = stage.startedAt && stage.endedAt ? `${((stage.endedAt - stage.startedAt) / 1000).toFixed(1)}s` : '';
@@ -42,26 +55,37 @@ export const pipelinePath = (workflowId: string) => `/api/v1/pipelines/${encodeU
  * resolves with its result, or throws `PipelineFailedError` with its failure. A Temporal or server outage is waited
  * through (`pollUntil`), so only the pipeline's own ending decides.
  */
-export async function followPipeline(workflowId: string, print: (line: string) => void, options: PollOptions = {}): Promise<PipelineResult> {
+export async function followPipeline(
+  workflowId: string,
+  print: (line: string) => void,
+  options: PollOptions = {},
+): Promise<PipelineResult> {
   const shown = new Map<string, string>();
   const shownTrials = new Set<number>();
   let lastEpoch = 0;
-  const final = await pollUntil<PipelineStatus>(pipelinePath(workflowId), (p) => p.status !== 'RUNNING', (p) => {
-    const train = p.stages.find((s) => s.name === 'train');
-    // A sweep: one line per trial as it finishes, fails or is stopped early (the last ones before "train ✓").
-    if (p.trials && (train?.status === 'running' || shown.get('train') !== train?.status || p.status !== 'RUNNING')) printTrials(p.trials, shownTrials, print);
-    if (p.result?.sweep) printTrials(p.result.sweep.trials, shownTrials, print);
-    for (const stage of p.result?.stages ?? p.stages) {
-      if (stage.status === 'pending' || shown.get(stage.name) === stage.status) continue;
-      shown.set(stage.name, stage.status);
-      print(formatStage(stage));
-    }
-    if (!shownTrials.size && p.training && p.training.epoch > lastEpoch) {
-      lastEpoch = p.training.epoch;
-      print(`      epoch ${p.training.epoch}: loss ${p.training.loss.toFixed(4)}`);
-    }
-  }, options);
-  if (final.status !== 'COMPLETED' || !final.result) throw new PipelineFailedError(workflowId, final.status, final.failure ?? `the pipeline ended ${final.status}`);
+  const final = await pollUntil<PipelineStatus>(
+    pipelinePath(workflowId),
+    (p) => p.status !== 'RUNNING',
+    (p) => {
+      const train = p.stages.find((s) => s.name === 'train');
+      // A sweep: one line per trial as it finishes, fails or is stopped early (the last ones before "train ✓").
+      if (p.trials && (train?.status === 'running' || shown.get('train') !== train?.status || p.status !== 'RUNNING'))
+        printTrials(p.trials, shownTrials, print);
+      if (p.result?.sweep) printTrials(p.result.sweep.trials, shownTrials, print);
+      for (const stage of p.result?.stages ?? p.stages) {
+        if (stage.status === 'pending' || shown.get(stage.name) === stage.status) continue;
+        shown.set(stage.name, stage.status);
+        print(formatStage(stage));
+      }
+      if (!shownTrials.size && p.training && p.training.epoch > lastEpoch) {
+        lastEpoch = p.training.epoch;
+        print(`      epoch ${p.training.epoch}: loss ${p.training.loss.toFixed(4)}`);
+      }
+    },
+    options,
+  );
+  if (final.status !== 'COMPLETED' || !final.result)
+    throw new PipelineFailedError(workflowId, final.status, final.failure ?? `the pipeline ended ${final.status}`);
   return final.result;
 }
 
@@ -69,9 +93,13 @@ function printTrials(trials: TrialResult[], shown: Set<number>, print: (line: st
   for (const trial of trials) {
     if (!trial || trial.status === 'running' || trial.status === 'pending' || shown.has(trial.index)) continue;
     shown.add(trial.index);
-    const params = Object.entries(trial.params).map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toPrecision(3)) : JSON.stringify(v)}`).join(' ');
-    print(trial.status === 'failed'
-      ? `      trial ${trial.index + 1}: failed: ${trial.error}`
-      : `      trial ${trial.index + 1}: val_loss ${trial.objective!.toFixed(4)} after ${trial.epochs} epochs${trial.stoppedEarly ? ' (stopped early)' : ''}  ${params}`);
+    const params = Object.entries(trial.params)
+      .map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toPrecision(3)) : JSON.stringify(v)}`)
+      .join(' ');
+    print(
+      trial.status === 'failed'
+        ? `      trial ${trial.index + 1}: failed: ${trial.error}`
+        : `      trial ${trial.index + 1}: val_loss ${trial.objective!.toFixed(4)} after ${trial.epochs} epochs${trial.stoppedEarly ? ' (stopped early)' : ''}  ${params}`,
+    );
   }
 }

@@ -1,5 +1,6 @@
 /**
- * A local data file sent to the Flywheel server (`PUT /api/v1/uploads/{contentHash}`), so workers on any machine read it as
+ * A local data file sent to the Flywheel server (`PUT /api/v1/uploads/{contentHash}`), so workers on any machine read
+ * it as
  * an s3:// source: hashed while streamed from disk, never sent twice, progress shown for big files.
  */
 import { createHash } from 'node:crypto';
@@ -19,7 +20,10 @@ import type { Say } from './output';
 /** Files at least this big get progress lines while hashed and sent. */
 const PROGRESS_FROM_BYTES = 64 * 1024 * 1024;
 
-/** The server cannot take the file (it has no upload route, or the file is over its limit): the caller decides what then. */
+/**
+ * The server cannot take the file (it has no upload route, or the file is over its limit): the caller decides what
+ * then.
+ */
 export class UploadUnavailableError extends ConfigError {
   constructor(message: string) {
     super(message);
@@ -27,12 +31,18 @@ export class UploadUnavailableError extends ConfigError {
   }
 }
 
-interface UploadAnswer { source: string; bytes: number; sha256: string; uploaded: boolean }
+interface UploadAnswer {
+  source: string;
+  bytes: number;
+  sha256: string;
+  uploaded: boolean;
+}
 
 /** 12345678 → "12.3 MB". */
 export function formatSize(bytes: number): string {
   const units = ['bytes', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes, unit = 0;
+  let value = bytes,
+    unit = 0;
   while (value >= 1000 && unit < units.length - 1) {
     value /= 1000;
     unit++;
@@ -48,7 +58,8 @@ function shown(path: string): string {
 
 /** Passes bytes through, saying every tenth of `total` (for big files only). */
 function progress(what: string, total: number, say: Say): Transform {
-  let seen = 0, told = 0;
+  let seen = 0,
+    told = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       seen += chunk.length;
@@ -64,9 +75,13 @@ function progress(what: string, total: number, say: Say): Transform {
 
 async function sha256Of(path: string, size: number, say: Say): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), progress(`hashing ${basename(path)}`, size, say), async (chunks: AsyncIterable<Buffer>) => {
-    for await (const chunk of chunks) hash.update(chunk);
-  });
+  await pipeline(
+    createReadStream(path, { highWaterMark: 1 << 20 }),
+    progress(`hashing ${basename(path)}`, size, say),
+    async (chunks: AsyncIterable<Buffer>) => {
+      for await (const chunk of chunks) hash.update(chunk);
+    },
+  );
   return hash.digest('hex');
 }
 
@@ -74,14 +89,24 @@ async function sha256Of(path: string, size: number, say: Say): Promise<string> {
  * PUTs a file's bytes with node:http, not fetch: Node 20's fetch reads a streamed request body ahead of the socket
  * (the whole file in memory); `pipe` waits for the socket to drain.
  */
-function putStream(url: URL, headers: Record<string, string>, body: Readable): Promise<{ status: number; text: string }> {
+function putStream(
+  url: URL,
+  headers: Record<string, string>,
+  body: Readable,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'PUT', headers }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      response.on('error', reject);
-    });
+    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
+      url,
+      { method: 'PUT', headers },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        response.on('error', reject);
+      },
+    );
     request.on('error', reject);
     body.on('error', (error) => request.destroy(error));
     body.pipe(request);
@@ -106,7 +131,9 @@ function answerError(status: number, text: string): ApiCallError {
  */
 export async function uploadLocalSource(path: string, say: Say, options: CallOptions = {}): Promise<string> {
   const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
-    throw new ConfigError(`data.source ${shown(path)}: ${error.code === 'ENOENT' ? 'no such file' : error.code === 'EACCES' ? 'permission denied' : error.message}`);
+    throw new ConfigError(
+      `data.source ${shown(path)}: ${error.code === 'ENOENT' ? 'no such file' : error.code === 'EACCES' ? 'permission denied' : error.message}`,
+    );
   });
   if (!info.isFile()) throw new ConfigError(`data.source ${shown(path)}: not a regular file`);
   const name = basename(path);
@@ -119,7 +146,8 @@ export async function uploadLocalSource(path: string, say: Say, options: CallOpt
     return existing.source;
   } catch (error) {
     if (!(error instanceof ApiCallError && error.status === 404)) throw error;
-    if (error.code === 'ENDPOINT_NOT_FOUND') throw new UploadUnavailableError(`the Flywheel server takes no uploads (${error.message})`);
+    if (error.code === 'ENDPOINT_NOT_FOUND')
+      throw new UploadUnavailableError(`the Flywheel server takes no uploads (${error.message})`);
   }
 
   const { server } = loadConfig();
@@ -131,11 +159,21 @@ export async function uploadLocalSource(path: string, say: Say, options: CallOpt
   file.on('error', (error) => body.destroy(error));
   let response: { status: number; text: string };
   try {
-    response = await putStream(url, { ...(auth ? { authorization: `Bearer ${auth}` } : {}), 'content-type': 'application/octet-stream', 'content-length': String(info.size) }, body);
+    response = await putStream(
+      url,
+      {
+        ...(auth ? { authorization: `Bearer ${auth}` } : {}),
+        'content-type': 'application/octet-stream',
+        'content-length': String(info.size),
+      },
+      body,
+    );
   } catch (error) {
     // The file failed to read (it is the error the body was destroyed with), not the server.
     if (error === body.errored) throw new ConfigError(`data.source ${shown(path)}: ${(error as Error).message}`);
-    throw new ServerUnreachableError(`uploading ${shown(path)} to the Flywheel server at ${server.url} failed (${(error as Error).message})`);
+    throw new ServerUnreachableError(
+      `uploading ${shown(path)} to the Flywheel server at ${server.url} failed (${(error as Error).message})`,
+    );
   } finally {
     file.destroy();
   }
@@ -145,7 +183,11 @@ export async function uploadLocalSource(path: string, say: Say, options: CallOpt
     throw error;
   }
   const uploaded = JSON.parse(response.text) as UploadAnswer;
-  say(uploaded.uploaded ? `uploaded ${described} → ${uploaded.source}` : `${described} is already uploaded → ${uploaded.source}`);
+  say(
+    uploaded.uploaded
+      ? `uploaded ${described} → ${uploaded.source}`
+      : `${described} is already uploaded → ${uploaded.source}`,
+  );
   return uploaded.source;
 }
 
@@ -160,7 +202,9 @@ function noteDataRoots(path: string, why: string, note: Say): void {
   const roots = loadConfig().dataRoots;
   const within = (root: string) => path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
   if (roots.some(within)) return;
-  note(`note: ${why}; data.source ${path} is a file on this machine and the workers read local files only under their data folders (here: ${roots.join(', ')}; set FLYWHEEL_DATA_ROOTS where they run), else use an s3:// or http(s):// source`);
+  note(
+    `note: ${why}; data.source ${path} is a file on this machine and the workers read local files only under their data folders (here: ${roots.join(', ')}; set FLYWHEEL_DATA_ROOTS where they run), else use an s3:// or http(s):// source`,
+  );
 }
 
 /**
@@ -168,7 +212,11 @@ function noteDataRoots(path: string, why: string, note: Say): void {
  * and replaced by its s3:// URI. When the server cannot take it, the path is sent as it is, with a note. `note` gets
  * the upload's lines (stderr in the CLI, so stdout stays the command's answer).
  */
-export async function withUploadedSource(config: PipelineConfig, note: Say, options: CallOptions = {}): Promise<PipelineConfig> {
+export async function withUploadedSource(
+  config: PipelineConfig,
+  note: Say,
+  options: CallOptions = {},
+): Promise<PipelineConfig> {
   const path = localFile(config.data.source);
   if (path === undefined) return config;
   try {

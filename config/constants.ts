@@ -34,10 +34,39 @@ export type NonRetryableErrorType = (typeof NON_RETRYABLE_ERROR_TYPES)[number];
  */
 export const ACTIVITY_PROFILES: Readonly<Record<'quick' | 'io' | 'training', ActivityOptions>> = {
   /** Metadata writes and reads: seconds. */
-  quick: { startToCloseTimeout: '1m', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] } },
+  quick: {
+    startToCloseTimeout: '1m',
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '10s',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
+    },
+  },
   /** Object-store and network I/O (ingest, validate, evaluate, deploy): minutes, heartbeating. */
-  io: { startToCloseTimeout: '30m', heartbeatTimeout: '2m', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 8, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] } },
+  io: {
+    startToCloseTimeout: '30m',
+    heartbeatTimeout: '2m',
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '30s',
+      maximumAttempts: 8,
+      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
+    },
+  },
   /** Training: hours; heartbeat every batch, checkpoint every epoch; a retry resumes from the checkpoint. */
-  training: { startToCloseTimeout: '12h', heartbeatTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s', maximumAttempts: 10, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] } },
+  training: {
+    startToCloseTimeout: '12h',
+    heartbeatTimeout: '30s',
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '60s',
+      maximumAttempts: 10,
+      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
+    },
+  },
 };
 export type ActivityProfileName = keyof typeof ACTIVITY_PROFILES;

@@ -54,10 +54,20 @@ export interface FlywheelConfig {
   temporal: TemporalSettings;
   databaseUrl: string;
   s3: S3Settings;
-  /** `alias` (FLYWHEEL_SERVING_ALIAS, default champion): what it answers with; `requireApiKey` (FLYWHEEL_REQUIRE_API_KEY=1): inference needs an `infer` or `admin` token. */
+  /**
+   * `alias` (FLYWHEEL_SERVING_ALIAS, default champion): what it answers with; `requireApiKey`
+   * (FLYWHEEL_REQUIRE_API_KEY=1): inference needs an `infer` or `admin` token.
+   */
   serving: {
-    host: string; port: number; url: string; alias: string; requireApiKey: boolean;
-    /** FLYWHEEL_PREDICTIONS_RETENTION_DAYS: logged predictions older than this are deleted by serving; 0 keeps them. @default 30 */
+    host: string;
+    port: number;
+    url: string;
+    alias: string;
+    requireApiKey: boolean;
+    /**
+     * FLYWHEEL_PREDICTIONS_RETENTION_DAYS: logged predictions older than this are deleted by serving; 0 keeps them.
+     * @default 30
+     */
     predictionsRetentionDays: number;
   };
   /**
@@ -75,14 +85,18 @@ export interface FlywheelConfig {
   /** `main` may be overridden with FLYWHEEL_TASK_QUEUE (a worker fleet of its own, or a test's queue). */
   taskQueues: { main: string; trainGpu: string; trainCpu: string };
   /**
-   * The registry webhook dispatcher (workers/webhookDispatcher.ts, where the defaults are): FLYWHEEL_WEBHOOK_MAX_ATTEMPTS,
+   * The registry webhook dispatcher (workers/webhookDispatcher.ts, where the defaults are):
+   * FLYWHEEL_WEBHOOK_MAX_ATTEMPTS,
    * FLYWHEEL_WEBHOOK_BACKOFF_MS (the wait after the first failure, doubled after each), FLYWHEEL_WEBHOOK_TIMEOUT_MS.
    */
   webhooks: { maxAttempts?: number; initialBackoffMs?: number; timeoutMs?: number };
   activityProfiles: typeof ACTIVITY_PROFILES;
   /** USER: who runs this process, named in the notes the CLI writes (`cli:<user>`). @default 'unknown' */
   user: string;
-  /** npm_package_version (set when started through npm): the OpenAPI document's version and, outside git, the code's fingerprint. */
+  /**
+   * npm_package_version (set when started through npm): the OpenAPI document's version and, outside git, the code's
+   * fingerprint.
+   */
   packageVersion?: string;
   /**
    * How `flywheel up` provides Postgres: DATABASE_URL (an external server, used as is), FLYWHEEL_DATABASE (the local
@@ -117,7 +131,8 @@ export function readStackState(stateDir: string): StackState {
 function intOf(value: string | undefined, name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`environment variable ${name} must be a positive integer, got "${value}"`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`environment variable ${name} must be a positive integer, got "${value}"`);
   return n;
 }
 
@@ -130,9 +145,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
   const apiKey = env.TEMPORAL_API_KEY || undefined;
   const certPath = env.TEMPORAL_TLS_CLIENT_CERT_PATH || undefined;
   const keyPath = env.TEMPORAL_TLS_CLIENT_KEY_PATH || undefined;
-  const tls = certPath && keyPath
-    ? { clientCertPath: certPath, clientKeyPath: keyPath, serverNameOverride: env.TEMPORAL_TLS_SERVER_NAME || undefined }
-    : apiKey || env.TEMPORAL_TLS === 'true' ? (true as const) : undefined;
+  const tls =
+    certPath && keyPath
+      ? {
+          clientCertPath: certPath,
+          clientKeyPath: keyPath,
+          serverNameOverride: env.TEMPORAL_TLS_SERVER_NAME || undefined,
+        }
+      : apiKey || env.TEMPORAL_TLS === 'true'
+        ? (true as const)
+        : undefined;
 
   const s3Url = env.FLYWHEEL_S3_ENDPOINT ? new URL(env.FLYWHEEL_S3_ENDPOINT) : undefined;
   const servingPort = intOf(env.FLYWHEEL_SERVING_PORT, 'FLYWHEEL_SERVING_PORT') ?? stack.serving?.port ?? 8480;
@@ -144,7 +166,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
     projectRoot: PROJECT_ROOT,
     stateDir,
     cacheDir: resolve(env.FLYWHEEL_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(home, '.cache'), 'flywheel')),
-    dataRoots: [...(env.FLYWHEEL_DATA_ROOTS ?? '').split(':').filter((root) => root.trim() !== '').map((root) => resolve(root)), resolve('data')],
+    dataRoots: [
+      ...(env.FLYWHEEL_DATA_ROOTS ?? '')
+        .split(':')
+        .filter((root) => root.trim() !== '')
+        .map((root) => resolve(root)),
+      resolve('data'),
+    ],
     temporal: {
       address: env.TEMPORAL_ADDRESS ?? stack.temporal?.address ?? '127.0.0.1:7233',
       namespace: env.TEMPORAL_NAMESPACE ?? 'default',
@@ -174,14 +202,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
           bucket: env.FLYWHEEL_S3_BUCKET ?? stack.minio?.bucket ?? 'flywheel',
           pathStyle: true,
         },
-    serving: { host: servingHost, port: servingPort, url: env.FLYWHEEL_SERVING_URL ?? `http://${servingHost}:${servingPort}`, alias: env.FLYWHEEL_SERVING_ALIAS || 'champion', requireApiKey: ['1', 'true'].includes(env.FLYWHEEL_REQUIRE_API_KEY ?? ''),
-      predictionsRetentionDays: env.FLYWHEEL_PREDICTIONS_RETENTION_DAYS === '0' ? 0 : intOf(env.FLYWHEEL_PREDICTIONS_RETENTION_DAYS, 'FLYWHEEL_PREDICTIONS_RETENTION_DAYS') ?? 30 },
+    serving: {
+      host: servingHost,
+      port: servingPort,
+      url: env.FLYWHEEL_SERVING_URL ?? `http://${servingHost}:${servingPort}`,
+      alias: env.FLYWHEEL_SERVING_ALIAS || 'champion',
+      requireApiKey: ['1', 'true'].includes(env.FLYWHEEL_REQUIRE_API_KEY ?? ''),
+      predictionsRetentionDays:
+        env.FLYWHEEL_PREDICTIONS_RETENTION_DAYS === '0'
+          ? 0
+          : (intOf(env.FLYWHEEL_PREDICTIONS_RETENTION_DAYS, 'FLYWHEEL_PREDICTIONS_RETENTION_DAYS') ?? 30),
+    },
     server: {
       host: serverHost,
       port: serverPort,
       url: (env.FLYWHEEL_URL ?? `http://${serverHost}:${serverPort}`).replace(/\/+$/, ''),
       maxBodyBytes: intOf(env.FLYWHEEL_SERVER_MAX_BODY_BYTES, 'FLYWHEEL_SERVER_MAX_BODY_BYTES') ?? 16 << 20,
-      maxUploadBytes: Math.min(intOf(env.FLYWHEEL_SERVER_MAX_UPLOAD_BYTES, 'FLYWHEEL_SERVER_MAX_UPLOAD_BYTES') ?? 2 * 1024 ** 3, 5 * 1024 ** 3),
+      maxUploadBytes: Math.min(
+        intOf(env.FLYWHEEL_SERVER_MAX_UPLOAD_BYTES, 'FLYWHEEL_SERVER_MAX_UPLOAD_BYTES') ?? 2 * 1024 ** 3,
+        5 * 1024 ** 3,
+      ),
       token: env.FLYWHEEL_TOKEN || undefined,
     },
     grantKey: env.FLYWHEEL_GRANT_KEY || undefined,
@@ -198,17 +238,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
     activityProfiles: ACTIVITY_PROFILES,
     user: env.USER ?? 'unknown',
     packageVersion: env.npm_package_version,
-    localPostgres: { envUrl: env.DATABASE_URL, database: env.FLYWHEEL_DATABASE, forceEmbedded: env.FLYWHEEL_EMBEDDED_POSTGRES === '1' },
+    localPostgres: {
+      envUrl: env.DATABASE_URL,
+      database: env.FLYWHEEL_DATABASE,
+      forceEmbedded: env.FLYWHEEL_EMBEDDED_POSTGRES === '1',
+    },
   };
   return deepFreeze(config);
 }
 
 /** True when the operator pointed Flywheel at external services instead of the local stack. */
-export function externalServices(env: NodeJS.ProcessEnv = process.env): { temporal: boolean; s3: boolean; database: boolean } {
-  return { temporal: Boolean(env.TEMPORAL_ADDRESS), s3: Boolean(env.FLYWHEEL_S3_ENDPOINT), database: Boolean(env.DATABASE_URL) };
+export function externalServices(env: NodeJS.ProcessEnv = process.env): {
+  temporal: boolean;
+  s3: boolean;
+  database: boolean;
+} {
+  return {
+    temporal: Boolean(env.TEMPORAL_ADDRESS),
+    s3: Boolean(env.FLYWHEEL_S3_ENDPOINT),
+    database: Boolean(env.DATABASE_URL),
+  };
 }
 
-/** FLYWHEEL_<TOOL>_BIN: a prebuilt binary for a stack tool (`temporal`, `minio`) instead of one on PATH or built with Go. */
+/**
+ * FLYWHEEL_<TOOL>_BIN: a prebuilt binary for a stack tool (`temporal`, `minio`) instead of one on PATH or built with
+ * Go.
+ */
 export function toolBinOverride(tool: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   return env[`FLYWHEEL_${tool.toUpperCase()}_BIN`];
 }

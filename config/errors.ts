@@ -22,7 +22,11 @@ export const ERROR_STATUS = {
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
 export class ApiError extends Error {
-  constructor(readonly code: ErrorCode, message: string, readonly field?: string) {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly field?: string,
+  ) {
     super(field && !message.startsWith(field) ? `${field}: ${message}` : message);
     this.name = 'ApiError';
   }
@@ -37,8 +41,14 @@ export const invalid = (field: string, message: string) => new ApiError('INVALID
 /** A zod failure as one error naming the first offending field (`body.metrics[2].value`). */
 export function fromZod(error: ZodError, where: 'body' | 'query' | 'path'): ApiError {
   const issue = error.issues[0]!;
-  const field = [where, ...issue.path].reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${part}` : String(part)), '');
-  const message = issue.code === 'unrecognized_keys' ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+  const field = [where, ...issue.path].reduce<string>(
+    (out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${part}` : String(part)),
+    '',
+  );
+  const message =
+    issue.code === 'unrecognized_keys'
+      ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+      : issue.message;
   return new ApiError('INVALID_PARAMETER_VALUE', message, field);
 }
 
@@ -47,9 +57,13 @@ export function fromZod(error: ZodError, where: 'body' | 'query' | 'path'): ApiE
  * wrappers): the one that names the file, column or host. The walk stops early at a link `through` rejects.
  * No runtime imports here, so workflow code may use it too.
  */
-export function rootCause(error: unknown, through: (link: { message?: string; cause?: unknown }) => boolean = () => true): unknown {
+export function rootCause(
+  error: unknown,
+  through: (link: { message?: string; cause?: unknown }) => boolean = () => true,
+): unknown {
   let current = error as { message?: string; cause?: unknown } | undefined;
   // A cause chain is short; the bound only stops a cycle.
-  for (let depth = 0; depth < 64 && current?.cause && through(current); depth++) current = current.cause as typeof current;
+  for (let depth = 0; depth < 64 && current?.cause && through(current); depth++)
+    current = current.cause as typeof current;
   return current;
 }

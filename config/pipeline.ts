@@ -54,12 +54,15 @@ const columnContract = z
 const value = z.union([z.number(), z.string(), z.array(z.number().int().positive())]);
 const domain = z.union([
   z.object({ values: z.array(value).min(1) }).strict(),
-  z.object({
-    min: z.number(), max: z.number(),
-    /** `log` samples evenly in log space (learning rates). @default 'linear' */
-    scale: z.enum(['linear', 'log']).optional(),
-    integer: z.boolean().optional(),
-  }).strict()
+  z
+    .object({
+      min: z.number(),
+      max: z.number(),
+      /** `log` samples evenly in log space (learning rates). @default 'linear' */
+      scale: z.enum(['linear', 'log']).optional(),
+      integer: z.boolean().optional(),
+    })
+    .strict()
     .refine((d) => d.max > d.min, 'max must be above min')
     .refine((d) => d.scale !== 'log' || d.min > 0, 'a log scale needs min > 0'),
 ]);
@@ -85,70 +88,105 @@ const sweep = z
     maxParallel: z.number().int().positive().default(2),
     /** More failed trials than this fails the sweep. @default 2 */
     maxFailed: z.number().int().nonnegative().default(2),
-    /** Median stopping rule: after `graceEpochs`, a trial worse than the median of the others at the same epoch stops. */
+    /**
+     * Median stopping rule: after `graceEpochs`, a trial worse than the median of the others at the same epoch stops.
+     */
     earlyStopping: z
-      .object({ rule: z.literal('median').default('median'), graceEpochs: z.number().int().nonnegative().default(2), minTrials: z.number().int().positive().default(2) })
+      .object({
+        rule: z.literal('median').default('median'),
+        graceEpochs: z.number().int().nonnegative().default(2),
+        minTrials: z.number().int().positive().default(2),
+      })
       .strict()
       .optional(),
-    parameters: z.record(z.string(), domain).refine((p) => Object.keys(p).length > 0, 'name at least one parameter to vary'),
+    parameters: z
+      .record(z.string(), domain)
+      .refine((p) => Object.keys(p).length > 0, 'name at least one parameter to vary'),
   })
   .strict()
   .superRefine((s, ctx) => {
     for (const [name, d] of Object.entries(s.parameters)) {
       const rule = SWEEPABLE[name];
       if (!rule) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['parameters', name], message: `cannot be swept; use one of ${Object.keys(SWEEPABLE).join(', ')}` });
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['parameters', name],
+          message: `cannot be swept; use one of ${Object.keys(SWEEPABLE).join(', ')}`,
+        });
         continue;
       }
       const samples = 'values' in d ? d.values : [d.min, d.max];
       samples.forEach((v, i) => {
         const check = rule.safeParse(v);
-        if (!check.success) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['parameters', name, 'values' in d ? `values.${i}` : i ? 'max' : 'min'], message: check.error.issues[0]!.message });
+        if (!check.success)
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['parameters', name, 'values' in d ? `values.${i}` : i ? 'max' : 'min'],
+            message: check.error.issues[0]!.message,
+          });
       });
-      if (s.method === 'grid' && !('values' in d)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['parameters', name], message: 'grid search needs "values", not a range' });
+      if (s.method === 'grid' && !('values' in d))
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['parameters', name],
+          message: 'grid search needs "values", not a range',
+        });
     }
   });
 
 /**
  * How a new version takes an alias over: `direct` moves it at once; `canary` sends a growing share of traffic to it,
- * checking health between steps, and rolls back by itself; `ab` sends a fixed, sticky share of keys to it for `duration`
+ * checking health between steps, and rolls back by itself; `ab` sends a fixed, sticky share of keys to it for
+ * `duration`
  * and compares the two on the labels that arrive; `shadow` mirrors traffic to it for `duration`. An A/B or shadow test
  * leaves the alias alone. The first version of a model is always deployed directly.
  */
 const releaseStrategy = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('direct') }).strict(),
-  z.object({
-    kind: z.literal('canary'),
-    /** Percent of traffic per step; the last must be 100. @default [5, 25, 50, 100] */
-    steps: z.array(z.number().gt(0).max(100)).min(1).default([5, 25, 50, 100])
-      .refine((s) => s[s.length - 1] === 100 && s.every((v, i) => i === 0 || v > s[i - 1]!), 'must increase and end at 100'),
-    /** Time at each step before its health check. @default '5m' */
-    stepDuration: duration.default('5m'),
-    health: z
-      .object({
-        /** Share of the candidate's requests refused or failed. @default 0.05 */
-        maxErrorRate: z.number().gt(0).max(1).default(0.05),
-        maxLatencyP99Ms: z.number().positive().optional(),
-        /** PSI of the candidate's predictions against the champion's in the same step. @default 0.25 */
-        maxPredictionPsi: z.number().positive().default(0.25),
-        /** Fewer candidate requests than this at a step: the step is extended once, then judged. @default 20 */
-        minRequests: z.number().int().positive().default(20),
-      })
-      .strict()
-      .default({}),
-  }).strict(),
-  z.object({
-    kind: z.literal('ab'),
-    /** Share of keys sent to the candidate (the same key always to the same side). @default 0.5 */
-    split: z.number().gt(0).lt(1).default(0.5),
-    /** @default '1h' */
-    duration: duration.default('1h'),
-  }).strict(),
-  z.object({
-    kind: z.literal('shadow'),
-    /** @default '1h' */
-    duration: duration.default('1h'),
-  }).strict(),
+  z
+    .object({
+      kind: z.literal('canary'),
+      /** Percent of traffic per step; the last must be 100. @default [5, 25, 50, 100] */
+      steps: z
+        .array(z.number().gt(0).max(100))
+        .min(1)
+        .default([5, 25, 50, 100])
+        .refine(
+          (s) => s[s.length - 1] === 100 && s.every((v, i) => i === 0 || v > s[i - 1]!),
+          'must increase and end at 100',
+        ),
+      /** Time at each step before its health check. @default '5m' */
+      stepDuration: duration.default('5m'),
+      health: z
+        .object({
+          /** Share of the candidate's requests refused or failed. @default 0.05 */
+          maxErrorRate: z.number().gt(0).max(1).default(0.05),
+          maxLatencyP99Ms: z.number().positive().optional(),
+          /** PSI of the candidate's predictions against the champion's in the same step. @default 0.25 */
+          maxPredictionPsi: z.number().positive().default(0.25),
+          /** Fewer candidate requests than this at a step: the step is extended once, then judged. @default 20 */
+          minRequests: z.number().int().positive().default(20),
+        })
+        .strict()
+        .default({}),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('ab'),
+      /** Share of keys sent to the candidate (the same key always to the same side). @default 0.5 */
+      split: z.number().gt(0).lt(1).default(0.5),
+      /** @default '1h' */
+      duration: duration.default('1h'),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('shadow'),
+      /** @default '1h' */
+      duration: duration.default('1h'),
+    })
+    .strict(),
 ]);
 
 /** The monitor a deployment gets: what it compares, how often, and what it does on drift. */
@@ -191,9 +229,15 @@ const monitor = z
       })
       .strict()
       .default({}),
-    /** Service health: alert when more than `maxErrorRate` of requests fail or are refused, or p99 latency passes a limit. */
+    /**
+     * Service health: alert when more than `maxErrorRate` of requests fail or are refused, or p99 latency passes a
+     * limit.
+     */
     service: z
-      .object({ maxErrorRate: z.number().gt(0).max(1).default(0.05), maxLatencyP99Ms: z.number().positive().optional() })
+      .object({
+        maxErrorRate: z.number().gt(0).max(1).default(0.05),
+        maxLatencyP99Ms: z.number().positive().optional(),
+      })
       .strict()
       .default({}),
     /**
@@ -226,10 +270,13 @@ export const pipelineConfigSchema = z
          * A local path (relative to the config file), an http(s):// URL, an s3://bucket/key URI or a postgres:// URL
          * (a password only as a `${VAR}` reference, resolved on the worker).
          */
-        source: z.string().min(1).superRefine((source, ctx) => {
-          const problem = inlineSecretProblem(source);
-          if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
-        }),
+        source: z
+          .string()
+          .min(1)
+          .superRefine((source, ctx) => {
+            const problem = inlineSecretProblem(source);
+            if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+          }),
         /** Detected from the source when omitted: postgres:// → sql, *.parquet, *.jsonl / *.ndjson, else csv. */
         format: z.enum(['csv', 'jsonl', 'parquet', 'sql']).optional(),
         /** CSV field separator. @default ',' */
@@ -243,9 +290,19 @@ export const pipelineConfigSchema = z
         /** The SELECT to run against a postgres:// source: one statement, run in a read-only transaction. */
         query: z.string().min(1).optional(),
         /** A longer field fails the ingest at once, naming file, line and column. @default 4194304 (4 MiB) */
-        maxFieldBytes: z.number().int().positive().max(1 << 30).optional(),
+        maxFieldBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(1 << 30)
+          .optional(),
         /** A longer record (or JSON line) fails the ingest at once, naming file and line. @default 8388608 (8 MiB) */
-        maxLineBytes: z.number().int().positive().max(1 << 30).optional(),
+        maxLineBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(1 << 30)
+          .optional(),
         /**
          * The folder of the config file, set by `loadPipelineConfig` and dropped from any other input (see
          * `ParseOptions.keepConfigDir`): a local source may be read from under it, besides the worker's data roots
@@ -269,13 +326,26 @@ export const pipelineConfigSchema = z
       .strict()
       .superRefine((data, ctx) => {
         const sql = /^postgres(ql)?:\/\//.test(data.source) || data.format === 'sql';
-        if (sql && !data.query) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['query'], message: 'a postgres:// source needs a query' });
-        if (!sql && data.query) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['query'], message: 'only a postgres:// source takes a query' });
-        if (data.header === false && !data.columns?.length) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['columns'], message: 'a CSV without a header needs column names' });
+        if (sql && !data.query)
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['query'], message: 'a postgres:// source needs a query' });
+        if (!sql && data.query)
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['query'],
+            message: 'only a postgres:// source takes a query',
+          });
+        if (data.header === false && !data.columns?.length)
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: ['columns'],
+            message: 'a CSV without a header needs column names',
+          });
       }),
     schema: z
       .object({
-        columns: z.record(z.string(), columnContract).refine((c) => Object.keys(c).length > 0, 'must declare at least one column'),
+        columns: z
+          .record(z.string(), columnContract)
+          .refine((c) => Object.keys(c).length > 0, 'must declare at least one column'),
         /** Columns not declared are an error unless allowed. @default false */
         allowExtraColumns: z.boolean().default(false),
         /** @default 1 */
@@ -315,7 +385,10 @@ export const pipelineConfigSchema = z
             categorical: z.array(z.string()).default([]),
           })
           .strict()
-          .refine((f) => f.numeric.length + f.categorical.length > 0, 'must list at least one numeric or categorical feature'),
+          .refine(
+            (f) => f.numeric.length + f.categorical.length > 0,
+            'must list at least one numeric or categorical feature',
+          ),
         model: z
           .object({
             /** `linear` is linear/logistic regression; `mlp` adds hidden layers. @default 'mlp' */
@@ -340,7 +413,10 @@ export const pipelineConfigSchema = z
         /** Fraction of rows held out for evaluation. @default 0.2 */
         holdoutFraction: z.number().gt(0).lt(1).default(0.2),
         /** Stop when the validation loss has not improved for `patience` epochs (`epochs` is then the upper bound). */
-        earlyStopping: z.object({ patience: z.number().int().positive(), restoreBest: z.boolean().default(true) }).strict().optional(),
+        earlyStopping: z
+          .object({ patience: z.number().int().positive(), restoreBest: z.boolean().default(true) })
+          .strict()
+          .optional(),
         /** Run-grouping name (as in MLflow experiments). @default the pipeline name */
         experiment: z.string().min(1).optional(),
         /** Free-form run tags, searchable with `flywheel runs list --filter "tags.team = 'ml'"`. */
@@ -357,25 +433,33 @@ export const pipelineConfigSchema = z
     evaluation: z
       .object({
         /**
-         * MLflow-style thresholds; every gate must hold for the candidate to be promoted. A failed gate stops the release
+         * MLflow-style thresholds; every gate must hold for the candidate to be promoted. A failed gate stops the
+         * release
          * with the numbers that failed; the candidate stays registered (tag gate=failed) but is not promoted.
          */
         gates: z
-          .array(z.object({
-            metric: z.string().min(1),
-            /** At least (greater is better) or at most (lower is better) this value. */
-            threshold: z.number().optional(),
-            min: z.number().optional(),
-            max: z.number().optional(),
-            /** Must beat the current champion (scored on the same holdout) by at least this much. */
-            minAbsoluteChange: z.number().nonnegative().optional(),
-            /** … or by at least this fraction of the champion's value. */
-            minRelativeChange: z.number().nonnegative().optional(),
-            /** @default inferred: errors, losses and calibration error are lower-is-better */
-            greaterIsBetter: z.boolean().optional(),
-          }).strict()
-            .refine((g) => [g.threshold, g.min, g.max, g.minAbsoluteChange, g.minRelativeChange].some((v) => v !== undefined),
-              'a gate needs "threshold", "min", "max", "minAbsoluteChange" or "minRelativeChange"'))
+          .array(
+            z
+              .object({
+                metric: z.string().min(1),
+                /** At least (greater is better) or at most (lower is better) this value. */
+                threshold: z.number().optional(),
+                min: z.number().optional(),
+                max: z.number().optional(),
+                /** Must beat the current champion (scored on the same holdout) by at least this much. */
+                minAbsoluteChange: z.number().nonnegative().optional(),
+                /** … or by at least this fraction of the champion's value. */
+                minRelativeChange: z.number().nonnegative().optional(),
+                /** @default inferred: errors, losses and calibration error are lower-is-better */
+                greaterIsBetter: z.boolean().optional(),
+              })
+              .strict()
+              .refine(
+                (g) =>
+                  [g.threshold, g.min, g.max, g.minAbsoluteChange, g.minRelativeChange].some((v) => v !== undefined),
+                'a gate needs "threshold", "min", "max", "minAbsoluteChange" or "minRelativeChange"',
+              ),
+          )
           .default([]),
         /** Categorical columns whose values each get their own metrics in the report. */
         slices: z.array(z.string().min(1)).default([]),
@@ -424,19 +508,29 @@ export const pipelineConfigSchema = z
   .superRefine((config, ctx) => {
     const fairness = config.evaluation.fairness;
     if (fairness && config.training.task === 'regression' && fairness.positiveAbove === undefined) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['evaluation', 'fairness', 'positiveAbove'], message: 'a regression model needs the value above which an outcome is favourable' });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['evaluation', 'fairness', 'positiveAbove'],
+        message: 'a regression model needs the value above which an outcome is favourable',
+      });
     }
     if (!config.schema) return; // inferred from the first version; columns are checked against the data then
     const declared = new Set(Object.keys(config.schema.columns));
     const check = (column: string, path: (string | number)[]) => {
-      if (!declared.has(column)) ctx.addIssue({ code: z.ZodIssueCode.custom, path, message: `column "${column}" is not declared in schema.columns` });
+      if (!declared.has(column))
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path,
+          message: `column "${column}" is not declared in schema.columns`,
+        });
     };
     check(config.training.target, ['training', 'target']);
     config.training.features.numeric.forEach((c, i) => check(c, ['training', 'features', 'numeric', i]));
     config.training.features.categorical.forEach((c, i) => check(c, ['training', 'features', 'categorical', i]));
     config.validation.drift.columns?.forEach((c, i) => check(c, ['validation', 'drift', 'columns', i]));
     config.evaluation.slices.forEach((c, i) => check(c, ['evaluation', 'slices', i]));
-    if (config.evaluation.fairness) check(config.evaluation.fairness.sensitive, ['evaluation', 'fairness', 'sensitive']);
+    if (config.evaluation.fairness)
+      check(config.evaluation.fairness.sensitive, ['evaluation', 'fairness', 'sensitive']);
   });
 
 export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
@@ -452,7 +546,10 @@ export type SweepConfig = z.infer<typeof sweep>;
 export type ColumnContract = z.infer<typeof columnContract>;
 
 export class ConfigError extends Error {
-  constructor(message: string, readonly file?: string) {
+  constructor(
+    message: string,
+    readonly file?: string,
+  ) {
     super(message);
     this.name = 'ConfigError';
   }
@@ -467,7 +564,11 @@ export interface ParseOptions {
 }
 
 /** Validates a parsed config object; every problem is listed with its field path. */
-export function parsePipelineConfig(raw: unknown, file = 'pipeline config', options: ParseOptions = {}): PipelineConfig {
+export function parsePipelineConfig(
+  raw: unknown,
+  file = 'pipeline config',
+  options: ParseOptions = {},
+): PipelineConfig {
   const parsed = pipelineConfigSchema.safeParse(raw);
   if (parsed.success) {
     // Only the loader knows the config's folder: a `configDir` from anyone else would widen where sources may be read.
@@ -508,4 +609,3 @@ export function loadPipelineConfig(file: string): PipelineConfig {
   config.data.configDir = folder;
   return config;
 }
-

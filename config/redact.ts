@@ -15,6 +15,8 @@ const USERINFO_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^:/@]*:([^@/]*)@/i;
 export function inlineSecretProblem(source: string): string | undefined {
   const password = USERINFO_PASSWORD.exec(source)?.[1];
   if (!password || /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(password)) return undefined;
-  return 'holds a password, which would be kept in workflow history: write ${SOME_VARIABLE} in its place '
-    + '(e.g. postgres://reader:${WAREHOUSE_PASSWORD}@host/db) and set that variable where the workers run';
+  return (
+    'holds a password, which would be kept in workflow history: write ${SOME_VARIABLE} in its place ' +
+    '(e.g. postgres://reader:${WAREHOUSE_PASSWORD}@host/db) and set that variable where the workers run'
+  );
 }

@@ -29,11 +29,15 @@ const sqlCheck = (check: (text: string) => unknown) => (text: string, ctx: z.Ref
 export const FEATURE_TYPES = ['number', 'integer', 'string', 'boolean'] as const;
 export type FeatureType = (typeof FEATURE_TYPES)[number];
 
-const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/i, 'must be a column name: letters, digits and "_", not starting with a digit');
+const identifier = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]{0,62}$/i, 'must be a column name: letters, digits and "_", not starting with a digit');
 
 export const featureViewSchema = z
   .object({
-    name: z.string().regex(/^[a-z][a-z0-9_]{0,40}$/, 'must be 1-41 lowercase letters, digits or "_", starting with a letter'),
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,40}$/, 'must be 1-41 lowercase letters, digits or "_", starting with a letter'),
     description: z.string().optional(),
     /** Entity key columns (a store, a user, a store × item …). */
     entities: z.array(identifier).min(1),
@@ -54,10 +58,25 @@ export const featureViewSchema = z
       /** One SELECT on the Flywheel database; it runs read-only, as a role that cannot read Flywheel's own tables. */
       z.object({ query: z.string().min(1).superRefine(sqlCheck(singleStatement)) }).strict(),
     ]),
-    features: z.record(identifier, z.enum(FEATURE_TYPES)).refine((f) => Object.keys(f).length > 0, 'declare at least one feature'),
+    features: z
+      .record(identifier, z.enum(FEATURE_TYPES))
+      .refine((f) => Object.keys(f).length > 0, 'declare at least one feature'),
     /** On-demand features: a SQL expression over this view's features. */
-    transforms: z.record(identifier, z.object({ expression: z.string().min(1).superRefine(sqlCheck(checkSqlExpression)), type: z.enum(['number', 'string']) }).strict()).default({}),
-    /** An entity with no (fresh) value at online lookup: `error` refuses the request naming it; `null` passes nulls. @default 'error' */
+    transforms: z
+      .record(
+        identifier,
+        z
+          .object({
+            expression: z.string().min(1).superRefine(sqlCheck(checkSqlExpression)),
+            type: z.enum(['number', 'string']),
+          })
+          .strict(),
+      )
+      .default({}),
+    /**
+     * An entity with no (fresh) value at online lookup: `error` refuses the request naming it; `null` passes nulls.
+     * @default 'error'
+     */
     onMissing: z.enum(['error', 'null']).default('error'),
   })
   .strict()
@@ -65,7 +84,8 @@ export const featureViewSchema = z
     const taken = new Map<string, string>();
     const claim = (name: string, what: string, path: (string | number)[]) => {
       const lower = name.toLowerCase();
-      if (taken.has(lower)) ctx.addIssue({ code: z.ZodIssueCode.custom, path, message: `"${name}" is already the ${taken.get(lower)}` });
+      if (taken.has(lower))
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path, message: `"${name}" is already the ${taken.get(lower)}` });
       else taken.set(lower, what);
     };
     view.entities.forEach((e, i) => claim(e, 'entity key', ['entities', i]));
@@ -75,7 +95,11 @@ export const featureViewSchema = z
     Object.keys(view.transforms).forEach((t) => claim(t, 'name of a feature', ['transforms', t]));
     for (const reserved of ['event_ts', 'created_ts']) {
       if (taken.has(reserved) && view.timestamp !== reserved && view.createdTimestamp !== reserved) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['features'], message: `"${reserved}" is reserved for the view's timestamps` });
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ['features'],
+          message: `"${reserved}" is reserved for the view's timestamps`,
+        });
       }
     }
   });
@@ -97,7 +121,9 @@ export function defineFeatureView(input: FeatureViewInput): FeatureView {
   const parsed = featureViewSchema.safeParse(input);
   if (!parsed.success) {
     const name = typeof input?.name === 'string' ? input.name : '(unnamed)';
-    throw new FeatureViewError(`feature view ${name} is invalid:\n  ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('\n  ')}`);
+    throw new FeatureViewError(
+      `feature view ${name} is invalid:\n  ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('\n  ')}`,
+    );
   }
   Object.defineProperty(parsed.data, BRAND, { value: true, enumerable: false });
   return parsed.data;
@@ -110,7 +136,10 @@ export function isFeatureView(value: unknown): value is FeatureView {
 /** The definition's identity: a changed definition (features, source, TTL, transforms …) is a new version. */
 export function definitionHash(view: FeatureView): string {
   const canonical = JSON.stringify(view, (_key, value: unknown) =>
-    value && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b))) : value);
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)))
+      : value,
+  );
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 

@@ -11,7 +11,12 @@ import { outputFeatures, type FeatureType, type FeatureView } from './define';
 export const quote = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
 const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
-export const SQL_TYPES: Record<FeatureType | 'number' | 'string', string> = { number: 'double precision', integer: 'bigint', string: 'text', boolean: 'boolean' };
+export const SQL_TYPES: Record<FeatureType | 'number' | 'string', string> = {
+  number: 'double precision',
+  integer: 'bigint',
+  string: 'text',
+  boolean: 'boolean',
+};
 
 export function offlineTableName(name: string, version: number): string {
   return `fv_${name}_v${version}`;
@@ -36,7 +41,13 @@ export interface ServedFeatureView {
 
 export function servedView(row: { name: string; version: number; definition: FeatureView }): ServedFeatureView {
   const view = row.definition;
-  return { ref: viewRef(row.name, row.version), entities: view.entities, features: outputFeatures(view), ttlSeconds: ttlSeconds(view), onMissing: view.onMissing };
+  return {
+    ref: viewRef(row.name, row.version),
+    entities: view.entities,
+    features: outputFeatures(view),
+    ttlSeconds: ttlSeconds(view),
+    onMissing: view.onMissing,
+  };
 }
 
 export function createOfflineTableSql(view: FeatureView, table: string): string[] {
@@ -57,7 +68,11 @@ export function createOfflineTableSql(view: FeatureView, table: string): string[
  * `source` is the view's query once checked to be one statement; it ends on its own line so a trailing comment
  * cannot swallow the wrapper.
  */
-export function loadFromQuerySql(view: FeatureView, table: string, source = view.source && 'query' in view.source ? view.source.query : ''): string {
+export function loadFromQuerySql(
+  view: FeatureView,
+  table: string,
+  source = view.source && 'query' in view.source ? view.source.query : '',
+): string {
   const select = [
     ...view.entities.map((e) => `src.${quote(e)}::text`),
     `src.${quote(view.timestamp)}::timestamptz`,
@@ -87,7 +102,12 @@ export interface JoinView {
  * columns and `timestampColumn`). Output: the entity rows' columns, then each view's features and transforms, in a
  * deterministic order (so the same inputs give the same dataset version).
  */
-export function pointInTimeJoinSql(entitySql: string, entityColumns: string[], timestampColumn: string, views: JoinView[]): string {
+export function pointInTimeJoinSql(
+  entitySql: string,
+  entityColumns: string[],
+  timestampColumn: string,
+  views: JoinView[],
+): string {
   const ts = `e.${quote(timestampColumn)}::timestamptz`;
   const laterals = views.map(({ view, table }, i) => {
     const features = Object.keys(view.features);
@@ -102,7 +122,9 @@ export function pointInTimeJoinSql(entitySql: string, entityColumns: string[], t
     ...entityColumns.map((c) => `e.${quote(c)}`),
     ...views.flatMap(({ view }, i) => Object.keys(view.features).map((f) => `v${i}.${quote(f)}`)),
   ];
-  const transforms = views.flatMap(({ view }) => Object.entries(view.transforms).map(([name, t]) => `(${t.expression})::${SQL_TYPES[t.type]} AS ${quote(name)}`));
+  const transforms = views.flatMap(({ view }) =>
+    Object.entries(view.transforms).map(([name, t]) => `(${t.expression})::${SQL_TYPES[t.type]} AS ${quote(name)}`),
+  );
   // The lookups run in the order of the entity rows: sorted like the first view's index (keys as text, then time),
   // they walk it instead of jumping (2.4 s against 5.0 s for 1M rows when the file's first column was not the key).
   const first = views[0]!.view;
@@ -121,7 +143,10 @@ export function materializeSql(view: FeatureView, table: string, ref: string): s
   const keys = view.entities.map((e) => `t.${quote(e)}`).join(', ');
   const values = [
     ...features.map((f) => `${literal(f)}, t.${quote(f)}`),
-    ...Object.entries(view.transforms).map(([name, t]) => `${literal(name)}, (SELECT (${t.expression})::${SQL_TYPES[t.type]} FROM (SELECT ${features.map((f) => `t.${quote(f)} AS ${quote(f)}`).join(', ')}) x)`),
+    ...Object.entries(view.transforms).map(
+      ([name, t]) =>
+        `${literal(name)}, (SELECT (${t.expression})::${SQL_TYPES[t.type]} FROM (SELECT ${features.map((f) => `t.${quote(f)} AS ${quote(f)}`).join(', ')}) x)`,
+    ),
   ];
   return `INSERT INTO online_features (view, entity_key, values, event_ts, created_ts)
     SELECT ${literal(ref)}, concat_ws(chr(31), ${keys}), jsonb_build_object(${values.join(', ')}), t.event_ts, t.created_ts

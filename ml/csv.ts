@@ -25,7 +25,10 @@ export interface CsvOptions {
 }
 
 export class CsvSyntaxError extends Error {
-  constructor(message: string, readonly line: number) {
+  constructor(
+    message: string,
+    readonly line: number,
+  ) {
     super(`line ${line}: ${message}`);
     this.name = 'CsvSyntaxError';
   }
@@ -33,7 +36,12 @@ export class CsvSyntaxError extends Error {
 
 /** A field or record over its size limit; `field` is the 0-based column of an overlong field. */
 export class CsvLimitError extends CsvSyntaxError {
-  constructor(readonly what: 'field' | 'line', readonly limit: number, line: number, readonly field?: number) {
+  constructor(
+    readonly what: 'field' | 'line',
+    readonly limit: number,
+    line: number,
+    readonly field?: number,
+  ) {
     super(`${field === undefined ? '' : `column ${field + 1}: `}${what} exceeds ${formatBytes(limit)}`, line);
     this.name = 'CsvLimitError';
   }
@@ -82,9 +90,15 @@ export class CsvRecordView implements RecordFields {
   push(start: number, end: number, flags: number): void {
     if (this.count === this.starts.length) {
       const size = this.starts.length * 2;
-      const starts = new Int32Array(size), ends = new Int32Array(size), fl = new Uint8Array(size);
-      starts.set(this.starts); ends.set(this.ends); fl.set(this.flags);
-      this.starts = starts; this.ends = ends; this.flags = fl;
+      const starts = new Int32Array(size),
+        ends = new Int32Array(size),
+        fl = new Uint8Array(size);
+      starts.set(this.starts);
+      ends.set(this.ends);
+      fl.set(this.flags);
+      this.starts = starts;
+      this.ends = ends;
+      this.flags = fl;
     }
     this.starts[this.count] = start;
     this.ends[this.count] = end;
@@ -93,27 +107,43 @@ export class CsvRecordView implements RecordFields {
   }
 
   isNull(i: number): boolean {
-    const s = this.starts[i]!, length = this.ends[i]! - s, b = this.buf;
+    const s = this.starts[i]!,
+      length = this.ends[i]! - s,
+      b = this.buf;
     switch (length) {
-      case 0: return true;
-      case 2: return b[s] === 78 && b[s + 1] === 65; // NA
-      case 3: return b[s] === 78 && b[s + 1] === 47 && b[s + 2] === 65; // N/A
-      case 4: return (b[s] === 110 && b[s + 1] === 117 && b[s + 2] === 108 && b[s + 3] === 108) // null
-        || (b[s] === 78 && b[s + 1] === 85 && b[s + 2] === 76 && b[s + 3] === 76); // NULL
-      default: return false;
+      case 0:
+        return true;
+      case 2:
+        return b[s] === 78 && b[s + 1] === 65; // NA
+      case 3:
+        return b[s] === 78 && b[s + 1] === 47 && b[s + 2] === 65; // N/A
+      case 4:
+        return (
+          (b[s] === 110 && b[s + 1] === 117 && b[s + 2] === 108 && b[s + 3] === 108) || // null
+          (b[s] === 78 && b[s + 1] === 85 && b[s + 2] === 76 && b[s + 3] === 76)
+        ); // NULL
+      default:
+        return false;
     }
   }
 
   number(i: number): number {
-    const b = this.buf, end = this.ends[i]!;
+    const b = this.buf,
+      end = this.ends[i]!;
     let p = this.starts[i]!;
     if (p === end) return NaN;
     const first = b[p]!;
     // Not a digit, sign, point or blank: not a number, without decoding the text.
-    if ((first < 48 || first > 57) && first !== 45 && first !== 43 && first !== 46 && first !== 32 && first !== 9) return NaN;
+    if ((first < 48 || first > 57) && first !== 45 && first !== 43 && first !== 46 && first !== 32 && first !== 9)
+      return NaN;
     let negative = false;
-    if (b[p] === 45) { negative = true; p++; } else if (b[p] === 43) p++;
-    let mantissa = 0, digits = 0, scale = -1;
+    if (b[p] === 45) {
+      negative = true;
+      p++;
+    } else if (b[p] === 43) p++;
+    let mantissa = 0,
+      digits = 0,
+      scale = -1;
     for (; p < end; p++) {
       const c = b[p]!;
       if (c >= 48 && c <= 57) {
@@ -142,8 +172,10 @@ export class CsvRecordView implements RecordFields {
   }
 
   key(i: number): number {
-    const b = this.buf, end = this.ends[i]!;
-    let h1 = 0x811c9dc5, h2 = 0x9747b28c;
+    const b = this.buf,
+      end = this.ends[i]!;
+    let h1 = 0x811c9dc5,
+      h2 = 0x9747b28c;
     for (let p = this.starts[i]!; p < end; p++) {
       const c = b[p]!;
       h1 = Math.imul(h1 ^ c, 0x01000193);
@@ -168,16 +200,27 @@ export class CsvRecordView implements RecordFields {
 /** A record over plain strings (JSON, tests), with the same reading rules as CSV fields. */
 export class ArrayRecord implements RecordFields {
   constructor(public values: string[]) {}
-  get count(): number { return this.values.length; }
-  isNull(i: number): boolean { return isNullToken(this.values[i] ?? ''); }
-  number(i: number): number { return parseNumber(this.values[i] ?? '') ?? NaN; }
-  text(i: number): string { return this.values[i] ?? ''; }
-  key(i: number): number { return stringKey(this.values[i] ?? ''); }
+  get count(): number {
+    return this.values.length;
+  }
+  isNull(i: number): boolean {
+    return isNullToken(this.values[i] ?? '');
+  }
+  number(i: number): number {
+    return parseNumber(this.values[i] ?? '') ?? NaN;
+  }
+  text(i: number): string {
+    return this.values[i] ?? '';
+  }
+  key(i: number): number {
+    return stringKey(this.values[i] ?? '');
+  }
 }
 
 /** `key` for a string: the same 52-bit hash over its UTF-8 bytes. */
 export function stringKey(text: string): number {
-  let h1 = 0x811c9dc5, h2 = 0x9747b28c;
+  let h1 = 0x811c9dc5,
+    h2 = 0x9747b28c;
   const bytes = Buffer.from(text, 'utf8');
   for (let p = 0; p < bytes.length; p++) {
     const c = bytes[p]!;
@@ -204,9 +247,12 @@ export class CsvParser {
   constructor(options: CsvOptions = {}) {
     const delimiter = options.delimiter ?? ',';
     const quote = options.quote ?? '"';
-    if (delimiter.length !== 1 || delimiter.charCodeAt(0) > 127) throw new Error(`CSV delimiter must be one ASCII character, got "${delimiter}"`);
-    if (quote.length !== 1 || quote.charCodeAt(0) > 127) throw new Error(`CSV quote must be one ASCII character, got "${quote}"`);
-    if (delimiter === quote || /[\r\n]/.test(delimiter + quote)) throw new Error('CSV delimiter and quote must differ and not be a line break');
+    if (delimiter.length !== 1 || delimiter.charCodeAt(0) > 127)
+      throw new Error(`CSV delimiter must be one ASCII character, got "${delimiter}"`);
+    if (quote.length !== 1 || quote.charCodeAt(0) > 127)
+      throw new Error(`CSV quote must be one ASCII character, got "${quote}"`);
+    if (delimiter === quote || /[\r\n]/.test(delimiter + quote))
+      throw new Error('CSV delimiter and quote must differ and not be a line break');
     this.delimiter = delimiter.charCodeAt(0);
     this.quote = quote.charCodeAt(0);
     this.view = new CsvRecordView(this.quote);
@@ -266,12 +312,19 @@ export class CsvParser {
       for (;;) {
         if (i < length && buf[i] === quote) {
           plain = false;
-          const contentStart = i + 1, fieldLine = this.line + lines;
-          let j = contentStart, flags = QUOTED, close = -1;
+          const contentStart = i + 1,
+            fieldLine = this.line + lines;
+          let j = contentStart,
+            flags = QUOTED,
+            close = -1;
           while (j < length) {
             const k = buf.indexOf(quote, j);
             if (k === -1) break;
-            if (k + 1 < length && buf[k + 1] === quote) { flags |= ESCAPED; j = k + 2; continue; }
+            if (k + 1 < length && buf[k + 1] === quote) {
+              flags |= ESCAPED;
+              j = k + 2;
+              continue;
+            }
             if (k + 1 >= length && !final) break;
             close = k;
             break;
@@ -288,7 +341,10 @@ export class CsvParser {
           if (i < length) {
             const c = buf[i];
             if (c !== delimiter && c !== 10 && c !== 13) {
-              throw new CsvSyntaxError(`unexpected character after the closing quote of field ${view.count}`, this.line + lines);
+              throw new CsvSyntaxError(
+                `unexpected character after the closing quote of field ${view.count}`,
+                this.line + lines,
+              );
             }
           }
         } else {
@@ -296,7 +352,8 @@ export class CsvParser {
           while (j < length) {
             const c = buf[j];
             if (c === delimiter || c === 10 || c === 13) break;
-            if (c === quote) throw new CsvSyntaxError(`unexpected quote inside unquoted field ${view.count + 1}`, this.line + lines);
+            if (c === quote)
+              throw new CsvSyntaxError(`unexpected quote inside unquoted field ${view.count + 1}`, this.line + lines);
             j++;
           }
           this.checkSize(j - i, j - recordStart, this.line + lines, view.count);
@@ -309,7 +366,10 @@ export class CsvParser {
           break;
         }
         const c = buf[i]!;
-        if (c === delimiter) { i++; continue; }
+        if (c === delimiter) {
+          i++;
+          continue;
+        }
         if (c === 13) {
           plain = false;
           if (i + 1 >= length && !final) return recordStart;
@@ -372,7 +432,10 @@ export class CanonicalCsvWriter {
   private buffer = Buffer.allocUnsafe(1 << 20);
   private used = 0;
 
-  constructor(private readonly emit: (chunk: Buffer) => void, private readonly rawIsCanonical: boolean) {}
+  constructor(
+    private readonly emit: (chunk: Buffer) => void,
+    private readonly rawIsCanonical: boolean,
+  ) {}
 
   header(names: string[]): void {
     this.writeText(names.map((name) => csvField(name)).join(',') + '\n');

@@ -33,10 +33,12 @@ export function binCounts(values: ArrayLike<number>, edges: number[]): number[] 
   const counts = new Array<number>(edges.length + 1).fill(0);
   for (let i = 0; i < values.length; i++) {
     const value = values[i]!;
-    let lo = 0, hi = edges.length;
+    let lo = 0,
+      hi = edges.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (value < edges[mid]!) hi = mid; else lo = mid + 1;
+      if (value < edges[mid]!) hi = mid;
+      else lo = mid + 1;
     }
     counts[lo]!++;
   }
@@ -67,7 +69,11 @@ export function psiFromCounts(expectedShares: number[], actualCounts: number[]):
  * PSI over categories: the reference's top values plus one bucket for everything else (values the reference
  * did not list, including new categories).
  */
-export function categoricalPsi(reference: { value: string; count: number }[], referenceTotal: number, current: Map<string, number>): number {
+export function categoricalPsi(
+  reference: { value: string; count: number }[],
+  referenceTotal: number,
+  current: Map<string, number>,
+): number {
   const index = new Map(reference.map((r, i) => [r.value, i]));
   const shares = reference.map((r) => r.count / referenceTotal);
   shares.push(Math.max(0, 1 - shares.reduce((a, b) => a + b, 0)));
@@ -80,7 +86,9 @@ export function categoricalPsi(reference: { value: string; count: number }[], re
 export function ksTest(a: ArrayLike<number>, b: ArrayLike<number>): { statistic: number; pValue: number } {
   const x = sortFloat64(a);
   const y = sortFloat64(b);
-  let i = 0, j = 0, d = 0;
+  let i = 0,
+    j = 0,
+    d = 0;
   while (i < x.length && j < y.length) {
     const value = Math.min(x[i]!, y[j]!);
     while (i < x.length && x[i]! <= value) i++;
@@ -101,14 +109,20 @@ export function mean(values: ArrayLike<number>): number {
 }
 
 /** W1 between the two empirical distributions (quantile functions on a common grid), divided by the reference std. */
-export function wassersteinNormed(reference: ArrayLike<number>, current: ArrayLike<number>, referenceStd: number): number {
+export function wassersteinNormed(
+  reference: ArrayLike<number>,
+  current: ArrayLike<number>,
+  referenceStd: number,
+): number {
   const a = sortFloat64(reference);
   const b = sortFloat64(current);
   const steps = 1000;
   let sum = 0;
   for (let k = 0; k < steps; k++) {
     const u = (k + 0.5) / steps;
-    sum += Math.abs(a[Math.min(a.length - 1, Math.floor(u * a.length))]! - b[Math.min(b.length - 1, Math.floor(u * b.length))]!);
+    sum += Math.abs(
+      a[Math.min(a.length - 1, Math.floor(u * a.length))]! - b[Math.min(b.length - 1, Math.floor(u * b.length))]!,
+    );
   }
   const w = sum / steps;
   return referenceStd > 0 ? w / referenceStd : w === 0 ? 0 : Infinity;
@@ -125,12 +139,23 @@ export function jensenShannonDistance(p: number[], q: number[]): number {
   return Math.sqrt(Math.max(0, divergence));
 }
 
-/** Pearson's chi² goodness of fit of observed counts against expected shares (buckets with no expectation merged away). */
-export function chiSquareTest(expectedShares: number[], observed: number[], n: number): { statistic: number; pValue: number } {
-  let statistic = 0, buckets = 0, unexpected = 0;
+/**
+ * Pearson's chi² goodness of fit of observed counts against expected shares (buckets with no expectation merged away).
+ */
+export function chiSquareTest(
+  expectedShares: number[],
+  observed: number[],
+  n: number,
+): { statistic: number; pValue: number } {
+  let statistic = 0,
+    buckets = 0,
+    unexpected = 0;
   for (let i = 0; i < expectedShares.length; i++) {
     const e = expectedShares[i]! * n;
-    if (e <= 0) { unexpected += observed[i]!; continue; }
+    if (e <= 0) {
+      unexpected += observed[i]!;
+      continue;
+    }
     statistic += (observed[i]! - e) ** 2 / e;
     buckets++;
   }
@@ -145,7 +170,8 @@ export function regularizedGammaP(a: number, x: number): number {
   if (x <= 0) return 0;
   const lnGammaA = lnGamma(a);
   if (x < a + 1) {
-    let term = 1 / a, sum = term;
+    let term = 1 / a,
+      sum = term;
     for (let n = 1; n < 500; n++) {
       term *= x / (a + n);
       sum += term;
@@ -153,7 +179,10 @@ export function regularizedGammaP(a: number, x: number): number {
     }
     return Math.min(1, sum * Math.exp(-x + a * Math.log(x) - lnGammaA));
   }
-  let b = x + 1 - a, c = 1e300, d = 1 / b, h = d;
+  let b = x + 1 - a,
+    c = 1e300,
+    d = 1 / b,
+    h = d;
   for (let i = 1; i < 500; i++) {
     const an = -i * (i - a);
     b += 2;
@@ -170,7 +199,10 @@ export function regularizedGammaP(a: number, x: number): number {
 }
 
 function lnGamma(z: number): number {
-  const g = [76.18009172947146, -86.50532032941678, 24.01409824083091, -1.231739572450155, 0.1208650973866179e-2, -0.5395239384953e-5];
+  const g = [
+    76.18009172947146, -86.50532032941678, 24.01409824083091, -1.231739572450155, 0.1208650973866179e-2,
+    -0.5395239384953e-5,
+  ];
   const x = z;
   let y = z;
   let tmp = x + 5.5;
@@ -185,7 +217,9 @@ function lnGamma(z: number): number {
  * reference did not list, a new category included, counts as "other").
  */
 export function categoryShares(
-  top: { value: string; count: number }[], referenceTotal: number, current: Iterable<[string, number]>,
+  top: { value: string; count: number }[],
+  referenceTotal: number,
+  current: Iterable<[string, number]>,
 ): { expected: number[]; observed: number[]; n: number } {
   const expected = top.map((t) => t.count / Math.max(1, referenceTotal));
   expected.push(Math.max(0, 1 - expected.reduce((a, b) => a + b, 0)));
@@ -216,10 +250,28 @@ export interface DriftTestDescriptor {
 export const DRIFT_TESTS = {
   ks: { id: 'ks', label: 'KS', columns: 'numeric', decides: 'p_value', defaultThreshold: 0.05 },
   chi2: { id: 'chi2', label: 'chi²', columns: 'categorical', decides: 'p_value', defaultThreshold: 0.05 },
-  wasserstein_normed: { id: 'wasserstein_normed', label: 'normed Wasserstein distance', columns: 'numeric', decides: 'distance', defaultThreshold: 0.1 },
-  jensen_shannon: { id: 'jensen_shannon', label: 'Jensen–Shannon distance', columns: 'categorical', decides: 'distance', defaultThreshold: 0.1 },
+  wasserstein_normed: {
+    id: 'wasserstein_normed',
+    label: 'normed Wasserstein distance',
+    columns: 'numeric',
+    decides: 'distance',
+    defaultThreshold: 0.1,
+  },
+  jensen_shannon: {
+    id: 'jensen_shannon',
+    label: 'Jensen–Shannon distance',
+    columns: 'categorical',
+    decides: 'distance',
+    defaultThreshold: 0.1,
+  },
   psi: { id: 'psi', label: 'PSI', columns: 'numeric', decides: 'distance', defaultThreshold: 0.25 },
-  psi_categorical: { id: 'psi_categorical', label: 'PSI', columns: 'categorical', decides: 'distance', defaultThreshold: 0.25 },
+  psi_categorical: {
+    id: 'psi_categorical',
+    label: 'PSI',
+    columns: 'categorical',
+    decides: 'distance',
+    defaultThreshold: 0.25,
+  },
 } as const satisfies Record<string, DriftTestDescriptor>;
 
 export type DriftTestId = keyof typeof DRIFT_TESTS;
@@ -232,16 +284,27 @@ export const MIN_DISTRIBUTION_ROWS = 30;
 
 /** The distance each caller uses past `STAT_TEST_MAX_ROWS`: Evidently's by default; validation keeps its PSI. */
 export type LargeSampleTests = Record<DriftColumnKind, DriftTestId>;
-export const EVIDENTLY_LARGE_SAMPLE_TESTS: LargeSampleTests = { numeric: 'wasserstein_normed', categorical: 'jensen_shannon' };
+export const EVIDENTLY_LARGE_SAMPLE_TESTS: LargeSampleTests = {
+  numeric: 'wasserstein_normed',
+  categorical: 'jensen_shannon',
+};
 export const PSI_LARGE_SAMPLE_TESTS: LargeSampleTests = { numeric: 'psi', categorical: 'psi_categorical' };
 
 /** Evidently's choice: KS (numbers) or chi² (categories) for at most 1,000 rows, else the caller's distance. */
-export function chooseDriftTest(columns: DriftColumnKind, rows: number, large: LargeSampleTests = EVIDENTLY_LARGE_SAMPLE_TESTS): DriftTestId {
+export function chooseDriftTest(
+  columns: DriftColumnKind,
+  rows: number,
+  large: LargeSampleTests = EVIDENTLY_LARGE_SAMPLE_TESTS,
+): DriftTestId {
   if (rows <= STAT_TEST_MAX_ROWS) return columns === 'numeric' ? 'ks' : 'chi2';
   return large[columns];
 }
 
 /** The verdict of a test's outcome against its threshold (the registered default unless given). */
-export function isDrift(test: DriftTestId, outcome: { statistic: number; pValue?: number }, threshold: number = DRIFT_TESTS[test].defaultThreshold): boolean {
+export function isDrift(
+  test: DriftTestId,
+  outcome: { statistic: number; pValue?: number },
+  threshold: number = DRIFT_TESTS[test].defaultThreshold,
+): boolean {
   return DRIFT_TESTS[test].decides === 'p_value' ? (outcome.pValue ?? 1) < threshold : outcome.statistic >= threshold;
 }

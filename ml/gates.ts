@@ -44,13 +44,18 @@ export interface ReleaseEvaluation {
   baseline: { version: number; metrics: Record<string, number> } | null;
 }
 
-const LOWER_IS_BETTER = /(^|_)(rmse|mse|mae|mape|wape|log_loss|loss|ece|brier|error|latency|demographic_parity_difference|equalized_odds_difference)$/;
+const LOWER_IS_BETTER =
+  /(^|_)(rmse|mse|mae|mape|wape|log_loss|loss|ece|brier|error|latency|demographic_parity_difference|equalized_odds_difference)$/;
 
 export function greaterIsBetter(gate: Pick<Gate, 'metric' | 'greaterIsBetter'>): boolean {
   return gate.greaterIsBetter ?? !LOWER_IS_BETTER.test(gate.metric);
 }
 
-export function checkGates(metrics: Record<string, number>, gates: Gate[], baseline?: { version: number; metrics: Record<string, number> } | null): GateResult {
+export function checkGates(
+  metrics: Record<string, number>,
+  gates: Gate[],
+  baseline?: { version: number; metrics: Record<string, number> } | null,
+): GateResult {
   const checks: GateCheck[] = [];
   const failures: string[] = [];
   for (const gate of gates) {
@@ -65,28 +70,48 @@ export function checkGates(metrics: Record<string, number>, gates: Gate[], basel
       checks.push({ metric: gate.metric, rule, value, passed, ...extra });
       if (!passed) failures.push(failure);
     };
-    if (gate.min !== undefined) add(`>= ${gate.min}`, value >= gate.min, `${gate.metric} = ${round(value)} is below the minimum ${gate.min}`);
-    if (gate.max !== undefined) add(`<= ${gate.max}`, value <= gate.max, `${gate.metric} = ${round(value)} is above the maximum ${gate.max}`);
+    if (gate.min !== undefined)
+      add(`>= ${gate.min}`, value >= gate.min, `${gate.metric} = ${round(value)} is below the minimum ${gate.min}`);
+    if (gate.max !== undefined)
+      add(`<= ${gate.max}`, value <= gate.max, `${gate.metric} = ${round(value)} is above the maximum ${gate.max}`);
     if (gate.threshold !== undefined) {
       const ok = greater ? value >= gate.threshold : value <= gate.threshold;
-      add(`${greater ? '>=' : '<='} ${gate.threshold}`, ok, `${gate.metric} = ${round(value)} is ${greater ? 'below' : 'above'} the threshold ${gate.threshold}`);
+      add(
+        `${greater ? '>=' : '<='} ${gate.threshold}`,
+        ok,
+        `${gate.metric} = ${round(value)} is ${greater ? 'below' : 'above'} the threshold ${gate.threshold}`,
+      );
     }
     if (gate.minAbsoluteChange === undefined && gate.minRelativeChange === undefined) continue;
     const base = baseline?.metrics[gate.metric];
     if (!baseline || base === undefined || !Number.isFinite(base)) {
-      checks.push({ metric: gate.metric, rule: 'change vs champion', value, passed: true, skipped: baseline ? `champion v${baseline.version} has no ${gate.metric}` : 'no champion to compare with' });
+      checks.push({
+        metric: gate.metric,
+        rule: 'change vs champion',
+        value,
+        passed: true,
+        skipped: baseline ? `champion v${baseline.version} has no ${gate.metric}` : 'no champion to compare with',
+      });
       continue;
     }
     const gain = greater ? value - base : base - value;
     const versus = `${gate.metric} = ${round(value)} vs ${round(base)} for champion v${baseline.version}`;
     if (gate.minAbsoluteChange !== undefined) {
-      add(`improves by >= ${gate.minAbsoluteChange}`, gain >= gate.minAbsoluteChange,
-        `${versus}: improves by ${round(gain)}, needs at least ${gate.minAbsoluteChange} (${greater ? 'higher' : 'lower'} is better)`, { baseline: base });
+      add(
+        `improves by >= ${gate.minAbsoluteChange}`,
+        gain >= gate.minAbsoluteChange,
+        `${versus}: improves by ${round(gain)}, needs at least ${gate.minAbsoluteChange} (${greater ? 'higher' : 'lower'} is better)`,
+        { baseline: base },
+      );
     }
     if (gate.minRelativeChange !== undefined) {
       const relative = base === 0 ? (gain > 0 ? Infinity : 0) : gain / Math.abs(base);
-      add(`improves by >= ${gate.minRelativeChange * 100} %`, relative >= gate.minRelativeChange,
-        `${versus}: improves by ${round(relative * 100)} %, needs at least ${round(gate.minRelativeChange * 100)} % (${greater ? 'higher' : 'lower'} is better)`, { baseline: base });
+      add(
+        `improves by >= ${gate.minRelativeChange * 100} %`,
+        relative >= gate.minRelativeChange,
+        `${versus}: improves by ${round(relative * 100)} %, needs at least ${round(gate.minRelativeChange * 100)} % (${greater ? 'higher' : 'lower'} is better)`,
+        { baseline: base },
+      );
     }
   }
   return { passed: failures.length === 0, failures, checks };

@@ -1,4 +1,7 @@
-/** Non-cryptographic string and number hashing: one definition for sticky traffic splits, seeds and sketches. Pure, so workflows may import it. */
+/**
+ * Non-cryptographic string and number hashing: one definition for sticky traffic splits, seeds and sketches. Pure, so
+ * workflows may import it.
+ */
 
 /** FNV-1a (32-bit) over the UTF-16 code units of `text`, as an unsigned integer. */
 export function fnv1a(text: string): number {

@@ -1,7 +1,19 @@
 /** How Flywheel reads a cell: missing-value tokens, strict numbers, booleans. One set of rules for every format. */
 
 const NULL_TOKENS = new Set(['', 'NA', 'N/A', 'null', 'NULL']);
-const NON_FINITE_TOKENS = new Set(['NaN', 'nan', 'NAN', 'Infinity', '-Infinity', '+Infinity', 'inf', '-inf', '+inf', 'Inf', '-Inf']);
+const NON_FINITE_TOKENS = new Set([
+  'NaN',
+  'nan',
+  'NAN',
+  'Infinity',
+  '-Infinity',
+  '+Infinity',
+  'inf',
+  '-inf',
+  '+inf',
+  'Inf',
+  '-Inf',
+]);
 
 /** True for the tokens Flywheel reads as a missing value. */
 export function isNullToken(raw: string): boolean {

@@ -9,7 +9,11 @@ const IN_FLIGHT = 32;
 
 /** A record whose field count differs from the header's, found on a profiling thread. */
 export class RecordWidthError extends Error {
-  constructor(readonly line: number, readonly fields: number, readonly width: number) {
+  constructor(
+    readonly line: number,
+    readonly fields: number,
+    readonly width: number,
+  ) {
     super(`line ${line} has ${fields} fields, the header has ${width}`);
     this.name = 'RecordWidthError';
   }
@@ -28,25 +32,39 @@ export class ParallelProfiler {
     const count = Math.max(1, Math.min(threads, names.length));
     for (let w = 0; w < count; w++) this.groups.push(names.map((_, i) => i).filter((i) => i % count === w));
     for (const [w, group] of this.groups.entries()) {
-      const worker = new Worker(new URL('./profileWorker.mjs', import.meta.url), { workerData: { names: group.map((i) => names[i]), positions: group, width: names.length } });
+      const worker = new Worker(new URL('./profileWorker.mjs', import.meta.url), {
+        workerData: { names: group.map((i) => names[i]), positions: group, width: names.length },
+      });
       this.workers.push(worker);
-      this.finished.push(new Promise<void>((resolve, reject) => {
-        type Reply = { type: 'ack' } | { type: 'done'; profiles: ColumnProfile[] } | { type: 'error'; message: string } | { type: 'width'; line: number; fields: number };
-        worker.on('message', (message: Reply) => {
-          if (message.type === 'ack') {
-            this.inFlight--;
-            if (this.inFlight <= IN_FLIGHT * count && this.waiting) { const go = this.waiting; this.waiting = undefined; go(); }
-          } else if (message.type === 'done') {
-            this.results[w] = message.profiles;
-            resolve();
-          } else if (message.type === 'width') this.fail(new RecordWidthError(message.line, message.fields, names.length), reject);
-          else this.fail(new Error(`profiling thread: ${message.message}`), reject);
-        });
-        worker.on('error', (error) => this.fail(error, reject));
-        worker.on('exit', (code) => {
-          if (!this.results[w]) this.fail(new Error(`profiling thread exited (code ${code}) before it finished`), reject);
-        });
-      }));
+      this.finished.push(
+        new Promise<void>((resolve, reject) => {
+          type Reply =
+            | { type: 'ack' }
+            | { type: 'done'; profiles: ColumnProfile[] }
+            | { type: 'error'; message: string }
+            | { type: 'width'; line: number; fields: number };
+          worker.on('message', (message: Reply) => {
+            if (message.type === 'ack') {
+              this.inFlight--;
+              if (this.inFlight <= IN_FLIGHT * count && this.waiting) {
+                const go = this.waiting;
+                this.waiting = undefined;
+                go();
+              }
+            } else if (message.type === 'done') {
+              this.results[w] = message.profiles;
+              resolve();
+            } else if (message.type === 'width')
+              this.fail(new RecordWidthError(message.line, message.fields, names.length), reject);
+            else this.fail(new Error(`profiling thread: ${message.message}`), reject);
+          });
+          worker.on('error', (error) => this.fail(error, reject));
+          worker.on('exit', (code) => {
+            if (!this.results[w])
+              this.fail(new Error(`profiling thread exited (code ${code}) before it finished`), reject);
+          });
+        }),
+      );
     }
     // Settled before use; keeps an early failure from being an unhandled rejection.
     for (const done of this.finished) done.catch(() => undefined);

@@ -9,7 +9,12 @@ import { isNonFiniteToken, parseBoolean } from './numbers';
 import { seededRandom } from './random';
 import { hashKey, hashNumber, HyperLogLog, Reservoir } from './sketch';
 
-interface StringEntry { text: string; count: number; nonFinite: 0 | 1; boolean: 0 | 1 }
+interface StringEntry {
+  text: string;
+  count: number;
+  nonFinite: 0 | 1;
+  boolean: 0 | 1;
+}
 export { isNullToken, parseBoolean, parseNumber } from './numbers';
 
 export type ColumnType = 'number' | 'integer' | 'boolean' | 'string';
@@ -62,7 +67,10 @@ class ColumnAccumulator {
   readonly hll = new HyperLogLog();
   readonly reservoir: Reservoir;
 
-  constructor(readonly name: string, random: () => number) {
+  constructor(
+    readonly name: string,
+    random: () => number,
+  ) {
     this.reservoir = new Reservoir(RESERVOIR_SIZE, random);
   }
 
@@ -97,7 +105,12 @@ class ColumnAccumulator {
     let entry = counts?.get(key);
     if (entry === undefined) {
       const text = record.text(i);
-      entry = { text, count: 0, nonFinite: isNonFiniteToken(text) ? 1 : 0, boolean: parseBoolean(text) !== undefined ? 1 : 0 };
+      entry = {
+        text,
+        count: 0,
+        nonFinite: isNonFiniteToken(text) ? 1 : 0,
+        boolean: parseBoolean(text) !== undefined ? 1 : 0,
+      };
       if (counts !== null) {
         counts.set(key, entry);
         if (counts.size > EXACT_DISTINCT_STRINGS) {
@@ -116,8 +129,12 @@ class ColumnAccumulator {
     const present = this.count - this.nulls;
     const numericLike = present > 0 && this.numeric > 0 && this.numeric + this.nonFinite === present;
     const type: ColumnType = numericLike
-      ? this.integers === this.numeric && this.nonFinite === 0 ? 'integer' : 'number'
-      : present > 0 && this.booleans === present ? 'boolean' : 'string';
+      ? this.integers === this.numeric && this.nonFinite === 0
+        ? 'integer'
+        : 'number'
+      : present > 0 && this.booleans === present
+        ? 'boolean'
+        : 'string';
     const exact = this.numberCounts !== null && this.stringCounts !== null;
     const profile: ColumnProfile = {
       name: this.name,
@@ -135,16 +152,28 @@ class ColumnAccumulator {
       profile.mean = this.mean;
       profile.std = this.numeric > 1 ? Math.sqrt(this.m2 / (this.numeric - 1)) : 0;
       const q = (p: number) => quantileSorted(sorted, p);
-      profile.quantiles = { p01: q(0.01), p05: q(0.05), p10: q(0.1), p25: q(0.25), p50: q(0.5), p75: q(0.75), p90: q(0.9), p95: q(0.95), p99: q(0.99) };
+      profile.quantiles = {
+        p01: q(0.01),
+        p05: q(0.05),
+        p10: q(0.1),
+        p25: q(0.25),
+        p50: q(0.5),
+        p75: q(0.75),
+        p90: q(0.9),
+        p95: q(0.95),
+        p99: q(0.99),
+      };
       profile.histogram = histogram(sorted, this.min, this.max, HISTOGRAM_BINS, this.numeric);
       const bins = binReference(sorted, 10);
       profile.bins = { edges: bins.edges, shares: bins.shares };
       const step = sorted.length / SAMPLE_SIZE;
-      profile.sample = step <= 1 ? sorted : Array.from({ length: SAMPLE_SIZE }, (_, k) => sorted[Math.floor(k * step)]!);
+      profile.sample =
+        step <= 1 ? sorted : Array.from({ length: SAMPLE_SIZE }, (_, k) => sorted[Math.floor(k * step)]!);
       if (this.numberCounts) profile.topValues = topOf(this.numberCounts, (v) => String(v));
     } else {
       const merged = new Map<string, number>([...(this.stringCounts?.values() ?? [])].map((e) => [e.text, e.count]));
-      for (const [value, count] of this.numberCounts ?? []) merged.set(String(value), (merged.get(String(value)) ?? 0) + count);
+      for (const [value, count] of this.numberCounts ?? [])
+        merged.set(String(value), (merged.get(String(value)) ?? 0) + count);
       profile.topValues = topOf(merged, (v) => v);
     }
     return profile;
@@ -174,7 +203,8 @@ export class ProfileBuilder {
   }
 
   add(record: RecordFields): void {
-    const columns = this.columns, positions = this.positions;
+    const columns = this.columns,
+      positions = this.positions;
     for (let i = 0; i < columns.length; i++) columns[i]!.add(record, positions[i]!);
   }
 
@@ -199,7 +229,13 @@ export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
 }
 
 /** Equal-width histogram between min and max, scaled from a sample to the full count. */
-export function histogram(sorted: number[], min: number, max: number, bins: number, total: number): { edges: number[]; counts: number[] } {
+export function histogram(
+  sorted: number[],
+  min: number,
+  max: number,
+  bins: number,
+  total: number,
+): { edges: number[]; counts: number[] } {
   const width = max > min ? (max - min) / bins : 1;
   const edges = Array.from({ length: bins + 1 }, (_, i) => min + i * width);
   const counts = new Array<number>(bins).fill(0);

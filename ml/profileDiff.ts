@@ -17,7 +17,10 @@ export interface ColumnDiff {
   column: string;
   a: ColumnStatistics;
   b: ColumnStatistics;
-  /** PSI of b against a: numeric columns from a's bins and b's sample, categorical ones from the top values; absent when neither applies. */
+  /**
+   * PSI of b against a: numeric columns from a's bins and b's sample, categorical ones from the top values; absent when
+   * neither applies.
+   */
   psi?: number;
   /** Counts per equal-width bin of each sample over [min(a.min, b.min), max(a.max, b.max)]; numeric columns only. */
   shape?: { a: number[]; b: number[] };
@@ -48,8 +51,12 @@ export function diffProfiles(a: ColumnProfile[], b: ColumnProfile[], shapeBins =
     const diff: ColumnDiff = { column: name, a: statistics(p), b: statistics(q) };
     if (p.bins && q.sample?.length) {
       diff.psi = psi(p.bins, q.sample);
-      const lo = Math.min(p.min!, q.min!), hi = Math.max(p.max!, q.max!);
-      diff.shape = { a: equalWidthCounts(p.sample ?? [], lo, hi, shapeBins), b: equalWidthCounts(q.sample, lo, hi, shapeBins) };
+      const lo = Math.min(p.min!, q.min!),
+        hi = Math.max(p.max!, q.max!);
+      diff.shape = {
+        a: equalWidthCounts(p.sample ?? [], lo, hi, shapeBins),
+        b: equalWidthCounts(q.sample, lo, hi, shapeBins),
+      };
     } else if (p.topValues && q.topValues) {
       // b's values beyond its top list go to the "other" bucket, like a's.
       const current = new Map(q.topValues.map((t) => [t.value, t.count]));
@@ -61,13 +68,25 @@ export function diffProfiles(a: ColumnProfile[], b: ColumnProfile[], shapeBins =
   return { schemaChanges, columns };
 }
 
-const statistics = (p: ColumnProfile): ColumnStatistics => ({ count: p.count, nulls: p.nulls, distinct: p.distinct, mean: p.mean, std: p.std, min: p.min, max: p.max });
+const statistics = (p: ColumnProfile): ColumnStatistics => ({
+  count: p.count,
+  nulls: p.nulls,
+  distinct: p.distinct,
+  mean: p.mean,
+  std: p.std,
+  min: p.min,
+  max: p.max,
+});
 
-/** Counts of `values` in `bins` equal-width bins on [lo, hi], outliers clamped to the end bins; [] when there are no values. */
+/**
+ * Counts of `values` in `bins` equal-width bins on [lo, hi], outliers clamped to the end bins; [] when there are no
+ * values.
+ */
 export function equalWidthCounts(values: ArrayLike<number>, lo: number, hi: number, bins: number): number[] {
   if (!values.length) return [];
   const counts = new Array<number>(bins).fill(0);
   const width = hi > lo ? (hi - lo) / bins : 1;
-  for (let i = 0; i < values.length; i++) counts[Math.min(bins - 1, Math.max(0, Math.floor((values[i]! - lo) / width)))]!++;
+  for (let i = 0; i < values.length; i++)
+    counts[Math.min(bins - 1, Math.max(0, Math.floor((values[i]! - lo) / width)))]!++;
   return counts;
 }

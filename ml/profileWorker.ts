@@ -15,7 +15,10 @@ const onRecord = (record: CsvRecordView) => {
     return;
   }
   if (check.firstLine > 0 && record.count !== width) {
-    throw Object.assign(new Error('ragged'), { line: check.firstLine + record.line - check.base, fields: record.count });
+    throw Object.assign(new Error('ragged'), {
+      line: check.firstLine + record.line - check.base,
+      fields: record.count,
+    });
   }
   builder.add(record);
 };
@@ -33,6 +36,8 @@ parentPort!.on('message', (message: Message) => {
     }
   } catch (error) {
     const { line, fields } = error as { line?: number; fields?: number };
-    parentPort!.postMessage(line ? { type: 'width', line, fields } : { type: 'error', message: (error as Error).message });
+    parentPort!.postMessage(
+      line ? { type: 'width', line, fields } : { type: 'error', message: (error as Error).message },
+    );
   }
 });

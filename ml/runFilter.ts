@@ -19,26 +19,61 @@ export type FilterNode =
   | { type: 'cmp'; field: FieldRef; op: string; value: Literal | Literal[] };
 
 export class FilterError extends Error {
-  constructor(message: string, readonly filter: string, readonly position: number) {
+  constructor(
+    message: string,
+    readonly filter: string,
+    readonly position: number,
+  ) {
     super(`filter: ${message} at position ${position + 1}\n  ${filter}\n  ${' '.repeat(position)}^`);
     this.name = 'FilterError';
   }
 }
 
-export const ATTRIBUTES = ['id', 'status', 'backend', 'experiment', 'pipeline', 'model', 'dataset', 'started', 'ended', 'sweep', 'trial', 'queue', 'name',
+export const ATTRIBUTES = [
+  'id',
+  'status',
+  'backend',
+  'experiment',
+  'pipeline',
+  'model',
+  'dataset',
+  'started',
+  'ended',
+  'sweep',
+  'trial',
+  'queue',
+  'name',
   // MLflow's attribute names
-  'run_id', 'run_name', 'start_time', 'end_time', 'user_id'];
+  'run_id',
+  'run_name',
+  'start_time',
+  'end_time',
+  'user_id',
+];
 /** Short names people type, as in MLflow examples, for Flywheel's parameter names. */
-const PARAM_ALIASES: Record<string, string> = { lr: 'learningRate', learning_rate: 'learningRate', batch_size: 'batchSize', hidden_units: 'model.hiddenUnits', activation: 'model.activation' };
+const PARAM_ALIASES: Record<string, string> = {
+  lr: 'learningRate',
+  learning_rate: 'learningRate',
+  batch_size: 'batchSize',
+  hidden_units: 'model.hiddenUnits',
+  activation: 'model.activation',
+};
 
-interface Token { kind: 'ident' | 'number' | 'string' | 'op' | 'punct' | 'end'; text: string; pos: number }
+interface Token {
+  kind: 'ident' | 'number' | 'string' | 'op' | 'punct' | 'end';
+  text: string;
+  pos: number;
+}
 
 function tokenize(filter: string): Token[] {
   const tokens: Token[] = [];
   let i = 0;
   while (i < filter.length) {
     const c = filter[i]!;
-    if (/\s/.test(c)) { i++; continue; }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
     const start = i;
     if (c === "'" || c === '"') {
       let text = '';
@@ -46,7 +81,11 @@ function tokenize(filter: string): Token[] {
       for (;;) {
         if (i >= filter.length) throw new FilterError(`unterminated string`, filter, start);
         if (filter[i] === c) {
-          if (filter[i + 1] === c) { text += c; i += 2; continue; }
+          if (filter[i + 1] === c) {
+            text += c;
+            i += 2;
+            continue;
+          }
           i++;
           break;
         }
@@ -91,16 +130,25 @@ export function parseFilter(filter: string): FilterNode | null {
 
   const parseOr = (): FilterNode => {
     let left = parseAnd();
-    while (keyword('or')) { at++; left = { type: 'or', left, right: parseAnd() }; }
+    while (keyword('or')) {
+      at++;
+      left = { type: 'or', left, right: parseAnd() };
+    }
     return left;
   };
   const parseAnd = (): FilterNode => {
     let left = parseUnary();
-    while (keyword('and')) { at++; left = { type: 'and', left, right: parseUnary() }; }
+    while (keyword('and')) {
+      at++;
+      left = { type: 'and', left, right: parseUnary() };
+    }
     return left;
   };
   const parseUnary = (): FilterNode => {
-    if (keyword('not')) { at++; return { type: 'not', node: parseUnary() }; }
+    if (keyword('not')) {
+      at++;
+      return { type: 'not', node: parseUnary() };
+    }
     if (peek().text === '(' && peek().kind === 'punct') {
       at++;
       const node = parseOr();
@@ -112,32 +160,63 @@ export function parseFilter(filter: string): FilterNode | null {
   };
   const parseField = (): FieldRef => {
     const first = peek();
-    if (first.kind !== 'ident') throw new FilterError(`expected a field such as metrics.rmse, params.lr, tags.team or status, found ${describe(first)}`, filter, first.pos);
+    if (first.kind !== 'ident')
+      throw new FilterError(
+        `expected a field such as metrics.rmse, params.lr, tags.team or status, found ${describe(first)}`,
+        filter,
+        first.pos,
+      );
     at++;
     const parts = [first.text];
     while (peek().text === '.' && peek().kind === 'punct') {
       at++;
       const next = peek();
-      if (next.kind !== 'ident' && next.kind !== 'number') throw new FilterError(`expected a name after "."`, filter, next.pos);
+      if (next.kind !== 'ident' && next.kind !== 'number')
+        throw new FilterError(`expected a name after "."`, filter, next.pos);
       parts.push(next.text);
       at++;
     }
     const head = parts[0]!.toLowerCase();
-    const prefixes: Record<string, FieldRef['kind']> = { metrics: 'metrics', metric: 'metrics', params: 'params', param: 'params', tags: 'tags', tag: 'tags', attributes: 'attributes', attribute: 'attributes', attr: 'attributes' };
+    const prefixes: Record<string, FieldRef['kind']> = {
+      metrics: 'metrics',
+      metric: 'metrics',
+      params: 'params',
+      param: 'params',
+      tags: 'tags',
+      tag: 'tags',
+      attributes: 'attributes',
+      attribute: 'attributes',
+      attr: 'attributes',
+    };
     let kind = prefixes[head];
     let path = parts.slice(1);
-    if (!kind) { kind = 'attributes'; path = parts; }
-    if (path.length === 0) throw new FilterError(`"${parts[0]}" needs a name, e.g. ${parts[0]}.rmse`, filter, first.pos);
-    if (kind === 'attributes' && (path.length !== 1 || !ATTRIBUTES.includes(path[0]!))) {
-      throw new FilterError(`unknown field "${parts.join('.')}"; use metrics.<key>, params.<key>, tags.<key> or one of ${ATTRIBUTES.join(', ')}`, filter, first.pos);
+    if (!kind) {
+      kind = 'attributes';
+      path = parts;
     }
-    if (kind === 'params' && path.length === 1 && PARAM_ALIASES[path[0]!]) return { kind, path, alias: PARAM_ALIASES[path[0]!]!.split('.') };
+    if (path.length === 0)
+      throw new FilterError(`"${parts[0]}" needs a name, e.g. ${parts[0]}.rmse`, filter, first.pos);
+    if (kind === 'attributes' && (path.length !== 1 || !ATTRIBUTES.includes(path[0]!))) {
+      throw new FilterError(
+        `unknown field "${parts.join('.')}"; use metrics.<key>, params.<key>, tags.<key> or one of ${ATTRIBUTES.join(', ')}`,
+        filter,
+        first.pos,
+      );
+    }
+    if (kind === 'params' && path.length === 1 && PARAM_ALIASES[path[0]!])
+      return { kind, path, alias: PARAM_ALIASES[path[0]!]!.split('.') };
     return { kind, path };
   };
   const parseValue = (): Literal => {
     const t = peek();
-    if (t.kind === 'number') { at++; return Number(t.text); }
-    if (t.kind === 'string') { at++; return t.text; }
+    if (t.kind === 'number') {
+      at++;
+      return Number(t.text);
+    }
+    if (t.kind === 'string') {
+      at++;
+      return t.text;
+    }
     throw new FilterError(`expected a number or a quoted string, found ${describe(t)}`, filter, t.pos);
   };
   const parseComparison = (): FilterNode => {
@@ -146,14 +225,23 @@ export function parseFilter(filter: string): FilterNode | null {
     let op: string;
     if (t.kind === 'op') op = t.text;
     else if (t.kind === 'ident' && ['like', 'ilike', 'in'].includes(t.text.toLowerCase())) op = t.text.toLowerCase();
-    else throw new FilterError(`expected an operator (= != < <= > >= like ilike in) after the field, found ${describe(t)}`, filter, t.pos);
+    else
+      throw new FilterError(
+        `expected an operator (= != < <= > >= like ilike in) after the field, found ${describe(t)}`,
+        filter,
+        t.pos,
+      );
     at++;
     if (op === 'in') {
       if (peek().text !== '(') throw new FilterError(`"in" needs a list such as ('a', 'b')`, filter, peek().pos);
       at++;
       const values: Literal[] = [parseValue()];
-      while (peek().text === ',') { at++; values.push(parseValue()); }
-      if (peek().text !== ')') throw new FilterError(`expected "," or ")" in the list, found ${describe(peek())}`, filter, peek().pos);
+      while (peek().text === ',') {
+        at++;
+        values.push(parseValue());
+      }
+      if (peek().text !== ')')
+        throw new FilterError(`expected "," or ")" in the list, found ${describe(peek())}`, filter, peek().pos);
       at++;
       return { type: 'cmp', field, op, value: values };
     }
@@ -161,7 +249,8 @@ export function parseFilter(filter: string): FilterNode | null {
   };
 
   const node = parseOr();
-  if (peek().kind !== 'end') throw new FilterError(`expected "and", "or" or the end, found ${describe(peek())}`, filter, peek().pos);
+  if (peek().kind !== 'end')
+    throw new FilterError(`expected "and", "or" or the end, found ${describe(peek())}`, filter, peek().pos);
   return node;
 }
 
@@ -174,7 +263,11 @@ export interface RunView {
 }
 
 export function fieldValue(run: RunView, field: FieldRef): unknown {
-  const at = (path: string[]) => path.reduce<unknown>((value, part) => (value && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined), run[field.kind]);
+  const at = (path: string[]) =>
+    path.reduce<unknown>(
+      (value, part) => (value && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined),
+      run[field.kind],
+    );
   const value = at(field.path);
   return value === undefined && field.alias ? at(field.alias) : value;
 }
@@ -182,52 +275,76 @@ export function fieldValue(run: RunView, field: FieldRef): unknown {
 function compare(actual: unknown, op: string, expected: Literal): boolean {
   if (actual === undefined || actual === null) return false;
   if (op === 'like' || op === 'ilike') {
-    const pattern = new RegExp(`^${String(expected).replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%/g, '.*').replace(/_/g, '.')}$`, op === 'ilike' ? 'i' : '');
+    const pattern = new RegExp(
+      `^${String(expected)
+        .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/%/g, '.*')
+        .replace(/_/g, '.')}$`,
+      op === 'ilike' ? 'i' : '',
+    );
     return pattern.test(typeof actual === 'object' ? JSON.stringify(actual) : String(actual));
   }
-  let a: number | string = typeof actual === 'object' ? JSON.stringify(actual) : typeof actual === 'number' ? actual : String(actual);
+  let a: number | string =
+    typeof actual === 'object' ? JSON.stringify(actual) : typeof actual === 'number' ? actual : String(actual);
   let b: number | string = expected;
   if (typeof b === 'number' && typeof a === 'string' && a.trim() !== '' && Number.isFinite(Number(a))) a = Number(a);
   if (typeof a === 'number' && typeof b === 'string' && b.trim() !== '' && Number.isFinite(Number(b))) b = Number(b);
   if (typeof a !== typeof b) return op === '!=';
   switch (op) {
-    case '=': return a === b;
-    case '!=': return a !== b;
-    case '<': return a < b;
-    case '<=': return a <= b;
-    case '>': return a > b;
-    case '>=': return a >= b;
-    default: return false;
+    case '=':
+      return a === b;
+    case '!=':
+      return a !== b;
+    case '<':
+      return a < b;
+    case '<=':
+      return a <= b;
+    case '>':
+      return a > b;
+    case '>=':
+      return a >= b;
+    default:
+      return false;
   }
 }
 
 export function matches(run: RunView, node: FilterNode | null): boolean {
   if (!node) return true;
   switch (node.type) {
-    case 'and': return matches(run, node.left) && matches(run, node.right);
-    case 'or': return matches(run, node.left) || matches(run, node.right);
-    case 'not': return !matches(run, node.node);
+    case 'and':
+      return matches(run, node.left) && matches(run, node.right);
+    case 'or':
+      return matches(run, node.left) || matches(run, node.right);
+    case 'not':
+      return !matches(run, node.node);
     case 'cmp': {
       const actual = fieldValue(run, node.field);
-      return Array.isArray(node.value) ? node.value.some((v) => compare(actual, '=', v)) : compare(actual, node.op, node.value);
+      return Array.isArray(node.value)
+        ? node.value.some((v) => compare(actual, '=', v))
+        : compare(actual, node.op, node.value);
     }
   }
 }
 
 /** `metrics.rmse ASC, started DESC` → comparators; missing values sort last, as in MLflow. */
 export function parseOrderBy(orderBy: string): { field: FieldRef; descending: boolean }[] {
-  return orderBy.split(',').map((part) => part.trim()).filter(Boolean).map((part) => {
-    const match = /^(.+?)(\s+(asc|desc))?$/i.exec(part)!;
-    const node = parseFilter(`${match[1]} = 0`);
-    if (!node || node.type !== 'cmp') throw new FilterError(`cannot order by "${part}"`, orderBy, 0);
-    return { field: node.field, descending: match[3]?.toLowerCase() === 'desc' };
-  });
+  return orderBy
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const match = /^(.+?)(\s+(asc|desc))?$/i.exec(part)!;
+      const node = parseFilter(`${match[1]} = 0`);
+      if (!node || node.type !== 'cmp') throw new FilterError(`cannot order by "${part}"`, orderBy, 0);
+      return { field: node.field, descending: match[3]?.toLowerCase() === 'desc' };
+    });
 }
 
 export function sortRuns<T extends RunView>(runs: T[], order: { field: FieldRef; descending: boolean }[]): T[] {
   return runs.slice().sort((x, y) => {
     for (const { field, descending } of order) {
-      const a = fieldValue(x, field), b = fieldValue(y, field);
+      const a = fieldValue(x, field),
+        b = fieldValue(y, field);
       if (a === b) continue;
       if (a === undefined || a === null) return 1;
       if (b === undefined || b === null) return -1;

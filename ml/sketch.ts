@@ -28,12 +28,13 @@ export class HyperLogLog {
 
   estimate(): number {
     const m = this.registers.length;
-    let sum = 0, zeros = 0;
+    let sum = 0,
+      zeros = 0;
     for (let i = 0; i < m; i++) {
       sum += 2 ** -this.registers[i]!;
       if (this.registers[i] === 0) zeros++;
     }
-    const raw = (0.7213 / (1 + 1.079 / m)) * m * m / sum;
+    const raw = ((0.7213 / (1 + 1.079 / m)) * m * m) / sum;
     if (raw <= 2.5 * m && zeros > 0) return Math.round(m * Math.log(m / zeros));
     return Math.round(raw);
   }
@@ -46,7 +47,10 @@ export class Reservoir {
   private skip = 0;
   private w = 1;
 
-  constructor(readonly size: number, private readonly random: () => number) {}
+  constructor(
+    readonly size: number,
+    private readonly random: () => number,
+  ) {}
 
   add(value: number): void {
     if (this.skip > 0) {

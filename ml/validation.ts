@@ -6,8 +6,18 @@
  */
 import type { RecordFields } from './csv';
 import {
-  binCounts, categoricalPsi, categoryShares, chiSquareTest, chooseDriftTest, DRIFT_TESTS, isDrift, ksTest, MIN_DISTRIBUTION_ROWS, psiFromCounts,
-  PSI_LARGE_SAMPLE_TESTS, type DriftTestId,
+  binCounts,
+  categoricalPsi,
+  categoryShares,
+  chiSquareTest,
+  chooseDriftTest,
+  DRIFT_TESTS,
+  isDrift,
+  ksTest,
+  MIN_DISTRIBUTION_ROWS,
+  psiFromCounts,
+  PSI_LARGE_SAMPLE_TESTS,
+  type DriftTestId,
 } from './drift';
 import { parseBoolean } from './numbers';
 import type { ColumnProfile } from './profile';
@@ -24,7 +34,10 @@ export interface ColumnRule {
   allowed?: string[];
   /** Every non-null value differs from every other. */
   unique?: boolean;
-  /** Share of non-null rows that must pass the value checks (type, min, max, allowed), as in Great Expectations. @default 1 */
+  /**
+   * Share of non-null rows that must pass the value checks (type, min, max, allowed), as in Great Expectations.
+   * @default 1
+   */
   mostly?: number;
   /** What a failing check of this column is. @default 'error' */
   severity?: Severity;
@@ -50,9 +63,23 @@ export interface DatasetContract {
 }
 
 export type ValidationCheck =
-  | 'header' | 'missing_column' | 'unexpected_column' | 'type' | 'not_null' | 'min' | 'max' | 'allowed_values' | 'unique' | 'row_count' | 'drift';
+  | 'header'
+  | 'missing_column'
+  | 'unexpected_column'
+  | 'type'
+  | 'not_null'
+  | 'min'
+  | 'max'
+  | 'allowed_values'
+  | 'unique'
+  | 'row_count'
+  | 'drift';
 
-export interface Example { row: number; line: number; value: string }
+export interface Example {
+  row: number;
+  line: number;
+  value: string;
+}
 
 export interface ValidationIssue {
   severity: Severity;
@@ -134,23 +161,41 @@ export class ContractChecker {
       if (index === undefined) continue;
       this.checked.push({
         index,
-        state: { name, rule, allowed: rule.allowed ? new Set(rule.allowed) : undefined, seen: rule.unique ? new Set() : undefined, present: 0, counters: new Map() },
+        state: {
+          name,
+          rule,
+          allowed: rule.allowed ? new Set(rule.allowed) : undefined,
+          seen: rule.unique ? new Set() : undefined,
+          present: 0,
+          counters: new Map(),
+        },
       });
     }
-    if (missing.length + unexpected.length > MAX_HEADER_ISSUES) this.structural.push(headerMismatch(contract, missing, unexpected));
+    if (missing.length + unexpected.length > MAX_HEADER_ISSUES)
+      this.structural.push(headerMismatch(contract, missing, unexpected));
     else {
       const squashed = unexpected.map(squash);
       for (const name of missing) {
         const rule = contract.columns[name]!;
-        const near = unexpected.find((_, i) => squashed[i]!.includes(squash(name)) || squash(name).includes(squashed[i]!));
+        const near = unexpected.find(
+          (_, i) => squashed[i]!.includes(squash(name)) || squash(name).includes(squashed[i]!),
+        );
         this.structural.push({
-          severity: rule.severity ?? 'error', column: name, check: 'missing_column', failingRows: 0, examples: [],
+          severity: rule.severity ?? 'error',
+          column: name,
+          check: 'missing_column',
+          failingRows: 0,
+          examples: [],
           message: `column "${name}" is declared in the schema but missing from the data${near ? ` (found "${near}" — renamed?)` : ''}; header: ${listNames(header, 30)}`,
         });
       }
       for (const name of unexpected) {
         this.structural.push({
-          severity: contract.allowExtraColumns ? 'warning' : 'error', column: name, check: 'unexpected_column', failingRows: 0, examples: [],
+          severity: contract.allowExtraColumns ? 'warning' : 'error',
+          column: name,
+          check: 'unexpected_column',
+          failingRows: 0,
+          examples: [],
           message: `column "${name}" is in the data but not declared in the schema`,
         });
       }
@@ -162,7 +207,16 @@ export class ContractChecker {
         const reference = drift.reference.profile.find((p) => p.name === column);
         if (index === undefined || !reference) continue;
         const numeric = (reference.type === 'number' || reference.type === 'integer') && !!reference.bins;
-        this.drifting.push({ index, reference, numeric, values: [], categories: new Map(), sample: new Reservoir(2_000, random), sum: 0, n: 0 });
+        this.drifting.push({
+          index,
+          reference,
+          numeric,
+          values: [],
+          categories: new Map(),
+          sample: new Reservoir(2_000, random),
+          sum: 0,
+          n: 0,
+        });
       }
     }
   }
@@ -200,7 +254,8 @@ export class ContractChecker {
       }
       if (rule.min !== undefined && value < rule.min) this.fail(state, 'min', row, line, record.text(index));
       if (rule.max !== undefined && value > rule.max) this.fail(state, 'max', row, line, record.text(index));
-      if (state.allowed && !state.allowed.has(record.text(index))) this.fail(state, 'allowed_values', row, line, record.text(index));
+      if (state.allowed && !state.allowed.has(record.text(index)))
+        this.fail(state, 'allowed_values', row, line, record.text(index));
     }
     for (const d of this.drifting) {
       if (record.isNull(d.index)) continue;
@@ -225,16 +280,34 @@ export class ContractChecker {
       for (const [check, counter] of state.counters) {
         if (VALUE_CHECKS.has(check) && state.present > 0 && 1 - counter.failingRows / state.present >= mostly) continue;
         issues.push({
-          severity: state.rule.severity ?? 'error', column: state.name, check, failingRows: counter.failingRows, examples: counter.examples,
+          severity: state.rule.severity ?? 'error',
+          column: state.name,
+          check,
+          failingRows: counter.failingRows,
+          examples: counter.examples,
           message: describe(state, check, counter.failingRows, this.rows, counter.examples),
         });
       }
     }
     if (this.rows < this.contract.minRows) {
-      issues.push({ severity: 'error', column: '*', check: 'row_count', failingRows: 0, examples: [], message: `dataset has ${this.rows} rows; the schema requires at least ${this.contract.minRows}` });
+      issues.push({
+        severity: 'error',
+        column: '*',
+        check: 'row_count',
+        failingRows: 0,
+        examples: [],
+        message: `dataset has ${this.rows} rows; the schema requires at least ${this.contract.minRows}`,
+      });
     }
     if (this.contract.maxRows !== undefined && this.rows > this.contract.maxRows) {
-      issues.push({ severity: 'error', column: '*', check: 'row_count', failingRows: 0, examples: [], message: `dataset has ${this.rows} rows; the schema allows at most ${this.contract.maxRows}` });
+      issues.push({
+        severity: 'error',
+        column: '*',
+        check: 'row_count',
+        failingRows: 0,
+        examples: [],
+        message: `dataset has ${this.rows} rows; the schema allows at most ${this.contract.maxRows}`,
+      });
     }
     let drift: ValidationReport['drift'] = null;
     if (this.drift) {
@@ -242,7 +315,11 @@ export class ContractChecker {
       const results: DriftResult[] = [];
       if (this.rows < MIN_DISTRIBUTION_ROWS) {
         issues.push({
-          severity: 'warning', column: '*', check: 'drift', failingRows: 0, examples: [],
+          severity: 'warning',
+          column: '*',
+          check: 'drift',
+          failingRows: 0,
+          examples: [],
           message: `too few rows (${this.rows}) for a distribution check: at least ${MIN_DISTRIBUTION_ROWS} are needed; not compared with reference ${reference.id}`,
         });
       } else {
@@ -250,7 +327,15 @@ export class ContractChecker {
           const result = this.compare(d, rule);
           if (!result) continue;
           results.push(result);
-          if (result.drifted) issues.push({ severity: rule.severity, column: result.column, check: 'drift', failingRows: 0, examples: [], message: this.describeDrift(d, result, rule) });
+          if (result.drifted)
+            issues.push({
+              severity: rule.severity,
+              column: result.column,
+              check: 'drift',
+              failingRows: 0,
+              examples: [],
+              message: this.describeDrift(d, result, rule),
+            });
         }
       }
       drift = { reference: reference.id, results };
@@ -273,32 +358,56 @@ export class ContractChecker {
       const method: DriftTestId = chosen === 'ks' && !ks ? 'psi' : chosen;
       const outcome = method === 'ks' ? ks! : { statistic: psi };
       const threshold = method === 'ks' ? DRIFT_TESTS.ks.defaultThreshold : rule.psiThreshold;
-      return { column: ref.name, method, ...outcome, threshold, drifted: isDrift(method, outcome, threshold), rows: d.n, psi, ks };
+      return {
+        column: ref.name,
+        method,
+        ...outcome,
+        threshold,
+        drifted: isDrift(method, outcome, threshold),
+        rows: d.n,
+        psi,
+        ks,
+      };
     }
     let n = 0;
     for (const count of d.categories.values()) n += count;
     if (n < MIN_DISTRIBUTION_ROWS) return undefined;
     const top = ref.topValues ?? [];
     const psi = categoricalPsi(top, Math.max(1, referenceRows), d.categories);
-    const method = top.length ? chooseDriftTest('categorical', Math.min(referenceRows, n), PSI_LARGE_SAMPLE_TESTS) : 'psi_categorical';
-    const outcome = method === 'chi2' ? (() => {
-      const { expected, observed } = categoryShares(top, referenceRows, d.categories);
-      return chiSquareTest(expected, observed, n);
-    })() : { statistic: psi };
+    const method = top.length
+      ? chooseDriftTest('categorical', Math.min(referenceRows, n), PSI_LARGE_SAMPLE_TESTS)
+      : 'psi_categorical';
+    const outcome =
+      method === 'chi2'
+        ? (() => {
+            const { expected, observed } = categoryShares(top, referenceRows, d.categories);
+            return chiSquareTest(expected, observed, n);
+          })()
+        : { statistic: psi };
     const threshold = method === 'chi2' ? DRIFT_TESTS.chi2.defaultThreshold : rule.psiThreshold;
-    return { column: ref.name, method, ...outcome, threshold, drifted: isDrift(method, outcome, threshold), rows: n, psi };
+    return {
+      column: ref.name,
+      method,
+      ...outcome,
+      threshold,
+      drifted: isDrift(method, outcome, threshold),
+      rows: n,
+      psi,
+    };
   }
 
   private describeDrift(d: DriftState, result: DriftResult, rule: DriftRule): string {
     const ref = d.reference;
     const current = d.n ? d.sum / d.n : undefined;
-    const shift = d.numeric && ref.mean !== undefined && current !== undefined
-      ? `; mean ${fmt(ref.mean)} → ${fmt(current)}${ref.mean !== 0 ? ` (×${fmt(current / ref.mean)})` : ''}`
-      : '';
+    const shift =
+      d.numeric && ref.mean !== undefined && current !== undefined
+        ? `; mean ${fmt(ref.mean)} → ${fmt(current)}${ref.mean !== 0 ? ` (×${fmt(current / ref.mean)})` : ''}`
+        : '';
     const psi = `PSI ${fmt(result.psi)} ${result.psi >= rule.psiThreshold ? '≥' : '<'} ${rule.psiThreshold}`;
-    const decided = result.method === 'ks' || result.method === 'chi2'
-      ? `${DRIFT_TESTS[result.method].label} ${result.method === 'ks' ? `D=${fmt(result.statistic)}` : fmt(result.statistic)}, p=${result.pValue!.toExponential(2)} < ${result.threshold} (${result.rows} rows); ${psi}`
-      : `${psi}${result.ks ? `; KS D=${fmt(result.ks.statistic)}, p=${result.ks.pValue.toExponential(2)}` : ''}`;
+    const decided =
+      result.method === 'ks' || result.method === 'chi2'
+        ? `${DRIFT_TESTS[result.method].label} ${result.method === 'ks' ? `D=${fmt(result.statistic)}` : fmt(result.statistic)}, p=${result.pValue!.toExponential(2)} < ${result.threshold} (${result.rows} rows); ${psi}`
+        : `${psi}${result.ks ? `; KS D=${fmt(result.ks.statistic)}, p=${result.ks.pValue.toExponential(2)}` : ''}`;
     return `column "${ref.name}": distribution shifted from reference ${this.drift!.reference.id}: ${decided}${shift}`;
   }
 
@@ -321,11 +430,22 @@ export class ContractChecker {
 /** One issue for a header far from the contract: counts, and the first few names of each side. */
 function headerMismatch(contract: DatasetContract, missing: string[], unexpected: string[]): ValidationIssue {
   const missingErrors = missing.some((name) => (contract.columns[name]!.severity ?? 'error') === 'error');
-  const severity: Severity = missingErrors || (unexpected.length > 0 && !contract.allowExtraColumns) ? 'error' : 'warning';
+  const severity: Severity =
+    missingErrors || (unexpected.length > 0 && !contract.allowExtraColumns) ? 'error' : 'warning';
   const parts: string[] = [];
-  if (unexpected.length) parts.push(`${count(unexpected.length, 'unexpected column')} (${listNames(unexpected, NAMES_SHOWN)})${contract.allowExtraColumns ? ', allowed' : ''}`);
+  if (unexpected.length)
+    parts.push(
+      `${count(unexpected.length, 'unexpected column')} (${listNames(unexpected, NAMES_SHOWN)})${contract.allowExtraColumns ? ', allowed' : ''}`,
+    );
   if (missing.length) parts.push(`${count(missing.length, 'missing', 'missing')}: ${listNames(missing, NAMES_SHOWN)}`);
-  return { severity, column: '*', check: 'header', failingRows: 0, examples: [], message: `header does not match the contract: ${parts.join(', ')}` };
+  return {
+    severity,
+    column: '*',
+    check: 'header',
+    failingRows: 0,
+    examples: [],
+    message: `header does not match the contract: ${parts.join(', ')}`,
+  };
 }
 
 function count(n: number, one: string, many = `${one}s`): string {
@@ -334,7 +454,9 @@ function count(n: number, one: string, many = `${one}s`): string {
 
 /** The first `shown` names, then how many more. */
 function listNames(names: string[], shown: number): string {
-  return names.length <= shown ? names.join(', ') : `${names.slice(0, shown).join(', ')}, … (${(names.length - shown).toLocaleString('en-US')} more)`;
+  return names.length <= shown
+    ? names.join(', ')
+    : `${names.slice(0, shown).join(', ')}, … (${(names.length - shown).toLocaleString('en-US')} more)`;
 }
 
 function squash(name: string): string {
@@ -345,19 +467,35 @@ function fmt(value: number): string {
   return String(Number(value.toPrecision(4)));
 }
 
-function describe(state: ColumnState, check: ValidationCheck, failing: number, rows: number, examples: Example[]): string {
+function describe(
+  state: ColumnState,
+  check: ValidationCheck,
+  failing: number,
+  rows: number,
+  examples: Example[],
+): string {
   const { name, rule } = state;
   const share = `${failing} of ${rows} rows`;
   const shown = examples.map((e) => `row ${e.row}: "${e.value}"`).join('; ');
-  const tolerance = rule.mostly !== undefined && rule.mostly < 1 ? `, more than the ${fmt((1 - rule.mostly) * 100)} % "mostly" allows` : '';
+  const tolerance =
+    rule.mostly !== undefined && rule.mostly < 1
+      ? `, more than the ${fmt((1 - rule.mostly) * 100)} % "mostly" allows`
+      : '';
   switch (check) {
-    case 'type': return `column "${name}": ${share} are not ${rule.type === 'integer' ? 'an integer' : `a ${rule.type}`}${tolerance} (${shown})`;
-    case 'not_null': return `column "${name}": ${share} are empty but the column is not nullable (${shown})`;
-    case 'min': return `column "${name}": ${share} are below the minimum ${rule.min}${tolerance} (${shown})`;
-    case 'max': return `column "${name}": ${share} are above the maximum ${rule.max}${tolerance} (${shown})`;
-    case 'allowed_values': return `column "${name}": ${share} hold values outside the allowed set${tolerance} (${shown})`;
-    case 'unique': return `column "${name}": ${share} repeat an earlier value but the column is unique (${shown})`;
-    default: return `column "${name}": ${check} failed for ${share}`;
+    case 'type':
+      return `column "${name}": ${share} are not ${rule.type === 'integer' ? 'an integer' : `a ${rule.type}`}${tolerance} (${shown})`;
+    case 'not_null':
+      return `column "${name}": ${share} are empty but the column is not nullable (${shown})`;
+    case 'min':
+      return `column "${name}": ${share} are below the minimum ${rule.min}${tolerance} (${shown})`;
+    case 'max':
+      return `column "${name}": ${share} are above the maximum ${rule.max}${tolerance} (${shown})`;
+    case 'allowed_values':
+      return `column "${name}": ${share} hold values outside the allowed set${tolerance} (${shown})`;
+    case 'unique':
+      return `column "${name}": ${share} repeat an earlier value but the column is unique (${shown})`;
+    default:
+      return `column "${name}": ${check} failed for ${share}`;
   }
 }
 
@@ -380,7 +518,13 @@ export function inferContract(profiles: ColumnProfile[]): DatasetContract {
     const rule: ColumnRule = { type: p.type, nullable: p.nulls > 0 };
     // Dates and timestamps move on with every drop: a few distinct days are not a closed set of categories.
     const temporal = (p.topValues ?? []).every((t) => /^\d{4}-\d{2}-\d{2}([ T]|$)/.test(t.value));
-    if (p.type === 'string' && !temporal && !p.distinctApprox && p.distinct <= 20 && p.count - p.nulls >= 10 * p.distinct) {
+    if (
+      p.type === 'string' &&
+      !temporal &&
+      !p.distinctApprox &&
+      p.distinct <= 20 &&
+      p.count - p.nulls >= 10 * p.distinct
+    ) {
       rule.allowed = (p.topValues ?? []).map((t) => t.value).sort();
     }
     columns[p.name] = rule;

@@ -1,11 +1,25 @@
 /** Datasets, their immutable content-addressed versions, and validation reports. */
-import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
 import type { ColumnProfile } from '../ml/profile';
 import type { DatasetContract, ValidationReport } from '../ml/validation';
 
 export const datasets = pgTable('datasets', {
   name: text('name').primaryKey(),
-  /** The contract inferred from the first version, used when a pipeline pins none; review it with `flywheel datasets schema`. */
+  /**
+   * The contract inferred from the first version, used when a pipeline pins none; review it with `flywheel datasets
+   * schema`.
+   */
   inferredContract: jsonb('inferred_contract').$type<DatasetContract>(),
   inferredFrom: text('inferred_from'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -16,7 +30,9 @@ export const datasetVersions = pgTable(
   {
     /** `<dataset>@<first 16 hex of sha256>`: readable and content-addressed. */
     id: text('id').primaryKey(),
-    datasetName: text('dataset_name').notNull().references(() => datasets.name),
+    datasetName: text('dataset_name')
+      .notNull()
+      .references(() => datasets.name),
     contentHash: text('content_hash').notNull(),
     objectKey: text('object_key').notNull(),
     sourceUri: text('source_uri').notNull(),
@@ -36,7 +52,9 @@ export const validationReports = pgTable(
   'validation_reports',
   {
     id: text('id').primaryKey(),
-    datasetVersionId: text('dataset_version_id').notNull().references(() => datasetVersions.id),
+    datasetVersionId: text('dataset_version_id')
+      .notNull()
+      .references(() => datasetVersions.id),
     workflowId: text('workflow_id').notNull(),
     passed: boolean('passed').notNull(),
     errorCount: integer('error_count').notNull(),
@@ -52,9 +70,13 @@ export const validationReports = pgTable(
 export const datasetAliases = pgTable(
   'dataset_aliases',
   {
-    datasetName: text('dataset_name').notNull().references(() => datasets.name),
+    datasetName: text('dataset_name')
+      .notNull()
+      .references(() => datasets.name),
     alias: text('alias').notNull(),
-    versionId: text('version_id').notNull().references(() => datasetVersions.id),
+    versionId: text('version_id')
+      .notNull()
+      .references(() => datasetVersions.id),
     updatedBy: text('updated_by'),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },

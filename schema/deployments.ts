@@ -32,25 +32,33 @@ export const predictions = pgTable(
 );
 
 /** Ground truth that arrives later, by the request id of the prediction it labels. */
-export const labels = pgTable('labels', {
-  requestId: text('request_id').primaryKey(),
-  modelName: text('model_name').notNull(),
-  /** The true value as text: a number for regression, a class name for classification. */
-  label: text('label').notNull(),
-  receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
-}, (t) => [index('labels_model_time').on(t.modelName, t.receivedAt)]);
+export const labels = pgTable(
+  'labels',
+  {
+    requestId: text('request_id').primaryKey(),
+    modelName: text('model_name').notNull(),
+    /** The true value as text: a number for regression, a class name for classification. */
+    label: text('label').notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('labels_model_time').on(t.modelName, t.receivedAt)],
+);
 
 /** Requests the serving process refused or failed (4xx / 5xx), for the monitors' error rate. */
-export const requestErrors = pgTable('request_errors', {
-  id: bigserial('id', { mode: 'number' }).primaryKey(),
-  /** Empty when the request did not name a servable model. */
-  modelName: text('model_name').notNull(),
-  status: integer('status').notNull(),
-  /** The version that refused or failed it, when one was chosen (canary health counts these). */
-  modelVersion: integer('model_version'),
-  message: text('message').notNull(),
-  at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
-}, (t) => [index('request_errors_model_time').on(t.modelName, t.at)]);
+export const requestErrors = pgTable(
+  'request_errors',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    /** Empty when the request did not name a servable model. */
+    modelName: text('model_name').notNull(),
+    status: integer('status').notNull(),
+    /** The version that refused or failed it, when one was chosen (canary health counts these). */
+    modelVersion: integer('model_version'),
+    message: text('message').notNull(),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('request_errors_model_time').on(t.modelName, t.at)],
+);
 
 /**
  * A rollout's traffic split for a model, read by the serving process: `canary` and `ab` send `weight` of the requests
@@ -68,16 +76,20 @@ export const trafficRoutes = pgTable('traffic_routes', {
 });
 
 /** The shadow model's answers next to the ones the clients got. */
-export const shadowPredictions = pgTable('shadow_predictions', {
-  id: bigserial('id', { mode: 'number' }).primaryKey(),
-  requestId: text('request_id').notNull(),
-  modelName: text('model_name').notNull(),
-  baseVersion: integer('base_version').notNull(),
-  shadowVersion: integer('shadow_version').notNull(),
-  basePrediction: doublePrecision('base_prediction').notNull(),
-  /** Null when the shadow refused or failed the request. */
-  shadowPrediction: doublePrecision('shadow_prediction'),
-  error: text('error'),
-  latencyMs: real('latency_ms').notNull(),
-  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-}, (t) => [index('shadow_predictions_model_time').on(t.modelName, t.createdAt)]);
+export const shadowPredictions = pgTable(
+  'shadow_predictions',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    requestId: text('request_id').notNull(),
+    modelName: text('model_name').notNull(),
+    baseVersion: integer('base_version').notNull(),
+    shadowVersion: integer('shadow_version').notNull(),
+    basePrediction: doublePrecision('base_prediction').notNull(),
+    /** Null when the shadow refused or failed the request. */
+    shadowPrediction: doublePrecision('shadow_prediction'),
+    error: text('error'),
+    latencyMs: real('latency_ms').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('shadow_predictions_model_time').on(t.modelName, t.createdAt)],
+);

@@ -1,6 +1,17 @@
 /** The model registry: registered models, immutable versions with lineage, aliases and their audit trail. */
 import { sql } from 'drizzle-orm';
-import { index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  serial,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 import type { ReleaseEvaluation } from '../ml/gates';
 import { datasetVersions } from './datasets';
 import { runs } from './runs';
@@ -18,7 +29,9 @@ export const registeredModels = pgTable('registered_models', {
 export const modelVersions = pgTable(
   'model_versions',
   {
-    modelName: text('model_name').notNull().references(() => registeredModels.name),
+    modelName: text('model_name')
+      .notNull()
+      .references(() => registeredModels.name),
     version: integer('version').notNull(),
     /** The run that produced it (unique for pipeline versions; a client may register one run's model twice). */
     runId: text('run_id').references(() => runs.id),
@@ -51,7 +64,9 @@ export const modelVersions = pgTable(
 export const modelAliases = pgTable(
   'model_aliases',
   {
-    modelName: text('model_name').notNull().references(() => registeredModels.name),
+    modelName: text('model_name')
+      .notNull()
+      .references(() => registeredModels.name),
     alias: text('alias').notNull(),
     version: integer('version').notNull(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
@@ -74,24 +89,31 @@ export const aliasEvents = pgTable(
     workflowId: text('workflow_id'),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index('alias_events_model').on(t.modelName, t.alias), uniqueIndex('alias_events_workflow').on(t.workflowId, t.modelName, t.alias)],
+  (t) => [
+    index('alias_events_model').on(t.modelName, t.alias),
+    uniqueIndex('alias_events_workflow').on(t.workflowId, t.modelName, t.alias),
+  ],
 );
 
 export type ModelVersionRow = typeof modelVersions.$inferSelect;
 
 /** Human approvals a release waits for (`flywheel approve <model@version>`). */
-export const modelApprovals = pgTable('model_approvals', {
-  /** The release workflow that waits; it takes the decision as an update. */
-  workflowId: text('workflow_id').primaryKey(),
-  modelName: text('model_name').notNull(),
-  version: integer('version').notNull(),
-  /** pending → approved | rejected | expired */
-  status: text('status').notNull().default('pending'),
-  actor: text('actor'),
-  comment: text('comment'),
-  requestedAt: timestamp('requested_at', { withTimezone: true }).notNull().defaultNow(),
-  decidedAt: timestamp('decided_at', { withTimezone: true }),
-}, (t) => [index('model_approvals_version').on(t.modelName, t.version)]);
+export const modelApprovals = pgTable(
+  'model_approvals',
+  {
+    /** The release workflow that waits; it takes the decision as an update. */
+    workflowId: text('workflow_id').primaryKey(),
+    modelName: text('model_name').notNull(),
+    version: integer('version').notNull(),
+    /** pending → approved | rejected | expired */
+    status: text('status').notNull().default('pending'),
+    actor: text('actor'),
+    comment: text('comment'),
+    requestedAt: timestamp('requested_at', { withTimezone: true }).notNull().defaultNow(),
+    decidedAt: timestamp('decided_at', { withTimezone: true }),
+  },
+  (t) => [index('model_approvals_version').on(t.modelName, t.version)],
+);
 
 /** Registry webhooks: called on new versions and alias moves (all models, or one). */
 export const registryWebhooks = pgTable('registry_webhooks', {
@@ -110,31 +132,39 @@ export const registryWebhooks = pgTable('registry_webhooks', {
  * The webhook outbox: one row per (registry change, matching webhook), written in the change's transaction and sent by
  * the dispatcher (workers/webhookDispatcher.ts). A row that exhausts its attempts stays as the dead-letter record.
  */
-export const webhookDeliveries = pgTable('webhook_deliveries', {
-  /** The `delivery_id` receivers deduplicate on: the same on every attempt. */
-  id: uuid('id').primaryKey().defaultRandom(),
-  /** Null once the webhook is removed (the record stays). */
-  webhookId: integer('webhook_id').references(() => registryWebhooks.id, { onDelete: 'set null' }),
-  event: text('event').notNull(),
-  modelName: text('model_name').notNull(),
-  /** The event's fields (the body adds `event`, `delivery_id` and `model`). */
-  payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
-  /** pending → delivered | dead */
-  status: text('status').notNull().default('pending'),
-  attempts: integer('attempts').notNull().default(0),
-  /** When a dispatcher may take it next (a claimed row is leased until its POST has had time to end). */
-  nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
-  /** The last failure: `HTTP 500` or the network error; never a header or the secret. */
-  lastError: text('last_error'),
-  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
-  deliveredAt: timestamp('delivered_at', { withTimezone: true }),
-}, (t) => [
-  index('webhook_deliveries_due').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
-  index('webhook_deliveries_status').on(t.status, t.createdAt),
-]);
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    /** The `delivery_id` receivers deduplicate on: the same on every attempt. */
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** Null once the webhook is removed (the record stays). */
+    webhookId: integer('webhook_id').references(() => registryWebhooks.id, { onDelete: 'set null' }),
+    event: text('event').notNull(),
+    modelName: text('model_name').notNull(),
+    /** The event's fields (the body adds `event`, `delivery_id` and `model`). */
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    /** pending → delivered | dead */
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    /** When a dispatcher may take it next (a claimed row is leased until its POST has had time to end). */
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
+    /** The last failure: `HTTP 500` or the network error; never a header or the secret. */
+    lastError: text('last_error'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('webhook_deliveries_due')
+      .on(t.nextAttemptAt)
+      .where(sql`${t.status} = 'pending'`),
+    index('webhook_deliveries_status').on(t.status, t.createdAt),
+  ],
+);
 
-/** Tokens: `admin` for alias moves, deploys, rollbacks and approvals; `infer` for inference when serving requires a key. */
+/**
+ * Tokens: `admin` for alias moves, deploys, rollbacks and approvals; `infer` for inference when serving requires a key.
+ */
 export const apiTokens = pgTable('api_tokens', {
   id: serial('id').primaryKey(),
   name: text('name').notNull(),

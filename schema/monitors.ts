@@ -38,5 +38,9 @@ export const alerts = pgTable(
     resolvedAt: timestamp('resolved_at', { withTimezone: true }),
   },
   // One open (or acknowledged) alert per monitor and check: a persisting drift updates it instead of paging again.
-  (t) => [uniqueIndex('alerts_one_active').on(t.monitorWorkflowId, t.check).where(sql`status in ('open', 'acknowledged')`)],
+  (t) => [
+    uniqueIndex('alerts_one_active')
+      .on(t.monitorWorkflowId, t.check)
+      .where(sql`status in ('open', 'acknowledged')`),
+  ],
 );

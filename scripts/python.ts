@@ -24,10 +24,17 @@ export interface PythonEnvOptions {
 const MARKER = '.flywheel-installed';
 
 /** The venv's python executable, creating the venv and installing `requirements` on first use. */
-export async function ensurePythonEnv(name: string, requirements: readonly string[], options: PythonEnvOptions = {}): Promise<string> {
+export async function ensurePythonEnv(
+  name: string,
+  requirements: readonly string[],
+  options: PythonEnvOptions = {},
+): Promise<string> {
   const log = options.log ?? ((line: string) => console.error(line));
   const systemSite = options.systemSitePackages ?? false;
-  const hash = createHash('sha256').update(JSON.stringify({ requirements: [...requirements].sort(), systemSite })).digest('hex').slice(0, 12);
+  const hash = createHash('sha256')
+    .update(JSON.stringify({ requirements: [...requirements].sort(), systemSite }))
+    .digest('hex')
+    .slice(0, 12);
   const root = options.root ?? join(loadConfig().cacheDir, 'venvs');
   const dir = join(root, `${name}-${hash}`);
   const python = join(dir, 'bin', 'python');
@@ -50,7 +57,10 @@ export async function ensurePythonEnv(name: string, requirements: readonly strin
 /** Runs a command, printing a heartbeat while it works and its output's tail when it fails. */
 function run(command: string, args: string[], log: (line: string) => void, name: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv({ PIP_DISABLE_PIP_VERSION_CHECK: '1' }) });
+    const child = spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: childEnv({ PIP_DISABLE_PIP_VERSION_CHECK: '1' }),
+    });
     let tail = '';
     let collected = 0;
     const started = Date.now();
@@ -61,8 +71,14 @@ function run(command: string, args: string[], log: (line: string) => void, name:
     };
     child.stdout.on('data', onOutput);
     child.stderr.on('data', onOutput);
-    const timer = setInterval(() => log(`  … ${name}: ${collected} packages fetched, ${Math.round((Date.now() - started) / 1000)} s`), 15_000);
-    child.on('error', (error) => { clearInterval(timer); reject(error); });
+    const timer = setInterval(
+      () => log(`  … ${name}: ${collected} packages fetched, ${Math.round((Date.now() - started) / 1000)} s`),
+      15_000,
+    );
+    child.on('error', (error) => {
+      clearInterval(timer);
+      reject(error);
+    });
     child.on('close', (code) => {
       clearInterval(timer);
       if (code === 0) resolve();

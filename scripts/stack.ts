@@ -17,7 +17,15 @@ import { Connection } from '@temporalio/client';
 import { Client as MinioClient } from 'minio';
 import { closeDb, connectDb, migrateDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
-import { childEnv, externalServices, loadConfig, PROJECT_ROOT, readStackState, stateDirOf, type StackState } from '../config/env';
+import {
+  childEnv,
+  externalServices,
+  loadConfig,
+  PROJECT_ROOT,
+  readStackState,
+  stateDirOf,
+  type StackState,
+} from '../config/env';
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 import { issueToken, verifyToken } from '../store/tokens';
 import { ensurePostgres } from './postgres';
@@ -95,10 +103,22 @@ async function upLocked(options: UpOptions, stateDir: string): Promise<StackStat
     log('Restarting the server process: the code changed since it started.');
     await stopProcess(state.server.pid);
   }
-  const serverPort = state.server?.port && isAlive(state.server.pid) ? state.server.port : await choosePort(config.server.port);
-  state.server = { port: serverPort, pid: await upService('server', state.server?.pid, ['server/main.ts'], stateDir, { FLYWHEEL_SERVER_PORT: String(serverPort) }), code };
+  const serverPort =
+    state.server?.port && isAlive(state.server.pid) ? state.server.port : await choosePort(config.server.port);
+  state.server = {
+    port: serverPort,
+    pid: await upService('server', state.server?.pid, ['server/main.ts'], stateDir, {
+      FLYWHEEL_SERVER_PORT: String(serverPort),
+    }),
+    code,
+  };
   saveState(stateDir, state);
-  await waitFor('Flywheel server', async () => (await fetch(`http://127.0.0.1:${serverPort}/health`)).ok, 60_000, join(stateDir, 'logs', 'server.log'));
+  await waitFor(
+    'Flywheel server',
+    async () => (await fetch(`http://127.0.0.1:${serverPort}/health`)).ok,
+    60_000,
+    join(stateDir, 'logs', 'server.log'),
+  );
 
   if (options.services) {
     // A worker running older code would replay workflows with the wrong definitions: restart what the checkout changed.
@@ -110,10 +130,22 @@ async function upLocked(options: UpOptions, stateDir: string): Promise<StackStat
       }
     }
     state.worker = { pid: await upService('worker', state.worker?.pid, ['workers/all.ts'], stateDir), code };
-    const servingPort = state.serving?.port && isAlive(state.serving.pid) ? state.serving.port : await choosePort(config.serving.port);
-    state.serving = { port: servingPort, pid: await upService('serving', state.serving?.pid, ['serving/main.ts'], stateDir, { FLYWHEEL_SERVING_PORT: String(servingPort) }), code };
+    const servingPort =
+      state.serving?.port && isAlive(state.serving.pid) ? state.serving.port : await choosePort(config.serving.port);
+    state.serving = {
+      port: servingPort,
+      pid: await upService('serving', state.serving?.pid, ['serving/main.ts'], stateDir, {
+        FLYWHEEL_SERVING_PORT: String(servingPort),
+      }),
+      code,
+    };
     saveState(stateDir, state);
-    await waitFor('serving process', async () => (await fetch(`http://127.0.0.1:${servingPort}/v2/health/live`)).ok, 60_000, join(stateDir, 'logs', 'serving.log'));
+    await waitFor(
+      'serving process',
+      async () => (await fetch(`http://127.0.0.1:${servingPort}/v2/health/live`)).ok,
+      60_000,
+      join(stateDir, 'logs', 'serving.log'),
+    );
   }
   saveState(stateDir, state);
   return state;
@@ -136,7 +168,12 @@ async function ensureCliToken(databaseUrl: string, stateDir: string): Promise<vo
   }
 }
 
-async function upTemporal(stateDir: string, cacheDir: string, state: StackState, log: (line: string) => void): Promise<StackState['temporal']> {
+async function upTemporal(
+  stateDir: string,
+  cacheDir: string,
+  state: StackState,
+  log: (line: string) => void,
+): Promise<StackState['temporal']> {
   const previous = state.temporal;
   if (previous?.pid && isAlive(previous.pid) && (await temporalHealthy(previous.address))) return previous;
   const binary = await ensureTool(TEMPORAL_TOOL, cacheDir, log);
@@ -146,10 +183,18 @@ async function upTemporal(stateDir: string, cacheDir: string, state: StackState,
   const logFile = join(stateDir, 'logs', 'temporal.log');
   log(`Starting Temporal dev server on 127.0.0.1:${port} (Web UI http://127.0.0.1:${uiPort}).`);
   const args = [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort),
-    '--db-filename', join(stateDir, 'temporal.db'),
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+    '--db-filename',
+    join(stateDir, 'temporal.db'),
+    '--log-level',
+    'warn',
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
   ];
   const pid = startDetached(binary, args, logFile);
@@ -159,7 +204,9 @@ async function upTemporal(stateDir: string, cacheDir: string, state: StackState,
     if (existsSync(join(stateDir, file))) chmodSync(join(stateDir, file), 0o600);
   }
   // Dev-server namespaces keep closed runs 24 h; a week keeps demo history inspectable.
-  spawnSync(binary, ['operator', 'namespace', 'update', '--address', address, '--retention', '168h', 'default'], { stdio: 'ignore' });
+  spawnSync(binary, ['operator', 'namespace', 'update', '--address', address, '--retention', '168h', 'default'], {
+    stdio: 'ignore',
+  });
   return { address, uiUrl: `http://127.0.0.1:${uiPort}`, pid };
 }
 
@@ -177,7 +224,12 @@ async function temporalHealthy(address: string): Promise<boolean> {
   }
 }
 
-async function upMinio(stateDir: string, cacheDir: string, state: StackState, log: (line: string) => void): Promise<StackState['minio']> {
+async function upMinio(
+  stateDir: string,
+  cacheDir: string,
+  state: StackState,
+  log: (line: string) => void,
+): Promise<StackState['minio']> {
   // MinIO's objects and its `.minio.sys` config (where credentials set through MinIO are kept) are the owner's alone.
   mkdirSync(join(stateDir, 'minio'), { recursive: true, mode: 0o700 });
   chmodSync(join(stateDir, 'minio'), 0o700);
@@ -190,15 +242,36 @@ async function upMinio(stateDir: string, cacheDir: string, state: StackState, lo
   const secretKey = previous?.secretKey ?? randomBytes(24).toString('base64url');
   const logFile = join(stateDir, 'logs', 'minio.log');
   log(`Starting MinIO on 127.0.0.1:${port} (data in ${join(stateDir, 'minio')}).`);
-  const pid = startDetached(binary, ['server', join(stateDir, 'minio'), '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], logFile, childEnv({
-    MINIO_ROOT_USER: accessKey,
-    MINIO_ROOT_PASSWORD: secretKey,
-    MINIO_BROWSER: 'on',
-  }));
+  const pid = startDetached(
+    binary,
+    [
+      'server',
+      join(stateDir, 'minio'),
+      '--address',
+      `127.0.0.1:${port}`,
+      '--console-address',
+      `127.0.0.1:${consolePort}`,
+      '--quiet',
+    ],
+    logFile,
+    childEnv({
+      MINIO_ROOT_USER: accessKey,
+      MINIO_ROOT_PASSWORD: secretKey,
+      MINIO_BROWSER: 'on',
+    }),
+  );
   await waitFor('MinIO', () => minioHealthy(port), 60_000, logFile);
   const bucket = previous?.bucket ?? 'flywheel';
   const client = new MinioClient({ endPoint: '127.0.0.1', port, useSSL: false, accessKey, secretKey });
-  await waitFor('MinIO credentials', async () => { await client.listBuckets(); return true; }, 30_000, logFile);
+  await waitFor(
+    'MinIO credentials',
+    async () => {
+      await client.listBuckets();
+      return true;
+    },
+    30_000,
+    logFile,
+  );
   return { endPoint: '127.0.0.1', port, accessKey, secretKey, bucket, pid };
 }
 
@@ -232,13 +305,33 @@ async function registerSearchAttributes(config: ReturnType<typeof loadConfig>): 
 function sourceFingerprint(): string {
   const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
   if (head.status !== 0) return `package-${loadConfig().packageVersion ?? 'unknown'}`;
-  const diff = spawnSync('git', ['diff', 'HEAD', '--', '.', ':(exclude)*.md'], { cwd: PROJECT_ROOT, encoding: 'utf8', maxBuffer: 64 << 20 });
-  return createHash('sha256').update(head.stdout).update(diff.stdout ?? '').digest('hex').slice(0, 16);
+  const diff = spawnSync('git', ['diff', 'HEAD', '--', '.', ':(exclude)*.md'], {
+    cwd: PROJECT_ROOT,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  return createHash('sha256')
+    .update(head.stdout)
+    .update(diff.stdout ?? '')
+    .digest('hex')
+    .slice(0, 16);
 }
 
-async function upService(name: string, previousPid: number | undefined, args: string[], stateDir: string, env: Record<string, string> = {}): Promise<number> {
+async function upService(
+  name: string,
+  previousPid: number | undefined,
+  args: string[],
+  stateDir: string,
+  env: Record<string, string> = {},
+): Promise<number> {
   if (isAlive(previousPid)) return previousPid!;
-  return startDetached(process.execPath, ['--import', 'tsx', ...args], join(stateDir, 'logs', `${name}.log`), childEnv(env), PROJECT_ROOT);
+  return startDetached(
+    process.execPath,
+    ['--import', 'tsx', ...args],
+    join(stateDir, 'logs', `${name}.log`),
+    childEnv(env),
+    PROJECT_ROOT,
+  );
 }
 
 export async function stackDown(log: (line: string) => void): Promise<void> {

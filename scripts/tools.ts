@@ -41,7 +41,8 @@ export function onPath(name: string): string | undefined {
 export async function ensureTool(tool: GoTool, cacheDir: string, log: (line: string) => void): Promise<string> {
   const envOverride = toolBinOverride(tool.name);
   if (envOverride) {
-    if (!existsSync(envOverride)) throw new Error(`FLYWHEEL_${tool.name.toUpperCase()}_BIN points to ${envOverride}, which does not exist`);
+    if (!existsSync(envOverride))
+      throw new Error(`FLYWHEEL_${tool.name.toUpperCase()}_BIN points to ${envOverride}, which does not exist`);
     return envOverride;
   }
   const fromPath = onPath(tool.name);
@@ -51,7 +52,10 @@ export async function ensureTool(tool: GoTool, cacheDir: string, log: (line: str
   if (existsSync(binary)) return binary;
 
   const go = onPath('go') ?? (existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
-  if (!go) throw new Error(`${tool.name} is not installed and Go is not available to build it; install Go ≥ 1.22 or put ${tool.name} on PATH`);
+  if (!go)
+    throw new Error(
+      `${tool.name} is not installed and Go is not available to build it; install Go ≥ 1.22 or put ${tool.name} on PATH`,
+    );
   log(`Building ${tool.name} (${tool.module}@${tool.version}) — ${tool.why}.`);
   log(`  First time only: it takes a few minutes; the binary is cached in ${binDir}.`);
   const staging = `${binDir}.partial`;
@@ -65,7 +69,10 @@ export async function ensureTool(tool: GoTool, cacheDir: string, log: (line: str
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let tail = '';
-    const timer = setInterval(() => log(`  … ${tool.name}: ${packages} packages compiled, ${Math.round((Date.now() - started) / 1000)} s`), 15_000);
+    const timer = setInterval(
+      () => log(`  … ${tool.name}: ${packages} packages compiled, ${Math.round((Date.now() - started) / 1000)} s`),
+      15_000,
+    );
     const onOutput = (chunk: Buffer) => {
       const text = chunk.toString();
       packages += text.split('\n').filter((line) => line && !line.startsWith('go: ')).length;
@@ -73,7 +80,10 @@ export async function ensureTool(tool: GoTool, cacheDir: string, log: (line: str
     };
     child.stdout.on('data', onOutput);
     child.stderr.on('data', onOutput);
-    child.on('error', (error) => { clearInterval(timer); reject(error); });
+    child.on('error', (error) => {
+      clearInterval(timer);
+      reject(error);
+    });
     child.on('close', (code) => {
       clearInterval(timer);
       if (code === 0) resolve();

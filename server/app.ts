@@ -32,7 +32,13 @@ export function createApp(deps: ServerDeps, log: (line: string) => void = () => 
   app.get('/openapi.json', (c) => c.json(document));
   mount(app, routes, deps);
   // MLflow's web UI and some clients call the same API under /ajax-api.
-  mount(app, routes.filter((r) => r.path.startsWith('/api/2.0/mlflow/')).map((r) => ({ ...r, path: r.path.replace(/^\/api/, '/ajax-api') })), deps);
+  mount(
+    app,
+    routes
+      .filter((r) => r.path.startsWith('/api/2.0/mlflow/'))
+      .map((r) => ({ ...r, path: r.path.replace(/^\/api/, '/ajax-api') })),
+    deps,
+  );
   app.notFound((c) => {
     const error = new ApiError('ENDPOINT_NOT_FOUND', `no route ${c.req.method} ${c.req.path}`);
     return c.json(errorBody(c.req.path, error), 404);
@@ -41,7 +47,12 @@ export function createApp(deps: ServerDeps, log: (line: string) => void = () => 
     const known = error instanceof ApiError ? error : temporalOutage(error);
     // drizzle wraps the driver's error: its cause is what Postgres said.
     const cause = (error as Error).cause as Error | undefined;
-    if (!known) log(redactSecrets(`${c.req.method} ${c.req.path}: ${(error as Error).stack ?? error}${cause ? `\n  cause: ${cause.message ?? cause}` : ''}`));
+    if (!known)
+      log(
+        redactSecrets(
+          `${c.req.method} ${c.req.path}: ${(error as Error).stack ?? error}${cause ? `\n  cause: ${cause.message ?? cause}` : ''}`,
+        ),
+      );
     const apiError = known ?? new ApiError('INTERNAL_ERROR', 'internal error (the server log has the details)');
     return c.json(errorBody(c.req.path, apiError), apiError.status as 400);
   });

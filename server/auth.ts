@@ -42,11 +42,18 @@ export async function authenticate(c: Context, needed: TokenScope | 'public', de
     const found = token ? await lookup(deps, token) : null;
     return found ?? { name: 'anonymous', scope: 'none' };
   }
-  if (!token) throw new ApiError('UNAUTHENTICATED', `this route needs a token with scope "${needed}" (Authorization: Bearer <token>)`);
+  if (!token)
+    throw new ApiError(
+      'UNAUTHENTICATED',
+      `this route needs a token with scope "${needed}" (Authorization: Bearer <token>)`,
+    );
   const found = await lookup(deps, token);
   if (!found) throw new ApiError('UNAUTHENTICATED', 'the token is unknown or revoked');
   if (!scopesGranting(needed).includes(found.scope)) {
-    throw new ApiError('PERMISSION_DENIED', `token "${found.name}" has scope "${found.scope}"; this route needs "${needed}"`);
+    throw new ApiError(
+      'PERMISSION_DENIED',
+      `token "${found.name}" has scope "${found.scope}"; this route needs "${needed}"`,
+    );
   }
   return found;
 }

@@ -1,4 +1,6 @@
-/** What the server's routes are given: the database, the object store, the resolved config and a lazy Temporal client. */
+/**
+ * What the server's routes are given: the database, the object store, the resolved config and a lazy Temporal client.
+ */
 import type { Client } from '@temporalio/client';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';

@@ -7,15 +7,26 @@ import { loadConfig } from '../config/env';
 import type { Client } from '@temporalio/client';
 import { createApp } from './app';
 
-export async function startServer(options: { port?: number; host?: string } = {}): Promise<{ url: string; close(): Promise<void> }> {
+export async function startServer(
+  options: { port?: number; host?: string } = {},
+): Promise<{ url: string; close(): Promise<void> }> {
   const config = loadConfig();
   const db = connectDb(config.databaseUrl, 10);
   let temporal: Promise<Client> | undefined;
-  const app = createApp({ db, objects: new S3ObjectStore(config.s3), config, temporal: () => (temporal ??= temporalClient(config.temporal).catch((error: unknown) => {
-    // Temporal down when first asked: the next request tries again instead of failing for ever.
-    temporal = undefined;
-    throw error;
-  })) }, (line) => console.error(line));
+  const app = createApp(
+    {
+      db,
+      objects: new S3ObjectStore(config.s3),
+      config,
+      temporal: () =>
+        (temporal ??= temporalClient(config.temporal).catch((error: unknown) => {
+          // Temporal down when first asked: the next request tries again instead of failing for ever.
+          temporal = undefined;
+          throw error;
+        })),
+    },
+    (line) => console.error(line),
+  );
   const port = options.port ?? config.server.port;
   const host = options.host ?? config.server.host;
   const server = serve({ fetch: app.fetch, port, hostname: host });

@@ -11,10 +11,14 @@ import type { Choice, LoadedModel, ServedModels } from './models';
 import { LookupError, withOnlineFeatures } from './onlineFeatures';
 import type { PredictionLog } from './predictionLog';
 
-const modelInputs = (served: LoadedModel) => new Set([...served.preprocessor.numeric.map((n) => n.name), ...served.preprocessor.categorical.map((c) => c.name)]);
+const modelInputs = (served: LoadedModel) =>
+  new Set([...served.preprocessor.numeric.map((n) => n.name), ...served.preprocessor.categorical.map((c) => c.name)]);
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'HttpError';
   }
@@ -72,7 +76,11 @@ function isJsonType(contentType: string | undefined): boolean {
  * where). Throws nothing but `HttpError`.
  */
 export function parseJsonBody(contentType: string | undefined, body: Buffer): unknown {
-  if (!isJsonType(contentType)) throw new HttpError(415, `content-type must be application/json${contentType ? `, got "${contentType.slice(0, 100)}"` : ''}`);
+  if (!isJsonType(contentType))
+    throw new HttpError(
+      415,
+      `content-type must be application/json${contentType ? `, got "${contentType.slice(0, 100)}"` : ''}`,
+    );
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));
@@ -85,11 +93,17 @@ export function parseJsonBody(contentType: string | undefined, body: Buffer): un
 
 const UNSTORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-interface Visit { value: unknown; depth: number; parent?: Visit; key?: string | number }
+interface Visit {
+  value: unknown;
+  depth: number;
+  parent?: Visit;
+  key?: string | number;
+}
 
 const pathOf = (visit: Visit): string => {
   let path = '';
-  for (let v: Visit | undefined = visit; v?.parent; v = v.parent) path = typeof v.key === 'number' ? `[${v.key}]${path}` : `${v.parent.parent ? '.' : ''}${v.key}${path}`;
+  for (let v: Visit | undefined = visit; v?.parent; v = v.parent)
+    path = typeof v.key === 'number' ? `[${v.key}]${path}` : `${v.parent.parent ? '.' : ''}${v.key}${path}`;
   return path || '(body)';
 };
 
@@ -100,17 +114,24 @@ function checkJsonValue(root: unknown): void {
     const visit = stack.pop()!;
     const { value, depth } = visit;
     if (typeof value === 'string') {
-      if (UNSTORABLE_TEXT.test(value)) throw new HttpError(400, `${pathOf(visit)}: text holds a NUL character or an unpaired UTF-16 surrogate`);
+      if (UNSTORABLE_TEXT.test(value))
+        throw new HttpError(400, `${pathOf(visit)}: text holds a NUL character or an unpaired UTF-16 surrogate`);
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
-    if (depth >= MAX_JSON_DEPTH) throw new HttpError(400, `${pathOf(visit)}: JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+    if (depth >= MAX_JSON_DEPTH)
+      throw new HttpError(400, `${pathOf(visit)}: JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
     if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], depth: depth + 1, parent: visit, key: i });
+      for (let i = value.length - 1; i >= 0; i--)
+        stack.push({ value: value[i], depth: depth + 1, parent: visit, key: i });
       continue;
     }
     for (const key of Object.keys(value)) {
-      if (UNSTORABLE_TEXT.test(key)) throw new HttpError(400, `${pathOf(visit)}: a field name holds a NUL character or an unpaired UTF-16 surrogate`);
+      if (UNSTORABLE_TEXT.test(key))
+        throw new HttpError(
+          400,
+          `${pathOf(visit)}: a field name holds a NUL character or an unpaired UTF-16 surrogate`,
+        );
       stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1, parent: visit, key });
     }
   }
@@ -122,7 +143,10 @@ async function readJson(request: IncomingMessage): Promise<unknown> {
   if (!isJsonType(contentType)) return parseJsonBody(contentType, Buffer.alloc(0));
   const chunks: Buffer[] = [];
   let size = 0;
-  const timer = setTimeout(() => request.destroy(new HttpError(408, `request body not received within ${BODY_TIMEOUT_MS / 1000} s`)), BODY_TIMEOUT_MS);
+  const timer = setTimeout(
+    () => request.destroy(new HttpError(408, `request body not received within ${BODY_TIMEOUT_MS / 1000} s`)),
+    BODY_TIMEOUT_MS,
+  );
   try {
     for await (const chunk of request) {
       size += (chunk as Buffer).length;
@@ -143,12 +167,22 @@ async function readJson(request: IncomingMessage): Promise<unknown> {
  * Wrong JSON types are 400 naming the field; a value of the right type that does not fit (e.g. "cheap") is left to
  * the encoder's 422.
  */
-export function checkInstanceValues(numeric: ReadonlySet<string>, instances: unknown[], where: (row: number, key?: string) => string): void {
+export function checkInstanceValues(
+  numeric: ReadonlySet<string>,
+  instances: unknown[],
+  where: (row: number, key?: string) => string,
+): void {
   instances.forEach((instance, row) => {
-    if (instance === null || typeof instance !== 'object' || Array.isArray(instance)) throw new HttpError(400, `${where(row)}: expected an object of feature values`);
+    if (instance === null || typeof instance !== 'object' || Array.isArray(instance))
+      throw new HttpError(400, `${where(row)}: expected an object of feature values`);
     for (const [key, value] of Object.entries(instance)) {
-      if (value !== null && typeof value === 'object') throw new HttpError(400, `${where(row, key)}: expected a number or a string, got ${Array.isArray(value) ? 'an array' : 'an object'}`);
-      if (typeof value === 'boolean' && numeric.has(key)) throw new HttpError(400, `${where(row, key)}: expected a number, got ${value}`);
+      if (value !== null && typeof value === 'object')
+        throw new HttpError(
+          400,
+          `${where(row, key)}: expected a number or a string, got ${Array.isArray(value) ? 'an array' : 'an object'}`,
+        );
+      if (typeof value === 'boolean' && numeric.has(key))
+        throw new HttpError(400, `${where(row, key)}: expected a number, got ${value}`);
     }
   });
 }
@@ -167,13 +201,15 @@ export function predict(models: ServedModels, served: LoadedModel, instances: Re
 /** OIP v2 inputs are columns ({name, shape, datatype, data}); turn them into per-row instances. */
 export function instancesFromV2(body: unknown): Record<string, unknown>[] {
   const inputs = (body as { inputs?: unknown })?.inputs;
-  if (!Array.isArray(inputs) || inputs.length === 0) throw new HttpError(400, 'inputs: expected a non-empty array of {name, shape, datatype, data}');
+  if (!Array.isArray(inputs) || inputs.length === 0)
+    throw new HttpError(400, 'inputs: expected a non-empty array of {name, shape, datatype, data}');
   let rows: number | undefined;
   const columns = inputs.map((input, i) => {
     const { name, data } = (input ?? {}) as { name?: unknown; data?: unknown };
     if (typeof name !== 'string') throw new HttpError(400, `inputs[${i}].name: expected a string`);
     if (!Array.isArray(data)) throw new HttpError(400, `inputs[${i}].data (${name}): expected an array`);
-    if (rows !== undefined && data.length !== rows) throw new HttpError(400, `inputs[${i}].data (${name}): has ${data.length} values, inputs[0] has ${rows}`);
+    if (rows !== undefined && data.length !== rows)
+      throw new HttpError(400, `inputs[${i}].data (${name}): has ${data.length} values, inputs[0] has ${rows}`);
     rows = data.length;
     return { name, data: data as unknown[] };
   });
@@ -184,7 +220,8 @@ export function instancesFromV2(body: unknown): Record<string, unknown>[] {
 
 export function instancesFromPredict(body: unknown): Record<string, unknown>[] {
   const { instances } = (body ?? {}) as { instances?: unknown };
-  if (!Array.isArray(instances) || instances.length === 0) throw new HttpError(400, 'instances: expected a non-empty array of feature objects');
+  if (!Array.isArray(instances) || instances.length === 0)
+    throw new HttpError(400, 'instances: expected a non-empty array of feature objects');
   if (instances.length > MAX_INSTANCES) throw new HttpError(413, `instances: at most ${MAX_INSTANCES} per request`);
   return instances as Record<string, unknown>[];
 }
@@ -195,35 +232,72 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
   async function resolveModel(name: string, version: string | undefined, key: string): Promise<Choice> {
     if (version !== undefined) {
       const number = Number(version);
-      if (!Number.isInteger(number) || number < 1) throw new HttpError(400, `version "${version}" is not a positive integer`);
+      if (!Number.isInteger(number) || number < 1)
+        throw new HttpError(400, `version "${version}" is not a positive integer`);
       const found = await models.getVersion(name, number);
       if (!found) throw new HttpError(404, `model ${name} has no version ${version}`);
       return { served: found };
     }
     const found = models.choose(name, key);
-    if (!found) throw new HttpError(404, `model ${name} is not deployed here (serving: ${models.list().map((m) => m.name).join(', ') || 'none'})`);
+    if (!found)
+      throw new HttpError(
+        404,
+        `model ${name} is not deployed here (serving: ${
+          models
+            .list()
+            .map((m) => m.name)
+            .join(', ') || 'none'
+        })`,
+      );
     return found;
   }
 
-  async function runAndLog(choice: Choice, request: Record<string, unknown>[], requestId: string, context: { version?: number }, where: (row: number, key?: string) => string) {
+  async function runAndLog(
+    choice: Choice,
+    request: Record<string, unknown>[],
+    requestId: string,
+    context: { version?: number },
+    where: (row: number, key?: string) => string,
+  ) {
     const { served, shadow } = choice;
     context.version = served.version;
     checkInstanceValues(new Set(served.preprocessor.numeric.map((n) => n.name)), request, where);
-    const instances = served.featureViews ? await withOnlineFeatures(models.db, served.featureViews, modelInputs(served), request) : request;
+    const instances = served.featureViews
+      ? await withOnlineFeatures(models.db, served.featureViews, modelInputs(served), request)
+      : request;
     const prediction = await batcher.predict(served, instances);
     const ids = instances.map((_, i) => (instances.length === 1 ? requestId : `${requestId}:${i}`));
-    predictionLog.add(instances.map((inputs, i) => ({
-      requestId: ids[i]!, modelName: served.name, modelVersion: served.version, inputs, prediction: prediction.logged[i]!, latencyMs: prediction.latencyMs,
-    })));
+    predictionLog.add(
+      instances.map((inputs, i) => ({
+        requestId: ids[i]!,
+        modelName: served.name,
+        modelVersion: served.version,
+        inputs,
+        prediction: prediction.logged[i]!,
+        latencyMs: prediction.latencyMs,
+      })),
+    );
     // The shadow hears the same request after the answer is on its way; what it says is logged, never returned.
     if (shadow) setImmediate(() => void mirror(shadow, served, instances, ids, prediction));
     return prediction;
   }
 
-  async function mirror(shadow: LoadedModel, served: LoadedModel, instances: Record<string, unknown>[], ids: string[], answered: Prediction) {
+  async function mirror(
+    shadow: LoadedModel,
+    served: LoadedModel,
+    instances: Record<string, unknown>[],
+    ids: string[],
+    answered: Prediction,
+  ) {
     const record = (i: number, value: number | null, error: string | null, latencyMs: number) => ({
-      requestId: ids[i]!, modelName: served.name, baseVersion: served.version, shadowVersion: shadow.version,
-      basePrediction: answered.logged[i]!, shadowPrediction: value, error, latencyMs,
+      requestId: ids[i]!,
+      modelName: served.name,
+      baseVersion: served.version,
+      shadowVersion: shadow.version,
+      basePrediction: answered.logged[i]!,
+      shadowPrediction: value,
+      error,
+      latencyMs,
     });
     try {
       const heard = await batcher.predict(shadow, instances);
@@ -233,25 +307,40 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
     }
   }
 
-  async function route(request: IncomingMessage, response: ServerResponse, context: { model?: string; version?: number }): Promise<void> {
+  async function route(
+    request: IncomingMessage,
+    response: ServerResponse,
+    context: { model?: string; version?: number },
+  ): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = request.method ?? 'GET';
     const requestId = String(request.headers['x-request-id'] ?? randomUUID());
-    if (requestId.length > MAX_REQUEST_ID) throw new HttpError(400, `x-request-id: at most ${MAX_REQUEST_ID} characters`);
+    if (requestId.length > MAX_REQUEST_ID)
+      throw new HttpError(400, `x-request-id: at most ${MAX_REQUEST_ID} characters`);
 
     // Liveness and readiness stay open for probes and load balancers: they name no model.
-    if (method === 'GET' && (path === '/v2/health/live' || path === '/health')) return send(response, 200, { live: true });
-    if (method === 'GET' && path === '/v2/health/ready') return send(response, models.ready ? 200 : 503, { ready: models.ready });
+    if (method === 'GET' && (path === '/v2/health/live' || path === '/health'))
+      return send(response, 200, { live: true });
+    if (method === 'GET' && path === '/v2/health/ready')
+      return send(response, models.ready ? 200 : 503, { ready: models.ready });
     // Past here every route names, answers with or writes for a model: with keys required, only a keyed client gets in.
     const refused = models.refuseKey(apiKeyOf(request));
     if (refused) throw new HttpError(401, refused);
-    if (method === 'GET' && path === '/v2') return send(response, 200, { name: 'flywheel', version: '0.1.0', extensions: [], backend: models.backend });
+    if (method === 'GET' && path === '/v2')
+      return send(response, 200, { name: 'flywheel', version: '0.1.0', extensions: [], backend: models.backend });
     if (method === 'GET' && path === '/v2/models') {
       return send(response, 200, {
         models: models.list().map((m) => {
           const route = models.route(m.name);
-          return { name: m.name, version: String(m.version), alias: m.alias, ...(route ? { rollout: { mode: route.mode, candidate: String(route.candidate.version), weight: route.weight } } : {}) };
+          return {
+            name: m.name,
+            version: String(m.version),
+            alias: m.alias,
+            ...(route
+              ? { rollout: { mode: route.mode, candidate: String(route.candidate.version), weight: route.weight } }
+              : {}),
+          };
         }),
       });
     }
@@ -266,9 +355,16 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
         const { served } = await resolveModel(name, match[2], requestId);
         const pre = served.preprocessor;
         return send(response, 200, {
-          name, versions: [String(served.version)], platform: `tfjs-${models.backend}`,
-          inputs: [...pre.numeric.map((n) => ({ name: n.name, datatype: 'FP32', shape: [-1] })), ...pre.categorical.map((c) => ({ name: c.name, datatype: 'BYTES', shape: [-1] }))],
-          outputs: [{ name: pre.target.name, datatype: pre.target.task === 'regression' ? 'FP32' : 'BYTES', shape: [-1] }],
+          name,
+          versions: [String(served.version)],
+          platform: `tfjs-${models.backend}`,
+          inputs: [
+            ...pre.numeric.map((n) => ({ name: n.name, datatype: 'FP32', shape: [-1] })),
+            ...pre.categorical.map((c) => ({ name: c.name, datatype: 'BYTES', shape: [-1] })),
+          ],
+          outputs: [
+            { name: pre.target.name, datatype: pre.target.task === 'regression' ? 'FP32' : 'BYTES', shape: [-1] },
+          ],
         });
       }
       if (method === 'GET' && match[3] === '/ready') {
@@ -276,14 +372,28 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
         return send(response, 200, { name, ready: true });
       }
       if (method === 'POST' && match[3] === '/infer') {
-        const body = await readJson(request) as { id?: unknown; parameters?: { key?: unknown } };
+        const body = (await readJson(request)) as { id?: unknown; parameters?: { key?: unknown } };
         const id = typeof body?.id === 'string' ? body.id : requestId;
-        const key = typeof body?.parameters?.key === 'string' ? body.parameters.key : typeof headerKey === 'string' ? headerKey : id;
+        const key =
+          typeof body?.parameters?.key === 'string'
+            ? body.parameters.key
+            : typeof headerKey === 'string'
+              ? headerKey
+              : id;
         const choice = await resolveModel(name, match[2], key);
         if (id.length > MAX_REQUEST_ID) throw new HttpError(400, `id: at most ${MAX_REQUEST_ID} characters`);
         const instances = instancesFromV2(body);
-        const prediction = await runAndLog(choice, instances, id, context, (row, key) => (key === undefined ? `row ${row}` : `input "${key}", row ${row}`));
-        const outputs = [{ name: choice.served.preprocessor.target.name, shape: [prediction.values.length], datatype: typeof prediction.values[0] === 'number' ? 'FP32' : 'BYTES', data: prediction.values }];
+        const prediction = await runAndLog(choice, instances, id, context, (row, key) =>
+          key === undefined ? `row ${row}` : `input "${key}", row ${row}`,
+        );
+        const outputs = [
+          {
+            name: choice.served.preprocessor.target.name,
+            shape: [prediction.values.length],
+            datatype: typeof prediction.values[0] === 'number' ? 'FP32' : 'BYTES',
+            data: prediction.values,
+          },
+        ];
         return send(response, 200, { model_name: name, model_version: String(choice.served.version), id, outputs });
       }
     }
@@ -293,38 +403,66 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       const names = models.list().map((m) => m.name);
       const modelName = typeof name === 'string' ? name : names.length === 1 ? names[0]! : undefined;
       context.model = modelName;
-      if (!modelName) throw new HttpError(400, `model: required when several models are served (${names.join(', ') || 'none'})`);
+      if (!modelName)
+        throw new HttpError(400, `model: required when several models are served (${names.join(', ') || 'none'})`);
       const { version, key: bodyKey } = body as { version?: unknown; key?: unknown };
       const key = typeof bodyKey === 'string' ? bodyKey : typeof headerKey === 'string' ? headerKey : requestId;
       const choice = await resolveModel(modelName, version === undefined ? undefined : String(version), key);
       const instances = instancesFromPredict(body);
-      const prediction = await runAndLog(choice, instances, requestId, context, (row, key) => `instances[${row}]${key === undefined ? '' : `.${key}`}`);
-      return send(response, 200, { model: modelName, version: choice.served.version, request_id: requestId, predictions: prediction.values, probabilities: prediction.probabilities });
+      const prediction = await runAndLog(
+        choice,
+        instances,
+        requestId,
+        context,
+        (row, key) => `instances[${row}]${key === undefined ? '' : `.${key}`}`,
+      );
+      return send(response, 200, {
+        model: modelName,
+        version: choice.served.version,
+        request_id: requestId,
+        predictions: prediction.values,
+        probabilities: prediction.probabilities,
+      });
     }
     if (method === 'POST' && path === '/v2/features') {
       // Online lookup by entity: {"view": "name@version", "entities": [{"store_id": "S01", …}]}.
-      const body = await readJson(request) as { view?: unknown; entities?: unknown };
+      const body = (await readJson(request)) as { view?: unknown; entities?: unknown };
       if (typeof body?.view !== 'string') throw new HttpError(400, 'view: expected "name@version"');
-      if (!Array.isArray(body.entities) || body.entities.length === 0 || body.entities.length > MAX_INSTANCES) throw new HttpError(400, `entities: expected 1 to ${MAX_INSTANCES} objects of entity keys`);
+      if (!Array.isArray(body.entities) || body.entities.length === 0 || body.entities.length > MAX_INSTANCES)
+        throw new HttpError(400, `entities: expected 1 to ${MAX_INSTANCES} objects of entity keys`);
       const view = await models.featureView(body.view);
       if (!view) throw new HttpError(404, `no feature view ${body.view}`);
-      const features = await withOnlineFeatures(models.db, [view], new Set(view.entities), body.entities as Record<string, unknown>[]);
+      const features = await withOnlineFeatures(
+        models.db,
+        [view],
+        new Set(view.entities),
+        body.entities as Record<string, unknown>[],
+      );
       return send(response, 200, { view: view.ref, features });
     }
     if (method === 'POST' && path === '/feedback') {
       // Ground truth by request id: {"labels": [{"request_id": "…", "label": 12}]} or one {"request_id", "label"}.
-      const body = await readJson(request) as { labels?: unknown; request_id?: unknown; label?: unknown };
+      const body = (await readJson(request)) as { labels?: unknown; request_id?: unknown; label?: unknown };
       const raw = Array.isArray(body?.labels) ? body.labels : body && 'request_id' in body ? [body] : undefined;
       if (!raw) throw new HttpError(400, 'labels: expected {"labels": [{"request_id": "…", "label": …}]}');
       if (raw.length > 10_000) throw new HttpError(413, `labels: at most 10,000 per request, got ${raw.length}`);
       const entries = raw.map((item, i) => {
         const { request_id: id, label } = (item ?? {}) as { request_id?: unknown; label?: unknown };
-        if (typeof id !== 'string' || !id) throw new HttpError(422, `labels[${i}].request_id: expected a non-empty string`);
-        if (typeof label === 'number' ? !Number.isFinite(label) : typeof label !== 'string' || label === '') throw new HttpError(422, `labels[${i}].label: expected a finite number or a class name`);
+        if (typeof id !== 'string' || !id)
+          throw new HttpError(422, `labels[${i}].request_id: expected a non-empty string`);
+        if (typeof label === 'number' ? !Number.isFinite(label) : typeof label !== 'string' || label === '')
+          throw new HttpError(422, `labels[${i}].label: expected a finite number or a class name`);
         return { requestId: id, label: String(label) };
       });
       const result = await predictionLog.recordLabels(entries);
-      if (result.accepted === 0) throw new HttpError(404, `no logged prediction has request id ${result.unknown.slice(0, 5).map((u) => `"${u}"`).join(', ')}${result.unknown.length > 5 ? ` (and ${result.unknown.length - 5} more)` : ''}`);
+      if (result.accepted === 0)
+        throw new HttpError(
+          404,
+          `no logged prediction has request id ${result.unknown
+            .slice(0, 5)
+            .map((u) => `"${u}"`)
+            .join(', ')}${result.unknown.length > 5 ? ` (and ${result.unknown.length - 5} more)` : ''}`,
+        );
       return send(response, 200, { accepted: result.accepted, unknown: result.unknown });
     }
     throw new HttpError(404, `no route for ${method} ${path}`);
@@ -336,10 +474,12 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       // Refused and failed requests count towards the model's error rate in its monitor.
       const scored = request.method === 'POST' && context.model !== undefined;
       if (error instanceof HttpError) {
-        if (scored && request.url !== '/feedback') predictionLog.addError(context.model, error.status, error.message, context.version);
+        if (scored && request.url !== '/feedback')
+          predictionLog.addError(context.model, error.status, error.message, context.version);
         return send(response, error.status, { error: error.message });
       }
-      if (error instanceof ApiError && error.status < 500) return send(response, error.status, { error: error.message });
+      if (error instanceof ApiError && error.status < 500)
+        return send(response, error.status, { error: error.message });
       if (error instanceof LookupError) {
         if (scored) predictionLog.addError(context.model, error.status, error.message, context.version);
         return send(response, error.status, { error: error.message, field: error.field });
@@ -349,7 +489,8 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
         return send(response, 422, { error: error.message, field: error.field });
       }
       console.error('serving error', error);
-      if (scored) predictionLog.addError(context.model, 500, (error as Error).message ?? String(error), context.version);
+      if (scored)
+        predictionLog.addError(context.model, 500, (error as Error).message ?? String(error), context.version);
       send(response, 500, { error: 'internal error' });
     });
   };

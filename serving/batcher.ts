@@ -43,7 +43,13 @@ export function decodeOutputs(pre: Preprocessor, outputs: Float32Array, rows: nu
 export function predictNow(tf: TfModule, served: LoadedModel, instances: Record<string, unknown>[]): Prediction {
   const started = performance.now();
   const pre = served.preprocessor;
-  const outputs = predictEncoded(tf, served.model, encodeInstances(pre, instances), instances.length, featureWidth(pre));
+  const outputs = predictEncoded(
+    tf,
+    served.model,
+    encodeInstances(pre, instances),
+    instances.length,
+    featureWidth(pre),
+  );
   return { ...decodeOutputs(pre, outputs, instances.length), latencyMs: performance.now() - started };
 }
 
@@ -58,7 +64,10 @@ export class PredictBatcher {
   private readonly queues = new Map<LoadedModel['model'], { served: LoadedModel; pending: Pending[] }>();
   private scheduled = false;
 
-  constructor(private readonly tf: () => TfModule, private readonly maxRows = 512) {}
+  constructor(
+    private readonly tf: () => TfModule,
+    private readonly maxRows = 512,
+  ) {}
 
   /** Throws `FeatureError` at once for a bad request; otherwise resolves when its batch has run. */
   predict(served: LoadedModel, instances: Record<string, unknown>[]): Promise<Prediction> {
@@ -81,8 +90,10 @@ export class PredictBatcher {
     for (const { served, pending } of queues) {
       for (let start = 0; start < pending.length;) {
         // Whole requests up to maxRows rows per batch (a single large request runs alone).
-        let end = start, rows = 0;
-        while (end < pending.length && (end === start || rows + pending[end]!.rows <= this.maxRows)) rows += pending[end++]!.rows;
+        let end = start,
+          rows = 0;
+        while (end < pending.length && (end === start || rows + pending[end]!.rows <= this.maxRows))
+          rows += pending[end++]!.rows;
         this.run(served, pending.slice(start, end), rows);
         start = end;
       }

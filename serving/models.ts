@@ -63,7 +63,8 @@ export class ServedModels {
   private readonly views = new Map<string, { view: ServedFeatureView; at: number }>();
 
   constructor(
-    readonly db: Db, private readonly store: ObjectStore,
+    readonly db: Db,
+    private readonly store: ObjectStore,
     private readonly options: { alias?: string; requireApiKey?: boolean } = {},
   ) {}
 
@@ -81,7 +82,8 @@ export class ServedModels {
     this.backend = loaded.backend;
     await this.refresh();
     this.ready = true;
-    const refresh = () => void this.refresh().catch((error) => console.error(`model refresh failed: ${(error as Error).message}`));
+    const refresh = () =>
+      void this.refresh().catch((error) => console.error(`model refresh failed: ${(error as Error).message}`));
     this.timer = setInterval(refresh, pollMs);
     this.timer.unref();
     await this.listen(refresh, pollMs);
@@ -200,7 +202,10 @@ export class ServedModels {
     const key = `${loaded.name}:${loaded.version}`;
     this.byVersion.delete(key);
     this.byVersion.set(key, loaded);
-    const inUse = (m: LoadedModel) => [...this.byName.values(), ...[...this.routes.values()].flatMap((r) => [r.base, r.candidate])].some((u) => u.model === m.model);
+    const inUse = (m: LoadedModel) =>
+      [...this.byName.values(), ...[...this.routes.values()].flatMap((r) => [r.base, r.candidate])].some(
+        (u) => u.model === m.model,
+      );
     for (const [oldKey, old] of this.byVersion) {
       if (this.byVersion.size <= MAX_CACHED) break;
       if (oldKey === key || inUse(old)) continue;
@@ -235,15 +240,23 @@ export class ServedModels {
 
   private async reload(): Promise<void> {
     const served = await servedVersions(this.db, this.alias);
-    const versions = await findModelVersions(this.db, served.map((d) => ({ modelName: d.name, version: d.version })));
-    const rows = served.flatMap((d) => versions.filter((v) => v.modelName === d.name && v.version === d.version)
-      .map((v) => ({ name: d.name, version: d.version, artifactKey: v.artifactKey, params: v.params })));
+    const versions = await findModelVersions(
+      this.db,
+      served.map((d) => ({ modelName: d.name, version: d.version })),
+    );
+    const rows = served.flatMap((d) =>
+      versions
+        .filter((v) => v.modelName === d.name && v.version === d.version)
+        .map((v) => ({ name: d.name, version: d.version, artifactKey: v.artifactKey, params: v.params })),
+    );
     for (const row of rows) {
       const previous = this.byName.get(row.name);
       if (previous?.version === row.version || this.failed.get(row.name) === row.version) continue;
       try {
         // A version served before (a rollback, a promoted canary) is reused from the cache: the swap is immediate.
-        const loaded = this.byVersion.get(`${row.name}:${row.version}`) ?? await this.load(row.name, row.version, this.alias, row.artifactKey, row.params);
+        const loaded =
+          this.byVersion.get(`${row.name}:${row.version}`) ??
+          (await this.load(row.name, row.version, this.alias, row.artifactKey, row.params));
         this.byName.set(row.name, { ...loaded, alias: this.alias });
         this.failed.delete(row.name);
       } catch (error) {
@@ -265,19 +278,40 @@ export class ServedModels {
         const candidate = await this.getVersion(route.modelName, route.candidateVersion);
         const baseModel = await this.getVersion(route.modelName, route.baseVersion);
         if (!candidate || !baseModel) continue;
-        this.routes.set(route.modelName, { mode: route.mode as Route['mode'], workflowId: route.workflowId, weight: route.weight, base: baseModel, candidate });
+        this.routes.set(route.modelName, {
+          mode: route.mode as Route['mode'],
+          workflowId: route.workflowId,
+          weight: route.weight,
+          base: baseModel,
+          candidate,
+        });
       } catch (error) {
-        console.error(`serving: cannot load the rollout candidate ${route.modelName} v${route.candidateVersion}: ${(error as Error).message}`);
+        console.error(
+          `serving: cannot load the rollout candidate ${route.modelName} v${route.candidateVersion}: ${(error as Error).message}`,
+        );
       }
     }
     for (const name of this.routes.keys()) if (!routes.some((r) => r.modelName === name)) this.routes.delete(name);
     if (this.requiresApiKey) this.apiKeys = await activeTokenHashes(this.db, ['infer', 'admin']);
   }
 
-  private async load(name: string, version: number, alias: string, artifactKey: string | null, params: Record<string, unknown>): Promise<LoadedModel> {
+  private async load(
+    name: string,
+    version: number,
+    alias: string,
+    artifactKey: string | null,
+    params: Record<string, unknown>,
+  ): Promise<LoadedModel> {
     if (!artifactKey) throw new Error(`v${version} was registered from an outside source and has no Flywheel artifact`);
     const artifact = await this.store.getJson<ModelArtifact>(artifactKey);
     const featureViews = params.featureViews as ServedFeatureView[] | undefined;
-    return { name, version, alias, model: await deserializeModel(this.tf!, artifact), preprocessor: artifact.preprocessor, ...(featureViews?.length ? { featureViews } : {}) };
+    return {
+      name,
+      version,
+      alias,
+      model: await deserializeModel(this.tf!, artifact),
+      preprocessor: artifact.preprocessor,
+      ...(featureViews?.length ? { featureViews } : {}),
+    };
   }
 }

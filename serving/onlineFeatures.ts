@@ -8,28 +8,43 @@ import type { ServedFeatureView } from '../features/sql';
 import type { Db } from '../storage/db';
 
 export class LookupError extends Error {
-  constructor(readonly status: number, message: string, readonly field?: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field?: string,
+  ) {
     super(message);
     this.name = 'LookupError';
   }
 }
 
 export async function withOnlineFeatures(
-  db: Db, views: ServedFeatureView[], modelInputs: Set<string>, instances: Record<string, unknown>[], now = Date.now(),
+  db: Db,
+  views: ServedFeatureView[],
+  modelInputs: Set<string>,
+  instances: Record<string, unknown>[],
+  now = Date.now(),
 ): Promise<Record<string, unknown>[]> {
   const out = instances.map((instance) => ({ ...instance }));
   const entityColumns = new Set<string>();
   for (const view of views) {
     const keys = instances.map((instance, i) => {
-      if (instance === null || typeof instance !== 'object' || Array.isArray(instance)) throw new LookupError(422, `instances[${i}] must be a JSON object`, `instances[${i}]`);
-      return entityKey(view.entities.map((e) => {
-        entityColumns.add(e);
-        const value = instance[e];
-        if (value === undefined || value === null || typeof value === 'object') {
-          throw new LookupError(422, `instances[${i}].${e}: ${value === undefined || value === null ? 'missing' : 'not a string or number'}: the entity key of feature view ${view.ref}`, `instances[${i}].${e}`);
-        }
-        return value;
-      }));
+      if (instance === null || typeof instance !== 'object' || Array.isArray(instance))
+        throw new LookupError(422, `instances[${i}] must be a JSON object`, `instances[${i}]`);
+      return entityKey(
+        view.entities.map((e) => {
+          entityColumns.add(e);
+          const value = instance[e];
+          if (value === undefined || value === null || typeof value === 'object') {
+            throw new LookupError(
+              422,
+              `instances[${i}].${e}: ${value === undefined || value === null ? 'missing' : 'not a string or number'}: the entity key of feature view ${view.ref}`,
+              `instances[${i}].${e}`,
+            );
+          }
+          return value;
+        }),
+      );
     });
     const { rows } = await db.$client.query<{ entity_key: string; values: Record<string, unknown>; at: number }>(
       'SELECT entity_key, values, extract(epoch from event_ts) * 1000 AS at FROM online_features WHERE view = $1 AND entity_key = ANY($2)',
@@ -42,7 +57,11 @@ export async function withOnlineFeatures(
       if (!row || stale) {
         if (view.onMissing === 'error') {
           const entity = view.entities.map((e) => `${e}=${JSON.stringify(String(instances[i]![e]))}`).join(', ');
-          throw new LookupError(404, `instances[${i}]: no ${stale ? 'fresh ' : ''}online features for ${entity} in feature view ${view.ref}${stale ? ` (newest is older than its TTL, ${view.ttlSeconds} s)` : ' (unknown entity, or not materialised yet)'}`, `instances[${i}]`);
+          throw new LookupError(
+            404,
+            `instances[${i}]: no ${stale ? 'fresh ' : ''}online features for ${entity} in feature view ${view.ref}${stale ? ` (newest is older than its TTL, ${view.ttlSeconds} s)` : ' (unknown entity, or not materialised yet)'}`,
+            `instances[${i}]`,
+          );
         }
         for (const f of view.features) if (out[i]![f] === undefined) out[i]![f] = null;
         return;

@@ -1,7 +1,13 @@
 /** Buffers prediction records and writes them to Postgres in batches, for the monitors. */
 import type { Db } from '../storage/db';
 import {
-  insertPredictions, insertRequestErrors, insertShadowPredictions, recordLabels, type PredictionRecord, type RequestErrorRecord, type ShadowRecord,
+  insertPredictions,
+  insertRequestErrors,
+  insertShadowPredictions,
+  recordLabels,
+  type PredictionRecord,
+  type RequestErrorRecord,
+  type ShadowRecord,
 } from '../store/predictions';
 
 export type { PredictionRecord } from '../store/predictions';
@@ -16,7 +22,12 @@ export class PredictionLog {
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly db: Db, private readonly maxBatch = 500, intervalMs = 250, private readonly maxBuffered = 200_000) {
+  constructor(
+    private readonly db: Db,
+    private readonly maxBatch = 500,
+    intervalMs = 250,
+    private readonly maxBuffered = 200_000,
+  ) {
     this.timer = setInterval(() => void this.flush(), intervalMs);
     this.timer.unref();
   }
@@ -65,7 +76,11 @@ export class PredictionLog {
         await insert(batch);
         written += batch.length;
       } catch (error) {
-        const code = String((error as { code?: unknown; cause?: { code?: unknown } }).cause?.code ?? (error as { code?: unknown }).code ?? '');
+        const code = String(
+          (error as { code?: unknown; cause?: { code?: unknown } }).cause?.code ??
+            (error as { code?: unknown }).code ??
+            '',
+        );
         if (/^2[23]/.test(code)) {
           // A data error (say a NUL byte in a string) is in some record: write the others one by one, drop that one.
           for (const record of batch) {
@@ -74,7 +89,9 @@ export class PredictionLog {
               written++;
             } catch (single) {
               this.dropped++;
-              console.error(`prediction log: dropped one of the ${what} Postgres refuses: ${(single as Error).message}`);
+              console.error(
+                `prediction log: dropped one of the ${what} Postgres refuses: ${(single as Error).message}`,
+              );
             }
           }
           continue;
@@ -84,7 +101,9 @@ export class PredictionLog {
         if (over > 0) {
           queue.splice(0, over);
           this.dropped += over;
-          console.error(`prediction log: dropped the ${over} oldest ${what}; Postgres refuses writes: ${(error as Error).message}`);
+          console.error(
+            `prediction log: dropped the ${over} oldest ${what}; Postgres refuses writes: ${(error as Error).message}`,
+          );
         }
         break;
       }
@@ -96,7 +115,9 @@ export class PredictionLog {
    * Ground truth for logged predictions, by request id. Ids with no logged prediction are returned, not stored;
    * a label sent again replaces the earlier one.
    */
-  async recordLabels(entries: { requestId: string; label: string }[]): Promise<{ accepted: number; unknown: string[] }> {
+  async recordLabels(
+    entries: { requestId: string; label: string }[],
+  ): Promise<{ accepted: number; unknown: string[] }> {
     // Labels join predictions by request id: write what is buffered first.
     await this.flush();
     return recordLabels(this.db, entries);

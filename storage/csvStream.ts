@@ -23,7 +23,9 @@ export interface CsvStreamOptions {
   columns?: string[];
   /** Name used in error messages (a path or URI). */
   sourceName: string;
-  /** A longer field fails the read at once with the file, line and column. @default 4 MiB (`CSV_LIMITS.maxFieldBytes`) */
+  /**
+   * A longer field fails the read at once with the file, line and column. @default 4 MiB (`CSV_LIMITS.maxFieldBytes`)
+   */
   maxFieldBytes?: number;
   /** A longer record fails the read at once with the file and line. @default 8 MiB (`CSV_LIMITS.maxLineBytes`) */
   maxLineBytes?: number;
@@ -46,7 +48,10 @@ export function checkColumnNames(names: string[], sourceName: string): void {
   const seen = new Set<string>();
   names.forEach((name, i) => {
     if (name === '') throw new CsvInputError(`${sourceName}: header column ${i + 1} has no name`);
-    if (seen.has(name)) throw new CsvInputError(`${sourceName}: duplicate column name "${name}" in the header (columns ${names.indexOf(name) + 1} and ${i + 1})`);
+    if (seen.has(name))
+      throw new CsvInputError(
+        `${sourceName}: duplicate column name "${name}" in the header (columns ${names.indexOf(name) + 1} and ${i + 1})`,
+      );
     seen.add(name);
   });
 }
@@ -61,13 +66,19 @@ export async function readCsv(
   onHeader: (header: string[]) => void,
   onRecord: (record: CsvRecordView) => void,
 ): Promise<{ rows: number; bytes: number; header: string[] }> {
-  const parser = new CsvParser({ delimiter: options.delimiter, quote: options.quote, maxFieldBytes: options.maxFieldBytes, maxLineBytes: options.maxLineBytes });
+  const parser = new CsvParser({
+    delimiter: options.delimiter,
+    quote: options.quote,
+    maxFieldBytes: options.maxFieldBytes,
+    maxLineBytes: options.maxLineBytes,
+  });
   // A partial line longer than this goes to the parser before its end arrives, so a huge field fails while streaming.
   const partialFrom = Math.min(1 << 20, parser.partialLimit);
   const useHeader = options.header ?? true;
   let header: string[] | undefined;
   if (!useHeader) {
-    if (!options.columns?.length) throw new CsvInputError(`${options.sourceName}: a file without a header needs column names ("columns")`);
+    if (!options.columns?.length)
+      throw new CsvInputError(`${options.sourceName}: a file without a header needs column names ("columns")`);
     header = options.columns.slice();
     checkColumnNames(header, options.sourceName);
     onHeader(header);
@@ -88,7 +99,9 @@ export async function readCsv(
       return;
     }
     if (record.count !== header.length) {
-      throw new CsvInputError(`${options.sourceName}: line ${record.line} has ${record.count} fields, the header has ${header.length}`);
+      throw new CsvInputError(
+        `${options.sourceName}: line ${record.line} has ${record.count} fields, the header has ${header.length}`,
+      );
     }
     rows++;
     onRecord(record);
@@ -97,11 +110,13 @@ export async function readCsv(
   /** Validates whole lines only: a multi-byte character never straddles a line feed. */
   const checkUtf8 = (region: Buffer) => {
     if (isUtf8(region)) return;
-    let at = 0, offset = line;
+    let at = 0,
+      offset = line;
     for (;;) {
       const next = region.indexOf(10, at);
       const end = next === -1 ? region.length : next;
-      if (!isUtf8(region.subarray(at, end))) throw new CsvInputError(`${options.sourceName}: line ${offset} is not valid UTF-8`);
+      if (!isUtf8(region.subarray(at, end)))
+        throw new CsvInputError(`${options.sourceName}: line ${offset} is not valid UTF-8`);
       if (next === -1) break;
       at = next + 1;
       offset++;
@@ -109,7 +124,9 @@ export async function readCsv(
   };
   /** Counts line feeds; returns the longest line, so lines only the parser can size-check never skip it. */
   const countLines = (region: Buffer) => {
-    let at = region.indexOf(10), previous = -1, longest = 0;
+    let at = region.indexOf(10),
+      previous = -1,
+      longest = 0;
     while (at !== -1) {
       line++;
       if (at - previous > longest) longest = at - previous;
@@ -124,7 +141,12 @@ export async function readCsv(
       if (options.signal?.aborted) throw options.signal.reason;
       const wait = options.pace?.();
       if (wait) await wait;
-      let chunk = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+      let chunk =
+        typeof piece === 'string'
+          ? Buffer.from(piece, 'utf8')
+          : Buffer.isBuffer(piece)
+            ? piece
+            : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
       bytes += chunk.length;
       if (first && chunk.length > 0) {
         first = false;
@@ -144,7 +166,17 @@ export async function readCsv(
       const firstLine = line;
       const longest = countLines(complete);
       carry = end < buffer.length ? Buffer.from(buffer.subarray(end)) : undefined;
-      if (plainOk && !partial && header && parser.idle && longest <= partialFrom && complete[0] !== 10 && complete.indexOf(34) === -1 && complete.indexOf(13) === -1 && complete.indexOf('\n\n') === -1) {
+      if (
+        plainOk &&
+        !partial &&
+        header &&
+        parser.idle &&
+        longest <= partialFrom &&
+        complete[0] !== 10 &&
+        complete.indexOf(34) === -1 &&
+        complete.indexOf(13) === -1 &&
+        complete.indexOf('\n\n') === -1
+      ) {
         rows += line - firstLine;
         options.onPlainLines!(complete, firstLine, line - firstLine);
         parser.skipLines(line - firstLine);
@@ -162,7 +194,9 @@ export async function readCsv(
   } catch (error) {
     if (error instanceof CsvLimitError) {
       const column = error.field === undefined ? '' : `, column ${header?.[error.field] ?? error.field + 1}`;
-      throw new CsvInputError(`${options.sourceName} line ${error.line}${column}: ${error.message.replace(/^line \d+: (column \d+: )?/, '')}`);
+      throw new CsvInputError(
+        `${options.sourceName} line ${error.line}${column}: ${error.message.replace(/^line \d+: (column \d+: )?/, '')}`,
+      );
     }
     if (error instanceof CsvSyntaxError) throw new CsvInputError(`${options.sourceName}: ${error.message}`);
     throw error;

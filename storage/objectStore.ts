@@ -84,14 +84,22 @@ export class S3ObjectStore implements ObjectStore {
     return this.putBuffer(key, JSON.stringify(value), 'application/json');
   }
 
-  async putStream(key: string, body: Readable, size: number, contentType = 'application/octet-stream'): Promise<string> {
+  async putStream(
+    key: string,
+    body: Readable,
+    size: number,
+    contentType = 'application/octet-stream',
+  ): Promise<string> {
     if (size <= SINGLE_PUT_LIMIT) await putStreaming(this.settings, key, body, size, contentType);
     else await this.client.putObject(this.bucket, key, body, size, { 'Content-Type': contentType });
     return this.uri(key);
   }
 
   async copy(fromKey: string, toKey: string): Promise<void> {
-    await this.client.copyObject(new CopySourceOptions({ Bucket: this.bucket, Object: fromKey }), new CopyDestinationOptions({ Bucket: this.bucket, Object: toKey }));
+    await this.client.copyObject(
+      new CopySourceOptions({ Bucket: this.bucket, Object: fromKey }),
+      new CopyDestinationOptions({ Bucket: this.bucket, Object: toKey }),
+    );
   }
 
   async getStream(key: string, bucket = this.bucket): Promise<Readable> {

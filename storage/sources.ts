@@ -12,7 +12,10 @@ import { ObjectNotFoundError, type ObjectStore } from './objectStore';
 
 /** The source itself is wrong (missing, forbidden, not a file): retrying won't help. */
 export class SourceError extends Error {
-  constructor(message: string, readonly source: string) {
+  constructor(
+    message: string,
+    readonly source: string,
+  ) {
     super(message);
     this.name = 'SourceError';
   }
@@ -25,11 +28,15 @@ export function redact(source: string): string {
 
 const SECRET_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-/** The source with each `${VAR}` replaced from the worker's environment (or `env`), at the moment it is opened; never stored. */
+/**
+ * The source with each `${VAR}` replaced from the worker's environment (or `env`), at the moment it is opened; never
+ * stored.
+ */
 export function resolveSecretReferences(source: string, env?: NodeJS.ProcessEnv): string {
   return source.replace(SECRET_REFERENCE, (_, name: string) => {
     const value = env ? env[name] : envVar(name);
-    if (value === undefined) throw new SourceError(`${redact(source)}: \${${name}} is not set where this worker runs`, source);
+    if (value === undefined)
+      throw new SourceError(`${redact(source)}: \${${name}} is not set where this worker runs`, source);
     return encodeURIComponent(value);
   });
 }
@@ -67,7 +74,10 @@ export async function checkLocalPath(path: string, access: LocalAccess): Promise
     target = await realpath(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new SourceError(`${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`, path);
+    throw new SourceError(
+      `${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`,
+      path,
+    );
   }
   const shown = target === resolve(path) ? path : `${path} (→ ${target})`;
   const stateDir = await real(access.stateDir);
@@ -76,7 +86,10 @@ export async function checkLocalPath(path: string, access: LocalAccess): Promise
   }
   const roots = await Promise.all(access.roots.map(real));
   if (!roots.some((root) => within(target, root))) {
-    throw new SourceError(`${shown}: not under an allowed data folder (${[...new Set(roots)].join(', ')}); move the file there, or add its folder to FLYWHEEL_DATA_ROOTS (colon-separated)`, path);
+    throw new SourceError(
+      `${shown}: not under an allowed data folder (${[...new Set(roots)].join(', ')}); move the file there, or add its folder to FLYWHEEL_DATA_ROOTS (colon-separated)`,
+      path,
+    );
   }
   return target;
 }
@@ -88,25 +101,31 @@ export async function openSource(source: string, store: ObjectStore, access?: Lo
     try {
       return await store.getStream(match[2]!, match[1]!);
     } catch (error) {
-      if (error instanceof ObjectNotFoundError) throw new SourceError(`${source}: no such S3 object (bucket "${match[1]}", key "${match[2]}")`, source);
+      if (error instanceof ObjectNotFoundError)
+        throw new SourceError(`${source}: no such S3 object (bucket "${match[1]}", key "${match[2]}")`, source);
       throw error;
     }
   }
   if (/^https?:\/\//.test(source)) {
     let response: Response;
     try {
-      response = await fetch(resolveSecretReferences(source), { redirect: 'follow', signal: AbortSignal.timeout(30_000) });
+      response = await fetch(resolveSecretReferences(source), {
+        redirect: 'follow',
+        signal: AbortSignal.timeout(30_000),
+      });
     } catch (error) {
       const code = (error as { cause?: { code?: string } }).cause?.code;
       // A name that does not resolve is a wrong URL; refused or reset connections may be transient.
       if (code === 'ENOTFOUND') throw new SourceError(`${source}: host not found`, source);
       throw new Error(`${source}: ${(error as Error).message}${code ? ` (${code})` : ''}`);
     }
-    if (response.status >= 400 && response.status < 500) throw new SourceError(`${source}: HTTP ${response.status} ${response.statusText}`, source);
+    if (response.status >= 400 && response.status < 500)
+      throw new SourceError(`${source}: HTTP ${response.status} ${response.statusText}`, source);
     if (!response.ok || !response.body) throw new Error(`${source}: HTTP ${response.status} ${response.statusText}`);
     return Readable.fromWeb(response.body as never);
   }
-  if (isSqlSource(source)) throw new SourceError(`${redact(source)}: a SQL source is read with a query, not as a file`, source);
+  if (isSqlSource(source))
+    throw new SourceError(`${redact(source)}: a SQL source is read with a query, not as a file`, source);
   const path = await checkLocalPath(localPath(source)!, access ?? localAccess());
   try {
     const info = await stat(path);
@@ -114,7 +133,10 @@ export async function openSource(source: string, store: ObjectStore, access?: Lo
   } catch (error) {
     if (error instanceof SourceError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    throw new SourceError(`${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`, path);
+    throw new SourceError(
+      `${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`,
+      path,
+    );
   }
   return createReadStream(path, { highWaterMark: 1 << 20 });
 }

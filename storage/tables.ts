@@ -19,7 +19,17 @@ import { CSV_LIMITS, csvField, formatBytes, type CsvRecordView } from '../ml/csv
 import { singleStatement, UserSqlError } from '../ml/userSql';
 import type { ObjectStore } from './objectStore';
 import { checkColumnNames, CsvInputError, readCsv } from './csvStream';
-import { checkLocalPath, isSqlSource, localAccess, localPath, openSource, redact, resolveSecretReferences, SourceError, type LocalAccess } from './sources';
+import {
+  checkLocalPath,
+  isSqlSource,
+  localAccess,
+  localPath,
+  openSource,
+  redact,
+  resolveSecretReferences,
+  SourceError,
+  type LocalAccess,
+} from './sources';
 
 export type DataFormat = 'csv' | 'jsonl' | 'parquet' | 'sql';
 
@@ -68,31 +78,69 @@ export function detectFormat(spec: TableSpec): DataFormat {
 }
 
 /** Reads a whole table, calling back per record; errors name the source, line or row, and field. */
-export async function readTable(spec: TableSpec, store: ObjectStore, callbacks: TableCallbacks): Promise<{ rows: number; format: DataFormat; columns: string[] }> {
+export async function readTable(
+  spec: TableSpec,
+  store: ObjectStore,
+  callbacks: TableCallbacks,
+): Promise<{ rows: number; format: DataFormat; columns: string[] }> {
   const format = detectFormat(spec);
   const name = redact(spec.source);
-  const limits = { maxFieldBytes: spec.maxFieldBytes ?? CSV_LIMITS.maxFieldBytes, maxLineBytes: spec.maxLineBytes ?? CSV_LIMITS.maxLineBytes };
-  const canonical = { sourceName: name, onProgress: callbacks.onProgress, pace: callbacks.pace, signal: callbacks.signal, ...limits };
+  const limits = {
+    maxFieldBytes: spec.maxFieldBytes ?? CSV_LIMITS.maxFieldBytes,
+    maxLineBytes: spec.maxLineBytes ?? CSV_LIMITS.maxLineBytes,
+  };
+  const canonical = {
+    sourceName: name,
+    onProgress: callbacks.onProgress,
+    pace: callbacks.pace,
+    signal: callbacks.signal,
+    ...limits,
+  };
   const access = localPath(spec.source) ? localAccess(spec.configDir) : undefined;
   let result: { rows: number; header: string[] };
   switch (format) {
     case 'csv':
-      result = await readCsv(await openSource(spec.source, store, access), {
-        delimiter: spec.delimiter, quote: spec.quote, header: spec.header, columns: spec.columns, onPlainLines: callbacks.onPlainLines, ...canonical,
-      }, callbacks.onHeader, callbacks.onRecord);
+      result = await readCsv(
+        await openSource(spec.source, store, access),
+        {
+          delimiter: spec.delimiter,
+          quote: spec.quote,
+          header: spec.header,
+          columns: spec.columns,
+          onPlainLines: callbacks.onPlainLines,
+          ...canonical,
+        },
+        callbacks.onHeader,
+        callbacks.onRecord,
+      );
       break;
     case 'jsonl':
-      result = await readCsv(jsonLinesToCsv(await openSource(spec.source, store, access), name, limits.maxLineBytes), canonical, callbacks.onHeader, callbacks.onRecord);
+      result = await readCsv(
+        jsonLinesToCsv(await openSource(spec.source, store, access), name, limits.maxLineBytes),
+        canonical,
+        callbacks.onHeader,
+        callbacks.onRecord,
+      );
       break;
     case 'parquet':
-      result = await withLocalFile(spec.source, store, access, (path) => readCsv(parquetToCsv(path, name), canonical, callbacks.onHeader, callbacks.onRecord));
+      result = await withLocalFile(spec.source, store, access, (path) =>
+        readCsv(parquetToCsv(path, name), canonical, callbacks.onHeader, callbacks.onRecord),
+      );
       break;
     case 'sql':
       if (!spec.query?.trim()) throw new SourceError(`${name}: a postgres:// source needs a "query"`, name);
-      result = await readCsv(sqlToCsv(spec.source, spec.query, name), canonical, callbacks.onHeader, callbacks.onRecord);
+      result = await readCsv(
+        sqlToCsv(spec.source, spec.query, name),
+        canonical,
+        callbacks.onHeader,
+        callbacks.onRecord,
+      );
       break;
   }
-  if (result.rows === 0) throw new CsvInputError(`${name}: the ${format === 'sql' ? 'query returned' : 'file has'} a header but no data rows`);
+  if (result.rows === 0)
+    throw new CsvInputError(
+      `${name}: the ${format === 'sql' ? 'query returned' : 'file has'} a header but no data rows`,
+    );
   return { rows: result.rows, format, columns: result.header };
 }
 
@@ -100,13 +148,18 @@ export async function readTable(spec: TableSpec, store: ObjectStore, callbacks: 
 export function cellText(value: unknown): string {
   if (value === null || value === undefined) return '';
   switch (typeof value) {
-    case 'string': return value;
-    case 'number': return String(value);
-    case 'bigint': return value.toString();
-    case 'boolean': return value ? 'true' : 'false';
+    case 'string':
+      return value;
+    case 'number':
+      return String(value);
+    case 'bigint':
+      return value.toString();
+    case 'boolean':
+      return value ? 'true' : 'false';
   }
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? '' : value.toISOString();
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
   return JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
@@ -145,11 +198,13 @@ async function* jsonLinesToCsv(input: Readable, name: string, maxLineBytes: numb
     } catch (error) {
       throw new CsvInputError(`${name}: line ${line} is not valid JSON (${(error as Error).message})`);
     }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new CsvInputError(`${name}: line ${line} is not a JSON object`);
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new CsvInputError(`${name}: line ${line} is not a JSON object`);
     const record = value as Record<string, unknown>;
     if (!columns) {
       columns = Object.keys(record);
-      if (columns.length === 0) throw new CsvInputError(`${name}: line ${line} is an empty object; the first record names the columns`);
+      if (columns.length === 0)
+        throw new CsvInputError(`${name}: line ${line} is an empty object; the first record names the columns`);
       checkColumnNames(columns, name);
       index = new Map(columns.map((c, i) => [c, i]));
       out += csvLine(columns);
@@ -157,7 +212,10 @@ async function* jsonLinesToCsv(input: Readable, name: string, maxLineBytes: numb
     const row = new Array<unknown>(columns.length).fill(null);
     for (const key in record) {
       const at = index.get(key);
-      if (at === undefined) throw new CsvInputError(`${name}: line ${line} has field "${key}", which the first record does not have (columns: ${columns.join(', ')})`);
+      if (at === undefined)
+        throw new CsvInputError(
+          `${name}: line ${line} has field "${key}", which the first record does not have (columns: ${columns.join(', ')})`,
+        );
       row[at] = record[key];
     }
     out += csvLine(row);
@@ -171,8 +229,12 @@ async function* jsonLinesToCsv(input: Readable, name: string, maxLineBytes: numb
       start = end + 1;
     }
     carry = start < buffer.length ? Buffer.from(buffer.subarray(start)) : undefined;
-    if (carry && carry.length > maxLineBytes) throw new CsvInputError(`${name} line ${line + 1}: line exceeds ${formatBytes(maxLineBytes)}`);
-    if (out.length >= CHUNK) { yield out; out = ''; }
+    if (carry && carry.length > maxLineBytes)
+      throw new CsvInputError(`${name} line ${line + 1}: line exceeds ${formatBytes(maxLineBytes)}`);
+    if (out.length >= CHUNK) {
+      yield out;
+      out = '';
+    }
   }
   if (carry) handle(carry);
   if (!columns) throw new CsvInputError(`${name}: the file is empty (no JSON records)`);
@@ -210,7 +272,10 @@ async function* parquetToCsv(path: string, name: string): AsyncGenerator<string>
     let out = '';
     for (const row of rows) {
       out += csvLine(names.map((column) => row[column]));
-      if (out.length >= CHUNK) { yield out; out = ''; }
+      if (out.length >= CHUNK) {
+        yield out;
+        out = '';
+      }
     }
     yield out;
     rowStart = rowEnd;
@@ -230,7 +295,8 @@ async function* sqlToCsv(url: string, query: string, name: string): AsyncGenerat
   try {
     statement = singleStatement(query);
   } catch (error) {
-    if (error instanceof UserSqlError) throw new SourceError(`${name}: the query is refused: ${error.message} — query: ${query}`, name);
+    if (error instanceof UserSqlError)
+      throw new SourceError(`${name}: the query is refused: ${error.message} — query: ${query}`, name);
     throw error;
   }
   const client = new pg.Client({ connectionString: resolveSecretReferences(url), connectionTimeoutMillis: 10_000 });
@@ -279,27 +345,43 @@ async function* sqlToCsv(url: string, query: string, name: string): AsyncGenerat
  * In an open transaction: `SET LOCAL ROLE` to the reader role when the server has it and the session may take it;
  * returns whether it did. Elsewhere the read-only transaction and the statement check are the guard.
  */
-export async function asReader(client: { query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> }): Promise<boolean> {
-  const { rows } = await client.query(`SELECT 1 FROM pg_roles WHERE rolname = $1 AND pg_has_role(session_user, oid, 'MEMBER')`, [READER_ROLE]);
+export async function asReader(client: {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+}): Promise<boolean> {
+  const { rows } = await client.query(
+    `SELECT 1 FROM pg_roles WHERE rolname = $1 AND pg_has_role(session_user, oid, 'MEMBER')`,
+    [READER_ROLE],
+  );
   if (rows.length === 0) return false;
   await client.query(`SET LOCAL ROLE ${READER_ROLE}`);
   return true;
 }
 
-/** SQL errors from the server (syntax, unknown table, permission) are the query's fault; connection trouble may pass. */
+/**
+ * SQL errors from the server (syntax, unknown table, permission) are the query's fault; connection trouble may pass.
+ */
 function sqlError(error: unknown, name: string, query: string): Error {
   const e = error as { code?: string; message?: string; position?: string };
   const transient = !e.code || /^(08|53|57|40)/.test(e.code) || /^E[A-Z]+$/.test(e.code);
   const where = e.position ? ` at character ${e.position}` : '';
   // 25006: a write in the read-only transaction; 42501: a table the reader role may not read.
-  const hint = e.code === '25006' ? ' (queries run read-only: they may not write)'
-    : e.code === '42501' ? ` (queries run as the role ${READER_ROLE}, which reads tables other than Flywheel's own; GRANT it SELECT on a table it needs)` : '';
+  const hint =
+    e.code === '25006'
+      ? ' (queries run read-only: they may not write)'
+      : e.code === '42501'
+        ? ` (queries run as the role ${READER_ROLE}, which reads tables other than Flywheel's own; GRANT it SELECT on a table it needs)`
+        : '';
   const message = `${name}: SQL error${e.code && !/^E[A-Z]+$/.test(e.code) ? ` ${e.code}` : ''}${where}: ${e.message ?? String(error)}${hint} — query: ${query}`;
   return transient ? new Error(message) : new SourceError(message, name);
 }
 
 /** Parquet needs random access: a remote file is downloaded to a temporary file first. */
-async function withLocalFile<T>(source: string, store: ObjectStore, access: LocalAccess | undefined, work: (path: string) => Promise<T>): Promise<T> {
+async function withLocalFile<T>(
+  source: string,
+  store: ObjectStore,
+  access: LocalAccess | undefined,
+  work: (path: string) => Promise<T>,
+): Promise<T> {
   const path = localPath(source);
   if (path) {
     await openSource(source, store, access).then((stream) => stream.destroy());

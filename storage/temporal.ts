@@ -9,14 +9,20 @@ function tlsOptions(settings: TemporalSettings) {
   if (settings.tls === true) return true;
   return {
     serverNameOverride: settings.tls.serverNameOverride,
-    clientCertPair: settings.tls.clientCertPath && settings.tls.clientKeyPath
-      ? { crt: readFileSync(settings.tls.clientCertPath), key: readFileSync(settings.tls.clientKeyPath) }
-      : undefined,
+    clientCertPair:
+      settings.tls.clientCertPath && settings.tls.clientKeyPath
+        ? { crt: readFileSync(settings.tls.clientCertPath), key: readFileSync(settings.tls.clientKeyPath) }
+        : undefined,
   };
 }
 
 export function connectTemporal(settings: TemporalSettings): Promise<Connection> {
-  return Connection.connect({ address: settings.address, tls: tlsOptions(settings), apiKey: settings.apiKey, connectTimeout: '10s' });
+  return Connection.connect({
+    address: settings.address,
+    tls: tlsOptions(settings),
+    apiKey: settings.apiKey,
+    connectTimeout: '10s',
+  });
 }
 
 export async function temporalClient(settings: TemporalSettings): Promise<Client> {

@@ -7,11 +7,19 @@ import type { Db } from '../storage/db';
 export type Alert = typeof alerts.$inferSelect;
 export type AlertStatus = Alert['status'];
 
-export async function listAlerts(db: Db, filter: { all?: boolean; model?: string; limit?: number } = {}): Promise<Alert[]> {
+export async function listAlerts(
+  db: Db,
+  filter: { all?: boolean; model?: string; limit?: number } = {},
+): Promise<Alert[]> {
   const where: SQL[] = [];
   if (!filter.all) where.push(inArray(alerts.status, ['open', 'acknowledged']));
   if (filter.model) where.push(eq(alerts.modelName, filter.model));
-  return db.select().from(alerts).where(and(...where)).orderBy(desc(alerts.openedAt)).limit(filter.limit ?? 500);
+  return db
+    .select()
+    .from(alerts)
+    .where(and(...where))
+    .orderBy(desc(alerts.openedAt))
+    .limit(filter.limit ?? 500);
 }
 
 export async function getAlert(db: Db, id: number): Promise<Alert> {
@@ -20,8 +28,12 @@ export async function getAlert(db: Db, id: number): Promise<Alert> {
   return row;
 }
 
-/** Records an action directly, for alerts whose monitor has ended (a running monitor records it itself, from a signal). */
+/**
+ * Records an action directly, for alerts whose monitor has ended (a running monitor records it itself, from a signal).
+ */
 export async function setAlertStatus(db: Db, id: number, action: 'acknowledge' | 'resolve'): Promise<void> {
-  await db.update(alerts).set(action === 'resolve' ? { status: 'resolved', resolvedAt: new Date() } : { status: 'acknowledged' })
+  await db
+    .update(alerts)
+    .set(action === 'resolve' ? { status: 'resolved', resolvedAt: new Date() } : { status: 'acknowledged' })
     .where(and(eq(alerts.id, id), inArray(alerts.status, action === 'resolve' ? ['open', 'acknowledged'] : ['open'])));
 }

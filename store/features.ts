@@ -9,7 +9,16 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { PgTable, type PgTransactionConfig } from 'drizzle-orm/pg-core';
 import { ApiError, invalid } from '../config/errors';
 import { definitionHash, type FeatureType, type FeatureView } from '../features/define';
-import { createOfflineTableSql, loadFromQuerySql, materializeSql, offlineTableName, quote, requiredColumns, SQL_TYPES, viewRef } from '../features/sql';
+import {
+  createOfflineTableSql,
+  loadFromQuerySql,
+  materializeSql,
+  offlineTableName,
+  quote,
+  requiredColumns,
+  SQL_TYPES,
+  viewRef,
+} from '../features/sql';
 import { checkSqlExpression, singleStatement, UserSqlError } from '../ml/userSql';
 import * as schema from '../schema/index';
 import { featureViews, onlineFeatures } from '../schema/features';
@@ -31,17 +40,31 @@ const VIEW_REF = /^([a-z][a-z0-9_]{0,40})(?:@([1-9]\d{0,8}))?$/;
 // ---------------------------------------------------------------- views
 
 /** Registers a view; the same definition again returns its existing version. Creates the offline table. */
-export async function registerFeatureView(db: Db, view: FeatureView): Promise<{ row: FeatureViewRow; created: boolean }> {
+export async function registerFeatureView(
+  db: Db,
+  view: FeatureView,
+): Promise<{ row: FeatureViewRow; created: boolean }> {
   const hash = definitionHash(view);
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`feature_view:${view.name}`}))`);
-    const [same] = await tx.select().from(featureViews).where(and(eq(featureViews.name, view.name), eq(featureViews.hash, hash)));
+    const [same] = await tx
+      .select()
+      .from(featureViews)
+      .where(and(eq(featureViews.name, view.name), eq(featureViews.hash, hash)));
     if (same) return { row: same, created: false };
-    const [latest] = await tx.select({ version: featureViews.version }).from(featureViews).where(eq(featureViews.name, view.name)).orderBy(desc(featureViews.version)).limit(1);
+    const [latest] = await tx
+      .select({ version: featureViews.version })
+      .from(featureViews)
+      .where(eq(featureViews.name, view.name))
+      .orderBy(desc(featureViews.version))
+      .limit(1);
     const version = (latest?.version ?? 0) + 1;
     const table = offlineTableName(view.name, version);
     for (const statement of createOfflineTableSql(view, table)) await tx.execute(sql.raw(statement));
-    const [row] = await tx.insert(featureViews).values({ name: view.name, version, definition: view, hash, offlineTable: table }).returning();
+    const [row] = await tx
+      .insert(featureViews)
+      .values({ name: view.name, version, definition: view, hash, offlineTable: table })
+      .returning();
     return { row: row!, created: true };
   });
 }
@@ -49,12 +72,27 @@ export async function registerFeatureView(db: Db, view: FeatureView): Promise<{ 
 /** `name` (its latest version) or `name@version`; a 400 naming `field` when malformed, a 404 when not registered. */
 export async function findFeatureView(db: Db, ref: string, field = 'view'): Promise<FeatureViewRow> {
   const match = VIEW_REF.exec(ref);
-  if (!match) throw invalid(field, `"${ref.length > 80 ? `${ref.slice(0, 80)}…` : ref}" must be a feature view name or name@version`);
+  if (!match)
+    throw invalid(
+      field,
+      `"${ref.length > 80 ? `${ref.slice(0, 80)}…` : ref}" must be a feature view name or name@version`,
+    );
   const [, name, version] = match as unknown as [string, string, string | undefined];
-  const [row] = await db.select().from(featureViews)
-    .where(version ? and(eq(featureViews.name, name), eq(featureViews.version, Number(version))) : eq(featureViews.name, name))
-    .orderBy(desc(featureViews.version)).limit(1);
-  if (!row) throw new ApiError('RESOURCE_DOES_NOT_EXIST', `no feature view ${ref} (register it with \`flywheel features apply <file.ts>\`)`);
+  const [row] = await db
+    .select()
+    .from(featureViews)
+    .where(
+      version
+        ? and(eq(featureViews.name, name), eq(featureViews.version, Number(version)))
+        : eq(featureViews.name, name),
+    )
+    .orderBy(desc(featureViews.version))
+    .limit(1);
+  if (!row)
+    throw new ApiError(
+      'RESOURCE_DOES_NOT_EXIST',
+      `no feature view ${ref} (register it with \`flywheel features apply <file.ts>\`)`,
+    );
   return row;
 }
 
@@ -81,11 +119,29 @@ export async function featureStatistics(db: Db, row: FeatureViewRow): Promise<Fe
   for (const [feature, type] of Object.entries(row.definition.features)) {
     const column = quote(feature);
     const numeric = type === 'number' || type === 'integer';
-    const { rows } = await db.execute(sql.raw(`SELECT count(${column})::bigint AS n, count(*)::bigint AS total,
+    const { rows } = await db.execute(
+      sql.raw(`SELECT count(${column})::bigint AS n, count(*)::bigint AS total,
       ${numeric ? `min(${column})::float8 AS lo, avg(${column})::float8 AS mean, max(${column})::float8 AS hi` : 'NULL::float8 AS lo, NULL::float8 AS mean, NULL::float8 AS hi'},
-      count(DISTINCT ${column})::bigint AS distinct FROM ${quote(row.offlineTable)}`));
-    const s = rows[0] as { n: string; total: string; lo: number | null; mean: number | null; hi: number | null; distinct: string };
-    out.push({ feature, type, nonNull: Number(s.n), total: Number(s.total), min: s.lo, mean: s.mean, max: s.hi, distinct: Number(s.distinct) });
+      count(DISTINCT ${column})::bigint AS distinct FROM ${quote(row.offlineTable)}`),
+    );
+    const s = rows[0] as {
+      n: string;
+      total: string;
+      lo: number | null;
+      mean: number | null;
+      hi: number | null;
+      distinct: string;
+    };
+    out.push({
+      feature,
+      type,
+      nonNull: Number(s.n),
+      total: Number(s.total),
+      min: s.lo,
+      mean: s.mean,
+      max: s.hi,
+      distinct: Number(s.distinct),
+    });
   }
   return out;
 }
@@ -95,35 +151,58 @@ export function checkTransforms(row: FeatureViewRow): void {
   try {
     for (const t of Object.values(row.definition.transforms)) checkSqlExpression(t.expression);
   } catch (error) {
-    throw new FeatureDataError(`feature view ${viewRef(row.name, row.version)}: a transform is refused: ${(error as Error).message}`);
+    throw new FeatureDataError(
+      `feature view ${viewRef(row.name, row.version)}: a transform is refused: ${(error as Error).message}`,
+    );
   }
 }
 
 // ---------------------------------------------------------------- the reader role
 
 /** Flywheel's own tables: the reader role may never read them (tokens, registry, runs …). */
-const FLYWHEEL_TABLES = (Object.values(schema) as unknown[]).filter((value): value is PgTable => is(value, PgTable)).map((table) => getTableName(table));
+const FLYWHEEL_TABLES = (Object.values(schema) as unknown[])
+  .filter((value): value is PgTable => is(value, PgTable))
+  .map((table) => getTableName(table));
 
 /**
  * Makes sure the reader role exists and may read every table in `public` but Flywheel's own; true when user SQL can
  * run as it. Without the right to create roles it warns why and returns false: read-only transactions still apply.
  */
-export async function prepareReaderRole(db: Db, warn: (message: string) => void = (message) => console.warn(message)): Promise<boolean> {
+export async function prepareReaderRole(
+  db: Db,
+  warn: (message: string) => void = (message) => console.warn(message),
+): Promise<boolean> {
   try {
     await db.transaction(async (tx) => {
       await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${READER_ROLE}))`);
       const [existing] = (await tx.execute(sql`select 1 from pg_roles where rolname = ${READER_ROLE}`)).rows;
-      if (!existing) await tx.execute(sql.raw(`CREATE ROLE ${READER_ROLE} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT`));
+      if (!existing)
+        await tx.execute(sql.raw(`CREATE ROLE ${READER_ROLE} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT`));
       await tx.execute(sql.raw(`GRANT USAGE ON SCHEMA public TO ${READER_ROLE}`));
       await tx.execute(sql.raw(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${READER_ROLE}`));
-      const own = (await tx.execute(sql`select tablename from pg_tables where schemaname = 'public' and tablename in ${FLYWHEEL_TABLES}`)).rows;
-      if (own.length) await tx.execute(sql.raw(`REVOKE ALL ON ${own.map((t) => quote(String(t.tablename))).join(', ')} FROM ${READER_ROLE}`));
-      await tx.execute(sql.raw(`GRANT TEMPORARY ON DATABASE ${quote(String((await tx.execute(sql`select current_database() as name`)).rows[0]!.name))} TO ${READER_ROLE}`));
+      const own = (
+        await tx.execute(
+          sql`select tablename from pg_tables where schemaname = 'public' and tablename in ${FLYWHEEL_TABLES}`,
+        )
+      ).rows;
+      if (own.length)
+        await tx.execute(
+          sql.raw(`REVOKE ALL ON ${own.map((t) => quote(String(t.tablename))).join(', ')} FROM ${READER_ROLE}`),
+        );
+      await tx.execute(
+        sql.raw(
+          `GRANT TEMPORARY ON DATABASE ${quote(String((await tx.execute(sql`select current_database() as name`)).rows[0]!.name))} TO ${READER_ROLE}`,
+        ),
+      );
     });
-    const { rows } = await db.execute(sql`select 1 from pg_roles where rolname = ${READER_ROLE} and pg_has_role(session_user, oid, 'MEMBER')`);
+    const { rows } = await db.execute(
+      sql`select 1 from pg_roles where rolname = ${READER_ROLE} and pg_has_role(session_user, oid, 'MEMBER')`,
+    );
     return rows.length > 0;
   } catch (error) {
-    warn(`user SQL runs without the ${READER_ROLE} role (read-only transactions still apply): ${(error as Error).message}`);
+    warn(
+      `user SQL runs without the ${READER_ROLE} role (read-only transactions still apply): ${(error as Error).message}`,
+    );
     return false;
   }
 }
@@ -131,8 +210,11 @@ export async function prepareReaderRole(db: Db, warn: (message: string) => void 
 /** Says why a read was refused when it was the reader role's doing. */
 function permissionHint(error: unknown): string {
   const code = (error as { code?: string }).code;
-  return code === '42501' ? ` (feature-view SQL runs as ${READER_ROLE}, which may read any table but Flywheel's own; GRANT it SELECT on a table in another schema)`
-    : code === '25006' ? ' (feature-view SQL runs read-only)' : '';
+  return code === '42501'
+    ? ` (feature-view SQL runs as ${READER_ROLE}, which may read any table but Flywheel's own; GRANT it SELECT on a table in another schema)`
+    : code === '25006'
+      ? ' (feature-view SQL runs read-only)'
+      : '';
 }
 
 // ---------------------------------------------------------------- one session
@@ -145,14 +227,20 @@ type Transaction = <R>(body: (tx: SessionTx) => Promise<R>, config?: PgTransacti
  * a failure always rolls back. A connection that cannot even roll back afterwards is discarded, never handed back to
  * the pool inside an aborted transaction.
  */
-async function withSession<T>(db: Db, work: (client: pg.PoolClient, transaction: Transaction) => Promise<T>): Promise<T> {
+async function withSession<T>(
+  db: Db,
+  work: (client: pg.PoolClient, transaction: Transaction) => Promise<T>,
+): Promise<T> {
   const client = await db.$client.connect();
   const session = drizzle(client);
   let broken: Error | undefined;
   try {
     return await work(client, (body, config) => session.transaction(body, config));
   } catch (error) {
-    broken = await client.query('ROLLBACK').then(() => undefined, (rollback: Error) => rollback);
+    broken = await client.query('ROLLBACK').then(
+      () => undefined,
+      (rollback: Error) => rollback,
+    );
     throw error;
   } finally {
     client.release(broken);
@@ -179,7 +267,11 @@ class RowBatches implements RowSink {
   private waiting = 0;
   private batch: Record<string, string | null>[] = [];
 
-  constructor(private readonly client: pg.PoolClient, private readonly table: string, private readonly onSent: () => void = () => undefined) {}
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly table: string,
+    private readonly onSent: () => void = () => undefined,
+  ) {}
 
   run(text: string, values?: unknown[]): void {
     this.waiting++;
@@ -205,12 +297,17 @@ class RowBatches implements RowSink {
 
   /** Waits for what is in flight, whatever its outcome (before a rollback or a release). */
   settle(): Promise<void> {
-    return this.chain.then(() => undefined, () => undefined);
+    return this.chain.then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   private flush(): void {
     if (!this.batch.length) return;
-    this.run(`INSERT INTO ${this.table} SELECT * FROM json_populate_recordset(null::${this.table}, $1)`, [JSON.stringify(this.batch)]);
+    this.run(`INSERT INTO ${this.table} SELECT * FROM json_populate_recordset(null::${this.table}, $1)`, [
+      JSON.stringify(this.batch),
+    ]);
     this.batch = [];
   }
 }
@@ -228,7 +325,9 @@ async function filled(batches: RowBatches, fill: () => Promise<void>): Promise<v
 
 // ---------------------------------------------------------------- offline store
 
-/** A temporary table: the one kind a read-only transaction may fill, so the source query never runs with write access. */
+/**
+ * A temporary table: the one kind a read-only transaction may fill, so the source query never runs with write access.
+ */
 const LOAD_TABLE = 'fv_load';
 
 const loadedSet = (loadedFrom: string, rows: number) => ({ loadedFrom, loadedAt: new Date(), rowCount: rows });
@@ -239,7 +338,11 @@ const isVersion = (row: FeatureViewRow) => and(eq(featureViews.name, row.name), 
  * read-only, as the reader role, into a temporary table; only then is the offline table replaced, with the view's
  * load recorded in the same transaction.
  */
-export async function loadOfflineFromQuery(db: Db, row: FeatureViewRow, warn?: (message: string) => void): Promise<{ rows: number; loadedFrom: string }> {
+export async function loadOfflineFromQuery(
+  db: Db,
+  row: FeatureViewRow,
+  warn?: (message: string) => void,
+): Promise<{ rows: number; loadedFrom: string }> {
   const view = row.definition;
   if (!('query' in view.source)) throw new Error(`feature view ${row.name} has no SQL source`);
   const table = quote(row.offlineTable);
@@ -259,21 +362,37 @@ export async function loadOfflineFromQuery(db: Db, row: FeatureViewRow, warn?: (
     if (reader) await client.query(`GRANT INSERT ON pg_temp.${LOAD_TABLE} TO ${READER_ROLE}`);
     try {
       // The source runs read-only, as the reader role: its columns first, then its rows into the temporary table.
-      const castError = await transaction(async () => {
-        if (reader) await asReader(client);
-        const fields = await userQuery(client, `SELECT * FROM (${statement}\n) src LIMIT 0`).then(
-          (result) => result.fields.map((f) => f.name),
-          (error: Error) => { throw fail(`its source query fails: ${error.message}${permissionHint(error)}`); },
-        );
-        const missing = requiredColumns(view).filter((c) => !fields.includes(c.column));
-        if (missing.length) throw fail(`its source lacks ${missing.map((m) => `the ${m.role} column "${m.column}"`).join(', ')} (it has: ${fields.join(', ')})`);
-        return userQuery(client, loadFromQuerySql(view, LOAD_TABLE, statement)).then(() => undefined, (error: Error) => error);
-      }, { accessMode: 'read only' });
-      if (castError) {
-        throw fail(await transaction(async () => {
+      const castError = await transaction(
+        async () => {
           if (reader) await asReader(client);
-          return nameBadColumn((text) => userQuery(client, text), view, statement, castError);
-        }, { accessMode: 'read only' }));
+          const fields = await userQuery(client, `SELECT * FROM (${statement}\n) src LIMIT 0`).then(
+            (result) => result.fields.map((f) => f.name),
+            (error: Error) => {
+              throw fail(`its source query fails: ${error.message}${permissionHint(error)}`);
+            },
+          );
+          const missing = requiredColumns(view).filter((c) => !fields.includes(c.column));
+          if (missing.length)
+            throw fail(
+              `its source lacks ${missing.map((m) => `the ${m.role} column "${m.column}"`).join(', ')} (it has: ${fields.join(', ')})`,
+            );
+          return userQuery(client, loadFromQuerySql(view, LOAD_TABLE, statement)).then(
+            () => undefined,
+            (error: Error) => error,
+          );
+        },
+        { accessMode: 'read only' },
+      );
+      if (castError) {
+        throw fail(
+          await transaction(
+            async () => {
+              if (reader) await asReader(client);
+              return nameBadColumn((text) => userQuery(client, text), view, statement, castError);
+            },
+            { accessMode: 'read only' },
+          ),
+        );
       }
       // Then, with write access but no user SQL, the offline table is replaced and the load recorded.
       return await transaction(async (tx) => {
@@ -291,10 +410,20 @@ export async function loadOfflineFromQuery(db: Db, row: FeatureViewRow, warn?: (
 }
 
 /** A cast failed while loading: find the column (and an example value) that does not fit its declared type. */
-async function nameBadColumn(query: (text: string) => Promise<unknown>, view: FeatureView, statement: string, error: Error): Promise<string> {
+async function nameBadColumn(
+  query: (text: string) => Promise<unknown>,
+  view: FeatureView,
+  statement: string,
+  error: Error,
+): Promise<string> {
   const types: [string, string, string][] = [
-    [view.timestamp, 'timestamptz', 'a timestamp'], ...(view.createdTimestamp ? [[view.createdTimestamp, 'timestamptz', 'a timestamp'] as [string, string, string]] : []),
-    ...Object.entries(view.features).map(([f, t]) => [f, SQL_TYPES[t], t === 'integer' ? 'an integer' : `a ${t}`] as [string, string, string]),
+    [view.timestamp, 'timestamptz', 'a timestamp'],
+    ...(view.createdTimestamp
+      ? [[view.createdTimestamp, 'timestamptz', 'a timestamp'] as [string, string, string]]
+      : []),
+    ...Object.entries(view.features).map(
+      ([f, t]) => [f, SQL_TYPES[t], t === 'integer' ? 'an integer' : `a ${t}`] as [string, string, string],
+    ),
   ];
   for (const [column, type, what] of types) {
     try {
@@ -311,17 +440,31 @@ async function nameBadColumn(query: (text: string) => Promise<unknown>, view: Fe
  * caller) and records where they came from, in one transaction: a failing fill leaves the old rows in place.
  */
 export async function replaceOfflineRows(
-  db: Db, row: FeatureViewRow, loadedFrom: string, fill: (rows: RowSink) => Promise<void>, onProgress: (rows: number) => void = () => undefined,
+  db: Db,
+  row: FeatureViewRow,
+  loadedFrom: string,
+  fill: (rows: RowSink) => Promise<void>,
+  onProgress: (rows: number) => void = () => undefined,
 ): Promise<number> {
   const table = quote(row.offlineTable);
-  return withSession(db, (client, transaction) => transaction(async (tx) => {
-    let rows = 0;
-    const batches = new RowBatches(client, table, () => onProgress(rows));
-    await client.query(`TRUNCATE ${table}`);
-    await filled(batches, () => fill({ add: (values) => { rows++; batches.add(values); }, pace: batches.pace }));
-    await tx.update(featureViews).set(loadedSet(loadedFrom, rows)).where(isVersion(row));
-    return rows;
-  }));
+  return withSession(db, (client, transaction) =>
+    transaction(async (tx) => {
+      let rows = 0;
+      const batches = new RowBatches(client, table, () => onProgress(rows));
+      await client.query(`TRUNCATE ${table}`);
+      await filled(batches, () =>
+        fill({
+          add: (values) => {
+            rows++;
+            batches.add(values);
+          },
+          pace: batches.pace,
+        }),
+      );
+      await tx.update(featureViews).set(loadedSet(loadedFrom, rows)).where(isVersion(row));
+      return rows;
+    }),
+  );
 }
 
 /** Entity rows for a point-in-time join: a scratch table of text columns, created from the first `columns` call. */
@@ -330,18 +473,28 @@ export interface ScratchSink extends RowSink {
 }
 
 /** Fills a new unlogged scratch table (dropping one of that name first) in one transaction: a failure leaves none. */
-export async function fillScratchTable(db: Db, scratch: string, fill: (sink: ScratchSink) => Promise<void>, onSent?: () => void): Promise<void> {
+export async function fillScratchTable(
+  db: Db,
+  scratch: string,
+  fill: (sink: ScratchSink) => Promise<void>,
+  onSent?: () => void,
+): Promise<void> {
   const table = quote(scratch);
   await dropScratchTable(db, scratch);
-  await withSession(db, (client, transaction) => transaction(async () => {
-    // The CREATE goes first on this client, then the batches behind it.
-    const batches = new RowBatches(client, table, onSent);
-    await filled(batches, () => fill({
-      columns: (header) => batches.run(`CREATE UNLOGGED TABLE ${table} (${header.map((c) => `${quote(c)} text`).join(', ')})`),
-      add: (values) => batches.add(values),
-      pace: batches.pace,
-    }));
-  }));
+  await withSession(db, (client, transaction) =>
+    transaction(async () => {
+      // The CREATE goes first on this client, then the batches behind it.
+      const batches = new RowBatches(client, table, onSent);
+      await filled(batches, () =>
+        fill({
+          columns: (header) =>
+            batches.run(`CREATE UNLOGGED TABLE ${table} (${header.map((c) => `${quote(c)} text`).join(', ')})`),
+          add: (values) => batches.add(values),
+          pace: batches.pace,
+        }),
+      );
+    }),
+  );
 }
 
 export async function dropScratchTable(db: Db, scratch: string): Promise<void> {
@@ -351,8 +504,15 @@ export async function dropScratchTable(db: Db, scratch: string): Promise<void> {
 // ---------------------------------------------------------------- online store
 
 /** The event-time range of a view's offline rows, in ms since the epoch; nulls when it has none. */
-export async function offlineEventRange(db: Db, row: FeatureViewRow): Promise<{ min: number | null; max: number | null }> {
-  const { rows } = await db.execute(sql.raw(`SELECT extract(epoch from min(event_ts)) * 1000 AS min, extract(epoch from max(event_ts)) * 1000 AS max FROM ${quote(row.offlineTable)}`));
+export async function offlineEventRange(
+  db: Db,
+  row: FeatureViewRow,
+): Promise<{ min: number | null; max: number | null }> {
+  const { rows } = await db.execute(
+    sql.raw(
+      `SELECT extract(epoch from min(event_ts)) * 1000 AS min, extract(epoch from max(event_ts)) * 1000 AS max FROM ${quote(row.offlineTable)}`,
+    ),
+  );
   const range = rows[0] as { min: string | null; max: string | null };
   return { min: range.min === null ? null : Number(range.min), max: range.max === null ? null : Number(range.max) };
 }
@@ -361,17 +521,25 @@ export async function offlineEventRange(db: Db, row: FeatureViewRow): Promise<{ 
 export async function materializeWindow(db: Db, row: FeatureViewRow, from: Date, to: Date): Promise<number> {
   checkTransforms(row);
   const ref = viewRef(row.name, row.version);
-  return withSession(db, (client, transaction) => transaction(async (tx) => {
-    const { rowCount } = await client.query(materializeSql(row.definition, row.offlineTable, ref), [from, to]);
-    await tx.update(featureViews).set({ materializedUntil: sql`greatest(coalesce(${featureViews.materializedUntil}, ${to}), ${to})` }).where(isVersion(row));
-    return rowCount ?? 0;
-  }));
+  return withSession(db, (client, transaction) =>
+    transaction(async (tx) => {
+      const { rowCount } = await client.query(materializeSql(row.definition, row.offlineTable, ref), [from, to]);
+      await tx
+        .update(featureViews)
+        .set({ materializedUntil: sql`greatest(coalesce(${featureViews.materializedUntil}, ${to}), ${to})` })
+        .where(isVersion(row));
+      return rowCount ?? 0;
+    }),
+  );
 }
 
 /** Starts over: the view's online rows and its watermark are cleared together (a full re-materialisation). */
 export async function resetMaterialization(db: Db, name: string, version: number): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.delete(onlineFeatures).where(eq(onlineFeatures.view, viewRef(name, version)));
-    await tx.update(featureViews).set({ materializedUntil: null }).where(and(eq(featureViews.name, name), eq(featureViews.version, version)));
+    await tx
+      .update(featureViews)
+      .set({ materializedUntil: null })
+      .where(and(eq(featureViews.name, name), eq(featureViews.version, version)));
   });
 }

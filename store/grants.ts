@@ -23,20 +23,22 @@ export const GRANT_TTL_MS = 10 * 60_000;
 const KEY_FILE = 'grant-key';
 const MIN_KEY_BYTES = 32;
 
-const claimsSchema = z.object({
-  id: z.string().min(1),
-  /** Recorded as the actor of what the grant allows: `token:<name>`, `alert:<id>`. */
-  actor: z.string().min(1),
-  scope: z.enum(GRANT_SCOPES),
-  model: z.string().min(1),
-  action: z.enum(GRANT_ACTIONS),
-  /** The workflow it was issued for (its children may present it too). */
-  workflowId: z.string().min(1),
-  alias: z.string().min(1).optional(),
-  version: z.number().int().positive().optional(),
-  /** Epoch ms. */
-  expiresAt: z.number().int(),
-}).strict();
+const claimsSchema = z
+  .object({
+    id: z.string().min(1),
+    /** Recorded as the actor of what the grant allows: `token:<name>`, `alert:<id>`. */
+    actor: z.string().min(1),
+    scope: z.enum(GRANT_SCOPES),
+    model: z.string().min(1),
+    action: z.enum(GRANT_ACTIONS),
+    /** The workflow it was issued for (its children may present it too). */
+    workflowId: z.string().min(1),
+    alias: z.string().min(1).optional(),
+    version: z.number().int().positive().optional(),
+    /** Epoch ms. */
+    expiresAt: z.number().int(),
+  })
+  .strict();
 export type GrantClaims = z.infer<typeof claimsSchema>;
 const grantSchema = z.object({ claims: claimsSchema, signature: z.string().regex(/^[0-9a-f]{64}$/) }).strict();
 export type Grant = z.infer<typeof grantSchema>;
@@ -62,7 +64,8 @@ export function grantKey(config: Pick<FlywheelConfig, 'stateDir' | 'grantKey'> =
   if (cachedKey?.source === source) return cachedKey.key;
   let key: Buffer;
   if (fromEnv) {
-    if (fromEnv.length < MIN_KEY_BYTES) throw new GrantError(`FLYWHEEL_GRANT_KEY must have at least ${MIN_KEY_BYTES} characters`);
+    if (fromEnv.length < MIN_KEY_BYTES)
+      throw new GrantError(`FLYWHEEL_GRANT_KEY must have at least ${MIN_KEY_BYTES} characters`);
     key = Buffer.from(fromEnv, 'utf8');
   } else key = readOrCreateKey(source);
   cachedKey = { source, key };
@@ -90,24 +93,48 @@ function readOrCreateKey(file: string): Buffer {
 }
 
 function checkedKey(key: Buffer, file: string): Buffer {
-  if (key.length < MIN_KEY_BYTES) throw new GrantError(`${file} holds ${key.length} bytes; a grant key needs ${MIN_KEY_BYTES} (delete it to create a new one)`);
+  if (key.length < MIN_KEY_BYTES)
+    throw new GrantError(
+      `${file} holds ${key.length} bytes; a grant key needs ${MIN_KEY_BYTES} (delete it to create a new one)`,
+    );
   return key;
 }
 
 /** The signed text: the claims in a fixed order, so a JSON round trip through Temporal cannot change it. */
 function signed(claims: GrantClaims, key: Buffer): string {
-  const text = JSON.stringify([claims.id, claims.actor, claims.scope, claims.model, claims.action, claims.workflowId, claims.alias ?? null, claims.version ?? null, claims.expiresAt]);
+  const text = JSON.stringify([
+    claims.id,
+    claims.actor,
+    claims.scope,
+    claims.model,
+    claims.action,
+    claims.workflowId,
+    claims.alias ?? null,
+    claims.version ?? null,
+    claims.expiresAt,
+  ]);
   return createHmac('sha256', key).update(text).digest('hex');
 }
 
 export function issueGrant(request: GrantRequest, options: { ttlMs?: number; now?: number; key?: Buffer } = {}): Grant {
-  const claims: GrantClaims = { id: randomUUID(), ...request, expiresAt: (options.now ?? Date.now()) + (options.ttlMs ?? GRANT_TTL_MS) };
+  const claims: GrantClaims = {
+    id: randomUUID(),
+    ...request,
+    expiresAt: (options.now ?? Date.now()) + (options.ttlMs ?? GRANT_TTL_MS),
+  };
   const parsed = claimsSchema.parse(claims);
   return { claims: parsed, signature: signed(parsed, options.key ?? grantKey()) };
 }
 
-/** A grant from an admin token the caller checked itself, or null when the token is missing, unknown, revoked or not admin. */
-export async function grantFromToken(db: Db, token: string | undefined, request: Omit<GrantRequest, 'actor' | 'scope'>): Promise<Grant | null> {
+/**
+ * A grant from an admin token the caller checked itself, or null when the token is missing, unknown, revoked or not
+ * admin.
+ */
+export async function grantFromToken(
+  db: Db,
+  token: string | undefined,
+  request: Omit<GrantRequest, 'actor' | 'scope'>,
+): Promise<Grant | null> {
   const found = await verifyToken(db, token, ['admin']);
   return found ? issueGrant({ ...request, actor: `token:${found.name}`, scope: 'admin' }) : null;
 }
@@ -131,17 +158,32 @@ export interface GrantExpectation {
 export function verifyGrant(grant: unknown, expected: GrantExpectation): GrantClaims {
   if (grant === undefined || grant === null) throw new GrantError('no grant was given');
   const parsed = grantSchema.safeParse(grant);
-  if (!parsed.success) throw new GrantError(`the grant is malformed (${parsed.error.issues[0]?.path.join('.') || 'grant'}: ${parsed.error.issues[0]?.message})`);
+  if (!parsed.success)
+    throw new GrantError(
+      `the grant is malformed (${parsed.error.issues[0]?.path.join('.') || 'grant'}: ${parsed.error.issues[0]?.message})`,
+    );
   const { claims, signature } = parsed.data;
   const expectedSignature = Buffer.from(signed(claims, expected.key ?? grantKey()), 'hex');
-  if (!timingSafeEqual(expectedSignature, Buffer.from(signature, 'hex'))) throw new GrantError('the grant\'s signature does not match: it was altered, forged or signed with another key');
+  if (!timingSafeEqual(expectedSignature, Buffer.from(signature, 'hex')))
+    throw new GrantError("the grant's signature does not match: it was altered, forged or signed with another key");
   if (expected.checkExpiry !== false && claims.expiresAt <= (expected.now ?? Date.now())) {
-    throw new GrantError(`the grant expired at ${new Date(claims.expiresAt).toISOString()} (grants live ${GRANT_TTL_MS / 60_000} minutes)`);
+    throw new GrantError(
+      `the grant expired at ${new Date(claims.expiresAt).toISOString()} (grants live ${GRANT_TTL_MS / 60_000} minutes)`,
+    );
   }
-  if (claims.model !== expected.model) throw new GrantError(`the grant is for model "${claims.model}", not "${expected.model}"`);
-  if (!expected.actions.includes(claims.action)) throw new GrantError(`the grant allows ${claims.action}, not ${expected.actions.join(' or ')}`);
-  if (!expected.workflowIds.includes(claims.workflowId)) throw new GrantError(`the grant was issued for workflow ${claims.workflowId}, not ${expected.workflowIds.join(' or ')}`);
-  if (expected.alias !== undefined && claims.alias !== expected.alias) throw new GrantError(`the grant is for ${claims.alias ? `@${claims.alias}` : 'no alias'}, not @${expected.alias}`);
-  if (expected.version !== undefined && claims.version !== expected.version) throw new GrantError(`the grant is for ${claims.version ? `v${claims.version}` : 'no version'}, not v${expected.version}`);
+  if (claims.model !== expected.model)
+    throw new GrantError(`the grant is for model "${claims.model}", not "${expected.model}"`);
+  if (!expected.actions.includes(claims.action))
+    throw new GrantError(`the grant allows ${claims.action}, not ${expected.actions.join(' or ')}`);
+  if (!expected.workflowIds.includes(claims.workflowId))
+    throw new GrantError(
+      `the grant was issued for workflow ${claims.workflowId}, not ${expected.workflowIds.join(' or ')}`,
+    );
+  if (expected.alias !== undefined && claims.alias !== expected.alias)
+    throw new GrantError(`the grant is for ${claims.alias ? `@${claims.alias}` : 'no alias'}, not @${expected.alias}`);
+  if (expected.version !== undefined && claims.version !== expected.version)
+    throw new GrantError(
+      `the grant is for ${claims.version ? `v${claims.version}` : 'no version'}, not v${expected.version}`,
+    );
   return claims;
 }

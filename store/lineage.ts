@@ -52,8 +52,14 @@ async function optional<T>(read: Promise<T>): Promise<T | undefined> {
 const alertOf = (id: number, alert: Alert | undefined): LineageAlert => {
   const served = (alert?.details as { version?: unknown } | undefined)?.version;
   return {
-    id, check: alert?.check ?? null, severity: alert?.severity ?? null, status: alert?.status ?? null, openedAt: alert?.openedAt ?? null,
-    monitorWorkflowId: alert?.monitorWorkflowId ?? null, message: alert?.message ?? null, servedVersion: typeof served === 'number' ? served : null,
+    id,
+    check: alert?.check ?? null,
+    severity: alert?.severity ?? null,
+    status: alert?.status ?? null,
+    openedAt: alert?.openedAt ?? null,
+    monitorWorkflowId: alert?.monitorWorkflowId ?? null,
+    message: alert?.message ?? null,
+    servedVersion: typeof served === 'number' ? served : null,
   };
 };
 
@@ -62,20 +68,48 @@ export async function modelLineage(db: Db, modelName: string, version: number, d
   const mv: ModelVersion = await getModelVersion(db, modelName, version);
   const run = mv.runId ? await optional(getRun(db, mv.runId)) : undefined;
   const alertId = run?.tags.alert ? Number(run.tags.alert) : undefined;
-  const alert = alertId !== undefined && Number.isSafeInteger(alertId) ? alertOf(alertId, await optional(getAlert(db, alertId))) : null;
+  const alert =
+    alertId !== undefined && Number.isSafeInteger(alertId)
+      ? alertOf(alertId, await optional(getAlert(db, alertId)))
+      : null;
   const served = alert?.servedVersion;
-  const servedLineage = served != null && served !== version && depth > 0 ? (await optional(modelLineage(db, modelName, served, depth - 1))) ?? null : null;
+  const servedLineage =
+    served != null && served !== version && depth > 0
+      ? ((await optional(modelLineage(db, modelName, served, depth - 1))) ?? null)
+      : null;
   let dataset: ModelLineage['dataset'] = null;
   if (mv.datasetVersionId) {
     const found = await findDatasetVersion(db, mv.datasetVersionId);
     const verdict = mv.workflowId ? await findValidationVerdict(db, mv.datasetVersionId, mv.workflowId) : undefined;
-    dataset = { id: mv.datasetVersionId, rowCount: found?.rowCount ?? null, sourceUri: found?.sourceUri ?? null, validationPassed: verdict?.passed ?? null };
+    dataset = {
+      id: mv.datasetVersionId,
+      rowCount: found?.rowCount ?? null,
+      sourceUri: found?.sourceUri ?? null,
+      validationPassed: verdict?.passed ?? null,
+    };
   }
   return {
-    modelName, version, registeredAt: mv.createdAt, metrics: mv.metrics, trigger: run?.tags.trigger ?? 'cli', alert, servedLineage,
-    workflowId: mv.workflowId, source: mv.source,
-    run: run ? { id: run.id, status: run.status, backend: run.backend, sweepId: run.sweepId, trial: run.trial, codeVersion: run.codeVersion } : null,
-    dataset, aliasMoves: await listAliasEvents(db, { modelName, version, oldestFirst: true }),
+    modelName,
+    version,
+    registeredAt: mv.createdAt,
+    metrics: mv.metrics,
+    trigger: run?.tags.trigger ?? 'cli',
+    alert,
+    servedLineage,
+    workflowId: mv.workflowId,
+    source: mv.source,
+    run: run
+      ? {
+          id: run.id,
+          status: run.status,
+          backend: run.backend,
+          sweepId: run.sweepId,
+          trial: run.trial,
+          codeVersion: run.codeVersion,
+        }
+      : null,
+    dataset,
+    aliasMoves: await listAliasEvents(db, { modelName, version, oldestFirst: true }),
   };
 }
 
@@ -85,13 +119,23 @@ export interface DatasetVersionLineage {
   modelVersions: { modelName: string; version: number; runId: string | null }[];
 }
 
-/** What was built from a dataset version: its runs (deleted ones included) and the model versions registered from it. */
+/**
+ * What was built from a dataset version: its runs (deleted ones included) and the model versions registered from it.
+ */
 export async function datasetVersionLineage(db: Db, datasetVersionId: string): Promise<DatasetVersionLineage> {
   const runs: DatasetVersionLineage['runs'] = [];
   let pageToken: string | undefined;
   do {
-    const page = await searchRuns(db, { filter: `attributes.dataset = '${datasetVersionId.replace(/'/g, "''")}'`, orderBy: 'started desc', viewType: 'ALL', maxResults: 1000, pageToken });
-    runs.push(...page.runs.map((r) => ({ id: r.id, status: r.status, pipelineName: r.pipelineName, startedAt: r.startedAt })));
+    const page = await searchRuns(db, {
+      filter: `attributes.dataset = '${datasetVersionId.replace(/'/g, "''")}'`,
+      orderBy: 'started desc',
+      viewType: 'ALL',
+      maxResults: 1000,
+      pageToken,
+    });
+    runs.push(
+      ...page.runs.map((r) => ({ id: r.id, status: r.status, pipelineName: r.pipelineName, startedAt: r.startedAt })),
+    );
     pageToken = page.nextPageToken;
   } while (pageToken);
   const models = await versionsFrom(db, { datasetVersionId });

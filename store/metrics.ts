@@ -1,19 +1,36 @@
 /**
  * Step metrics of a run, written in one statement per batch (arrays unnested server-side), upserting by step, and the
- * run's latest value per key (`run_latest_metrics`, mirrored in the `runs.metrics` jsonb), kept in the same transaction.
+ * run's latest value per key (`run_latest_metrics`, mirrored in the `runs.metrics` jsonb), kept in the same
+ * transaction.
  */
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../storage/db';
 
-export interface MetricPoint { key: string; step: number; value: number }
+export interface MetricPoint {
+  key: string;
+  step: number;
+  value: number;
+}
 
 /** A point with the client's time in milliseconds; null is the database's now() (a point logged by the worker). */
-export interface TimedPoint extends MetricPoint { timestamp: number | null }
+export interface TimedPoint extends MetricPoint {
+  timestamp: number | null;
+}
 
-/** (step, timestamp, value) order: MLflow's "latest". A null timestamp (now) is the newest; NaN above every number, as Postgres orders float8. */
+/**
+ * (step, timestamp, value) order: MLflow's "latest". A null timestamp (now) is the newest; NaN above every number, as
+ * Postgres orders float8.
+ */
 export function comparePoints(a: TimedPoint, b: TimedPoint): number {
-  const time = a.timestamp === b.timestamp ? 0 : a.timestamp === null ? 1 : b.timestamp === null ? -1 : a.timestamp - b.timestamp;
-  const value = Number.isNaN(a.value) ? (Number.isNaN(b.value) ? 0 : 1) : Number.isNaN(b.value) ? -1 : Math.sign(a.value - b.value);
+  const time =
+    a.timestamp === b.timestamp ? 0 : a.timestamp === null ? 1 : b.timestamp === null ? -1 : a.timestamp - b.timestamp;
+  const value = Number.isNaN(a.value)
+    ? Number.isNaN(b.value)
+      ? 0
+      : 1
+    : Number.isNaN(b.value)
+      ? -1
+      : Math.sign(a.value - b.value);
   return Math.sign(a.step - b.step) || Math.sign(time) || value;
 }
 
@@ -39,10 +56,12 @@ export function latestPerStep<T extends TimedPoint>(points: T[]): T[] {
 }
 
 const at = (timestamps: SQL) => sql`coalesce(to_timestamp(${timestamps} / 1000.0), now())`;
-const experimentOf = (runId: string) => sql`(SELECT e.id FROM runs r JOIN experiments e ON e.name = r.experiment WHERE r.id = ${runId})`;
+const experimentOf = (runId: string) =>
+  sql`(SELECT e.id FROM runs r JOIN experiments e ON e.name = r.experiment WHERE r.id = ${runId})`;
 
 /**
- * Moves each key's latest value to the candidate only when it is greater in (step, logged_at, value): an old step logged
+ * Moves each key's latest value to the candidate only when it is greater in (step, logged_at, value): an old step
+ * logged
  * late, or a racing batch that committed a later point first, leaves it alone. ON CONFLICT re-reads the committed row
  * under its lock, so concurrent writers cannot lose the latest value. RETURNING the keys that moved, with their values.
  */
@@ -65,9 +84,12 @@ export function setLatest(runId: string, values: Record<string, number>): SQL {
 }
 
 /** jsonb has no NaN or Infinity: they are stored as strings ("NaN", "-Infinity"), as store/runs.ts writes them. */
-export const jsonMetric = (value: SQL) => sql`CASE WHEN ${value} IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8) THEN to_jsonb(${value}::text) ELSE to_jsonb(${value}) END`;
+export const jsonMetric = (value: SQL) =>
+  sql`CASE WHEN ${value} IN ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8) THEN to_jsonb(${value}::text) ELSE to_jsonb(${value}) END`;
 
-/** Locks the run's row first, the order every metric writer takes (the run, then its latest rows by key): no deadlocks. */
+/**
+ * Locks the run's row first, the order every metric writer takes (the run, then its latest rows by key): no deadlocks.
+ */
 export const lockRunForMetrics = (runId: string) => sql`SELECT 1 FROM runs WHERE id = ${runId} FOR NO KEY UPDATE`;
 
 /**

@@ -10,9 +10,12 @@ export interface EpochProgress {
 
 /** The newest logged loss of a pipeline's own training run (not a sweep's trials); undefined before its first epoch. */
 export async function latestEpoch(db: Db, workflowId: string): Promise<EpochProgress | undefined> {
-  const [latest] = await db.select({ epoch: runMetrics.step, loss: runMetrics.value }).from(runMetrics)
+  const [latest] = await db
+    .select({ epoch: runMetrics.step, loss: runMetrics.value })
+    .from(runMetrics)
     .innerJoin(runs, eq(runs.id, runMetrics.runId))
     .where(and(eq(runs.workflowId, workflowId), isNull(runs.trial), eq(runMetrics.key, 'loss')))
-    .orderBy(desc(runMetrics.step)).limit(1);
+    .orderBy(desc(runMetrics.step))
+    .limit(1);
   return latest;
 }

@@ -20,7 +20,12 @@ const INSERT_PREDICTIONS = `INSERT INTO predictions (request_id, model_name, mod
   FROM jsonb_to_recordset($1::jsonb) AS t(request_id text, model_name text, model_version int, inputs jsonb, prediction float8, latency_ms real)`;
 
 const predictionRow = (r: PredictionRecord) => ({
-  request_id: r.requestId, model_name: r.modelName, model_version: r.modelVersion, inputs: r.inputs, prediction: r.prediction, latency_ms: r.latencyMs,
+  request_id: r.requestId,
+  model_name: r.modelName,
+  model_version: r.modelVersion,
+  inputs: r.inputs,
+  prediction: r.prediction,
+  latency_ms: r.latencyMs,
 });
 
 /** The serving hot path: one statement per batch (see `INSERT_PREDICTIONS`). */
@@ -40,16 +45,26 @@ export async function insertShadowPredictions(db: Db, batch: ShadowRecord[]): Pr
  * Ground truth for logged predictions, by request id. Ids with no logged prediction are returned, not stored;
  * a label sent again replaces the earlier one.
  */
-export async function recordLabels(db: Db, entries: { requestId: string; label: string }[]): Promise<{ accepted: number; unknown: string[] }> {
+export async function recordLabels(
+  db: Db,
+  entries: { requestId: string; label: string }[],
+): Promise<{ accepted: number; unknown: string[] }> {
   const ids = [...new Set(entries.map((e) => e.requestId))];
   const known = new Map<string, string>();
   for (let i = 0; i < ids.length; i += 1000) {
-    const rows = await db.select({ requestId: predictions.requestId, modelName: predictions.modelName }).from(predictions).where(inArray(predictions.requestId, ids.slice(i, i + 1000)));
+    const rows = await db
+      .select({ requestId: predictions.requestId, modelName: predictions.modelName })
+      .from(predictions)
+      .where(inArray(predictions.requestId, ids.slice(i, i + 1000)));
     for (const row of rows) known.set(row.requestId, row.modelName);
   }
-  const accepted = entries.filter((e) => known.has(e.requestId)).map((e) => ({ requestId: e.requestId, label: e.label, modelName: known.get(e.requestId)! }));
+  const accepted = entries
+    .filter((e) => known.has(e.requestId))
+    .map((e) => ({ requestId: e.requestId, label: e.label, modelName: known.get(e.requestId)! }));
   if (accepted.length) {
-    await db.insert(labels).values(accepted)
+    await db
+      .insert(labels)
+      .values(accepted)
       .onConflictDoUpdate({ target: labels.requestId, set: { label: sql`excluded.label`, receivedAt: new Date() } });
   }
   return { accepted: accepted.length, unknown: ids.filter((id) => !known.has(id)) };
@@ -63,34 +78,61 @@ export interface PredictionWindow {
   to: Date;
 }
 
-const inWindow = (w: PredictionWindow) => and(
-  eq(predictions.modelName, w.modelName), eq(predictions.modelVersion, w.version), gte(predictions.createdAt, w.from), lt(predictions.createdAt, w.to),
-);
+const inWindow = (w: PredictionWindow) =>
+  and(
+    eq(predictions.modelName, w.modelName),
+    eq(predictions.modelVersion, w.version),
+    gte(predictions.createdAt, w.from),
+    lt(predictions.createdAt, w.to),
+  );
 
 export async function countWindowPredictions(db: Executor, window: PredictionWindow): Promise<number> {
-  const [{ total }] = await db.select({ total: count() }).from(predictions).where(inWindow(window)) as [{ total: number }];
+  const [{ total }] = (await db.select({ total: count() }).from(predictions).where(inWindow(window))) as [
+    { total: number },
+  ];
   return total;
 }
 
 /** The window's predictions, every `stride`-th by id (an even sample of a busy window). */
-export async function windowPredictions(db: Executor, window: PredictionWindow, stride = 1): Promise<{ prediction: number; inputs: Record<string, unknown>; latencyMs: number }[]> {
-  return db.select({ prediction: predictions.prediction, inputs: predictions.inputs, latencyMs: predictions.latencyMs }).from(predictions)
+export async function windowPredictions(
+  db: Executor,
+  window: PredictionWindow,
+  stride = 1,
+): Promise<{ prediction: number; inputs: Record<string, unknown>; latencyMs: number }[]> {
+  return db
+    .select({ prediction: predictions.prediction, inputs: predictions.inputs, latencyMs: predictions.latencyMs })
+    .from(predictions)
     .where(stride > 1 ? and(inWindow(window), sql`${predictions.id} % ${stride} = 0`) : inWindow(window));
 }
 
 /** Requests of a model refused or failed in [from, to). */
 export async function countRequestErrors(db: Executor, modelName: string, from: Date, to: Date): Promise<number> {
-  const [{ errors }] = await db.select({ errors: count() }).from(requestErrors)
-    .where(and(eq(requestErrors.modelName, modelName), gte(requestErrors.at, from), lt(requestErrors.at, to))) as [{ errors: number }];
+  const [{ errors }] = (await db
+    .select({ errors: count() })
+    .from(requestErrors)
+    .where(and(eq(requestErrors.modelName, modelName), gte(requestErrors.at, from), lt(requestErrors.at, to)))) as [
+    { errors: number },
+  ];
   return errors;
 }
 
 /** Labels received in [from, to) for one version's predictions, next to what it predicted. */
-export async function labelledPredictions(db: Executor, window: PredictionWindow): Promise<{ prediction: number; label: string }[]> {
-  return db.select({ prediction: predictions.prediction, label: labels.label }).from(labels)
+export async function labelledPredictions(
+  db: Executor,
+  window: PredictionWindow,
+): Promise<{ prediction: number; label: string }[]> {
+  return db
+    .select({ prediction: predictions.prediction, label: labels.label })
+    .from(labels)
     .innerJoin(predictions, eq(predictions.requestId, labels.requestId))
-    .where(and(eq(predictions.modelName, window.modelName), eq(predictions.modelVersion, window.version),
-      gte(labels.receivedAt, window.from), lt(labels.receivedAt, window.to)));
+    .where(
+      and(
+        eq(predictions.modelName, window.modelName),
+        eq(predictions.modelVersion, window.version),
+        gte(labels.receivedAt, window.from),
+        lt(labels.receivedAt, window.to),
+      ),
+    );
 }
 
 // ---------------------------------------------------------------- retention
@@ -139,7 +181,9 @@ export async function sweepRetention(db: Db, options: RetentionOptions): Promise
   const client = await db.$client.connect();
   let broken = false;
   try {
-    const { rows: [lock] } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [RETENTION_LOCK_KEY]);
+    const {
+      rows: [lock],
+    } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [RETENTION_LOCK_KEY]);
     if (!lock?.locked) return { skipped: 'locked', deleted };
     try {
       for (const { table, key, time } of RETAINED) {
@@ -179,29 +223,57 @@ export async function sweepRetention(db: Db, options: RetentionOptions): Promise
 
 /** Refused or failed requests of one version in the window (a rollout's error rate). */
 export async function countWindowRequestErrors(db: Executor, window: PredictionWindow): Promise<number> {
-  const [e] = await db.select({ n: sql<number>`count(*)::int` }).from(requestErrors)
-    .where(and(eq(requestErrors.modelName, window.modelName), eq(requestErrors.modelVersion, window.version), gte(requestErrors.at, window.from), lt(requestErrors.at, window.to)));
+  const [e] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(requestErrors)
+    .where(
+      and(
+        eq(requestErrors.modelName, window.modelName),
+        eq(requestErrors.modelVersion, window.version),
+        gte(requestErrors.at, window.from),
+        lt(requestErrors.at, window.to),
+      ),
+    );
   return e!.n;
 }
 
 /** The window's answered predictions and their p99 latency (null with none): a canary step's health. */
-export async function windowLatency(db: Executor, window: PredictionWindow): Promise<{ predictions: number; p99Ms: number | null }> {
-  const [p] = await db.select({
-    n: sql<number>`count(*)::int`,
-    p99: sql<number | null>`percentile_cont(0.99) within group (order by ${predictions.latencyMs})`,
-  }).from(predictions).where(inWindow(window));
+export async function windowLatency(
+  db: Executor,
+  window: PredictionWindow,
+): Promise<{ predictions: number; p99Ms: number | null }> {
+  const [p] = await db
+    .select({
+      n: sql<number>`count(*)::int`,
+      p99: sql<number | null>`percentile_cont(0.99) within group (order by ${predictions.latencyMs})`,
+    })
+    .from(predictions)
+    .where(inWindow(window));
   return { predictions: p!.n, p99Ms: p!.p99 };
 }
 
 /** Up to `limit` predicted values of the window (what a PSI against another version reads). */
 export async function windowPredictionValues(db: Executor, window: PredictionWindow, limit: number): Promise<number[]> {
-  return (await db.select({ v: predictions.prediction }).from(predictions).where(inWindow(window)).limit(limit)).map((r) => r.v);
+  return (await db.select({ v: predictions.prediction }).from(predictions).where(inWindow(window)).limit(limit)).map(
+    (r) => r.v,
+  );
 }
 
-/** Labels for the predictions made in the window (whenever they arrived), next to what was predicted: an A/B variant's quality. */
-export async function labelsOfWindowPredictions(db: Executor, window: PredictionWindow, limit: number): Promise<{ prediction: number; label: string }[]> {
-  return db.select({ prediction: predictions.prediction, label: labels.label }).from(labels)
-    .innerJoin(predictions, eq(predictions.requestId, labels.requestId)).where(inWindow(window)).limit(limit);
+/**
+ * Labels for the predictions made in the window (whenever they arrived), next to what was predicted: an A/B variant's
+ * quality.
+ */
+export async function labelsOfWindowPredictions(
+  db: Executor,
+  window: PredictionWindow,
+  limit: number,
+): Promise<{ prediction: number; label: string }[]> {
+  return db
+    .select({ prediction: predictions.prediction, label: labels.label })
+    .from(labels)
+    .innerJoin(predictions, eq(predictions.requestId, labels.requestId))
+    .where(inWindow(window))
+    .limit(limit);
 }
 
 /** A shadow answer next to the served one; `shadow` is null where the shadow version failed. */
@@ -212,10 +284,25 @@ export interface ShadowPair {
 }
 
 /** Up to `limit` shadow answers of `window.version` (the shadow version) in the window. */
-export async function windowShadowPredictions(db: Executor, window: PredictionWindow, limit: number): Promise<ShadowPair[]> {
-  return db.select({ base: shadowPredictions.basePrediction, shadow: shadowPredictions.shadowPrediction, latencyMs: shadowPredictions.latencyMs })
+export async function windowShadowPredictions(
+  db: Executor,
+  window: PredictionWindow,
+  limit: number,
+): Promise<ShadowPair[]> {
+  return db
+    .select({
+      base: shadowPredictions.basePrediction,
+      shadow: shadowPredictions.shadowPrediction,
+      latencyMs: shadowPredictions.latencyMs,
+    })
     .from(shadowPredictions)
-    .where(and(eq(shadowPredictions.modelName, window.modelName), eq(shadowPredictions.shadowVersion, window.version),
-      gte(shadowPredictions.createdAt, window.from), lt(shadowPredictions.createdAt, window.to)))
+    .where(
+      and(
+        eq(shadowPredictions.modelName, window.modelName),
+        eq(shadowPredictions.shadowVersion, window.version),
+        gte(shadowPredictions.createdAt, window.from),
+        lt(shadowPredictions.createdAt, window.to),
+      ),
+    )
     .limit(limit);
 }

@@ -7,7 +7,15 @@ import { and, asc, eq, gt, isNotNull, isNull, or, sql, type SQL } from 'drizzle-
 import { ApiError, invalid, notFound } from '../config/errors';
 import { experiments, runMetrics, runs, type RunRow, type RunStatus } from '../schema/runs';
 import type { Db } from '../storage/db';
-import { decodePageToken, encodePageToken, ensureExperiment, experimentNames, getExperiment, type Executor, type ViewType } from './experiments';
+import {
+  decodePageToken,
+  encodePageToken,
+  ensureExperiment,
+  experimentNames,
+  getExperiment,
+  type Executor,
+  type ViewType,
+} from './experiments';
 import { latestPerKey, latestPerStep, setLatest, upsertLatest } from './metrics';
 import { compileSearch, orderedMetric } from './runFilterSql';
 
@@ -20,10 +28,22 @@ export interface Run extends Omit<RunRow, 'metrics'> {
   lifecycleStage: 'active' | 'deleted';
 }
 
-export interface MetricPoint { key: string; value: number; step: number; timestamp: number }
+export interface MetricPoint {
+  key: string;
+  value: number;
+  step: number;
+  timestamp: number;
+}
 
 /** MLflow's limits per request and per value, so a client cannot write unbounded rows or text. */
-export const LIMITS = { metricsPerBatch: 1000, paramsPerBatch: 100, tagsPerBatch: 100, keyLength: 250, paramValueLength: 6000, tagValueLength: 8000 } as const;
+export const LIMITS = {
+  metricsPerBatch: 1000,
+  paramsPerBatch: 100,
+  tagsPerBatch: 100,
+  keyLength: 250,
+  paramValueLength: 6000,
+  tagValueLength: 8000,
+} as const;
 
 /** jsonb has no NaN or Infinity: they are stored as strings and read back as numbers. */
 const toJsonNumber = (value: number): number | string => (Number.isFinite(value) ? value : String(value));
@@ -36,14 +56,22 @@ const NUMERIC_TEXT = /^(\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*|
 const artifactUri = (experimentId: number, runId: string) => `mlflow-artifacts:/${experimentId}/${runId}/artifacts`;
 
 function toRun(row: RunRow, experimentId: number): Run {
-  return { ...row, metrics: fromJsonMetrics(row.metrics), experimentId, artifactUri: artifactUri(experimentId, row.id), lifecycleStage: row.deletedAt ? 'deleted' : 'active' };
+  return {
+    ...row,
+    metrics: fromJsonMetrics(row.metrics),
+    experimentId,
+    artifactUri: artifactUri(experimentId, row.id),
+    lifecycleStage: row.deletedAt ? 'deleted' : 'active',
+  };
 }
 
 const KEY = /^[A-Za-z0-9_\-. /:]+$/;
 function checkKey(field: string, key: string): void {
   if (!key) throw invalid(field, 'must not be empty');
-  if (key.length > LIMITS.keyLength) throw invalid(field, `"${key.slice(0, 40)}…" is longer than ${LIMITS.keyLength} characters`);
-  if (!KEY.test(key) || key.split('/').includes('..')) throw invalid(field, `"${key}" may hold only letters, digits, _ - . space / and :`);
+  if (key.length > LIMITS.keyLength)
+    throw invalid(field, `"${key.slice(0, 40)}…" is longer than ${LIMITS.keyLength} characters`);
+  if (!KEY.test(key) || key.split('/').includes('..'))
+    throw invalid(field, `"${key}" may hold only letters, digits, _ - . space / and :`);
 }
 
 export function newRunId(): string {
@@ -51,19 +79,42 @@ export function newRunId(): string {
 }
 
 /** A run logged by a client. */
-export async function createRun(db: Db, input: { experimentId?: number; experimentName?: string; userId?: string; name?: string; startTime?: number; tags?: Record<string, string> }): Promise<Run> {
+export async function createRun(
+  db: Db,
+  input: {
+    experimentId?: number;
+    experimentName?: string;
+    userId?: string;
+    name?: string;
+    startTime?: number;
+    tags?: Record<string, string>;
+  },
+): Promise<Run> {
   const tags = input.tags ?? {};
   for (const [key, value] of Object.entries(tags)) checkTag(key, value);
   return db.transaction(async (tx) => {
-    const experiment = input.experimentName !== undefined ? await ensureExperiment(tx, input.experimentName) : await getExperiment(tx, input.experimentId ?? 0);
-    if (experiment.lifecycleStage === 'deleted') throw new ApiError('INVALID_STATE', `experiment ${experiment.id} is deleted`);
+    const experiment =
+      input.experimentName !== undefined
+        ? await ensureExperiment(tx, input.experimentName)
+        : await getExperiment(tx, input.experimentId ?? 0);
+    if (experiment.lifecycleStage === 'deleted')
+      throw new ApiError('INVALID_STATE', `experiment ${experiment.id} is deleted`);
     const id = newRunId();
     const name = input.name ?? tags['mlflow.runName'] ?? `run-${id.slice(0, 8)}`;
-    const [row] = await tx.insert(runs).values({
-      id, experiment: experiment.name, name, userId: input.userId ?? tags['mlflow.user'] ?? null, status: 'running',
-      tags: { ...tags, 'mlflow.runName': name }, params: {}, metrics: {},
-      startedAt: input.startTime !== undefined ? new Date(input.startTime) : new Date(),
-    }).returning();
+    const [row] = await tx
+      .insert(runs)
+      .values({
+        id,
+        experiment: experiment.name,
+        name,
+        userId: input.userId ?? tags['mlflow.user'] ?? null,
+        status: 'running',
+        tags: { ...tags, 'mlflow.runName': name },
+        params: {},
+        metrics: {},
+        startedAt: input.startTime !== undefined ? new Date(input.startTime) : new Date(),
+      })
+      .returning();
     return toRun(row!, experiment.id);
   });
 }
@@ -72,40 +123,71 @@ export async function createRun(db: Db, input: { experimentId?: number; experime
 export async function createPipelineRun(db: Db, values: typeof runs.$inferInsert): Promise<void> {
   await db.transaction(async (tx) => {
     await ensureExperiment(tx, values.experiment ?? 'default');
-    const inserted = await tx.insert(runs).values({ name: values.id, ...values }).onConflictDoNothing().returning({ id: runs.id });
+    const inserted = await tx
+      .insert(runs)
+      .values({ name: values.id, ...values })
+      .onConflictDoNothing()
+      .returning({ id: runs.id });
     // Metrics given up front (an imported run) become its latest values too; what jsonb does not hold as a number (a JS
     // NaN is stored as null) is left out, as search leaves it out.
-    const latest = Object.fromEntries(Object.entries(values.metrics ?? {})
-      .filter(([, v]) => (typeof v === 'number' ? Number.isFinite(v) : typeof v === 'string' && NUMERIC_TEXT.test(v))).map(([k, v]) => [k, Number(v)]));
+    const latest = Object.fromEntries(
+      Object.entries(values.metrics ?? {})
+        .filter(([, v]) => (typeof v === 'number' ? Number.isFinite(v) : typeof v === 'string' && NUMERIC_TEXT.test(v)))
+        .map(([k, v]) => [k, Number(v)]),
+    );
     if (inserted.length && Object.keys(latest).length) await tx.execute(setLatest(values.id, latest));
   });
 }
 
 export async function getRun(db: Executor, id: string): Promise<Run> {
-  const [found] = await db.select({ run: runs, experimentId: sql<number>`(select e.id from experiments e where e.name = ${runs.experiment})` })
-    .from(runs).where(eq(runs.id, id));
+  const [found] = await db
+    .select({
+      run: runs,
+      experimentId: sql<number>`(select e.id from experiments e where e.name = ${runs.experiment})`,
+    })
+    .from(runs)
+    .where(eq(runs.id, id));
   if (!found) throw notFound(`run ${id}`);
   return toRun(found.run, found.experimentId);
 }
 
 /** Runs by id or unique id prefix (what people type in the CLI). */
 export async function findRun(db: Db, reference: string): Promise<Run> {
-  const [exact] = await db.select({ id: runs.id }).from(runs).where(or(eq(runs.id, reference), eq(runs.id, `run-${reference}`)));
+  const [exact] = await db
+    .select({ id: runs.id })
+    .from(runs)
+    .where(or(eq(runs.id, reference), eq(runs.id, `run-${reference}`)));
   if (exact) return getRun(db, exact.id);
   const prefix = reference.replace(/[%_\\]/g, '\\$&');
-  const found = await db.select({ id: runs.id }).from(runs).where(sql`${runs.id} LIKE ${`${prefix}%`} OR ${runs.id} LIKE ${`run-${prefix}%`}`).limit(6);
+  const found = await db
+    .select({ id: runs.id })
+    .from(runs)
+    .where(sql`${runs.id} LIKE ${`${prefix}%`} OR ${runs.id} LIKE ${`run-${prefix}%`}`)
+    .limit(6);
   if (found.length === 0) throw notFound(`run ${reference}`);
-  if (found.length > 1) throw invalid('run', `"${reference}" is ambiguous: ${found.slice(0, 5).map((r) => r.id).join(', ')}`);
+  if (found.length > 1)
+    throw invalid(
+      'run',
+      `"${reference}" is ambiguous: ${found
+        .slice(0, 5)
+        .map((r) => r.id)
+        .join(', ')}`,
+    );
   return getRun(db, found[0]!.id);
 }
 
-export async function updateRun(db: Db, id: string, input: { status?: RunStatus; endTime?: number; name?: string }): Promise<Run> {
+export async function updateRun(
+  db: Db,
+  id: string,
+  input: { status?: RunStatus; endTime?: number; name?: string },
+): Promise<Run> {
   return db.transaction(async (tx) => {
     const run = await lockRun(tx, id);
     const set: Partial<typeof runs.$inferInsert> = {};
     if (input.status) set.status = input.status;
     if (input.endTime !== undefined) set.endedAt = new Date(input.endTime);
-    else if (input.status && input.status !== 'running' && input.status !== 'scheduled' && !run.endedAt) set.endedAt = new Date();
+    else if (input.status && input.status !== 'running' && input.status !== 'scheduled' && !run.endedAt)
+      set.endedAt = new Date();
     if (input.name !== undefined) {
       set.name = input.name;
       set.tags = { ...run.tags, 'mlflow.runName': input.name };
@@ -116,7 +198,11 @@ export async function updateRun(db: Db, id: string, input: { status?: RunStatus;
 }
 
 export async function setRunDeleted(db: Db, id: string, deleted: boolean): Promise<void> {
-  const [row] = await db.update(runs).set({ deletedAt: deleted ? new Date() : null }).where(eq(runs.id, id)).returning({ id: runs.id });
+  const [row] = await db
+    .update(runs)
+    .set({ deletedAt: deleted ? new Date() : null })
+    .where(eq(runs.id, id))
+    .returning({ id: runs.id });
   if (!row) throw notFound(`run ${id}`);
 }
 
@@ -128,28 +214,41 @@ async function lockRun(tx: Executor, id: string): Promise<RunRow> {
 
 function checkTag(key: string, value: string): void {
   checkKey('tags.key', key);
-  if (value.length > LIMITS.tagValueLength) throw invalid(`tags.${key}`, `value is longer than ${LIMITS.tagValueLength} characters`);
+  if (value.length > LIMITS.tagValueLength)
+    throw invalid(`tags.${key}`, `value is longer than ${LIMITS.tagValueLength} characters`);
 }
 
 /**
  * Params, tags and metric points in one transaction. Params are immutable once logged (a different value is refused,
  * the same value is a no-op), as in MLflow. A point re-logged at the same step replaces the earlier one unless it is
- * older (timestamp, then value): history keeps MLflow's latest point per step. The run's row lock orders concurrent batches.
+ * older (timestamp, then value): history keeps MLflow's latest point per step. The run's row lock orders concurrent
+ * batches.
  */
-export async function logBatch(db: Db, runId: string, batch: { metrics?: MetricPoint[]; params?: Record<string, string>; tags?: Record<string, string> }): Promise<void> {
-  const metrics = batch.metrics ?? [], params = batch.params ?? {}, tags = batch.tags ?? {};
-  if (metrics.length > LIMITS.metricsPerBatch) throw invalid('metrics', `at most ${LIMITS.metricsPerBatch} per batch, got ${metrics.length}`);
-  if (Object.keys(params).length > LIMITS.paramsPerBatch) throw invalid('params', `at most ${LIMITS.paramsPerBatch} per batch`);
+export async function logBatch(
+  db: Db,
+  runId: string,
+  batch: { metrics?: MetricPoint[]; params?: Record<string, string>; tags?: Record<string, string> },
+): Promise<void> {
+  const metrics = batch.metrics ?? [],
+    params = batch.params ?? {},
+    tags = batch.tags ?? {};
+  if (metrics.length > LIMITS.metricsPerBatch)
+    throw invalid('metrics', `at most ${LIMITS.metricsPerBatch} per batch, got ${metrics.length}`);
+  if (Object.keys(params).length > LIMITS.paramsPerBatch)
+    throw invalid('params', `at most ${LIMITS.paramsPerBatch} per batch`);
   if (Object.keys(tags).length > LIMITS.tagsPerBatch) throw invalid('tags', `at most ${LIMITS.tagsPerBatch} per batch`);
   metrics.forEach((m, i) => {
     checkKey(`metrics[${i}].key`, m.key);
     if (typeof m.value !== 'number') throw invalid(`metrics[${i}].value`, 'must be a number');
-    if (!Number.isSafeInteger(m.step) || Math.abs(m.step) > 2 ** 31 - 1) throw invalid(`metrics[${i}].step`, 'must be a 32-bit integer');
-    if (!Number.isSafeInteger(m.timestamp)) throw invalid(`metrics[${i}].timestamp`, 'must be an integer (milliseconds)');
+    if (!Number.isSafeInteger(m.step) || Math.abs(m.step) > 2 ** 31 - 1)
+      throw invalid(`metrics[${i}].step`, 'must be a 32-bit integer');
+    if (!Number.isSafeInteger(m.timestamp))
+      throw invalid(`metrics[${i}].timestamp`, 'must be an integer (milliseconds)');
   });
   for (const [key, value] of Object.entries(params)) {
     checkKey('params.key', key);
-    if (value.length > LIMITS.paramValueLength) throw invalid(`params.${key}`, `value is longer than ${LIMITS.paramValueLength} characters`);
+    if (value.length > LIMITS.paramValueLength)
+      throw invalid(`params.${key}`, `value is longer than ${LIMITS.paramValueLength} characters`);
   }
   for (const [key, value] of Object.entries(tags)) checkTag(key, value);
 
@@ -161,7 +260,10 @@ export async function logBatch(db: Db, runId: string, batch: { metrics?: MetricP
       for (const [key, value] of Object.entries(params)) {
         const existing = run.params[key];
         if (existing !== undefined && String(existing) !== value) {
-          throw invalid(`params.${key}`, `changing a logged param is not allowed (run ${runId} has "${String(existing)}", new value "${value}")`);
+          throw invalid(
+            `params.${key}`,
+            `changing a logged param is not allowed (run ${runId} has "${String(existing)}", new value "${value}")`,
+          );
         }
       }
       set.params = sql`${runs.params} || ${JSON.stringify(params)}::jsonb` as never;
@@ -179,7 +281,9 @@ export async function logBatch(db: Db, runId: string, batch: { metrics?: MetricP
         WHERE (excluded.logged_at, excluded.value) >= (m.logged_at, m.value)`);
       // The latest value per key moves only forward in (step, timestamp, value); the jsonb takes the keys that moved.
       const moved = await tx.execute<{ key: string; value: number }>(upsertLatest(runId, latestPerKey(points)));
-      if (moved.rows.length) set.metrics = sql`coalesce(${runs.metrics}, '{}'::jsonb) || ${JSON.stringify(Object.fromEntries(moved.rows.map((r) => [r.key, toJsonNumber(r.value)])))}::jsonb` as never;
+      if (moved.rows.length)
+        set.metrics =
+          sql`coalesce(${runs.metrics}, '{}'::jsonb) || ${JSON.stringify(Object.fromEntries(moved.rows.map((r) => [r.key, toJsonNumber(r.value)])))}::jsonb` as never;
     }
     if (Object.keys(set).length) await tx.update(runs).set(set).where(eq(runs.id, runId));
   });
@@ -189,26 +293,55 @@ export async function deleteTag(db: Db, runId: string, key: string): Promise<voi
   await db.transaction(async (tx) => {
     const run = await lockRun(tx, runId);
     if (!(key in run.tags)) throw notFound(`tag "${key}" on run ${runId}`);
-    await tx.update(runs).set({ tags: sql`${runs.tags} - ${key}` as never }).where(eq(runs.id, runId));
+    await tx
+      .update(runs)
+      .set({ tags: sql`${runs.tags} - ${key}` as never })
+      .where(eq(runs.id, runId));
   });
 }
 
-export async function metricHistory(db: Db, runId: string, key: string, page: { maxResults?: number; pageToken?: string } = {}): Promise<{ points: MetricPoint[]; nextPageToken?: string }> {
+export async function metricHistory(
+  db: Db,
+  runId: string,
+  key: string,
+  page: { maxResults?: number; pageToken?: string } = {},
+): Promise<{ points: MetricPoint[]; nextPageToken?: string }> {
   await getRun(db, runId);
   const limit = Math.min(page.maxResults ?? 25_000, 25_000);
   const after = page.pageToken ? decodePageToken(page.pageToken) : undefined;
-  const rows = await db.select().from(runMetrics)
-    .where(and(eq(runMetrics.runId, runId), eq(runMetrics.key, key), after !== undefined ? gt(runMetrics.step, after - 1) : undefined))
-    .orderBy(asc(runMetrics.step)).limit(limit + 1);
-  const points = rows.slice(0, limit).map((r) => ({ key: r.key, value: r.value, step: r.step, timestamp: r.loggedAt.getTime() }));
+  const rows = await db
+    .select()
+    .from(runMetrics)
+    .where(
+      and(
+        eq(runMetrics.runId, runId),
+        eq(runMetrics.key, key),
+        after !== undefined ? gt(runMetrics.step, after - 1) : undefined,
+      ),
+    )
+    .orderBy(asc(runMetrics.step))
+    .limit(limit + 1);
+  const points = rows
+    .slice(0, limit)
+    .map((r) => ({ key: r.key, value: r.value, step: r.step, timestamp: r.loggedAt.getTime() }));
   return { points, nextPageToken: rows.length > limit ? encodePageToken(rows[limit]!.step) : undefined };
 }
 
 /** Every step of several runs' metrics (for curves). */
 export async function metricSeries(db: Db, runIds: string[]): Promise<(MetricPoint & { runId: string })[]> {
   if (!runIds.length) return [];
-  const rows = await db.select().from(runMetrics).where(sql`${runMetrics.runId} = ANY(${sql.param(runIds)}::text[])`).orderBy(asc(runMetrics.step));
-  return rows.map((r) => ({ runId: r.runId, key: r.key, value: r.value, step: r.step, timestamp: r.loggedAt.getTime() }));
+  const rows = await db
+    .select()
+    .from(runMetrics)
+    .where(sql`${runMetrics.runId} = ANY(${sql.param(runIds)}::text[])`)
+    .orderBy(asc(runMetrics.step));
+  return rows.map((r) => ({
+    runId: r.runId,
+    key: r.key,
+    value: r.value,
+    step: r.step,
+    timestamp: r.loggedAt.getTime(),
+  }));
 }
 
 export interface RunSearch {
@@ -223,43 +356,78 @@ export interface RunSearch {
 
 /**
  * The filter and order compiled to SQL; offset page tokens. Ordered by a metric first, the page is read from the runs
- * that have it (walking the latest-metrics index in value order) and, only when those run out, from the runs without it.
+ * that have it (walking the latest-metrics index in value order) and, only when those run out, from the runs without
+ * it.
  */
 export async function searchRuns(db: Db, search: RunSearch): Promise<{ runs: Run[]; nextPageToken?: string }> {
   const where: SQL[] = [];
   const names = [...(search.experimentNames ?? [])];
   if (search.experimentIds?.length) names.push(...(await experimentNames(db, search.experimentIds)).values());
   const scoped = Boolean(search.experimentIds?.length || search.experimentNames?.length);
-  if (scoped) where.push(names.length === 1 ? eq(runs.experiment, names[0]!) : sql`${runs.experiment} = ANY(${sql.param(names)}::text[])`);
+  if (scoped)
+    where.push(
+      names.length === 1 ? eq(runs.experiment, names[0]!) : sql`${runs.experiment} = ANY(${sql.param(names)}::text[])`,
+    );
   const view = search.viewType ?? 'ACTIVE_ONLY';
   if (view === 'ACTIVE_ONLY') where.push(isNull(runs.deletedAt));
   if (view === 'DELETED_ONLY') where.push(isNotNull(runs.deletedAt));
-  const experimentIds = scoped ? await experimentIdsOf(db, search.experimentIds ?? [], search.experimentNames ?? []) : undefined;
+  const experimentIds = scoped
+    ? await experimentIdsOf(db, search.experimentIds ?? [], search.experimentNames ?? [])
+    : undefined;
   const compiled = compileSearch({ filter: search.filter, orderBy: search.orderBy, experimentIds });
   const limit = Math.max(1, Math.min(search.maxResults ?? 1000, 50_000));
   const offset = decodePageToken(search.pageToken);
   const page = limit + 1;
-  const fields = { run: runs, experimentId: sql<number>`(select e.id from experiments e where e.name = ${runs.experiment})` };
+  const fields = {
+    run: runs,
+    experimentId: sql<number>`(select e.id from experiments e where e.name = ${runs.experiment})`,
+  };
   let rows: { run: RunRow; experimentId: number }[];
   const byMetric = compiled.byMetric;
   if (!byMetric) {
-    rows = await db.select(fields).from(runs).where(and(...where, compiled.where)).orderBy(...compiled.order).limit(page).offset(offset);
+    rows = await db
+      .select(fields)
+      .from(runs)
+      .where(and(...where, compiled.where))
+      .orderBy(...compiled.order)
+      .limit(page)
+      .offset(offset);
   } else {
     // Walk the metric's index range in value order and look each run up by id (a LATERAL subquery behind OFFSET 0, so
-    // the planner cannot turn it into a hash join that reads every run): a page stops after about page ÷ match-rate rows.
+    // the planner cannot turn it into a hash join that reads every run): a page stops after about page ÷ match-rate
+    // rows.
     const present = and(...where, byMetric.present.where);
     const walk = sql`run_latest_metrics AS ordered CROSS JOIN LATERAL (SELECT * FROM runs WHERE ${runs.id} = ${orderedMetric.runId}${present ? sql` AND ${present}` : sql``} OFFSET 0) AS runs
       WHERE ${byMetric.scan}`;
-    const found = await db.execute<{ id: string }>(sql`SELECT ${runs.id} AS id FROM ${walk} ORDER BY ${sql.join(byMetric.present.order, sql`, `)} LIMIT ${page} OFFSET ${offset}`);
+    const found = await db.execute<{ id: string }>(
+      sql`SELECT ${runs.id} AS id FROM ${walk} ORDER BY ${sql.join(byMetric.present.order, sql`, `)} LIMIT ${page} OFFSET ${offset}`,
+    );
     const ids = found.rows.map((r) => r.id);
-    const byId = new Map((ids.length ? await db.select(fields).from(runs).where(sql`${runs.id} = ANY(${sql.param(ids)}::text[])`) : []).map((r) => [r.run.id, r]));
+    const byId = new Map(
+      (ids.length
+        ? await db
+            .select(fields)
+            .from(runs)
+            .where(sql`${runs.id} = ANY(${sql.param(ids)}::text[])`)
+        : []
+      ).map((r) => [r.run.id, r]),
+    );
     rows = ids.map((id) => byId.get(id)!);
     if (rows.length < page) {
       // How many runs have the metric: known from this page unless the offset is past all of them.
-      const withMetric = rows.length > 0 || offset === 0 ? offset + rows.length
-        : (await db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${walk}`)).rows[0]!.n;
-      rows = rows.concat(await db.select(fields).from(runs).where(and(...where, byMetric.missing.where)).orderBy(...byMetric.missing.order)
-        .limit(page - rows.length).offset(Math.max(0, offset - withMetric)));
+      const withMetric =
+        rows.length > 0 || offset === 0
+          ? offset + rows.length
+          : (await db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${walk}`)).rows[0]!.n;
+      rows = rows.concat(
+        await db
+          .select(fields)
+          .from(runs)
+          .where(and(...where, byMetric.missing.where))
+          .orderBy(...byMetric.missing.order)
+          .limit(page - rows.length)
+          .offset(Math.max(0, offset - withMetric)),
+      );
     }
   }
   return {
@@ -268,17 +436,30 @@ export async function searchRuns(db: Db, search: RunSearch): Promise<{ runs: Run
   };
 }
 
-/** The ids of the searched experiments, or undefined when a name has no experiment row (metric lookups then are not scoped). */
+/**
+ * The ids of the searched experiments, or undefined when a name has no experiment row (metric lookups then are not
+ * scoped).
+ */
 async function experimentIdsOf(db: Db, ids: number[], names: string[]): Promise<number[] | undefined> {
   if (!names.length) return ids;
-  const rows = await db.select({ id: experiments.id, name: experiments.name }).from(experiments).where(sql`${experiments.name} = ANY(${sql.param(names)}::text[])`);
+  const rows = await db
+    .select({ id: experiments.id, name: experiments.name })
+    .from(experiments)
+    .where(sql`${experiments.name} = ANY(${sql.param(names)}::text[])`);
   if (new Set(rows.map((r) => r.name)).size < new Set(names).size) return undefined;
   return [...new Set([...ids, ...rows.map((r) => r.id)])];
 }
 
 /** A pipeline's run picked up by a training worker. */
-export async function markRunStarted(db: Db, runId: string, input: { backend: string; taskQueue: string }): Promise<void> {
-  await db.update(runs).set({ backend: input.backend, taskQueue: input.taskQueue, status: 'running' }).where(eq(runs.id, runId));
+export async function markRunStarted(
+  db: Db,
+  runId: string,
+  input: { backend: string; taskQueue: string },
+): Promise<void> {
+  await db
+    .update(runs)
+    .set({ backend: input.backend, taskQueue: input.taskQueue, status: 'running' })
+    .where(eq(runs.id, runId));
 }
 
 export async function failRun(db: Db, runId: string, message: string): Promise<void> {
@@ -290,13 +471,29 @@ export async function failRun(db: Db, runId: string, message: string): Promise<v
  * transaction; each value replaces the key's latest outright. The run's row is written first: every metric writer locks
  * the run, then its latest rows.
  */
-export async function mergeRunMetrics(db: Db, runId: string, metrics: Record<string, number>, finish?: { artifactKey: string; backend: string }): Promise<void> {
+export async function mergeRunMetrics(
+  db: Db,
+  runId: string,
+  metrics: Record<string, number>,
+  finish?: { artifactKey: string; backend: string },
+): Promise<void> {
   const values = Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, toJsonNumber(v)]));
   await db.transaction(async (tx) => {
-    const updated = await tx.update(runs).set({
-      metrics: sql`coalesce(${runs.metrics}, '{}'::jsonb) || ${JSON.stringify(values)}::jsonb` as never,
-      ...(finish ? { status: 'finished' as const, artifactKey: finish.artifactKey, backend: finish.backend, endedAt: new Date() } : {}),
-    }).where(eq(runs.id, runId)).returning({ id: runs.id });
+    const updated = await tx
+      .update(runs)
+      .set({
+        metrics: sql`coalesce(${runs.metrics}, '{}'::jsonb) || ${JSON.stringify(values)}::jsonb` as never,
+        ...(finish
+          ? {
+              status: 'finished' as const,
+              artifactKey: finish.artifactKey,
+              backend: finish.backend,
+              endedAt: new Date(),
+            }
+          : {}),
+      })
+      .where(eq(runs.id, runId))
+      .returning({ id: runs.id });
     if (updated.length && Object.keys(metrics).length) await tx.execute(setLatest(runId, metrics));
   });
 }
@@ -307,8 +504,21 @@ export async function runSteps(db: Db, runId: string): Promise<MetricPoint[]> {
 }
 
 /** The other trials' values of `key` at `step` in a sweep (the median stopping rule). */
-export async function sweepPeersAt(db: Db, input: { sweepId: string; excludeRunId: string; key: string; step: number }): Promise<number[]> {
-  const rows = await db.select({ value: runMetrics.value }).from(runMetrics).innerJoin(runs, eq(runs.id, runMetrics.runId))
-    .where(and(eq(runs.sweepId, input.sweepId), sql`${runs.id} <> ${input.excludeRunId}`, eq(runMetrics.key, input.key), eq(runMetrics.step, input.step)));
+export async function sweepPeersAt(
+  db: Db,
+  input: { sweepId: string; excludeRunId: string; key: string; step: number },
+): Promise<number[]> {
+  const rows = await db
+    .select({ value: runMetrics.value })
+    .from(runMetrics)
+    .innerJoin(runs, eq(runs.id, runMetrics.runId))
+    .where(
+      and(
+        eq(runs.sweepId, input.sweepId),
+        sql`${runs.id} <> ${input.excludeRunId}`,
+        eq(runMetrics.key, input.key),
+        eq(runMetrics.step, input.step),
+      ),
+    );
   return rows.map((r) => r.value);
 }

@@ -18,7 +18,9 @@ declare module 'vitest' {
 
 export default function setup(project: TestProject): void {
   const logs = join(loadConfig().stateDir, 'logs');
-  const sizes = existsSync(logs) ? Object.fromEntries(readdirSync(logs).map((name) => [name, statSync(join(logs, name)).size])) : {};
+  const sizes = existsSync(logs)
+    ? Object.fromEntries(readdirSync(logs).map((name) => [name, statSync(join(logs, name)).size]))
+    : {};
   project.provide('suiteStartedAt', new Date(Date.now() - 5_000).toISOString());
   project.provide('stackLogSizes', sizes);
 }

@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { TOKEN_SCOPES } from '../store/tokens';
 
 /** A secret known by value: `kind` is what a hit reports (e.g. `MinIO secret key`). */
-export interface KnownSecret { kind: string; value: string }
+export interface KnownSecret {
+  kind: string;
+  value: string;
+}
 
 export interface SecretHit {
   kind: string;
@@ -17,7 +20,10 @@ export interface SecretHit {
   path: string;
 }
 
-/** Workflow ids of histories a test plants a secret in on purpose (to show it is ignored, or found): every scan skips them. */
+/**
+ * Workflow ids of histories a test plants a secret in on purpose (to show it is ignored, or found): every scan skips
+ * them.
+ */
 export const PLANTED_SECRET_PREFIX = 'planted-secret-';
 
 export const TOKEN_KIND = 'Flywheel API token';
@@ -49,7 +55,10 @@ export class SecretMatcher {
         this.tooShort.push(secret.kind);
         continue;
       }
-      const word = secret.value.length < WHOLE_WORD_BELOW ? new RegExp(`(?<![A-Za-z0-9_-])${escapeRegExp(secret.value)}(?![A-Za-z0-9_-])`) : undefined;
+      const word =
+        secret.value.length < WHOLE_WORD_BELOW
+          ? new RegExp(`(?<![A-Za-z0-9_-])${escapeRegExp(secret.value)}(?![A-Za-z0-9_-])`)
+          : undefined;
       this.known.push({ kind: secret.kind, value: secret.value, word });
     }
   }
@@ -74,12 +83,19 @@ const utf8 = new TextDecoder('utf-8', { fatal: false });
  * Every secret in a nested value: strings are matched; bytes (a Temporal payload's `data`) are decoded as UTF-8 and,
  * when they parse as JSON, walked leaf by leaf, so an escaped character cannot hide a password.
  */
-export function findSecrets(value: unknown, matcher: SecretMatcher, path = '', seen = new WeakSet<object>()): SecretHit[] {
+export function findSecrets(
+  value: unknown,
+  matcher: SecretMatcher,
+  path = '',
+  seen = new WeakSet<object>(),
+): SecretHit[] {
   if (typeof value === 'string') return matcher.kindsIn(value).map((kind) => ({ kind, path }));
   if (value instanceof Uint8Array) {
     const text = utf8.decode(value);
     const json = parseJson(text);
-    return json === undefined ? matcher.kindsIn(text).map((kind) => ({ kind, path })) : findSecrets(json, matcher, `${path}<json>`, seen);
+    return json === undefined
+      ? matcher.kindsIn(text).map((kind) => ({ kind, path }))
+      : findSecrets(json, matcher, `${path}<json>`, seen);
   }
   if (value === null || typeof value !== 'object' || seen.has(value)) return [];
   seen.add(value);
@@ -102,7 +118,6 @@ function parseJson(text: string): unknown {
     return undefined;
   }
 }
-
 
 /** The few attribute fields that tie an event to its activity or child workflow. */
 interface EventAttributes {
@@ -129,10 +144,16 @@ export function findSecretsInHistory(events: readonly object[], matcher: SecretM
     const eventId = String(event.eventId ?? '?');
     const attributesKey = Object.keys(event).find((key) => key.endsWith('EventAttributes') && event[key]);
     const attributes = (attributesKey ? event[attributesKey] : undefined) as EventAttributes | undefined;
-    const eventType = attributesKey ? attributesKey[0]!.toUpperCase() + attributesKey.slice(1, -'EventAttributes'.length) : 'Unknown';
-    if (attributesKey === 'activityTaskScheduledEventAttributes') scheduled.set(eventId, `activity ${attributes?.activityType?.name}`);
-    if (attributesKey === 'startChildWorkflowExecutionInitiatedEventAttributes') scheduled.set(eventId, `child workflow ${attributes?.workflowType?.name}`);
-    const subject = scheduled.get(eventId) ?? scheduled.get(String(attributes?.scheduledEventId ?? attributes?.initiatedEventId ?? ''));
+    const eventType = attributesKey
+      ? attributesKey[0]!.toUpperCase() + attributesKey.slice(1, -'EventAttributes'.length)
+      : 'Unknown';
+    if (attributesKey === 'activityTaskScheduledEventAttributes')
+      scheduled.set(eventId, `activity ${attributes?.activityType?.name}`);
+    if (attributesKey === 'startChildWorkflowExecutionInitiatedEventAttributes')
+      scheduled.set(eventId, `child workflow ${attributes?.workflowType?.name}`);
+    const subject =
+      scheduled.get(eventId) ??
+      scheduled.get(String(attributes?.scheduledEventId ?? attributes?.initiatedEventId ?? ''));
     for (const hit of findSecrets(event, matcher)) hits.push({ ...hit, eventId, eventType, subject });
   }
   return hits;

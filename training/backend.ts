@@ -22,7 +22,9 @@ async function tryNative(pkg: '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-no
 }
 
 /** Resolves once per process; `preferGpu` only on GPU workers. `FLYWHEEL_TF_BACKEND` pins one (wasm | cpu). */
-export function loadTf(options: { preferGpu?: boolean; pin?: string } = {}): Promise<{ tf: TfModule; backend: BackendName }> {
+export function loadTf(
+  options: { preferGpu?: boolean; pin?: string } = {},
+): Promise<{ tf: TfModule; backend: BackendName }> {
   loaded ??= (async () => {
     if (!options.pin || options.pin === 'tensorflow' || options.pin === 'tensorflow-gpu') {
       if (options.preferGpu || options.pin === 'tensorflow-gpu') {
@@ -52,8 +54,15 @@ export function loadTf(options: { preferGpu?: boolean; pin?: string } = {}): Pro
   return loaded;
 }
 
-interface KernelTensor { dataId: object; shape: number[] }
-interface KernelArgs { inputs: Record<string, KernelTensor>; backend: { disposeData(dataId: object): void }; attrs: Record<string, unknown> }
+interface KernelTensor {
+  dataId: object;
+  shape: number[];
+}
+interface KernelArgs {
+  inputs: Record<string, KernelTensor>;
+  backend: { disposeData(dataId: object): void };
+  attrs: Record<string, unknown>;
+}
 
 /**
  * tfjs-backend-wasm runs a matMul with a transposed operand (5 of the 8 in a dense layer's training step) in a scalar
@@ -70,7 +79,11 @@ function fastTransposedMatMul(): void {
       const perm = x.shape.map((_, i) => i);
       const r = perm.length;
       [perm[r - 1], perm[r - 2]] = [perm[r - 2]!, perm[r - 1]!];
-      const y = (transpose.kernelFunc as unknown as (a: KernelArgs) => KernelTensor)({ inputs: { x }, backend: args.backend, attrs: { perm } });
+      const y = (transpose.kernelFunc as unknown as (a: KernelArgs) => KernelTensor)({
+        inputs: { x },
+        backend: args.backend,
+        attrs: { perm },
+      });
       temps.push(y);
       return y;
     };
@@ -82,7 +95,11 @@ function fastTransposedMatMul(): void {
         const temps: KernelTensor[] = [];
         const a = args.attrs.transposeA ? swapLast(args, args.inputs.a!, temps) : args.inputs.a!;
         const b = args.attrs.transposeB ? swapLast(args, args.inputs.b!, temps) : args.inputs.b!;
-        const out = run({ ...args, inputs: { ...args.inputs, a, b }, attrs: { ...args.attrs, transposeA: false, transposeB: false } });
+        const out = run({
+          ...args,
+          inputs: { ...args.inputs, a, b },
+          attrs: { ...args.attrs, transposeA: false, transposeB: false },
+        });
         for (const t of temps) args.backend.disposeData(t.dataId);
         return out;
       }) as unknown as typeof original.kernelFunc,

@@ -4,7 +4,15 @@
  * checkpoints, logs metrics, heartbeats, or stops early). Used by the train activity, sweeps and benchmarks.
  */
 import type { Sequential } from '@tensorflow/tfjs';
-import { encodeColumns, encodeTarget, featureWidth, fitPreprocessor, FeatureError, type Preprocessor, type RawColumns } from '../ml/preprocess';
+import {
+  encodeColumns,
+  encodeTarget,
+  featureWidth,
+  fitPreprocessor,
+  FeatureError,
+  type Preprocessor,
+  type RawColumns,
+} from '../ml/preprocess';
 import { seededRandom, shuffledIndices } from '../ml/random';
 import type { Split } from '../ml/split';
 import type { TfModule } from './backend';
@@ -21,7 +29,9 @@ export interface TrainingParams {
   optimizer: 'adam' | 'sgd' | 'rmsprop';
   seed: number;
   holdoutFraction: number;
-  /** Stop when the validation loss has not improved for `patience` epochs; `restoreBest` keeps the best epoch's weights. */
+  /**
+   * Stop when the validation loss has not improved for `patience` epochs; `restoreBest` keeps the best epoch's weights.
+   */
   earlyStopping?: { patience: number; restoreBest: boolean };
 }
 
@@ -33,7 +43,11 @@ export class TrainingInputError extends Error {
   }
 }
 
-export interface EpochReport { epoch: number; loss: number; valLoss?: number }
+export interface EpochReport {
+  epoch: number;
+  loss: number;
+  valLoss?: number;
+}
 
 export interface FitHooks {
   /** Restores weights and optimizer state; returns the epoch (0-based) to continue after, or undefined. */
@@ -57,11 +71,23 @@ export interface FitResult {
 }
 
 /** Trains; the caller disposes `model`. Throws TrainingInputError for problems in the data or parameters. */
-export async function fitModel(tf: TfModule, columns: RawColumns, split: Split, params: TrainingParams, hooks: FitHooks = {}): Promise<FitResult> {
-  if (split.train.length === 0) throw new TrainingInputError(`the training split is empty (holdoutFraction ${params.holdoutFraction})`);
+export async function fitModel(
+  tf: TfModule,
+  columns: RawColumns,
+  split: Split,
+  params: TrainingParams,
+  hooks: FitHooks = {},
+): Promise<FitResult> {
+  if (split.train.length === 0)
+    throw new TrainingInputError(`the training split is empty (holdoutFraction ${params.holdoutFraction})`);
   let pre: Preprocessor;
   try {
-    pre = fitPreprocessor(columns, split.train, { task: params.task, target: params.target, numeric: params.features.numeric, categorical: params.features.categorical });
+    pre = fitPreprocessor(columns, split.train, {
+      task: params.task,
+      target: params.target,
+      numeric: params.features.numeric,
+      categorical: params.features.categorical,
+    });
   } catch (error) {
     if (error instanceof FeatureError) throw new TrainingInputError(error.message);
     throw error;
@@ -69,10 +95,19 @@ export async function fitModel(tf: TfModule, columns: RawColumns, split: Split, 
   const width = featureWidth(pre);
   const xTrain = tf.tensor2d(encodeColumns(pre, columns, split.train), [split.train.length, width]);
   const yTrain = tf.tensor2d(encodeTarget(pre, columns, split.train), [split.train.length, 1]);
-  const validation = split.validation.length > 0
-    ? [tf.tensor2d(encodeColumns(pre, columns, split.validation), [split.validation.length, width]), tf.tensor2d(encodeTarget(pre, columns, split.validation), [split.validation.length, 1])] as const
-    : undefined;
-  const spec: ModelSpec = { ...params.model, optimizer: params.optimizer, learningRate: params.learningRate, seed: params.seed };
+  const validation =
+    split.validation.length > 0
+      ? ([
+          tf.tensor2d(encodeColumns(pre, columns, split.validation), [split.validation.length, width]),
+          tf.tensor2d(encodeTarget(pre, columns, split.validation), [split.validation.length, 1]),
+        ] as const)
+      : undefined;
+  const spec: ModelSpec = {
+    ...params.model,
+    optimizer: params.optimizer,
+    learningRate: params.learningRate,
+    seed: params.seed,
+  };
   const model = buildModel(tf, pre, spec);
   try {
     const resumedFromEpoch = await hooks.restore?.(model);
@@ -84,11 +119,18 @@ export async function fitModel(tf: TfModule, columns: RawColumns, split: Split, 
     let best = { loss: Infinity, epoch: -1, weights: undefined as ReturnType<Sequential['getWeights']> | undefined };
     const keep = (epoch: number, loss: number) => {
       best.weights?.forEach((t) => t.dispose());
-      best = { loss, epoch, weights: params.earlyStopping?.restoreBest ? model.getWeights().map((t) => t.clone()) : undefined };
+      best = {
+        loss,
+        epoch,
+        weights: params.earlyStopping?.restoreBest ? model.getWeights().map((t) => t.clone()) : undefined,
+      };
     };
     for (let epoch = epochs; epoch < params.epochs; epoch++) {
       // Shuffle with a per-epoch seed: a resumed run sees the same batches as an uninterrupted one.
-      const order = tf.tensor1d(Int32Array.from(shuffledIndices(split.train.length, seededRandom(params.seed * 7919 + epoch))), 'int32');
+      const order = tf.tensor1d(
+        Int32Array.from(shuffledIndices(split.train.length, seededRandom(params.seed * 7919 + epoch))),
+        'int32',
+      );
       const x = tf.gather(xTrain, order);
       const y = tf.gather(yTrain, order);
       order.dispose();
@@ -98,14 +140,22 @@ export async function fitModel(tf: TfModule, columns: RawColumns, split: Split, 
         shuffle: false,
         verbose: 0,
         validationData: validation ? [validation[0], validation[1]] : undefined,
-        callbacks: hooks.onBatch ? { onBatchEnd: async () => { await hooks.onBatch!(); } } : undefined,
+        callbacks: hooks.onBatch
+          ? {
+              onBatchEnd: async () => {
+                await hooks.onBatch!();
+              },
+            }
+          : undefined,
       });
       x.dispose();
       y.dispose();
       const loss = Number(history.history.loss?.[0]);
       const rawVal = history.history.val_loss ? Number(history.history.val_loss[0]) : undefined;
       if (!Number.isFinite(loss)) {
-        throw new TrainingInputError(`training diverged: loss is ${loss} at epoch ${epoch + 1}; lower training.learningRate (now ${params.learningRate})`);
+        throw new TrainingInputError(
+          `training diverged: loss is ${loss} at epoch ${epoch + 1}; lower training.learningRate (now ${params.learningRate})`,
+        );
       }
       finalLoss = loss;
       epochs = epoch + 1;

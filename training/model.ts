@@ -12,7 +12,11 @@ export interface ModelSpec {
   seed: number;
 }
 
-interface SerializedTensor { name: string; shape: number[]; data: string }
+interface SerializedTensor {
+  name: string;
+  shape: number[];
+  data: string;
+}
 
 /** Everything serving needs: topology, weights and the fitted preprocessing transform. */
 export interface ModelArtifact {
@@ -31,29 +35,45 @@ export function buildModel(tf: TfModule, pre: Preprocessor, spec: ModelSpec): Se
   const hidden = spec.type === 'mlp' ? spec.hiddenUnits : [];
   let seed = spec.seed;
   hidden.forEach((units, i) => {
-    model.add(tf.layers.dense({
-      units,
-      activation: spec.activation,
-      inputShape: i === 0 ? [featureWidth(pre)] : undefined,
-      kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }),
-    }));
+    model.add(
+      tf.layers.dense({
+        units,
+        activation: spec.activation,
+        inputShape: i === 0 ? [featureWidth(pre)] : undefined,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }),
+      }),
+    );
   });
   const classes = outputUnits(pre);
-  model.add(tf.layers.dense({
-    units: classes,
-    activation: pre.target.task === 'regression' ? 'linear' : 'softmax',
-    inputShape: hidden.length === 0 ? [featureWidth(pre)] : undefined,
-    kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }),
-  }));
-  const optimizer = spec.optimizer === 'adam' ? tf.train.adam(spec.learningRate) : spec.optimizer === 'rmsprop' ? tf.train.rmsprop(spec.learningRate) : tf.train.sgd(spec.learningRate);
-  model.compile({ optimizer, loss: pre.target.task === 'regression' ? 'meanSquaredError' : 'sparseCategoricalCrossentropy' });
+  model.add(
+    tf.layers.dense({
+      units: classes,
+      activation: pre.target.task === 'regression' ? 'linear' : 'softmax',
+      inputShape: hidden.length === 0 ? [featureWidth(pre)] : undefined,
+      kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }),
+    }),
+  );
+  const optimizer =
+    spec.optimizer === 'adam'
+      ? tf.train.adam(spec.learningRate)
+      : spec.optimizer === 'rmsprop'
+        ? tf.train.rmsprop(spec.learningRate)
+        : tf.train.sgd(spec.learningRate);
+  model.compile({
+    optimizer,
+    loss: pre.target.task === 'regression' ? 'meanSquaredError' : 'sparseCategoricalCrossentropy',
+  });
   return model;
 }
 
 function encodeTensors(tensors: { name: string; tensor: Tensor }[]): SerializedTensor[] {
   return tensors.map(({ name, tensor }) => {
     const values = tensor.dataSync() as Float32Array;
-    return { name, shape: tensor.shape, data: Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64') };
+    return {
+      name,
+      shape: tensor.shape,
+      data: Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64'),
+    };
   });
 }
 
@@ -75,7 +95,8 @@ export function serializeModel(model: LayersModel, pre: Preprocessor): ModelArti
 }
 
 export async function deserializeModel(tf: TfModule, artifact: ModelArtifact): Promise<LayersModel> {
-  if (artifact.format !== 'flywheel-tfjs-v1') throw new Error(`unsupported model artifact format "${String(artifact.format)}"`);
+  if (artifact.format !== 'flywheel-tfjs-v1')
+    throw new Error(`unsupported model artifact format "${String(artifact.format)}"`);
   const model = await tf.models.modelFromJSON(artifact.topology as never);
   const weights = decodeTensors(tf, artifact.weights);
   model.setWeights(weights);
@@ -104,13 +125,22 @@ export async function restoreCheckpoint(tf: TfModule, model: Sequential, checkpo
   model.setWeights(weights);
   weights.forEach((w) => w.dispose());
   if (checkpoint.optimizer.length > 0) {
-    const state = decodeTensors(tf, checkpoint.optimizer).map((tensor, i) => ({ name: checkpoint.optimizer[i]!.name, tensor }));
+    const state = decodeTensors(tf, checkpoint.optimizer).map((tensor, i) => ({
+      name: checkpoint.optimizer[i]!.name,
+      tensor,
+    }));
     await model.optimizer.setWeights(state);
   }
 }
 
 /** Predicts a batch of already-encoded rows; returns n × outputUnits values. */
-export function predictEncoded(tf: TfModule, model: LayersModel, encoded: Float32Array, rows: number, width: number): Float32Array {
+export function predictEncoded(
+  tf: TfModule,
+  model: LayersModel,
+  encoded: Float32Array,
+  rows: number,
+  width: number,
+): Float32Array {
   return tf.tidy(() => (model.predict(tf.tensor2d(encoded, [rows, width])) as Tensor).dataSync() as Float32Array);
 }
 

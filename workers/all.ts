@@ -1,4 +1,7 @@
-/** One process for a laptop or the demo: the main worker plus a CPU training worker, and the registry webhook dispatcher. */
+/**
+ * One process for a laptop or the demo: the main worker plus a CPU training worker, and the registry webhook
+ * dispatcher.
+ */
 import { loadConfig } from '../config/env';
 import { runUntilSignalled } from './runWorkers';
 import { startWebhookDispatcher } from './webhookDispatcher';
@@ -10,4 +13,6 @@ const workers = [
   await createMainWorker(services, config.taskQueues.main),
   await createTrainingWorker(services, config.taskQueues.trainCpu, { gpu: false }),
 ];
-await runUntilSignalled(services, workers, 'flywheel worker (main + CPU training)', [startWebhookDispatcher(services.db, config.webhooks)]);
+await runUntilSignalled(services, workers, 'flywheel worker (main + CPU training)', [
+  startWebhookDispatcher(services.db, config.webhooks),
+]);

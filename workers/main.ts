@@ -1,4 +1,7 @@
-/** The main worker: pipeline and monitor workflows plus the CPU stages, on the `flywheel` queue, and the registry webhook dispatcher. */
+/**
+ * The main worker: pipeline and monitor workflows plus the CPU stages, on the `flywheel` queue, and the registry
+ * webhook dispatcher.
+ */
 import { loadConfig } from '../config/env';
 import { runUntilSignalled } from './runWorkers';
 import { startWebhookDispatcher } from './webhookDispatcher';
@@ -7,4 +10,6 @@ import { connectServices, createMainWorker } from './wiring';
 const config = loadConfig();
 const services = await connectServices(config);
 const worker = await createMainWorker(services, config.taskQueues.main);
-await runUntilSignalled(services, [worker], 'flywheel main worker', [startWebhookDispatcher(services.db, config.webhooks)]);
+await runUntilSignalled(services, [worker], 'flywheel main worker', [
+  startWebhookDispatcher(services.db, config.webhooks),
+]);

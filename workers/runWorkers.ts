@@ -1,8 +1,16 @@
-/** Runs workers (and loops beside them, such as the webhook dispatcher) until SIGINT/SIGTERM, then drains them and closes connections. */
+/**
+ * Runs workers (and loops beside them, such as the webhook dispatcher) until SIGINT/SIGTERM, then drains them and
+ * closes connections.
+ */
 import type { Worker } from '@temporalio/worker';
 import type { Services } from './wiring';
 
-export async function runUntilSignalled(services: Services, workers: Worker[], label: string, beside: { stop(): Promise<void> }[] = []): Promise<void> {
+export async function runUntilSignalled(
+  services: Services,
+  workers: Worker[],
+  label: string,
+  beside: { stop(): Promise<void> }[] = [],
+): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => workers.forEach((worker) => worker.shutdown()));
   }

@@ -9,5 +9,7 @@ import { connectServices, createTrainingWorker } from './wiring';
 const gpu = process.argv.includes('--gpu');
 const config = loadConfig();
 const services = await connectServices(config);
-const worker = await createTrainingWorker(services, gpu ? config.taskQueues.trainGpu : config.taskQueues.trainCpu, { gpu });
+const worker = await createTrainingWorker(services, gpu ? config.taskQueues.trainGpu : config.taskQueues.trainCpu, {
+  gpu,
+});
 await runUntilSignalled(services, [worker], `flywheel ${gpu ? 'GPU' : 'CPU'} training worker`);

@@ -28,7 +28,11 @@ export interface WebhookDispatcherOptions extends Partial<WebhookRetrySchedule> 
   log?: (line: string) => void;
 }
 
-export const DEFAULT_RETRY_SCHEDULE: Readonly<WebhookRetrySchedule> = Object.freeze({ maxAttempts: 6, initialBackoffMs: 60_000, maxBackoffMs: 900_000 });
+export const DEFAULT_RETRY_SCHEDULE: Readonly<WebhookRetrySchedule> = Object.freeze({
+  maxAttempts: 6,
+  initialBackoffMs: 60_000,
+  maxBackoffMs: 900_000,
+});
 
 /** The wait after failed attempt `attempt` (1-based), or null when it was the last. */
 export function retryDelayMs(attempt: number, schedule: WebhookRetrySchedule): number | null {
@@ -37,12 +41,24 @@ export function retryDelayMs(attempt: number, schedule: WebhookRetrySchedule): n
 }
 
 /** The exact bytes a receiver gets, and the headers that identify and sign them. */
-export function webhookRequest(delivery: Pick<ClaimedDelivery, 'id' | 'event' | 'modelName' | 'payload' | 'secret'>): { body: string; headers: Record<string, string> } {
-  const body = JSON.stringify({ event: delivery.event, delivery_id: delivery.id, model: delivery.modelName, ...delivery.payload });
+export function webhookRequest(delivery: Pick<ClaimedDelivery, 'id' | 'event' | 'modelName' | 'payload' | 'secret'>): {
+  body: string;
+  headers: Record<string, string>;
+} {
+  const body = JSON.stringify({
+    event: delivery.event,
+    delivery_id: delivery.id,
+    model: delivery.modelName,
+    ...delivery.payload,
+  });
   const headers: Record<string, string> = {
-    'content-type': 'application/json', 'user-agent': 'flywheel-webhooks', 'x-flywheel-event': delivery.event, 'x-flywheel-delivery': delivery.id,
+    'content-type': 'application/json',
+    'user-agent': 'flywheel-webhooks',
+    'x-flywheel-event': delivery.event,
+    'x-flywheel-delivery': delivery.id,
   };
-  if (delivery.secret) headers['x-flywheel-signature'] = `sha256=${createHmac('sha256', delivery.secret).update(body).digest('hex')}`;
+  if (delivery.secret)
+    headers['x-flywheel-signature'] = `sha256=${createHmac('sha256', delivery.secret).update(body).digest('hex')}`;
   return { body, headers };
 }
 
@@ -53,7 +69,7 @@ function faultOf(error: unknown, timeoutMs: number): string {
 }
 
 /** Where a receiver lives, for logs: a path or query may carry a token of the receiver's (Slack's URLs do). */
-const originOf = (url: string) => URL.canParse(url) ? new URL(url).origin : 'an unparsable URL';
+const originOf = (url: string) => (URL.canParse(url) ? new URL(url).origin : 'an unparsable URL');
 
 export interface WebhookDispatcher {
   /** Stops claiming, lets the POSTs in flight end (each within its timeout), then resolves. */
@@ -73,18 +89,28 @@ export function startWebhookDispatcher(db: Db, options: WebhookDispatcherOptions
   // A claimed row is someone's until its POST has had time to end; after that a crash leaves it to another dispatcher.
   const leaseMs = timeoutMs + 30_000;
   const stopping = new AbortController();
-  const stopped = new Promise<void>((resolve) => stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
+  const stopped = new Promise<void>((resolve) =>
+    stopping.signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
   const inFlight = new Set<Promise<void>>();
 
   async function deliver(delivery: ClaimedDelivery): Promise<void> {
     if (delivery.url === null) return markFailed(db, delivery.id, { error: 'the webhook was removed', retryAt: null });
     if (delivery.attempt > schedule.maxAttempts) {
-      return markFailed(db, delivery.id, { error: `attempt ${delivery.attempt - 1} of ${schedule.maxAttempts} ended without a recorded outcome (its dispatcher stopped or lost the database mid-POST)`, retryAt: null });
+      return markFailed(db, delivery.id, {
+        error: `attempt ${delivery.attempt - 1} of ${schedule.maxAttempts} ended without a recorded outcome (its dispatcher stopped or lost the database mid-POST)`,
+        retryAt: null,
+      });
     }
     const { body, headers } = webhookRequest(delivery);
     let failure: string, retryable: boolean;
     try {
-      const response = await fetch(delivery.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs) });
+      const response = await fetch(delivery.url, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       await response.body?.cancel();
       if (response.ok) return markDelivered(db, delivery.id);
       // The receiver refused this payload: sending it again cannot help (408 and 429 ask for a retry).
@@ -95,8 +121,14 @@ export function startWebhookDispatcher(db: Db, options: WebhookDispatcherOptions
       retryable = true;
     }
     const delay = retryable ? retryDelayMs(delivery.attempt, schedule) : null;
-    await markFailed(db, delivery.id, { error: `attempt ${delivery.attempt}: ${failure}`, retryAt: delay === null ? null : new Date(Date.now() + delay) });
-    if (delay === null) log(`webhook ${delivery.event} for ${delivery.modelName} to ${originOf(delivery.url)} is dead after ${delivery.attempt} attempt(s): ${failure}`);
+    await markFailed(db, delivery.id, {
+      error: `attempt ${delivery.attempt}: ${failure}`,
+      retryAt: delay === null ? null : new Date(Date.now() + delay),
+    });
+    if (delay === null)
+      log(
+        `webhook ${delivery.event} for ${delivery.modelName} to ${originOf(delivery.url)} is dead after ${delivery.attempt} attempt(s): ${failure}`,
+      );
   }
 
   async function loop(): Promise<void> {
@@ -111,18 +143,28 @@ export function startWebhookDispatcher(db: Db, options: WebhookDispatcherOptions
           unreachable = false;
         } catch (error) {
           // Once per outage, not once per poll.
-          if (!unreachable) log(`webhook dispatcher: cannot claim deliveries (${faultOf(error, timeoutMs)}); trying again every ${pollMs} ms`);
+          if (!unreachable)
+            log(
+              `webhook dispatcher: cannot claim deliveries (${faultOf(error, timeoutMs)}); trying again every ${pollMs} ms`,
+            );
           unreachable = true;
         }
       }
       for (const delivery of claimed) {
         const sending: Promise<void> = deliver(delivery)
-          .catch((error: unknown) => log(`webhook dispatcher: delivery ${delivery.id} not recorded (${faultOf(error, timeoutMs)}); it is retried when its lease ends`))
+          .catch((error: unknown) =>
+            log(
+              `webhook dispatcher: delivery ${delivery.id} not recorded (${faultOf(error, timeoutMs)}); it is retried when its lease ends`,
+            ),
+          )
           .finally(() => inFlight.delete(sending));
         inFlight.add(sending);
       }
       // Every slot busy: go on when one frees; otherwise nothing more is due until the next poll.
-      const wake = inFlight.size >= concurrency ? Promise.race(inFlight) : sleep(pollMs, undefined, { signal: stopping.signal }).catch(() => undefined);
+      const wake =
+        inFlight.size >= concurrency
+          ? Promise.race(inFlight)
+          : sleep(pollMs, undefined, { signal: stopping.signal }).catch(() => undefined);
       await Promise.race([wake, stopped]);
     }
     await Promise.allSettled(inFlight);

@@ -25,7 +25,10 @@ export async function connectServices(config: Readonly<FlywheelConfig>): Promise
   const client = await temporalClient(config.temporal);
   const connection = await connectWorker(config.temporal);
   return {
-    db, store, client, connection,
+    db,
+    store,
+    client,
+    connection,
     async close() {
       await connection.close();
       await client.connection.close();
@@ -38,9 +41,17 @@ const require = createRequire(import.meta.url);
 
 /** Workflows + CPU stages on `taskQueue`. */
 export async function createMainWorker(
-  services: Services, taskQueue: string, options: { maxConcurrentActivities?: number; trainingQueues?: ActivityDeps['trainingQueues'] } = {},
+  services: Services,
+  taskQueue: string,
+  options: { maxConcurrentActivities?: number; trainingQueues?: ActivityDeps['trainingQueues'] } = {},
 ): Promise<Worker> {
-  const deps: ActivityDeps = { db: services.db, store: services.store, temporal: services.client, workflowTaskQueue: taskQueue, trainingQueues: options.trainingQueues };
+  const deps: ActivityDeps = {
+    db: services.db,
+    store: services.store,
+    temporal: services.client,
+    workflowTaskQueue: taskQueue,
+    trainingQueues: options.trainingQueues,
+  };
   return Worker.create({
     connection: services.connection,
     namespace: services.client.options.namespace,
@@ -56,8 +67,17 @@ export async function createMainWorker(
 }
 
 /** Training activities only; a GPU worker takes as many tasks at once as it has GPUs. */
-export async function createTrainingWorker(services: Services, taskQueue: string, options: { gpu: boolean; concurrency?: number; pinBackend?: string }): Promise<Worker> {
-  const deps: ActivityDeps = { db: services.db, store: services.store, temporal: services.client, workflowTaskQueue: taskQueue };
+export async function createTrainingWorker(
+  services: Services,
+  taskQueue: string,
+  options: { gpu: boolean; concurrency?: number; pinBackend?: string },
+): Promise<Worker> {
+  const deps: ActivityDeps = {
+    db: services.db,
+    store: services.store,
+    temporal: services.client,
+    workflowTaskQueue: taskQueue,
+  };
   return Worker.create({
     connection: services.connection,
     namespace: services.client.options.namespace,

@@ -32,9 +32,15 @@ export async function datasetWorkflow(input: DatasetWorkflowInput): Promise<Data
   const { workflowId } = workflowInfo();
   upsertSearchAttributes([{ key: STAGE_KEY, value: 'ingest' }]);
   const version = await io.ingestDataset({ workflowId, dataset: input.dataset, table: input.table });
-  upsertSearchAttributes([{ key: DATASET_VERSION_KEY, value: version.datasetVersionId }, { key: STAGE_KEY, value: 'validate' }]);
+  upsertSearchAttributes([
+    { key: DATASET_VERSION_KEY, value: version.datasetVersionId },
+    { key: STAGE_KEY, value: 'validate' },
+  ]);
   const validation = await io.validateDataset({
-    workflowId, datasetVersionId: version.datasetVersionId, contract: input.contract, reference: input.reference ?? 'latest',
+    workflowId,
+    datasetVersionId: version.datasetVersionId,
+    contract: input.contract,
+    reference: input.reference ?? 'latest',
     drift: input.drift === undefined ? { columns: [], psiThreshold: 0.25, severity: 'warning' } : input.drift,
   });
   upsertSearchAttributes([{ key: STAGE_KEY, value: 'completed' }]);

@@ -41,22 +41,40 @@ export async function materializeWorkflow(input: MaterializeInput): Promise<Mate
   const until = input.until ? Date.parse(input.until) : workflowInfo().startTime.getTime();
   const start = (input.full ? null : state.watermark) ?? (state.minEvent === null ? null : state.minEvent - 1);
   if (start === null || start >= until) {
-    return { ref: state.ref, windows: 0, upserted: 0, from: null, watermark: state.watermark === null ? null : new Date(state.watermark).toISOString(), loadedRows: loaded?.rows };
+    return {
+      ref: state.ref,
+      windows: 0,
+      upserted: 0,
+      from: null,
+      watermark: state.watermark === null ? null : new Date(state.watermark).toISOString(),
+      loadedRows: loaded?.rows,
+    };
   }
   // Windows past the newest event hold nothing: one last window covers (newest, until].
   const last = Math.min(until, Math.max(start, state.maxEvent ?? start));
   const step = input.window ? durationMs(input.window) : Math.max(86_400_000, Math.ceil((last - start) / 20));
-  let upserted = 0, windows = 0, from = start;
+  let upserted = 0,
+    windows = 0,
+    from = start;
   while (from < until) {
     const to = from >= last ? until : Math.min(from + step, last);
     upserted += await io.materializeWindow({ name: state.name, version: state.version, from, to });
     windows++;
     from = to;
   }
-  return { ref: state.ref, windows, upserted, from: new Date(start).toISOString(), watermark: new Date(until).toISOString(), loadedRows: loaded?.rows };
+  return {
+    ref: state.ref,
+    windows,
+    upserted,
+    from: new Date(start).toISOString(),
+    watermark: new Date(until).toISOString(),
+    loadedRows: loaded?.rows,
+  };
 }
 
 /** Loads a view's source into its offline table, alone (`flywheel features load`). */
-export async function loadFeatureViewWorkflow(input: { view: string }): Promise<{ ref: string; rows: number; loadedFrom: string }> {
+export async function loadFeatureViewWorkflow(input: {
+  view: string;
+}): Promise<{ ref: string; rows: number; loadedFrom: string }> {
   return io.loadFeatureView(input);
 }

@@ -4,14 +4,23 @@
  *     champion) and automatic rollback; A/B with a fixed, sticky split compared on the labels that arrive; shadow
  *     (mirrored traffic, answers compared, never returned). The serving process follows the route it writes.
  *   - `aliasWorkflow`: a person's alias move or rollback.
- * Both begin with the `authorize` activity, whatever their input says: a grant (store/grants.ts) signed by whoever checked
+ * Both begin with the `authorize` activity, whatever their input says: a grant (store/grants.ts) signed by whoever
+ * checked
  * an admin token, for this model, action and workflow — never the token itself, which would stay in the history.
  * Neither sends webhooks: the registry queues them in the alias move's own transaction (store/webhooks.ts), so no
  * receiver can hold a release up and no webhook secret enters a history. Every route a rollout set is removed when it
  * ends, however it ends.
  */
 import {
-  ApplicationFailure, CancellationScope, condition, defineQuery, defineSignal, patched, proxyActivities, setHandler, workflowInfo,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  defineQuery,
+  defineSignal,
+  patched,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { StageActivities } from '../activities/index';
 import type { HealthResult, ShadowStats, VariantStats } from '../activities/release';
@@ -29,7 +38,10 @@ export interface RolloutInput {
   candidateVersion: number;
   strategy: RolloutStrategy;
   reason: string;
-  /** Action `rollout` for this workflow, alias and version; a pipeline's rollout carries the pipeline's grant. Refused without one. */
+  /**
+   * Action `rollout` for this workflow, alias and version; a pipeline's rollout carries the pipeline's grant. Refused
+   * without one.
+   */
   grant?: Grant;
   /** @deprecated Ignored: the audit records whom the grant names. */
   actor?: string;
@@ -60,8 +72,10 @@ export const rolloutStatusQuery = defineQuery<{ phase: string; steps: RolloutSte
 export const stopRolloutSignal = defineSignal<[{ reason: string }]>('stopRollout');
 
 /**
- * Histories recorded before the webhook outbox scheduled `listWebhookTargets` then one `deliverWebhook` per target after
- * each registry change; they replay those steps (results come from the history). New runs record the patch and skip them.
+ * Histories recorded before the webhook outbox scheduled `listWebhookTargets` then one `deliverWebhook` per target
+ * after
+ * each registry change; they replay those steps (results come from the history). New runs record the patch and skip
+ * them.
  */
 export const WEBHOOK_OUTBOX_PATCH = 'webhook-outbox';
 
@@ -79,7 +93,8 @@ export async function replayRetiredWebhooks(event: string, modelName: string): P
     const targets = await retired.listWebhookTargets({ event, modelName });
     await Promise.allSettled(targets.map(() => retired.deliverWebhook({})));
   } catch {
-    // A step still in flight when the workers were upgraded finds no activity; the release goes on, as it did when a receiver was down.
+    // A step still in flight when the workers were upgraded finds no activity; the release goes on, as it did when a
+    // receiver was down.
   }
 }
 
@@ -89,25 +104,45 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
   let phase = 'starting';
   let stopped: string | undefined;
   setHandler(rolloutStatusQuery, () => ({ phase, steps }));
-  setHandler(stopRolloutSignal, ({ reason }) => { stopped = reason; });
+  setHandler(stopRolloutSignal, ({ reason }) => {
+    stopped = reason;
+  });
 
   const request = `a rollout of ${input.modelName} v${input.candidateVersion}`;
-  const authorize = () => quick.authorize({
-    request, grant: input.grant, modelName: input.modelName, action: 'rollout', alias: input.alias, version: input.candidateVersion, parentWorkflowId: workflowInfo().parent?.workflowId,
-  });
+  const authorize = () =>
+    quick.authorize({
+      request,
+      grant: input.grant,
+      modelName: input.modelName,
+      action: 'rollout',
+      alias: input.alias,
+      version: input.candidateVersion,
+      parentWorkflowId: workflowInfo().parent?.workflowId,
+    });
   const legacy = input as RolloutInput & { token?: string };
-  const actor = patched(GRANTS_PATCH) || legacy.token !== undefined ? await authorize() : legacy.actor ?? 'unknown';
+  const actor = patched(GRANTS_PATCH) || legacy.token !== undefined ? await authorize() : (legacy.actor ?? 'unknown');
   const champion = await quick.resolveAlias({ modelName: input.modelName, alias: input.alias });
   const { strategy } = input;
   const base = { baseVersion: champion?.version ?? null, candidateVersion: input.candidateVersion, steps };
-  if (champion?.version === input.candidateVersion) return { ...base, outcome: 'completed', reason: `v${input.candidateVersion} already holds @${input.alias}` };
+  if (champion?.version === input.candidateVersion)
+    return { ...base, outcome: 'completed', reason: `v${input.candidateVersion} already holds @${input.alias}` };
   if (!champion && strategy.kind !== 'canary') {
-    throw ApplicationFailure.nonRetryable(`${input.modelName}@${input.alias} does not exist: a ${strategy.kind} test needs a version to compare with`, 'NotFoundError');
+    throw ApplicationFailure.nonRetryable(
+      `${input.modelName}@${input.alias} does not exist: a ${strategy.kind} test needs a version to compare with`,
+      'NotFoundError',
+    );
   }
 
   const promote = async () => {
     phase = 'promoting';
-    await quick.moveAlias({ workflowId, modelName: input.modelName, alias: input.alias, version: input.candidateVersion, actor, reason: input.reason });
+    await quick.moveAlias({
+      workflowId,
+      modelName: input.modelName,
+      alias: input.alias,
+      version: input.candidateVersion,
+      actor,
+      reason: input.reason,
+    });
     await replayRetiredWebhooks('model_version_alias.moved', input.modelName);
   };
   if (!champion) {
@@ -115,9 +150,15 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     return { ...base, outcome: 'promoted', reason: 'no version held the alias: deployed directly' };
   }
 
-  const route = (mode: 'canary' | 'ab' | 'shadow', weight: number) => quick.setTrafficRoute({
-    modelName: input.modelName, mode, baseVersion: champion.version, candidateVersion: input.candidateVersion, weight, workflowId,
-  });
+  const route = (mode: 'canary' | 'ab' | 'shadow', weight: number) =>
+    quick.setTrafficRoute({
+      modelName: input.modelName,
+      mode,
+      baseVersion: champion.version,
+      candidateVersion: input.candidateVersion,
+      weight,
+      workflowId,
+    });
   try {
     if (strategy.kind === 'canary') {
       for (const percent of strategy.steps) {
@@ -127,16 +168,33 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
         await route('canary', percent / 100);
         const stepMs = durationMs(strategy.stepDuration);
         await condition(() => stopped !== undefined, stepMs);
-        let health = await io.candidateHealth({ modelName: input.modelName, baseVersion: champion.version, candidateVersion: input.candidateVersion, since: step.startedAt, until: Date.now(), health: strategy.health });
+        let health = await io.candidateHealth({
+          modelName: input.modelName,
+          baseVersion: champion.version,
+          candidateVersion: input.candidateVersion,
+          since: step.startedAt,
+          until: Date.now(),
+          health: strategy.health,
+        });
         if (!health.enoughTraffic && stopped === undefined) {
           // Too few requests to judge: wait one more step length, then judge what there is.
           await condition(() => stopped !== undefined, stepMs);
-          health = await io.candidateHealth({ modelName: input.modelName, baseVersion: champion.version, candidateVersion: input.candidateVersion, since: step.startedAt, until: Date.now(), health: strategy.health });
+          health = await io.candidateHealth({
+            modelName: input.modelName,
+            baseVersion: champion.version,
+            candidateVersion: input.candidateVersion,
+            since: step.startedAt,
+            until: Date.now(),
+            health: strategy.health,
+          });
         }
         step.health = health;
         if (stopped !== undefined || !health.passed) {
           phase = 'rolled back';
-          const reason = stopped !== undefined ? `stopped: ${stopped}` : `health gate failed at ${percent} %: ${health.failures.join('; ')}`;
+          const reason =
+            stopped !== undefined
+              ? `stopped: ${stopped}`
+              : `health gate failed at ${percent} %: ${health.failures.join('; ')}`;
           return { ...base, outcome: 'rolled_back', reason };
         }
       }
@@ -150,7 +208,12 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
       phase = `A/B test, ${step.percent} % to v${input.candidateVersion}`;
       await route('ab', strategy.split);
       await condition(() => stopped !== undefined, durationMs(strategy.duration));
-      const variants = await io.compareVariants({ modelName: input.modelName, versions: [champion.version, input.candidateVersion], since: step.startedAt, until: Date.now() });
+      const variants = await io.compareVariants({
+        modelName: input.modelName,
+        versions: [champion.version, input.candidateVersion],
+        since: step.startedAt,
+        until: Date.now(),
+      });
       phase = 'compared';
       return { ...base, outcome: stopped !== undefined ? 'stopped' : 'completed', reason: stopped, variants };
     }
@@ -159,7 +222,12 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutResul
     phase = `shadowing v${input.candidateVersion}`;
     await route('shadow', 1);
     await condition(() => stopped !== undefined, durationMs(strategy.duration));
-    const shadow = await io.shadowReport({ modelName: input.modelName, shadowVersion: input.candidateVersion, since: step.startedAt, until: Date.now() });
+    const shadow = await io.shadowReport({
+      modelName: input.modelName,
+      shadowVersion: input.candidateVersion,
+      since: step.startedAt,
+      until: Date.now(),
+    });
     phase = 'compared';
     return { ...base, outcome: stopped !== undefined ? 'stopped' : 'completed', reason: stopped, shadow };
   } finally {
@@ -186,11 +254,31 @@ export interface AliasResult {
 }
 
 export async function aliasWorkflow(input: AliasInput): Promise<AliasResult> {
-  const action = input.action === 'rollback' ? `rolling back ${input.modelName}@${input.alias}` : `moving ${input.modelName}@${input.alias}`;
-  const actor = await quick.authorize({ request: action, grant: input.grant, modelName: input.modelName, action: input.action, alias: input.alias, version: input.action === 'alias' ? input.version : undefined });
-  const version = input.action === 'rollback' ? (await quick.rollbackTarget({ modelName: input.modelName, alias: input.alias })).previous : input.version;
+  const action =
+    input.action === 'rollback'
+      ? `rolling back ${input.modelName}@${input.alias}`
+      : `moving ${input.modelName}@${input.alias}`;
+  const actor = await quick.authorize({
+    request: action,
+    grant: input.grant,
+    modelName: input.modelName,
+    action: input.action,
+    alias: input.alias,
+    version: input.action === 'alias' ? input.version : undefined,
+  });
+  const version =
+    input.action === 'rollback'
+      ? (await quick.rollbackTarget({ modelName: input.modelName, alias: input.alias })).previous
+      : input.version;
   if (version === undefined) throw ApplicationFailure.nonRetryable('an alias move needs a version', 'ConfigError');
-  const move = await quick.moveAlias({ workflowId: workflowInfo().workflowId, modelName: input.modelName, alias: input.alias, version, actor, reason: input.reason });
+  const move = await quick.moveAlias({
+    workflowId: workflowInfo().workflowId,
+    modelName: input.modelName,
+    alias: input.alias,
+    version,
+    actor,
+    reason: input.reason,
+  });
   await replayRetiredWebhooks('model_version_alias.moved', input.modelName);
   return { fromVersion: move.fromVersion, toVersion: move.toVersion, actor };
 }

@@ -1,4 +1,7 @@
-/** Flywheel's custom search attributes, declared once: typed keys for workflows and clients, and the list `flywheel up` registers. */
+/**
+ * Flywheel's custom search attributes, declared once: typed keys for workflows and clients, and the list `flywheel up`
+ * registers.
+ */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
 // Every Flywheel attribute is an exact-match keyword (model, dataset version, stage, pipeline names).

@@ -4,7 +4,13 @@
  * Trial ids derive from the sweep's workflow id and the trial number, so a restarted worker or server resumes the
  * sweep without losing or repeating a trial.
  */
-import { ApplicationFailure, defineQuery, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  defineQuery,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { TrainInput, TrainResult } from '../activities/index';
 import { rootCause } from '../config/errors';
 import type { SweepConfig } from '../config/pipeline';
@@ -41,7 +47,8 @@ export const sweepProgressQuery = defineQuery<TrialResult[]>('trials');
 export function applyPoint(params: TrainInput['params'], point: Point): TrainInput['params'] {
   const next = { ...params, model: { ...params.model } };
   for (const [name, value] of Object.entries(point)) {
-    if (name === 'activation' || name === 'hiddenUnits' || name === 'type') (next.model as Record<string, unknown>)[name] = value;
+    if (name === 'activation' || name === 'hiddenUnits' || name === 'type')
+      (next.model as Record<string, unknown>)[name] = value;
     else (next as Record<string, unknown>)[name] = value;
   }
   return next;
@@ -65,21 +72,44 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepResult> {
     const params = propose(sweep.method, sweep.parameters, index, input.base.params.seed, history, startup);
     const trial: TrialResult = { index, params, status: 'running' };
     trials[index] = trial;
-    const stopping = sweep.earlyStopping ? { rule: 'median' as const, graceEpochs: sweep.earlyStopping.graceEpochs, minTrials: sweep.earlyStopping.minTrials } : undefined;
-    const work = trainRouted({
-      ...input.base, workflowId: sweepId, params: applyPoint(input.base.params, params),
-      tags: { ...input.base.tags, sweep: sweepId, trial: String(index) }, trial: { sweepId, index, stopping },
-    }, input.route).then(
-      (result) => {
-        results.set(index, result);
-        history.push({ params, objective: result.objective });
-        Object.assign(trial, { status: 'finished', runId: result.runId, objective: result.objective, epochs: result.epochs, stoppedEarly: result.stoppedEarly });
+    const stopping = sweep.earlyStopping
+      ? {
+          rule: 'median' as const,
+          graceEpochs: sweep.earlyStopping.graceEpochs,
+          minTrials: sweep.earlyStopping.minTrials,
+        }
+      : undefined;
+    const work = trainRouted(
+      {
+        ...input.base,
+        workflowId: sweepId,
+        params: applyPoint(input.base.params, params),
+        tags: { ...input.base.tags, sweep: sweepId, trial: String(index) },
+        trial: { sweepId, index, stopping },
       },
-      (error: unknown) => {
-        failed++;
-        Object.assign(trial, { status: 'failed', error: (rootCause(error) as { message?: string } | undefined)?.message ?? String(error) });
-      },
-    ).finally(() => running.delete(index));
+      input.route,
+    )
+      .then(
+        (result) => {
+          results.set(index, result);
+          history.push({ params, objective: result.objective });
+          Object.assign(trial, {
+            status: 'finished',
+            runId: result.runId,
+            objective: result.objective,
+            epochs: result.epochs,
+            stoppedEarly: result.stoppedEarly,
+          });
+        },
+        (error: unknown) => {
+          failed++;
+          Object.assign(trial, {
+            status: 'failed',
+            error: (rootCause(error) as { message?: string } | undefined)?.message ?? String(error),
+          });
+        },
+      )
+      .finally(() => running.delete(index));
     running.set(index, work);
   };
 
@@ -89,16 +119,25 @@ export async function sweepWorkflow(input: SweepInput): Promise<SweepResult> {
     await Promise.race(running.values());
     if (failed > sweep.maxFailed) {
       await Promise.allSettled(running.values());
-      const reasons = trials.filter((t) => t.status === 'failed').map((t) => `trial ${t.index}: ${t.error}`).join('; ');
-      throw ApplicationFailure.nonRetryable(`sweep ${sweepId}: ${failed} trials failed, more than maxFailed ${sweep.maxFailed} (${reasons})`, 'SweepFailedError');
+      const reasons = trials
+        .filter((t) => t.status === 'failed')
+        .map((t) => `trial ${t.index}: ${t.error}`)
+        .join('; ');
+      throw ApplicationFailure.nonRetryable(
+        `sweep ${sweepId}: ${failed} trials failed, more than maxFailed ${sweep.maxFailed} (${reasons})`,
+        'SweepFailedError',
+      );
     }
   }
   const finished = trials.filter((t) => t.status === 'finished' && Number.isFinite(t.objective));
-  if (finished.length === 0) throw ApplicationFailure.nonRetryable(`sweep ${sweepId}: no trial finished`, 'SweepFailedError');
+  if (finished.length === 0)
+    throw ApplicationFailure.nonRetryable(`sweep ${sweepId}: no trial finished`, 'SweepFailedError');
   // Trials stopped early are worse than the median by construction; the best is among those that ran out (or, if
   // every trial was stopped, among all). A stopped trial can still report a lower loss than one that ran out (it
   // stopped before it could overfit, or the median it lost to came from faster trials): it is not released.
   const ranOut = finished.filter((t) => !t.stoppedEarly);
-  const best = (ranOut.length ? ranOut : finished).reduce((a, b) => (b.objective! < a.objective! || (b.objective === a.objective && b.index < a.index) ? b : a));
+  const best = (ranOut.length ? ranOut : finished).reduce((a, b) =>
+    b.objective! < a.objective! || (b.objective === a.objective && b.index < a.index) ? b : a,
+  );
   return { best: { ...results.get(best.index)!, trial: best.index, params: best.params }, trials };
 }

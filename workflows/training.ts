@@ -14,16 +14,24 @@ export async function trainRouted(input: TrainInput, route: TrainingRoute): Prom
   const cpuQueue = route.queues?.trainCpu ?? TASK_QUEUES.trainCpu;
   if (route.gpu > 0) {
     const gpu = proxyActivities<{ trainModel(input: TrainInput): Promise<TrainResult> }>({
-      ...ACTIVITY_PROFILES.training, taskQueue: route.queues?.trainGpu ?? TASK_QUEUES.trainGpu, scheduleToStartTimeout: route.gpuWait,
+      ...ACTIVITY_PROFILES.training,
+      taskQueue: route.queues?.trainGpu ?? TASK_QUEUES.trainGpu,
+      scheduleToStartTimeout: route.gpuWait,
     });
     try {
       return await gpu.trainModel(input);
     } catch (error) {
-      const timedOutWaiting = error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === TimeoutType.SCHEDULE_TO_START;
+      const timedOutWaiting =
+        error instanceof ActivityFailure &&
+        error.cause instanceof TimeoutFailure &&
+        error.cause.timeoutType === TimeoutType.SCHEDULE_TO_START;
       if (!timedOutWaiting) throw error;
     }
     input = { ...input, fellBackFromGpu: true };
   }
-  const cpu = proxyActivities<{ trainModel(input: TrainInput): Promise<TrainResult> }>({ ...ACTIVITY_PROFILES.training, taskQueue: cpuQueue });
+  const cpu = proxyActivities<{ trainModel(input: TrainInput): Promise<TrainResult> }>({
+    ...ACTIVITY_PROFILES.training,
+    taskQueue: cpuQueue,
+  });
   return cpu.trainModel(input);
 }

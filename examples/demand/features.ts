@@ -1,6 +1,7 @@
 /**
  * Feature views over the demo's retail demand data: `npx flywheel features apply examples/demand/features.ts`, then
- * `npx flywheel features materialize store_item_prices` and `npx flywheel features get store_item_prices store_id=S01 item_id=I001`.
+ * `npx flywheel features materialize store_item_prices` and `npx flywheel features get store_item_prices store_id=S01
+ * item_id=I001`.
  */
 import { defineFeatureView } from '../../features/define';
 

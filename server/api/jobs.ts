@@ -24,7 +24,11 @@ export interface Job<Result = unknown> {
 
 /** A job's state; a 404 naming `what` when there is no such workflow, or it is not of one of `types` or not `ours`. */
 export async function describeJob(
-  deps: ServerDeps, workflowId: string, types: string[], what: string, ours: (description: WorkflowExecutionDescription) => boolean = () => true,
+  deps: ServerDeps,
+  workflowId: string,
+  types: string[],
+  what: string,
+  ours: (description: WorkflowExecutionDescription) => boolean = () => true,
 ): Promise<Job> {
   const handle = (await deps.temporal()).workflow.getHandle(workflowId);
   const description = await handle.describe().catch((error: unknown) => {
@@ -34,15 +38,27 @@ export async function describeJob(
   if (!description || !types.includes(description.type) || !ours(description)) throw notFound(what);
   // The TypeScript SDK spells it CANCELLED; Temporal's API and UI, CANCELED.
   const status = description.status.name === 'CANCELLED' ? 'CANCELED' : description.status.name;
-  const beat = description.raw.pendingActivities?.find((a) => a.heartbeatDetails?.payloads?.length)?.heartbeatDetails?.payloads?.[0];
+  const beat = description.raw.pendingActivities?.find((a) => a.heartbeatDetails?.payloads?.length)?.heartbeatDetails
+    ?.payloads?.[0];
   let progress: Record<string, unknown> | null = null;
   try {
     if (beat) progress = defaultPayloadConverter.fromPayload(beat as never) as Record<string, unknown>;
   } catch {
     // a beat this API cannot read is no progress to show
   }
-  const job: Job = { workflowId, status, startedAt: description.startTime, closedAt: description.closeTime ?? null, progress, uiUrl: uiLink(deps.config, workflowId) };
+  const job: Job = {
+    workflowId,
+    status,
+    startedAt: description.startTime,
+    closedAt: description.closeTime ?? null,
+    progress,
+    uiUrl: uiLink(deps.config, workflowId),
+  };
   if (status === 'COMPLETED') job.result = await handle.result();
-  else if (status !== 'RUNNING') job.failure = await handle.result().then(() => status, (error: unknown) => failureMessage(error));
+  else if (status !== 'RUNNING')
+    job.failure = await handle.result().then(
+      () => status,
+      (error: unknown) => failureMessage(error),
+    );
   return job;
 }

@@ -20,13 +20,23 @@ export const INCOMING_PREFIX = `${UPLOAD_PREFIX}.incoming/`;
 export const uploadKey = (sha256: string, name: string) => `${UPLOAD_PREFIX}${sha256}/${name}`;
 
 const tags = ['Uploads'];
-const params = z.object({ contentHash: z.string().regex(/^[0-9a-f]{64}$/, "must be the file's SHA-256 as 64 lowercase hex digits") });
-const query = z.object({
-  name: z.string().min(1).max(255)
-    .refine((name) => !/[\u0000-\u001f\u007f/\\]/.test(name), 'must be a plain file name: no slash, backslash or control character')
-    .refine((name) => name !== '.' && name !== '..', 'must be a file name, not "." or ".."')
-    .describe('the file name the object keeps (its extension tells ingest the format)'),
-}).strict();
+const params = z.object({
+  contentHash: z.string().regex(/^[0-9a-f]{64}$/, "must be the file's SHA-256 as 64 lowercase hex digits"),
+});
+const query = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(255)
+      .refine(
+        (name) => !/[\u0000-\u001f\u007f/\\]/.test(name),
+        'must be a plain file name: no slash, backslash or control character',
+      )
+      .refine((name) => name !== '.' && name !== '..', 'must be a file name, not "." or ".."')
+      .describe('the file name the object keeps (its extension tells ingest the format)'),
+  })
+  .strict();
 const uploadAnswer = z.object({
   source: z.string().describe('s3://<bucket>/uploads/<sha256>/<name>: use it as data.source'),
   bytes: z.number().int(),
@@ -39,8 +49,14 @@ class UploadBodyError extends Error {}
 
 export const uploadRoutes: RouteSpec[] = [
   route({
-    method: 'get', path: '/api/v1/uploads/{contentHash}', summary: 'An uploaded file by content hash and name (404 when it was never uploaded)', tags, scope: 'read',
-    params, query, response: uploadAnswer,
+    method: 'get',
+    path: '/api/v1/uploads/{contentHash}',
+    summary: 'An uploaded file by content hash and name (404 when it was never uploaded)',
+    tags,
+    scope: 'read',
+    params,
+    query,
+    response: uploadAnswer,
     async handler({ params, query, deps }) {
       const key = uploadKey(params.contentHash, query.name);
       const bytes = await deps.objects.sizeOf(key);
@@ -49,19 +65,32 @@ export const uploadRoutes: RouteSpec[] = [
     },
   }),
   route({
-    method: 'put', path: '/api/v1/uploads/{contentHash}',
-    summary: 'Upload a data file (the raw body, with Content-Length) under its SHA-256; answers its s3:// source. Idempotent: a file already there is not sent again',
-    tags, scope: 'write', params, query, response: uploadAnswer, rawBody: true,
+    method: 'put',
+    path: '/api/v1/uploads/{contentHash}',
+    summary:
+      'Upload a data file (the raw body, with Content-Length) under its SHA-256; answers its s3:// source. Idempotent: a file already there is not sent again',
+    tags,
+    scope: 'write',
+    params,
+    query,
+    response: uploadAnswer,
+    rawBody: true,
     async handler({ params, query, c, deps }) {
       const key = uploadKey(params.contentHash, query.name);
       const existing = await deps.objects.sizeOf(key);
       // Content-addressed: the same hash and name is the same file; the unread body is drained by the server.
-      if (existing !== undefined) return { source: deps.objects.uri(key), bytes: existing, sha256: params.contentHash, uploaded: false };
+      if (existing !== undefined)
+        return { source: deps.objects.uri(key), bytes: existing, sha256: params.contentHash, uploaded: false };
       const declared = c.req.header('content-length');
-      if (declared === undefined || !/^\d{1,16}$/.test(declared)) throw invalid('content-length', "send the file's size in Content-Length (a chunked upload is not taken)");
+      if (declared === undefined || !/^\d{1,16}$/.test(declared))
+        throw invalid('content-length', "send the file's size in Content-Length (a chunked upload is not taken)");
       const size = Number(declared);
       const limit = deps.config.server.maxUploadBytes;
-      if (size > limit) throw new ApiError('REQUEST_LIMIT_EXCEEDED', `${query.name}: ${size} bytes exceeds the upload limit of ${limit} bytes (FLYWHEEL_SERVER_MAX_UPLOAD_BYTES on the server)`);
+      if (size > limit)
+        throw new ApiError(
+          'REQUEST_LIMIT_EXCEEDED',
+          `${query.name}: ${size} bytes exceeds the upload limit of ${limit} bytes (FLYWHEEL_SERVER_MAX_UPLOAD_BYTES on the server)`,
+        );
 
       const hash = createHash('sha256');
       let received = 0;
@@ -69,7 +98,8 @@ export const uploadRoutes: RouteSpec[] = [
       const counted = new Transform({
         transform(chunk: Buffer, _encoding, done) {
           received += chunk.length;
-          if (received > size) return done(new UploadBodyError(`body is longer than its Content-Length of ${size} bytes`));
+          if (received > size)
+            return done(new UploadBodyError(`body is longer than its Content-Length of ${size} bytes`));
           hash.update(chunk);
           done(null, chunk);
         },
@@ -87,12 +117,16 @@ export const uploadRoutes: RouteSpec[] = [
           await Promise.all([pipeline(body, counted), deps.objects.putStream(temporary, counted, size)]);
         } catch (error) {
           counted.destroy();
-          if (bodyFault) throw invalid('body', `${query.name}: upload incomplete (${bodyFault.message}); nothing was stored`);
+          if (bodyFault)
+            throw invalid('body', `${query.name}: upload incomplete (${bodyFault.message}); nothing was stored`);
           throw error;
         }
         const actual = hash.digest('hex');
         if (actual !== params.contentHash) {
-          throw invalid('contentHash', `${query.name}: the body's SHA-256 is ${actual}, not ${params.contentHash} (the file changed or was corrupted on the way); nothing was stored`);
+          throw invalid(
+            'contentHash',
+            `${query.name}: the body's SHA-256 is ${actual}, not ${params.contentHash} (the file changed or was corrupted on the way); nothing was stored`,
+          );
         }
         await deps.objects.copy(temporary, key);
       } finally {

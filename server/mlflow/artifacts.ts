@@ -1,5 +1,6 @@
 /**
- * MLflow's artifact proxy (`mlflow server --serve-artifacts`): clients read and write `mlflow-artifacts:/<path>` through
+ * MLflow's artifact proxy (`mlflow server --serve-artifacts`): clients read and write `mlflow-artifacts:/<path>`
+ * through
  * these routes, and the server keeps the files in the object store under `mlflow-artifacts/<path>`. Also the
  * run-scoped listing (`artifacts/list?run_id=`) that `MlflowClient.list_artifacts` calls.
  */
@@ -31,18 +32,27 @@ export interface ArtifactFileInfo {
  */
 export function safeArtifactPath(path: string, field = 'path'): string {
   const trimmed = path.replace(/\/+$/, '');
-  const reason = /[\u0000-\u001f]/.test(path) ? 'contains a control character'
-    : path.includes('\\') ? 'contains a backslash'
-    : path.startsWith('/') || /^[A-Za-z]:\//.test(path) ? 'is absolute'
-    : trimmed.split('/').includes('..') ? 'climbs out with ".."'
-    : trimmed.split('/').some((part) => part === '' || part === '.') && trimmed !== '' ? 'has an empty or "." segment'
-    : Buffer.byteLength(trimmed) > 900 ? 'is longer than 900 bytes (S3 keys hold 1,024 with the prefix)'
-    : undefined;
+  const reason = /[\u0000-\u001f]/.test(path)
+    ? 'contains a control character'
+    : path.includes('\\')
+      ? 'contains a backslash'
+      : path.startsWith('/') || /^[A-Za-z]:\//.test(path)
+        ? 'is absolute'
+        : trimmed.split('/').includes('..')
+          ? 'climbs out with ".."'
+          : trimmed.split('/').some((part) => part === '' || part === '.') && trimmed !== ''
+            ? 'has an empty or "." segment'
+            : Buffer.byteLength(trimmed) > 900
+              ? 'is longer than 900 bytes (S3 keys hold 1,024 with the prefix)'
+              : undefined;
   if (reason) throw invalid(field, `artifact path ${JSON.stringify(path)} ${reason}`);
   return trimmed;
 }
 
-/** The artifact path behind a `mlflow-artifacts:` URI (`mlflow-artifacts:/1/<run>/artifacts` → `1/<run>/artifacts`), or undefined for other schemes. */
+/**
+ * The artifact path behind a `mlflow-artifacts:` URI (`mlflow-artifacts:/1/<run>/artifacts` → `1/<run>/artifacts`), or
+ * undefined for other schemes.
+ */
 export function proxiedPath(uri: string): string | undefined {
   const match = /^mlflow-artifacts:(?:\/\/[^/]*)?\/?(.*)$/.exec(uri);
   return match ? safeArtifactPath(match[1]!, 'artifact_uri') : undefined;
@@ -64,17 +74,38 @@ export async function listArtifactDir(objects: ObjectStore, dir: string): Promis
   const sized: ArtifactFileInfo[] = [];
   // Sizes one request each; in slices so a large directory does not open hundreds of sockets at once.
   for (let i = 0; i < files.length; i += 16) {
-    sized.push(...await Promise.all(files.slice(i, i + 16).map(async (name) => ({ path: name, is_dir: false, file_size: (await objects.sizeOf(`${prefix}${name}`)) ?? 0 }))));
+    sized.push(
+      ...(await Promise.all(
+        files.slice(i, i + 16).map(async (name) => ({
+          path: name,
+          is_dir: false,
+          file_size: (await objects.sizeOf(`${prefix}${name}`)) ?? 0,
+        })),
+      )),
+    );
   }
-  return [...sized, ...[...dirs].map((name) => ({ path: name, is_dir: true }))].sort((a, b) => a.path.localeCompare(b.path));
+  return [...sized, ...[...dirs].map((name) => ({ path: name, is_dir: true }))].sort((a, b) =>
+    a.path.localeCompare(b.path),
+  );
 }
 
-/** Writes the request body to the object store; it is spooled to a temporary file, so memory stays flat whatever the size. */
-async function storeUpload(objects: ObjectStore, key: string, body: ReadableStream<Uint8Array> | null, contentType: string): Promise<void> {
+/**
+ * Writes the request body to the object store; it is spooled to a temporary file, so memory stays flat whatever the
+ * size.
+ */
+async function storeUpload(
+  objects: ObjectStore,
+  key: string,
+  body: ReadableStream<Uint8Array> | null,
+  contentType: string,
+): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'flywheel-artifact-'));
   try {
     const file = join(dir, 'upload');
-    await pipeline(body ? Readable.fromWeb(body as unknown as NodeReadableStream<Uint8Array>) : Readable.from([]), createWriteStream(file));
+    await pipeline(
+      body ? Readable.fromWeb(body as unknown as NodeReadableStream<Uint8Array>) : Readable.from([]),
+      createWriteStream(file),
+    );
     await objects.putFile(key, file, contentType);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -83,7 +114,10 @@ async function storeUpload(objects: ObjectStore, key: string, body: ReadableStre
 
 /** Deletes a file or a directory's files; like MLflow's, deleting what is not there succeeds. */
 async function removeArtifacts(objects: ObjectStore, path: string): Promise<void> {
-  const keys = [...(await objects.list(keyOf(`${path}/`))), ...((await objects.sizeOf(keyOf(path))) === undefined ? [] : [keyOf(path)])];
+  const keys = [
+    ...(await objects.list(keyOf(`${path}/`))),
+    ...((await objects.sizeOf(keyOf(path))) === undefined ? [] : [keyOf(path)]),
+  ];
   for (let i = 0; i < keys.length; i += 16) await Promise.all(keys.slice(i, i + 16).map((key) => objects.remove(key)));
 }
 
@@ -92,7 +126,12 @@ const TAGS = ['MLflow artifacts'];
 
 export const artifactRoutes: RouteSpec[] = [
   route({
-    method: 'get', path: '/api/2.0/mlflow-artifacts/artifacts/{path+}', summary: 'Download an artifact', tags: TAGS, scope: 'read', params: artifactParams,
+    method: 'get',
+    path: '/api/2.0/mlflow-artifacts/artifacts/{path+}',
+    summary: 'Download an artifact',
+    tags: TAGS,
+    scope: 'read',
+    params: artifactParams,
     async handler({ params, deps }) {
       const path = safeArtifactPath(params.path);
       const size = await deps.objects.sizeOf(keyOf(path));
@@ -109,17 +148,31 @@ export const artifactRoutes: RouteSpec[] = [
     },
   }),
   route({
-    method: 'put', path: '/api/2.0/mlflow-artifacts/artifacts/{path+}', summary: 'Upload an artifact (the raw request body)', tags: TAGS, scope: 'write',
-    params: artifactParams, rawBody: true,
+    method: 'put',
+    path: '/api/2.0/mlflow-artifacts/artifacts/{path+}',
+    summary: 'Upload an artifact (the raw request body)',
+    tags: TAGS,
+    scope: 'write',
+    params: artifactParams,
+    rawBody: true,
     async handler({ params, c, deps }) {
       const path = safeArtifactPath(params.path);
       if (!path) throw invalid('path', 'name the artifact to upload');
-      await storeUpload(deps.objects, keyOf(path), c.req.raw.body, c.req.header('content-type') || 'application/octet-stream');
+      await storeUpload(
+        deps.objects,
+        keyOf(path),
+        c.req.raw.body,
+        c.req.header('content-type') || 'application/octet-stream',
+      );
       return {};
     },
   }),
   route({
-    method: 'delete', path: '/api/2.0/mlflow-artifacts/artifacts/{path+}', summary: 'Delete an artifact or a directory of them', tags: TAGS, scope: 'write',
+    method: 'delete',
+    path: '/api/2.0/mlflow-artifacts/artifacts/{path+}',
+    summary: 'Delete an artifact or a directory of them',
+    tags: TAGS,
+    scope: 'write',
     params: artifactParams,
     async handler({ params, deps }) {
       const path = safeArtifactPath(params.path);
@@ -129,24 +182,44 @@ export const artifactRoutes: RouteSpec[] = [
     },
   }),
   route({
-    method: 'get', path: '/api/2.0/mlflow-artifacts/artifacts', summary: 'List a directory of artifacts, one level deep', tags: TAGS, scope: 'read',
+    method: 'get',
+    path: '/api/2.0/mlflow-artifacts/artifacts',
+    summary: 'List a directory of artifacts, one level deep',
+    tags: TAGS,
+    scope: 'read',
     query: z.object({ path: z.string().optional() }),
     async handler({ query, deps }) {
       return { files: await listArtifactDir(deps.objects, safeArtifactPath(query.path ?? '')) };
     },
   }),
   route({
-    method: 'get', path: '/api/2.0/mlflow/artifacts/list', summary: "List a run's artifacts, one level deep", tags: TAGS, scope: 'read',
-    query: z.object({ run_id: z.string().optional(), run_uuid: z.string().optional(), path: z.string().optional(), page_token: z.string().optional() }),
+    method: 'get',
+    path: '/api/2.0/mlflow/artifacts/list',
+    summary: "List a run's artifacts, one level deep",
+    tags: TAGS,
+    scope: 'read',
+    query: z.object({
+      run_id: z.string().optional(),
+      run_uuid: z.string().optional(),
+      path: z.string().optional(),
+      page_token: z.string().optional(),
+    }),
     async handler({ query, deps }) {
       const runId = query.run_id || query.run_uuid;
       if (!runId) throw invalid('run_id', 'is required');
       const rootUri = (await getRun(deps.db, runId)).artifactUri;
       const relative = safeArtifactPath(query.path ?? '');
       const root = proxiedPath(rootUri);
-      if (root === undefined) throw new ApiError('INVALID_STATE', `run ${runId} keeps its artifacts at ${rootUri}, which this server does not proxy`);
+      if (root === undefined)
+        throw new ApiError(
+          'INVALID_STATE',
+          `run ${runId} keeps its artifacts at ${rootUri}, which this server does not proxy`,
+        );
       const files = await listArtifactDir(deps.objects, [root, relative].filter(Boolean).join('/'));
-      return { root_uri: rootUri, files: files.map((file) => ({ ...file, path: relative ? posix.join(relative, file.path) : file.path })) };
+      return {
+        root_uri: rootUri,
+        files: files.map((file) => ({ ...file, path: relative ? posix.join(relative, file.path) : file.path })),
+      };
     },
   }),
 ];

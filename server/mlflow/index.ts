@@ -7,6 +7,7 @@ import { registryRoutes } from './registry';
 
 export const mlflowRoutes: RouteSpec[] = [
   ...trackingRoutes,
-  ...artifactRoutes, ...loggedModelRoutes,
+  ...artifactRoutes,
+  ...loggedModelRoutes,
   ...registryRoutes,
 ];

@@ -39,26 +39,37 @@ export async function startCliServer(target: string | Harness): Promise<CliServe
   // Inserted hashed: `createToken` needs an admin token once any exists.
   const admin = `fw_admin_test_${suite}`;
   await db.insert(apiTokens).values({ name: `${suite}-admin`, scope: 'admin', hash: hashToken(admin) });
-  const tokens = { admin, write: await createToken(db, `${suite}-write`, 'write', admin), read: await createToken(db, `${suite}-read`, 'read', admin) };
+  const tokens = {
+    admin,
+    write: await createToken(db, `${suite}-write`, 'write', admin),
+    read: await createToken(db, `${suite}-read`, 'read', admin),
+  };
   let temporal: Promise<Client> | undefined;
   const app = createApp({
-    db, objects: new S3ObjectStore(config.s3), config,
-    temporal: () => (temporal ??= temporalClient(config.temporal).catch((error: unknown) => {
-      temporal = undefined;
-      throw error;
-    })),
+    db,
+    objects: new S3ObjectStore(config.s3),
+    config,
+    temporal: () =>
+      (temporal ??= temporalClient(config.temporal).catch((error: unknown) => {
+        temporal = undefined;
+        throw error;
+      })),
   });
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as unknown as Server;
   await new Promise<void>((resolve) => (server.listening ? resolve() : server.once('listening', () => resolve())));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
-    url, tokens,
+    url,
+    tokens,
     env: (token = tokens.write) => ({ FLYWHEEL_URL: url, FLYWHEEL_TOKEN: token }),
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await (await temporal?.catch(() => undefined))?.connection.close();
       // No admin token may outlive the suite: other suites rely on bootstrapping the first one.
-      await db.update(apiTokens).set({ revokedAt: new Date() }).where(like(apiTokens.name, `${suite}-%`));
+      await db
+        .update(apiTokens)
+        .set({ revokedAt: new Date() })
+        .where(like(apiTokens.name, `${suite}-%`));
       await closeDb(db);
     },
   };

@@ -32,10 +32,15 @@ async function rowsOf(path: string): Promise<Record<string, string>[]> {
   return Array.from(shuffledIndices(rows.length, seededRandom(3)), (i) => rows[i]!);
 }
 
-const instance = (row: Record<string, string>) => Object.fromEntries(FEATURES.map((f) => [f, f === 'store_id' || f === 'item_id' ? row[f] : Number(row[f])]));
+const instance = (row: Record<string, string>) =>
+  Object.fromEntries(FEATURES.map((f) => [f, f === 'store_id' || f === 'item_id' ? row[f] : Number(row[f])]));
 
 async function predict(model: string, instances: Record<string, unknown>[]): Promise<string> {
-  const response = await fetch(`${harness.servingUrl}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, instances }) });
+  const response = await fetch(`${harness.servingUrl}/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, instances }),
+  });
   expect(response.status).toBe(200);
   return ((await response.json()) as { request_id: string }).request_id;
 }
@@ -43,7 +48,16 @@ async function predict(model: string, instances: Record<string, unknown>[]): Pro
 async function deployed(overrides: Record<string, unknown> = {}) {
   const config = await demandPipeline(harness.workDir, {
     data: DATA,
-    config: { monitor: { interval: '2s', minWindowRows: 50, meanShiftThreshold: 0.05, retrainCooldown: '1h', modelQuality: { minLabels: 30 } }, ...overrides },
+    config: {
+      monitor: {
+        interval: '2s',
+        minWindowRows: 50,
+        meanShiftThreshold: 0.05,
+        retrainCooldown: '1h',
+        modelQuality: { minLabels: 30 },
+      },
+      ...overrides,
+    },
   });
   const outcome = await (await harness.runPipeline(config)).result;
   expect(outcome.model?.version).toBe(1);
@@ -51,7 +65,10 @@ async function deployed(overrides: Record<string, unknown> = {}) {
 }
 
 async function champion(model: string): Promise<number | undefined> {
-  const [alias] = await harness.services.db.select().from(modelAliases).where(and(eq(modelAliases.modelName, model), eq(modelAliases.alias, 'champion')));
+  const [alias] = await harness.services.db
+    .select()
+    .from(modelAliases)
+    .where(and(eq(modelAliases.modelName, model), eq(modelAliases.alias, 'champion')));
   return alias?.version;
 }
 
@@ -65,11 +82,21 @@ describe('the closed loop', () => {
     // The upstream feature calculation changes: the next data drop and live requests carry prices in cents.
     await generateDemand(config.data.source, { ...DATA, priceScale: 100 });
     const switchedAt = Date.now();
-    await predict(config.model, rows.slice(200, 400).map((row) => ({ ...instance(row), price: Number(row.price) * 100 })));
-    const [alert] = await eventually(async () => {
-      const open = await db.select().from(alerts).where(and(eq(alerts.monitorWorkflowId, monitorId), eq(alerts.check, 'prediction_drift')));
-      return open.length && open[0]!.retrainWorkflowId ? open : undefined;
-    }, 30_000, 'a prediction-drift alert that started a retraining');
+    await predict(
+      config.model,
+      rows.slice(200, 400).map((row) => ({ ...instance(row), price: Number(row.price) * 100 })),
+    );
+    const [alert] = await eventually(
+      async () => {
+        const open = await db
+          .select()
+          .from(alerts)
+          .where(and(eq(alerts.monitorWorkflowId, monitorId), eq(alerts.check, 'prediction_drift')));
+        return open.length && open[0]!.retrainWorkflowId ? open : undefined;
+      },
+      30_000,
+      'a prediction-drift alert that started a retraining',
+    );
     expect(alert!.openedAt.getTime() - switchedAt).toBeLessThan(2 * INTERVAL_MS + 2_000);
     expect(alert!.message).toMatch(/mean .* vs reference/);
 
@@ -90,20 +117,40 @@ describe('the closed loop', () => {
 
     // The world changes: the same customers and prices, but 60 % more units sold. The new drop is valid data.
     await generateDemand(config.data.source, { ...DATA, demandScale: 1.6 });
-    const truth = new Map((await rowsOf(config.data.source)).map((r) => [`${r.date}/${r.store_id}/${r.item_id}`, r.units_sold!]));
+    const truth = new Map(
+      (await rowsOf(config.data.source)).map((r) => [`${r.date}/${r.store_id}/${r.item_id}`, r.units_sold!]),
+    );
     const response = await fetch(`${harness.servingUrl}/feedback`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ labels: served.map((row, i) => ({ request_id: `${requestId}:${i}`, label: Number(truth.get(`${row.date}/${row.store_id}/${row.item_id}`)) })) }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        labels: served.map((row, i) => ({
+          request_id: `${requestId}:${i}`,
+          label: Number(truth.get(`${row.date}/${row.store_id}/${row.item_id}`)),
+        })),
+      }),
     });
     expect(await response.json()).toEqual({ accepted: 300, unknown: [] });
 
-    const [alert] = await eventually(async () => {
-      const open = await db.select().from(alerts).where(and(eq(alerts.monitorWorkflowId, monitorId), eq(alerts.check, 'model_quality')));
-      return open.length && open[0]!.retrainWorkflowId ? open : undefined;
-    }, 30_000, 'a model-quality alert that started a retraining');
-    expect(alert!.message).toMatch(/^rmse [\d.]+ on 300 labelled predictions vs [\d.]+ at evaluation \(\d+ %, limit \+20 %\)/);
+    const [alert] = await eventually(
+      async () => {
+        const open = await db
+          .select()
+          .from(alerts)
+          .where(and(eq(alerts.monitorWorkflowId, monitorId), eq(alerts.check, 'model_quality')));
+        return open.length && open[0]!.retrainWorkflowId ? open : undefined;
+      },
+      30_000,
+      'a model-quality alert that started a retraining',
+    );
+    expect(alert!.message).toMatch(
+      /^rmse [\d.]+ on 300 labelled predictions vs [\d.]+ at evaluation \(\d+ %, limit \+20 %\)/,
+    );
 
-    const retrained = await harness.services.client.workflow.getHandle(alert!.retrainWorkflowId!).result() as { model: { version: number }; validation: { reference: string | null } };
+    const retrained = (await harness.services.client.workflow.getHandle(alert!.retrainWorkflowId!).result()) as {
+      model: { version: number };
+      validation: { reference: string | null };
+    };
     expect(retrained.model.version).toBe(2);
     expect(await champion(config.model)).toBe(2);
     const moves = await db.select().from(aliasEvents).where(eq(aliasEvents.modelName, config.model));
@@ -111,17 +158,30 @@ describe('the closed loop', () => {
     expect(moves[1]!.reason).toMatch(/model quality: rmse/);
 
     // The chain, from the CLI: alert → retraining run → dataset version → model version → rollout.
-    // Not spawnSync: a blocked event loop stalls this process's serving, and its keep-alive sockets go stale under fetch.
+    // Not spawnSync: a blocked event loop stalls this process's serving, and its keep-alive sockets go stale under
+    // fetch.
     const lineage = await cli(harness, ['lineage', `${config.model}@2`]);
     expect(lineage.code, lineage.stderr).toBe(0);
-    expect(lineage.stdout).toMatch(new RegExp([
-      `^${config.model} v2 +registered`, `├─ started by alert #${alert!.id} \\(model_quality, critical, open\\)`, `while ${config.model} v1 was served:`,
-      `${config.model} v1 .*\\n.*started by test`, `├─ run run-[0-9a-f]+ +finished on`, `├─ dataset ${config.data.dataset}@[0-9a-f]{16} +1800 rows .*\\(validation passed\\)`,
-      `rolled out to @champion \\(was v1\\) by workflow:${alert!.retrainWorkflowId}`,
-    ].join('[\\s\\S]*')));
+    expect(lineage.stdout).toMatch(
+      new RegExp(
+        [
+          `^${config.model} v2 +registered`,
+          `├─ started by alert #${alert!.id} \\(model_quality, critical, open\\)`,
+          `while ${config.model} v1 was served:`,
+          `${config.model} v1 .*\\n.*started by test`,
+          `├─ run run-[0-9a-f]+ +finished on`,
+          `├─ dataset ${config.data.dataset}@[0-9a-f]{16} +1800 rows .*\\(validation passed\\)`,
+          `rolled out to @champion \\(was v1\\) by workflow:${alert!.retrainWorkflowId}`,
+        ].join('[\\s\\S]*'),
+      ),
+    );
 
     // Labels for requests nobody made are refused by name; the server stays up.
-    const unknown = await fetch(`${harness.servingUrl}/feedback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request_id: 'no-such-request', label: 3 }) });
+    const unknown = await fetch(`${harness.servingUrl}/feedback`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ request_id: 'no-such-request', label: 3 }),
+    });
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { error: string }).error).toContain('"no-such-request"');
     await harness.services.client.workflow.getHandle(monitorId).terminate('test done');

@@ -46,11 +46,20 @@ async function versionsOf(dataset: string) {
 }
 
 async function latestOf(dataset: string): Promise<string | undefined> {
-  const [row] = await harness.services.db.select().from(datasetAliases).where(and(eq(datasetAliases.datasetName, dataset), eq(datasetAliases.alias, 'latest')));
+  const [row] = await harness.services.db
+    .select()
+    .from(datasetAliases)
+    .where(and(eq(datasetAliases.datasetName, dataset), eq(datasetAliases.alias, 'latest')));
   return row?.versionId;
 }
 
-interface Row { id: number; name: string; price: number; flag: boolean; note: string | null }
+interface Row {
+  id: number;
+  name: string;
+  price: number;
+  flag: boolean;
+  note: string | null;
+}
 const rows: Row[] = Array.from({ length: 300 }, (_, i) => ({
   id: i + 1,
   name: i % 7 === 0 ? `item "${i}", special` : `item ${i}`,
@@ -67,10 +76,31 @@ describe('dataset versions from every source and format', () => {
     const text = (r: Row) => [r.id, r.name, r.price, r.flag, r.note];
 
     const plain = join(dir, `${dataset}.csv`);
-    await writeFile(plain, [columns.join(','), ...rows.map((r) => text(r).map((v) => csvField(v)).join(','))].join('\n') + '\n');
+    await writeFile(
+      plain,
+      [
+        columns.join(','),
+        ...rows.map((r) =>
+          text(r)
+            .map((v) => csvField(v))
+            .join(','),
+        ),
+      ].join('\n') + '\n',
+    );
     const quoteAll = (v: unknown) => `'${String(v ?? '').replace(/'/g, "''")}'`;
     const semicolons = join(dir, `${dataset}-semicolon.txt`);
-    await writeFile(semicolons, '\uFEFF' + [columns.map(quoteAll).join(';'), ...rows.map((r) => text(r).map((v) => (v === null ? '' : quoteAll(v))).join(';'))].join('\r\n'));
+    await writeFile(
+      semicolons,
+      '\uFEFF' +
+        [
+          columns.map(quoteAll).join(';'),
+          ...rows.map((r) =>
+            text(r)
+              .map((v) => (v === null ? '' : quoteAll(v)))
+              .join(';'),
+          ),
+        ].join('\r\n'),
+    );
     const jsonl = join(dir, `${dataset}.jsonl`);
     await writeFile(jsonl, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     const parquet = parquetWriteBuffer({
@@ -92,8 +122,11 @@ describe('dataset versions from every source and format', () => {
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
     try {
-      await client.query(`CREATE TABLE ${table} (id integer, name text, price double precision, flag boolean, note text)`);
-      for (const r of rows) await client.query(`INSERT INTO ${table} VALUES ($1, $2, $3, $4, $5)`, [r.id, r.name, r.price, r.flag, r.note]);
+      await client.query(
+        `CREATE TABLE ${table} (id integer, name text, price double precision, flag boolean, note text)`,
+      );
+      for (const r of rows)
+        await client.query(`INSERT INTO ${table} VALUES ($1, $2, $3, $4, $5)`, [r.id, r.name, r.price, r.flag, r.note]);
 
       const first = await harness.runDataset({ dataset, table: { source: plain } });
       expect(first.version).toMatchObject({ rowCount: 300, format: 'csv', reused: false });
@@ -107,8 +140,9 @@ describe('dataset versions from every source and format', () => {
       ];
       for (const spelling of spellings) {
         const again = await harness.runDataset({ dataset, table: spelling });
-        expect({ spelling: spelling.source, id: again.version.datasetVersionId, reused: again.version.reused })
-          .toEqual({ spelling: spelling.source, id: first.version.datasetVersionId, reused: true });
+        expect({ spelling: spelling.source, id: again.version.datasetVersionId, reused: again.version.reused }).toEqual(
+          { spelling: spelling.source, id: first.version.datasetVersionId, reused: true },
+        );
       }
     } finally {
       await client.query(`DROP TABLE IF EXISTS ${table}`);
@@ -123,13 +157,25 @@ describe('dataset versions from every source and format', () => {
     expect(await latestOf(dataset)).toBe(versions[0]!.id);
 
     const profile = Object.fromEntries(versions[0]!.profile.map((p) => [p.name, p]));
-    expect(profile.id).toMatchObject({ type: 'integer', count: 300, nulls: 0, distinct: 300, min: 1, max: 300, mean: 150.5 });
+    expect(profile.id).toMatchObject({
+      type: 'integer',
+      count: 300,
+      nulls: 0,
+      distinct: 300,
+      min: 1,
+      max: 300,
+      mean: 150.5,
+    });
     expect(profile.price!.quantiles!.p50).toBeGreaterThan(3);
     expect(profile.flag).toMatchObject({ type: 'boolean', distinct: 2 });
     expect(profile.note).toMatchObject({ type: 'string', nulls: 60, distinct: 4 });
     const [info] = await harness.services.db.select().from(datasets).where(eq(datasets.name, dataset));
     expect(info!.inferredFrom).toBe(versions[0]!.id);
-    expect(info!.inferredContract!.columns.note).toEqual({ type: 'string', nullable: true, allowed: ['n0', 'n1', 'n2', 'n3'] });
+    expect(info!.inferredContract!.columns.note).toEqual({
+      type: 'string',
+      nullable: true,
+      allowed: ['n0', 'n1', 'n2', 'n3'],
+    });
   });
 });
 
@@ -137,7 +183,13 @@ describe('flywheel datasets add, through the API', () => {
   it('ingests and validates a file as a new version while the CLI follows it; a ragged row fails naming file and line; a read token writes nothing', async () => {
     const dataset = unique('added');
     const file = join(harness.workDir, `${dataset}.csv`);
-    await writeFile(file, [columns.join(','), ...rows.map((r) => [r.id, r.name, r.price, r.flag, r.note].map((v) => csvField(v)).join(','))].join('\n') + '\n');
+    await writeFile(
+      file,
+      [
+        columns.join(','),
+        ...rows.map((r) => [r.id, r.name, r.price, r.flag, r.note].map((v) => csvField(v)).join(',')),
+      ].join('\n') + '\n',
+    );
     const added = await flywheel(harness, ['datasets', 'add', dataset, file], server.env());
     expect(added.code, added.stderr).toBe(0);
     const [version] = await versionsOf(dataset);
@@ -164,7 +216,8 @@ describe('large files: profiled on worker threads', () => {
   async function bigCsv(name: string, rows: number, ragged?: number): Promise<string> {
     const path = join(harness.workDir, `${name}.csv`);
     const lines = ['id,x,label,flag'];
-    for (let i = 1; i <= rows; i++) lines.push(i === ragged ? `${i},1.5,a,true,extra` : `${i},${(i * 7919) % 1000 / 8},L${i % 37},${i % 2 === 0}`);
+    for (let i = 1; i <= rows; i++)
+      lines.push(i === ragged ? `${i},1.5,a,true,extra` : `${i},${((i * 7919) % 1000) / 8},L${i % 37},${i % 2 === 0}`);
     await writeFile(path, lines.join('\n') + '\n');
     return path;
   }
@@ -172,8 +225,18 @@ describe('large files: profiled on worker threads', () => {
 
   it('gives the same version and the same profile as one thread', async () => {
     const source = await bigCsv(unique('big'), 400_000);
-    const one = await ingestTable(deps(), { workflowId: unique('w'), dataset: unique('one'), table: { source } }, undefined, { profileThreads: 0 });
-    const two = await ingestTable(deps(), { workflowId: unique('w'), dataset: unique('two'), table: { source } }, undefined, { profileThreads: 2 });
+    const one = await ingestTable(
+      deps(),
+      { workflowId: unique('w'), dataset: unique('one'), table: { source } },
+      undefined,
+      { profileThreads: 0 },
+    );
+    const two = await ingestTable(
+      deps(),
+      { workflowId: unique('w'), dataset: unique('two'), table: { source } },
+      undefined,
+      { profileThreads: 2 },
+    );
     expect(two.contentHash).toBe(one.contentHash);
     expect(two.profile).toEqual(one.profile);
     expect(two.rowCount).toBe(400_000);
@@ -182,7 +245,9 @@ describe('large files: profiled on worker threads', () => {
   it('names the line of a ragged row that a profiling thread finds, and stores nothing', async () => {
     const dataset = unique('ragged');
     const source = await bigCsv(dataset, 400_000, 300_000);
-    const error = await ingestTable(deps(), { workflowId: unique('w'), dataset, table: { source } }, undefined, { profileThreads: 2 }).catch((e: Error) => e);
+    const error = await ingestTable(deps(), { workflowId: unique('w'), dataset, table: { source } }, undefined, {
+      profileThreads: 2,
+    }).catch((e: Error) => e);
     expect((error as Error).message).toBe(`${source}: line 300001 has 5 fields, the header has 4`);
     expect(await versionsOf(dataset)).toHaveLength(0);
     expect(await harness.services.store.list(`datasets/${dataset}/`)).toHaveLength(0);
@@ -204,19 +269,39 @@ describe('the seed story: a changed upstream feed is stopped at validation', () 
     const header = original.slice(0, original.indexOf('\n')).split(',');
     const promo = header.indexOf('promo');
     const drops: { what: string; write: () => Promise<void>; expect: RegExp; column: string; check: string }[] = [
-      { what: 'price in cents', write: async () => undefined, expect: /column "price": distribution shifted from reference .*PSI [\d.]+ ≥ 0.25; mean [\d.]+ → [\d.]+ \(×100\)/, column: 'price', check: 'drift' },
       {
-        what: 'renamed column', write: () => writeFile(source, original.replace('price', 'unit_price')),
-        expect: /column "price" is declared in the schema but missing from the data/, column: 'price', check: 'missing_column',
+        what: 'price in cents',
+        write: async () => undefined,
+        expect:
+          /column "price": distribution shifted from reference .*PSI [\d.]+ ≥ 0.25; mean [\d.]+ → [\d.]+ \(×100\)/,
+        column: 'price',
+        check: 'drift',
       },
       {
-        what: 'type change', column: 'promo', check: 'type', expect: /column "promo": \d+ of 900 rows are not an integer \(row 1: "(yes|no)"/,
-        write: () => writeFile(source, original.split('\n').map((line, i) => {
-          if (i === 0 || !line) return line;
-          const cells = line.split(',');
-          cells[promo] = cells[promo] === '1' ? 'yes' : 'no';
-          return cells.join(',');
-        }).join('\n')),
+        what: 'renamed column',
+        write: () => writeFile(source, original.replace('price', 'unit_price')),
+        expect: /column "price" is declared in the schema but missing from the data/,
+        column: 'price',
+        check: 'missing_column',
+      },
+      {
+        what: 'type change',
+        column: 'promo',
+        check: 'type',
+        expect: /column "promo": \d+ of 900 rows are not an integer \(row 1: "(yes|no)"/,
+        write: () =>
+          writeFile(
+            source,
+            original
+              .split('\n')
+              .map((line, i) => {
+                if (i === 0 || !line) return line;
+                const cells = line.split(',');
+                cells[promo] = cells[promo] === '1' ? 'yes' : 'no';
+                return cells.join(',');
+              })
+              .join('\n'),
+          ),
       },
     ];
     const rejected: string[] = [];
@@ -229,16 +314,26 @@ describe('the seed story: a changed upstream feed is stopped at validation', () 
       const description = await harness.services.client.workflow.getHandle(workflowId).describe();
       expect(description.status.name).toBe('FAILED');
       expect(await harness.services.db.select().from(runs).where(eq(runs.workflowId, workflowId))).toHaveLength(0);
-      expect(await harness.services.db.select().from(modelVersions).where(eq(modelVersions.modelName, config.model))).toHaveLength(1);
+      expect(
+        await harness.services.db.select().from(modelVersions).where(eq(modelVersions.modelName, config.model)),
+      ).toHaveLength(1);
       expect(await latestOf(config.data.dataset)).toBe(latest);
-      const [report] = await harness.services.db.select().from(validationReports).where(eq(validationReports.workflowId, workflowId));
+      const [report] = await harness.services.db
+        .select()
+        .from(validationReports)
+        .where(eq(validationReports.workflowId, workflowId));
       expect(report).toMatchObject({ passed: false });
-      const stored = await harness.services.store.getJson<{ issues: { column: string; check: string; severity: string }[] }>(report!.reportKey);
-      expect(stored.issues).toContainEqual(expect.objectContaining({ column: drop.column, check: drop.check, severity: 'error' }));
+      const stored = await harness.services.store.getJson<{
+        issues: { column: string; check: string; severity: string }[];
+      }>(report!.reportKey);
+      expect(stored.issues).toContainEqual(
+        expect.objectContaining({ column: drop.column, check: drop.check, severity: 'error' }),
+      );
       rejected.push(report!.datasetVersionId);
     }
 
-    // The CLI shows the story: verdicts per version, lineage, the diff that explains the rejection, aliases, the contract.
+    // The CLI shows the story: verdicts per version, lineage, the diff that explains the rejection, aliases, the
+    // contract.
     const dataset = config.data.dataset;
     const cli = async (...args: string[]) => {
       const out = await flywheel(harness, ['datasets', ...args], server.env());
@@ -248,9 +343,15 @@ describe('the seed story: a changed upstream feed is stopped at validation', () 
     const list = await cli('list', dataset);
     expect(list).toMatch(new RegExp(`${latest}\\s.*passed\\s+latest`));
     expect(list.match(/FAILED/g)).toHaveLength(3);
-    expect(await cli('show', dataset)).toMatch(new RegExp(`run ${good.runId}  finished[\\s\\S]*model ${config.model} v1`));
-    expect(await cli('diff', dataset, rejected[0]!)).toMatch(/\n\s+price\s+0%\s+\d+ → \d+\s+[\d.]+ → [\d.]+\s+.*\s(\d+\.\d+)\s/);
-    expect(await cli('diff', dataset, rejected[1]!)).toMatch(/- removed {2}price \(number\)\n\s+\+ added {4}unit_price \(number\)/);
+    expect(await cli('show', dataset)).toMatch(
+      new RegExp(`run ${good.runId}  finished[\\s\\S]*model ${config.model} v1`),
+    );
+    expect(await cli('diff', dataset, rejected[0]!)).toMatch(
+      /\n\s+price\s+0%\s+\d+ → \d+\s+[\d.]+ → [\d.]+\s+.*\s(\d+\.\d+)\s/,
+    );
+    expect(await cli('diff', dataset, rejected[1]!)).toMatch(
+      /- removed {2}price \(number\)\n\s+\+ added {4}unit_price \(number\)/,
+    );
     expect(await cli('diff', dataset, rejected[2]!)).toContain('~ type     promo: integer → string');
     expect(await cli('alias', rejected[0]!, 'cents', '--force')).toContain(`${dataset}@cents → ${rejected[0]}`);
     expect(await cli('show', `${dataset}@cents`)).toContain('(@cents)');
@@ -270,22 +371,81 @@ describe('the seed story: a changed upstream feed is stopped at validation', () 
 describe('bad input fails clearly, leaves nothing behind, and the worker stays up', () => {
   const header = 'date,store_id,item_id,day_of_week,month,is_holiday,promo,price,units_sold';
   const row = (price = '9.5') => `2026-01-01,S01,I001,3,1,0,0,${price},12`;
-  const cases: { what: string; body?: Buffer | string; source?: () => string; data?: Record<string, unknown>; expect: RegExp; leaves?: 'version' }[] = [
-    { what: 'ragged row', body: [header, row(), `${row()},extra`].join('\n'), expect: /\.csv: line 3 has 10 fields, the header has 9/ },
-    { what: 'broken quoting', body: [header, row(), '2026-01-02,"S01,I001,3,1,0,0,9.5,12'].join('\n'), expect: /\.csv: line 3: unterminated quoted field/ },
-    { what: 'stray quote', body: [header, row(), '2026-01-02,S"01,I001,3,1,0,0,9.5,12'].join('\n'), expect: /\.csv: line 3: unexpected quote inside unquoted field 2/ },
-    { what: 'invalid UTF-8', body: Buffer.concat([Buffer.from(`${header}\n${row()}\n2026-01-02,S`), Buffer.from([0xff, 0xfe]), Buffer.from(',I001,3,1,0,0,9.5,12\n')]), expect: /\.csv: line 3 is not valid UTF-8/ },
+  const cases: {
+    what: string;
+    body?: Buffer | string;
+    source?: () => string;
+    data?: Record<string, unknown>;
+    expect: RegExp;
+    leaves?: 'version';
+  }[] = [
+    {
+      what: 'ragged row',
+      body: [header, row(), `${row()},extra`].join('\n'),
+      expect: /\.csv: line 3 has 10 fields, the header has 9/,
+    },
+    {
+      what: 'broken quoting',
+      body: [header, row(), '2026-01-02,"S01,I001,3,1,0,0,9.5,12'].join('\n'),
+      expect: /\.csv: line 3: unterminated quoted field/,
+    },
+    {
+      what: 'stray quote',
+      body: [header, row(), '2026-01-02,S"01,I001,3,1,0,0,9.5,12'].join('\n'),
+      expect: /\.csv: line 3: unexpected quote inside unquoted field 2/,
+    },
+    {
+      what: 'invalid UTF-8',
+      body: Buffer.concat([
+        Buffer.from(`${header}\n${row()}\n2026-01-02,S`),
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from(',I001,3,1,0,0,9.5,12\n'),
+      ]),
+      expect: /\.csv: line 3 is not valid UTF-8/,
+    },
     { what: 'empty file', body: '', expect: /\.csv: the file is empty/ },
     { what: 'header without rows', body: `${header}\n`, expect: /\.csv: the file has a header but no data rows/ },
-    { what: 'duplicate column names', body: `${header},price\n${row()},1\n`, expect: /duplicate column name "price" in the header \(columns 8 and 10\)/ },
-    { what: 'NaN in a numeric column', body: [header, row(), row('NaN'), row('Infinity'), row('')].join('\n'), leaves: 'version',
-      expect: /column "price": 2 of 4 rows are not a number \(row 2: "NaN"; row 3: "Infinity"\)[\s\S]*column "price": 1 of 4 rows are empty but the column is not nullable \(row 4: ""\)/ },
-    { what: 'unreachable URL', source: () => 'http://flywheel-no-such-host.invalid/data.csv', expect: /flywheel-no-such-host\.invalid\/data\.csv: host not found/ },
+    {
+      what: 'duplicate column names',
+      body: `${header},price\n${row()},1\n`,
+      expect: /duplicate column name "price" in the header \(columns 8 and 10\)/,
+    },
+    {
+      what: 'NaN in a numeric column',
+      body: [header, row(), row('NaN'), row('Infinity'), row('')].join('\n'),
+      leaves: 'version',
+      expect:
+        /column "price": 2 of 4 rows are not a number \(row 2: "NaN"; row 3: "Infinity"\)[\s\S]*column "price": 1 of 4 rows are empty but the column is not nullable \(row 4: ""\)/,
+    },
+    {
+      what: 'unreachable URL',
+      source: () => 'http://flywheel-no-such-host.invalid/data.csv',
+      expect: /flywheel-no-such-host\.invalid\/data\.csv: host not found/,
+    },
     { what: 'HTTP 404', source: () => `${httpBase}/missing.csv`, expect: /missing\.csv: HTTP 404/ },
-    { what: 'missing S3 key', source: () => `s3://${harness.services.store.bucket}/no/such/key.csv`, expect: /no such S3 object \(bucket "[^"]+", key "no\/such\/key\.csv"\)/ },
-    { what: 'SQL error', source: () => loadConfig().databaseUrl, data: { query: 'SELECT price FROM no_such_table' }, expect: /SQL error 42P01 at character 19: relation "no_such_table" does not exist/ },
-    { what: 'broken JSON line', body: '{"price": 1}\n{"price": 2\n', data: { format: 'jsonl' }, expect: /\.csv: line 2 is not valid JSON/ },
-    { what: 'not Parquet', body: 'this is not parquet', data: { format: 'parquet' }, expect: /not a readable Parquet file/ },
+    {
+      what: 'missing S3 key',
+      source: () => `s3://${harness.services.store.bucket}/no/such/key.csv`,
+      expect: /no such S3 object \(bucket "[^"]+", key "no\/such\/key\.csv"\)/,
+    },
+    {
+      what: 'SQL error',
+      source: () => loadConfig().databaseUrl,
+      data: { query: 'SELECT price FROM no_such_table' },
+      expect: /SQL error 42P01 at character 19: relation "no_such_table" does not exist/,
+    },
+    {
+      what: 'broken JSON line',
+      body: '{"price": 1}\n{"price": 2\n',
+      data: { format: 'jsonl' },
+      expect: /\.csv: line 2 is not valid JSON/,
+    },
+    {
+      what: 'not Parquet',
+      body: 'this is not parquet',
+      data: { format: 'parquet' },
+      expect: /not a readable Parquet file/,
+    },
   ];
 
   for (const testCase of cases) {
@@ -300,10 +460,14 @@ describe('bad input fails clearly, leaves nothing behind, and the worker stays u
       expect(message).toMatch(testCase.leaves ? /DataValidationError/ : /IngestError/);
       // Non-retryable: the failing stage ran once.
       const history = await harness.services.client.workflow.getHandle(workflowId).fetchHistory();
-      const attempts = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+      const attempts = history
+        .events!.filter((e) => e.activityTaskStartedEventAttributes)
+        .map((e) => e.activityTaskStartedEventAttributes!.attempt);
       expect(attempts.every((a) => a === 1)).toBe(true);
       expect(await versionsOf(config.data.dataset)).toHaveLength(testCase.leaves ? 1 : 0);
-      expect(await harness.services.store.list(`datasets/${config.data.dataset}/`)).toHaveLength(testCase.leaves ? 1 : 0);
+      expect(await harness.services.store.list(`datasets/${config.data.dataset}/`)).toHaveLength(
+        testCase.leaves ? 1 : 0,
+      );
       expect(await harness.services.db.select().from(runs).where(eq(runs.workflowId, workflowId))).toHaveLength(0);
     });
   }

@@ -13,7 +13,10 @@ type InputOf<K extends ActivityName> = Parameters<FlywheelActivities[K]>[0];
 type OutputOf<K extends ActivityName> = Awaited<ReturnType<FlywheelActivities[K]>>;
 
 /** A fake activity: gets the input and how many calls of this activity came before (0 for the first). */
-export type FakeActivity<K extends ActivityName> = (input: InputOf<K>, previousCalls: number) => OutputOf<K> | Promise<OutputOf<K>>;
+export type FakeActivity<K extends ActivityName> = (
+  input: InputOf<K>,
+  previousCalls: number,
+) => OutputOf<K> | Promise<OutputOf<K>>;
 export type FakeOverrides = { [K in ActivityName]?: FakeActivity<K> };
 
 export interface RecordedCall {
@@ -22,7 +25,12 @@ export interface RecordedCall {
 }
 
 export const FAKE_HEALTH_PASSED = {
-  passed: true, enoughTraffic: true, failures: [], candidate: { requests: 100, errors: 0, errorRate: 0, p99Ms: 12 }, base: { requests: 900, errors: 0 }, predictionPsi: 0.01,
+  passed: true,
+  enoughTraffic: true,
+  failures: [],
+  candidate: { requests: 100, errors: 0, errorRate: 0, p99Ms: 12 },
+  base: { requests: 900, errors: 0 },
+  predictionPsi: 0.01,
 };
 
 /** A healthy run of everything the pipeline, rollout and monitor call; a test overrides the branch it drives. */
@@ -30,28 +38,62 @@ const DEFAULTS: FakeOverrides = {
   authorize: () => 'token:fake-admin',
   authorizeRelease: () => ({ actor: null, scope: null, newModel: true }),
   recordPipeline: () => undefined,
-  ingestDataset: (input) => ({ datasetVersionId: `${input.dataset}@fake`, contentHash: 'fake-hash', objectKey: `datasets/${input.dataset}/fake.csv`, rowCount: 120, format: 'csv', reused: false }),
-  validateDataset: () => ({ reportKey: 'reports/fake-validation.json', passed: true, contract: 'pinned', reference: null, driftedColumns: [], warnings: [] }),
+  ingestDataset: (input) => ({
+    datasetVersionId: `${input.dataset}@fake`,
+    contentHash: 'fake-hash',
+    objectKey: `datasets/${input.dataset}/fake.csv`,
+    rowCount: 120,
+    format: 'csv',
+    reused: false,
+  }),
+  validateDataset: () => ({
+    reportKey: 'reports/fake-validation.json',
+    passed: true,
+    contract: 'pinned',
+    reference: null,
+    driftedColumns: [],
+    warnings: [],
+  }),
   trainModel: (input) => ({
-    runId: `run-${input.workflowId}`, artifactKey: `models/${input.modelName}/fake/model.json`, backend: 'fake', taskQueue: 'fake-train-queue',
-    epochs: 1, finalLoss: 0.5, objective: 0.5, stoppedEarly: false,
+    runId: `run-${input.workflowId}`,
+    artifactKey: `models/${input.modelName}/fake/model.json`,
+    backend: 'fake',
+    taskQueue: 'fake-train-queue',
+    epochs: 1,
+    finalLoss: 0.5,
+    objective: 0.5,
+    stoppedEarly: false,
   }),
   resolveAlias: () => null,
   evaluateModel: () => ({
-    metrics: { r2: 0.9, rmse: 1.5, count: 24 }, gate: { passed: true, failures: [], checks: [{ metric: 'r2', rule: '>= 0.3', value: 0.9, passed: true }] },
-    baseline: null, predictionReferenceKey: 'reports/fake-predictions.json', reportKey: 'reports/fake-evaluation.json', plots: {},
+    metrics: { r2: 0.9, rmse: 1.5, count: 24 },
+    gate: { passed: true, failures: [], checks: [{ metric: 'r2', rule: '>= 0.3', value: 0.9, passed: true }] },
+    baseline: null,
+    predictionReferenceKey: 'reports/fake-predictions.json',
+    reportKey: 'reports/fake-evaluation.json',
+    plots: {},
   }),
   registerModelVersion: (input) => ({ modelName: input.modelName, version: 2 }),
   tagModelVersion: () => undefined,
   openApproval: () => undefined,
   closeApproval: () => undefined,
-  deployModelVersion: (input) => ({ deploymentId: `dep-${input.workflowId}`, previousVersion: null, endpoint: `${input.servingUrl}/v2/models/${input.modelName}/infer`, serving: 'confirmed' }),
+  deployModelVersion: (input) => ({
+    deploymentId: `dep-${input.workflowId}`,
+    previousVersion: null,
+    endpoint: `${input.servingUrl}/v2/models/${input.modelName}/infer`,
+    serving: 'confirmed',
+  }),
   ensureMonitor: (input) => `monitor-${input.modelName}-${input.alias}`,
   setTrafficRoute: () => undefined,
   clearTrafficRoute: () => undefined,
   candidateHealth: () => FAKE_HEALTH_PASSED,
   moveAlias: (input) => ({ fromVersion: 1, toVersion: input.version, moved: true }),
-  checkPredictionDrift: () => ({ verdict: 'ok', version: 2, rows: 200, message: 'prediction PSI 0.010 (threshold 0.2)' }),
+  checkPredictionDrift: () => ({
+    verdict: 'ok',
+    version: 2,
+    rows: 200,
+    message: 'prediction PSI 0.010 (threshold 0.2)',
+  }),
   raiseAlert: (_input, previous) => ({ alertId: 1, isNew: previous === 0 }),
   updateAlert: () => undefined,
   startRetraining: (input) => `${input.pipelineName}-retrain-alert-${input.alertId}`,
@@ -75,11 +117,15 @@ export class FakeActivities {
         return fake(input, previous);
       };
     }
-    // The worker's fallback for any activity type nobody registered: a workflow branch called what the test did not expect.
+    // The worker's fallback for any activity type nobody registered: a workflow branch called what the test did not
+    // expect.
     registered.default = async (input) => {
       const { activityType } = activityInfo();
       this.record(activityType, input);
-      throw ApplicationFailure.nonRetryable(`activity ${activityType} is not faked in this test`, 'UnexpectedActivityError');
+      throw ApplicationFailure.nonRetryable(
+        `activity ${activityType} is not faked in this test`,
+        'UnexpectedActivityError',
+      );
     };
     return registered;
   }
@@ -98,11 +144,27 @@ export class FakeActivities {
   }
 
   /** Resolves once `probe` holds over the recorded calls (checked after every call), instead of sleeping. */
-  until(probe: (fake: FakeActivities) => boolean, timeoutMs = 30_000, what = 'the expected activity calls'): Promise<void> {
+  until(
+    probe: (fake: FakeActivities) => boolean,
+    timeoutMs = 30_000,
+    what = 'the expected activity calls',
+  ): Promise<void> {
     if (probe(this)) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; calls so far: ${this.names().join(', ')}`)), timeoutMs);
-      this.waiters.push({ probe: () => probe(this), resolve: () => { clearTimeout(timer); resolve(); } });
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`timed out after ${timeoutMs} ms waiting for ${what}; calls so far: ${this.names().join(', ')}`),
+          ),
+        timeoutMs,
+      );
+      this.waiters.push({
+        probe: () => probe(this),
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
     });
   }
 

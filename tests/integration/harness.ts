@@ -30,18 +30,28 @@ try {
   // already installed by another suite in this process
 }
 
-export const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+export const unique = (prefix: string) =>
+  `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 
 export interface Harness {
   services: Services;
   queues: { main: string; trainCpu: string; trainGpu: string };
   servingUrl: string;
   workDir: string;
-  /** `release`: carry an admin's release grant, as `flywheel run --token` does (needed to redeploy an existing model). */
-  runPipeline(config: PipelineConfig, workflowId?: string, options?: { release?: boolean }): Promise<{ workflowId: string; result: Promise<PipelineResult> }>;
+  /**
+   * `release`: carry an admin's release grant, as `flywheel run --token` does (needed to redeploy an existing model).
+   */
+  runPipeline(
+    config: PipelineConfig,
+    workflowId?: string,
+    options?: { release?: boolean },
+  ): Promise<{ workflowId: string; result: Promise<PipelineResult> }>;
   /** Ingest + validate only (the `datasetWorkflow`); resolves with its result or rejects with its failure. */
   runDataset(input: DatasetWorkflowInput): Promise<DatasetWorkflowResult>;
-  /** Terminates every workflow still running on the suite's task queues (monitors, pipelines, rollouts); `stop()` calls it. */
+  /**
+   * Terminates every workflow still running on the suite's task queues (monitors, pipelines, rollouts); `stop()` calls
+   * it.
+   */
   cleanup(): Promise<string[]>;
   stop(): Promise<void>;
 }
@@ -51,7 +61,11 @@ export interface Harness {
  * own, so nothing of another suite is touched; listing is eventually consistent, so it lists again until a listing a
  * second after the last termination finds none.
  */
-export async function terminateWorkflowsOn(client: Client, queues: string[], reason = 'test suite finished'): Promise<string[]> {
+export async function terminateWorkflowsOn(
+  client: Client,
+  queues: string[],
+  reason = 'test suite finished',
+): Promise<string[]> {
   const query = `ExecutionStatus = 'Running' AND (${queues.map((q) => `TaskQueue = '${q}'`).join(' OR ')})`;
   const terminated: string[] = [];
   const deadline = Date.now() + 30_000;
@@ -62,7 +76,13 @@ export async function terminateWorkflowsOn(client: Client, queues: string[], rea
     if (!running.length && Date.now() - quietSince >= 1_000) break;
     for (const workflowId of running) {
       // Already ended between the listing and now: nothing to do.
-      await client.workflow.getHandle(workflowId).terminate(reason).then(() => terminated.push(workflowId), () => undefined);
+      await client.workflow
+        .getHandle(workflowId)
+        .terminate(reason)
+        .then(
+          () => terminated.push(workflowId),
+          () => undefined,
+        );
     }
     if (running.length) quietSince = Date.now();
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -79,7 +99,9 @@ export async function startHarness(options: { workers?: boolean } = {}): Promise
   const running: Promise<void>[] = [];
   if (options.workers !== false) {
     workers.push(
-      await createMainWorker(services, queues.main, { trainingQueues: { trainCpu: queues.trainCpu, trainGpu: queues.trainGpu } }),
+      await createMainWorker(services, queues.main, {
+        trainingQueues: { trainCpu: queues.trainCpu, trainGpu: queues.trainGpu },
+      }),
       await createTrainingWorker(services, queues.trainCpu, { gpu: false }),
     );
     running.push(...workers.map((w) => w.run()));
@@ -96,17 +118,35 @@ export async function startHarness(options: { workers?: boolean } = {}): Promise
   process.env.FLYWHEEL_DATA_ROOTS = [process.env.FLYWHEEL_DATA_ROOTS, workDir].filter(Boolean).join(':');
 
   return {
-    services, queues, servingUrl, workDir,
+    services,
+    queues,
+    servingUrl,
+    workDir,
     async runPipeline(config, workflowId = unique(config.name), options = {}) {
-      const grant = options.release ? issueGrant({ actor: 'token:test', scope: 'admin', model: config.model, action: 'release', workflowId }) : undefined;
-      const input: PipelineInput = { config, trigger: { kind: 'test' }, servingUrl, queues: { trainCpu: queues.trainCpu, trainGpu: queues.trainGpu }, grant };
+      const grant = options.release
+        ? issueGrant({ actor: 'token:test', scope: 'admin', model: config.model, action: 'release', workflowId })
+        : undefined;
+      const input: PipelineInput = {
+        config,
+        trigger: { kind: 'test' },
+        servingUrl,
+        queues: { trainCpu: queues.trainCpu, trainGpu: queues.trainGpu },
+        grant,
+      };
       const handle = await services.client.workflow.start('pipelineWorkflow', {
-        workflowId, taskQueue: queues.main, args: [input], workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+        workflowId,
+        taskQueue: queues.main,
+        args: [input],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       });
       return { workflowId, result: handle.result() as Promise<PipelineResult> };
     },
     async runDataset(input) {
-      return services.client.workflow.execute('datasetWorkflow', { workflowId: unique(`dataset-${input.dataset}`), taskQueue: queues.main, args: [input] });
+      return services.client.workflow.execute('datasetWorkflow', {
+        workflowId: unique(`dataset-${input.dataset}`),
+        taskQueue: queues.main,
+        args: [input],
+      });
     },
     cleanup() {
       return terminateWorkflowsOn(services.client, Object.values(queues));
@@ -127,15 +167,23 @@ export async function startHarness(options: { workers?: boolean } = {}): Promise
 /** The pinned contract of the generated demand data. */
 export const DEMAND_SCHEMA = {
   columns: {
-    date: { type: 'string' }, store_id: { type: 'string' }, item_id: { type: 'string' },
-    day_of_week: { type: 'integer', min: 0, max: 6 }, month: { type: 'integer', min: 1, max: 12 },
-    is_holiday: { type: 'integer', allowed: ['0', '1'] }, promo: { type: 'integer', allowed: ['0', '1'] },
-    price: { type: 'number', min: 0, max: 100 }, units_sold: { type: 'integer', min: 0 },
+    date: { type: 'string' },
+    store_id: { type: 'string' },
+    item_id: { type: 'string' },
+    day_of_week: { type: 'integer', min: 0, max: 6 },
+    month: { type: 'integer', min: 1, max: 12 },
+    is_holiday: { type: 'integer', allowed: ['0', '1'] },
+    promo: { type: 'integer', allowed: ['0', '1'] },
+    price: { type: 'number', min: 0, max: 100 },
+    units_sold: { type: 'integer', min: 0 },
   },
 };
 
 /** A small demand pipeline config on freshly generated data; names are unique per call. */
-export async function demandPipeline(dir: string, overrides: { data?: Partial<DemandOptions>; config?: Record<string, unknown>; source?: string } = {}): Promise<PipelineConfig> {
+export async function demandPipeline(
+  dir: string,
+  overrides: { data?: Partial<DemandOptions>; config?: Record<string, unknown>; source?: string } = {},
+): Promise<PipelineConfig> {
   const name = unique('demand');
   const source = overrides.source ?? join(dir, `${name}.csv`);
   if (!overrides.source) await generateDemand(source, { stores: 3, items: 5, days: 60, ...overrides.data });
@@ -145,9 +193,13 @@ export async function demandPipeline(dir: string, overrides: { data?: Partial<De
     data: { dataset: `${name}-data`, source },
     schema: DEMAND_SCHEMA,
     training: {
-      task: 'regression', target: 'units_sold',
+      task: 'regression',
+      target: 'units_sold',
       features: { numeric: ['price', 'promo', 'is_holiday'], categorical: ['store_id', 'item_id', 'day_of_week'] },
-      model: { type: 'mlp', hiddenUnits: [16] }, epochs: 3, batchSize: 64, learningRate: 0.01,
+      model: { type: 'mlp', hiddenUnits: [16] },
+      epochs: 3,
+      batchSize: 64,
+      learningRate: 0.01,
     },
     evaluation: { gates: [{ metric: 'r2', min: 0.3 }] },
     ...overrides.config,
@@ -156,10 +208,17 @@ export async function demandPipeline(dir: string, overrides: { data?: Partial<De
 
 /** The whole failure chain of a workflow that must fail, as one text: each cause on a line, with its error type. */
 export async function failureOf(result: Promise<unknown>): Promise<string> {
-  const error = await result.then(() => undefined, (e: unknown) => e);
+  const error = await result.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(WorkflowFailedError);
   let message = '';
-  for (let current = error as { message?: string; type?: string; cause?: unknown } | undefined; current; current = current.cause as typeof current) {
+  for (
+    let current = error as { message?: string; type?: string; cause?: unknown } | undefined;
+    current;
+    current = current.cause as typeof current
+  ) {
     message += `${current.type ? `[${current.type}] ` : ''}${current.message}\n`;
   }
   return message;
@@ -178,7 +237,11 @@ export async function historyText(client: Client, workflowId: string): Promise<s
   return [raw, ...payloads].join('\n');
 }
 
-export async function eventually<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 60_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = await probe();
@@ -188,12 +251,30 @@ export async function eventually<T>(probe: () => Promise<T | undefined | false>,
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-/** Runs the `flywheel` CLI without blocking this process (its workers keep running), on the suite's queue and server. */
-export function cli(harness: Harness, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+/**
+ * Runs the `flywheel` CLI without blocking this process (its workers keep running), on the suite's queue and server.
+ */
+export function cli(
+  harness: Harness,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), ...args], {
-      env: { ...process.env, FLYWHEEL_TASK_QUEUE: harness.queues.main, FLYWHEEL_SERVING_URL: harness.servingUrl, FLYWHEEL_TOKEN: '', ...env },
-      timeout: 120_000,
-    }, (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }));
+    execFile(
+      process.execPath,
+      [join(PROJECT_ROOT, 'bin', 'flywheel.js'), ...args],
+      {
+        env: {
+          ...process.env,
+          FLYWHEEL_TASK_QUEUE: harness.queues.main,
+          FLYWHEEL_SERVING_URL: harness.servingUrl,
+          FLYWHEEL_TOKEN: '',
+          ...env,
+        },
+        timeout: 120_000,
+      },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
   });
 }

@@ -36,7 +36,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   if (db) {
-    await db.update(apiTokens).set({ revokedAt: new Date() }).where(like(apiTokens.name, `${suite}-%`));
+    await db
+      .update(apiTokens)
+      .set({ revokedAt: new Date() })
+      .where(like(apiTokens.name, `${suite}-%`));
     await closeDb(db);
   }
 });
@@ -45,24 +48,47 @@ describe('the MLflow client against the Flywheel server', () => {
   it('logs, searches, logs a scikit-learn model, loads it back, registers and aliases it; the CLI lists the run', async () => {
     const experiment = `${suite}-experiment`;
     const registered = `${suite}-model`;
-    const outcome = await run(python, [join(PROJECT_ROOT, 'tests', 'integration', 'mlflow_client_check.py'), experiment, registered], {
-      env: {
-        ...process.env, MLFLOW_TRACKING_URI: server.url, MLFLOW_TRACKING_TOKEN: adminToken,
-        // Fail on the first error instead of retrying with backoff; no telemetry from a test.
-        MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0', MLFLOW_HTTP_REQUEST_TIMEOUT: '60', MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true',
+    const outcome = await run(
+      python,
+      [join(PROJECT_ROOT, 'tests', 'integration', 'mlflow_client_check.py'), experiment, registered],
+      {
+        env: {
+          ...process.env,
+          MLFLOW_TRACKING_URI: server.url,
+          MLFLOW_TRACKING_TOKEN: adminToken,
+          // Fail on the first error instead of retrying with backoff; no telemetry from a test.
+          MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
+          MLFLOW_HTTP_REQUEST_TIMEOUT: '60',
+          MLFLOW_DISABLE_TELEMETRY: 'true',
+          DO_NOT_TRACK: 'true',
+        },
+        timeout: 600_000,
+        maxBuffer: 32 * 1024 * 1024,
       },
-      timeout: 600_000, maxBuffer: 32 * 1024 * 1024,
-    }).catch((error: { stdout?: string; stderr?: string; message: string }) => {
-      throw new Error(`the MLflow client check failed:\n${(error.stderr ?? '').slice(-6000) || error.message}\n${error.stdout ?? ''}`);
+    ).catch((error: { stdout?: string; stderr?: string; message: string }) => {
+      throw new Error(
+        `the MLflow client check failed:\n${(error.stderr ?? '').slice(-6000) || error.message}\n${error.stdout ?? ''}`,
+      );
     });
-    const summary = JSON.parse(outcome.stdout.trim().split('\n').at(-1)!) as { run_id: string; model_run_id: string; model_id: string; version: string };
+    const summary = JSON.parse(outcome.stdout.trim().split('\n').at(-1)!) as {
+      run_id: string;
+      model_run_id: string;
+      model_id: string;
+      version: string;
+    };
     expect(summary.model_id).toMatch(/^m-[0-9a-f]{32}$/);
     expect(summary.version).toBe('1');
 
     // The CLI asks this suite's server, with a read token, for what the client logged.
-    const listed = await run(process.execPath, [join(PROJECT_ROOT, 'bin', 'flywheel.js'), 'runs', 'list', '--experiment', experiment], {
-      encoding: 'utf8', timeout: 120_000, env: { ...process.env, FLYWHEEL_URL: server.url, FLYWHEEL_TOKEN: readToken },
-    });
+    const listed = await run(
+      process.execPath,
+      [join(PROJECT_ROOT, 'bin', 'flywheel.js'), 'runs', 'list', '--experiment', experiment],
+      {
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, FLYWHEEL_URL: server.url, FLYWHEEL_TOKEN: readToken },
+      },
+    );
     const row = listed.stdout.split('\n').find((line) => line.includes(summary.run_id));
     expect(row, listed.stdout).toBeDefined();
     expect(row).toContain('finished');
@@ -87,12 +113,21 @@ describe('the MLflow client against the Flywheel server', () => {
     const inner = await (await fetch(`${base}?path=${suite}/blobs`, { headers: auth(readToken) })).json();
     expect(inner).toEqual({ files: [{ path: 'weights.bin', is_dir: false, file_size: body.length }] });
 
-    for (const unsafe of [`${base}?path=${suite}/../x`, `${base}?path=/etc`, `${base}/${suite}/a%5Cb`, `${base}/${suite}/a%00b`]) {
+    for (const unsafe of [
+      `${base}?path=${suite}/../x`,
+      `${base}?path=/etc`,
+      `${base}/${suite}/a%5Cb`,
+      `${base}/${suite}/a%00b`,
+    ]) {
       const refused = await fetch(unsafe, { headers: auth(readToken) });
       expect(refused.status, unsafe).toBe(400);
-      expect(((await refused.json()) as { message: string }).message).toMatch(/artifact path ".*"|must not contain NUL/);
+      expect(((await refused.json()) as { message: string }).message).toMatch(
+        /artifact path ".*"|must not contain NUL/,
+      );
     }
-    expect((await fetch(`${base}/${suite}/blobs/other.bin`, { method: 'PUT', headers: auth(readToken), body: 'x' })).status).toBe(403);
+    expect(
+      (await fetch(`${base}/${suite}/blobs/other.bin`, { method: 'PUT', headers: auth(readToken), body: 'x' })).status,
+    ).toBe(403);
     expect((await fetch(`${base}/${suite}/blobs/missing.bin`, { headers: auth(readToken) })).status).toBe(404);
 
     expect((await fetch(`${base}/${suite}`, { method: 'DELETE', headers: auth(adminToken) })).status).toBe(200);

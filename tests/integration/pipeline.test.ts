@@ -33,7 +33,10 @@ describe('pipeline workflow', () => {
     const outcome = await result;
 
     expect(outcome.stages.map((s) => `${s.name}:${s.status}`)).toEqual(
-      ['record', 'ingest', 'validate', 'train', 'evaluate', 'register', 'gate', 'approve', 'deploy', 'monitor'].map((s) => `${s}:${s === 'approve' ? 'skipped' : 'done'}`));
+      ['record', 'ingest', 'validate', 'train', 'evaluate', 'register', 'gate', 'approve', 'deploy', 'monitor'].map(
+        (s) => `${s}:${s === 'approve' ? 'skipped' : 'done'}`,
+      ),
+    );
     expect(outcome.metrics.r2).toBeGreaterThan(0.3);
     expect(outcome.backend).toMatch(/^(wasm|cpu|tensorflow)$/);
 
@@ -42,35 +45,71 @@ describe('pipeline workflow', () => {
     expect(records.versions[0]!.rowCount).toBe(900);
     expect(await harness.services.store.sizeOf(records.versions[0]!.objectKey)).toBe(records.versions[0]!.byteSize);
     expect(records.runs).toHaveLength(1);
-    expect(records.runs[0]).toMatchObject({ status: 'finished', datasetVersionId: outcome.datasetVersionId, backend: outcome.backend });
-    const epochs = await harness.services.db.select().from(runMetrics).where(and(eq(runMetrics.runId, outcome.runId), eq(runMetrics.key, 'loss')));
+    expect(records.runs[0]).toMatchObject({
+      status: 'finished',
+      datasetVersionId: outcome.datasetVersionId,
+      backend: outcome.backend,
+    });
+    const epochs = await harness.services.db
+      .select()
+      .from(runMetrics)
+      .where(and(eq(runMetrics.runId, outcome.runId), eq(runMetrics.key, 'loss')));
     expect(epochs.map((m) => m.step).sort()).toEqual([1, 2, 3]);
     expect(records.models).toHaveLength(1);
-    expect(records.models[0]).toMatchObject({ version: 1, runId: outcome.runId, datasetVersionId: outcome.datasetVersionId, workflowId });
+    expect(records.models[0]).toMatchObject({
+      version: 1,
+      runId: outcome.runId,
+      datasetVersionId: outcome.datasetVersionId,
+      workflowId,
+    });
     expect(records.aliases).toEqual([expect.objectContaining({ alias: 'champion', version: 1 })]);
     expect(outcome.deployment?.serving).toBe('confirmed');
 
     // The serving process answers with the deployed version and logs the prediction.
     const response = await fetch(`${harness.servingUrl}/v2/models/${config.model}/infer`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ id: `req-${workflowId}`, inputs: [
-        { name: 'price', datatype: 'FP32', shape: [1], data: [9.5] }, { name: 'promo', datatype: 'INT32', shape: [1], data: [1] },
-        { name: 'is_holiday', datatype: 'INT32', shape: [1], data: [0] }, { name: 'store_id', datatype: 'BYTES', shape: [1], data: ['S01'] },
-        { name: 'item_id', datatype: 'BYTES', shape: [1], data: ['I002'] }, { name: 'day_of_week', datatype: 'INT32', shape: [1], data: [6] },
-      ] }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        id: `req-${workflowId}`,
+        inputs: [
+          { name: 'price', datatype: 'FP32', shape: [1], data: [9.5] },
+          { name: 'promo', datatype: 'INT32', shape: [1], data: [1] },
+          { name: 'is_holiday', datatype: 'INT32', shape: [1], data: [0] },
+          { name: 'store_id', datatype: 'BYTES', shape: [1], data: ['S01'] },
+          { name: 'item_id', datatype: 'BYTES', shape: [1], data: ['I002'] },
+          { name: 'day_of_week', datatype: 'INT32', shape: [1], data: [6] },
+        ],
+      }),
     });
     expect(response.status).toBe(200);
     const body = (await response.json()) as { model_version: string; outputs: { data: number[] }[] };
     expect(body.model_version).toBe('1');
     expect(body.outputs[0]!.data[0]).toBeGreaterThan(0);
-    await eventually(async () => (await harness.services.db.select().from(predictions).where(eq(predictions.requestId, `req-${workflowId}`)))[0], 10_000, 'the logged prediction');
+    await eventually(
+      async () =>
+        (
+          await harness.services.db
+            .select()
+            .from(predictions)
+            .where(eq(predictions.requestId, `req-${workflowId}`))
+        )[0],
+      10_000,
+      'the logged prediction',
+    );
 
     // Search attributes make the pipeline findable from the Temporal UI and CLI.
-    const found = await eventually(async () => {
-      const list = [];
-      for await (const wf of harness.services.client.workflow.list({ query: `FlywheelModel = "${config.model}" AND WorkflowType = "pipelineWorkflow"` })) list.push(wf.workflowId);
-      return list.length > 0 ? list : undefined;
-    }, 15_000, 'visibility');
+    const found = await eventually(
+      async () => {
+        const list = [];
+        for await (const wf of harness.services.client.workflow.list({
+          query: `FlywheelModel = "${config.model}" AND WorkflowType = "pipelineWorkflow"`,
+        }))
+          list.push(wf.workflowId);
+        return list.length > 0 ? list : undefined;
+      },
+      15_000,
+      'visibility',
+    );
     expect(found).toEqual([workflowId]);
     await harness.services.client.workflow.getHandle(outcome.monitorWorkflowId!).terminate('test done');
   });
@@ -97,10 +136,14 @@ describe('pipeline workflow', () => {
   });
 
   it('registers but does not deploy a model that fails its evaluation gate', async () => {
-    const config = await demandPipeline(harness.workDir, { config: { evaluation: { gates: [{ metric: 'r2', min: 0.9999 }] } } });
+    const config = await demandPipeline(harness.workDir, {
+      config: { evaluation: { gates: [{ metric: 'r2', min: 0.9999 }] } },
+    });
     const { workflowId, result } = await harness.runPipeline(config);
     const message = await failureOf(result);
-    expect(message).toMatch(/evaluation gate failed: r2 = [\d.]+ is below the minimum 0.9999\. .+ v1 is registered but not promoted/);
+    expect(message).toMatch(
+      /evaluation gate failed: r2 = [\d.]+ is below the minimum 0.9999\. .+ v1 is registered but not promoted/,
+    );
     const records = await recordsOf(config, workflowId);
     expect(records.runs).toHaveLength(1);
     expect(records.models).toEqual([expect.objectContaining({ version: 1, tags: { gate: 'failed' } })]);
@@ -115,14 +158,30 @@ describe('pipeline workflow', () => {
     const monitorId = outcome.monitorWorkflowId!;
     // Upstream now sends every row on promotion at a deep discount: predicted demand jumps.
     const instances = Array.from({ length: 40 }, (_, i) => ({
-      price: 1, promo: 1, is_holiday: 1, store_id: `S0${(i % 3) + 1}`, item_id: `I00${(i % 5) + 1}`, day_of_week: i % 7,
+      price: 1,
+      promo: 1,
+      is_holiday: 1,
+      store_id: `S0${(i % 3) + 1}`,
+      item_id: `I00${(i % 5) + 1}`,
+      day_of_week: i % 7,
     }));
-    await eventually(async () => {
-      const response = await fetch(`${harness.servingUrl}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: config.model, instances }) });
-      expect(response.status).toBe(200);
-      const open = await harness.services.db.select().from(alerts).where(and(eq(alerts.monitorWorkflowId, monitorId), eq(alerts.check, 'prediction_drift')));
-      return open.length > 0 && open[0]!.retrainWorkflowId ? open : undefined;
-    }, 60_000, 'a drift alert with a retraining run');
+    await eventually(
+      async () => {
+        const response = await fetch(`${harness.servingUrl}/predict`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: config.model, instances }),
+        });
+        expect(response.status).toBe(200);
+        const open = await harness.services.db
+          .select()
+          .from(alerts)
+          .where(and(eq(alerts.monitorWorkflowId, monitorId), eq(alerts.check, 'prediction_drift')));
+        return open.length > 0 && open[0]!.retrainWorkflowId ? open : undefined;
+      },
+      60_000,
+      'a drift alert with a retraining run',
+    );
     const all = await harness.services.db.select().from(alerts).where(eq(alerts.monitorWorkflowId, monitorId));
     // One alert per check, however many windows drifted; the shifted features (price, promo, holiday) have their own.
     expect(new Set(all.map((a) => a.check)).size).toBe(all.length);
@@ -134,9 +193,16 @@ describe('pipeline workflow', () => {
     const retrain = await harness.services.client.workflow.getHandle(raised[0]!.retrainWorkflowId!).describe();
     expect(retrain.type).toBe('pipelineWorkflow');
     await harness.services.client.workflow.getHandle(monitorId).terminate('test done');
-    await harness.services.client.workflow.getHandle(raised[0]!.retrainWorkflowId!).terminate('test done').catch(() => undefined);
-    expect((await harness.services.db.select().from(deployments).where(eq(deployments.modelName, config.model)))[0]!.monitorWorkflowId).toBe(monitorId);
-    expect(await harness.services.db.select().from(aliasEvents).where(eq(aliasEvents.modelName, config.model))).toHaveLength(1);
+    await harness.services.client.workflow
+      .getHandle(raised[0]!.retrainWorkflowId!)
+      .terminate('test done')
+      .catch(() => undefined);
+    expect(
+      (await harness.services.db.select().from(deployments).where(eq(deployments.modelName, config.model)))[0]!
+        .monitorWorkflowId,
+    ).toBe(monitorId);
+    expect(
+      await harness.services.db.select().from(aliasEvents).where(eq(aliasEvents.modelName, config.model)),
+    ).toHaveLength(1);
   });
 });
-

@@ -25,38 +25,95 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (!db) return;
-  for (const table of [predictions, shadowPredictions, requestErrors, labels, monitorChecks]) await db.delete(table).where(eq(table.modelName, model));
+  for (const table of [predictions, shadowPredictions, requestErrors, labels, monitorChecks])
+    await db.delete(table).where(eq(table.modelName, model));
   await closeDb(db);
 });
 
 const prediction = (requestId: string, createdAt?: Date) => ({
-  requestId, modelName: model, modelVersion: 1, inputs: { price: 1 }, prediction: 2, latencyMs: 0.5, ...(createdAt ? { createdAt } : {}),
+  requestId,
+  modelName: model,
+  modelVersion: 1,
+  inputs: { price: 1 },
+  prediction: 2,
+  latencyMs: 0.5,
+  ...(createdAt ? { createdAt } : {}),
 });
 
 it('deletes rows older than the cutoff in batches from every prediction log table, and keeps the newer ones', async () => {
   const old = Array.from({ length: 7 }, (_, i) => `${model}-old-${i}`);
-  await db.insert(predictions).values([...old.map((id) => prediction(id, OLD)), prediction(`${model}-2003`, KEPT), prediction(`${model}-now`)]);
-  await db.insert(labels).values([{ requestId: old[0]!, modelName: model, label: '2', receivedAt: OLD }, { requestId: `${model}-now`, modelName: model, label: '3' }]);
-  await db.insert(requestErrors).values([{ modelName: model, status: 422, message: 'old', at: OLD }, { modelName: model, status: 422, message: 'new' }]);
+  await db
+    .insert(predictions)
+    .values([...old.map((id) => prediction(id, OLD)), prediction(`${model}-2003`, KEPT), prediction(`${model}-now`)]);
+  await db.insert(labels).values([
+    { requestId: old[0]!, modelName: model, label: '2', receivedAt: OLD },
+    { requestId: `${model}-now`, modelName: model, label: '3' },
+  ]);
+  await db.insert(requestErrors).values([
+    { modelName: model, status: 422, message: 'old', at: OLD },
+    { modelName: model, status: 422, message: 'new' },
+  ]);
   await db.insert(shadowPredictions).values([
-    { requestId: old[1]!, modelName: model, baseVersion: 1, shadowVersion: 2, basePrediction: 1, shadowPrediction: 1, latencyMs: 1, createdAt: OLD },
-    { requestId: `${model}-now`, modelName: model, baseVersion: 1, shadowVersion: 2, basePrediction: 1, shadowPrediction: 1, latencyMs: 1 },
+    {
+      requestId: old[1]!,
+      modelName: model,
+      baseVersion: 1,
+      shadowVersion: 2,
+      basePrediction: 1,
+      shadowPrediction: 1,
+      latencyMs: 1,
+      createdAt: OLD,
+    },
+    {
+      requestId: `${model}-now`,
+      modelName: model,
+      baseVersion: 1,
+      shadowVersion: 2,
+      basePrediction: 1,
+      shadowPrediction: 1,
+      latencyMs: 1,
+    },
   ]);
   await db.insert(monitorChecks).values([
-    { id: `${model}:old`, monitorWorkflowId: `monitor-${model}`, modelName: model, windowStart: OLD, windowEnd: OLD, report: {} },
-    { id: `${model}:new`, monitorWorkflowId: `monitor-${model}`, modelName: model, windowStart: new Date(), windowEnd: new Date(), report: {} },
+    {
+      id: `${model}:old`,
+      monitorWorkflowId: `monitor-${model}`,
+      modelName: model,
+      windowStart: OLD,
+      windowEnd: OLD,
+      report: {},
+    },
+    {
+      id: `${model}:new`,
+      monitorWorkflowId: `monitor-${model}`,
+      modelName: model,
+      windowStart: new Date(),
+      windowEnd: new Date(),
+      report: {},
+    },
   ]);
 
   // Batches of 3: the 7 old predictions take three statements.
   const result = await sweepRetention(db, { olderThan: CUTOFF, batchSize: 3, pauseMs: 0 });
   expect(result.skipped).toBeUndefined();
   expect(result.deleted.predictions).toBeGreaterThanOrEqual(7);
-  const left = await db.select({ requestId: predictions.requestId }).from(predictions).where(eq(predictions.modelName, model));
+  const left = await db
+    .select({ requestId: predictions.requestId })
+    .from(predictions)
+    .where(eq(predictions.modelName, model));
   expect(left.map((r) => r.requestId).sort()).toEqual([`${model}-2003`, `${model}-now`]);
-  expect((await db.select().from(labels).where(eq(labels.modelName, model))).map((r) => r.requestId)).toEqual([`${model}-now`]);
-  expect((await db.select().from(requestErrors).where(eq(requestErrors.modelName, model))).map((r) => r.message)).toEqual(['new']);
-  expect((await db.select().from(shadowPredictions).where(eq(shadowPredictions.modelName, model))).map((r) => r.requestId)).toEqual([`${model}-now`]);
-  expect((await db.select().from(monitorChecks).where(eq(monitorChecks.modelName, model))).map((r) => r.id)).toEqual([`${model}:new`]);
+  expect((await db.select().from(labels).where(eq(labels.modelName, model))).map((r) => r.requestId)).toEqual([
+    `${model}-now`,
+  ]);
+  expect(
+    (await db.select().from(requestErrors).where(eq(requestErrors.modelName, model))).map((r) => r.message),
+  ).toEqual(['new']);
+  expect(
+    (await db.select().from(shadowPredictions).where(eq(shadowPredictions.modelName, model))).map((r) => r.requestId),
+  ).toEqual([`${model}-now`]);
+  expect((await db.select().from(monitorChecks).where(eq(monitorChecks.modelName, model))).map((r) => r.id)).toEqual([
+    `${model}:new`,
+  ]);
 });
 
 it('sweeps in one process at a time: while another holds the advisory lock, a sweep does nothing', async () => {
@@ -66,7 +123,12 @@ it('sweeps in one process at a time: while another holds the advisory lock, a sw
     await other.query('SELECT pg_advisory_lock($1)', [RETENTION_LOCK_KEY]);
     const skipped = await sweepRetention(db, { olderThan: CUTOFF });
     expect(skipped.skipped).toBe('locked');
-    expect(await db.select().from(predictions).where(inArray(predictions.requestId, [`${model}-locked`]))).toHaveLength(1);
+    expect(
+      await db
+        .select()
+        .from(predictions)
+        .where(inArray(predictions.requestId, [`${model}-locked`])),
+    ).toHaveLength(1);
   } finally {
     await other.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK_KEY]);
     other.release();
@@ -77,12 +139,24 @@ it('sweeps in one process at a time: while another holds the advisory lock, a sw
   const swept = await retention.sweep();
   await retention.stop();
   expect(swept.skipped).toBeUndefined();
-  expect(await db.select().from(predictions).where(eq(predictions.requestId, `${model}-locked`))).toHaveLength(0);
-  expect(await db.select().from(predictions).where(eq(predictions.requestId, `${model}-2003`))).toHaveLength(1);
+  expect(
+    await db
+      .select()
+      .from(predictions)
+      .where(eq(predictions.requestId, `${model}-locked`)),
+  ).toHaveLength(0);
+  expect(
+    await db
+      .select()
+      .from(predictions)
+      .where(eq(predictions.requestId, `${model}-2003`)),
+  ).toHaveLength(1);
   // Nothing of the sweep's session lingers: the lock is free again.
   const probe = await db.$client.connect();
   try {
-    const { rows: [free] } = await probe.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [RETENTION_LOCK_KEY]);
+    const {
+      rows: [free],
+    } = await probe.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [RETENTION_LOCK_KEY]);
     expect(free!.locked).toBe(true);
     await probe.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK_KEY]);
   } finally {

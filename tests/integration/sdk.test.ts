@@ -1,6 +1,7 @@
 /**
  * The Python SDK (sdk/python) against the Flywheel server started in this process: its pytest suite logs runs (params,
- * 1,500 metric points in batches, tags, artifacts), searches them, checks tokens and errors, registers a model and moves
+ * 1,500 metric points in batches, tags, artifacts), searches them, checks tokens and errors, registers a model and
+ * moves
  * an alias, and starts pipelines that this suite's own worker runs. Needs the local stack (`flywheel up --infra-only`).
  */
 import { execFile } from 'node:child_process';
@@ -29,7 +30,11 @@ const SDK_REQUIREMENTS = ['pytest==9.2.0', 'httpx==0.29.0', 'pyyaml==6.0.4', '-e
 
 const suite = unique('sdk');
 const tokens = { admin: `fw_admin_test_${suite}`, read: `fw_read_test_${suite}`, write: `fw_write_test_${suite}` };
-const savedEnv = { FLYWHEEL_TASK_QUEUE: process.env.FLYWHEEL_TASK_QUEUE, FLYWHEEL_TRAIN_CPU_QUEUE: process.env.FLYWHEEL_TRAIN_CPU_QUEUE, FLYWHEEL_DATA_ROOTS: process.env.FLYWHEEL_DATA_ROOTS };
+const savedEnv = {
+  FLYWHEEL_TASK_QUEUE: process.env.FLYWHEEL_TASK_QUEUE,
+  FLYWHEEL_TRAIN_CPU_QUEUE: process.env.FLYWHEEL_TRAIN_CPU_QUEUE,
+  FLYWHEEL_DATA_ROOTS: process.env.FLYWHEEL_DATA_ROOTS,
+};
 let python: string;
 let server: { url: string; close(): Promise<void> };
 let services: Services;
@@ -38,7 +43,10 @@ let workDir: string;
 let pipelineConfig: string;
 
 beforeAll(async () => {
-  const pyproject = createHash('sha256').update(readFileSync(join(SDK_DIR, 'pyproject.toml'))).digest('hex').slice(0, 8);
+  const pyproject = createHash('sha256')
+    .update(readFileSync(join(SDK_DIR, 'pyproject.toml')))
+    .digest('hex')
+    .slice(0, 8);
   python = await ensurePythonEnv(`sdk-${pyproject}`, SDK_REQUIREMENTS);
 
   // Pipelines started over the API go to the server's task queue: this suite's, served by its own worker below, and
@@ -59,25 +67,33 @@ beforeAll(async () => {
   for (const worker of [
     await createMainWorker(services, settings.taskQueues.main),
     await createTrainingWorker(services, settings.taskQueues.trainCpu, { gpu: false }),
-  ]) workers.push({ worker, running: worker.run() });
+  ])
+    workers.push({ worker, running: worker.run() });
 
   const source = join(workDir, 'demand.csv');
   await generateDemand(source, { stores: 3, items: 4, days: 45 });
   pipelineConfig = join(workDir, 'pipeline.yaml');
-  writeFileSync(pipelineConfig, stringify({
-    name: `${suite}-pipeline`,
-    model: `${suite}-model`,
-    // Relative to the config file: the SDK resolves it, as the CLI does.
-    data: { dataset: `${suite}-data`, source: 'demand.csv' },
-    schema: DEMAND_SCHEMA,
-    training: {
-      task: 'regression', target: 'units_sold',
-      features: { numeric: ['price', 'promo', 'is_holiday'], categorical: ['store_id', 'item_id', 'day_of_week'] },
-      model: { type: 'mlp', hiddenUnits: [8] }, epochs: 2, batchSize: 64, learningRate: 0.01,
-    },
-    evaluation: { gates: [] },
-    deploy: { enabled: false },
-  }));
+  writeFileSync(
+    pipelineConfig,
+    stringify({
+      name: `${suite}-pipeline`,
+      model: `${suite}-model`,
+      // Relative to the config file: the SDK resolves it, as the CLI does.
+      data: { dataset: `${suite}-data`, source: 'demand.csv' },
+      schema: DEMAND_SCHEMA,
+      training: {
+        task: 'regression',
+        target: 'units_sold',
+        features: { numeric: ['price', 'promo', 'is_holiday'], categorical: ['store_id', 'item_id', 'day_of_week'] },
+        model: { type: 'mlp', hiddenUnits: [8] },
+        epochs: 2,
+        batchSize: 64,
+        learningRate: 0.01,
+      },
+      evaluation: { gates: [] },
+      deploy: { enabled: false },
+    }),
+  );
 
   server = await startServer({ port: 0 });
 }, 900_000);
@@ -88,7 +104,10 @@ afterAll(async () => {
   await Promise.allSettled(workers.map((w) => w.running));
   if (services) {
     await terminateWorkflowsOn(services.client, [`${suite}-main`, `${suite}-train-cpu`]);
-    await services.db.update(apiTokens).set({ revokedAt: new Date() }).where(like(apiTokens.name, `${suite}-%`));
+    await services.db
+      .update(apiTokens)
+      .set({ revokedAt: new Date() })
+      .where(like(apiTokens.name, `${suite}-%`));
     await services.close();
   }
   for (const [key, value] of Object.entries(savedEnv)) {
@@ -100,16 +119,29 @@ afterAll(async () => {
 
 function pytest(): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    execFile(python, ['-m', 'pytest', join('sdk', 'python', 'tests'), '-q', '-rsx', '-p', 'no:cacheprovider'], {
-      cwd: PROJECT_ROOT,
-      env: {
-        ...process.env,
-        FLYWHEEL_URL: server.url, FLYWHEEL_TOKEN: tokens.admin, FLYWHEEL_READ_TOKEN: tokens.read, FLYWHEEL_WRITE_TOKEN: tokens.write,
-        FLYWHEEL_TEST_PREFIX: suite, FLYWHEEL_TEST_PIPELINE_WORKER: '1', FLYWHEEL_TEST_PIPELINE_CONFIG: pipelineConfig,
-        FLYWHEEL_EXPERIMENT: '', PYTHONDONTWRITEBYTECODE: '1',
+    execFile(
+      python,
+      ['-m', 'pytest', join('sdk', 'python', 'tests'), '-q', '-rsx', '-p', 'no:cacheprovider'],
+      {
+        cwd: PROJECT_ROOT,
+        env: {
+          ...process.env,
+          FLYWHEEL_URL: server.url,
+          FLYWHEEL_TOKEN: tokens.admin,
+          FLYWHEEL_READ_TOKEN: tokens.read,
+          FLYWHEEL_WRITE_TOKEN: tokens.write,
+          FLYWHEEL_TEST_PREFIX: suite,
+          FLYWHEEL_TEST_PIPELINE_WORKER: '1',
+          FLYWHEEL_TEST_PIPELINE_CONFIG: pipelineConfig,
+          FLYWHEEL_EXPERIMENT: '',
+          PYTHONDONTWRITEBYTECODE: '1',
+        },
+        timeout: 840_000,
+        maxBuffer: 32 * 1024 * 1024,
       },
-      timeout: 840_000, maxBuffer: 32 * 1024 * 1024,
-    }, (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, output: `${stdout}${stderr}` }));
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, output: `${stdout}${stderr}` }),
+    );
   });
 }
 
@@ -120,7 +152,9 @@ describe('the Python SDK against the Flywheel server', () => {
     expect(code, output.slice(-4000)).toBe(0);
     // The tally, and what was skipped or is a known server-side failure (xfail), with pytest's reasons.
     const lines = output.trim().split('\n');
-    console.error(`pytest sdk/python/tests: ${lines.at(-1)}\n${lines.filter((line) => /^(SKIPPED|XFAIL)/.test(line)).join('\n')}`.trim());
+    console.error(
+      `pytest sdk/python/tests: ${lines.at(-1)}\n${lines.filter((line) => /^(SKIPPED|XFAIL)/.test(line)).join('\n')}`.trim(),
+    );
 
     // The runs it logged are the server's: the store has the one whose block raised as failed.
     const failed = await searchRuns(services.db, { filter: `attributes.experiment LIKE '${suite}-failed-%'` });

@@ -49,7 +49,11 @@ afterAll(async () => {
 
 const call = async (method: string, path: string, key?: string, body?: unknown) => {
   const response = await fetch(`${url}${path}`, {
-    method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    method,
+    headers: {
+      ...(body ? { 'content-type': 'application/json' } : {}),
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
+    },
     body: body ? JSON.stringify(body) : undefined,
   });
   return { status: response.status, text: await response.text() };
@@ -58,8 +62,17 @@ const call = async (method: string, path: string, key?: string, body?: unknown) 
 it('answers probes without a key, and reveals, predicts and takes feedback only for an active infer token', async () => {
   // Deployed through the keyed serving process: the deploy stage cannot read what it serves, and says so at once.
   const config = await demandPipeline(harness.workDir, { config: { monitor: { enabled: false } } });
-  const input: PipelineInput = { config, trigger: { kind: 'test' }, servingUrl: url, queues: { trainCpu: harness.queues.trainCpu, trainGpu: harness.queues.trainGpu } };
-  const outcome = await harness.services.client.workflow.execute('pipelineWorkflow', { workflowId: unique(config.name), taskQueue: harness.queues.main, args: [input] }) as PipelineResult;
+  const input: PipelineInput = {
+    config,
+    trigger: { kind: 'test' },
+    servingUrl: url,
+    queues: { trainCpu: harness.queues.trainCpu, trainGpu: harness.queues.trainGpu },
+  };
+  const outcome = (await harness.services.client.workflow.execute('pipelineWorkflow', {
+    workflowId: unique(config.name),
+    taskQueue: harness.queues.main,
+    args: [input],
+  })) as PipelineResult;
   expect(outcome.deployment?.serving).toBe('unverified');
   const model = config.model;
   const { db } = harness.services;
@@ -75,8 +88,13 @@ it('answers probes without a key, and reveals, predicts and takes feedback only 
 
   // Everything that names a model, with no key, a revoked one, or a token of another scope: 401, naming no model.
   const revealing = [
-    ['GET', '/v2'], ['GET', '/v2/models'], ['GET', `/v2/models/${model}`], ['GET', `/v2/models/${model}/ready`], ['GET', `/v2/models/${model}/versions/1`],
-    ['GET', '/v2/models/no-such-model'], ['GET', '/no-such-route'],
+    ['GET', '/v2'],
+    ['GET', '/v2/models'],
+    ['GET', `/v2/models/${model}`],
+    ['GET', `/v2/models/${model}/ready`],
+    ['GET', `/v2/models/${model}/versions/1`],
+    ['GET', '/v2/models/no-such-model'],
+    ['GET', '/no-such-route'],
   ] as const;
   for (const key of [undefined, tokens.revoked, tokens.read, 'fw_infer_made_up']) {
     for (const [method, path] of revealing) {
@@ -85,7 +103,13 @@ it('answers probes without a key, and reveals, predicts and takes feedback only 
       expect(refused.text).not.toContain(model);
     }
     expect((await call('POST', '/predict', key, { model, instances: [instance] })).status).toBe(401);
-    expect((await call('POST', `/v2/models/${model}/infer`, key, { inputs: [{ name: 'price', shape: [1], datatype: 'FP32', data: [5] }] })).status).toBe(401);
+    expect(
+      (
+        await call('POST', `/v2/models/${model}/infer`, key, {
+          inputs: [{ name: 'price', shape: [1], datatype: 'FP32', data: [5] }],
+        })
+      ).status,
+    ).toBe(401);
     expect((await call('POST', '/feedback', key, { request_id: 'x', label: 1 })).status).toBe(401);
   }
   // Nothing an unkeyed caller sent was logged: no prediction, no refused request in the monitor's error rate.

@@ -14,8 +14,11 @@ import { eventually } from './harness';
 let db: Db;
 let models: ServedModels;
 
-const listeners = async () => (await db.execute<{ pid: number }>(sql`SELECT pid FROM pg_stat_activity
-  WHERE datname = current_database() AND query = ${`LISTEN ${SERVING_CHANNEL}`}`)).rows.map((r) => r.pid);
+const listeners = async () =>
+  (
+    await db.execute<{ pid: number }>(sql`SELECT pid FROM pg_stat_activity
+  WHERE datname = current_database() AND query = ${`LISTEN ${SERVING_CHANNEL}`}`)
+  ).rows.map((r) => r.pid);
 
 beforeAll(() => {
   const config = loadConfig();
@@ -36,9 +39,13 @@ it('opens its NOTIFY listener again after the connection is killed', async () =>
   expect(mine).toHaveLength(1);
   await db.execute(sql`SELECT pg_terminate_backend(${mine[0]!})`);
   await eventually(async () => !models.listening, 10_000, 'the listener to notice it was dropped');
-  const again = await eventually(async () => {
-    const now = (await listeners()).filter((pid) => !before.has(pid) && pid !== mine[0]);
-    return models.listening && now.length === 1 ? now : undefined;
-  }, 20_000, 'a new LISTEN connection');
+  const again = await eventually(
+    async () => {
+      const now = (await listeners()).filter((pid) => !before.has(pid) && pid !== mine[0]);
+      return models.listening && now.length === 1 ? now : undefined;
+    },
+    20_000,
+    'a new LISTEN connection',
+  );
   expect(again[0]).not.toBe(mine[0]);
 });

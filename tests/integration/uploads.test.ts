@@ -34,14 +34,16 @@ const sha = (bytes: Buffer | string) => createHash('sha256').update(bytes).diges
 /** PUT /api/v1/uploads/{hash}?name= on the suite's server. */
 function put(hash: string, name: string, body: Buffer, token = server.tokens.write) {
   return fetch(`${server.url}/api/v1/uploads/${hash}?name=${encodeURIComponent(name)}`, {
-    method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' }, body: new Uint8Array(body),
+    method: 'PUT',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+    body: new Uint8Array(body),
   });
 }
 
 /** Every key of an upload: in place, or still being received. */
 async function keysOf(hash: string): Promise<string[]> {
   const store = harness.services.store;
-  return [...await store.list(`uploads/${hash}/`), ...await store.list(`${INCOMING_PREFIX}${hash}`)];
+  return [...(await store.list(`uploads/${hash}/`)), ...(await store.list(`${INCOMING_PREFIX}${hash}`))];
 }
 
 beforeAll(async () => {
@@ -50,16 +52,22 @@ beforeAll(async () => {
   outside = await mkdtemp(join(tmpdir(), 'flywheel-upload-'));
   expect(loadConfig().dataRoots.filter((root) => !relative(root, outside).startsWith('..'))).toEqual([]);
   // A seed of its own: this run's file, and so its content hash, is no other run's.
-  pipeline = await demandPipeline(outside, { data: { seed: Math.floor(Math.random() * 2 ** 31) }, config: { evaluation: { gates: [] }, deploy: { enabled: false }, monitor: { enabled: false } } });
+  pipeline = await demandPipeline(outside, {
+    data: { seed: Math.floor(Math.random() * 2 ** 31) },
+    config: { evaluation: { gates: [] }, deploy: { enabled: false }, monitor: { enabled: false } },
+  });
   csv = await readFile(pipeline.data.source);
   sha256 = sha(csv);
   // As a user writes it: the CSV beside the config, named relative to it.
   configFile = join(outside, 'pipeline.yaml');
-  await writeFile(configFile, JSON.stringify({ ...pipeline, data: { ...pipeline.data, source: `./${basename(pipeline.data.source)}` } }));
+  await writeFile(
+    configFile,
+    JSON.stringify({ ...pipeline, data: { ...pipeline.data, source: `./${basename(pipeline.data.source)}` } }),
+  );
 });
 
 afterAll(async () => {
-  for (const key of (sha256 ? await keysOf(sha256) : [])) await harness.services.store.remove(key);
+  for (const key of sha256 ? await keysOf(sha256) : []) await harness.services.store.remove(key);
   await server?.close();
   await harness?.stop();
   if (outside) await rm(outside, { recursive: true, force: true });
@@ -74,7 +82,10 @@ describe('a local data source through the API', () => {
     expect(run.stdout).toMatch(/^started \S+\n/);
     const versionId = /dataset version +(\S+)/.exec(run.stdout)?.[1];
     expect(versionId, run.stdout).toBeDefined();
-    const [version] = await harness.services.db.select().from(datasetVersions).where(eq(datasetVersions.id, versionId!));
+    const [version] = await harness.services.db
+      .select()
+      .from(datasetVersions)
+      .where(eq(datasetVersions.id, versionId!));
     expect(version).toMatchObject({ datasetName: pipeline.data.dataset, sourceUri: source, format: 'csv' });
     expect(await harness.services.store.sizeOf(uploadKey(sha256, basename(pipeline.data.source)))).toBe(csv.length);
   });
@@ -88,7 +99,11 @@ describe('a local data source through the API', () => {
     expect(await again.json()).toMatchObject({ uploaded: false, bytes: csv.length, sha256 });
 
     const scheduleId = unique('upload-schedule');
-    const created = await cli(harness, ['schedule', 'create', configFile, '--cron', '0 3 1 1 *', '--id', scheduleId, '--paused'], server.env());
+    const created = await cli(
+      harness,
+      ['schedule', 'create', configFile, '--cron', '0 3 1 1 *', '--id', scheduleId, '--paused'],
+      server.env(),
+    );
     try {
       expect(created.code, created.stderr).toBe(0);
       expect(created.stderr).toMatch(new RegExp(`is already uploaded → s3://\\S+/${key}`));
@@ -106,8 +121,10 @@ describe('a local data source through the API', () => {
     const claimed = sha('something else');
     const answer = await put(claimed, 'wrong.csv', body);
     expect(answer.status).toBe(400);
-    const { error } = await answer.json() as { error: { message: string } };
-    expect(error.message).toBe(`contentHash: wrong.csv: the body's SHA-256 is ${sha(body)}, not ${claimed} (the file changed or was corrupted on the way); nothing was stored`);
+    const { error } = (await answer.json()) as { error: { message: string } };
+    expect(error.message).toBe(
+      `contentHash: wrong.csv: the body's SHA-256 is ${sha(body)}, not ${claimed} (the file changed or was corrupted on the way); nothing was stored`,
+    );
     expect(await keysOf(claimed)).toEqual([]);
   });
 
@@ -129,10 +146,19 @@ describe('a local data source through the API', () => {
 
     // In process, so the handler has finished (and cleaned up) when the answer arrives.
     const config = loadConfig({ ...process.env, FLYWHEEL_SERVER_MAX_UPLOAD_BYTES: String(body.length) });
-    const app: Hono = createApp({ db: harness.services.db, objects: harness.services.store, config, temporal: () => Promise.resolve(harness.services.client) });
-    const request = (name: string, size: number, stream: ReadableStream<Uint8Array>) => app.request(`/api/v1/uploads/${hash}?name=${name}`, {
-      method: 'PUT', headers: { authorization: `Bearer ${server.tokens.write}`, 'content-length': String(size) }, body: stream, duplex: 'half',
-    } as RequestInit);
+    const app: Hono = createApp({
+      db: harness.services.db,
+      objects: harness.services.store,
+      config,
+      temporal: () => Promise.resolve(harness.services.client),
+    });
+    const request = (name: string, size: number, stream: ReadableStream<Uint8Array>) =>
+      app.request(`/api/v1/uploads/${hash}?name=${name}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${server.tokens.write}`, 'content-length': String(size) },
+        body: stream,
+        duplex: 'half',
+      } as RequestInit);
     const breaksOff = new ReadableStream<Uint8Array>({
       start(controller) {
         controller.enqueue(body.subarray(0, body.length >> 1));
@@ -141,14 +167,36 @@ describe('a local data source through the API', () => {
     });
     const broken = await request('partial.csv', body.length, breaksOff);
     expect(broken.status).toBe(400);
-    expect((await broken.json() as { error: { message: string } }).error.message).toMatch(/partial\.csv: upload incomplete \(client hung up\); nothing was stored/);
-    const short = await request('partial.csv', body.length, new ReadableStream({ start: (c) => { c.enqueue(body.subarray(0, 10)); c.close(); } }));
-    expect((await short.json() as { error: { message: string } }).error.message).toContain(`body ended after 10 of ${body.length} bytes`);
+    expect(((await broken.json()) as { error: { message: string } }).error.message).toMatch(
+      /partial\.csv: upload incomplete \(client hung up\); nothing was stored/,
+    );
+    const short = await request(
+      'partial.csv',
+      body.length,
+      new ReadableStream({
+        start: (c) => {
+          c.enqueue(body.subarray(0, 10));
+          c.close();
+        },
+      }),
+    );
+    expect(((await short.json()) as { error: { message: string } }).error.message).toContain(
+      `body ended after 10 of ${body.length} bytes`,
+    );
     const over = await request('partial.csv', body.length + 1, new ReadableStream({ start: (c) => c.close() }));
     expect(over.status).toBe(413);
     expect(await keysOf(hash)).toEqual([]);
     // The same file whole goes through, within the limit exactly.
-    const whole = await request('partial.csv', body.length, new ReadableStream({ start: (c) => { c.enqueue(body); c.close(); } }));
+    const whole = await request(
+      'partial.csv',
+      body.length,
+      new ReadableStream({
+        start: (c) => {
+          c.enqueue(body);
+          c.close();
+        },
+      }),
+    );
     expect(await whole.json()).toMatchObject({ uploaded: true, bytes: body.length });
     expect(await keysOf(hash)).toEqual([uploadKey(hash, 'partial.csv')]);
     await harness.services.store.remove(uploadKey(hash, 'partial.csv'));

@@ -6,6 +6,9 @@ import { connectServices, createMainWorker, createTrainingWorker } from '../../w
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const [mainQueue, trainQueue] = [process.env.TEST_MAIN_QUEUE!, process.env.TEST_TRAIN_QUEUE!];
 const services = await connectServices(loadConfig());
-const workers = [await createMainWorker(services, mainQueue), await createTrainingWorker(services, trainQueue, { gpu: false })];
+const workers = [
+  await createMainWorker(services, mainQueue),
+  await createTrainingWorker(services, trainQueue, { gpu: false }),
+];
 console.log('worker ready');
 await Promise.all(workers.map((w) => w.run()));

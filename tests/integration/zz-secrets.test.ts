@@ -14,7 +14,17 @@ import { registryWebhooks } from '../../schema/models';
 import { closeDb, connectDb, type Db } from '../../storage/db';
 import { temporalClient } from '../../storage/temporal';
 import { loadConfig } from '../../config/env';
-import { filesReadableByOthers, findSecretsInHistory, octal, PLANTED_SECRET_PREFIX, SecretMatcher, secretsInFile, TOKEN_KIND, URL_PASSWORD_KIND, type KnownSecret } from '../secretScanner';
+import {
+  filesReadableByOthers,
+  findSecretsInHistory,
+  octal,
+  PLANTED_SECRET_PREFIX,
+  SecretMatcher,
+  secretsInFile,
+  TOKEN_KIND,
+  URL_PASSWORD_KIND,
+  type KnownSecret,
+} from '../secretScanner';
 import { eventually, unique } from './harness';
 
 const FETCH_CONCURRENCY = 6;
@@ -46,12 +56,20 @@ async function knownSecrets(): Promise<KnownSecret[]> {
   if (config.temporal.apiKey) secrets.push({ kind: 'Temporal API key', value: config.temporal.apiKey });
   if (config.server.token) secrets.push({ kind: 'FLYWHEEL_TOKEN', value: config.server.token });
   const keyFile = join(config.stateDir, 'grant-key');
-  const grantKey = config.grantKey ? Buffer.from(config.grantKey, 'utf8') : existsSync(keyFile) ? readFileSync(keyFile) : undefined;
+  const grantKey = config.grantKey
+    ? Buffer.from(config.grantKey, 'utf8')
+    : existsSync(keyFile)
+      ? readFileSync(keyFile)
+      : undefined;
   if (grantKey) {
     if (config.grantKey) secrets.push({ kind: 'grant signing key', value: config.grantKey });
-    for (const encoding of ['hex', 'base64', 'base64url'] as const) secrets.push({ kind: 'grant signing key', value: grantKey.toString(encoding) });
+    for (const encoding of ['hex', 'base64', 'base64url'] as const)
+      secrets.push({ kind: 'grant signing key', value: grantKey.toString(encoding) });
   }
-  const hooks = await db.selectDistinct({ secret: registryWebhooks.secret }).from(registryWebhooks).where(isNotNull(registryWebhooks.secret));
+  const hooks = await db
+    .selectDistinct({ secret: registryWebhooks.secret })
+    .from(registryWebhooks)
+    .where(isNotNull(registryWebhooks.secret));
   for (const hook of hooks) secrets.push({ kind: 'registry webhook secret', value: hook.secret! });
   return secrets;
 }
@@ -64,17 +82,27 @@ function shown(text: string): string {
 
 async function forEachLimited<T>(items: readonly T[], limit: number, act: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await act(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await act(items[next++]!);
+    }),
+  );
 }
 
-interface Execution { workflowId: string; runId: string; type: string; taskQueue: string }
+interface Execution {
+  workflowId: string;
+  runId: string;
+  type: string;
+  taskQueue: string;
+}
 
 /** Every execution that started or closed since the run began, page by page. */
 async function executionsOfThisRun(): Promise<Execution[]> {
   const executions: Execution[] = [];
-  for await (const info of client.workflow.list({ query: `StartTime >= "${since}" OR CloseTime >= "${since}"`, pageSize: 500 })) {
+  for await (const info of client.workflow.list({
+    query: `StartTime >= "${since}" OR CloseTime >= "${since}"`,
+    pageSize: 500,
+  })) {
     executions.push({ workflowId: info.workflowId, runId: info.runId, type: info.type, taskQueue: info.taskQueue });
   }
   return executions;
@@ -83,9 +111,11 @@ async function executionsOfThisRun(): Promise<Execution[]> {
 /** One line per secret in the execution's history: where it is and what kind, never what. */
 async function leaksIn(execution: Execution): Promise<string[]> {
   const history = await client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
-  return findSecretsInHistory(history.events ?? [], matcher).map((hit) =>
-    `${shown(execution.type)} ${shown(execution.workflowId)} (run ${execution.runId}, queue ${shown(execution.taskQueue)}): `
-    + `event ${hit.eventId} ${hit.eventType}${hit.subject ? ` of ${shown(hit.subject)}` : ''}, at ${shown(hit.path)}: a ${hit.kind}`);
+  return findSecretsInHistory(history.events ?? [], matcher).map(
+    (hit) =>
+      `${shown(execution.type)} ${shown(execution.workflowId)} (run ${execution.runId}, queue ${shown(execution.taskQueue)}): ` +
+      `event ${hit.eventId} ${hit.eventType}${hit.subject ? ` of ${shown(hit.subject)}` : ''}, at ${shown(hit.path)}: a ${hit.kind}`,
+  );
 }
 
 describe('no secret outlives the suite', () => {
@@ -93,25 +123,50 @@ describe('no secret outlives the suite', () => {
     const workflowId = unique(`${PLANTED_SECRET_PREFIX}canary`);
     // No worker polls this queue: the workflow never runs, but its input is in the history at once.
     const handle = await client.workflow.start('secretScanCanary', {
-      workflowId, taskQueue: unique('secret-scan-canary'),
-      args: [{ nested: { token: `fw_admin_${randomBytes(18).toString('base64url')}`, source: `postgres://canary:${randomBytes(9).toString('base64url')}@127.0.0.1:1/none` } }],
+      workflowId,
+      taskQueue: unique('secret-scan-canary'),
+      args: [
+        {
+          nested: {
+            token: `fw_admin_${randomBytes(18).toString('base64url')}`,
+            source: `postgres://canary:${randomBytes(9).toString('base64url')}@127.0.0.1:1/none`,
+          },
+        },
+      ],
     });
     try {
-      const listed = await eventually(async () => (await executionsOfThisRun()).find((e) => e.workflowId === workflowId), 30_000, 'the canary in the list of this run');
+      const listed = await eventually(
+        async () => (await executionsOfThisRun()).find((e) => e.workflowId === workflowId),
+        30_000,
+        'the canary in the list of this run',
+      );
       const found = (await leaksIn(listed)).join('\n');
-      expect(found).toMatch(new RegExp(`WorkflowExecutionStarted, at workflowExecutionStartedEventAttributes\\.input\\.payloads\\[0\\]\\.data<json>\\.nested\\.token: a ${TOKEN_KIND}`));
+      expect(found).toMatch(
+        new RegExp(
+          `WorkflowExecutionStarted, at workflowExecutionStartedEventAttributes\\.input\\.payloads\\[0\\]\\.data<json>\\.nested\\.token: a ${TOKEN_KIND}`,
+        ),
+      );
       expect(found).toContain(`.nested.source: a ${URL_PASSWORD_KIND}`);
     } finally {
       await handle.terminate('secret scan canary');
     }
   });
 
-  it('leaves no token, key, webhook secret or password in any workflow history of the run', async () => {
-    const executions = (await executionsOfThisRun()).filter((e) => !e.workflowId.startsWith(PLANTED_SECRET_PREFIX));
-    const leaks: string[] = [];
-    await forEachLimited(executions, FETCH_CONCURRENCY, async (execution) => { leaks.push(...(await leaksIn(execution))); });
-    expect(leaks, `secrets in ${new Set(leaks.map((l) => l.split(' (run ')[0])).size} of the ${executions.length} workflow histories since ${since}`).toEqual([]);
-  }, SCAN_TIMEOUT_MS);
+  it(
+    'leaves no token, key, webhook secret or password in any workflow history of the run',
+    async () => {
+      const executions = (await executionsOfThisRun()).filter((e) => !e.workflowId.startsWith(PLANTED_SECRET_PREFIX));
+      const leaks: string[] = [];
+      await forEachLimited(executions, FETCH_CONCURRENCY, async (execution) => {
+        leaks.push(...(await leaksIn(execution)));
+      });
+      expect(
+        leaks,
+        `secrets in ${new Set(leaks.map((l) => l.split(' (run ')[0])).size} of the ${executions.length} workflow histories since ${since}`,
+      ).toEqual([]);
+    },
+    SCAN_TIMEOUT_MS,
+  );
 
   it.skipIf(!existsSync(join(config.stateDir, 'logs')))('writes no secret to a stack log during the run', () => {
     const logs = join(config.stateDir, 'logs');
@@ -127,23 +182,35 @@ describe('no secret outlives the suite', () => {
     expect(leaks).toEqual([]);
   });
 
-  it.skipIf(!existsSync(config.stateDir))('keeps credential files private and no secret in a state file other users can read', () => {
-    const problems: string[] = [];
-    const mode = (path: string) => lstatSync(path).mode & 0o777;
-    const stateDir = config.stateDir;
-    // 0711 lets the embedded Postgres (its own user) reach its data folder; nobody else may list or read the folder.
-    if (mode(stateDir) & 0o066) problems.push(`${stateDir} is ${octal(lstatSync(stateDir))}, want 0700 or 0711`);
-    for (const name of ['logs', 'minio', 'postgres']) {
-      const path = join(stateDir, name);
-      if (existsSync(path) && mode(path) & 0o077) problems.push(`${path} is ${octal(lstatSync(path))}, want 0700`);
-    }
-    for (const name of ['cli-token', 'grant-key', 'stack.json', 'temporal.db', 'temporal.db-wal', 'temporal.db-shm', 'temporal.db-journal']) {
-      const path = join(stateDir, name);
-      if (existsSync(path) && mode(path) & 0o077) problems.push(`${path} is ${octal(lstatSync(path))}, want 0600`);
-    }
-    for (const file of filesReadableByOthers(stateDir)) {
-      for (const kind of secretsInFile(file.path, matcher)) problems.push(`${file.path} (${file.mode}, readable by ${file.readers.join(' and ')}) holds a ${kind}`);
-    }
-    expect(problems).toEqual([]);
-  });
+  it.skipIf(!existsSync(config.stateDir))(
+    'keeps credential files private and no secret in a state file other users can read',
+    () => {
+      const problems: string[] = [];
+      const mode = (path: string) => lstatSync(path).mode & 0o777;
+      const stateDir = config.stateDir;
+      // 0711 lets the embedded Postgres (its own user) reach its data folder; nobody else may list or read the folder.
+      if (mode(stateDir) & 0o066) problems.push(`${stateDir} is ${octal(lstatSync(stateDir))}, want 0700 or 0711`);
+      for (const name of ['logs', 'minio', 'postgres']) {
+        const path = join(stateDir, name);
+        if (existsSync(path) && mode(path) & 0o077) problems.push(`${path} is ${octal(lstatSync(path))}, want 0700`);
+      }
+      for (const name of [
+        'cli-token',
+        'grant-key',
+        'stack.json',
+        'temporal.db',
+        'temporal.db-wal',
+        'temporal.db-shm',
+        'temporal.db-journal',
+      ]) {
+        const path = join(stateDir, name);
+        if (existsSync(path) && mode(path) & 0o077) problems.push(`${path} is ${octal(lstatSync(path))}, want 0600`);
+      }
+      for (const file of filesReadableByOthers(stateDir)) {
+        for (const kind of secretsInFile(file.path, matcher))
+          problems.push(`${file.path} (${file.mode}, readable by ${file.readers.join(' and ')}) holds a ${kind}`);
+      }
+      expect(problems).toEqual([]);
+    },
+  );
 });

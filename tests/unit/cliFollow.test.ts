@@ -50,33 +50,80 @@ afterEach(async () => {
   if (saved.token === undefined) delete process.env.FLYWHEEL_TOKEN;
 });
 
-const stage = (name: StageStatus['name'], status: StageStatus['status'], summary?: string): StageStatus => ({ name, status, summary, startedAt: 1_000, endedAt: status === 'running' ? undefined : 2_500 });
-const pipeline = (status: string, stages: StageStatus[], extra: Partial<PipelineStatus> = {}): PipelineStatus => ({
-  workflowId: 'wf-1', status, startedAt: '2026-12-01T00:00:00Z', closedAt: null, model: 'm', pipeline: 'p', stages, uiUrl: 'http://ui/wf-1', ...extra,
+const stage = (name: StageStatus['name'], status: StageStatus['status'], summary?: string): StageStatus => ({
+  name,
+  status,
+  summary,
+  startedAt: 1_000,
+  endedAt: status === 'running' ? undefined : 2_500,
 });
-const unavailable = { status: 503, body: { error: { code: 'TEMPORARILY_UNAVAILABLE', message: 'Temporal is unavailable (14 UNAVAILABLE: No connection established); try again shortly' } } };
-const result = { datasetVersionId: 'd1', datasetReused: false, runId: 'run-1', backend: 'cpu', trainingQueue: 'q', metrics: { r2: 0.9 }, model: null, deployment: null, stages: [stage('ingest', 'done'), stage('train', 'done', 'r2 0.9')] } as unknown as PipelineResult;
+const pipeline = (status: string, stages: StageStatus[], extra: Partial<PipelineStatus> = {}): PipelineStatus => ({
+  workflowId: 'wf-1',
+  status,
+  startedAt: '2026-12-01T00:00:00Z',
+  closedAt: null,
+  model: 'm',
+  pipeline: 'p',
+  stages,
+  uiUrl: 'http://ui/wf-1',
+  ...extra,
+});
+const unavailable = {
+  status: 503,
+  body: {
+    error: {
+      code: 'TEMPORARILY_UNAVAILABLE',
+      message: 'Temporal is unavailable (14 UNAVAILABLE: No connection established); try again shortly',
+    },
+  },
+};
+const result = {
+  datasetVersionId: 'd1',
+  datasetReused: false,
+  runId: 'run-1',
+  backend: 'cpu',
+  trainingQueue: 'q',
+  metrics: { r2: 0.9 },
+  model: null,
+  deployment: null,
+  stages: [stage('ingest', 'done'), stage('train', 'done', 'r2 0.9')],
+} as unknown as PipelineResult;
 
 describe('following a pipeline through the API', () => {
   it('waits through 503s and a server that does not answer, printing each stage once, and returns the result', async () => {
     answers = [
       { status: 200, body: pipeline('RUNNING', [stage('ingest', 'running')]) },
-      unavailable, unavailable,
-      { status: 200, body: pipeline('RUNNING', [stage('ingest', 'done'), stage('train', 'running')], { training: { epoch: 2, loss: 0.5 } }) },
-      'close', 'close',
+      unavailable,
+      unavailable,
+      {
+        status: 200,
+        body: pipeline('RUNNING', [stage('ingest', 'done'), stage('train', 'running')], {
+          training: { epoch: 2, loss: 0.5 },
+        }),
+      },
+      'close',
+      'close',
       { status: 200, body: pipeline('COMPLETED', [], { result }) },
     ];
     const lines: string[] = [];
     const notes: string[] = [];
-    const outcome = await followPipeline('wf-1', (line) => lines.push(line), { intervalMs: 5, note: (line) => notes.push(line) });
+    const outcome = await followPipeline('wf-1', (line) => lines.push(line), {
+      intervalMs: 5,
+      note: (line) => notes.push(line),
+    });
     expect(outcome.runId).toBe('run-1');
-    expect(lines.filter((l) => /ingest/.test(l))).toEqual([expect.stringMatching(/▶ ingest/), expect.stringMatching(/✓ ingest +1\.5s/)]);
+    expect(lines.filter((l) => /ingest/.test(l))).toEqual([
+      expect.stringMatching(/▶ ingest/),
+      expect.stringMatching(/✓ ingest +1\.5s/),
+    ]);
     expect(lines).toContain('      epoch 2: loss 0.5000');
     expect(lines[lines.length - 1]).toMatch(/✓ train +1\.5s {2}r2 0\.9/);
     // One note when each outage starts, one when it ends: the 503 names Temporal.
     expect(notes).toEqual([
-      expect.stringMatching(/Temporal is unavailable \(14 UNAVAILABLE.*still waiting, for up to 30 min/), '  (the server answers again)',
-      expect.stringMatching(/the Flywheel server .* still waiting/), '  (the server answers again)',
+      expect.stringMatching(/Temporal is unavailable \(14 UNAVAILABLE.*still waiting, for up to 30 min/),
+      '  (the server answers again)',
+      expect.stringMatching(/the Flywheel server .* still waiting/),
+      '  (the server answers again)',
     ]);
     expect(seen.every((s) => s.path === '/api/v1/pipelines/wf-1' && s.auth === 'Bearer fw_read_unit')).toBe(true);
   });
@@ -85,7 +132,10 @@ describe('following a pipeline through the API', () => {
     answers = [{ status: 200, body: pipeline('RUNNING', [stage('ingest', 'running')]) }];
     const lines: string[] = [];
     const notes: string[] = [];
-    const following = followPipeline('wf-1', (line) => lines.push(line), { intervalMs: 5, note: (line) => notes.push(line) });
+    const following = followPipeline('wf-1', (line) => lines.push(line), {
+      intervalMs: 5,
+      note: (line) => notes.push(line),
+    });
     while (!seen.length) await new Promise((resolve) => setTimeout(resolve, 5));
     await new Promise((resolve) => server.close(resolve));
     server.closeAllConnections();
@@ -98,8 +148,15 @@ describe('following a pipeline through the API', () => {
     expect(notes[0]).toMatch(/cannot reach the Flywheel server at http:\/\/127\.0\.0\.1:\d+ .*still waiting/);
   });
 
-  it('fails on a real failure with the pipeline\'s own message, after printing the stage that failed', async () => {
-    answers = [{ status: 200, body: pipeline('FAILED', [stage('ingest', 'done'), stage('validate', 'failed', 'price: 12 % nulls')], { failure: 'validation failed: price has 12 % nulls (at most 1 %)' }) }];
+  it("fails on a real failure with the pipeline's own message, after printing the stage that failed", async () => {
+    answers = [
+      {
+        status: 200,
+        body: pipeline('FAILED', [stage('ingest', 'done'), stage('validate', 'failed', 'price: 12 % nulls')], {
+          failure: 'validation failed: price has 12 % nulls (at most 1 %)',
+        }),
+      },
+    ];
     const lines: string[] = [];
     const error = await followPipeline('wf-1', (line) => lines.push(line), { intervalMs: 5 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PipelineFailedError);
@@ -108,27 +165,41 @@ describe('following a pipeline through the API', () => {
   });
 
   it('does not wait through answers that will not change: a 404 or a 403 ends the wait at once', async () => {
-    answers = [{ status: 404, body: { error: { code: 'RESOURCE_DOES_NOT_EXIST', message: 'pipeline wf-1 does not exist' } } }];
-    await expect(followPipeline('wf-1', () => undefined, { intervalMs: 5 })).rejects.toThrow('pipeline wf-1 does not exist');
+    answers = [
+      { status: 404, body: { error: { code: 'RESOURCE_DOES_NOT_EXIST', message: 'pipeline wf-1 does not exist' } } },
+    ];
+    await expect(followPipeline('wf-1', () => undefined, { intervalMs: 5 })).rejects.toThrow(
+      'pipeline wf-1 does not exist',
+    );
     expect(seen).toHaveLength(1);
   });
 
   it('gives up when the outage outlasts its deadline, saying so', async () => {
     answers = [unavailable];
-    await expect(pollUntil('/api/v1/pipelines/wf-1', () => false, () => undefined, { intervalMs: 5, outageMs: 50, note: () => undefined }))
-      .rejects.toThrow(/^gave up after \d+ s without an answer: Temporal is unavailable/);
+    await expect(
+      pollUntil(
+        '/api/v1/pipelines/wf-1',
+        () => false,
+        () => undefined,
+        { intervalMs: 5, outageMs: 50, note: () => undefined },
+      ),
+    ).rejects.toThrow(/^gave up after \d+ s without an answer: Temporal is unavailable/);
   });
 });
 
 describe('the server names a Temporal outage', () => {
-  it('as a retryable 503, for what the client throws when nothing answers at Temporal\'s address', async () => {
+  it("as a retryable 503, for what the client throws when nothing answers at Temporal's address", async () => {
     const client = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1', connectTimeout: '1s' }) });
     // The client retries UNAVAILABLE for a while; a deadline ends that sooner (DEADLINE_EXCEEDED is an outage too).
-    const error = await client.withDeadline(Date.now() + 1_500, () => client.workflow.getHandle('wf-1').describe()).catch((e: unknown) => e);
+    const error = await client
+      .withDeadline(Date.now() + 1_500, () => client.workflow.getHandle('wf-1').describe())
+      .catch((e: unknown) => e);
     const outage = temporalOutage(error);
     expect(outage).toMatchObject({ code: 'TEMPORARILY_UNAVAILABLE', status: 503 });
     expect(outage!.message).toMatch(/^Temporal is unavailable \(.+\); try again shortly$/);
-    const refused = await Connection.connect({ address: '127.0.0.1:1', connectTimeout: '500ms' }).catch((e: unknown) => e);
+    const refused = await Connection.connect({ address: '127.0.0.1:1', connectTimeout: '500ms' }).catch(
+      (e: unknown) => e,
+    );
     expect(temporalOutage(refused)).toMatchObject({ status: 503 });
     expect(temporalOutage(new Error('workflow failed: bad config'))).toBeUndefined();
   });

@@ -3,7 +3,8 @@ import { ConfigError, parsePipelineConfig } from '../../config/pipeline';
 import { durationMs } from '../../config/duration';
 
 const valid = {
-  name: 'p', model: 'm',
+  name: 'p',
+  model: 'm',
   data: { dataset: 'd', source: '/tmp/x.csv' },
   schema: { columns: { x: { type: 'number' }, y: { type: 'number' } } },
   training: { task: 'regression', target: 'y', features: { numeric: ['x'] } },
@@ -19,7 +20,9 @@ describe('pipeline config', () => {
 
   it('names an unknown field with its path', () => {
     const bad = { ...valid, training: { ...valid.training, epoch: 3 } };
-    expect(() => parsePipelineConfig(bad, 'p.yaml')).toThrowError(/p\.yaml is invalid:\n {2}training\.epoch: unknown field/);
+    expect(() => parsePipelineConfig(bad, 'p.yaml')).toThrowError(
+      /p\.yaml is invalid:\n {2}training\.epoch: unknown field/,
+    );
   });
 
   it('names a field of the wrong type', () => {
@@ -35,7 +38,9 @@ describe('pipeline config', () => {
 
   it('rejects an unknown activation or optimizer, naming the choices', () => {
     const activation = { ...valid, training: { ...valid.training, model: { activation: 'swish' } } };
-    expect(() => parsePipelineConfig(activation)).toThrowError(/training\.model\.activation: Invalid enum value\. Expected 'relu' \| 'tanh' \| 'sigmoid' \| 'elu', received 'swish'/);
+    expect(() => parsePipelineConfig(activation)).toThrowError(
+      /training\.model\.activation: Invalid enum value\. Expected 'relu' \| 'tanh' \| 'sigmoid' \| 'elu', received 'swish'/,
+    );
     const optimizer = { ...valid, training: { ...valid.training, optimizer: 'lbfgs' } };
     expect(() => parsePipelineConfig(optimizer)).toThrowError(/training\.optimizer: Invalid enum value/);
   });
@@ -50,21 +55,36 @@ describe('pipeline config', () => {
     const { schema: _schema, ...inferred } = valid;
     const config = parsePipelineConfig(inferred);
     expect(config.schema).toBeUndefined();
-    expect(config.validation).toEqual({ reference: 'latest', drift: { enabled: true, psiThreshold: 0.25, severity: 'error' } });
+    expect(config.validation).toEqual({
+      reference: 'latest',
+      drift: { enabled: true, psiThreshold: 0.25, severity: 'error' },
+    });
   });
 
   it('checks source options: a SQL source needs a query, a headerless CSV needs column names', () => {
     const sql = { ...valid, data: { dataset: 'd', source: 'postgres://u@h/db' } };
     expect(() => parsePipelineConfig(sql)).toThrowError(/data\.query: a postgres:\/\/ source needs a query/);
-    expect(parsePipelineConfig({ ...sql, data: { ...sql.data, query: 'SELECT 1 AS x, 2 AS y' } }).data.query).toBe('SELECT 1 AS x, 2 AS y');
+    expect(parsePipelineConfig({ ...sql, data: { ...sql.data, query: 'SELECT 1 AS x, 2 AS y' } }).data.query).toBe(
+      'SELECT 1 AS x, 2 AS y',
+    );
     const headerless = { ...valid, data: { ...valid.data, header: false } };
-    expect(() => parsePipelineConfig(headerless)).toThrowError(/data\.columns: a CSV without a header needs column names/);
-    expect(() => parsePipelineConfig({ ...valid, data: { ...valid.data, format: 'xlsx' } })).toThrowError(/data\.format/);
+    expect(() => parsePipelineConfig(headerless)).toThrowError(
+      /data\.columns: a CSV without a header needs column names/,
+    );
+    expect(() => parsePipelineConfig({ ...valid, data: { ...valid.data, format: 'xlsx' } })).toThrowError(
+      /data\.format/,
+    );
   });
 
   it('accepts unique, mostly and severity per column, and rejects a mostly above 1', () => {
     const columns = { x: { type: 'number', unique: true, mostly: 0.99, severity: 'warning' }, y: { type: 'number' } };
-    expect(parsePipelineConfig({ ...valid, schema: { columns } }).schema!.columns.x).toMatchObject({ unique: true, mostly: 0.99, severity: 'warning' });
-    expect(() => parsePipelineConfig({ ...valid, schema: { columns: { ...columns, x: { type: 'number', mostly: 1.5 } } } })).toThrowError(/schema\.columns\.x\.mostly/);
+    expect(parsePipelineConfig({ ...valid, schema: { columns } }).schema!.columns.x).toMatchObject({
+      unique: true,
+      mostly: 0.99,
+      severity: 'warning',
+    });
+    expect(() =>
+      parsePipelineConfig({ ...valid, schema: { columns: { ...columns, x: { type: 'number', mostly: 1.5 } } } }),
+    ).toThrowError(/schema\.columns\.x\.mostly/);
   });
 });

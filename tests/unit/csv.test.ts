@@ -15,14 +15,23 @@ function chunked(text: string, size: number): { fields: string[]; line: number }
 describe('CSV parser', () => {
   it('parses quoted fields with delimiters, escaped quotes and newlines', () => {
     const records = parseCsv('a,b\n"x, y","say ""hi"""\n"multi\nline",2\n');
-    expect(records.map((r) => r.fields)).toEqual([['a', 'b'], ['x, y', 'say "hi"'], ['multi\nline', '2']]);
+    expect(records.map((r) => r.fields)).toEqual([
+      ['a', 'b'],
+      ['x, y', 'say "hi"'],
+      ['multi\nline', '2'],
+    ]);
     expect(records[2]!.line).toBe(3);
   });
 
   it('gives the same records however the bytes are split into chunks', () => {
     const text = 'id,name\r\n1,"a ""quoted"" name"\r\n\r\n2,plain é\r\n3,"x,y"';
     const whole = parseCsv(text);
-    expect(whole.map((r) => r.fields)).toEqual([['id', 'name'], ['1', 'a "quoted" name'], ['2', 'plain é'], ['3', 'x,y']]);
+    expect(whole.map((r) => r.fields)).toEqual([
+      ['id', 'name'],
+      ['1', 'a "quoted" name'],
+      ['2', 'plain é'],
+      ['3', 'x,y'],
+    ]);
     expect(whole.map((r) => r.line)).toEqual([1, 2, 4, 5]);
     for (let size = 1; size < 9; size++) expect(chunked(text, size)).toEqual(whole);
   });
@@ -36,12 +45,47 @@ describe('CSV parser', () => {
   });
 
   it('honours another delimiter and quote character', () => {
-    expect(parseCsv("a;b\n1;'x;y'", { delimiter: ';', quote: "'" }).map((r) => r.fields)).toEqual([['a', 'b'], ['1', 'x;y']]);
+    expect(parseCsv("a;b\n1;'x;y'", { delimiter: ';', quote: "'" }).map((r) => r.fields)).toEqual([
+      ['a', 'b'],
+      ['1', 'x;y'],
+    ]);
   });
 
   it('reads numbers from bytes exactly as Number() does, and nulls by token', () => {
-    const values = ['0', '-1.5', '3.14159', '1e3', ' 7 ', '0.1', '123456789012345', '1234567890123456789', 'NaN', 'Infinity', 'abc', '', 'NA', '.5', '-0.000123'];
-    const expected = [0, -1.5, 3.14159, 1000, 7, 0.1, 123456789012345, 1.2345678901234568e18, NaN, NaN, NaN, NaN, NaN, 0.5, -0.000123];
+    const values = [
+      '0',
+      '-1.5',
+      '3.14159',
+      '1e3',
+      ' 7 ',
+      '0.1',
+      '123456789012345',
+      '1234567890123456789',
+      'NaN',
+      'Infinity',
+      'abc',
+      '',
+      'NA',
+      '.5',
+      '-0.000123',
+    ];
+    const expected = [
+      0,
+      -1.5,
+      3.14159,
+      1000,
+      7,
+      0.1,
+      123456789012345,
+      1.2345678901234568e18,
+      NaN,
+      NaN,
+      NaN,
+      NaN,
+      NaN,
+      0.5,
+      -0.000123,
+    ];
     let seen = 0;
     const parser = new CsvParser();
     parser.push(Buffer.from(values.join(',') + '\n'), (r) => {
@@ -54,10 +98,21 @@ describe('CSV parser', () => {
 });
 
 describe('canonical CSV', () => {
-  async function canonical(input: string | Buffer, options: { delimiter?: string; quote?: string } = {}): Promise<string> {
+  async function canonical(
+    input: string | Buffer,
+    options: { delimiter?: string; quote?: string } = {},
+  ): Promise<string> {
     const out: Buffer[] = [];
-    const writer = new CanonicalCsvWriter((chunk) => out.push(chunk), (options.delimiter ?? ',') === ',' && (options.quote ?? '"') === '"');
-    await readCsv([Buffer.from(input)], { ...options, sourceName: 't.csv' }, (h) => writer.header(h), (r) => writer.record(r));
+    const writer = new CanonicalCsvWriter(
+      (chunk) => out.push(chunk),
+      (options.delimiter ?? ',') === ',' && (options.quote ?? '"') === '"',
+    );
+    await readCsv(
+      [Buffer.from(input)],
+      { ...options, sourceName: 't.csv' },
+      (h) => writer.header(h),
+      (r) => writer.record(r),
+    );
     writer.flush();
     return Buffer.concat(out).toString();
   }
@@ -72,10 +127,26 @@ describe('canonical CSV', () => {
   it('takes column names for a file without a header', async () => {
     const out: Buffer[] = [];
     const writer = new CanonicalCsvWriter((chunk) => out.push(chunk), true);
-    const { rows, header } = await readCsv([Buffer.from('1,a\n2,b\n')], { sourceName: 't.csv', header: false, columns: ['id', 'name'] }, (h) => writer.header(h), (r) => writer.record(r));
+    const { rows, header } = await readCsv(
+      [Buffer.from('1,a\n2,b\n')],
+      { sourceName: 't.csv', header: false, columns: ['id', 'name'] },
+      (h) => writer.header(h),
+      (r) => writer.record(r),
+    );
     writer.flush();
-    expect({ rows, header, text: Buffer.concat(out).toString() }).toEqual({ rows: 2, header: ['id', 'name'], text: 'id,name\n1,a\n2,b\n' });
-    await expect(readCsv([Buffer.from('1,a\n')], { sourceName: 't.csv', header: false }, () => undefined, () => undefined)).rejects.toThrow('needs column names');
+    expect({ rows, header, text: Buffer.concat(out).toString() }).toEqual({
+      rows: 2,
+      header: ['id', 'name'],
+      text: 'id,name\n1,a\n2,b\n',
+    });
+    await expect(
+      readCsv(
+        [Buffer.from('1,a\n')],
+        { sourceName: 't.csv', header: false },
+        () => undefined,
+        () => undefined,
+      ),
+    ).rejects.toThrow('needs column names');
   });
 
   it('names the line of a ragged row and of invalid UTF-8', async () => {

@@ -21,13 +21,20 @@ function hugeField(megabytes: number, options: { quoted?: boolean; newlines?: bo
 }
 
 const read = (input: Parameters<typeof readCsv>[0], options: Partial<Parameters<typeof readCsv>[1]> = {}) =>
-  readCsv(input, { sourceName: 'prices.csv', ...options }, () => undefined, () => undefined);
+  readCsv(
+    input,
+    { sourceName: 'prices.csv', ...options },
+    () => undefined,
+    () => undefined,
+  );
 
 describe('CSV size limits', () => {
   it('refuses a 200 MB field while streaming, naming file, line and column, after reading little more than the limit', async () => {
     const { chunks, pulled } = hugeField(200);
     const started = performance.now();
-    await expect(read(chunks)).rejects.toThrow(new CsvInputError('prices.csv line 2, column price: field exceeds 4 MiB'));
+    await expect(read(chunks)).rejects.toThrow(
+      new CsvInputError('prices.csv line 2, column price: field exceeds 4 MiB'),
+    );
     expect(pulled.bytes).toBeLessThan(CSV_LIMITS.maxFieldBytes + (2 << 20));
     expect(performance.now() - started).toBeLessThan(5_000);
   });
@@ -41,23 +48,33 @@ describe('CSV size limits', () => {
   it('refuses a record longer than the line limit even when each field is small', async () => {
     const row = Array.from({ length: 2000 }, () => 'x'.repeat(9)).join(',');
     const text = `${Array.from({ length: 2000 }, (_, i) => `c${i}`).join(',')}\n${row}\n`;
-    await expect(read([text], { maxLineBytes: 10_000, maxFieldBytes: 100 })).rejects.toThrow('prices.csv line 1: line exceeds 10000 bytes');
+    await expect(read([text], { maxLineBytes: 10_000, maxFieldBytes: 100 })).rejects.toThrow(
+      'prices.csv line 1: line exceeds 10000 bytes',
+    );
     await expect(read([text], { maxLineBytes: 30_000, maxFieldBytes: 100 })).resolves.toMatchObject({ rows: 1 });
   });
 
   it('takes configured limits, and accepts fields just under them', async () => {
     const field = 'y'.repeat(1024);
     await expect(read([`a,b\n1,${field}\n`], { maxFieldBytes: 1024 })).resolves.toMatchObject({ rows: 1 });
-    await expect(read([`a,b\n1,${field}z\n`], { maxFieldBytes: 1024 })).rejects.toThrow('prices.csv line 2, column b: field exceeds 1 KiB');
+    await expect(read([`a,b\n1,${field}z\n`], { maxFieldBytes: 1024 })).rejects.toThrow(
+      'prices.csv line 2, column b: field exceeds 1 KiB',
+    );
     // A header field counts too; columns are then named by position.
-    await expect(read([`a,${field}z\n1,2\n`], { maxFieldBytes: 1024 })).rejects.toThrow('prices.csv line 1, column 2: field exceeds 1 KiB');
+    await expect(read([`a,${field}z\n1,2\n`], { maxFieldBytes: 1024 })).rejects.toThrow(
+      'prices.csv line 1, column 2: field exceeds 1 KiB',
+    );
   });
 
   it('applies the limits however the bytes are chunked, on the last line without a newline too', async () => {
     const text = `a,b\n1,2\n3,${'z'.repeat(300)}`;
     for (const size of [1, 7, 64, 1000]) {
-      const pieces = Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size));
-      await expect(read(pieces, { maxFieldBytes: 256 })).rejects.toThrow('prices.csv line 3, column b: field exceeds 256 bytes');
+      const pieces = Array.from({ length: Math.ceil(text.length / size) }, (_, i) =>
+        text.slice(i * size, (i + 1) * size),
+      );
+      await expect(read(pieces, { maxFieldBytes: 256 })).rejects.toThrow(
+        'prices.csv line 3, column b: field exceeds 256 bytes',
+      );
       await expect(read(pieces, { maxFieldBytes: 300 })).resolves.toMatchObject({ rows: 2 });
     }
   });
@@ -65,9 +82,18 @@ describe('CSV size limits', () => {
   it('keeps multi-byte characters whole when a long partial line is parsed before its end', async () => {
     const value = 'é€𝄞'.repeat(100_000);
     const bytes = Buffer.from(`a,b\n1,${value}\n`);
-    const pieces = Array.from({ length: Math.ceil(bytes.length / 65_537) }, (_, i) => bytes.subarray(i * 65_537, (i + 1) * 65_537));
+    const pieces = Array.from({ length: Math.ceil(bytes.length / 65_537) }, (_, i) =>
+      bytes.subarray(i * 65_537, (i + 1) * 65_537),
+    );
     let seen = '';
-    await readCsv(pieces, { sourceName: 't.csv', maxFieldBytes: 8 << 20 }, () => undefined, (record) => { seen = record.text(1); });
+    await readCsv(
+      pieces,
+      { sourceName: 't.csv', maxFieldBytes: 8 << 20 },
+      () => undefined,
+      (record) => {
+        seen = record.text(1);
+      },
+    );
     expect(seen).toBe(value);
     expect(utf8Boundary(Buffer.from('ab€').subarray(0, 4))).toBe(2);
     expect(utf8Boundary(Buffer.from('ab€'))).toBe(5);

@@ -1,8 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { ArrayRecord } from '../../ml/csv';
 import {
-  chiSquareTest, chooseDriftTest, DRIFT_TESTS, isDrift, jensenShannonDistance, ksTest, MIN_DISTRIBUTION_ROWS, psiFromCounts, PSI_LARGE_SAMPLE_TESTS,
-  STAT_TEST_MAX_ROWS, wassersteinNormed, type DriftTestId,
+  chiSquareTest,
+  chooseDriftTest,
+  DRIFT_TESTS,
+  isDrift,
+  jensenShannonDistance,
+  ksTest,
+  MIN_DISTRIBUTION_ROWS,
+  psiFromCounts,
+  PSI_LARGE_SAMPLE_TESTS,
+  STAT_TEST_MAX_ROWS,
+  wassersteinNormed,
+  type DriftTestId,
 } from '../../ml/drift';
 import { ProfileBuilder } from '../../ml/profile';
 import { normal, seededRandom } from '../../ml/random';
@@ -12,7 +22,11 @@ import { readCsv } from '../../storage/csvStream';
 const random = seededRandom(3);
 const HEADER = ['store_id', 'price', 'promo'];
 /** A row of the reference distribution (or shifted): a store, a price around 10, a 12 % promotion flag. */
-const row = (shift = 0) => [`S${Math.floor(random() * 4)}`, (10 + shift + 2 * normal(random)).toFixed(2), random() < 0.12 ? '1' : '0'];
+const row = (shift = 0) => [
+  `S${Math.floor(random() * 4)}`,
+  (10 + shift + 2 * normal(random)).toFixed(2),
+  random() < 0.12 ? '1' : '0',
+];
 const rows = (n: number, shift = 0) => Array.from({ length: n }, () => row(shift));
 
 function profileOf(data: string[][]) {
@@ -32,13 +46,28 @@ function validate(data: string[][], header = HEADER) {
 }
 
 /** One known case per registered test: the guard that fails when a test is added without one. */
-const CASES: Record<DriftTestId, () => { same: { statistic: number; pValue?: number }; shifted: { statistic: number; pValue?: number } }> = {
+const CASES: Record<
+  DriftTestId,
+  () => { same: { statistic: number; pValue?: number }; shifted: { statistic: number; pValue?: number } }
+> = {
   ks: () => ({ same: ksTest(gauss(300), gauss(300)), shifted: ksTest(gauss(300), gauss(300, 1)) }),
   chi2: () => ({ same: chiSquareTest([0.5, 0.5], [50, 50], 100), shifted: chiSquareTest([0.5, 0.5], [90, 10], 100) }),
-  wasserstein_normed: () => ({ same: { statistic: wassersteinNormed(gauss(5000), gauss(5000), 1) }, shifted: { statistic: wassersteinNormed(gauss(5000), gauss(5000, 1), 1) } }),
-  jensen_shannon: () => ({ same: { statistic: jensenShannonDistance([0.5, 0.5], [0.5, 0.5]) }, shifted: { statistic: jensenShannonDistance([0.5, 0.5], [0.95, 0.05]) } }),
-  psi: () => ({ same: { statistic: psiFromCounts([0.5, 0.5], [500, 500]) }, shifted: { statistic: psiFromCounts([0.5, 0.5], [950, 50]) } }),
-  psi_categorical: () => ({ same: { statistic: psiFromCounts([0.25, 0.75], [25, 75]) }, shifted: { statistic: psiFromCounts([0.25, 0.75], [90, 10]) } }),
+  wasserstein_normed: () => ({
+    same: { statistic: wassersteinNormed(gauss(5000), gauss(5000), 1) },
+    shifted: { statistic: wassersteinNormed(gauss(5000), gauss(5000, 1), 1) },
+  }),
+  jensen_shannon: () => ({
+    same: { statistic: jensenShannonDistance([0.5, 0.5], [0.5, 0.5]) },
+    shifted: { statistic: jensenShannonDistance([0.5, 0.5], [0.95, 0.05]) },
+  }),
+  psi: () => ({
+    same: { statistic: psiFromCounts([0.5, 0.5], [500, 500]) },
+    shifted: { statistic: psiFromCounts([0.5, 0.5], [950, 50]) },
+  }),
+  psi_categorical: () => ({
+    same: { statistic: psiFromCounts([0.25, 0.75], [25, 75]) },
+    shifted: { statistic: psiFromCounts([0.25, 0.75], [90, 10]) },
+  }),
 };
 const gauss = (n: number, shift = 0) => Array.from({ length: n }, () => normal(random) + shift);
 
@@ -66,15 +95,28 @@ describe('validation’s distribution check', () => {
   it('passes a 20-row drop from the reference distribution with one warning, BOM and CRLF or no final newline alike', async () => {
     const drop = rows(20);
     const body = drop.map((r) => r.join(',')).join('\r\n');
-    for (const file of [`\uFEFF${HEADER.join(',')}\r\n${body}\r\n`, `${HEADER.join(',')}\n${drop.map((r) => r.join(',')).join('\n')}`]) {
+    for (const file of [
+      `\uFEFF${HEADER.join(',')}\r\n${body}\r\n`,
+      `${HEADER.join(',')}\n${drop.map((r) => r.join(',')).join('\n')}`,
+    ]) {
       let checker: ContractChecker | undefined;
-      await readCsv([Buffer.from(file)], { sourceName: 'drop.csv' },
-        (header) => (checker = new ContractChecker(header, contract, { rule, reference: { id: 'd@ref', profile: reference } })),
-        (record) => checker!.checkRow(record, record.line));
+      await readCsv(
+        [Buffer.from(file)],
+        { sourceName: 'drop.csv' },
+        (header) =>
+          (checker = new ContractChecker(header, contract, { rule, reference: { id: 'd@ref', profile: reference } })),
+        (record) => checker!.checkRow(record, record.line),
+      );
       const report = checker!.finish();
       expect(report.passed).toBe(true);
       expect(report.rowCount).toBe(20);
-      expect(report.issues).toEqual([expect.objectContaining({ severity: 'warning', check: 'drift', message: expect.stringContaining(`too few rows (20) for a distribution check`) })]);
+      expect(report.issues).toEqual([
+        expect.objectContaining({
+          severity: 'warning',
+          check: 'drift',
+          message: expect.stringContaining(`too few rows (20) for a distribution check`),
+        }),
+      ]);
     }
   });
 
@@ -82,12 +124,18 @@ describe('validation’s distribution check', () => {
     expect(MIN_DISTRIBUTION_ROWS).toBe(30);
     const small = validate(rows(200));
     expect(small.passed).toBe(true);
-    expect(small.drift!.results.map((r) => `${r.column}:${r.method}`).sort()).toEqual(['price:ks', 'promo:ks', 'store_id:chi2']);
+    expect(small.drift!.results.map((r) => `${r.column}:${r.method}`).sort()).toEqual([
+      'price:ks',
+      'promo:ks',
+      'store_id:chi2',
+    ]);
     const shifted = validate(rows(200, 3));
     expect(shifted.passed).toBe(false);
     const issue = shifted.issues.find((i) => i.check === 'drift')!;
     expect(issue.column).toBe('price');
-    expect(issue.message).toMatch(/^column "price": distribution shifted from reference d@ref: KS D=[\d.]+, p=[\d.e+-]+ < 0\.05 \(200 rows\); PSI [\d.]+ ≥ 0\.25; mean [\d.]+ → [\d.]+/);
+    expect(issue.message).toMatch(
+      /^column "price": distribution shifted from reference d@ref: KS D=[\d.]+, p=[\d.e+-]+ < 0\.05 \(200 rows\); PSI [\d.]+ ≥ 0\.25; mean [\d.]+ → [\d.]+/,
+    );
     const large = validate(rows(5000));
     expect(large.passed).toBe(true);
     expect(large.drift!.results.map((r) => r.method).sort()).toEqual(['psi', 'psi', 'psi_categorical']);
@@ -99,6 +147,8 @@ describe('validation’s distribution check', () => {
     const errors = report.issues.filter((i) => i.severity === 'error');
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ check: 'header', column: '*' });
-    expect(errors[0]!.message).toBe('header does not match the contract: 10,000 unexpected columns (c0, c1, c2, c3, c4, … (9,995 more)), 3 missing: store_id, price, promo');
+    expect(errors[0]!.message).toBe(
+      'header does not match the contract: 10,000 unexpected columns (c0, c1, c2, c3, c4, … (9,995 more)), 3 missing: store_id, price, promo',
+    );
   });
 });

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
-  calibrationSvg, checkFairness, classificationEvaluation, confusionMatrixSvg, fairnessMetrics, precisionRecallSvg,
-  regressionEvaluation, residualsSvg, rocCurveSvg, sliceMetrics,
+  calibrationSvg,
+  checkFairness,
+  classificationEvaluation,
+  confusionMatrixSvg,
+  fairnessMetrics,
+  precisionRecallSvg,
+  regressionEvaluation,
+  residualsSvg,
+  rocCurveSvg,
+  sliceMetrics,
 } from '../../ml/evaluation';
 import { regressionMetrics } from '../../ml/metrics';
 import { seededRandom } from '../../ml/random';
@@ -10,9 +18,11 @@ import { seededRandom } from '../../ml/random';
  * Reference numbers below came from scikit-learn 1.2.1 (Debian python3-sklearn, /usr/bin/python3) with numpy, as
  *   P = np.column_stack([1 - p1, p1]); pred = np.argmax(P, axis=1)
  *   accuracy_score(y, pred), precision_score(y, pred), recall_score(y, pred), f1_score(y, pred),
- *   roc_auc_score(y, p1), average_precision_score(y, p1), log_loss(y, P, labels=[0, 1], eps=1e-15), brier_score_loss(y, p1),
+ *   roc_auc_score(y, p1), average_precision_score(y, p1), log_loss(y, P, labels=[0, 1], eps=1e-15), brier_score_loss(y,
+ * p1),
  *   roc_curve(y, p1), precision_recall_curve(y, p1) (reversed), calibration_curve(y, p1, n_bins=10, strategy='uniform')
- * (log_loss with eps=1e-15 as flywheel clips: sklearn 1.2's default eps='auto' is float64 eps and gives 3.204136437262222 here.)
+ * (log_loss with eps=1e-15 as flywheel clips: sklearn 1.2's default eps='auto' is float64 eps and gives
+ * 3.204136437262222 here.)
  * ECE is not in sklearn: it is numpy over top-label confidence with the same bins,
  *   conf = P.max(1); b = np.searchsorted(np.linspace(0, 1, 11)[1:-1], conf);
  *   sum(abs((P.argmax(1) == y)[b == i].mean() - conf[b == i].mean()) * (b == i).sum() for non-empty i) / len(y)
@@ -30,8 +40,18 @@ const binaryProbabilities = p1.flatMap((p) => [1 - p, p]);
  *   log_loss(ym, Pm, labels=[0, 1, 2], eps=1e-15), confusion_matrix(ym, predm, labels=[0, 1, 2]); ECE as above. */
 const ym = [0, 1, 2, 2, 1, 0, 2, 1, 0, 2, 1, 2];
 const Pm = [
-  [0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6], [0.3, 0.4, 0.3], [0.25, 0.5, 0.25], [0.4, 0.4, 0.2],
-  [0.2, 0.2, 0.6], [0.5, 0.3, 0.2], [0.6, 0.1, 0.3], [0.1, 0.1, 0.8], [0.3, 0.3, 0.4], [0.0, 0.5, 0.5],
+  [0.7, 0.2, 0.1],
+  [0.2, 0.5, 0.3],
+  [0.1, 0.3, 0.6],
+  [0.3, 0.4, 0.3],
+  [0.25, 0.5, 0.25],
+  [0.4, 0.4, 0.2],
+  [0.2, 0.2, 0.6],
+  [0.5, 0.3, 0.2],
+  [0.6, 0.1, 0.3],
+  [0.1, 0.1, 0.8],
+  [0.3, 0.3, 0.4],
+  [0.0, 0.5, 0.5],
 ];
 
 describe('classification evaluation', () => {
@@ -48,7 +68,13 @@ describe('classification evaluation', () => {
     expect(metrics.ece).toBeCloseTo(0.39285714285714285, 12);
     expect(metrics.count).toBe(14);
     // sklearn binary pred [0,0,0,1,0,1,0,0,1,1,1,0,1,0]
-    expect(confusion).toEqual({ labels: ['no', 'yes'], matrix: [[4, 2], [4, 4]] });
+    expect(confusion).toEqual({
+      labels: ['no', 'yes'],
+      matrix: [
+        [4, 2],
+        [4, 4],
+      ],
+    });
   });
 
   it('matches sklearn roc_curve, precision_recall_curve and calibration_curve', () => {
@@ -60,10 +86,22 @@ describe('classification evaluation', () => {
     close(curves.roc?.fpr, [0.0, 1 / 6, 1 / 6, 1 / 6, 1 / 3, 1 / 3, 2 / 3, 2 / 3, 1.0, 1.0]);
     close(curves.roc?.tpr, [0.0, 0.0, 0.125, 0.375, 0.5, 0.75, 0.75, 0.875, 0.875, 1.0]);
     close(curves.pr?.recall, [0.0, 0.0, 0.125, 0.375, 0.5, 0.75, 0.75, 0.875, 0.875, 0.875, 1.0]);
-    close(curves.pr?.precision, [1.0, 0.0, 0.5, 0.75, 0.6666666666666666, 0.75, 0.6, 0.6363636363636364, 0.5833333333333334, 0.5384615384615384, 0.5714285714285714]);
+    close(
+      curves.pr?.precision,
+      [
+        1.0, 0.0, 0.5, 0.75, 0.6666666666666666, 0.75, 0.6, 0.6363636363636364, 0.5833333333333334, 0.5384615384615384,
+        0.5714285714285714,
+      ],
+    );
     const bins = curves.calibration.bins;
-    close(bins.map((b) => b.fractionPositive), [0.5, 0.0, 0.3333333333333333, 1.0, 0.5, 1.0, 1.0, 0.0]);
-    close(bins.map((b) => b.meanPredicted), [0.05, 0.2, 0.3833333333333333, 0.5, 0.65, 0.8, 0.9, 0.95]);
+    close(
+      bins.map((b) => b.fractionPositive),
+      [0.5, 0.0, 0.3333333333333333, 1.0, 0.5, 1.0, 1.0, 0.0],
+    );
+    close(
+      bins.map((b) => b.meanPredicted),
+      [0.05, 0.2, 0.3833333333333333, 0.5, 0.65, 0.8, 0.9, 0.95],
+    );
     // np.bincount(np.searchsorted(np.linspace(0, 1, 11)[1:-1], p1)) without the empty bins
     expect(bins.map((b) => b.count)).toEqual([2, 1, 3, 2, 2, 2, 1, 1]);
   });
@@ -79,7 +117,11 @@ describe('classification evaluation', () => {
     expect(metrics.log_loss).toBeCloseTo(0.7266621710902261, 12);
     expect(metrics.ece).toBeCloseTo(0.15833333333333335, 12);
     expect(metrics.brier).toBeUndefined();
-    expect(confusion.matrix).toEqual([[3, 0, 0], [1, 2, 1], [0, 2, 3]]);
+    expect(confusion.matrix).toEqual([
+      [3, 0, 0],
+      [1, 2, 1],
+      [0, 2, 3],
+    ]);
     expect(curves.roc).toBeUndefined();
     expect(curves.calibration.bins.reduce((s, b) => s + b.count, 0)).toBe(12);
   });
@@ -89,12 +131,20 @@ describe('classification evaluation', () => {
     const n = 3000;
     const actual = Array.from({ length: n }, () => (random() < 0.3 ? 1 : 0));
     const score = actual.map((a) => Math.round((random() + 0.3 * a) * 20) / 20 / 1.3); // many ties
-    let wins = 0, pairs = 0;
-    for (let i = 0; i < n; i++) if (actual[i]) for (let j = 0; j < n; j++) if (!actual[j]) {
-      pairs++;
-      wins += score[i]! > score[j]! ? 1 : score[i] === score[j] ? 0.5 : 0;
-    }
-    const { metrics, curves } = classificationEvaluation(actual, score.flatMap((p) => [1 - p, p]), ['0', '1']);
+    let wins = 0,
+      pairs = 0;
+    for (let i = 0; i < n; i++)
+      if (actual[i])
+        for (let j = 0; j < n; j++)
+          if (!actual[j]) {
+            pairs++;
+            wins += score[i]! > score[j]! ? 1 : score[i] === score[j] ? 0.5 : 0;
+          }
+    const { metrics, curves } = classificationEvaluation(
+      actual,
+      score.flatMap((p) => [1 - p, p]),
+      ['0', '1'],
+    );
     expect(metrics.roc_auc).toBeCloseTo(wins / pairs, 12);
     expect(curves.roc!.fpr.at(-1)).toBe(1);
     expect(curves.roc!.tpr.at(-1)).toBe(1);
@@ -104,8 +154,15 @@ describe('classification evaluation', () => {
     const random = seededRandom(5);
     const actual = Array.from({ length: 20_000 }, () => (random() < 0.5 ? 1 : 0));
     const score = actual.map((a) => Math.min(1, random() * 0.8 + 0.2 * a));
-    const { curves } = classificationEvaluation(actual, score.flatMap((p) => [1 - p, p]), ['0', '1']);
-    for (const [xs, ys] of [[curves.roc!.fpr, curves.roc!.tpr], [curves.pr!.recall, curves.pr!.precision]] as const) {
+    const { curves } = classificationEvaluation(
+      actual,
+      score.flatMap((p) => [1 - p, p]),
+      ['0', '1'],
+    );
+    for (const [xs, ys] of [
+      [curves.roc!.fpr, curves.roc!.tpr],
+      [curves.pr!.recall, curves.pr!.precision],
+    ] as const) {
       expect(xs.length).toBeLessThanOrEqual(1000);
       expect(xs.length).toBeGreaterThan(900);
       expect(ys.length).toBe(xs.length);
@@ -131,13 +188,20 @@ describe('classification evaluation', () => {
     expect(Object.values(multi.metrics).every(Number.isFinite)).toBe(true);
 
     // Two of three classes present: one-vs-rest over those two (sklearn refuses this case). By hand: class a scores
-    // positives 0.8, 0.4 vs negatives 0.2, 0.5 → 3/4; class c positives 0.7, 0.4 vs 0.1, 0.4 (a tie, counted half) → 3.5/4.
-    const two = classificationEvaluation([0, 2, 0, 2], [0.8, 0.1, 0.1, 0.2, 0.1, 0.7, 0.4, 0.2, 0.4, 0.5, 0.1, 0.4], ['a', 'b', 'c']);
+    // positives 0.8, 0.4 vs negatives 0.2, 0.5 → 3/4; class c positives 0.7, 0.4 vs 0.1, 0.4 (a tie, counted half) →
+    // 3.5/4.
+    const two = classificationEvaluation(
+      [0, 2, 0, 2],
+      [0.8, 0.1, 0.1, 0.2, 0.1, 0.7, 0.4, 0.2, 0.4, 0.5, 0.1, 0.4],
+      ['a', 'b', 'c'],
+    );
     expect(two.metrics.roc_auc).toBeCloseTo((0.75 + 0.875) / 2, 12);
   });
 
   it('rejects malformed input', () => {
-    expect(() => classificationEvaluation([0, 1], [0.5, 0.5, 0.5], ['a', 'b'])).toThrow(/expected 2 × 2 = 4 probabilities/);
+    expect(() => classificationEvaluation([0, 1], [0.5, 0.5, 0.5], ['a', 'b'])).toThrow(
+      /expected 2 × 2 = 4 probabilities/,
+    );
     expect(() => classificationEvaluation([0, 2], [0.5, 0.5, 0.5, 0.5], ['a', 'b'])).toThrow(/row 1: actual 2/);
     expect(() => classificationEvaluation([0, 1], [0.5, 0.5, NaN, 0.5], ['a', 'b'])).toThrow(/row 1: probability NaN/);
     expect(() => classificationEvaluation([0], [1], ['a'])).toThrow(/at least 2 classes/);
@@ -146,8 +210,10 @@ describe('classification evaluation', () => {
 
 describe('regression evaluation', () => {
   it('matches sklearn and keeps regressionMetrics values', () => {
-    // sklearn 1.2.1: mean_squared_error(ya, yp, squared=False), mean_absolute_error, r2_score, mean_absolute_percentage_error
-    const ya = [3.0, -1.5, 2.0, 7.25, 10.0, 4.0], yp = [2.5, -1.0, 2.5, 8.0, 9.0, 4.0];
+    // sklearn 1.2.1: mean_squared_error(ya, yp, squared=False), mean_absolute_error, r2_score,
+    // mean_absolute_percentage_error
+    const ya = [3.0, -1.5, 2.0, 7.25, 10.0, 4.0],
+      yp = [2.5, -1.0, 2.5, 8.0, 9.0, 4.0];
     const { metrics } = regressionEvaluation(ya, yp);
     expect(metrics.rmse).toBeCloseTo(0.6208193510729725, 12);
     expect(metrics.mae).toBeCloseTo(0.5416666666666666, 12);
@@ -158,7 +224,11 @@ describe('regression evaluation', () => {
   });
 
   it('leaves rows with a zero actual out of mape and counts them', () => {
-    expect(regressionEvaluation([0, 2, 4, 0], [1, 3, 3, 0]).metrics).toMatchObject({ mape: (0.5 + 0.25) / 2, mape_skipped: 2, count: 4 });
+    expect(regressionEvaluation([0, 2, 4, 0], [1, 3, 3, 0]).metrics).toMatchObject({
+      mape: (0.5 + 0.25) / 2,
+      mape_skipped: 2,
+      count: 4,
+    });
     const allZero = regressionEvaluation([0, 0], [1, 2]).metrics;
     expect(allZero).not.toHaveProperty('mape');
     expect(allZero.mape_skipped).toBe(2);
@@ -172,7 +242,9 @@ describe('slice metrics', () => {
 
   it('pools values beyond maxSlices into (other) and names nulls (null), sorted by rows', () => {
     // a: 3 rows; b and (null): 2 each, ties broken by name, so (null) is kept; b, c, d, e pool into (other).
-    const slices = sliceMetrics(values, (rows) => ({ ...evaluate(rows), last: rows[rows.length - 1]! }), { maxSlices: 2 });
+    const slices = sliceMetrics(values, (rows) => ({ ...evaluate(rows), last: rows[rows.length - 1]! }), {
+      maxSlices: 2,
+    });
     expect(slices).toEqual([
       { value: '(other)', rows: 5, metrics: { n: 5, first: 1, last: 9 } },
       { value: 'a', rows: 3, metrics: { n: 3, first: 0, last: 5 } },
@@ -181,7 +253,12 @@ describe('slice metrics', () => {
   });
 
   it('pools slices under minRows, and drops (other) when it is under minRows too', () => {
-    expect(sliceMetrics(values, evaluate, { minRows: 2 }).map((s) => [s.value, s.rows])).toEqual([['(other)', 3], ['a', 3], ['(null)', 2], ['b', 2]]);
+    expect(sliceMetrics(values, evaluate, { minRows: 2 }).map((s) => [s.value, s.rows])).toEqual([
+      ['(other)', 3],
+      ['a', 3],
+      ['(null)', 2],
+      ['b', 2],
+    ]);
     expect(sliceMetrics(['x', 'x', 'y'], evaluate, { minRows: 2 }).map((s) => s.value)).toEqual(['x']);
     expect(sliceMetrics(values, evaluate).map((s) => s.value)).toEqual(['a', '(null)', 'b', 'c', 'd', 'e']);
   });
@@ -208,8 +285,20 @@ describe('fairness', () => {
 
   it('reports each failed threshold with its numbers and worst groups', () => {
     const result = fairnessMetrics(sensitive, actual, predicted);
-    expect(checkFairness(result, { maxDemographicParityDifference: 0.5, maxEqualizedOddsDifference: 0.5, minDisparateImpactRatio: 0.3 })).toEqual({ passed: true, failures: [] });
-    expect(checkFairness(result, { maxDemographicParityDifference: 0.1, maxEqualizedOddsDifference: 0.2, minDisparateImpactRatio: 0.8 })).toEqual({
+    expect(
+      checkFairness(result, {
+        maxDemographicParityDifference: 0.5,
+        maxEqualizedOddsDifference: 0.5,
+        minDisparateImpactRatio: 0.3,
+      }),
+    ).toEqual({ passed: true, failures: [] });
+    expect(
+      checkFairness(result, {
+        maxDemographicParityDifference: 0.1,
+        maxEqualizedOddsDifference: 0.2,
+        minDisparateImpactRatio: 0.8,
+      }),
+    ).toEqual({
       passed: false,
       failures: [
         'demographic_parity_difference = 0.4 (selection rate 0.6 for "F" vs 0.2 for "M") is above the maximum 0.1',
@@ -221,7 +310,11 @@ describe('fairness', () => {
 
   it('is neutral with one group or no selections', () => {
     const one = fairnessMetrics(['x', 'x'], [1, 0], [0, 0]);
-    expect(one).toMatchObject({ demographic_parity_difference: 0, equalized_odds_difference: 0, disparate_impact_ratio: 1 });
+    expect(one).toMatchObject({
+      demographic_parity_difference: 0,
+      equalized_odds_difference: 0,
+      disparate_impact_ratio: 1,
+    });
     expect(checkFairness(one, { maxDemographicParityDifference: 0, minDisparateImpactRatio: 1 }).passed).toBe(true);
   });
 });
@@ -246,13 +339,25 @@ describe('evaluation plots', () => {
     const binary = classificationEvaluation(y, binaryProbabilities, ['no', 'yes']);
     wellFormed(rocCurveSvg(binary.curves.roc!, binary.metrics.roc_auc), 'ROC curve');
     expect(rocCurveSvg(binary.curves.roc!, binary.metrics.roc_auc)).toContain('AUC 0.6146');
-    wellFormed(rocCurveSvg(binary.curves.roc!, undefined, 'ROC <model> & "v2"'), 'ROC &#60;model&#62; &#38; &#34;v2&#34;');
+    wellFormed(
+      rocCurveSvg(binary.curves.roc!, undefined, 'ROC <model> & "v2"'),
+      'ROC &#60;model&#62; &#38; &#34;v2&#34;',
+    );
     wellFormed(precisionRecallSvg(binary.curves.pr!, binary.metrics.pr_auc), 'Precision–recall curve');
     const calibration = calibrationSvg(binary.curves.calibration.bins);
     wellFormed(calibration, 'Calibration');
     expect(calibration).toContain('stroke-dasharray'); // the y = x reference
     expect(calibration.match(/<circle/g)).toHaveLength(8);
-    const confusion = confusionMatrixSvg({ labels: ['<a>', 'b & c'], matrix: [[5, 1], [0, 7]] }, 'Confusion <test>');
+    const confusion = confusionMatrixSvg(
+      {
+        labels: ['<a>', 'b & c'],
+        matrix: [
+          [5, 1],
+          [0, 7],
+        ],
+      },
+      'Confusion <test>',
+    );
     wellFormed(confusion, 'Confusion &#60;test&#62;');
     expect(confusion).toContain('&#60;a&#62;');
     expect(confusion).toContain('>7</text>');

@@ -11,8 +11,16 @@ const columns = {
   y: Array.from({ length: n }, (_, i) => String((i % 17) * 2 + (i % 3))),
 };
 const params: TrainingParams = {
-  task: 'regression', target: 'y', features: { numeric: ['x'], categorical: ['c'] }, model: { type: 'mlp', hiddenUnits: [8], activation: 'relu' },
-  epochs: 3, batchSize: 64, learningRate: 0.01, optimizer: 'adam', seed: 1, holdoutFraction: 0.2,
+  task: 'regression',
+  target: 'y',
+  features: { numeric: ['x'], categorical: ['c'] },
+  model: { type: 'mlp', hiddenUnits: [8], activation: 'relu' },
+  epochs: 3,
+  batchSize: 64,
+  learningRate: 0.01,
+  optimizer: 'adam',
+  seed: 1,
+  holdoutFraction: 0.2,
 };
 
 describe('fitModel', () => {
@@ -22,7 +30,11 @@ describe('fitModel', () => {
     const losses: number[][] = [];
     for (let round = 0; round < 2; round++) {
       const seen: number[] = [];
-      const fit = await fitModel(tf, columns, splitRows(n, 0.2, 1, 'hash'), params, { onEpoch: async ({ loss }) => { seen.push(loss); } });
+      const fit = await fitModel(tf, columns, splitRows(n, 0.2, 1, 'hash'), params, {
+        onEpoch: async ({ loss }) => {
+          seen.push(loss);
+        },
+      });
       expect(fit.epochs).toBe(3);
       disposeModel(fit.model);
       losses.push(seen);
@@ -34,6 +46,8 @@ describe('fitModel', () => {
   it('names an empty training split', async () => {
     const { tf } = await loadTf({ pin: 'cpu' });
     const split = splitRows(n, 0.2, 1, 'hash');
-    await expect(fitModel(tf, columns, { ...split, train: new Uint32Array(0) }, params)).rejects.toThrow(TrainingInputError);
+    await expect(fitModel(tf, columns, { ...split, train: new Uint32Array(0) }, params)).rejects.toThrow(
+      TrainingInputError,
+    );
   });
 });

@@ -1,4 +1,6 @@
-/** The one string hash: pinned values, since a changed hash would move keys across a running A/B split and change seeds. */
+/**
+ * The one string hash: pinned values, since a changed hash would move keys across a running A/B split and change seeds.
+ */
 import { describe, expect, it } from 'vitest';
 import { fmix32, fnv1a, unitHash } from '../../ml/hash';
 import { seedFromString } from '../../ml/random';

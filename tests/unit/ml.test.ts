@@ -35,20 +35,30 @@ describe('metrics and gates', () => {
   });
 
   it('reports each failed gate with its numbers', () => {
-    const result = checkGates({ r2: 0.4, rmse: 3 }, [{ metric: 'r2', min: 0.6 }, { metric: 'rmse', max: 5 }, { metric: 'auc', min: 0.5 }]);
+    const result = checkGates({ r2: 0.4, rmse: 3 }, [
+      { metric: 'r2', min: 0.6 },
+      { metric: 'rmse', max: 5 },
+      { metric: 'auc', min: 0.5 },
+    ]);
     expect(result.passed).toBe(false);
-    expect(result.failures).toEqual(['r2 = 0.4 is below the minimum 0.6', expect.stringContaining('auc: not computed')]);
+    expect(result.failures).toEqual([
+      'r2 = 0.4 is below the minimum 0.6',
+      expect.stringContaining('auc: not computed'),
+    ]);
   });
 
   it('applies MLflow-style thresholds and changes against the champion, with the direction inferred from the metric', () => {
     const champion = { version: 3, metrics: { rmse: 10, r2: 0.8, roc_auc: 0.9 } };
     const gates = [
-      { metric: 'rmse', minRelativeChange: 0.05 },   // lower is better: needs rmse ≤ 9.5
-      { metric: 'r2', minAbsoluteChange: 0.01 },     // greater is better: needs r2 ≥ 0.81
+      { metric: 'rmse', minRelativeChange: 0.05 }, // lower is better: needs rmse ≤ 9.5
+      { metric: 'r2', minAbsoluteChange: 0.01 }, // greater is better: needs r2 ≥ 0.81
       { metric: 'roc_auc', threshold: 0.85 },
-      { metric: 'mae', threshold: 5 },               // lower is better: ≤ 5
+      { metric: 'mae', threshold: 5 }, // lower is better: ≤ 5
     ];
-    expect(checkGates({ rmse: 9.4, r2: 0.815, roc_auc: 0.86, mae: 4 }, gates, champion)).toMatchObject({ passed: true, failures: [] });
+    expect(checkGates({ rmse: 9.4, r2: 0.815, roc_auc: 0.86, mae: 4 }, gates, champion)).toMatchObject({
+      passed: true,
+      failures: [],
+    });
     const failed = checkGates({ rmse: 9.8, r2: 0.805, roc_auc: 0.84, mae: 6 }, gates, champion);
     expect(failed.failures).toEqual([
       'rmse = 9.8 vs 10 for champion v3: improves by 2 %, needs at least 5 % (lower is better)',
@@ -67,7 +77,12 @@ describe('metrics and gates', () => {
 describe('profiles, splits and preprocessing', () => {
   it('profiles types, nulls and moments in one pass', () => {
     const builder = new ProfileBuilder(['x', 'c']);
-    [['1', 'a'], ['2', 'b'], ['', 'a'], ['3', 'a']].forEach((row) => builder.addRow(row));
+    [
+      ['1', 'a'],
+      ['2', 'b'],
+      ['', 'a'],
+      ['3', 'a'],
+    ].forEach((row) => builder.addRow(row));
     const [x, c] = builder.finish();
     expect(x).toMatchObject({ type: 'integer', nulls: 1, min: 1, max: 3, mean: 2 });
     expect(c!.topValues![0]).toEqual({ value: 'a', count: 3 });
@@ -83,7 +98,12 @@ describe('profiles, splits and preprocessing', () => {
 
   it('encodes serving instances exactly like training and names bad fields', () => {
     const columns = { x: ['1', '3'], c: ['a', 'b'], y: ['0', '1'] };
-    const pre = fitPreprocessor(columns, [0, 1], { task: 'regression', target: 'y', numeric: ['x'], categorical: ['c'] });
+    const pre = fitPreprocessor(columns, [0, 1], {
+      task: 'regression',
+      target: 'y',
+      numeric: ['x'],
+      categorical: ['c'],
+    });
     expect(Array.from(encodeInstance(pre, { x: 3, c: 'b' }))).toEqual([expect.closeTo(0.7071, 3), 0, 1]);
     expect(() => encodeInstance(pre, { x: 'NaN', c: 'a' })).toThrowError(/instance\.x: expected a finite number/);
     expect(() => encodeInstance(pre, { c: 'a' })).toThrowError(FeatureError);
@@ -106,7 +126,11 @@ describe('profiles, splits and preprocessing', () => {
 describe('sortFloat64', () => {
   it('orders like Float64Array.prototype.sort, specials included', () => {
     const random = seededRandom(9);
-    const values = Array.from({ length: 50_000 }, (_, i) => (i % 997 === 0 ? [NaN, Infinity, -Infinity, -0, 0, 5e-324, -1e308][i % 7]! : (random() - 0.5) * 10 ** Math.floor(random() * 12 - 6)));
+    const values = Array.from({ length: 50_000 }, (_, i) =>
+      i % 997 === 0
+        ? [NaN, Infinity, -Infinity, -0, 0, 5e-324, -1e308][i % 7]!
+        : (random() - 0.5) * 10 ** Math.floor(random() * 12 - 6),
+    );
     const expected = Float64Array.from(values).sort();
     const actual = sortFloat64(values);
     expect(actual.length).toBe(expected.length);

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { chiSquareTest, columnDrift, dataQuality, jensenShannonDistance, regularizedGammaP, wassersteinNormed } from '../../ml/monitoring';
+import {
+  chiSquareTest,
+  columnDrift,
+  dataQuality,
+  jensenShannonDistance,
+  regularizedGammaP,
+  wassersteinNormed,
+} from '../../ml/monitoring';
 import { ProfileBuilder } from '../../ml/profile';
 import { normal, seededRandom } from '../../ml/random';
 
@@ -31,16 +38,42 @@ describe('monitoring tests', () => {
     expect(columnDrift(small, gauss(300))).toMatchObject({ test: 'ks', drifted: false });
     expect(columnDrift(small, gauss(300, 1))).toMatchObject({ test: 'ks', drifted: true });
     const stores = Array.from({ length: 3000 }, (_, i) => `S${i % 3}`);
-    expect(columnDrift(profile('store', stores), Array.from({ length: 300 }, (_, i) => `S${i % 3}`))).toMatchObject({ test: 'jensen_shannon', drifted: false });
-    expect(columnDrift(profile('store', stores), Array.from({ length: 300 }, () => 'S0'))).toMatchObject({ test: 'jensen_shannon', drifted: true });
-    expect(columnDrift(profile('store', stores.slice(0, 600)), Array.from({ length: 300 }, () => 'S0'))).toMatchObject({ test: 'chi2', drifted: true });
+    expect(
+      columnDrift(
+        profile('store', stores),
+        Array.from({ length: 300 }, (_, i) => `S${i % 3}`),
+      ),
+    ).toMatchObject({ test: 'jensen_shannon', drifted: false });
+    expect(
+      columnDrift(
+        profile('store', stores),
+        Array.from({ length: 300 }, () => 'S0'),
+      ),
+    ).toMatchObject({ test: 'jensen_shannon', drifted: true });
+    expect(
+      columnDrift(
+        profile('store', stores.slice(0, 600)),
+        Array.from({ length: 300 }, () => 'S0'),
+      ),
+    ).toMatchObject({ test: 'chi2', drifted: true });
     expect(columnDrift(large, [null, null])).toBeUndefined();
   });
 
   it('reports a null rate above training’s and categories training never saw', () => {
-    const stores = profile('store', Array.from({ length: 3000 }, (_, i) => `S${i % 3}`));
-    expect(dataQuality(stores, Array.from({ length: 100 }, () => null))).toEqual([expect.objectContaining({ check: 'null_rate', value: 1, reference: 0 })]);
-    const issues = dataQuality(stores, Array.from({ length: 100 }, (_, i) => (i < 20 ? 'S99' : 'S1')));
+    const stores = profile(
+      'store',
+      Array.from({ length: 3000 }, (_, i) => `S${i % 3}`),
+    );
+    expect(
+      dataQuality(
+        stores,
+        Array.from({ length: 100 }, () => null),
+      ),
+    ).toEqual([expect.objectContaining({ check: 'null_rate', value: 1, reference: 0 })]);
+    const issues = dataQuality(
+      stores,
+      Array.from({ length: 100 }, (_, i) => (i < 20 ? 'S99' : 'S1')),
+    );
     expect(issues).toEqual([expect.objectContaining({ check: 'unseen_categories', value: 0.2 })]);
     expect(issues[0]!.message).toContain('"S99"');
     expect(dataQuality(stores, [])).toEqual([]);

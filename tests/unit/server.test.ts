@@ -13,7 +13,11 @@ describe('the server without a token', () => {
   const app = createApp(deps);
 
   it('answers 401 in MLflow’s shape on MLflow routes and Flywheel’s on its own', async () => {
-    const mlflow = await app.request('/api/2.0/mlflow/runs/create', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    const mlflow = await app.request('/api/2.0/mlflow/runs/create', {
+      method: 'POST',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(mlflow.status).toBe(401);
     expect(await mlflow.json()).toMatchObject({ error_code: 'UNAUTHENTICATED' });
     const own = await app.request('/api/v1/runs');
@@ -29,7 +33,9 @@ describe('the server without a token', () => {
   });
 
   it('describes every declared route in /openapi.json, each with its own operation id', async () => {
-    const document = await (await app.request('/openapi.json')).json() as { paths: Record<string, Record<string, { operationId: string }>> };
+    const document = (await (await app.request('/openapi.json')).json()) as {
+      paths: Record<string, Record<string, { operationId: string }>>;
+    };
     const operations = Object.values(document.paths).flatMap((methods) => Object.values(methods));
     expect(operations).toHaveLength(allRoutes().length);
     expect(new Set(operations.map((o) => o.operationId)).size).toBe(operations.length);
@@ -43,13 +49,19 @@ describe('request parsing', () => {
   });
 
   it('reads NaN and Infinity as Python writes them, and leaves them alone inside strings', () => {
-    expect(parseJson('{"value": NaN, "b": -Infinity, "s": "NaN Infinity"}')).toEqual({ value: NaN, b: -Infinity, s: 'NaN Infinity' });
+    expect(parseJson('{"value": NaN, "b": -Infinity, "s": "NaN Infinity"}')).toEqual({
+      value: NaN,
+      b: -Infinity,
+      s: 'NaN Infinity',
+    });
   });
 
   it('names the field of the first schema problem', () => {
     const schema = z.object({ metrics: z.array(z.object({ value: z.number() }).strict()) }).strict();
     const wrongType = schema.safeParse({ metrics: [{ value: 1 }, { value: 'x' }] });
-    expect(fromZod(wrongType.error!, 'body').message).toMatch(/^body\.metrics\[1\]\.value: Expected number, received string/);
+    expect(fromZod(wrongType.error!, 'body').message).toMatch(
+      /^body\.metrics\[1\]\.value: Expected number, received string/,
+    );
     const unknown = schema.safeParse({ metrics: [], extra: 1 });
     const error = fromZod(unknown.error!, 'body');
     expect(error).toBeInstanceOf(ApiError);
@@ -58,7 +70,9 @@ describe('request parsing', () => {
   });
 
   it('refuses NUL and unpaired surrogates anywhere in a request, naming where', () => {
-    expect(() => checkText({ tags: [{ key: 'a', value: 'x\u0000y' }] }, 'body')).toThrow(/^body\.tags\[0\]\.value: must not contain NUL/);
+    expect(() => checkText({ tags: [{ key: 'a', value: 'x\u0000y' }] }, 'body')).toThrow(
+      /^body\.tags\[0\]\.value: must not contain NUL/,
+    );
     expect(() => checkText({ ['k\ud800']: 'v' }, 'body')).toThrow(/body \(a key\)/);
     expect(() => checkText({ emoji: '\ud83d\ude00', text: 'ok' }, 'body')).not.toThrow();
   });

@@ -1,28 +1,46 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkInstanceValues, createServingHandler, HttpError, limitServer, MAX_JSON_DEPTH, parseJsonBody, SERVER_LIMITS } from '../../serving/app';
+import {
+  checkInstanceValues,
+  createServingHandler,
+  HttpError,
+  limitServer,
+  MAX_JSON_DEPTH,
+  parseJsonBody,
+  SERVER_LIMITS,
+} from '../../serving/app';
 import type { ServedModels } from '../../serving/models';
 import type { PredictionLog } from '../../serving/predictionLog';
 
 /** A served regression model over `price` and `store_id` whose network answers 0, and a log that keeps what it gets. */
 function fakeServing() {
   const served = {
-    name: 'demand', version: 1,
+    name: 'demand',
+    version: 1,
     preprocessor: {
-      numeric: [{ name: 'price', mean: 10, std: 2 }], categorical: [{ name: 'store_id', vocabulary: ['S1', 'S2'] }],
+      numeric: [{ name: 'price', mean: 10, std: 2 }],
+      categorical: [{ name: 'store_id', vocabulary: ['S1', 'S2'] }],
       target: { name: 'units', task: 'regression', mean: 5, std: 1 },
     },
     model: { predict: (input: { shape: number[] }) => ({ dataSync: () => new Float32Array(input.shape[0]!) }) },
   };
   const models = {
     tf: { tidy: <T>(work: () => T) => work(), tensor2d: (data: Float32Array, shape: number[]) => ({ data, shape }) },
-    list: () => [served], route: () => undefined, refuseKey: () => undefined, ready: true, backend: 'fake',
+    list: () => [served],
+    route: () => undefined,
+    refuseKey: () => undefined,
+    ready: true,
+    backend: 'fake',
     choose: (name: string) => (name === 'demand' ? { served } : undefined),
   } as unknown as ServedModels;
   const logged: unknown[] = [];
   const errors: number[] = [];
-  const log = { add: (records: unknown[]) => logged.push(...records), addError: (_model: string, status: number) => errors.push(status), addShadow: () => undefined } as unknown as PredictionLog;
+  const log = {
+    add: (records: unknown[]) => logged.push(...records),
+    addError: (_model: string, status: number) => errors.push(status),
+    addShadow: () => undefined,
+  } as unknown as PredictionLog;
   return { handler: createServingHandler(models, log), logged, errors };
 }
 
@@ -54,26 +72,44 @@ describe('serving request parsing', () => {
   });
 
   it('refuses a body that is not declared JSON with 415', async () => {
-    expect(await post(predict({ price: 9.5, store_id: 'S1' }), 'text/plain')).toEqual({ status: 415, error: 'content-type must be application/json, got "text/plain"' });
+    expect(await post(predict({ price: 9.5, store_id: 'S1' }), 'text/plain')).toEqual({
+      status: 415,
+      error: 'content-type must be application/json, got "text/plain"',
+    });
     expect((await post(predict({ price: 9.5, store_id: 'S1' }), 'application/json; charset=utf-8')).status).toBe(200);
   });
 
   it('refuses JSON nested 100,000 deep with 400, not 500', async () => {
     const deep = `${'['.repeat(100_000)}1${']'.repeat(100_000)}`;
     const answer = await post(`{"model": "demand", "instances": [{"price": ${deep}, "store_id": "S1"}]}`);
-    expect(answer).toEqual({ status: 400, error: `instances[0].price${'[0]'.repeat(MAX_JSON_DEPTH - 3)}: JSON nested deeper than ${MAX_JSON_DEPTH} levels` });
+    expect(answer).toEqual({
+      status: 400,
+      error: `instances[0].price${'[0]'.repeat(MAX_JSON_DEPTH - 3)}: JSON nested deeper than ${MAX_JSON_DEPTH} levels`,
+    });
     expect(serving.errors).not.toContain(500);
   });
 
   it('refuses a boolean for a numeric feature, naming the field', async () => {
-    expect(await post(predict({ price: true, store_id: 'S1' }))).toEqual({ status: 400, error: 'instances[0].price: expected a number, got true' });
-    expect(await post(predict({ price: [1], store_id: 'S1' }))).toEqual({ status: 400, error: 'instances[0].price: expected a number or a string, got an array' });
+    expect(await post(predict({ price: true, store_id: 'S1' }))).toEqual({
+      status: 400,
+      error: 'instances[0].price: expected a number, got true',
+    });
+    expect(await post(predict({ price: [1], store_id: 'S1' }))).toEqual({
+      status: 400,
+      error: 'instances[0].price: expected a number or a string, got an array',
+    });
   });
 
   it('refuses text that could not be logged (NUL, an unpaired surrogate) instead of answering unlogged', async () => {
     const before = serving.logged.length;
-    expect(await post(predict({ price: 9.5, store_id: 'S1\u0000' }))).toEqual({ status: 400, error: 'instances[0].store_id: text holds a NUL character or an unpaired UTF-16 surrogate' });
-    expect(await post(predict({ price: 9.5, store_id: 'S\ud800' }))).toMatchObject({ status: 400, error: expect.stringMatching(/^instances\[0\]\.store_id: /) });
+    expect(await post(predict({ price: 9.5, store_id: 'S1\u0000' }))).toEqual({
+      status: 400,
+      error: 'instances[0].store_id: text holds a NUL character or an unpaired UTF-16 surrogate',
+    });
+    expect(await post(predict({ price: 9.5, store_id: 'S\ud800' }))).toMatchObject({
+      status: 400,
+      error: expect.stringMatching(/^instances\[0\]\.store_id: /),
+    });
     expect(serving.logged).toHaveLength(before);
     // A paired surrogate (an emoji) is text like any other.
     expect((await post(predict({ price: 9.5, store_id: 'S😀' }))).status).toBe(200);
@@ -83,7 +119,9 @@ describe('serving request parsing', () => {
     expect(() => parseJsonBody(undefined, Buffer.from('{}'))).toThrow(HttpError);
     expect(() => parseJsonBody('application/json', Buffer.from('{'))).toThrow(/^malformed JSON/);
     expect(parseJsonBody('application/problem+json', Buffer.from('{"a":[1]}'))).toEqual({ a: [1] });
-    expect(() => checkInstanceValues(new Set(['price']), [null], (row) => `instances[${row}]`)).toThrow('instances[0]: expected an object of feature values');
+    expect(() => checkInstanceValues(new Set(['price']), [null], (row) => `instances[${row}]`)).toThrow(
+      'instances[0]: expected an object of feature values',
+    );
     expect(server.headersTimeout).toBe(SERVER_LIMITS.headersTimeoutMs);
     expect(server.maxConnections).toBe(SERVER_LIMITS.maxConnections);
   });

@@ -11,7 +11,12 @@ const space: SearchSpace = {
 
 describe('sweep samplers', () => {
   it('enumerates a grid in a stable order and refuses ranges', () => {
-    expect(gridPoints({ a: { values: [1, 2] }, b: { values: ['x', 'y'] } })).toEqual([{ a: 1, b: 'x' }, { a: 1, b: 'y' }, { a: 2, b: 'x' }, { a: 2, b: 'y' }]);
+    expect(gridPoints({ a: { values: [1, 2] }, b: { values: ['x', 'y'] } })).toEqual([
+      { a: 1, b: 'x' },
+      { a: 1, b: 'y' },
+      { a: 2, b: 'x' },
+      { a: 2, b: 'y' },
+    ]);
     expect(() => gridPoints({ a: { min: 0, max: 1 } })).toThrow(/grid search needs "values"/);
   });
 
@@ -28,7 +33,8 @@ describe('sweep samplers', () => {
 
   it('TPE proposes near the good region once it has seen results', () => {
     // Objective: distance of log10(lr) from -2 plus a penalty for the small network.
-    const objective = (p: Record<string, unknown>) => Math.abs(Math.log10(p.learningRate as number) + 2) + ((p.hiddenUnits as number[])[0] === 16 ? 1 : 0);
+    const objective = (p: Record<string, unknown>) =>
+      Math.abs(Math.log10(p.learningRate as number) + 2) + ((p.hiddenUnits as number[])[0] === 16 ? 1 : 0);
     const history: Observation[] = [];
     const random = seededRandom(3);
     for (let i = 0; i < 16; i++) {
@@ -42,16 +48,36 @@ describe('sweep samplers', () => {
 
   it('validates a sweep in the pipeline config, naming the field', () => {
     const base = {
-      name: 'p', model: 'm', data: { dataset: 'd', source: '/tmp/x.csv' },
+      name: 'p',
+      model: 'm',
+      data: { dataset: 'd', source: '/tmp/x.csv' },
       training: { task: 'regression', target: 'y', features: { numeric: ['x'] } },
     };
-    const ok = parsePipelineConfig({ ...base, training: { ...base.training, sweep: { parameters: { learningRate: { min: 0.001, max: 0.1, scale: 'log' } } } } });
+    const ok = parsePipelineConfig({
+      ...base,
+      training: { ...base.training, sweep: { parameters: { learningRate: { min: 0.001, max: 0.1, scale: 'log' } } } },
+    });
     expect(ok.training.sweep).toMatchObject({ method: 'tpe', trials: 8, maxParallel: 2, maxFailed: 2 });
-    expect(() => parsePipelineConfig({ ...base, training: { ...base.training, sweep: { parameters: { dropout: { values: [0.1] } } } } }))
-      .toThrow(/training\.sweep\.parameters\.dropout: cannot be swept/);
-    expect(() => parsePipelineConfig({ ...base, training: { ...base.training, sweep: { parameters: { learningRate: { values: [0.01, -1] } } } } }))
-      .toThrow(/training\.sweep\.parameters\.learningRate\.values\.1/);
-    expect(() => parsePipelineConfig({ ...base, training: { ...base.training, sweep: { method: 'grid', parameters: { learningRate: { min: 0.001, max: 0.1 } } } } }))
-      .toThrow(/grid search needs "values"/);
+    expect(() =>
+      parsePipelineConfig({
+        ...base,
+        training: { ...base.training, sweep: { parameters: { dropout: { values: [0.1] } } } },
+      }),
+    ).toThrow(/training\.sweep\.parameters\.dropout: cannot be swept/);
+    expect(() =>
+      parsePipelineConfig({
+        ...base,
+        training: { ...base.training, sweep: { parameters: { learningRate: { values: [0.01, -1] } } } },
+      }),
+    ).toThrow(/training\.sweep\.parameters\.learningRate\.values\.1/);
+    expect(() =>
+      parsePipelineConfig({
+        ...base,
+        training: {
+          ...base.training,
+          sweep: { method: 'grid', parameters: { learningRate: { min: 0.001, max: 0.1 } } },
+        },
+      }),
+    ).toThrow(/grid search needs "values"/);
   });
 });

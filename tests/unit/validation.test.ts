@@ -27,11 +27,25 @@ function profileOf(header: string[], rows: string[][]) {
 
 describe('contract checker', () => {
   it('passes data that keeps its contract', () => {
-    expect(check(['store_id', 'price', 'promo'], [['S1', '9.5', '0'], ['S2', '12', '1']]).passed).toBe(true);
+    expect(
+      check(
+        ['store_id', 'price', 'promo'],
+        [
+          ['S1', '9.5', '0'],
+          ['S2', '12', '1'],
+        ],
+      ).passed,
+    ).toBe(true);
   });
 
   it('names the column, the check and example lines when a feature is rescaled (price in cents)', () => {
-    const report = check(['store_id', 'price', 'promo'], [['S1', '950', '0'], ['S2', '1200', '1']]);
+    const report = check(
+      ['store_id', 'price', 'promo'],
+      [
+        ['S1', '950', '0'],
+        ['S2', '1200', '1'],
+      ],
+    );
     expect(report.passed).toBe(false);
     const issue = report.issues.find((i) => i.column === 'price')!;
     expect(issue.check).toBe('max');
@@ -49,8 +63,18 @@ describe('contract checker', () => {
   });
 
   it('reports a type change, nulls and values outside the allowed set', () => {
-    const report = check(['store_id', 'price', 'promo'], [['S1', 'cheap', '0'], ['', '3', '2']]);
-    expect(report.issues.map((i) => `${i.column}:${i.check}`).sort()).toEqual(['price:type', 'promo:allowed_values', 'store_id:not_null']);
+    const report = check(
+      ['store_id', 'price', 'promo'],
+      [
+        ['S1', 'cheap', '0'],
+        ['', '3', '2'],
+      ],
+    );
+    expect(report.issues.map((i) => `${i.column}:${i.check}`).sort()).toEqual([
+      'price:type',
+      'promo:allowed_values',
+      'store_id:not_null',
+    ]);
   });
 
   it('fails a dataset with fewer rows than required', () => {
@@ -58,29 +82,61 @@ describe('contract checker', () => {
   });
   it('lets a "mostly" share of rows fail value checks, and no more', () => {
     const rows = Array.from({ length: 100 }, (_, i) => ['S1', i < 3 ? '500' : '5', '0']);
-    const lenient: DatasetContract = { ...contract, columns: { ...contract.columns, price: { ...contract.columns.price!, mostly: 0.95 } } };
+    const lenient: DatasetContract = {
+      ...contract,
+      columns: { ...contract.columns, price: { ...contract.columns.price!, mostly: 0.95 } },
+    };
     expect(check(['store_id', 'price', 'promo'], rows, lenient).passed).toBe(true);
-    const strict: DatasetContract = { ...contract, columns: { ...contract.columns, price: { ...contract.columns.price!, mostly: 0.99 } } };
+    const strict: DatasetContract = {
+      ...contract,
+      columns: { ...contract.columns, price: { ...contract.columns.price!, mostly: 0.99 } },
+    };
     expect(check(['store_id', 'price', 'promo'], rows, strict).issues[0]!.message).toContain('"mostly" allows');
   });
 
   it('finds repeated values of a unique column, and downgrades a warning column', () => {
     const rules: DatasetContract = {
-      columns: { id: { type: 'integer', nullable: false, unique: true }, note: { type: 'integer', nullable: true, severity: 'warning' } },
-      allowExtraColumns: false, minRows: 1, maxRows: 2,
+      columns: {
+        id: { type: 'integer', nullable: false, unique: true },
+        note: { type: 'integer', nullable: true, severity: 'warning' },
+      },
+      allowExtraColumns: false,
+      minRows: 1,
+      maxRows: 2,
     };
-    const report = check(['id', 'note'], [['1', 'x'], ['2', ''], ['1', '']], rules);
-    expect(report.issues.map((i) => `${i.severity}:${i.column}:${i.check}`).sort()).toEqual(['error:*:row_count', 'error:id:unique', 'warning:note:type']);
+    const report = check(
+      ['id', 'note'],
+      [
+        ['1', 'x'],
+        ['2', ''],
+        ['1', ''],
+      ],
+      rules,
+    );
+    expect(report.issues.map((i) => `${i.severity}:${i.column}:${i.check}`).sort()).toEqual([
+      'error:*:row_count',
+      'error:id:unique',
+      'warning:note:type',
+    ]);
     expect(report.issues.find((i) => i.check === 'unique')!.examples[0]).toEqual({ row: 3, line: 4, value: '1' });
   });
 
   it('rejects NaN and Infinity in a numeric column', () => {
-    const report = check(['store_id', 'price', 'promo'], [['S1', 'NaN', '0'], ['S1', 'Infinity', '0']]);
+    const report = check(
+      ['store_id', 'price', 'promo'],
+      [
+        ['S1', 'NaN', '0'],
+        ['S1', 'Infinity', '0'],
+      ],
+    );
     expect(report.issues[0]).toMatchObject({ column: 'price', check: 'type', failingRows: 2 });
   });
 
   it('flags a column whose distribution moved from the reference (price ×100) and not one that kept it', () => {
-    const reference = profileOf(['price', 'store_id'], Array.from({ length: 2000 }, (_, i) => [String(5 + (i % 50) / 10), `S${i % 4}`]));
+    const reference = profileOf(
+      ['price', 'store_id'],
+      Array.from({ length: 2000 }, (_, i) => [String(5 + (i % 50) / 10), `S${i % 4}`]),
+    );
     const rows = Array.from({ length: 2000 }, (_, i) => [String((5 + (i % 50) / 10) * 100), `S${i % 4}`]);
     const checker = new ContractChecker(['price', 'store_id'], inferContract(reference), {
       rule: { columns: ['price', 'store_id'], psiThreshold: 0.25, severity: 'error' },
@@ -96,7 +152,12 @@ describe('contract checker', () => {
   });
 
   it('infers types, nullability and the allowed set of a low-cardinality column (not of dates)', () => {
-    const rows = Array.from({ length: 50 }, (_, i) => [i === 3 ? '' : String(i), `c${i % 3}`, i % 2 ? 'true' : 'false', `2026-01-0${1 + (i % 3)}`]);
+    const rows = Array.from({ length: 50 }, (_, i) => [
+      i === 3 ? '' : String(i),
+      `c${i % 3}`,
+      i % 2 ? 'true' : 'false',
+      `2026-01-0${1 + (i % 3)}`,
+    ]);
     expect(inferContract(profileOf(['n', 'c', 'b', 'd'], rows)).columns).toEqual({
       n: { type: 'integer', nullable: true },
       c: { type: 'string', nullable: false, allowed: ['c0', 'c1', 'c2'] },

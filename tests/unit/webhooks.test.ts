@@ -19,13 +19,29 @@ describe('webhook retries', () => {
 });
 
 describe('webhook requests', () => {
-  const delivery = { id: '6f1c0b1e-8a43-4a57-9d37-1f0b0a7c2d11', event: 'model_version_alias.moved' as const, modelName: 'demand', payload: { alias: 'champion', from_version: 1, to_version: 2 } };
+  const delivery = {
+    id: '6f1c0b1e-8a43-4a57-9d37-1f0b0a7c2d11',
+    event: 'model_version_alias.moved' as const,
+    modelName: 'demand',
+    payload: { alias: 'champion', from_version: 1, to_version: 2 },
+  };
 
   it('signs the exact body with HMAC-SHA256 of the secret and names the event and delivery', () => {
     const { body, headers } = webhookRequest({ ...delivery, secret: 'k3y' });
-    expect(JSON.parse(body)).toEqual({ event: 'model_version_alias.moved', delivery_id: delivery.id, model: 'demand', alias: 'champion', from_version: 1, to_version: 2 });
+    expect(JSON.parse(body)).toEqual({
+      event: 'model_version_alias.moved',
+      delivery_id: delivery.id,
+      model: 'demand',
+      alias: 'champion',
+      from_version: 1,
+      to_version: 2,
+    });
     expect(headers['x-flywheel-signature']).toBe(`sha256=${createHmac('sha256', 'k3y').update(body).digest('hex')}`);
-    expect(headers).toMatchObject({ 'x-flywheel-event': 'model_version_alias.moved', 'x-flywheel-delivery': delivery.id, 'content-type': 'application/json' });
+    expect(headers).toMatchObject({
+      'x-flywheel-event': 'model_version_alias.moved',
+      'x-flywheel-delivery': delivery.id,
+      'content-type': 'application/json',
+    });
     expect(JSON.stringify(headers)).not.toContain('k3y');
   });
 
