@@ -5,6 +5,7 @@ import { createEvaluateActivities } from './evaluate';
 import { createFeatureActivities } from './features';
 import { createIngestActivities } from './ingest';
 import { createMonitorActivities } from './monitor';
+import { createPythonRunActivities } from './pythonRun';
 import { createRegistryActivities } from './registry';
 import { createReleaseActivities } from './release';
 import { createRunActivities } from './runs';
@@ -21,11 +22,13 @@ export function createStageActivities(deps: ActivityDeps) {
     ...createFeatureActivities(deps),
     ...createMonitorActivities(deps),
     ...createRunActivities(deps),
+    ...createPythonRunActivities(deps),
   };
 }
 
 export type StageActivities = ReturnType<typeof createStageActivities>;
 export type { TrainInput, TrainResult } from './train';
+export type { PythonTrainInput, PythonTrainOutput } from './pythonRun';
 export type { IngestResult } from './ingest';
 export type { ValidateInput, ValidateResult } from './validate';
 export { createTrainActivities } from './train';

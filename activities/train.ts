@@ -73,6 +73,53 @@ export function runIdFor(workflowId: string, trial?: number): string {
     .slice(0, 20)}`;
 }
 
+/**
+ * Records the run a training attempt works for (idempotent: its id derives from the workflow and trial). A retry
+ * after the run finished (e.g. the completion was lost) gets the stored result back instead.
+ */
+export async function openPipelineRun(
+  db: ActivityDeps['db'],
+  input: TrainInput,
+  extraTags: Record<string, string> = {},
+): Promise<{ runId: string; experimentId: number; stored?: TrainResult }> {
+  const runId = runIdFor(input.workflowId, input.trial?.index);
+  const { params } = input;
+  await createPipelineRun(db, {
+    id: runId,
+    workflowId: input.workflowId,
+    pipelineName: input.pipelineName,
+    experiment: input.experiment ?? input.pipelineName,
+    tags: { ...(input.tags ?? {}), ...extraTags },
+    sweepId: input.trial?.sweepId,
+    trial: input.trial?.index,
+    modelName: input.modelName,
+    datasetVersionId: input.datasetVersionId,
+    status: 'running',
+    task: params.task,
+    params: { ...params, fellBackFromGpu: input.fellBackFromGpu ?? false },
+    seed: params.seed,
+    codeVersion: input.codeVersion,
+  });
+  const run = await getRun(db, runId);
+  if (!run) throw new Error(`run ${runId} vanished after it was recorded`);
+  if (run.status !== 'finished' || !run.artifactKey) return { runId, experimentId: run.experimentId };
+  const m = run.metrics ?? {};
+  return {
+    runId,
+    experimentId: run.experimentId,
+    stored: {
+      runId,
+      artifactKey: run.artifactKey,
+      backend: run.backend ?? 'unknown',
+      taskQueue: run.taskQueue ?? '',
+      epochs: m.epochs ?? params.epochs,
+      finalLoss: m.loss ?? NaN,
+      objective: m.objective ?? NaN,
+      stoppedEarly: m.stopped_early === 1,
+    },
+  };
+}
+
 export function createTrainActivities(
   { db, store }: ActivityDeps,
   options: { preferGpu?: boolean; pinBackend?: string } = {},
@@ -82,37 +129,8 @@ export function createTrainActivities(
       const info = activityInfo();
       const runId = runIdFor(input.workflowId, input.trial?.index);
       const { params } = input;
-      await createPipelineRun(db, {
-        id: runId,
-        workflowId: input.workflowId,
-        pipelineName: input.pipelineName,
-        experiment: input.experiment ?? input.pipelineName,
-        tags: input.tags ?? {},
-        sweepId: input.trial?.sweepId,
-        trial: input.trial?.index,
-        modelName: input.modelName,
-        datasetVersionId: input.datasetVersionId,
-        status: 'running',
-        task: params.task,
-        params: { ...params, fellBackFromGpu: input.fellBackFromGpu ?? false },
-        seed: params.seed,
-        codeVersion: input.codeVersion,
-      });
-      const run = await getRun(db, runId);
-      // A retry after the run finished (e.g. the completion was lost) returns the stored result.
-      if (run?.status === 'finished' && run.artifactKey) {
-        const m = run.metrics ?? {};
-        return {
-          runId,
-          artifactKey: run.artifactKey,
-          backend: run.backend ?? 'unknown',
-          taskQueue: run.taskQueue ?? info.taskQueue,
-          epochs: m.epochs ?? params.epochs,
-          finalLoss: m.loss ?? NaN,
-          objective: m.objective ?? NaN,
-          stoppedEarly: m.stopped_early === 1,
-        };
-      }
+      const { stored } = await openPipelineRun(db, input);
+      if (stored) return { ...stored, taskQueue: stored.taskQueue || info.taskQueue };
       const fail = async (message: string) => {
         await failRun(db, runId, message);
         return badInput('TrainingError', message);

@@ -4,19 +4,18 @@ import { Command } from 'commander';
 import { ConfigError, loadPipelineConfig } from '../config/pipeline';
 import { stackDown, stackUp } from '../scripts/stack';
 import { loadConfig } from '../config/env';
-import type { PipelineResult } from '../workflows/pipeline';
 import { registerAlertCommands } from './alerts';
-import { api, ApiCallError } from './api';
+import { api } from './api';
 import { registerDatasetCommands } from './datasets';
 import { registerScheduleCommands } from './schedules';
 import { registerLineageCommand } from './lineage';
 import { registerModelCommands } from './models';
 import { registerFeatureCommands } from './features';
 import { registerRunCommands } from './runs';
-import { withUploadedSource } from './upload';
+import { printResult, runPipeline, type RunOptions } from './run';
 import { runDemo } from './demo';
 import { startServer } from '../server/start';
-import { followPipeline, formatStage, PipelineFailedError, pipelinePath, type PipelineStatus } from './pipelines';
+import { formatStage, pipelinePath, type PipelineStatus } from './pipelines';
 
 const say = (line: string) => console.log(line);
 // `flywheel datasets show x | head` closes the pipe early: that is not an error.
@@ -79,45 +78,7 @@ program
     '--token <token>',
     'admin token (default: FLYWHEEL_TOKEN): lets a new version of an existing model replace what it serves',
   )
-  .action(async (file: string, options: { wait?: boolean; id?: string; token?: string }) => {
-    const loaded = loadPipelineConfig(file);
-    // The server checks the token and gives the workflow a signed release grant for an admin's run, never the token.
-    // An explicit --token asks for a release (refused unless admin); FLYWHEEL_TOKEN or the local CLI token only
-    // register.
-    let started: { workflowId: string; uiUrl: string; releaseGrant: boolean; modelExists: boolean };
-    try {
-      // A local data file goes to the server first: the workers may run on another machine.
-      const pipeline = await withUploadedSource(loaded, note, { token: options.token });
-      started = await api(
-        'POST',
-        '/api/v1/pipelines',
-        { config: pipeline, workflowId: options.id, ...(options.token ? { release: true } : {}) },
-        undefined,
-        { token: options.token },
-      );
-    } catch (error) {
-      if (options.token && error instanceof ApiCallError && [401, 403].includes(error.status)) {
-        throw new ConfigError(
-          `--token: ${error.message} (run without one to register a new version without deploying it)`,
-        );
-      }
-      throw error;
-    }
-    if (loadConfig().server.token && !options.token && !started.releaseGrant && started.modelExists) {
-      note(
-        'FLYWHEEL_TOKEN is not an admin token: no release grant; a new version of an existing model will be registered, not deployed',
-      );
-    }
-    say(`started ${started.workflowId}\n  ${started.uiUrl}`);
-    if (!options.wait) return;
-    try {
-      printResult(await followPipeline(started.workflowId, say, { note }));
-    } catch (error) {
-      if (error instanceof PipelineFailedError)
-        throw new Error(`pipeline ${started.workflowId} failed: ${error.failure}`);
-      throw error;
-    }
-  });
+  .action((file: string, options: RunOptions) => runPipeline(loadPipelineConfig(file), options, say, note));
 
 program
   .command('status <workflowId>')
@@ -127,7 +88,7 @@ program
     say(`${workflowId}: ${p.status}  (started ${p.startedAt}${p.closedAt ? `, closed ${p.closedAt}` : ''})`);
     say(`  model ${p.model ?? '?'}  pipeline ${p.pipeline ?? '?'}`);
     p.stages.forEach((stage) => say(formatStage(stage)));
-    if (p.result) printResult(p.result);
+    if (p.result) printResult(p.result, say);
     if (p.failure) say(`  failure: ${p.failure}`);
     say(`  ${p.uiUrl}`);
   });
@@ -168,22 +129,6 @@ program
   .command('demo')
   .description('bring the stack up, generate the retail demand data and run its pipeline to the end')
   .action(async () => runDemo(say, note));
-
-function printResult(result: PipelineResult): void {
-  say(`  dataset version  ${result.datasetVersionId}${result.datasetReused ? ' (reused)' : ''}`);
-  say(`  run              ${result.runId}  (backend ${result.backend}, queue ${result.trainingQueue})`);
-  say(
-    `  metrics          ${Object.entries(result.metrics)
-      .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`)
-      .join('  ')}`,
-  );
-  if (result.model) say(`  model version    ${result.model.name} v${result.model.version}`);
-  if (result.deployment)
-    say(
-      `  endpoint         ${result.deployment.endpoint} (@${result.deployment.alias}, serving ${result.deployment.serving})`,
-    );
-  if (result.monitorWorkflowId) say(`  monitor          ${result.monitorWorkflowId}`);
-}
 
 program.parseAsync().then(
   () => process.exit(process.exitCode ?? 0),

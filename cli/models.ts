@@ -6,13 +6,16 @@
  * token on the stack's machine, writing the database directly.
  */
 import type { Command } from 'commander';
-import { ConfigError } from '../config/pipeline';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { ConfigError, loadPipelineConfig, parsePipelineConfig, type PipelineConfig } from '../config/pipeline';
 import { durationMs } from '../config/duration';
 import type { TokenScope } from '../store/tokens';
 import { loadConfig } from '../config/env';
 import type { RolloutResult, RolloutStep } from '../workflows/release';
 import { api, ApiCallError, pollUntil } from './api';
 import { table, when, withDb, type Say } from './output';
+import { runPipeline } from './run';
 
 interface TokenOption {
   token?: string;
@@ -387,6 +390,22 @@ export function registerModelCommands(program: Command, say: Say, note: Say = (l
     .command('show <ref>')
     .description('a model (all versions, alias history) or model@version|@alias (lineage, metrics, gate, plots)')
     .action((ref: string) => showModel(ref, say));
+  models
+    .command('import <model> <file>')
+    .description(
+      'an ONNX model trained anywhere → evaluated on a dataset, gated, registered (lineage: imported) and released like a trained one',
+    )
+    .requiredOption('--signature <file>', 'its inputs, target and classes (flywheel-onnx-v1 JSON; see the README)')
+    .option('--data <source>', 'the data to evaluate it on: a file, s3:// or http(s):// URL')
+    .option(
+      '--config <pipeline.yaml>',
+      "a pipeline config whose data, gates, deploy and monitor apply (its training doesn't)",
+    )
+    .option('--wait', 'follow it stage by stage until it ends')
+    .option('--token <token>', 'admin token: lets it replace what the model serves (default: register only)')
+    .action((model: string, file: string, options: ImportOptions) =>
+      runPipeline(importConfig(model, file, options), options, say, note),
+    );
   const withToken = (c: Command) =>
     c
       .option('--token <token>', 'admin token (default: FLYWHEEL_TOKEN)')
@@ -591,4 +610,54 @@ export function registerModelCommands(program: Command, say: Say, note: Say = (l
         say(`no token ${id}`);
       }
     });
+}
+
+interface ImportOptions {
+  signature: string;
+  data?: string;
+  config?: string;
+  wait?: boolean;
+  token?: string;
+}
+
+/** The pipeline an import runs: the given config (or a minimal one on `--data`) with an `import` training step. */
+function importConfig(model: string, file: string, options: ImportOptions): PipelineConfig {
+  let signature: Record<string, unknown>;
+  try {
+    signature = JSON.parse(readFileSync(options.signature, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError(`--signature ${options.signature}: ${(error as Error).message}`, options.signature);
+  }
+  if (typeof signature !== 'object' || signature === null || Array.isArray(signature))
+    throw new ConfigError(`--signature ${options.signature}: must be a JSON object (flywheel-onnx-v1)`);
+  const inputs = (signature.inputs ?? {}) as { layout?: string; columns?: unknown[] };
+  const columns = (inputs.columns ?? []).map((c) =>
+    typeof c === 'string' ? { name: c, type: 'numeric' } : (c as { name: string; type?: string }),
+  );
+  const features = {
+    numeric: columns.filter((c) => c.type !== 'categorical').map((c) => c.name),
+    categorical: columns.filter((c) => c.type === 'categorical').map((c) => c.name),
+  };
+  if (!options.config && !options.data) throw new ConfigError('name the data to evaluate on: --data or --config');
+  const base: Record<string, unknown> = options.config
+    ? { ...loadPipelineConfig(options.config) }
+    : {
+        name: `import-${model}`,
+        data: {
+          source:
+            /^[a-z0-9]+:\/\//.test(options.data!) || isAbsolute(options.data!) ? options.data : resolve(options.data!),
+        },
+      };
+  const training = {
+    ...((base.training as Record<string, unknown>) ?? {}),
+    runner: 'import',
+    source: isAbsolute(file) || /^[a-z0-9]+:\/\//.test(file) ? file : resolve(file),
+    signature,
+    task: signature.task,
+    target: signature.target,
+    features,
+    sweep: undefined,
+    entrypoint: undefined,
+  };
+  return parsePipelineConfig({ ...base, model, training }, options.signature, { keepConfigDir: true });
 }

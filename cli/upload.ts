@@ -129,13 +129,18 @@ function answerError(status: number, text: string): ApiCallError {
  * saying so in one line. A file already uploaded (same content and name) is not sent again. Throws
  * `UploadUnavailableError` when the server cannot take it, a `ConfigError` when the file cannot be read.
  */
-export async function uploadLocalSource(path: string, say: Say, options: CallOptions = {}): Promise<string> {
+export async function uploadLocalSource(
+  path: string,
+  say: Say,
+  options: CallOptions = {},
+  field = 'data.source',
+): Promise<string> {
   const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
     throw new ConfigError(
-      `data.source ${shown(path)}: ${error.code === 'ENOENT' ? 'no such file' : error.code === 'EACCES' ? 'permission denied' : error.message}`,
+      `${field} ${shown(path)}: ${error.code === 'ENOENT' ? 'no such file' : error.code === 'EACCES' ? 'permission denied' : error.message}`,
     );
   });
-  if (!info.isFile()) throw new ConfigError(`data.source ${shown(path)}: not a regular file`);
+  if (!info.isFile()) throw new ConfigError(`${field} ${shown(path)}: not a regular file`);
   const name = basename(path);
   const sha256 = await sha256Of(path, info.size, say);
   const at = `/api/v1/uploads/${sha256}`;
@@ -170,7 +175,7 @@ export async function uploadLocalSource(path: string, say: Say, options: CallOpt
     );
   } catch (error) {
     // The file failed to read (it is the error the body was destroyed with), not the server.
-    if (error === body.errored) throw new ConfigError(`data.source ${shown(path)}: ${(error as Error).message}`);
+    if (error === body.errored) throw new ConfigError(`${field} ${shown(path)}: ${(error as Error).message}`);
     throw new ServerUnreachableError(
       `uploading ${shown(path)} to the Flywheel server at ${server.url} failed (${(error as Error).message})`,
     );
@@ -217,6 +222,13 @@ export async function withUploadedSource(
   note: Say,
   options: CallOptions = {},
 ): Promise<PipelineConfig> {
+  // An imported model's file (`runner: import`) travels the same way; it has no data-folder fallback.
+  const modelPath = config.training.source === undefined ? undefined : localFile(config.training.source);
+  if (modelPath !== undefined)
+    config = {
+      ...config,
+      training: { ...config.training, source: await uploadLocalSource(modelPath, note, options, 'training.source') },
+    };
   const path = localFile(config.data.source);
   if (path === undefined) return config;
   try {

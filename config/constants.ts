@@ -13,6 +13,9 @@ export const TASK_QUEUES = {
   trainGpu: 'flywheel-train-gpu',
   /** Training on CPU workers (tfjs-node, wasm or cpu backend). */
   trainCpu: 'flywheel-train-cpu',
+  /** The user's Python training functions on Python workers (`flywheel-worker`, sdk/python), CPU and GPU. */
+  trainPythonCpu: 'flywheel-train-python-cpu',
+  trainPythonGpu: 'flywheel-train-python-gpu',
 } as const;
 export type TaskQueueName = keyof typeof TASK_QUEUES;
 
@@ -22,6 +25,8 @@ export const NON_RETRYABLE_ERROR_TYPES = [
   'IngestError',
   'DataValidationError',
   'TrainingError',
+  'EntrypointError',
+  'EvaluationError',
   'GateFailedError',
   'NotFoundError',
   'UnauthorizedError',

@@ -83,7 +83,8 @@ export interface FlywheelConfig {
    */
   grantKey?: string;
   /** `main` may be overridden with FLYWHEEL_TASK_QUEUE (a worker fleet of its own, or a test's queue). */
-  taskQueues: { main: string; trainGpu: string; trainCpu: string };
+  /** The Python queues: FLYWHEEL_TRAIN_PYTHON_CPU_QUEUE, FLYWHEEL_TRAIN_PYTHON_GPU_QUEUE. */
+  taskQueues: { main: string; trainGpu: string; trainCpu: string; trainPythonCpu: string; trainPythonGpu: string };
   /**
    * The registry webhook dispatcher (workers/webhookDispatcher.ts, where the defaults are):
    * FLYWHEEL_WEBHOOK_MAX_ATTEMPTS,
@@ -229,6 +230,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
       main: env.FLYWHEEL_TASK_QUEUE || TASK_QUEUES.main,
       trainCpu: env.FLYWHEEL_TRAIN_CPU_QUEUE || TASK_QUEUES.trainCpu,
       trainGpu: env.FLYWHEEL_TRAIN_GPU_QUEUE || TASK_QUEUES.trainGpu,
+      trainPythonCpu: env.FLYWHEEL_TRAIN_PYTHON_CPU_QUEUE || TASK_QUEUES.trainPythonCpu,
+      trainPythonGpu: env.FLYWHEEL_TRAIN_PYTHON_GPU_QUEUE || TASK_QUEUES.trainPythonGpu,
     },
     webhooks: {
       maxAttempts: intOf(env.FLYWHEEL_WEBHOOK_MAX_ATTEMPTS, 'FLYWHEEL_WEBHOOK_MAX_ATTEMPTS'),

@@ -78,6 +78,9 @@ export const SWEEPABLE: Record<string, z.ZodTypeAny> = {
   type: z.enum(['linear', 'mlp']),
 };
 
+/** A Python step's parameter name (a Python identifier): what a sweep over a Python step may vary. */
+const PYTHON_PARAM = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 const sweep = z
   .object({
     /** `grid` tries every combination of `values`; `random` and `tpe` draw `trials` points. @default 'tpe' */
@@ -106,8 +109,9 @@ const sweep = z
   .strict()
   .superRefine((s, ctx) => {
     for (const [name, d] of Object.entries(s.parameters)) {
-      const rule = SWEEPABLE[name];
-      if (!rule) {
+      // A name SWEEPABLE lacks is checked against the runner by the training schema (a Python step's params).
+      const rule = SWEEPABLE[name] ?? z.unknown();
+      if (!SWEEPABLE[name] && !PYTHON_PARAM.test(name)) {
         ctx.addIssue({
           code: z.ZodIssueCode.custom,
           path: ['parameters', name],
@@ -428,8 +432,42 @@ export const pipelineConfigSchema = z
           .object({ gpu: z.number().int().nonnegative().default(0), gpuWait: duration.default('5m') })
           .strict()
           .default({}),
+        /**
+         * Who trains: `tfjs` (Flywheel's own TF.js models, the fields above), `python` (the user's function at
+         * `entrypoint`, run by a Python worker on the Python training queues; it saves an ONNX model), or `import`
+         * (an ONNX file trained elsewhere, at `source`, with its `signature`). @default 'tfjs'
+         */
+        runner: z.enum(['tfjs', 'python', 'import']).default('tfjs'),
+        /** Python: `module:function` (importable from the worker's code roots) or `path/to/script.py:function`. */
+        entrypoint: z
+          .string()
+          .regex(/^[^:\s]+:[A-Za-z_][A-Za-z0-9_]*$/, 'must be "module:function" or "path/to/script.py:function"')
+          .optional(),
+        /** Python: the user's parameters, as `ctx.params`; a sweep varies names of this map. */
+        params: z.record(z.string(), z.unknown()).default({}),
+        /** Import: the ONNX file (a local path, uploaded by the CLI; or s3:// / http(s)://). */
+        source: z.string().min(1).optional(),
+        /** Import: the model's input/output signature (flywheel-onnx-v1; inference/signature.ts). */
+        signature: z.record(z.string(), z.unknown()).optional(),
       })
-      .strict(),
+      .strict()
+      .superRefine((t, ctx) => {
+        const issue = (path: string, message: string) =>
+          ctx.addIssue({ code: z.ZodIssueCode.custom, path: [path], message });
+        if (t.runner === 'python' && !t.entrypoint) issue('entrypoint', 'a Python step needs an entrypoint');
+        if (t.runner !== 'python' && t.entrypoint) issue('entrypoint', 'only a Python step (runner: python) has one');
+        if (t.runner === 'import' && !t.source) issue('source', 'an imported model needs its ONNX file');
+        if (t.runner === 'import' && !t.signature) issue('signature', 'an imported model needs its signature');
+        if (t.runner === 'import' && t.sweep) issue('sweep', 'an imported model is not trained: nothing to sweep');
+        if (t.runner !== 'python')
+          for (const name of Object.keys(t.sweep?.parameters ?? {}))
+            if (!SWEEPABLE[name] && PYTHON_PARAM.test(name))
+              ctx.addIssue({
+                code: z.ZodIssueCode.custom,
+                path: ['sweep', 'parameters', name],
+                message: `cannot be swept; use one of ${Object.keys(SWEEPABLE).join(', ')}`,
+              });
+      }),
     evaluation: z
       .object({
         /**
@@ -586,7 +624,7 @@ export function parsePipelineConfig(
   throw new ConfigError(`${file} is invalid:\n  ${problems.join('\n  ')}`, file);
 }
 
-/** Reads a YAML/JSON config file; a local data source is resolved relative to the file. */
+/** Reads a YAML/JSON config file; a local data source (and an imported model file) resolve relative to the file. */
 export function loadPipelineConfig(file: string): PipelineConfig {
   let text: string;
   try {
@@ -606,6 +644,9 @@ export function loadPipelineConfig(file: string): PipelineConfig {
   if (!/^(https?|s3|postgres|postgresql|file):\/\//.test(source) && !isAbsolute(source)) {
     config.data.source = resolve(folder, source);
   }
+  const model = config.training.source;
+  if (model && !/^(https?|s3|file):\/\//.test(model) && !isAbsolute(model))
+    config.training.source = resolve(folder, model);
   config.data.configDir = folder;
   return config;
 }

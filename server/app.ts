@@ -1,6 +1,7 @@
 /**
  * The Flywheel server's HTTP app: declared routes (Flywheel's /api/v1, MLflow's /api/2.0/mlflow and its /ajax-api
- * twin, the artifact proxy), one error handler, /openapi.json generated from the same declarations, /health.
+ * twin, the artifact proxy), one error handler, /openapi.json generated from the same declarations, /health, the web UI
+ * (/ui/).
  */
 import { Hono } from 'hono';
 import type { ServerDeps } from './deps';
@@ -11,6 +12,7 @@ import { mount, type RouteSpec } from './route';
 import { mlflowRoutes } from './mlflow/index';
 import { apiRoutes } from './api/index';
 import { temporalOutage } from './temporalOutage';
+import { mountUi } from './ui';
 
 const isMlflowPath = (path: string) => /^\/(ajax-)?api\/2\.0\//.test(path);
 
@@ -30,6 +32,7 @@ export function createApp(deps: ServerDeps, log: (line: string) => void = () => 
   const document = openApiDocument(routes, deps.config.packageVersion ?? '0.1.0');
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/openapi.json', (c) => c.json(document));
+  mountUi(app);
   mount(app, routes, deps);
   // MLflow's web UI and some clients call the same API under /ajax-api.
   mount(

@@ -31,7 +31,12 @@ export function pipelineInput(
     trigger,
     codeVersion: codeVersion(),
     servingUrl: settings.serving.url,
-    queues: { trainCpu: settings.taskQueues.trainCpu, trainGpu: settings.taskQueues.trainGpu },
+    queues: {
+      trainCpu: settings.taskQueues.trainCpu,
+      trainGpu: settings.taskQueues.trainGpu,
+      trainPythonCpu: settings.taskQueues.trainPythonCpu,
+      trainPythonGpu: settings.taskQueues.trainPythonGpu,
+    },
   };
 }
 

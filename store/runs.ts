@@ -54,6 +54,9 @@ const fromJsonMetrics = (metrics: Record<string, unknown> | null): Record<string
 const NUMERIC_TEXT = /^(\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*|NaN|Infinity|-Infinity)$/;
 
 const artifactUri = (experimentId: number, runId: string) => `mlflow-artifacts:/${experimentId}/${runId}/artifacts`;
+/** Where a run's artifacts lie in the bucket (the MLflow artifact proxy's layout: `mlflow-artifacts/<path>`). */
+export const runArtifactPrefix = (experimentId: number | string, runId: string) =>
+  `mlflow-artifacts/${experimentId}/${runId}/artifacts/`;
 
 function toRun(row: RunRow, experimentId: number): Run {
   return {

@@ -33,6 +33,12 @@ export interface TrainingParams {
    * Stop when the validation loss has not improved for `patience` epochs; `restoreBest` keeps the best epoch's weights.
    */
   earlyStopping?: { patience: number; restoreBest: boolean };
+  /** Who trains (config `training.runner`). @default 'tfjs' */
+  runner?: 'tfjs' | 'python' | 'import';
+  /** A Python step: the user's function and its parameters (`ctx.params`; a sweep varies these). */
+  python?: { entrypoint: string; params: Record<string, unknown> };
+  /** An imported ONNX model: where the file is, and its signature (flywheel-onnx-v1). */
+  imported?: { source: string; signature: Record<string, unknown> };
 }
 
 /** A training problem that no retry can fix (bad features, empty split, diverging loss). */

@@ -73,7 +73,7 @@ export interface PipelineInput {
   /** Base URL of the serving process the deploy stage confirms against. */
   servingUrl?: string;
   /** Training queues; tests give their own. @default TASK_QUEUES */
-  queues?: { trainCpu?: string; trainGpu?: string };
+  queues?: { trainCpu?: string; trainGpu?: string; trainPythonCpu?: string; trainPythonGpu?: string };
   /**
    * Action `release` for this workflow (store/grants.ts), signed by whoever checked an admin token, or by the monitor
    * for
@@ -271,6 +271,13 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
       seed: config.training.seed,
       holdoutFraction: config.training.holdoutFraction,
       earlyStopping: config.training.earlyStopping,
+      runner: config.training.runner,
+      ...(config.training.runner === 'python'
+        ? { python: { entrypoint: config.training.entrypoint!, params: config.training.params } }
+        : {}),
+      ...(config.training.runner === 'import'
+        ? { imported: { source: config.training.source!, signature: config.training.signature! } }
+        : {}),
     },
   };
   const route: TrainingRoute = {

@@ -45,6 +45,8 @@ export const sweepProgressQuery = defineQuery<TrialResult[]>('trials');
 
 /** Applies a proposed point to the training parameters (model-level names go under `model`). */
 export function applyPoint(params: TrainInput['params'], point: Point): TrainInput['params'] {
+  // A Python step's sweep varies the user's own parameters.
+  if (params.python) return { ...params, python: { ...params.python, params: { ...params.python.params, ...point } } };
   const next = { ...params, model: { ...params.model } };
   for (const [name, value] of Object.entries(point)) {
     if (name === 'activation' || name === 'hiddenUnits' || name === 'type')

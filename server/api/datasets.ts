@@ -4,9 +4,10 @@
  * inferred contract, a new version ingested and validated by a workflow (and its progress); and a model version's
  * lineage back to the alert that retrained it.
  */
+import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { inlineSecretProblem } from '../../config/redact';
-import { invalid } from '../../config/errors';
+import { invalid, notFound } from '../../config/errors';
 import { diffProfiles } from '../../ml/profileDiff';
 import {
   checkDatasetName,
@@ -187,6 +188,29 @@ export const datasetRoutes: RouteSpec[] = [
           return named === params.name || Boolean(named?.startsWith(`${params.name}@`));
         },
       ),
+  }),
+  route({
+    method: 'get',
+    path: `${BASE}/{ref}/content`,
+    summary:
+      "A version's rows as stored (canonical CSV, header first): what Python training steps read. Streamed, with Content-Length",
+    tags,
+    scope: 'read',
+    params: refParams,
+    async handler({ params, deps }) {
+      const version = await resolveDatasetRef(deps.db, params.ref);
+      const size = await deps.objects.sizeOf(version.objectKey);
+      if (size === undefined) throw notFound(`the stored rows of dataset version ${version.id}`);
+      const stream = await deps.objects.getStream(version.objectKey);
+      return new Response(Readable.toWeb(stream) as unknown as ReadableStream, {
+        headers: {
+          'content-type': 'text/csv; charset=utf-8',
+          'content-length': String(size),
+          'x-flywheel-content-hash': version.contentHash,
+          'x-flywheel-rows': String(version.rowCount),
+        },
+      });
+    },
   }),
   route({
     method: 'get',
