@@ -88,3 +88,35 @@ describe('pipeline config', () => {
     ).toThrowError(/schema\.columns\.x\.mostly/);
   });
 });
+
+describe('training runners', () => {
+  const python = { ...valid.training, runner: 'python', entrypoint: 'train.py:fit', params: { depth: 3 } };
+
+  it('takes a Python step with its entrypoint and parameters', () => {
+    const config = parsePipelineConfig({ ...valid, training: python });
+    expect(config.training.runner).toBe('python');
+    expect(config.training.params).toEqual({ depth: 3 });
+    expect(parsePipelineConfig(valid).training.runner).toBe('tfjs');
+  });
+
+  it('names what a Python step or an import lacks', () => {
+    expect(() => parsePipelineConfig({ ...valid, training: { ...python, entrypoint: undefined } })).toThrowError(
+      /training\.entrypoint: a Python step needs an entrypoint/,
+    );
+    expect(() => parsePipelineConfig({ ...valid, training: { ...python, entrypoint: 'train.py' } })).toThrowError(
+      /training\.entrypoint: must be "module:function"/,
+    );
+    const imported = { ...valid.training, runner: 'import' };
+    expect(() => parsePipelineConfig({ ...valid, training: imported })).toThrowError(/training\.source: .*ONNX file/);
+    expect(() => parsePipelineConfig({ ...valid, training: imported })).toThrowError(/training\.signature/);
+  });
+
+  it("lets a sweep over a Python step vary the user's parameters, and only TF.js names otherwise", () => {
+    const sweep = { method: 'random', trials: 3, parameters: { depth: { values: [2, 3, 4] } } };
+    const config = parsePipelineConfig({ ...valid, training: { ...python, sweep } });
+    expect(Object.keys(config.training.sweep!.parameters)).toEqual(['depth']);
+    expect(() => parsePipelineConfig({ ...valid, training: { ...valid.training, sweep } })).toThrowError(
+      /training\.sweep\.parameters\.depth: cannot be swept/,
+    );
+  });
+});

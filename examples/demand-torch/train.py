@@ -1,0 +1,38 @@
+"""Demand: a PyTorch MLP on price, promotion and calendar features; checkpointed every epoch, exported to ONNX."""
+import torch
+from torch import nn
+
+import flywheel.onnx
+
+
+def fit(ctx):
+    torch.manual_seed(ctx.seed)
+    p = ctx.params
+    x, y = (torch.from_numpy(a).float() for a in ctx.xy("train"))
+    xv, yv = (torch.from_numpy(a).float() for a in ctx.xy("validation"))
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
+    model = nn.Sequential(nn.Linear(x.shape[1], p["hidden"]), nn.ReLU(), nn.Linear(p["hidden"], 1)).to(ctx.device)
+    net = nn.Sequential(Standardise(mean, std), model)
+    opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
+    if (saved := ctx.load_checkpoint()) is not None:
+        net.load_state_dict(saved[1]["net"]), opt.load_state_dict(saved[1]["opt"])
+    for epoch in range(ctx.start_step, p["epochs"]):
+        for batch in torch.randperm(len(x)).split(p["batch_size"]):
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(net(x[batch]).squeeze(1), y[batch])
+            loss.backward(), opt.step()
+            ctx.heartbeat()
+        with torch.no_grad():
+            val = nn.functional.mse_loss(net(xv).squeeze(1), yv).item()
+        ctx.log_metrics({"loss": loss.item(), "val_loss": val}, step=epoch + 1)
+        ctx.save_checkpoint(epoch, {"net": net.state_dict(), "opt": opt.state_dict()})
+    ctx.save_model(*flywheel.onnx.from_torch(net, ctx, kind="value"))
+
+
+class Standardise(nn.Module):
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", mean), self.register_buffer("std", std)
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
