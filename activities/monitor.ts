@@ -28,6 +28,9 @@ import {
   type PredictionWindow,
 } from '../store/predictions';
 import { findModelVersion, findRegisteredModel, type ModelAlias, type ModelVersion } from '../store/registry';
+// Started and signalled by their definitions (only their names and types are used here; nothing runs outside Temporal).
+import { deploymentChangedSignal, monitorWorkflow } from '../workflows/monitor';
+import { pipelineWorkflow } from '../workflows/pipeline';
 import { badInput, type ActivityDeps } from './deps';
 
 /**
@@ -209,11 +212,11 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
         pipelineName: input.pipelineName,
         settings: input.settings,
       };
-      await temporal.workflow.signalWithStart('monitorWorkflow', {
+      await temporal.workflow.signalWithStart(monitorWorkflow, {
         workflowId,
         taskQueue: workflowTaskQueue,
         args: [monitorInput],
-        signal: 'deploymentChanged',
+        signal: deploymentChangedSignal,
         signalArgs: [{ version: input.version, settings: input.settings }],
         staticSummary: `Monitors ${input.modelName}@${input.alias}`,
       });
@@ -405,7 +408,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
         action: 'release',
         workflowId,
       });
-      await temporal.workflow.start('pipelineWorkflow', {
+      await temporal.workflow.start(pipelineWorkflow, {
         workflowId,
         taskQueue: workflowTaskQueue,
         args: [

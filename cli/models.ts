@@ -404,7 +404,7 @@ export function registerModelCommands(program: Command, say: Say, note: Say = (l
     .option('--wait', 'follow it stage by stage until it ends')
     .option('--token <token>', 'admin token: lets it replace what the model serves (default: register only)')
     .action((model: string, file: string, options: ImportOptions) =>
-      runPipeline(importConfig(model, file, options), options, say, note),
+      runPipeline(importPipelineConfig(model, file, options), options, say, note),
     );
   const withToken = (c: Command) =>
     c
@@ -527,17 +527,14 @@ export function registerModelCommands(program: Command, say: Say, note: Say = (l
   hooks
     .command('remove <id>')
     .option('--token <token>', 'admin token (default: FLYWHEEL_TOKEN)')
-    .action(async (id: string, options: TokenOption) => {
-      try {
-        await asAdmin('removing a webhook', options, () =>
-          api('DELETE', `/api/v1/webhooks/${idOf(id, 'webhook')}`, undefined, undefined, options),
-        );
-        say(`webhook ${id} removed`);
-      } catch (error) {
-        if (!(error instanceof ApiCallError && error.status === 404)) throw error;
-        say(`no webhook ${id}`);
-      }
-    });
+    .action((id: string, options: TokenOption) =>
+      deleteById(
+        { what: 'webhook', doing: 'removing a webhook', done: 'removed', path: '/api/v1/webhooks' },
+        id,
+        options,
+        say,
+      ),
+    );
 
   program
     .command('approve <ref>')
@@ -599,20 +596,35 @@ export function registerModelCommands(program: Command, say: Say, note: Say = (l
   tokens
     .command('revoke <id>')
     .option('--token <token>', 'an admin token (default: FLYWHEEL_TOKEN)')
-    .action(async (id: string, options: TokenOption) => {
-      try {
-        await asAdmin('revoking a token', options, () =>
-          api('DELETE', `/api/v1/tokens/${idOf(id, 'token')}`, undefined, undefined, options),
-        );
-        say(`token ${id} revoked`);
-      } catch (error) {
-        if (!(error instanceof ApiCallError && error.status === 404)) throw error;
-        say(`no token ${id}`);
-      }
-    });
+    .action((id: string, options: TokenOption) =>
+      deleteById(
+        { what: 'token', doing: 'revoking a token', done: 'revoked', path: '/api/v1/tokens' },
+        id,
+        options,
+        say,
+      ),
+    );
 }
 
-interface ImportOptions {
+/** An admin's DELETE of `<path>/<id>`; a 404 is said plainly ("no webhook #3"), not raised. */
+async function deleteById(
+  target: { what: 'webhook' | 'token'; doing: string; done: string; path: string },
+  id: string,
+  options: TokenOption,
+  say: Say,
+): Promise<void> {
+  try {
+    await asAdmin(target.doing, options, () =>
+      api('DELETE', `${target.path}/${idOf(id, target.what)}`, undefined, undefined, options),
+    );
+    say(`${target.what} ${id} ${target.done}`);
+  } catch (error) {
+    if (!(error instanceof ApiCallError && error.status === 404)) throw error;
+    say(`no ${target.what} ${id}`);
+  }
+}
+
+export interface ImportOptions {
   signature: string;
   data?: string;
   config?: string;
@@ -621,7 +633,7 @@ interface ImportOptions {
 }
 
 /** The pipeline an import runs: the given config (or a minimal one on `--data`) with an `import` training step. */
-function importConfig(model: string, file: string, options: ImportOptions): PipelineConfig {
+export function importPipelineConfig(model: string, file: string, options: ImportOptions): PipelineConfig {
   let signature: Record<string, unknown>;
   try {
     signature = JSON.parse(readFileSync(options.signature, 'utf8')) as Record<string, unknown>;

@@ -576,6 +576,19 @@ export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
 export type ReleaseStrategy = z.infer<typeof releaseStrategy>;
 /** A strategy the rollout workflow runs: every one but `direct`. */
 export type RolloutStrategy = Exclude<ReleaseStrategy, { kind: 'direct' }>;
+
+/**
+ * A rollout strategy given outside a config (the API's rollout body), with the config's defaults filled in: one
+ * schema, one set of defaults. The problems, each with its field, when it does not hold.
+ */
+export function parseRolloutStrategy(
+  raw: unknown,
+): { strategy: RolloutStrategy; problems?: undefined } | { strategy?: undefined; problems: string[] } {
+  const parsed = releaseStrategy.safeParse(raw);
+  if (!parsed.success) return { problems: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) };
+  if (parsed.data.kind === 'direct') return { problems: ['kind: a rollout is canary, ab or shadow'] };
+  return { strategy: parsed.data };
+}
 /** The `monitor` section, resolved. */
 export type MonitorConfig = z.infer<typeof monitor>;
 /** Every monitor field's default: for settings recorded before a field existed. */

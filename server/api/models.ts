@@ -9,7 +9,8 @@
 import { WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { z } from 'zod';
 import { INT32_MAX } from '../mlflow/wire';
-import { ApiError, notFound } from '../../config/errors';
+import { ApiError, invalid, notFound } from '../../config/errors';
+import { parseRolloutStrategy } from '../../config/pipeline';
 import { durationMs } from '../../config/duration';
 import { listTrafficRoutes, type TrafficRoute } from '../../store/deployments';
 import { issueGrant, type GrantAction } from '../../store/grants';
@@ -213,20 +214,15 @@ const rolloutStrategy = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('shadow'), duration: duration('duration').optional().describe('@default 1h') }).strict(),
 ]);
 
+/** The API's flat canary body (`maxErrorRate`) in the config's shape; the config's schema fills the defaults. */
 function strategyOf(body: z.infer<typeof rolloutStrategy>): RolloutInput['strategy'] {
-  switch (body.kind) {
-    case 'canary':
-      return {
-        kind: 'canary',
-        steps: body.steps ?? [5, 25, 50, 100],
-        stepDuration: body.stepDuration ?? '5m',
-        health: { maxErrorRate: body.maxErrorRate ?? 0.05, maxPredictionPsi: 0.25, minRequests: 20 },
-      };
-    case 'ab':
-      return { kind: 'ab', split: body.split ?? 0.5, duration: body.duration ?? '1h' };
-    case 'shadow':
-      return { kind: 'shadow', duration: body.duration ?? '1h' };
-  }
+  const raw =
+    body.kind === 'canary'
+      ? (({ maxErrorRate, ...rest }) => ({ ...rest, health: maxErrorRate === undefined ? {} : { maxErrorRate } }))(body)
+      : body;
+  const { strategy, problems } = parseRolloutStrategy(raw);
+  if (problems) throw invalid('strategy', problems.join('; '));
+  return strategy;
 }
 
 export const modelRoutes: RouteSpec[] = [

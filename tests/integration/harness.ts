@@ -35,7 +35,7 @@ export const unique = (prefix: string) =>
 
 export interface Harness {
   services: Services;
-  queues: { main: string; trainCpu: string; trainGpu: string };
+  queues: { main: string; trainCpu: string; trainGpu: string; trainPythonCpu: string; trainPythonGpu: string };
   servingUrl: string;
   workDir: string;
   /**
@@ -94,7 +94,14 @@ export async function startHarness(options: { workers?: boolean } = {}): Promise
   const settings = loadConfig();
   const services = await connectServices(settings);
   const id = unique('t');
-  const queues = { main: `${id}-main`, trainCpu: `${id}-train-cpu`, trainGpu: `${id}-train-gpu` };
+  const queues = {
+    main: `${id}-main`,
+    trainCpu: `${id}-train-cpu`,
+    trainGpu: `${id}-train-gpu`,
+    // No Python worker polls these unless a test starts one (tests/integration/pythonTraining.test.ts).
+    trainPythonCpu: `${id}-train-python-cpu`,
+    trainPythonGpu: `${id}-train-python-gpu`,
+  };
   const workers: Worker[] = [];
   const running: Promise<void>[] = [];
   if (options.workers !== false) {
@@ -130,7 +137,12 @@ export async function startHarness(options: { workers?: boolean } = {}): Promise
         config,
         trigger: { kind: 'test' },
         servingUrl,
-        queues: { trainCpu: queues.trainCpu, trainGpu: queues.trainGpu },
+        queues: {
+          trainCpu: queues.trainCpu,
+          trainGpu: queues.trainGpu,
+          trainPythonCpu: queues.trainPythonCpu,
+          trainPythonGpu: queues.trainPythonGpu,
+        },
         grant,
       };
       const handle = await services.client.workflow.start('pipelineWorkflow', {
