@@ -30,15 +30,22 @@ program
   .option('--infra-only', 'only Temporal, MinIO and Postgres (tests start their own workers)')
   .option('--foreground', 'stay attached; Ctrl-C stops the stack')
   .option('--quiet', 'print only problems')
-  .action(async (options: { infraOnly?: boolean; foreground?: boolean; quiet?: boolean }) => {
-    const state = await stackUp({ services: !options.infraOnly, log: note });
+  .option(
+    '--python <dir...>',
+    "also a Python training worker (sdk/python's flywheel-worker) running training entrypoints found in these folders",
+  )
+  .action(async (options: { infraOnly?: boolean; foreground?: boolean; quiet?: boolean; python?: string[] }) => {
+    const state = await stackUp({ services: !options.infraOnly, python: options.python, log: note });
     const config = loadConfig();
     if (!options.quiet) {
       say(`Temporal  ${config.temporal.address}  (Web UI ${config.temporal.uiUrl})`);
       say(`MinIO     ${config.s3.endPoint}:${config.s3.port}  bucket ${config.s3.bucket}`);
       say(`Postgres  ${config.databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
       say(`Server    ${config.server.url}  (MLflow tracking URI; OpenAPI at ${config.server.url}/openapi.json)`);
+      say(`UI        ${config.server.url}/ui/  (sign in with a token: flywheel tokens create me --scope read)`);
       if (state.serving) say(`Serving   ${config.serving.url}`);
+      if (state.pythonWorker && options.python)
+        say(`Python    ${config.taskQueues.trainPythonCpu}  (code from ${state.pythonWorker.paths?.join(', ')})`);
     }
     if (options.foreground) {
       say('Stack is up; Ctrl-C stops it.');
@@ -123,6 +130,24 @@ program
     });
     say(JSON.stringify(await response.json(), null, 2));
     if (!response.ok) process.exitCode = 1;
+  });
+
+program
+  .command('ui')
+  .description("print the web UI's URL (runs, models, datasets, monitors, pipelines); --open opens it in a browser")
+  .option('--open', 'open it with xdg-open (macOS: open)')
+  .action(async (options: { open?: boolean }) => {
+    const url = `${loadConfig().server.url}/ui/`;
+    const answer = await fetch(url, { signal: AbortSignal.timeout(60_000) }).catch((error: Error) => error);
+    if (answer instanceof Error) note(`the server does not answer at ${url} (${answer.message}): run \`flywheel up\``);
+    else if (!answer.ok) note(`${url} answered ${answer.status}: ${(await answer.text()).slice(0, 300)}`);
+    say(url);
+    if (options.open) {
+      const { spawn } = await import('node:child_process');
+      spawn(process.platform === 'darwin' ? 'open' : 'xdg-open', [url], { stdio: 'ignore', detached: true })
+        .on('error', () => note('no browser opener found (xdg-open): open the URL above yourself'))
+        .unref();
+    }
   });
 
 program

@@ -26,6 +26,7 @@ export const NON_RETRYABLE_ERROR_TYPES = [
   'DataValidationError',
   'TrainingError',
   'EntrypointError',
+  'TrainingSetupError',
   'EvaluationError',
   'GateFailedError',
   'NotFoundError',

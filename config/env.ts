@@ -117,6 +117,8 @@ export interface StackState {
   serving?: { port: number; pid?: number; code?: string };
   server?: { port: number; pid?: number; code?: string };
   worker?: { pid?: number; code?: string };
+  /** The Python training worker (`flywheel up --python <roots>`): its code roots too, so other roots restart it. */
+  pythonWorker?: { pid?: number; code?: string; paths?: string[] };
 }
 
 export function stateDirOf(env: NodeJS.ProcessEnv = process.env): string {

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { Client as MinioClient } from 'minio';
 import { closeDb, connectDb, migrateDb } from '../storage/db';
@@ -29,6 +29,7 @@ import {
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 import { issueToken, verifyToken } from '../store/tokens';
 import { ensurePostgres } from './postgres';
+import { ensurePythonWorkerEnv } from './pythonWorker';
 import { choosePort, isAlive, startDetached, stopProcess, waitFor, withLockFile } from './proc';
 import { ensureTool, MINIO_TOOL, TEMPORAL_TOOL } from './tools';
 import { connectTemporal } from '../storage/temporal';
@@ -36,6 +37,8 @@ import { connectTemporal } from '../storage/temporal';
 export interface UpOptions {
   /** Also start the worker and serving processes. @default true */
   services: boolean;
+  /** Also start a Python training worker whose user code lies in these folders (`flywheel up --python <dir>`). */
+  python?: string[];
   log: (line: string) => void;
 }
 
@@ -147,8 +150,52 @@ async function upLocked(options: UpOptions, stateDir: string): Promise<StackStat
       join(stateDir, 'logs', 'serving.log'),
     );
   }
+  if (options.python?.length) {
+    state.pythonWorker = await upPythonWorker(state, options.python, code, stateDir, log);
+    saveState(stateDir, state);
+  }
   saveState(stateDir, state);
   return state;
+}
+
+/**
+ * The Python training worker, detached like the others, polling the Python CPU queue with the local CLI's token
+ * (scope write: it logs metrics and artifacts through the API). Restarted when the checkout or its code roots changed.
+ */
+async function upPythonWorker(
+  state: StackState,
+  roots: string[],
+  code: string,
+  stateDir: string,
+  log: (line: string) => void,
+): Promise<NonNullable<StackState['pythonWorker']>> {
+  const paths = roots.map((root) => resolve(root));
+  const previous = state.pythonWorker;
+  const same = previous?.code === code && JSON.stringify(previous.paths) === JSON.stringify(paths);
+  if (previous?.pid && isAlive(previous.pid)) {
+    if (same) return previous;
+    log('Restarting the Python worker: the code or its code roots changed.');
+    await stopProcess(previous.pid);
+  }
+  const python = await ensurePythonWorkerEnv({ log });
+  const config = loadConfig();
+  const args = ['-m', 'flywheel.worker', '--queue', config.taskQueues.trainPythonCpu];
+  for (const path of paths) args.push('--path', path);
+  const pid = startDetached(
+    python,
+    args,
+    join(stateDir, 'logs', 'python-worker.log'),
+    childEnv({
+      FLYWHEEL_URL: config.server.url,
+      FLYWHEEL_TOKEN: readFileSync(join(stateDir, 'cli-token'), 'utf8').trim(),
+      TEMPORAL_ADDRESS: config.temporal.address,
+      TEMPORAL_NAMESPACE: config.temporal.namespace,
+      PYTHONUNBUFFERED: '1',
+    }),
+    PROJECT_ROOT,
+  );
+  log(`Python worker (pid ${pid}) polls ${config.taskQueues.trainPythonCpu}; user code from ${paths.join(', ')}`);
+  return { pid, code, paths };
 }
 
 /**
@@ -341,6 +388,7 @@ export async function stackDown(log: (line: string) => void): Promise<void> {
     ['server', state.server?.pid],
     ['serving', state.serving?.pid],
     ['worker', state.worker?.pid],
+    ['Python worker', state.pythonWorker?.pid],
     ['MinIO', state.minio?.pid],
     ['Temporal', state.temporal?.pid],
     ['embedded Postgres', state.embeddedPostgres?.pid],

@@ -8,16 +8,16 @@ import flywheel.onnx
 def fit(ctx):
     torch.manual_seed(ctx.seed)
     p = ctx.params
-    x, y = (torch.from_numpy(a).float() for a in ctx.xy("train"))
-    xv, yv = (torch.from_numpy(a).float() for a in ctx.xy("validation"))
+    x, y = (torch.from_numpy(a).float().to(ctx.device) for a in ctx.xy("train"))
+    xv, yv = (torch.from_numpy(a).float().to(ctx.device) for a in ctx.xy("validation"))
     mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
-    model = nn.Sequential(nn.Linear(x.shape[1], p["hidden"]), nn.ReLU(), nn.Linear(p["hidden"], 1)).to(ctx.device)
-    net = nn.Sequential(Standardise(mean, std), model)
+    model = nn.Sequential(nn.Linear(x.shape[1], p["hidden"]), nn.ReLU(), nn.Linear(p["hidden"], 1))
+    net = nn.Sequential(Standardise(mean, std), model).to(ctx.device)
     opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
     if (saved := ctx.load_checkpoint()) is not None:
         net.load_state_dict(saved[1]["net"]), opt.load_state_dict(saved[1]["opt"])
     for epoch in range(ctx.start_step, p["epochs"]):
-        for batch in torch.randperm(len(x)).split(p["batch_size"]):
+        for batch in torch.randperm(len(x), device=ctx.device).split(p["batch_size"]):
             opt.zero_grad()
             loss = nn.functional.mse_loss(net(x[batch]).squeeze(1), y[batch])
             loss.backward(), opt.step()

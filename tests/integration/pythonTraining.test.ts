@@ -16,7 +16,7 @@ import { PROJECT_ROOT } from '../../config/env';
 import { apiTokens, modelVersions } from '../../schema/models';
 import { monitorChecks } from '../../schema/monitors';
 import { runMetrics, runs } from '../../schema/runs';
-import { ensurePythonWorkerEnv, startPythonWorker, type PythonWorker } from '../../scripts/pythonWorker';
+import { ensurePythonWorkerEnv, startPythonWorker, type PythonWorkerHandle } from '../../scripts/pythonWorker';
 import { startServer } from '../../server/start';
 import { hashToken } from '../../store/tokens';
 import { importPipelineConfig } from '../../cli/models';
@@ -33,11 +33,11 @@ const CHURN_FEATURES = {
 let harness: Harness;
 let server: { url: string; close(): Promise<void> };
 let python: string;
-const workers: PythonWorker[] = [];
+const workers: PythonWorkerHandle[] = [];
 let churnSource: string;
 let demandSource: string;
 
-async function pythonWorker(): Promise<PythonWorker> {
+async function pythonWorker(): Promise<PythonWorkerHandle> {
   const worker = await startPythonWorker({
     python,
     url: server.url,
@@ -210,7 +210,7 @@ describe('Python training steps', () => {
     };
     await eventually(async () => (await logged()).length >= 2, 120_000, 'two epochs logged');
     // Every worker polling the queue dies at once (the first was started in beforeAll).
-    for (const worker of workers.splice(0)) worker.kill();
+    for (const worker of workers.splice(0)) worker.child.kill('SIGKILL');
     await pythonWorker();
     const outcome = await result;
     expect(outcome.model?.version).toBe(1);
@@ -228,7 +228,7 @@ describe('Python training steps', () => {
     );
     const result = await (await harness.runPipeline(config)).result;
     expect(result.sweep?.trials).toHaveLength(2);
-    expect(result.sweep?.trials.every((t) => t.status === 'done')).toBe(true);
+    expect(result.sweep?.trials.every((t) => t.status === 'finished')).toBe(true);
     const trialRuns = await harness.services.db.select().from(runs).where(eq(runs.sweepId, result.sweep!.workflowId));
     expect(trialRuns.map((r) => (r.params as { python: { params: { C: number } } }).python.params.C).sort()).toEqual([
       0.01, 1.0,

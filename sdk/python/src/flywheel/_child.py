@@ -5,20 +5,30 @@ and calls the user's function; it writes ``heartbeat.json`` as training goes, th
 ``error.json`` (exit 3), and exits 4 when cancelled (SIGTERM). It never talks to Temporal: the Flywheel server is
 reached with FLYWHEEL_URL / FLYWHEEL_TOKEN from the environment.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import platform
 import random
+import signal
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 EXIT_OK, EXIT_FAILED, EXIT_CANCELLED = 0, 3, 4
 # Codes of a FlywheelError that a later attempt may not meet (the server restarting, a network fault).
-_TRANSIENT_CODES = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "TEMPORARILY_UNAVAILABLE", "TOO_MANY_REQUESTS", "INTERNAL_ERROR"}
+_TRANSIENT_CODES = {
+    "UNAVAILABLE",
+    "DEADLINE_EXCEEDED",
+    "TEMPORARILY_UNAVAILABLE",
+    "TOO_MANY_REQUESTS",
+    "INTERNAL_ERROR",
+}
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -38,7 +48,9 @@ def _failure(kind: str, error: BaseException, non_retryable: bool, prefix: str =
 def _transient(error: BaseException) -> bool:
     from ._errors import FlywheelError
 
-    return isinstance(error, FlywheelError) and (error.code in _TRANSIENT_CODES or error.status is None or error.status >= 500)
+    return isinstance(error, FlywheelError) and (
+        error.code in _TRANSIENT_CODES or error.status is None or error.status >= 500
+    )
 
 
 def choose_device(gpu: bool) -> str:
@@ -61,7 +73,7 @@ def _seed(seed: int) -> None:
     try:
         import numpy as np
 
-        np.random.seed(seed % (2 ** 32))
+        np.random.seed(seed % (2**32))
     except ImportError:
         pass
     torch = sys.modules.get("torch")  # only when the user's module loaded it: importing torch costs seconds
@@ -80,6 +92,21 @@ def _final_metrics(ctx: Any, returned: Any) -> Dict[str, float]:
     return metrics
 
 
+def _watch_parent(parent: int) -> None:
+    """A worker killed outright (SIGKILL, the OOM killer) cannot stop its child, which runs in its own process group:
+    the child notices it was orphaned and stops itself, as a cancellation would, so a retried attempt on another worker
+    never races this one for the run's metrics and checkpoints."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)
+        os._exit(EXIT_CANCELLED)
+
+    threading.Thread(target=watch, name="flywheel-parent-watch", daemon=True).start()
+
+
 def run(folder: Path) -> int:
     """One attempt in ``folder``; returns the exit code."""
     from ._client import Client
@@ -88,10 +115,18 @@ def run(folder: Path) -> int:
 
     cancelled: List[bool] = [False]
     install_cancel_handler(cancelled)
+    _watch_parent(os.getppid())
     request = json.loads((folder / "request.json").read_text())
     roots = [Path(r) for r in request.get("roots") or []]
 
+    last: Dict[str, Any] = {"at": 0.0, "step": None}
+
     def on_progress(step: Optional[int], details: Any) -> None:
+        # A heartbeat per batch must cost nothing: the file changes on a new step, else at most once a second.
+        now = time.monotonic()
+        if step == last["step"] and now - last["at"] < 1.0:
+            return
+        last.update(at=now, step=step)
         _write_json(folder / "heartbeat.json", {"step": step, "details": details})
 
     stage = "setup"
@@ -100,15 +135,23 @@ def run(folder: Path) -> int:
         fit = load_entrypoint(spec.entrypoint, roots)
         _seed(spec.seed)
         device = choose_device(bool(request.get("gpu")))
-        ctx = TrainingContext(spec, Client(), work_dir=folder / "fit", device=device, on_progress=on_progress,
-                              cancelled=lambda: cancelled[0])
+        ctx = TrainingContext(
+            spec,
+            Client(),
+            work_dir=folder / "fit",
+            device=device,
+            on_progress=on_progress,
+            cancelled=lambda: cancelled[0],
+        )
         stage = "fit"
         returned = fit(ctx)
         stage = "finish"
         ctx.client.flush()
         if not ctx.model_saved:
-            raise TrainingSetupError(f"{spec.entrypoint} returned without saving a model: call ctx.save_model(model, signature) "
-                                     f"(flywheel.onnx.from_sklearn / from_torch make both)")
+            raise TrainingSetupError(
+                f"{spec.entrypoint} returned without saving a model: call ctx.save_model(model, signature) "
+                f"(flywheel.onnx.from_sklearn / from_torch make both)"
+            )
         last = ctx.last_step if ctx.last_step is not None else -1
         result = {
             "modelPath": "model/model.onnx",
@@ -127,10 +170,15 @@ def run(folder: Path) -> int:
     except TrainingCancelled:
         return EXIT_CANCELLED
     except EntrypointError as error:
-        failure = {"type": "EntrypointError", "message": f"{error} (code roots: {', '.join(map(str, roots)) or 'none'})",
-                   "nonRetryable": True}
+        failure = {
+            "type": "EntrypointError",
+            "message": f"{error} (code roots: {', '.join(map(str, roots)) or 'none'})",
+            "nonRetryable": True,
+        }
     except TrainingSetupError as error:
-        failure = _failure("TrainingError", error, True) if stage == "finish" else _failure("TrainingSetupError", error, True)
+        failure = (
+            _failure("TrainingError", error, True) if stage == "finish" else _failure("TrainingSetupError", error, True)
+        )
     except Exception as error:
         if _transient(error):
             failure = _failure("FlywheelUnavailable", error, False)

@@ -1,5 +1,6 @@
 """Finding the user's training function: ``package.module:function`` importable from the worker's code roots, or
 ``relative/script.py:function`` resolved inside one of them (never outside: no absolute paths, no ``..``)."""
+
 from __future__ import annotations
 
 import importlib
@@ -17,7 +18,8 @@ class EntrypointError(Exception):
 
 @dataclass(frozen=True)
 class Entrypoint:
-    """A parsed entrypoint: ``module`` (dotted) or ``script`` (a relative POSIX path), and the function's attribute path."""
+    """A parsed entrypoint: ``module`` (dotted) or ``script`` (a relative POSIX path), and the function's attribute
+    path."""
 
     text: str
     function: str
@@ -35,7 +37,9 @@ def parse_entrypoint(text: str) -> Entrypoint:
         raise EntrypointError("the entrypoint is empty: give 'package.module:function' or 'path/to/script.py:function'")
     target, sep, function = text.strip().rpartition(":")
     if not sep or not target or not function:
-        raise EntrypointError(f"entrypoint {text!r} names no function: give 'package.module:function' or 'path/to/script.py:function'")
+        raise EntrypointError(
+            f"entrypoint {text!r} names no function: give 'package.module:function' or 'path/to/script.py:function'"
+        )
     if not all(part.isidentifier() for part in function.split(".")):
         raise EntrypointError(f"entrypoint {text!r}: {function!r} is not a Python name")
     if target.endswith(".py") or "/" in target or "\\" in target:
@@ -66,9 +70,13 @@ def resolve_script(entrypoint: Entrypoint, roots: Sequence[Path]) -> Path:
         if not candidate.is_file():
             continue
         if base != candidate and base not in candidate.parents:
-            raise EntrypointError(f"entrypoint {entrypoint.text!r}: {entrypoint.script} leads out of code root {base} (a symlink)")
+            raise EntrypointError(
+                f"entrypoint {entrypoint.text!r}: {entrypoint.script} leads out of code root {base} (a symlink)"
+            )
         return candidate
-    raise EntrypointError(f"entrypoint {entrypoint.text!r}: no file {entrypoint.script} in the worker's code roots ({_roots_text(roots)})")
+    raise EntrypointError(
+        f"entrypoint {entrypoint.text!r}: no file {entrypoint.script} in the worker's code roots ({_roots_text(roots)})"
+    )
 
 
 def load_entrypoint(text: str, roots: Sequence[Path]) -> Callable[..., object]:
@@ -91,7 +99,9 @@ def load_entrypoint(text: str, roots: Sequence[Path]) -> Callable[..., object]:
         try:
             spec.loader.exec_module(module)
         except Exception as error:
-            raise EntrypointError(f"entrypoint {text!r}: importing {file} failed: {type(error).__name__}: {error}") from error
+            raise EntrypointError(
+                f"entrypoint {text!r}: importing {file} failed: {type(error).__name__}: {error}"
+            ) from error
         where = str(file)
     else:
         assert entrypoint.module is not None
@@ -101,16 +111,24 @@ def load_entrypoint(text: str, roots: Sequence[Path]) -> Callable[..., object]:
             missing = error.name or ""
             if entrypoint.module == missing or entrypoint.module.startswith(missing + "."):
                 raise EntrypointError(
-                    f"entrypoint {text!r}: no module {entrypoint.module} in the worker's code roots ({_roots_text(roots)})") from error
+                    f"entrypoint {text!r}: no module {entrypoint.module} in the worker's code roots "
+                    f"({_roots_text(roots)})"
+                ) from error
             raise EntrypointError(f"entrypoint {text!r}: importing {entrypoint.module} failed: {error}") from error
         except Exception as error:
-            raise EntrypointError(f"entrypoint {text!r}: importing {entrypoint.module} failed: {type(error).__name__}: {error}") from error
+            raise EntrypointError(
+                f"entrypoint {text!r}: importing {entrypoint.module} failed: {type(error).__name__}: {error}"
+            ) from error
         where = entrypoint.module
     target: object = module
     for attribute in entrypoint.function.split("."):
         if not hasattr(target, attribute):
-            raise EntrypointError(f"entrypoint {text!r}: {where} has no {entrypoint.function} (code roots: {_roots_text(roots)})")
+            raise EntrypointError(
+                f"entrypoint {text!r}: {where} has no {entrypoint.function} (code roots: {_roots_text(roots)})"
+            )
         target = getattr(target, attribute)
     if not callable(target):
-        raise EntrypointError(f"entrypoint {text!r}: {entrypoint.function} in {where} is a {type(target).__name__}, not a function")
+        raise EntrypointError(
+            f"entrypoint {text!r}: {entrypoint.function} in {where} is a {type(target).__name__}, not a function"
+        )
     return target  # type: ignore[return-value]

@@ -5,6 +5,7 @@ torch module (``torch.onnx.export``), each returned as (model bytes, signature d
     model, signature = flywheel.onnx.from_sklearn(pipeline, ctx)
     ctx.save_model(model, signature)
 """
+
 from __future__ import annotations
 
 import inspect
@@ -37,12 +38,19 @@ def _check_classes(classes: List[str], ctx: "TrainingContext") -> None:
     unknown = [c for c in classes if c not in set(ctx.classes)]
     if unknown:
         raise ValueError(
-            f"the model's classes {classes} are not the values of target {ctx.target} ({ctx.classes}): train on the text "
-            f"labels (ctx.xy() gives them), or pass classes= in the model's output order")
+            f"the model's classes {classes} are not the values of target {ctx.target} ({ctx.classes}): train on the "
+            f"text "
+            f"labels (ctx.xy() gives them), or pass classes= in the model's output order"
+        )
 
 
-def from_sklearn(estimator: Any, ctx: "TrainingContext", *, classes: Optional[Sequence[str]] = None,
-                 target_opset: Optional[int] = None) -> Tuple[bytes, Dict[str, Any]]:
+def from_sklearn(
+    estimator: Any,
+    ctx: "TrainingContext",
+    *,
+    classes: Optional[Sequence[str]] = None,
+    target_opset: Optional[int] = None,
+) -> Tuple[bytes, Dict[str, Any]]:
     """A fitted estimator or Pipeline as ONNX (classifiers without zipmap: ``probabilities`` is [N, classes]).
 
     Fitted on a numpy array (``ctx.xy()``): one float32 ``input`` tensor over the numeric features (tensor layout).
@@ -55,23 +63,32 @@ def from_sklearn(estimator: Any, ctx: "TrainingContext", *, classes: Optional[Se
     categorical = set(ctx.features["categorical"])
     names = getattr(estimator, "feature_names_in_", None)
     names = [str(n) for n in names] if names is not None else None
-    columns_layout = names is not None and (any(n in categorical for n in names) or _contains_column_transformer(estimator))
+    columns_layout = names is not None and (
+        any(n in categorical for n in names) or _contains_column_transformer(estimator)
+    )
     if columns_layout:
         assert names is not None
         known = set(ctx.features["numeric"]) | categorical
         strange = [n for n in names if n not in known]
         if strange:
-            raise ValueError(f"from_sklearn: the estimator was fitted on {strange[0]}, which is not one of the run's features")
+            raise ValueError(
+                f"from_sklearn: the estimator was fitted on {strange[0]}, which is not one of the run's features"
+            )
         initial_types: List[Tuple[str, Any]] = [
-            (n, StringTensorType([None, 1]) if n in categorical else FloatTensorType([None, 1])) for n in names]
-        inputs: Dict[str, Any] = {"layout": "columns",
-                                  "columns": [{"name": n, "type": "categorical" if n in categorical else "numeric"} for n in names]}
+            (n, StringTensorType([None, 1]) if n in categorical else FloatTensorType([None, 1])) for n in names
+        ]
+        inputs: Dict[str, Any] = {
+            "layout": "columns",
+            "columns": [{"name": n, "type": "categorical" if n in categorical else "numeric"} for n in names],
+        }
     else:
         feature_names = names if names is not None else list(ctx.features["numeric"])
         expected = getattr(estimator, "n_features_in_", len(feature_names))
         if expected != len(feature_names):
-            raise ValueError(f"from_sklearn: the estimator takes {expected} features, the run has {len(feature_names)} numeric "
-                             f"features ({', '.join(feature_names)}); fit it on ctx.xy() or a DataFrame from ctx.frame()")
+            raise ValueError(
+                f"from_sklearn: the estimator takes {expected} features, the run has {len(feature_names)} numeric "
+                f"features ({', '.join(feature_names)}); fit it on ctx.xy() or a DataFrame from ctx.frame()"
+            )
         initial_types = [("input", FloatTensorType([None, len(feature_names)]))]
         inputs = {"layout": "tensor", "name": "input", "columns": feature_names, "dtype": "float32"}
 
@@ -80,7 +97,9 @@ def from_sklearn(estimator: Any, ctx: "TrainingContext", *, classes: Optional[Se
     if ctx.task == "classification":
         if classes is None:
             if not hasattr(estimator, "classes_"):
-                raise ValueError("from_sklearn: a classification run needs a classifier (the estimator has no classes_)")
+                raise ValueError(
+                    "from_sklearn: a classification run needs a classifier (the estimator has no classes_)"
+                )
             classes = [str(c) for c in estimator.classes_]
         _check_classes(list(classes), ctx)
         signature["classes"] = [str(c) for c in classes]
@@ -99,8 +118,14 @@ def from_sklearn(estimator: Any, ctx: "TrainingContext", *, classes: Optional[Se
     return data, signature
 
 
-def from_torch(module: Any, ctx: "TrainingContext", kind: str = "probabilities", *, classes: Optional[Sequence[str]] = None,
-               opset: Optional[int] = None) -> Tuple[bytes, Dict[str, Any]]:
+def from_torch(
+    module: Any,
+    ctx: "TrainingContext",
+    kind: str = "probabilities",
+    *,
+    classes: Optional[Sequence[str]] = None,
+    opset: Optional[int] = None,
+) -> Tuple[bytes, Dict[str, Any]]:
     """A torch module taking float32 [N, numeric features] (``ctx.xy()``'s X) as ONNX with a dynamic batch axis.
 
     ``kind``: what the module outputs — ``probabilities`` or ``logits`` ([N, classes], classification; logits get a
@@ -115,7 +140,9 @@ def from_torch(module: Any, ctx: "TrainingContext", kind: str = "probabilities",
         raise ValueError(f"from_torch: a {ctx.task} model's kind is not {kind!r}")
     numeric = list(ctx.features["numeric"])
     if not numeric:
-        raise ValueError("from_torch: the run has no numeric features; a torch model here takes a float32 tensor of them")
+        raise ValueError(
+            "from_torch: the run has no numeric features; a torch model here takes a float32 tensor of them"
+        )
     parameter = next(iter(module.parameters()), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     dummy = torch.zeros(2, len(numeric), dtype=torch.float32, device=device)
@@ -127,9 +154,16 @@ def from_torch(module: Any, ctx: "TrainingContext", kind: str = "probabilities",
     module.eval()
     try:
         with torch.no_grad():
-            torch.onnx.export(module, dummy, buffer, input_names=["input"], output_names=[kind],
-                              dynamic_axes={"input": {0: "batch"}, kind: {0: "batch"}},
-                              opset_version=opset or DEFAULT_OPSET, **extra)
+            torch.onnx.export(
+                module,
+                dummy,
+                buffer,
+                input_names=["input"],
+                output_names=[kind],
+                dynamic_axes={"input": {0: "batch"}, kind: {0: "batch"}},
+                opset_version=opset or DEFAULT_OPSET,
+                **extra,
+            )
     finally:
         module.train(was_training)
     signature: Dict[str, Any] = {"format": SIGNATURE_FORMAT, "task": ctx.task, "target": ctx.target}
@@ -199,4 +233,6 @@ def validate(data: bytes, signature: Dict[str, Any], ctx: Optional["TrainingCont
     else:
         expected = ((2,), (2, 1))
     if shape not in expected:
-        raise ValueError(f"the ONNX model's output {output_name} has shape {list(shape)} on 2 rows, not {list(expected[0])}")
+        raise ValueError(
+            f"the ONNX model's output {output_name} has shape {list(shape)} on 2 rows, not {list(expected[0])}"
+        )

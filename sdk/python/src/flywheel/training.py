@@ -6,6 +6,7 @@ content hash, and the run's split), metric logging that survives a resume, heart
 The worker (``flywheel-worker``) builds the context in a child process; tests and notebooks may build one with
 :meth:`TrainingContext.from_input`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,7 +17,6 @@ import pickle
 import signal
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
@@ -139,12 +139,18 @@ def next_checkpoint_slot(index: Optional[Mapping[str, Any]]) -> int:
     return 1 - int(index["latest"])
 
 
-def record_checkpoint(index: Optional[Mapping[str, Any]], slot: int, step: int, sha256: str, size: int,
-                      serializer: str) -> Dict[str, Any]:
+def record_checkpoint(
+    index: Optional[Mapping[str, Any]], slot: int, step: int, sha256: str, size: int, serializer: str
+) -> Dict[str, Any]:
     """The index after ``slot`` was uploaded: it becomes latest; the other slot's entry stays as the fallback."""
     slots = {str(k): dict(v) for k, v in ((index or {}).get("slots") or {}).items() if str(k) in ("0", "1")}
-    slots[str(slot)] = {"step": int(step), "sha256": sha256, "bytes": int(size), "serializer": serializer,
-                        "path": checkpoint_slot_path(slot)}
+    slots[str(slot)] = {
+        "step": int(step),
+        "sha256": sha256,
+        "bytes": int(size),
+        "serializer": serializer,
+        "path": checkpoint_slot_path(slot),
+    }
     return {"format": CHECKPOINT_FORMAT, "latest": slot, "slots": slots}
 
 
@@ -191,12 +197,12 @@ def trim_traceback(text: str, max_lines: int = 20, max_bytes: int = 4096) -> str
     tail = "\n".join(lines[-max_lines:])
     encoded = tail.encode("utf-8")
     if len(encoded) > max_bytes:
-        tail = "…" + encoded[-(max_bytes - 3):].decode("utf-8", "ignore")
+        tail = "…" + encoded[-(max_bytes - 3) :].decode("utf-8", "ignore")
     return tail
 
 
 def cache_dir() -> Path:
-    """Flywheel's cache folder, as the TypeScript side resolves it (FLYWHEEL_CACHE_DIR, else XDG_CACHE_HOME/flywheel)."""
+    """Flywheel's cache folder, as the TS side resolves it (FLYWHEEL_CACHE_DIR, else XDG_CACHE_HOME/flywheel)."""
     explicit = os.environ.get("FLYWHEEL_CACHE_DIR")
     if explicit:
         return Path(explicit).resolve()
@@ -240,9 +246,16 @@ class TrainingContext:
         cancelled: Returns True once the activity is cancelled (the worker's SIGTERM handler sets it).
     """
 
-    def __init__(self, spec: TrainingInput, client: Optional[Client] = None, *, work_dir: Optional[Path] = None,
-                 device: str = "cpu", on_progress: Optional[Callable[[Optional[int], Any], None]] = None,
-                 cancelled: Optional[Callable[[], bool]] = None) -> None:
+    def __init__(
+        self,
+        spec: TrainingInput,
+        client: Optional[Client] = None,
+        *,
+        work_dir: Optional[Path] = None,
+        device: str = "cpu",
+        on_progress: Optional[Callable[[Optional[int], Any], None]] = None,
+        cancelled: Optional[Callable[[], bool]] = None,
+    ) -> None:
         self.spec = spec
         self.client = client or Client()
         self.run_id = spec.run_id
@@ -320,7 +333,8 @@ class TrainingContext:
                 raise TrainingSetupError(f"{self.spec.split_path}: role {int(bad[0])} is not 0, 1 or 2")
             if self.spec.rows is not None and len(self._split) != self.spec.rows:
                 raise TrainingSetupError(
-                    f"{self.spec.split_path} has {len(self._split)} roles but the dataset has {self.spec.rows} rows")
+                    f"{self.spec.split_path} has {len(self._split)} roles but the dataset has {self.spec.rows} rows"
+                )
         return self._split
 
     def _columns_raw(self) -> Dict[str, List[str]]:
@@ -341,13 +355,17 @@ class TrainingContext:
                     if not row:
                         continue
                     if len(row) != len(header):
-                        raise TrainingSetupError(f"{self.spec.content_path} line {line}: {len(row)} fields, header has {len(header)}")
+                        raise TrainingSetupError(
+                            f"{self.spec.content_path} line {line}: {len(row)} fields, header has {len(header)}"
+                        )
                     for column, position in zip(values, positions):
                         column.append(row[position])
             self._raw = dict(zip(names, values))
             rows = len(values[0]) if values else 0
             if rows != len(self.split):
-                raise TrainingSetupError(f"the dataset has {rows} rows but {self.spec.split_path} has {len(self.split)} roles")
+                raise TrainingSetupError(
+                    f"the dataset has {rows} rows but {self.spec.split_path} has {len(self.split)} roles"
+                )
         return self._raw
 
     @property
@@ -372,7 +390,8 @@ class TrainingContext:
         return out
 
     def xy(self, part: str = "fit", *, encode_target: bool = False) -> Tuple[np.ndarray, np.ndarray]:
-        """(X, y) of ``part``: X float32 [n, numeric features] in ``features["numeric"]`` order (categorical features are
+        """(X, y) of ``part``: X float32 [n, numeric features] in ``features["numeric"]`` order (categorical features
+        are
         left out: use :meth:`columns` or :meth:`frame`); y float64 (regression) or str labels (classification; int64
         indices into :attr:`classes` with ``encode_target=True``)."""
         cols = self.columns(part)
@@ -390,7 +409,9 @@ class TrainingContext:
         try:
             import pandas as pd  # type: ignore[import-untyped]
         except ImportError as error:
-            raise ImportError("ctx.frame() needs pandas (pip install pandas); ctx.columns() gives numpy arrays") from error
+            raise ImportError(
+                "ctx.frame() needs pandas (pip install pandas); ctx.columns() gives numpy arrays"
+            ) from error
         return pd.DataFrame(self.columns(part))
 
     # -- progress -----------------------------------------------------------------------------------------------------
@@ -437,8 +458,9 @@ class TrainingContext:
             try:
                 self.final_metrics[str(key)] = float(value)
             except (TypeError, ValueError):
-                raise FlywheelError("INVALID_PARAMETER_VALUE", f"metric {key!r}: {value!r} is not a number",
-                                    field=f"metrics.{key}") from None
+                raise FlywheelError(
+                    "INVALID_PARAMETER_VALUE", f"metric {key!r}: {value!r} is not a number", field=f"metrics.{key}"
+                ) from None
         if fresh:
             self.client.log_metrics(fresh, step, run_id=self.run_id)
             self.client.flush(self.run_id)
@@ -472,8 +494,10 @@ class TrainingContext:
             if _sha256(local) == entry.get("sha256"):
                 self._resume = (int(entry["step"]), local, str(entry.get("serializer") or "pickle"))
                 return
-            print(f"flywheel: checkpoint slot {slot} does not match its index (an interrupted upload); trying the other",
-                  file=sys.stderr)
+            print(
+                f"flywheel: checkpoint slot {slot} does not match its index (an interrupted upload); trying the other",
+                file=sys.stderr,
+            )
 
     def save_checkpoint(self, step: int, state: Any) -> None:
         """Saves ``state`` (anything picklable; ``torch.save`` when torch is loaded) as the checkpoint after ``step``,
@@ -555,7 +579,9 @@ def check_signature(signature: Mapping[str, Any], ctx: Optional[TrainingContext]
     if task == "classification":
         classes = signature.get("classes")
         if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
-            raise ValueError("signature.classes: a classification signature lists its class labels (strings), at least 2")
+            raise ValueError(
+                "signature.classes: a classification signature lists its class labels (strings), at least 2"
+            )
     inputs = signature.get("inputs")
     if not isinstance(inputs, Mapping):
         raise ValueError("signature.inputs is missing")
@@ -566,7 +592,9 @@ def check_signature(signature: Mapping[str, Any], ctx: Optional[TrainingContext]
             raise ValueError("signature.inputs: the tensor layout has a name and a list of columns")
         bad = [c for c in columns if c in categorical]
         if bad:
-            raise ValueError(f"signature.inputs: the tensor layout takes numeric features only; {bad[0]} is categorical")
+            raise ValueError(
+                f"signature.inputs: the tensor layout takes numeric features only; {bad[0]} is categorical"
+            )
         if inputs.get("dtype", "float32") not in ("float32", "float64"):
             raise ValueError(f"signature.inputs.dtype is float32 or float64, not {inputs.get('dtype')!r}")
     elif inputs.get("layout") == "columns":
@@ -574,12 +602,18 @@ def check_signature(signature: Mapping[str, Any], ctx: Optional[TrainingContext]
         if not isinstance(columns, list) or not columns:
             raise ValueError("signature.inputs: the columns layout lists its columns")
         for column in columns:
-            if not isinstance(column, Mapping) or not column.get("name") or column.get("type") not in ("numeric", "categorical"):
+            if (
+                not isinstance(column, Mapping)
+                or not column.get("name")
+                or column.get("type") not in ("numeric", "categorical")
+            ):
                 raise ValueError(f"signature.inputs.columns: {column!r} is not {{name, type: numeric|categorical}}")
     else:
         raise ValueError(f"signature.inputs.layout is 'tensor' or 'columns', not {inputs.get('layout')!r}")
     output = signature.get("output")
-    if output is not None and (not isinstance(output, Mapping) or output.get("kind") not in ("probabilities", "logits", "value", "label")):
+    if output is not None and (
+        not isinstance(output, Mapping) or output.get("kind") not in ("probabilities", "logits", "value", "label")
+    ):
         raise ValueError(f"signature.output: {{name, kind: probabilities|logits|value|label}}, not {output!r}")
 
 
@@ -593,7 +627,3 @@ def install_cancel_handler(flag: List[bool]) -> None:
         raise TrainingCancelled("the trainPython activity was cancelled")
 
     signal.signal(signal.SIGTERM, on_term)
-
-
-def wall_time() -> float:
-    return time.monotonic()
