@@ -1,6 +1,7 @@
 /**
  * Evaluate: the candidate's holdout report (metrics, slices, fairness, plots), the current champion scored on the same
- * holdout, the MLflow-style gates over both, and the prediction reference for monitoring.
+ * holdout, the MLflow-style gates over both, and the prediction reference for monitoring. Either may be a TF.js or an
+ * ONNX model; one that answers NaN or ±Infinity fails evaluation, so it is never registered.
  */
 import { heartbeat } from '@temporalio/activity';
 import { binReference } from '../ml/drift';
@@ -17,31 +18,27 @@ import {
   sliceMetrics,
 } from '../ml/evaluation';
 import { checkGates, type Gate, type GateResult } from '../ml/gates';
-import {
-  decodeRegression,
-  encodeColumns,
-  encodeTarget,
-  featureWidth,
-  type Preprocessor,
-  type RawColumns,
-} from '../ml/preprocess';
+import { FeatureError, type RawColumns } from '../ml/preprocess';
 import { parseNumber } from '../ml/numbers';
 import { splitRows } from '../ml/split';
 import { mergeRunMetrics } from '../store/runs';
-import { loadTf, type TfModule } from '../training/backend';
-import { deserializeModel, disposeModel, outputUnits, predictEncoded, type ModelArtifact } from '../training/model';
+import { loadRunner } from '../inference/load';
+import { describeNonFinite, firstNonFinite, siblingKey, type ModelRunner } from '../inference/runner';
+import { SignatureError } from '../inference/signature';
 import type { PipelineConfig } from '../config/pipeline';
 import { loadDatasetColumns } from './datasetColumns';
-import type { ActivityDeps } from './deps';
+import { badInput, type ActivityDeps } from './deps';
 import type { TrainingParams } from './train';
 
 export type FairnessSettings = NonNullable<PipelineConfig['evaluation']['fairness']>;
 
 export interface EvaluateInput {
   runId: string;
+  /** `…/model.json` (TF.js) or `…/model.onnx` (ONNX, its `signature.json` beside it): the features come from it. */
   artifactKey: string;
   datasetVersionId: string;
-  params: TrainingParams;
+  /** The split the training used: the holdout is recomputed from it. */
+  params: Pick<TrainingParams, 'holdoutFraction' | 'seed'>;
   gates: Gate[];
   slices?: string[];
   fairness?: FairnessSettings;
@@ -65,24 +62,51 @@ interface Scored {
   /** Regression values, or the predicted class index. */
   predictions: Float64Array;
   truth: Float64Array;
-  probabilities?: Float32Array;
+  probabilities?: Float64Array;
   evaluate: (rows: Int32Array) => Record<string, number>;
 }
 
-function score(
-  tf: TfModule,
-  model: Awaited<ReturnType<typeof deserializeModel>>,
-  pre: Preprocessor,
+/**
+ * The model's predictions on the holdout rows, scored. `model` names it in failures: a row it cannot encode, an output
+ * that does not fit its signature, or a NaN / ±Infinity it answers fail evaluation for good (no retry changes them).
+ */
+async function score(
+  runner: ModelRunner,
+  model: string,
   columns: RawColumns,
   holdout: ArrayLike<number>,
-): Scored {
-  const outputs = predictEncoded(tf, model, encodeColumns(pre, columns, holdout), holdout.length, featureWidth(pre));
-  const target = pre.target;
+): Promise<Scored> {
+  let outputs: Float64Array;
+  try {
+    outputs = await runner.predictColumns(columns, holdout);
+  } catch (error) {
+    if (error instanceof FeatureError || error instanceof SignatureError)
+      throw badInput('EvaluationError', `${model}: ${error.message}`);
+    throw error;
+  }
+  const bad = firstNonFinite(outputs, runner.width);
+  if (bad) {
+    const row = holdout[bad.row]!;
+    const inputs = runner.features.map((f) => `${f.name}=${JSON.stringify(columns[f.name]![row])}`).join(', ');
+    throw badInput(
+      'EvaluationError',
+      `${model} answered a non-finite prediction: ${describeNonFinite(runner, outputs, bad, `data row ${row + 1}`)} (inputs: ${inputs})`,
+    );
+  }
+  const target = runner.target;
+  const raw = columns[target.name]!;
   if (target.task === 'regression') {
-    const predictions = Float64Array.from(outputs, (v) => decodeRegression(pre, v));
+    const predictions = outputs;
     // The raw values, not decode(encode(y)): a round trip turns a 0 into 1e-15, and MAPE would divide by it.
-    const raw = columns[target.name]!;
-    const truth = Float64Array.from(holdout, (r) => parseNumber(raw[r]!) ?? target.mean);
+    const truth = Float64Array.from(holdout, (r) => {
+      const value = parseNumber(raw[r]!) ?? target.fill;
+      if (value === undefined)
+        throw badInput(
+          'EvaluationError',
+          `target column "${target.name}" has no number at data row ${r + 1} (${JSON.stringify(raw[r])}); ${model} cannot be scored on it`,
+        );
+      return value;
+    });
     const pick = (rows: Int32Array, from: Float64Array) => Float64Array.from(rows, (r) => from[r]!);
     return {
       metrics: regressionEvaluation(truth, predictions).metrics,
@@ -91,22 +115,22 @@ function score(
       evaluate: (rows) => regressionEvaluation(pick(rows, truth), pick(rows, predictions)).metrics,
     };
   }
-  const actual = encodeTarget(pre, columns, holdout);
-  const classes = outputUnits(pre);
+  const classIndex = new Map(target.classes.map((c, i) => [c, i]));
+  const truth = Float64Array.from(holdout, (r) => classIndex.get(raw[r]!) ?? -1);
+  const classes = runner.width;
   const predictions = new Float64Array(holdout.length);
   for (let i = 0; i < holdout.length; i++) {
     let best = 0;
     for (let k = 1; k < classes; k++) if (outputs[i * classes + k]! > outputs[i * classes + best]!) best = k;
     predictions[i] = best;
   }
-  const truth = Float64Array.from(actual);
   return {
     metrics: classificationEvaluation(truth, outputs, target.classes).metrics,
     predictions,
     truth,
     probabilities: outputs,
     evaluate: (rows) => {
-      const probabilities = new Float32Array(rows.length * classes);
+      const probabilities = new Float64Array(rows.length * classes);
       rows.forEach((r, i) => probabilities.set(outputs.subarray(r * classes, (r + 1) * classes), i * classes));
       return classificationEvaluation(
         Float64Array.from(rows, (r) => truth[r]!),
@@ -117,67 +141,77 @@ function score(
   };
 }
 
+/** A model that cannot load because of its own files (a signature that does not fit it): no retry will help. */
+async function load(store: ActivityDeps['store'], artifactKey: string, model: string): Promise<ModelRunner> {
+  try {
+    return await loadRunner(store, artifactKey);
+  } catch (error) {
+    if (error instanceof SignatureError) throw badInput('EvaluationError', `${model}: ${error.message}`);
+    throw error;
+  }
+}
+
 export function createEvaluateActivities({ db, store }: ActivityDeps) {
   return {
     async evaluateModel(input: EvaluateInput): Promise<EvaluateResult> {
-      const { tf } = await loadTf();
-      const artifact = await store.getJson<ModelArtifact>(input.artifactKey);
-      const pre = artifact.preprocessor;
-      const baselineArtifact = input.baseline
-        ? await store.getJson<ModelArtifact>(input.baseline.artifactKey)
-        : undefined;
-      const { params } = input;
-      const featuresOf = (p: Preprocessor) => [...p.numeric.map((n) => n.name), ...p.categorical.map((c) => c.name)];
-      const extra = [...(input.slices ?? []), ...(input.fairness ? [input.fairness.sensitive] : [])];
-      const wanted = [
-        ...new Set([...params.features.numeric, ...params.features.categorical, params.target, ...extra]),
-      ];
-      // The champion can be scored on this holdout when it predicts the same target from columns this dataset has.
-      const comparable =
-        baselineArtifact &&
-        baselineArtifact.preprocessor.target.name === pre.target.name &&
-        baselineArtifact.preprocessor.target.task === pre.target.task;
-      const { version, columns, rowCount } = await loadDatasetColumns(db, store, input.datasetVersionId, wanted);
-      const { holdout } = splitRows(rowCount, params.holdoutFraction, params.seed, version.contentHash);
-      heartbeat({ scoring: 'candidate' });
-      const model = await deserializeModel(tf, artifact);
+      const candidateName = `the candidate ${input.artifactKey}`;
+      const candidate = await load(store, input.artifactKey, candidateName);
       let scored: Scored;
+      let columns: RawColumns;
+      let holdout: Uint32Array;
+      const target = candidate.target;
       try {
-        scored = score(tf, model, pre, columns, holdout);
+        const featuresOf = (runner: ModelRunner) => runner.features.map((f) => f.name);
+        const extra = [...(input.slices ?? []), ...(input.fairness ? [input.fairness.sensitive] : [])];
+        const wanted = [...new Set([...featuresOf(candidate), target.name, ...extra])];
+        const loaded = await loadDatasetColumns(db, store, input.datasetVersionId, wanted);
+        columns = loaded.columns;
+        const { params } = input;
+        ({ holdout } = splitRows(loaded.rowCount, params.holdoutFraction, params.seed, loaded.version.contentHash));
+        heartbeat({ scoring: 'candidate' });
+        scored = await score(candidate, candidateName, columns, holdout);
       } finally {
-        disposeModel(model);
+        candidate.dispose();
       }
       const { metrics } = scored;
 
       let baseline: EvaluateResult['baseline'] = null;
+      let baselineNote: string | undefined;
       if (input.baseline) {
-        const missing = comparable ? featuresOf(baselineArtifact!.preprocessor).filter((f) => !(f in columns)) : [];
-        if (comparable && missing.length) {
-          const more = await loadDatasetColumns(db, store, input.datasetVersionId, missing).catch(() => undefined);
-          if (more) Object.assign(columns, more.columns);
-        }
-        if (comparable && featuresOf(baselineArtifact!.preprocessor).every((f) => f in columns)) {
-          heartbeat({ scoring: `champion v${input.baseline.version}` });
-          const champion = await deserializeModel(tf, baselineArtifact!);
-          try {
-            baseline = {
-              version: input.baseline.version,
-              metrics: score(tf, champion, baselineArtifact!.preprocessor, columns, holdout).metrics,
-              scoredOn: 'this holdout',
-            };
-          } finally {
-            disposeModel(champion);
+        const championName = `the champion v${input.baseline.version} (${input.baseline.artifactKey})`;
+        const champion = await load(store, input.baseline.artifactKey, championName);
+        let championMetrics: Record<string, number> | undefined;
+        try {
+          // The champion can be scored on this holdout when it predicts the same target from columns this dataset has.
+          const comparable = champion.target.name === target.name && champion.target.task === target.task;
+          const missing = comparable ? champion.features.map((f) => f.name).filter((f) => !(f in columns)) : [];
+          if (comparable && missing.length) {
+            const more = await loadDatasetColumns(db, store, input.datasetVersionId, missing).catch(() => undefined);
+            if (more) Object.assign(columns, more.columns);
           }
-        } else {
-          baseline = {
-            version: input.baseline.version,
-            metrics: unprefixed(input.baseline.metrics),
-            scoredOn: 'its own holdout',
-          };
+          if (comparable && champion.features.every((f) => f.name in columns)) {
+            heartbeat({ scoring: `champion v${input.baseline.version}` });
+            championMetrics = await score(champion, championName, columns, holdout)
+              .then((s) => s.metrics)
+              .catch((error: unknown) => {
+                // A champion unable to score this holdout never blocks its replacement: its registered metrics stand.
+                baselineNote = `not scored on this holdout: ${(error as Error).message}`;
+                return undefined;
+              });
+          }
+        } finally {
+          champion.dispose();
         }
+        baseline = championMetrics
+          ? { version: input.baseline.version, metrics: championMetrics, scoredOn: 'this holdout' }
+          : {
+              version: input.baseline.version,
+              metrics: unprefixed(input.baseline.metrics),
+              scoredOn: 'its own holdout',
+            };
       }
 
-      const prefix = input.artifactKey.replace(/model\.json$/, 'evaluation/');
+      const prefix = siblingKey(input.artifactKey, 'evaluation/');
       const plots: Record<string, string> = {};
       const putPlot = async (name: string, svg: string) => {
         const key = `${prefix}${name}.svg`;
@@ -199,17 +233,17 @@ export function createEvaluateActivities({ db, store }: ActivityDeps) {
         const f = input.fairness;
         let positive: string;
         let actualPositive: boolean[], predictedPositive: boolean[];
-        if (pre.target.task === 'regression') {
+        if (target.task === 'regression') {
           positive = `> ${f.positiveAbove}`;
           actualPositive = Array.from(scored.truth, (v) => v > f.positiveAbove!);
           predictedPositive = Array.from(scored.predictions, (v) => v > f.positiveAbove!);
         } else {
-          const classes = pre.target.classes;
+          const classes = target.classes;
           positive = f.positiveClass ?? classes[Math.min(1, classes.length - 1)]!;
           const index = classes.indexOf(positive);
           if (index < 0)
             throw new Error(
-              `evaluation.fairness.positiveClass "${positive}" is not a class of ${pre.target.name} (${classes.join(', ')})`,
+              `evaluation.fairness.positiveClass "${positive}" is not a class of ${target.name} (${classes.join(', ')})`,
             );
           actualPositive = Array.from(scored.truth, (v) => v === index);
           predictedPositive = Array.from(scored.predictions, (v) => v === index);
@@ -226,10 +260,10 @@ export function createEvaluateActivities({ db, store }: ActivityDeps) {
       }
 
       let confusion: ReturnType<typeof classificationEvaluation>['confusion'] | undefined;
-      if (pre.target.task === 'regression') {
+      if (target.task === 'regression') {
         await putPlot('residuals', residualsSvg(scored.truth, scored.predictions));
       } else {
-        const report = classificationEvaluation(scored.truth, scored.probabilities!, pre.target.classes);
+        const report = classificationEvaluation(scored.truth, scored.probabilities!, target.classes);
         confusion = report.confusion;
         await putPlot('confusion_matrix', confusionMatrixSvg(report.confusion));
         await putPlot('calibration', calibrationSvg(report.curves.calibration.bins));
@@ -243,7 +277,7 @@ export function createEvaluateActivities({ db, store }: ActivityDeps) {
         gate.passed = false;
         gate.failures.push(...fairness.check.failures);
       }
-      const predictionReferenceKey = input.artifactKey.replace(/model\.json$/, 'prediction-reference.json');
+      const predictionReferenceKey = siblingKey(input.artifactKey, 'prediction-reference.json');
       await store.putJson(predictionReferenceKey, binReference(scored.predictions, 10));
       const reportKey = `${prefix}report.json`;
       await store.putJson(reportKey, {
@@ -252,6 +286,7 @@ export function createEvaluateActivities({ db, store }: ActivityDeps) {
         holdoutRows: holdout.length,
         metrics,
         baseline,
+        ...(baselineNote ? { baselineNote } : {}),
         gate,
         slices,
         fairness,

@@ -31,6 +31,7 @@ import { findModelVersion, findRegisteredModel, type ModelAlias, type ModelVersi
 // Started and signalled by their definitions (only their names and types are used here; nothing runs outside Temporal).
 import { deploymentChangedSignal, monitorWorkflow } from '../workflows/monitor';
 import { pipelineWorkflow } from '../workflows/pipeline';
+import { modelClasses } from '../inference/load';
 import { badInput, type ActivityDeps } from './deps';
 
 /**
@@ -127,8 +128,7 @@ export function createMonitorActivities({ db, store, temporal, workflowTaskQueue
         ? undefined
         : version.metrics.accuracy === undefined
           ? null
-          : ((await store.getJson<{ preprocessor: { target: { classes?: string[] } } }>(version.artifactKey))
-              .preprocessor.target.classes ?? []);
+          : await modelClasses(store, version.artifactKey);
     if (classes === null) return undefined;
     const quality = labelledQuality(labeled, classes);
     if (!quality || quality.labels < options.minLabels) return undefined;

@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { activityInfo, heartbeat, log } from '@temporalio/activity';
-import { InferenceSession } from 'onnxruntime-node';
+import { loadRunner } from '../inference/load';
+import type { ModelRunner } from '../inference/runner';
+import { signatureKey } from '../inference/load';
 import { lineChartSvg } from '../ml/plot';
 import { splitRows } from '../ml/split';
 import { findDatasetVersionRow } from '../store/datasets';
@@ -84,7 +86,7 @@ export function createPythonRunActivities({ db, store }: ActivityDeps) {
     const dir = `models/${input.modelName}/${runId}`;
     const modelKey = `${dir}/model.onnx`;
     await place(modelKey);
-    await store.putJson(`${dir}/${ONNX_SIGNATURE_FILE}`, signature);
+    await store.putJson(signatureKey(modelKey), signature);
     const version = await findDatasetVersionRow(db, input.datasetVersionId);
     const problem = await checkOnnxModel(store, modelKey, {
       task: input.params.task,
@@ -307,48 +309,35 @@ export function createPythonRunActivities({ db, store }: ActivityDeps) {
   };
 }
 
-/** The signature's file name, next to `model.onnx` (BYOM contract §2). */
-const ONNX_SIGNATURE_FILE = 'signature.json';
-
 /**
- * Whether an installed ONNX model can serve this pipeline: its signature parses, names the pipeline's target and task,
- * reads only columns the dataset has, and the model opens with the signature's inputs. The reason, or undefined.
+ * Whether an installed ONNX model can serve this pipeline: its signature parses and matches the model (the same checks
+ * and messages as evaluation and serving), it names the pipeline's target and task, and reads only columns the
+ * dataset has. The reason, or undefined.
  */
 async function checkOnnxModel(
   store: ActivityDeps['store'],
   modelKey: string,
   expected: { task: string; target: string; datasetColumns?: string[] },
 ): Promise<string | undefined> {
-  const dir = modelKey.slice(0, modelKey.lastIndexOf('/') + 1);
-  const signature = (await store.getJson<Record<string, unknown>>(dir + ONNX_SIGNATURE_FILE)) ?? {};
-  if (signature.format !== 'flywheel-onnx-v1')
-    return `signature.format must be "flywheel-onnx-v1" (got ${JSON.stringify(signature.format)})`;
-  if (signature.target !== expected.target)
-    return `signature.target is ${JSON.stringify(signature.target)} but the pipeline's training.target is "${expected.target}"`;
-  if (signature.task !== expected.task)
-    return `signature.task is ${JSON.stringify(signature.task)} but the pipeline's training.task is "${expected.task}"`;
-  const inputs = (signature.inputs ?? {}) as { layout?: string; name?: string; columns?: unknown[] };
-  const columns = (inputs.columns ?? []).map((c) =>
-    typeof c === 'string' ? c : String((c as { name?: unknown }).name),
-  );
-  if (!columns.length) return 'signature.inputs.columns must name the feature columns the model reads';
-  const absent = expected.datasetColumns ? columns.filter((c) => !expected.datasetColumns!.includes(c)) : [];
-  if (absent.length)
-    return `the model reads column(s) ${absent.map((c) => `"${c}"`).join(', ')} that the dataset lacks (it has: ${expected.datasetColumns!.join(', ')})`;
-  let session: InferenceSession;
+  let runner: ModelRunner;
   try {
-    session = await InferenceSession.create(await store.getBuffer(modelKey));
+    runner = await loadRunner(store, modelKey);
   } catch (error) {
-    return `the ONNX file does not load: ${(error as Error).message.split('\n')[0]}`;
+    return `the ONNX model cannot serve: ${(error as Error).message}`;
   }
   try {
-    const wanted = inputs.layout === 'tensor' ? [String(inputs.name)] : columns;
-    const unknown = wanted.filter((name) => !session.inputNames.includes(name));
-    if (unknown.length)
-      return `signature.inputs names ${unknown.map((n) => `"${n}"`).join(', ')} but the ONNX model's inputs are ${session.inputNames.map((n) => `"${n}"`).join(', ')}`;
+    if (runner.target.name !== expected.target)
+      return `signature.target is "${runner.target.name}" but the pipeline's training.target is "${expected.target}"`;
+    if (runner.target.task !== expected.task)
+      return `signature.task is "${runner.target.task}" but the pipeline's training.task is "${expected.task}"`;
+    const absent = expected.datasetColumns
+      ? runner.features.filter((f) => !expected.datasetColumns!.includes(f.name))
+      : [];
+    if (absent.length)
+      return `the model reads column(s) ${absent.map((f) => `"${f.name}"`).join(', ')} that the dataset lacks (it has: ${expected.datasetColumns!.join(', ')})`;
     return undefined;
   } finally {
-    await session.release();
+    runner.dispose();
   }
 }
 

@@ -32,6 +32,7 @@ import {
   type PredictionWindow,
 } from '../store/predictions';
 import { badInput, type ActivityDeps } from './deps';
+import { modelClasses } from '../inference/load';
 
 export { notifyServing, SERVING_CHANNEL, type AliasMoveResult } from '../store/registry';
 
@@ -316,10 +317,7 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
         const pairs = await labelsOfWindowPredictions(db, window, 100_000);
         const row = await findModelVersion(db, input.modelName, version);
         const classes =
-          model?.task === 'classification' && row?.artifactKey
-            ? ((await store.getJson<{ preprocessor: { target: { classes?: string[] } } }>(row.artifactKey)).preprocessor
-                .target.classes ?? [])
-            : undefined;
+          model?.task === 'classification' && row?.artifactKey ? await modelClasses(store, row.artifactKey) : undefined;
         const quality = labelledQuality(pairs, classes);
         const metric = quality ? { name: quality.name, value: quality.value } : null;
         out.push({ version, requests: served + errors, errors, labels: pairs.length, metric });

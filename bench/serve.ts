@@ -78,6 +78,7 @@ import { sql } from 'drizzle-orm';
 import { loadPipelineConfig } from '../config/pipeline';
 import { predict } from '../serving/app';
 import { ServedModels, type LoadedModel } from '../serving/models';
+import { TfjsRunner } from '../inference/tfjs';
 import { closeDb, connectDb, type Db } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig, PROJECT_ROOT } from '../config/env';
@@ -237,7 +238,7 @@ function loadInstances(csvPath: string, served: LoadedModel, count: number): Ins
     .split('\n')
     .filter((l) => l.length > 0);
   const header = lines[0]!.split(',');
-  const pre = served.preprocessor;
+  const pre = tfjsOf(served).preprocessor;
   const numeric = new Set(pre.numeric.map((n) => n.name));
   const categorical = new Set(pre.categorical.map((c) => c.name));
   const body = lines.slice(1);
@@ -265,8 +266,15 @@ interface PeerLayer {
 }
 
 /** The served network's dense layers, for the peer. */
+/** The served TF.js model: the peer rebuilds its network, so the bench needs one. */
+function tfjsOf(served: LoadedModel): TfjsRunner {
+  if (!(served.runner instanceof TfjsRunner))
+    throw new Error(`${served.name} v${served.version} is an ONNX model; the serving bench compares TF.js networks`);
+  return served.runner;
+}
+
 function denseLayers(served: LoadedModel): PeerLayer[] {
-  return served.model.layers.map((layer) => {
+  return tfjsOf(served).model.layers.map((layer) => {
     const [kernel, bias] = layer.getWeights();
     const activation = String((layer.getConfig() as { activation?: unknown }).activation ?? 'linear');
     if (!kernel || !bias || kernel.shape.length !== 2)
@@ -457,23 +465,25 @@ try {
     Array.from({ length: BATCH }, (_, i) => instances[(k * BATCH + i) % instances.length]!),
   );
 
-  const inProcess = (rowsPerCall: number): { rowsPerS: number; callsPerS: number; usPerCall: number } => {
+  const inProcess = async (
+    rowsPerCall: number,
+  ): Promise<{ rowsPerS: number; callsPerS: number; usPerCall: number }> => {
     const calls = rowsPerCall === 1 ? instances.map((row) => [row]) : batches;
     let i = 0;
     const warmEnd = performance.now() + 500;
-    while (performance.now() < warmEnd) predict(models, served, calls[i++ % calls.length]!);
+    while (performance.now() < warmEnd) await predict(served, calls[i++ % calls.length]!);
     let n = 0;
     const started = performance.now();
     const end = started + INPROC_S * 1000;
     while (performance.now() < end) {
-      for (let k = 0; k < 16; k++) predict(models, served, calls[i++ % calls.length]!);
+      for (let k = 0; k < 16; k++) await predict(served, calls[i++ % calls.length]!);
       n += 16;
     }
     const seconds = (performance.now() - started) / 1000;
     return { rowsPerS: (n * rowsPerCall) / seconds, callsPerS: n / seconds, usPerCall: (1e6 * seconds) / n };
   };
-  const inSingle = inProcess(1);
-  const inBatch = inProcess(BATCH);
+  const inSingle = await inProcess(1);
+  const inBatch = await inProcess(BATCH);
   console.error(
     `  in-process predict: single rows ${fmt(inSingle.rowsPerS)} rows/s (${inSingle.usPerCall.toFixed(0)} µs/call); ${BATCH}-row batches ${fmt(inBatch.rowsPerS)} rows/s (${inBatch.usPerCall.toFixed(0)} µs/call)`,
   );
@@ -483,7 +493,7 @@ try {
   const modelFile = join(tempDir, 'model.json');
   writeFileSync(
     modelFile,
-    JSON.stringify({ name: entry.name, version: served.version, preprocessor: served.preprocessor, layers }),
+    JSON.stringify({ name: entry.name, version: served.version, preprocessor: tfjsOf(served).preprocessor, layers }),
   );
   const peerPort = await freePort();
   const peer = spawn(
@@ -510,7 +520,7 @@ try {
     throw new Error(`flywheel /predict answered ${viaFlywheel.status}: ${JSON.stringify(viaFlywheel.json)}`);
   if (viaPeer.status !== 200)
     throw new Error(`peer /predict answered ${viaPeer.status}: ${JSON.stringify(viaPeer.json)}`);
-  const local = predict(models, served, sample).values as number[];
+  const local = (await predict(served, sample)).values as number[];
   const fromFlywheel = viaFlywheel.json.predictions as number[];
   const fromPeer = viaPeer.json.predictions as number[];
   let maxRelDiff = 0;

@@ -28,7 +28,7 @@ export interface InputMetadata {
 }
 
 /** A part of an encoded batch: `rows × width` values of one model input, row-major. */
-export type EncodedPart = Float32Array | Float64Array | BigInt64Array | string[];
+export type EncodedPart = Float32Array | Float64Array | Int32Array | BigInt64Array | string[];
 
 /** Rows encoded for one runner (one part per model input); requests' encodings concatenate into one batch. */
 export interface EncodedRows {
@@ -48,6 +48,8 @@ export interface ModelRunner {
   readonly width: number;
   /** The inputs a v2 client sends: per feature for TF.js, the ONNX model's own inputs for ONNX. */
   readonly inputMetadata: readonly InputMetadata[];
+  /** A model fed one [N, width] tensor: its name and the features along its second axis (ONNX tensor layout). */
+  readonly tensorInput?: { name: string; columns: string[] };
   /**
    * Validates and encodes request instances; throws `FeatureError` naming the field (`instances[3].plan`). Every
    * feature must be present; unknown fields (other than the target) are refused.
@@ -70,9 +72,9 @@ export function concatEncoded(batch: EncodedRows[]): EncodedRows {
     const pieces = batch.map((e) => e.parts[k]!);
     if (Array.isArray(first)) return (pieces as string[][]).flat();
     const length = pieces.reduce((sum, p) => sum + p.length, 0);
-    const out = new (first.constructor as new (n: number) => Float32Array | Float64Array | BigInt64Array)(length);
+    const out = new (first.constructor as new (n: number) => Exclude<EncodedPart, string[]>)(length);
     let offset = 0;
-    for (const piece of pieces as (Float32Array | Float64Array | BigInt64Array)[]) {
+    for (const piece of pieces as Exclude<EncodedPart, string[]>[]) {
       (out as Float32Array).set(piece as Float32Array, offset);
       offset += piece.length;
     }
@@ -106,3 +108,15 @@ export function siblingKey(artifactKey: string, name: string): string {
 }
 
 export const isOnnxKey = (artifactKey: string) => artifactKey.toLowerCase().endsWith('.onnx');
+
+/** A model answered NaN or ±Infinity for a request: serving answers 500 naming the version, and logs no prediction. */
+export class NonFiniteOutputError extends Error {
+  constructor(
+    readonly modelName: string,
+    readonly modelVersion: number,
+    detail: string,
+  ) {
+    super(`${modelName} v${modelVersion} answered a non-finite prediction: ${detail}`);
+    this.name = 'NonFiniteOutputError';
+  }
+}

@@ -1,4 +1,4 @@
-/** The signature written next to every ONNX model (flywheel-onnx-v1): its features, target and output, checked by zod. */
+/** The signature written next to every ONNX model (flywheel-onnx-v1): features, target and output, checked by zod. */
 import { z } from 'zod';
 
 export const ONNX_FORMAT = 'flywheel-onnx-v1';
@@ -47,9 +47,7 @@ export const signatureSchema = z
     /** The dataset column evaluation scores against. */
     target: columnName,
     /** Classification only: labels in the order of the model's output columns (numbers are read as their text). */
-    classes: z
-      .array(z.union([z.string(), z.number()]).transform(String))
-      .optional(),
+    classes: z.array(z.union([z.string(), z.number()]).transform(String)).optional(),
     inputs: z.discriminatedUnion('layout', [tensorInputs, columnsInputs], {
       errorMap: (issue, ctx) =>
         issue.code === 'invalid_union_discriminator'
@@ -114,7 +112,10 @@ export type Signature = Omit<RawSignature, 'inputs' | 'output' | 'classes'> & {
 };
 
 const fieldOf = (path: (string | number)[]) =>
-  path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${part}` : part), '');
+  path.reduce<string>(
+    (out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${part}` : part),
+    '',
+  );
 
 /** Validates a signature (parsed JSON); throws `SignatureError` naming the first bad field and where it came from. */
 export function parseSignature(value: unknown, source = 'signature.json'): Signature {
@@ -128,12 +129,14 @@ export function parseSignature(value: unknown, source = 'signature.json'): Signa
         : issue.message;
     throw new SignatureError(`${source}: ${field}: ${message}`, field);
   }
-  const raw = parsed.data;
-  const columns = raw.inputs.columns.map((c): SignatureColumn => (typeof c === 'string' ? { name: c, type: 'numeric' } : c));
-  const kind = raw.output?.kind ?? (raw.task === 'regression' ? 'value' : 'probabilities');
+  const { inputs, output, ...rest } = parsed.data;
+  const columns = inputs.columns.map((c): SignatureColumn =>
+    typeof c === 'string' ? { name: c, type: 'numeric' } : c,
+  );
+  const kind = output?.kind ?? (rest.task === 'regression' ? 'value' : 'probabilities');
   return {
-    ...raw,
-    inputs: raw.inputs.layout === 'tensor' ? { ...raw.inputs, columns } : { layout: 'columns', columns },
-    ...(raw.output ? { output: { name: raw.output.name, kind } } : {}),
+    ...rest,
+    inputs: inputs.layout === 'tensor' ? { ...inputs, columns } : { layout: 'columns', columns },
+    ...(output ? { output: { name: output.name, kind } } : {}),
   };
 }

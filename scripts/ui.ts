@@ -26,7 +26,8 @@ function sourceFiles(dir: string): string[] {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (path !== UI_DIST && entry.name !== 'node_modules' && !entry.name.startsWith('dist')) files.push(...sourceFiles(path));
+      if (path !== UI_DIST && entry.name !== 'node_modules' && !entry.name.startsWith('dist'))
+        files.push(...sourceFiles(path));
     } else files.push(path);
   }
   return files;
@@ -71,19 +72,36 @@ async function build(options: { force?: boolean; log?: (line: string) => void })
   const scratch = `${UI_DIST}-build-${process.pid}`;
   options.log?.('building the web UI (vite build web/) …');
   const started = Date.now();
-  await new Promise<void>((resolve, reject) =>
-    execFile(
-      process.execPath,
-      [VITE, 'build', '--config', join(WEB_DIR, 'vite.config.ts'), '--outDir', scratch, '--emptyOutDir', '--logLevel', 'warn'],
-      { cwd: WEB_DIR, maxBuffer: 16 * 1024 * 1024, timeout: 300_000 },
-      (error, _stdout, stderr) =>
-        error ? reject(new UiBuildError(`vite build of web/ failed: ${stderr || error.message}`)) : resolve(),
-    ),
-  );
+  try {
+    await new Promise<void>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [
+          VITE,
+          'build',
+          '--config',
+          join(WEB_DIR, 'vite.config.ts'),
+          '--outDir',
+          scratch,
+          '--emptyOutDir',
+          '--logLevel',
+          'warn',
+        ],
+        { cwd: WEB_DIR, maxBuffer: 16 * 1024 * 1024, timeout: 300_000 },
+        (error, _stdout, stderr) =>
+          error ? reject(new UiBuildError(`vite build of web/ failed: ${stderr || error.message}`)) : resolve(),
+      ),
+    );
+  } catch (error) {
+    rmSync(scratch, { recursive: true, force: true });
+    throw error;
+  }
   writeFileSync(join(scratch, HASH_FILE), `${wanted}\n`);
   rmSync(UI_DIST, { recursive: true, force: true });
   renameSync(scratch, UI_DIST);
-  options.log?.(`built the web UI in ${((Date.now() - started) / 1000).toFixed(1)} s → ${relative(PROJECT_ROOT, UI_DIST)}`);
+  options.log?.(
+    `built the web UI in ${((Date.now() - started) / 1000).toFixed(1)} s → ${relative(PROJECT_ROOT, UI_DIST)}`,
+  );
   return UI_DIST;
 }
 

@@ -40,7 +40,12 @@ export function mountUi(app: Hono, options: { dist?: string; build?: boolean } =
     } catch (error) {
       throw new ApiError('TEMPORARILY_UNAVAILABLE', (error as Error).message);
     }
-    const relative = decodeURIComponent(c.req.path.slice('/ui/'.length));
+    let relative: string;
+    try {
+      relative = decodeURIComponent(c.req.path.slice('/ui/'.length));
+    } catch {
+      throw new ApiError('ENDPOINT_NOT_FOUND', `no file ${c.req.path} in the web UI`);
+    }
     const file = normalize(join(dist, relative));
     const inside = file === dist || file.startsWith(dist + sep);
     const isFile = inside && relative !== '' && existsSync(file) && statSync(file).isFile();

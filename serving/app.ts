@@ -5,14 +5,15 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApiError } from '../config/errors';
+import { NonFiniteOutputError } from '../inference/runner';
+import { SignatureError } from '../inference/signature';
 import { FeatureError } from '../ml/preprocess';
 import { PredictBatcher, predictNow, type Prediction } from './batcher';
 import type { Choice, LoadedModel, ServedModels } from './models';
 import { LookupError, withOnlineFeatures } from './onlineFeatures';
 import type { PredictionLog } from './predictionLog';
 
-const modelInputs = (served: LoadedModel) =>
-  new Set([...served.preprocessor.numeric.map((n) => n.name), ...served.preprocessor.categorical.map((c) => c.name)]);
+const modelInputs = (served: LoadedModel) => new Set(served.runner.features.map((f) => f.name));
 
 export class HttpError extends Error {
   constructor(
@@ -194,24 +195,64 @@ function send(response: ServerResponse, status: number, body: unknown): void {
 }
 
 /** One request predicted in-process, without batching (the benchmark's limit). */
-export function predict(models: ServedModels, served: LoadedModel, instances: Record<string, unknown>[]): Prediction {
-  return predictNow(models.tf!, served, instances);
+export function predict(served: LoadedModel, instances: Record<string, unknown>[]): Promise<Prediction> {
+  return predictNow(served, instances);
 }
 
-/** OIP v2 inputs are columns ({name, shape, datatype, data}); turn them into per-row instances. */
-export function instancesFromV2(body: unknown): Record<string, unknown>[] {
+/** A model's one [N, width] input (an ONNX model's tensor layout) and the feature columns along its second axis. */
+export interface TensorInput {
+  name: string;
+  columns: string[];
+}
+
+/**
+ * A whole [N, width] tensor input as per-feature columns: `data` flat (row-major, as OIP v2 sends it) or nested
+ * rows.
+ */
+function tensorColumns(i: number, tensor: TensorInput, input: { shape?: unknown; data: unknown[] }) {
+  const width = tensor.columns.length;
+  const nested = input.data.length > 0 && Array.isArray(input.data[0]);
+  const flat = nested ? (input.data as unknown[][]).flat() : input.data;
+  const shape = input.shape;
+  const declared = Array.isArray(shape) && shape.length === 2 && shape[1] === width;
+  if (!declared && !nested)
+    throw new HttpError(
+      400,
+      `inputs[${i}].shape (${tensor.name}): expected [rows, ${width}] (${tensor.columns.join(', ')})`,
+    );
+  if (
+    flat.length % width !== 0 ||
+    (nested && (input.data as unknown[][]).some((r) => !Array.isArray(r) || r.length !== width))
+  )
+    throw new HttpError(
+      400,
+      `inputs[${i}].data (${tensor.name}): expected rows of ${width} values (${tensor.columns.join(', ')})`,
+    );
+  const rows = flat.length / width;
+  return tensor.columns.map((name, k) => ({ name, data: Array.from({ length: rows }, (_, r) => flat[r * width + k]) }));
+}
+
+/**
+ * OIP v2 inputs are columns ({name, shape, datatype, data}); turn them into per-row instances. An input named as one
+ * of `tensors` may carry all its features at once ([N, width]).
+ */
+export function instancesFromV2(body: unknown, tensors: TensorInput[] = []): Record<string, unknown>[] {
   const inputs = (body as { inputs?: unknown })?.inputs;
   if (!Array.isArray(inputs) || inputs.length === 0)
     throw new HttpError(400, 'inputs: expected a non-empty array of {name, shape, datatype, data}');
   let rows: number | undefined;
-  const columns = inputs.map((input, i) => {
-    const { name, data } = (input ?? {}) as { name?: unknown; data?: unknown };
+  const columns = inputs.flatMap((input, i) => {
+    const { name, data, shape } = (input ?? {}) as { name?: unknown; data?: unknown; shape?: unknown };
     if (typeof name !== 'string') throw new HttpError(400, `inputs[${i}].name: expected a string`);
     if (!Array.isArray(data)) throw new HttpError(400, `inputs[${i}].data (${name}): expected an array`);
-    if (rows !== undefined && data.length !== rows)
-      throw new HttpError(400, `inputs[${i}].data (${name}): has ${data.length} values, inputs[0] has ${rows}`);
-    rows = data.length;
-    return { name, data: data as unknown[] };
+    const tensor = tensors.find((t) => t.name === name);
+    const parts = tensor ? tensorColumns(i, tensor, { shape, data }) : [{ name, data: data as unknown[] }];
+    for (const part of parts) {
+      if (rows !== undefined && part.data.length !== rows)
+        throw new HttpError(400, `inputs[${i}].data (${name}): has ${part.data.length} values, inputs[0] has ${rows}`);
+      rows = part.data.length;
+    }
+    return parts;
   });
   if (!rows) throw new HttpError(400, 'inputs: no rows');
   if (rows > MAX_INSTANCES) throw new HttpError(413, `at most ${MAX_INSTANCES} rows per request`);
@@ -227,7 +268,7 @@ export function instancesFromPredict(body: unknown): Record<string, unknown>[] {
 }
 
 export function createServingHandler(models: ServedModels, predictionLog: PredictionLog) {
-  const batcher = new PredictBatcher(() => models.tf!);
+  const batcher = new PredictBatcher();
 
   async function resolveModel(name: string, version: string | undefined, key: string): Promise<Choice> {
     if (version !== undefined) {
@@ -261,7 +302,8 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
   ) {
     const { served, shadow } = choice;
     context.version = served.version;
-    checkInstanceValues(new Set(served.preprocessor.numeric.map((n) => n.name)), request, where);
+    const numeric = served.runner.features.filter((f) => f.kind === 'numeric').map((f) => f.name);
+    checkInstanceValues(new Set(numeric), request, where);
     const instances = served.featureViews
       ? await withOnlineFeatures(models.db, served.featureViews, modelInputs(served), request)
       : request;
@@ -353,17 +395,14 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       context.model = name;
       if (method === 'GET' && !match[3]) {
         const { served } = await resolveModel(name, match[2], requestId);
-        const pre = served.preprocessor;
+        const { runner } = served;
         return send(response, 200, {
           name,
           versions: [String(served.version)],
-          platform: `tfjs-${models.backend}`,
-          inputs: [
-            ...pre.numeric.map((n) => ({ name: n.name, datatype: 'FP32', shape: [-1] })),
-            ...pre.categorical.map((c) => ({ name: c.name, datatype: 'BYTES', shape: [-1] })),
-          ],
+          platform: runner.platform,
+          inputs: runner.inputMetadata,
           outputs: [
-            { name: pre.target.name, datatype: pre.target.task === 'regression' ? 'FP32' : 'BYTES', shape: [-1] },
+            { name: runner.target.name, datatype: runner.target.task === 'regression' ? 'FP32' : 'BYTES', shape: [-1] },
           ],
         });
       }
@@ -382,13 +421,18 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
               : id;
         const choice = await resolveModel(name, match[2], key);
         if (id.length > MAX_REQUEST_ID) throw new HttpError(400, `id: at most ${MAX_REQUEST_ID} characters`);
-        const instances = instancesFromV2(body);
+        // A tensor input of either side of a rollout is understood, so a split between formats needs no client change.
+        const route = models.route(name);
+        const tensors = [choice.served, choice.shadow, route?.base, route?.candidate].flatMap((m) =>
+          m?.runner.tensorInput ? [m.runner.tensorInput] : [],
+        );
+        const instances = instancesFromV2(body, tensors);
         const prediction = await runAndLog(choice, instances, id, context, (row, key) =>
           key === undefined ? `row ${row}` : `input "${key}", row ${row}`,
         );
         const outputs = [
           {
-            name: choice.served.preprocessor.target.name,
+            name: choice.served.runner.target.name,
             shape: [prediction.values.length],
             datatype: typeof prediction.values[0] === 'number' ? 'FP32' : 'BYTES',
             data: prediction.values,
@@ -487,6 +531,18 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       if (error instanceof FeatureError) {
         if (scored) predictionLog.addError(context.model, 422, error.message, context.version);
         return send(response, 422, { error: error.message, field: error.field });
+      }
+      if (error instanceof SignatureError) {
+        // A registered model that does not fit its signature: the server's fault, said plainly.
+        console.error(`serving: ${error.message}`);
+        if (scored) predictionLog.addError(context.model, 500, error.message, context.version);
+        return send(response, 500, { error: error.message, field: error.field });
+      }
+      if (error instanceof NonFiniteOutputError) {
+        // The model's fault, not the caller's: an error in the monitor's rate, never a NaN logged as a prediction.
+        console.error(`serving: ${error.message}`);
+        if (scored) predictionLog.addError(context.model, 500, error.message, context.version);
+        return send(response, 500, { error: error.message });
       }
       console.error('serving error', error);
       if (scored)

@@ -1,8 +1,8 @@
 /**
- * The models a serving process answers with: one per deployment, swapped atomically when its alias moves, plus the
- * candidate of a rollout's traffic route. Reloads on a Postgres NOTIFY from alias moves and route changes (and polls).
+ * The models a serving process answers with (TF.js or ONNX, behind one runner interface): one per deployment, swapped
+ * atomically when its alias moves, plus the candidate of a rollout's traffic route. Reloads on a Postgres NOTIFY from
+ * alias moves and route changes (and polls).
  */
-import type { LayersModel } from '@tensorflow/tfjs';
 import { servedView, type ServedFeatureView } from '../features/sql';
 import type pg from 'pg';
 import { ApiError } from '../config/errors';
@@ -13,16 +13,16 @@ import { activeTokenHashes, hashToken } from '../store/tokens';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
 import { loadTf, type TfModule } from '../training/backend';
-import { deserializeModel, disposeModel, type ModelArtifact } from '../training/model';
+import { loadRunner } from '../inference/load';
+import type { ModelRunner } from '../inference/runner';
 import { unitHash } from '../ml/hash';
-import type { Preprocessor } from '../ml/preprocess';
 
 export interface LoadedModel {
   name: string;
   version: number;
   alias: string;
-  model: LayersModel;
-  preprocessor: Preprocessor;
+  /** The model, TF.js or ONNX: its features, target and predictions. */
+  runner: ModelRunner;
   /** Feature views to look inputs up in (a model trained on a feature-built table). */
   featureViews?: ServedFeatureView[];
 }
@@ -51,6 +51,7 @@ export class ServedModels {
   private listener?: pg.PoolClient;
   private dirty = false;
   private readonly byVersion = new Map<string, LoadedModel>();
+  private readonly loading = new Map<string, Promise<LoadedModel | undefined>>();
   private readonly failed = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   private relisten?: NodeJS.Timeout;
@@ -190,11 +191,19 @@ export class ServedModels {
     const key = `${name}:${version}`;
     const cached = this.byVersion.get(key);
     if (cached) return cached;
-    const row = await findModelVersion(this.db, name, version);
-    if (!row) return undefined;
-    const loaded = await this.load(name, version, 'version', row.artifactKey, row.params);
-    this.remember(loaded);
-    return loaded;
+    // Concurrent first requests for one version share its load (one ONNX session, one TF.js model).
+    let loading = this.loading.get(key);
+    if (!loading) {
+      loading = (async () => {
+        const row = await findModelVersion(this.db, name, version);
+        if (!row) return undefined;
+        const loaded = await this.load(name, version, 'version', row.artifactKey, row.params);
+        this.remember(loaded);
+        return loaded;
+      })().finally(() => this.loading.delete(key));
+      this.loading.set(key, loading);
+    }
+    return loading;
   }
 
   /** Caches a version by number; past `MAX_CACHED`, the oldest not in use is freed (after its requests finish). */
@@ -204,13 +213,13 @@ export class ServedModels {
     this.byVersion.set(key, loaded);
     const inUse = (m: LoadedModel) =>
       [...this.byName.values(), ...[...this.routes.values()].flatMap((r) => [r.base, r.candidate])].some(
-        (u) => u.model === m.model,
+        (u) => u.runner === m.runner,
       );
     for (const [oldKey, old] of this.byVersion) {
       if (this.byVersion.size <= MAX_CACHED) break;
       if (oldKey === key || inUse(old)) continue;
       this.byVersion.delete(oldKey);
-      setTimeout(() => disposeModel(old.model), 30_000).unref();
+      setTimeout(() => old.runner.dispose(), 30_000).unref();
     }
   }
 
@@ -303,14 +312,13 @@ export class ServedModels {
     params: Record<string, unknown>,
   ): Promise<LoadedModel> {
     if (!artifactKey) throw new Error(`v${version} was registered from an outside source and has no Flywheel artifact`);
-    const artifact = await this.store.getJson<ModelArtifact>(artifactKey);
+    const runner = await loadRunner(this.store, artifactKey, { tf: this.tf, backend: this.backend });
     const featureViews = params.featureViews as ServedFeatureView[] | undefined;
     return {
       name,
       version,
       alias,
-      model: await deserializeModel(this.tf!, artifact),
-      preprocessor: artifact.preprocessor,
+      runner,
       ...(featureViews?.length ? { featureViews } : {}),
     };
   }

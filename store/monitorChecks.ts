@@ -55,7 +55,9 @@ export async function listMonitorChecks(
     .where(
       and(
         eq(monitorChecks.modelName, filter.modelName),
-        filter.monitorWorkflowId === undefined ? undefined : eq(monitorChecks.monitorWorkflowId, filter.monitorWorkflowId),
+        filter.monitorWorkflowId === undefined
+          ? undefined
+          : eq(monitorChecks.monitorWorkflowId, filter.monitorWorkflowId),
       ),
     )
     .orderBy(desc(monitorChecks.windowEnd))

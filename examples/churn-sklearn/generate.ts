@@ -39,7 +39,9 @@ export function churnCsv({ rows, seed, priceShift = 0 }: ChurnOptions): string {
       0.35 * calls +
       0.3 * paperless;
     const churned = random() < 1 / (1 + Math.exp(-logit)) ? 'yes' : 'no';
-    lines.push(`C${String(i).padStart(6, '0')},${tenure},${charges},${calls},${contract},${internet},${paperless},${churned}`);
+    lines.push(
+      `C${String(i).padStart(6, '0')},${tenure},${charges},${calls},${contract},${internet},${paperless},${churned}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -10,9 +10,10 @@ def fit(ctx):
     p = ctx.params
     x, y = (torch.from_numpy(a).float().to(ctx.device) for a in ctx.xy("train"))
     xv, yv = (torch.from_numpy(a).float().to(ctx.device) for a in ctx.xy("validation"))
-    mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
-    model = nn.Sequential(nn.Linear(x.shape[1], p["hidden"]), nn.ReLU(), nn.Linear(p["hidden"], 1))
-    net = nn.Sequential(Standardise(mean, std), model).to(ctx.device)
+    # Inputs standardised and the output scaled back to units inside the network: the ONNX model takes raw features.
+    scale_in = Affine(-x.mean(0) / x.std(0).clamp_min(1e-6), 1 / x.std(0).clamp_min(1e-6))
+    hidden = nn.Sequential(nn.Linear(x.shape[1], p["hidden"]), nn.ReLU(), nn.Linear(p["hidden"], 1))
+    net = nn.Sequential(scale_in, hidden, Affine(y.mean(), y.std())).to(ctx.device)
     opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
     if (saved := ctx.load_checkpoint()) is not None:
         net.load_state_dict(saved[1]["net"]), opt.load_state_dict(saved[1]["opt"])
@@ -29,10 +30,10 @@ def fit(ctx):
     ctx.save_model(*flywheel.onnx.from_torch(net, ctx, kind="value"))
 
 
-class Standardise(nn.Module):
-    def __init__(self, mean, std):
+class Affine(nn.Module):
+    def __init__(self, shift, scale):
         super().__init__()
-        self.register_buffer("mean", mean), self.register_buffer("std", std)
+        self.register_buffer("shift", shift), self.register_buffer("scale", scale)
 
     def forward(self, x):
-        return (x - self.mean) / self.std
+        return x * self.scale + self.shift

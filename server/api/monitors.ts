@@ -25,7 +25,12 @@ export const monitorRoutes: RouteSpec[] = [
     params: z.object({ name: z.string().min(1) }).strict(),
     query: z
       .object({
-        monitor: z.string().min(1).max(400).optional().describe("one monitor's workflow id; @default all of the model's"),
+        monitor: z
+          .string()
+          .min(1)
+          .max(400)
+          .optional()
+          .describe("one monitor's workflow id; @default all of the model's"),
         limit: z.coerce.number().int().min(1).max(5000).optional().describe('the newest this many. @default 500'),
       })
       .strict(),

@@ -3,7 +3,6 @@
  * was scheduled, started (queue wait = started − scheduled) and closed (run time = closed − started), per stage.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { z } from 'zod';
 import { notFound } from '../../config/errors';
 import { uiLink } from '../../storage/pipelines';
@@ -27,16 +26,22 @@ interface TimelineStep {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Attributes = Record<string, any>;
 
+/** A protobuf Timestamp: `seconds` a Long in histories from the server (a number in tests). */
+type Timestamp = { seconds?: number | { toString(): string } | null; nanos?: number | null };
+
 type HistoryEvent = {
-  eventId?: { toString(): string } | null;
-  eventTime?: Parameters<typeof optionalTsToMs>[0];
+  eventId?: { toString(): string } | number | null;
+  eventTime?: Timestamp | null;
   [attributes: string]: unknown;
 };
+
+const millis = (ts: Timestamp | null | undefined): number | null =>
+  ts ? Number(String(ts.seconds ?? 0)) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6) : null;
 
 /** Folds the history's activity and child-workflow events into one step per scheduled activity or started child. */
 export function timelineOf(events: HistoryEvent[]): TimelineStep[] {
   const steps = new Map<string, TimelineStep>();
-  const at = (event: HistoryEvent) => optionalTsToMs(event.eventTime) ?? null;
+  const at = (event: HistoryEvent) => millis(event.eventTime);
   const close = (id: unknown, event: HistoryEvent, status: TimelineStep['status']) => {
     const step = steps.get(String(id));
     if (step) Object.assign(step, { closedAt: at(event), status });
@@ -118,10 +123,7 @@ export const timelineRoutes: RouteSpec[] = [
         throw error;
       });
       if (description.type !== pipelineWorkflow.name) throw notFound(`pipeline ${params.workflowId}`);
-      const [stages, history] = await Promise.all([
-        handle.query(progressQuery).catch(() => []),
-        handle.fetchHistory(),
-      ]);
+      const [stages, history] = await Promise.all([handle.query(progressQuery).catch(() => []), handle.fetchHistory()]);
       return {
         workflowId: params.workflowId,
         status: statusName(description.status.name),

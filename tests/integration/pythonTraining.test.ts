@@ -132,7 +132,7 @@ describe('Python training steps', () => {
     const result = await (await harness.runPipeline(config)).result;
     expect(result.backend).toBe('python-cpu');
     expect(result.trainingQueue).toBe(harness.queues.trainPythonCpu);
-    expect(result.metrics.auc).toBeGreaterThan(0.7);
+    expect(result.metrics.roc_auc).toBeGreaterThan(0.7);
     expect(result.model?.version).toBe(1);
     expect(result.deployment?.alias).toBe('champion');
 
@@ -177,7 +177,7 @@ describe('Python training steps', () => {
     const config = example('demand-torch', demandSource);
     const withEpochs = parsePipelineConfig({
       ...config,
-      training: { ...config.training, params: { ...config.training.params, epochs: 4 } },
+      training: { ...config.training, params: { ...config.training.params, epochs: 6, batch_size: 64 } },
       evaluation: { gates: [{ metric: 'r2', min: 0 }] },
     });
     const result = await (await harness.runPipeline(withEpochs)).result;
@@ -254,7 +254,7 @@ describe('Python training steps', () => {
     expect(missing).toMatch(/nope\.py/);
     expect(missing).toMatch(/EntrypointError|not found|no such/i);
     const nothing = await failureOf((await harness.runPipeline(fixture('steps.py:saves_nothing', {}))).result);
-    expect(nothing).toMatch(/no model/i);
+    expect(nothing).toMatch(/returned without saving a model: call ctx\.save_model/);
   });
 });
 
@@ -276,12 +276,16 @@ describe('an imported ONNX model', () => {
       signature: signatureFile,
       data: churnSource,
     });
-    const gated = parsePipelineConfig({ ...config, evaluation: { gates: [{ metric: 'auc', min: 0.7 }] } }, 'import', {
-      keepConfigDir: true,
-    });
+    const gated = parsePipelineConfig(
+      { ...config, evaluation: { gates: [{ metric: 'roc_auc', min: 0.7 }] } },
+      'import',
+      {
+        keepConfigDir: true,
+      },
+    );
     const result = await (await harness.runPipeline(gated)).result;
     expect(result.backend).toBe('onnx-import');
-    expect(result.metrics.auc).toBeCloseTo(original.metrics.auc!, 6);
+    expect(result.metrics.roc_auc).toBeCloseTo(original.metrics.roc_auc!, 6);
     expect(result.model?.version).toBe(1);
     const [run] = await db.select().from(runs).where(eq(runs.id, result.runId));
     expect((run!.tags as Record<string, string>)['flywheel.source']).toBe('imported');

@@ -10,23 +10,29 @@ import {
   parseJsonBody,
   SERVER_LIMITS,
 } from '../../serving/app';
+import type { LayersModel } from '@tensorflow/tfjs';
+import { TfjsRunner } from '../../inference/tfjs';
 import type { ServedModels } from '../../serving/models';
+import type { TfModule } from '../../training/backend';
 import type { PredictionLog } from '../../serving/predictionLog';
 
 /** A served regression model over `price` and `store_id` whose network answers 0, and a log that keeps what it gets. */
 function fakeServing() {
+  const tf = {
+    tidy: <T>(work: () => T) => work(),
+    tensor2d: (data: Float32Array, shape: number[]) => ({ data, shape }),
+  } as unknown as TfModule;
+  const network = { predict: (input: { shape: number[] }) => ({ dataSync: () => new Float32Array(input.shape[0]!) }) };
   const served = {
     name: 'demand',
     version: 1,
-    preprocessor: {
+    runner: new TfjsRunner(tf, network as unknown as LayersModel, {
       numeric: [{ name: 'price', mean: 10, std: 2 }],
       categorical: [{ name: 'store_id', vocabulary: ['S1', 'S2'] }],
       target: { name: 'units', task: 'regression', mean: 5, std: 1 },
-    },
-    model: { predict: (input: { shape: number[] }) => ({ dataSync: () => new Float32Array(input.shape[0]!) }) },
+    }),
   };
   const models = {
-    tf: { tidy: <T>(work: () => T) => work(), tensor2d: (data: Float32Array, shape: number[]) => ({ data, shape }) },
     list: () => [served],
     route: () => undefined,
     refuseKey: () => undefined,

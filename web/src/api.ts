@@ -22,7 +22,11 @@ export function setToken(token: string | null): void {
 async function failureOf(response: Response): Promise<ApiFailure> {
   const text = await response.text();
   try {
-    const body = JSON.parse(text) as { error?: { code?: string; message?: string }; error_code?: string; message?: string };
+    const body = JSON.parse(text) as {
+      error?: { code?: string; message?: string };
+      error_code?: string;
+      message?: string;
+    };
     const code = body.error?.code ?? body.error_code ?? `HTTP_${response.status}`;
     return new ApiFailure(response.status, code, body.error?.message ?? body.message ?? text);
   } catch {
@@ -64,7 +68,8 @@ export async function download(path: string, fileName: string): Promise<void> {
 
 export const q = (params: Record<string, string | number | undefined | null>) => {
   const search = new URLSearchParams();
-  for (const [key, value] of Object.entries(params)) if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
+  for (const [key, value] of Object.entries(params))
+    if (value !== undefined && value !== null && value !== '') search.set(key, String(value));
   const text = search.toString();
   return text ? `?${text}` : '';
 };

@@ -96,7 +96,11 @@ function App() {
           Flywheel
         </a>
         {AREAS.map(([key, title]) => (
-          <a key={key} href={href([key])} className={area === key || (key === 'runs' && area === 'compare') ? 'active' : ''}>
+          <a
+            key={key}
+            href={href([key])}
+            className={area === key || (key === 'runs' && area === 'compare') ? 'active' : ''}
+          >
             {title}
           </a>
         ))}

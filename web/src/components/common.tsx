@@ -43,14 +43,32 @@ export function Loading({ what }: { what: string }) {
 }
 
 /** Renders the error, a loading line, or the children with the data. */
-export function Show<T>({ loaded, what, children }: { loaded: Loaded<T>; what: string; children: (data: T) => ReactNode }) {
+export function Show<T>({
+  loaded,
+  what,
+  children,
+}: {
+  loaded: Loaded<T>;
+  what: string;
+  children: (data: T) => ReactNode;
+}) {
   if (loaded.error) return <ErrorBox error={loaded.error} />;
   if (loaded.data === undefined) return <Loading what={what} />;
   return <>{children(loaded.data)}</>;
 }
 
 const GOOD = new Set(['passed', 'finished', 'completed', 'active', 'ok', 'resolved', 'done', 'approved']);
-const BAD = new Set(['failed', 'critical', 'open', 'drift', 'killed', 'terminated', 'timed_out', 'rejected', 'canceled']);
+const BAD = new Set([
+  'failed',
+  'critical',
+  'open',
+  'drift',
+  'killed',
+  'terminated',
+  'timed_out',
+  'rejected',
+  'canceled',
+]);
 export function Badge({ value }: { value: string | null | undefined }) {
   if (value === null || value === undefined) return <span className="badge">—</span>;
   const lower = value.toLowerCase();
@@ -63,7 +81,8 @@ export function fmtNumber(value: unknown): string {
   if (!Number.isFinite(value)) return String(value);
   if (Number.isInteger(value)) return String(value);
   const abs = Math.abs(value);
-  return abs !== 0 && (abs < 1e-3 || abs >= 1e6) ? value.toExponential(3) : value.toPrecision(4).replace(/\.?0+$/, '');
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(3);
+  return abs >= 1000 ? String(Math.round(value * 10) / 10) : String(Number(value.toPrecision(4)));
 }
 
 export function fmtTime(value: string | number | Date | null | undefined): string {

@@ -44,7 +44,13 @@ const verdict = (v: { passed: boolean } | null) => (v ? (v.passed ? 'passed' : '
 
 export function DatasetsPage() {
   const datasets = useApi<{
-    datasets: { name: string; versionCount: number; latestVersionId: string | null; latestRowCount: number | null; lastVersionAt: string | null }[];
+    datasets: {
+      name: string;
+      versionCount: number;
+      latestVersionId: string | null;
+      latestRowCount: number | null;
+      lastVersionAt: string | null;
+    }[];
   }>('/api/v1/datasets');
   return (
     <div>
@@ -58,7 +64,11 @@ export function DatasetsPage() {
             columns={[
               { title: 'dataset', render: (d) => <a href={href(['datasets', d.name])}>{d.name}</a> },
               { title: 'versions', render: (d) => d.versionCount },
-              { title: '@latest', render: (d) => (d.latestVersionId ? <a href={href(['datasets', d.latestVersionId])}>{d.latestVersionId}</a> : '—') },
+              {
+                title: '@latest',
+                render: (d) =>
+                  d.latestVersionId ? <a href={href(['datasets', d.latestVersionId])}>{d.latestVersionId}</a> : '—',
+              },
               { title: 'rows', render: (d) => d.latestRowCount?.toLocaleString() ?? '' },
               { title: 'last version', render: (d) => fmtTime(d.lastVersionAt) },
             ]}
@@ -72,12 +82,16 @@ export function DatasetsPage() {
 export function DatasetPage({ name }: { name: string }) {
   const versions = useApi<{ versions: VersionSummary[] }>(`/api/v1/datasets/${enc(name)}/versions`);
   const [picked, setPicked] = useState<string[]>([]);
-  const toggle = (id: string) => setPicked((old) => (old.includes(id) ? old.filter((x) => x !== id) : [...old, id].slice(-2)));
+  const toggle = (id: string) =>
+    setPicked((old) => (old.includes(id) ? old.filter((x) => x !== id) : [...old, id].slice(-2)));
   return (
     <div>
       <h2>Dataset {name}</h2>
       <div className="toolbar">
-        <button disabled={picked.length !== 2} onClick={() => navigate(href(['datasets-diff'], { a: picked[0], b: picked[1] }))}>
+        <button
+          disabled={picked.length !== 2}
+          onClick={() => navigate(href(['datasets-diff'], { a: picked[0], b: picked[1] }))}
+        >
           Diff the two picked versions
         </button>
       </div>
@@ -87,7 +101,17 @@ export function DatasetPage({ name }: { name: string }) {
             testId="dataset-versions"
             rows={list}
             columns={[
-              { title: '', render: (v) => <input type="checkbox" aria-label={`pick ${v.id}`} checked={picked.includes(v.id)} onChange={() => toggle(v.id)} /> },
+              {
+                title: '',
+                render: (v) => (
+                  <input
+                    type="checkbox"
+                    aria-label={`pick ${v.id}`}
+                    checked={picked.includes(v.id)}
+                    onChange={() => toggle(v.id)}
+                  />
+                ),
+              },
               { title: 'version', render: (v) => <a href={href(['datasets', v.id])}>{v.id}</a> },
               { title: 'validation', render: (v) => <Badge value={verdict(v.validation)} /> },
               { title: 'errors', render: (v) => v.validation?.errorCount ?? '' },
@@ -123,11 +147,13 @@ function ColumnCard({ column }: { column: ColumnProfile }) {
         {column.name} <span className="muted">{column.type}</span>
       </h4>
       <div className={nullShare > 0 ? 'warn' : 'muted'}>
-        nulls {column.nulls.toLocaleString()} ({(nullShare * 100).toFixed(1)} %) · distinct {column.distinct.toLocaleString()}
+        nulls {column.nulls.toLocaleString()} ({(nullShare * 100).toFixed(1)} %) · distinct{' '}
+        {column.distinct.toLocaleString()}
       </div>
       {column.mean !== undefined && (
         <div className="muted">
-          mean {fmtNumber(column.mean)} · std {fmtNumber(column.std)} · [{fmtNumber(column.min)}, {fmtNumber(column.max)}]
+          mean {fmtNumber(column.mean)} · std {fmtNumber(column.std)} · [{fmtNumber(column.min)},{' '}
+          {fmtNumber(column.max)}]
         </div>
       )}
       {chart && <Chart data={chart.data} series={[{ label: 'count', bars: true }]} xTicks={chart.ticks} height={160} />}
@@ -144,8 +170,19 @@ export function DatasetVersionPage({ reference }: { reference: string }) {
     storedUri: string;
     aliases: string[];
     profile: ColumnProfile[];
-    validationReports: { id: string; passed: boolean; errorCount: number; warningCount: number; createdAt: string; issues: Issue[]; workflowId: string }[];
-    lineage: { runs: { id: string; status: string; pipelineName: string | null }[]; modelVersions: { modelName: string; version: number }[] };
+    validationReports: {
+      id: string;
+      passed: boolean;
+      errorCount: number;
+      warningCount: number;
+      createdAt: string;
+      issues: Issue[];
+      workflowId: string;
+    }[];
+    lineage: {
+      runs: { id: string; status: string; pipelineName: string | null }[];
+      modelVersions: { modelName: string; version: number }[];
+    };
     createdAt: string;
   }>(`/api/v1/datasets/${enc(reference)}`);
   return (
@@ -174,7 +211,10 @@ export function DatasetVersionPage({ reference }: { reference: string }) {
                     rows={report.issues}
                     empty="no issues: every check passed"
                     columns={[
-                      { title: 'severity', render: (i) => <Badge value={i.severity === 'error' ? 'failed' : i.severity} /> },
+                      {
+                        title: 'severity',
+                        render: (i) => <Badge value={i.severity === 'error' ? 'failed' : i.severity} />,
+                      },
                       { title: 'column', render: (i) => <b>{i.column}</b> },
                       { title: 'check', render: (i) => i.check },
                       { title: 'message', render: (i) => i.message },
@@ -201,7 +241,8 @@ export function DatasetVersionPage({ reference }: { reference: string }) {
               <ul className="links">
                 {v.lineage.runs.map((r) => (
                   <li key={r.id}>
-                    run <a href={href(['runs', r.id])}>{r.id.slice(0, 12)}</a> <Badge value={r.status} /> {r.pipelineName}
+                    run <a href={href(['runs', r.id])}>{r.id.slice(0, 12)}</a> <Badge value={r.status} />{' '}
+                    {r.pipelineName}
                   </li>
                 ))}
                 {v.lineage.modelVersions.map((m) => (
@@ -224,7 +265,13 @@ interface Diff {
   a: { id: string; rowCount: number };
   b: { id: string; rowCount: number };
   schemaChanges: { change: string; column: string; type?: string; from?: string; to?: string }[];
-  columns: { column: string; a: Record<string, number>; b: Record<string, number>; psi?: number; shape?: { a: number[]; b: number[] } }[];
+  columns: {
+    column: string;
+    a: Record<string, number>;
+    b: Record<string, number>;
+    psi?: number;
+    shape?: { a: number[]; b: number[] };
+  }[];
 }
 
 export function DatasetDiffPage({ route }: { route: Route }) {

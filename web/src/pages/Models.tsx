@@ -25,7 +25,9 @@ export function ModelsPage() {
               {
                 title: 'rollout',
                 render: (m) =>
-                  m.rollout ? `${m.rollout.mode} v${m.rollout.candidateVersion} at ${Math.round(m.rollout.weight * 100)} %` : '',
+                  m.rollout
+                    ? `${m.rollout.mode} v${m.rollout.candidateVersion} at ${Math.round(m.rollout.weight * 100)} %`
+                    : '',
               },
               { title: 'updated', render: (m) => fmtTime(m.updatedAt) },
             ]}
@@ -39,9 +41,21 @@ export function ModelsPage() {
 /** The traffic split of a rollout in progress: base vs candidate, as a bar. */
 function TrafficSplit({ model }: { model: ModelSummary }) {
   const rollout = model.rollout;
-  const status = useApi<{ status: string; phase: string | null; steps: { weight?: number; healthy?: boolean; errorRate?: number }[] }>(
-    rollout ? `/api/v1/models/${enc(model.name)}/rollouts/${enc(rollout.workflowId)}` : null,
-  );
+  const status = useApi<{
+    status: string;
+    phase: string | null;
+    steps: {
+      percent: number;
+      startedAt: number;
+      health?: {
+        passed: boolean;
+        enoughTraffic: boolean;
+        failures: string[];
+        candidate: { requests: number; errorRate: number; p99Ms: number | null };
+        predictionPsi: number | null;
+      };
+    }[];
+  }>(rollout ? `/api/v1/models/${enc(model.name)}/rollouts/${enc(rollout.workflowId)}` : null);
   if (!rollout) return <div className="muted">no rollout in progress</div>;
   const share = Math.round(rollout.weight * 100);
   return (
@@ -59,9 +73,38 @@ function TrafficSplit({ model }: { model: ModelSummary }) {
         </div>
       </div>
       {status.data && (
-        <div className="muted">
-          {status.data.status} · phase {status.data.phase ?? '—'} · {status.data.steps.length} steps
-        </div>
+        <>
+          <div className="muted">
+            {status.data.status} · phase {status.data.phase ?? '—'}
+          </div>
+          <Table
+            testId="rollout-steps"
+            rows={status.data.steps}
+            empty="no step finished yet"
+            columns={[
+              { title: 'step', render: (step) => `${step.percent} %` },
+              { title: 'started', render: (step) => fmtTime(step.startedAt) },
+              {
+                title: 'health',
+                render: (step) =>
+                  step.health ? (
+                    <Badge
+                      value={
+                        !step.health.enoughTraffic ? 'too little traffic' : step.health.passed ? 'passed' : 'failed'
+                      }
+                    />
+                  ) : (
+                    '—'
+                  ),
+              },
+              { title: 'requests', render: (step) => step.health?.candidate.requests ?? '' },
+              { title: 'error rate', render: (step) => fmtNumber(step.health?.candidate.errorRate) },
+              { title: 'p99 ms', render: (step) => fmtNumber(step.health?.candidate.p99Ms) },
+              { title: 'prediction PSI', render: (step) => fmtNumber(step.health?.predictionPsi) },
+              { title: 'why', render: (step) => step.health?.failures.join('; ') ?? '' },
+            ]}
+          />
+        </>
       )}
       <ErrorBox error={status.error} />
     </div>
@@ -69,29 +112,31 @@ function TrafficSplit({ model }: { model: ModelSummary }) {
 }
 
 export function ModelPage({ name }: { name: string }) {
-  const model = useApi<ModelSummary & { versions: VersionSummary[]; aliasEvents: AliasEvent[] }>(`/api/v1/models/${enc(name)}`);
+  const model = useApi<ModelSummary & { versions: VersionSummary[]; aliasEvents: AliasEvent[] }>(
+    `/api/v1/models/${enc(name)}`,
+  );
   const [message, setMessage] = useState<string>();
   const [error, setError] = useState<Error>();
   const act = (what: string, path: string, body: unknown) => {
     setMessage(undefined);
     setError(undefined);
-    post<Record<string, unknown>>(path, body).then(
-      () => {
-        setMessage(`${what}: done`);
-        model.reload();
-      },
-      setError,
-    );
+    post<Record<string, unknown>>(path, body).then(() => {
+      setMessage(`${what}: done`);
+      model.reload();
+    }, setError);
   };
   return (
     <Show loaded={model} what="model">
       {(m) => {
-        const metricKeys = [...new Set(m.versions.flatMap((v) => Object.keys(v.metrics)))].filter((k) => !k.includes('/')).slice(0, 6);
+        const metricKeys = [...new Set(m.versions.flatMap((v) => Object.keys(v.metrics)))]
+          .filter((k) => !k.includes('/'))
+          .slice(0, 6);
         return (
           <div>
             <h2>Model {m.name}</h2>
             <div className="muted">
-              {m.task ?? ''} · {m.versionCount} versions · aliases {m.aliases.map((a) => `@${a.alias} → v${a.version}`).join(', ') || 'none'}
+              {m.task ?? ''} · {m.versionCount} versions · aliases{' '}
+              {m.aliases.map((a) => `@${a.alias} → v${a.version}`).join(', ') || 'none'}
             </div>
             {message && <div className="ok">{message}</div>}
             <ErrorBox error={error} />
@@ -110,10 +155,26 @@ export function ModelPage({ name }: { name: string }) {
                     title: 'release',
                     render: (v) => (
                       <span className="actions">
-                        <button onClick={() => act(`approve v${v.version}`, `/api/v1/models/${enc(m.name)}/versions/${v.version}/approval`, { decision: 'approve' })}>
+                        <button
+                          onClick={() =>
+                            act(
+                              `approve v${v.version}`,
+                              `/api/v1/models/${enc(m.name)}/versions/${v.version}/approval`,
+                              { decision: 'approve' },
+                            )
+                          }
+                        >
                           Approve
                         </button>
-                        <button onClick={() => act(`reject v${v.version}`, `/api/v1/models/${enc(m.name)}/versions/${v.version}/approval`, { decision: 'reject' })}>
+                        <button
+                          onClick={() =>
+                            act(
+                              `reject v${v.version}`,
+                              `/api/v1/models/${enc(m.name)}/versions/${v.version}/approval`,
+                              { decision: 'reject' },
+                            )
+                          }
+                        >
                           Reject
                         </button>
                       </span>
@@ -131,7 +192,15 @@ export function ModelPage({ name }: { name: string }) {
                   {
                     title: '',
                     render: (a) => (
-                      <button onClick={() => act(`rollback @${a.alias}`, `/api/v1/models/${enc(m.name)}/aliases/${enc(a.alias)}/rollback`, { reason: 'rollback from the Flywheel UI' })}>
+                      <button
+                        onClick={() =>
+                          act(
+                            `rollback @${a.alias}`,
+                            `/api/v1/models/${enc(m.name)}/aliases/${enc(a.alias)}/rollback`,
+                            { reason: 'rollback from the Flywheel UI' },
+                          )
+                        }
+                      >
                         Roll back
                       </button>
                     ),
@@ -161,7 +230,11 @@ function AliasHistory({ events }: { events: AliasEvent[] }) {
       columns={[
         { title: 'when', render: (e) => fmtTime(e.at) },
         { title: 'alias', render: (e) => `@${e.alias}` },
-        { title: 'move', render: (e) => `${e.fromVersion === null ? 'none' : `v${e.fromVersion}`} → ${e.toVersion === null ? 'deleted' : `v${e.toVersion}`}` },
+        {
+          title: 'move',
+          render: (e) =>
+            `${e.fromVersion === null ? 'none' : `v${e.fromVersion}`} → ${e.toVersion === null ? 'deleted' : `v${e.toVersion}`}`,
+        },
         { title: 'who', render: (e) => e.actor },
         { title: 'why', render: (e) => e.reason ?? '' },
       ]}
@@ -194,7 +267,11 @@ interface Evaluation {
   holdoutRows?: number;
   metrics: Record<string, number>;
   baseline: { version: number; metrics: Record<string, number> } | null;
-  gate: { passed: boolean; checks: { metric: string; rule: string; value: number | null; passed: boolean; threshold?: number }[]; failures: string[] };
+  gate: {
+    passed: boolean;
+    checks: { metric: string; rule: string; value: number | null; passed: boolean; threshold?: number }[];
+    failures: string[];
+  };
   slices?: { column: string; value: string; rows: number; metrics: Record<string, number> }[] | Record<string, unknown>;
   fairness?: Record<string, unknown>;
   confusion?: { labels?: string[]; matrix?: number[][] } | number[][];
@@ -211,27 +288,27 @@ export function VersionPage({ name, version }: { name: string; version: number }
       evaluation: unknown;
     }
   >(`/api/v1/models/${enc(name)}/versions/${version}`);
-  const evaluation = useApi<Evaluation>(detail.data?.evaluation ? `/api/v1/models/${enc(name)}/versions/${version}/evaluation` : null);
+  const evaluation = useApi<Evaluation>(
+    detail.data?.evaluation ? `/api/v1/models/${enc(name)}/versions/${version}/evaluation` : null,
+  );
   const lineage = useApi<Record<string, unknown>>(`/api/v1/models/${enc(name)}/versions/${version}/lineage`);
   const [error, setError] = useState<Error>();
   const [message, setMessage] = useState<string>();
   const decide = (decision: 'approve' | 'reject') => {
     setError(undefined);
     setMessage(undefined);
-    post<{ actor: string }>(`/api/v1/models/${enc(name)}/versions/${version}/approval`, { decision }).then(
-      (r) => {
-        setMessage(`${decision}d by ${r.actor}`);
-        detail.reload();
-      },
-      setError,
-    );
+    post<{ actor: string }>(`/api/v1/models/${enc(name)}/versions/${version}/approval`, { decision }).then((r) => {
+      setMessage(`${decision}d by ${r.actor}`);
+      detail.reload();
+    }, setError);
   };
   return (
     <Show loaded={detail} what="model version">
       {(v) => (
         <div>
           <h2>
-            <a href={href(['models', name])}>{name}</a> v{v.version} <Badge value={v.gate ? `gate ${v.gate}` : 'no gate'} />
+            <a href={href(['models', name])}>{name}</a> v{v.version}{' '}
+            <Badge value={v.gate ? `gate ${v.gate}` : 'no gate'} />
           </h2>
           <div className="toolbar">
             <button data-testid="approve" onClick={() => decide('approve')}>
@@ -339,13 +416,15 @@ export function LineageChain({ lineage }: { lineage: Record<string, unknown> }) 
         <b>trigger</b> {l.trigger}
         {l.alert && (
           <div>
-            <a href={href(['monitors'], { alert: String(l.alert.id) })}>alert #{l.alert.id}</a> {l.alert.check}: {l.alert.message}
+            <a href={href(['monitors'], { alert: String(l.alert.id) })}>alert #{l.alert.id}</a> {l.alert.check}:{' '}
+            {l.alert.message}
           </div>
         )}
       </div>
       <span className="arrow">→</span>
       <div className="node">
-        <b>run</b> {l.run ? <a href={href(['runs', l.run.id])}>{l.run.id.slice(0, 12)}</a> : '—'} {l.run && <Badge value={l.run.status} />}
+        <b>run</b> {l.run ? <a href={href(['runs', l.run.id])}>{l.run.id.slice(0, 12)}</a> : '—'}{' '}
+        {l.run && <Badge value={l.run.status} />}
         {l.workflowId && (
           <div>
             <a href={href(['pipelines', l.workflowId])}>pipeline</a>
@@ -354,9 +433,12 @@ export function LineageChain({ lineage }: { lineage: Record<string, unknown> }) 
       </div>
       <span className="arrow">→</span>
       <div className="node">
-        <b>dataset</b>{' '}
-        {l.dataset ? <a href={href(['datasets', l.dataset.id])}>{l.dataset.id}</a> : '—'}{' '}
-        {l.dataset && <Badge value={l.dataset.validationPassed === null ? null : l.dataset.validationPassed ? 'passed' : 'failed'} />}
+        <b>dataset</b> {l.dataset ? <a href={href(['datasets', l.dataset.id])}>{l.dataset.id}</a> : '—'}{' '}
+        {l.dataset && (
+          <Badge
+            value={l.dataset.validationPassed === null ? null : l.dataset.validationPassed ? 'passed' : 'failed'}
+          />
+        )}
       </div>
       <span className="arrow">→</span>
       <div className="node">
@@ -368,7 +450,8 @@ export function LineageChain({ lineage }: { lineage: Record<string, unknown> }) 
         {l.aliasMoves.length
           ? l.aliasMoves.map((m, i) => (
               <div key={i}>
-                @{m.alias} {m.fromVersion === null ? 'none' : `v${m.fromVersion}`} → {m.toVersion === null ? '—' : `v${m.toVersion}`} ({m.actor})
+                @{m.alias} {m.fromVersion === null ? 'none' : `v${m.fromVersion}`} →{' '}
+                {m.toVersion === null ? '—' : `v${m.toVersion}`} ({m.actor})
               </div>
             ))
           : 'not deployed'}

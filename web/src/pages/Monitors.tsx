@@ -28,7 +28,10 @@ interface Check {
     meanShift?: number;
     version?: number;
     message: string;
-    features?: { columns: { column: string; test: string; statistic: number; threshold: number; drifted: boolean }[]; share: number };
+    features?: {
+      columns: { column: string; test: string; statistic: number; threshold: number; drifted: boolean }[];
+      share: number;
+    };
     performance?: { metric: string; value: number; baseline: number; labels: number };
     latency?: { p50: number; p99: number };
     service?: { errors: number; requests: number; errorRate: number };
@@ -37,7 +40,9 @@ interface Check {
 
 export function AlertsTable({ model, onChange }: { model?: string; onChange?(): void }) {
   const [all, setAll] = useState(false);
-  const alerts = useApi<{ alerts: Alert[] }>(`/api/v1/alerts${q({ model, all: all ? 'true' : undefined, limit: 500 })}`);
+  const alerts = useApi<{ alerts: Alert[] }>(
+    `/api/v1/alerts${q({ model, all: all ? 'true' : undefined, limit: 500 })}`,
+  );
   const [error, setError] = useState<Error>();
   const [busy, setBusy] = useState<number>();
   const act = (alert: Alert, action: 'acknowledge' | 'resolve') => {
@@ -73,19 +78,31 @@ export function AlertsTable({ model, onChange }: { model?: string; onChange?(): 
               {
                 title: 'retraining → rollout',
                 render: (a) =>
-                  a.retrainWorkflowId ? <a href={href(['pipelines', a.retrainWorkflowId])}>{a.retrainWorkflowId}</a> : '—',
+                  a.retrainWorkflowId ? (
+                    <a href={href(['pipelines', a.retrainWorkflowId])}>{a.retrainWorkflowId}</a>
+                  ) : (
+                    '—'
+                  ),
               },
               {
                 title: '',
                 render: (a) => (
                   <span className="actions">
                     {a.status === 'open' && (
-                      <button disabled={busy === a.id} onClick={() => act(a, 'acknowledge')} data-testid={`ack-${a.id}`}>
+                      <button
+                        disabled={busy === a.id}
+                        onClick={() => act(a, 'acknowledge')}
+                        data-testid={`ack-${a.id}`}
+                      >
                         Acknowledge
                       </button>
                     )}
                     {a.status !== 'resolved' && (
-                      <button disabled={busy === a.id} onClick={() => act(a, 'resolve')} data-testid={`resolve-${a.id}`}>
+                      <button
+                        disabled={busy === a.id}
+                        onClick={() => act(a, 'resolve')}
+                        data-testid={`resolve-${a.id}`}
+                      >
                         Resolve
                       </button>
                     )}
@@ -106,7 +123,9 @@ export function MonitorsPage({ route }: { route: Route }) {
   return (
     <div>
       <h2>Monitors &amp; alerts</h2>
-      {focus && <div className="muted">alert #{focus} is highlighted below when open (tick "include resolved" otherwise)</div>}
+      {focus && (
+        <div className="muted">alert #{focus} is highlighted below when open (tick "include resolved" otherwise)</div>
+      )}
       <Section title="Alerts">
         <AlertsTable />
       </Section>
@@ -118,8 +137,14 @@ export function MonitorsPage({ route }: { route: Route }) {
               rows={list}
               empty="nothing deployed"
               columns={[
-                { title: 'deployment', render: (d) => <a href={href(['monitors', d.modelName])}>{`${d.modelName}@${d.alias}`}</a> },
-                { title: 'version', render: (d) => <a href={href(['models', d.modelName, d.version])}>v{d.version}</a> },
+                {
+                  title: 'deployment',
+                  render: (d) => <a href={href(['monitors', d.modelName])}>{`${d.modelName}@${d.alias}`}</a>,
+                },
+                {
+                  title: 'version',
+                  render: (d) => <a href={href(['models', d.modelName, d.version])}>v{d.version}</a>,
+                },
                 { title: 'endpoint', render: (d) => d.endpoint },
                 { title: 'monitor', render: (d) => d.monitorWorkflowId ?? '—' },
                 { title: 'updated', render: (d) => fmtTime(d.updatedAt) },
@@ -169,8 +194,8 @@ export function MonitorPage({ model }: { model: string }) {
       {checks.data && !charts.count && <div className="muted">no checks recorded yet</div>}
       {charts.last && (
         <div className="muted">
-          {charts.count} checks · last window ended {fmtTime(charts.last.windowEnd)}: <Badge value={charts.last.report.verdict} />{' '}
-          {charts.last.report.message}
+          {charts.count} checks · last window ended {fmtTime(charts.last.windowEnd)}:{' '}
+          <Badge value={charts.last.report.verdict} /> {charts.last.report.message}
         </div>
       )}
       <Section title="Alerts">
@@ -187,10 +212,7 @@ export function MonitorPage({ model }: { model: string }) {
                   title={`${f.feature} (${f.test})`}
                   data={f.data}
                   time
-                  series={[
-                    { label: 'statistic' },
-                    { label: 'threshold', color: '#dc2626', dash: [6, 4] },
-                  ]}
+                  series={[{ label: 'statistic' }, { label: 'threshold', color: '#dc2626', dash: [6, 4] }]}
                   height={200}
                 />
               ))}
@@ -198,9 +220,27 @@ export function MonitorPage({ model }: { model: string }) {
           </Section>
           <Section title="Predictions, service and quality">
             <div className="charts">
-              <Chart title="prediction PSI vs training" data={charts.psi} time series={[{ label: 'PSI' }]} height={200} />
-              <Chart title="requests per window" data={charts.rows} time series={[{ label: 'rows', bars: true }]} height={200} />
-              <Chart title="error rate" data={charts.errors} time series={[{ label: 'error rate', color: '#dc2626' }]} height={200} />
+              <Chart
+                title="prediction PSI vs training"
+                data={charts.psi}
+                time
+                series={[{ label: 'PSI' }]}
+                height={200}
+              />
+              <Chart
+                title="requests per window"
+                data={charts.rows}
+                time
+                series={[{ label: 'rows', bars: true }]}
+                height={200}
+              />
+              <Chart
+                title="error rate"
+                data={charts.errors}
+                time
+                series={[{ label: 'error rate', color: '#dc2626' }]}
+                height={200}
+              />
               <Chart
                 title="latency (ms)"
                 data={charts.latency}

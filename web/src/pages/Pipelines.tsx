@@ -32,7 +32,10 @@ export function PipelinesPage() {
               { title: 'pipeline', render: (p) => p.pipeline ?? '' },
               { title: 'model', render: (p) => (p.model ? <a href={href(['models', p.model])}>{p.model}</a> : '') },
               { title: 'started', render: (p) => fmtTime(p.startedAt) },
-              { title: 'took', render: (p) => (p.closedAt ? fmtDuration(Date.parse(p.closedAt) - Date.parse(p.startedAt)) : 'running') },
+              {
+                title: 'took',
+                render: (p) => (p.closedAt ? fmtDuration(Date.parse(p.closedAt) - Date.parse(p.startedAt)) : 'running'),
+              },
               {
                 title: 'Temporal',
                 render: (p) => (
@@ -101,9 +104,7 @@ function Gantt({ timeline }: { timeline: Timeline }) {
           </div>
         );
       })}
-      <div className="muted">
-        0 → {fmtDuration(span)} · grey: waiting in the task queue; colour: running
-      </div>
+      <div className="muted">0 → {fmtDuration(span)} · grey: waiting in the task queue; colour: running</div>
     </div>
   );
 }
@@ -150,7 +151,10 @@ export function PipelinePage({ id }: { id: string }) {
               columns={[
                 { title: 'stage', render: (s) => s.name },
                 { title: 'status', render: (s) => <Badge value={s.status} /> },
-                { title: 'took', render: (s) => (s.startedAt && s.endedAt ? fmtDuration(s.endedAt - s.startedAt) : '') },
+                {
+                  title: 'took',
+                  render: (s) => (s.startedAt && s.endedAt ? fmtDuration(s.endedAt - s.startedAt) : ''),
+                },
                 { title: 'summary', render: (s) => s.summary ?? '' },
               ]}
             />

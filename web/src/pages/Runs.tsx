@@ -2,7 +2,18 @@
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { api, download, enc, q } from '../api';
 import { Chart, alignSeries, ParallelCoordinates } from '../components/Chart';
-import { Badge, ErrorBox, fmtDuration, fmtNumber, fmtTime, KeyValues, Section, Show, Table, useApi } from '../components/common';
+import {
+  Badge,
+  ErrorBox,
+  fmtDuration,
+  fmtNumber,
+  fmtTime,
+  KeyValues,
+  Section,
+  Show,
+  Table,
+  useApi,
+} from '../components/common';
 import { VirtualTable, type Column } from '../components/VirtualTable';
 import { href, navigate, type Route } from '../router';
 import type { MetricSeries, Run } from '../types';
@@ -23,12 +34,14 @@ async function searchAll(params: { filter?: string; orderBy?: string; experiment
   return { runs, more: Boolean(pageToken) };
 }
 
-const flat = (value: unknown) => (typeof value === 'object' && value !== null ? JSON.stringify(value) : fmtNumber(value));
+const flat = (value: unknown) =>
+  typeof value === 'object' && value !== null ? JSON.stringify(value) : fmtNumber(value);
 
 /** The keys most runs carry, at most `n`. */
 function commonKeys(rows: Record<string, unknown>[], n: number): string[] {
   const counts = new Map<string, number>();
-  for (const row of rows.slice(0, 2000)) for (const key of Object.keys(row)) counts.set(key, (counts.get(key) ?? 0) + 1);
+  for (const row of rows.slice(0, 2000))
+    for (const key of Object.keys(row)) counts.set(key, (counts.get(key) ?? 0) + 1);
   return [...counts.entries()]
     .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
     .slice(0, n)
@@ -52,7 +65,10 @@ export function RunsPage({ route }: { route: Route }) {
     setError(undefined);
     const started = performance.now();
     performance.mark('runs:fetch');
-    searchAll({ filter: filter || undefined, orderBy: orderBy || undefined, experiment: experiment || undefined }, max).then(
+    searchAll(
+      { filter: filter || undefined, orderBy: orderBy || undefined, experiment: experiment || undefined },
+      max,
+    ).then(
       (found) => {
         if (!live) return;
         performance.mark('runs:data');
@@ -71,8 +87,7 @@ export function RunsPage({ route }: { route: Route }) {
     const match = /^(.+?)\s+(asc|desc)$/i.exec(orderBy.trim());
     return match ? { key: match[1]!, descending: match[2]!.toLowerCase() === 'desc' } : undefined;
   }, [orderBy]);
-  const onSort = (key: string) =>
-    go({ orderBy: `${key} ${sort?.key === key && !sort.descending ? 'DESC' : 'ASC'}` });
+  const onSort = (key: string) => go({ orderBy: `${key} ${sort?.key === key && !sort.descending ? 'DESC' : 'ASC'}` });
 
   const runs = result?.runs;
   const columns = useMemo<Column<Run>[]>(() => {
@@ -90,7 +105,14 @@ export function RunsPage({ route }: { route: Route }) {
         key: 'select',
         title: '',
         width: 32,
-        render: (r) => <input type="checkbox" aria-label={`select ${r.id}`} checked={selected.has(r.id)} onChange={() => toggle(r.id)} />,
+        render: (r) => (
+          <input
+            type="checkbox"
+            aria-label={`select ${r.id}`}
+            checked={selected.has(r.id)}
+            onChange={() => toggle(r.id)}
+          />
+        ),
       },
       {
         key: 'run',
@@ -99,9 +121,27 @@ export function RunsPage({ route }: { route: Route }) {
         sortKey: 'attributes.run_name',
         render: (r) => <a href={href(['runs', r.id])}>{r.name || r.id.slice(0, 12)}</a>,
       },
-      { key: 'experiment', title: 'experiment', width: 170, sortKey: 'attributes.experiment', render: (r) => r.experiment },
-      { key: 'status', title: 'status', width: 90, sortKey: 'attributes.status', render: (r) => <Badge value={r.status} /> },
-      { key: 'started', title: 'started', width: 160, sortKey: 'attributes.start_time', render: (r) => fmtTime(r.startedAt) },
+      {
+        key: 'experiment',
+        title: 'experiment',
+        width: 170,
+        sortKey: 'attributes.experiment',
+        render: (r) => r.experiment,
+      },
+      {
+        key: 'status',
+        title: 'status',
+        width: 90,
+        sortKey: 'attributes.status',
+        render: (r) => <Badge value={r.status} />,
+      },
+      {
+        key: 'started',
+        title: 'started',
+        width: 160,
+        sortKey: 'attributes.start_time',
+        render: (r) => fmtTime(r.startedAt),
+      },
       {
         key: 'duration',
         title: 'duration',
@@ -127,10 +167,13 @@ export function RunsPage({ route }: { route: Route }) {
 
   const onRendered = useCallback(() => {
     if (!runs) return;
-    requestAnimationFrame(() => {
-      performance.mark('runs:rendered');
-      performance.measure('runs-table-render', 'runs:data', 'runs:rendered');
-    });
+    // After the frame that shows the rows has been painted.
+    requestAnimationFrame(() =>
+      setTimeout(() => {
+        performance.mark('runs:rendered');
+        performance.measure('runs-table-render', 'runs:data', 'runs:rendered');
+      }, 0),
+    );
   }, [runs]);
 
   return (
@@ -170,8 +213,9 @@ export function RunsPage({ route }: { route: Route }) {
       <ErrorBox error={error} />
       {result && (
         <div className="muted" data-testid="runs-count">
-          {result.runs.length.toLocaleString()} runs{result.more ? ` (first ${max.toLocaleString()}; narrow the filter)` : ''}{' '}
-          · fetched in {fmtDuration(result.ms)}
+          {result.runs.length.toLocaleString()} runs
+          {result.more ? ` (first ${max.toLocaleString()}; narrow the filter)` : ''} · fetched in{' '}
+          {fmtDuration(result.ms)}
           {orderBy ? ` · ordered by ${orderBy}` : ''}
         </div>
       )}
@@ -192,6 +236,7 @@ export function RunsPage({ route }: { route: Route }) {
 
 /** One chart per metric key, the runs overlaid (x = step). */
 function Curves({ runs, series }: { runs: { id: string; label: string }[]; series: MetricSeries[] }) {
+  useMemo(() => performance.mark('curves:data'), [series]);
   const keys = [...new Set(series.flatMap((s) => Object.keys(s.series)))].sort();
   const charts = useMemo(
     () =>
@@ -210,7 +255,15 @@ function Curves({ runs, series }: { runs: { id: string; label: string }[]; serie
   return (
     <div className="charts">
       {charts.map((c) => (
-        <Chart key={c.key} testId={`curve-${c.key}`} title={c.key} data={c.data} series={c.specs} xLabel="step" mark={`curve:${c.key}`} />
+        <Chart
+          key={c.key}
+          testId={`curve-${c.key}`}
+          title={c.key}
+          data={c.data}
+          series={c.specs}
+          xLabel="step"
+          mark={`curve:${c.key}`}
+        />
       ))}
     </div>
   );
@@ -249,7 +302,9 @@ function Artifacts({ run }: { run: Run }) {
                 <button
                   className="link"
                   onClick={() =>
-                    download(`/api/2.0/mlflow-artifacts/artifacts/${root}/${f.path}`, f.path.split('/').pop()!).catch(setError)
+                    download(`/api/2.0/mlflow-artifacts/artifacts/${root}/${f.path}`, f.path.split('/').pop()!).catch(
+                      setError,
+                    )
                   }
                 >
                   ⤓ {f.path}
@@ -273,7 +328,9 @@ function SweepTrials({ run }: { run: Run }) {
         const paramKeys = [...new Set(runs.flatMap((r) => Object.keys(r.params)))]
           .filter((k) => runs.some((r) => JSON.stringify(r.params[k]) !== JSON.stringify(runs[0]!.params[k])))
           .sort();
-        const metricKey = ['val_loss', 'objective', 'loss'].find((k) => runs.some((r) => k in r.metrics)) ?? Object.keys(runs[0]?.metrics ?? {})[0];
+        const metricKey =
+          ['val_loss', 'objective', 'loss'].find((k) => runs.some((r) => k in r.metrics)) ??
+          Object.keys(runs[0]?.metrics ?? {})[0];
         const dimensions = [...paramKeys, ...(metricKey ? [metricKey] : [])];
         const rows = runs.map((r) => [
           ...paramKeys.map((k) => {
@@ -290,7 +347,8 @@ function SweepTrials({ run }: { run: Run }) {
               labels={runs.map((r) => `trial ${r.trial ?? '?'}${r.id === run.id ? ' (this run)' : ''}`)}
             />
             <div className="muted">
-              {runs.length} trials of sweep {run.sweepId}; <a href={href(['compare'], { runs: runs.map((r) => r.id).join(',') })}>compare all</a>
+              {runs.length} trials of sweep {run.sweepId};{' '}
+              <a href={href(['compare'], { runs: runs.map((r) => r.id).join(',') })}>compare all</a>
             </div>
           </>
         );
@@ -302,7 +360,9 @@ function SweepTrials({ run }: { run: Run }) {
 export function RunPage({ id }: { id: string }) {
   const run = useApi<{ run: Run }>(`/api/v1/runs/${enc(id)}`);
   const metrics = useApi<MetricSeries>(`/api/v1/runs/${enc(id)}/metrics`);
-  const versions = useApi<{ modelVersions: { name: string; version: number }[] }>(`/api/v1/runs/${enc(id)}/model-versions`);
+  const versions = useApi<{ modelVersions: { name: string; version: number }[] }>(
+    `/api/v1/runs/${enc(id)}/model-versions`,
+  );
   return (
     <Show loaded={run} what="run">
       {({ run: r }) => (
@@ -311,7 +371,8 @@ export function RunPage({ id }: { id: string }) {
             Run {r.name || r.id} <Badge value={r.status} />
           </h2>
           <div className="muted">
-            {r.id} · experiment <a href={href(['runs'], { experiment: r.experiment })}>{r.experiment}</a> · started {fmtTime(r.startedAt)}
+            {r.id} · experiment <a href={href(['runs'], { experiment: r.experiment })}>{r.experiment}</a> · started{' '}
+            {fmtTime(r.startedAt)}
             {r.endedAt ? ` · took ${fmtDuration(Date.parse(r.endedAt) - Date.parse(r.startedAt))}` : ''}
           </div>
           {r.error && <ErrorBox error={r.error} />}
@@ -347,7 +408,10 @@ export function RunPage({ id }: { id: string }) {
                 )}
                 {versions.data?.modelVersions.map((v) => (
                   <li key={`${v.name}:${v.version}`}>
-                    registered as <a href={href(['models', v.name, v.version])}>{v.name} v{v.version}</a>
+                    registered as{' '}
+                    <a href={href(['models', v.name, v.version])}>
+                      {v.name} v{v.version}
+                    </a>
                   </li>
                 ))}
               </ul>
@@ -403,6 +467,9 @@ export function ComparePage({ route }: { route: Route }) {
   return (
     <div>
       <h2>Compare {runs.length} runs</h2>
+      <Section title="Curves (runs overlaid)">
+        <Curves runs={runs.map((r) => ({ id: r.id, label: label(r) }))} series={series} />
+      </Section>
       <Section title="Params (differences marked)">
         <table className="grid" data-testid="compare-params">
           <thead>
@@ -455,9 +522,6 @@ export function ComparePage({ route }: { route: Route }) {
             ))}
           </tbody>
         </table>
-      </Section>
-      <Section title="Curves (runs overlaid)">
-        <Curves runs={runs.map((r) => ({ id: r.id, label: label(r) }))} series={series} />
       </Section>
     </div>
   );
