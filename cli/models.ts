@@ -397,6 +397,7 @@ export function registerModelCommands(program: Command, say: Say, note: Say = (l
     )
     .requiredOption('--signature <file>', 'its inputs, target and classes (flywheel-onnx-v1 JSON; see the README)')
     .option('--data <source>', 'the data to evaluate it on: a file, s3:// or http(s):// URL')
+    .option('--dataset <name>', 'the dataset --data is versioned under (default: the model name)')
     .option(
       '--config <pipeline.yaml>',
       "a pipeline config whose data, gates, deploy and monitor apply (its training doesn't)",
@@ -627,6 +628,8 @@ async function deleteById(
 export interface ImportOptions {
   signature: string;
   data?: string;
+  /** The dataset `--data` is versioned under. @default the model's name */
+  dataset?: string;
   config?: string;
   wait?: boolean;
   token?: string;
@@ -656,6 +659,7 @@ export function importPipelineConfig(model: string, file: string, options: Impor
     : {
         name: `import-${model}`,
         data: {
+          dataset: options.dataset ?? model,
           source:
             /^[a-z0-9]+:\/\//.test(options.data!) || isAbsolute(options.data!) ? options.data : resolve(options.data!),
         },
@@ -671,5 +675,5 @@ export function importPipelineConfig(model: string, file: string, options: Impor
     sweep: undefined,
     entrypoint: undefined,
   };
-  return parsePipelineConfig({ ...base, model, training }, options.signature, { keepConfigDir: true });
+  return parsePipelineConfig({ ...base, model, training }, 'flywheel models import', { keepConfigDir: true });
 }
