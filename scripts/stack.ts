@@ -29,7 +29,7 @@ import {
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 import { issueToken, verifyToken } from '../store/tokens';
 import { ensurePostgres } from './postgres';
-import { ensurePythonWorkerEnv } from './pythonWorker';
+import { ensurePythonWorkerEnv, ensureTorch } from './pythonWorker';
 import { choosePort, isAlive, startDetached, stopProcess, waitFor, withLockFile } from './proc';
 import { ensureTool, MINIO_TOOL, TEMPORAL_TOOL } from './tools';
 import { connectTemporal } from '../storage/temporal';
@@ -177,6 +177,8 @@ async function upPythonWorker(
     log('Restarting the Python worker: the code or its code roots changed.');
     await stopProcess(previous.pid);
   }
+  // PyTorch steps need Debian's python3-torch (the venv sees the system's packages); scikit-learn steps do not.
+  await ensureTorch({ log }).catch((error: Error) => log(`note: no PyTorch for Python steps: ${error.message}`));
   const python = await ensurePythonWorkerEnv({ log });
   const config = loadConfig();
   const args = ['-m', 'flywheel.worker', '--queue', config.taskQueues.trainPythonCpu];
@@ -330,7 +332,7 @@ async function minioHealthy(port: number): Promise<boolean> {
   }
 }
 
-async function registerSearchAttributes(config: ReturnType<typeof loadConfig>): Promise<void> {
+export async function registerSearchAttributes(config: ReturnType<typeof loadConfig>): Promise<void> {
   const connection = await connectTemporal(config.temporal);
   try {
     const namespace = config.temporal.namespace;

@@ -3,8 +3,15 @@
  * else CPU. A Python step: the same routing over the Python queues, between two main-queue activities that open the
  * run and take in the ONNX model it saved. An imported model: one activity that installs and checks it.
  */
-import { ActivityFailure, ApplicationFailure, proxyActivities, TimeoutFailure } from '@temporalio/workflow';
-import { TimeoutType } from '@temporalio/common';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+  TimeoutFailure,
+} from '@temporalio/workflow';
+import { ActivityCancellationType, TimeoutType } from '@temporalio/common';
 import type {
   PythonTrainInput,
   PythonTrainOutput,
@@ -79,6 +86,8 @@ async function trainPython(input: TrainInput, route: TrainingRoute): Promise<Tra
       (taskQueue, gpu) => {
         const queue = proxyActivities<{ trainPython(input: PythonTrainInput): Promise<PythonTrainOutput> }>({
           ...ACTIVITY_PROFILES.training,
+          // A cancelled pipeline ends once the user's process has stopped, not while it still writes to the run.
+          cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
           taskQueue,
           ...(gpu ? { scheduleToStartTimeout: route.gpuWait } : {}),
         });
@@ -86,10 +95,15 @@ async function trainPython(input: TrainInput, route: TrainingRoute): Promise<Tra
       },
     );
   } catch (error) {
-    // The Python failure (its trimmed traceback) is the run's error too; the workflow fails with it.
+    // The Python failure (its trimmed traceback) is the run's error too; the workflow fails with it. A cancelled
+    // pipeline still records why its run ended, outside the cancelled scope.
     const cause = error instanceof ActivityFailure ? error.cause : error;
-    const message = cause instanceof ApplicationFailure || cause instanceof Error ? cause.message : String(cause);
-    await main.failTrainingRun({ runId: train.runId, message });
+    const message = isCancellation(error)
+      ? 'cancelled'
+      : cause instanceof ApplicationFailure || cause instanceof Error
+        ? cause.message
+        : String(cause);
+    await CancellationScope.nonCancellable(() => main.failTrainingRun({ runId: train.runId, message }));
     throw error;
   }
   return main.finishPythonRun({

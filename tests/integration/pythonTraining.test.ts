@@ -16,7 +16,12 @@ import { PROJECT_ROOT } from '../../config/env';
 import { apiTokens, modelVersions } from '../../schema/models';
 import { monitorChecks } from '../../schema/monitors';
 import { runMetrics, runs } from '../../schema/runs';
-import { ensurePythonWorkerEnv, startPythonWorker, type PythonWorkerHandle } from '../../scripts/pythonWorker';
+import {
+  ensurePythonWorkerEnv,
+  ensureTorch,
+  startPythonWorker,
+  type PythonWorkerHandle,
+} from '../../scripts/pythonWorker';
 import { startServer } from '../../server/start';
 import { hashToken } from '../../store/tokens';
 import { importPipelineConfig } from '../../cli/models';
@@ -51,6 +56,8 @@ async function pythonWorker(): Promise<PythonWorkerHandle> {
 }
 
 beforeAll(async () => {
+  // The PyTorch example needs Debian's python3-torch (installed on first use, as root); the venv sees it.
+  await ensureTorch();
   python = await ensurePythonWorkerEnv();
   harness = await startHarness();
   await harness.services.db
@@ -218,6 +225,30 @@ describe('Python training steps', () => {
     expect(steps).toEqual([1, 2, 3, 4, 5, 6]);
     const [run] = await db.select().from(runs).where(eq(runs.workflowId, workflowId));
     expect(run!.status).toBe('finished');
+  });
+
+  it("cancelling the pipeline stops the user's code mid-epoch and records the run as cancelled", async () => {
+    const config = fixture('steps.py:slow_logistic', { epochs: 30, pause_s: 1 });
+    const { workflowId, result } = await harness.runPipeline(config);
+    const { db } = harness.services;
+    const runOf = async () => (await db.select().from(runs).where(eq(runs.workflowId, workflowId)))[0];
+    const logged = async () => {
+      const run = await runOf();
+      return run ? db.select().from(runMetrics).where(eq(runMetrics.runId, run.id)) : [];
+    };
+    await eventually(async () => (await logged()).length >= 2, 120_000, 'training under way');
+    await harness.services.client.workflow.getHandle(workflowId).cancel();
+    await expect(result).rejects.toThrow();
+    const run = await eventually(
+      async () => ((await runOf())?.status === 'failed' ? runOf() : undefined),
+      30_000,
+      'the run closed',
+    );
+    expect(run!.error).toBe('cancelled');
+    // The user's process stopped: no epoch is logged after a few seconds' grace.
+    const after = (await logged()).length;
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    expect((await logged()).length).toBe(after);
   });
 
   it('a sweep over a Python step tries each point of the grid and keeps the best', async () => {
