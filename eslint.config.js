@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 
 // Workflows run in Temporal's deterministic sandbox: anything that touches the outside world belongs in an activity.
 const sandboxMessage =
-  'workflows/ runs in the Temporal sandbox: move I/O into an activity (type-only imports are fine).';
+  'workflows/ (and features/workflow.ts) runs in the Temporal sandbox: move I/O into an activity (type-only imports are fine).';
 
 export default defineConfig(
   {
@@ -41,7 +41,8 @@ export default defineConfig(
     },
   },
   {
-    files: ['workflows/**/*.ts'],
+    // The feature store's materialisation workflow lives with the feature store but runs in the same sandbox.
+    files: ['workflows/**/*.ts', 'features/workflow.ts'],
     rules: {
       // The typescript-eslint variant understands `allowTypeImports`; the base rule would double-report.
       'no-restricted-imports': 'off',
@@ -62,6 +63,12 @@ export default defineConfig(
             },
             {
               regex: '^\\.\\./(activities|storage|store|serving|server)(/|$)',
+              message: sandboxMessage,
+              allowTypeImports: true,
+            },
+            {
+              // features/workflow.ts's I/O neighbours: the store, the online lookup and the activities.
+              regex: '^\\./(store|online|activities)$',
               message: sandboxMessage,
               allowTypeImports: true,
             },

@@ -1,10 +1,10 @@
 /** Loads the columns a stage needs from a stored dataset version, as raw strings (training and evaluation). */
 import { Context, heartbeat } from '@temporalio/activity';
-import type { RawColumns } from '../ml/preprocess';
+import type { RawColumns } from '../training/preprocess';
 import { findDatasetVersionRow, type DatasetVersionRow } from '../store/datasets';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
-import { INGESTED_CSV_LIMITS, readCsv } from '../storage/csvStream';
+import { INGESTED_CSV_LIMITS, readCsv } from '../ml/formats/csvStream';
 import { badInput } from './deps';
 
 /** The running activity's cancellation signal; undefined when called outside an activity (benchmarks, tests). */

@@ -4,7 +4,7 @@
  * ONNX model; one that answers NaN or ±Infinity fails evaluation, so it is never registered.
  */
 import { heartbeat } from '@temporalio/activity';
-import { binReference } from '../ml/drift';
+import { binReference } from '../ml/quality/drift';
 import {
   calibrationSvg,
   checkFairness,
@@ -16,11 +16,11 @@ import {
   residualsSvg,
   rocCurveSvg,
   sliceMetrics,
-} from '../ml/evaluation';
-import { checkGates, type Gate, type GateResult } from '../ml/gates';
-import { FeatureError, type RawColumns } from '../ml/preprocess';
-import { parseNumber } from '../ml/numbers';
-import { splitRows } from '../ml/split';
+} from '../ml/evaluation/evaluation';
+import { checkGates, type Gate, type GateResult } from '../ml/evaluation/gates';
+import { FeatureError, type RawColumns } from '../training/preprocess';
+import { parseNumber } from '../ml/formats/numbers';
+import { splitRows } from '../training/split';
 import { mergeRunMetrics } from '../store/runs';
 import { loadRunner } from '../inference/load';
 import { describeNonFinite, firstNonFinite, siblingKey, type ModelRunner } from '../inference/runner';

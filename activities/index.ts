@@ -2,7 +2,7 @@
 import type { ActivityDeps } from './deps';
 import { createDeployActivities } from './deploy';
 import { createEvaluateActivities } from './evaluate';
-import { createFeatureActivities } from './features';
+import { createFeatureActivities } from '../features/activities';
 import { createIngestActivities } from './ingest';
 import { createMonitorActivities } from './monitor';
 import { createPythonRunActivities } from './pythonRun';

@@ -9,19 +9,19 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { heartbeat, log } from '@temporalio/activity';
-import { CanonicalCsvWriter } from '../ml/csv';
-import { ParallelProfiler, RecordWidthError } from '../ml/parallelProfile';
-import { ProfileBuilder, type ColumnProfile } from '../ml/profile';
+import { CanonicalCsvWriter } from '../ml/formats/csv';
+import { ParallelProfiler, RecordWidthError } from '../ml/profiling/parallelProfile';
+import { ProfileBuilder, type ColumnProfile } from '../ml/profiling/profile';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
-import { CsvInputError } from '../storage/csvStream';
+import { CsvInputError } from '../ml/formats/csvStream';
 import { nameProblem } from '../config/pipeline';
 import { findDatasetVersionRow, recordDatasetVersion } from '../store/datasets';
 import { checkLocalPath, localAccess, localPath, redact, SourceError } from '../storage/sources';
 import { detectFormat, readTable, type DataFormat, type TableSpec } from '../storage/tables';
 import type { ServedFeatureView } from '../features/sql';
 import { activityCancellation } from './datasetColumns';
-import { featureTrainingQuery, readerRoleReady, type FeatureTableSpec } from './features';
+import { featureTrainingQuery, readerRoleReady, type FeatureTableSpec } from '../features/activities';
 import { badInput, type ActivityDeps } from './deps';
 
 export interface IngestInput {

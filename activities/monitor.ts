@@ -3,10 +3,10 @@
  * retrain.
  */
 import { WorkflowIdConflictPolicy } from '@temporalio/common';
-import { mean, psi, type BinnedReference } from '../ml/drift';
-import { labelledQuality } from '../ml/metrics';
+import { mean, psi, type BinnedReference } from '../ml/quality/drift';
+import { labelledQuality } from '../ml/evaluation/metrics';
 import { MONITOR_DEFAULTS, parsePipelineConfig, type MonitorConfig, type PipelineConfig } from '../config/pipeline';
-import { columnDrift, dataQuality, type ColumnDrift, type QualityIssue } from '../ml/monitoring';
+import { columnDrift, dataQuality, type ColumnDrift, type QualityIssue } from '../ml/quality/monitoring';
 import { findDatasetVersionRow } from '../store/datasets';
 import { findDeployment, findPipelineDeployment, setDeploymentMonitor } from '../store/deployments';
 import { issueGrant } from '../store/grants';

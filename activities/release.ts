@@ -6,8 +6,8 @@
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import { ApiError } from '../config/errors';
 import type { RolloutStrategy } from '../config/pipeline';
-import { binReference, psi } from '../ml/drift';
-import { labelledQuality } from '../ml/metrics';
+import { binReference, psi } from '../ml/quality/drift';
+import { labelledQuality } from '../ml/evaluation/metrics';
 import type { Db } from '../storage/db';
 import { clearTrafficRoute, setTrafficRoute } from '../store/deployments';
 import {

@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { lineChartSvg } from '../ml/plot';
-import { median } from '../ml/sweep';
-import { splitRows } from '../ml/split';
+import { lineChartSvg } from '../ml/evaluation/plot';
+import { median } from '../training/sweep';
+import { splitRows } from '../training/split';
 import { writeMetrics } from '../store/metrics';
 import {
   createPipelineRun,

@@ -10,9 +10,9 @@ import {
   type DatasetContract,
   type DriftRule,
   type ValidationReport,
-} from '../ml/validation';
+} from '../ml/quality/validation';
 import { findDatasetVersionRow, inferredContractOf, recordValidation, resolveAliasOrVersion } from '../store/datasets';
-import { INGESTED_CSV_LIMITS, readCsv } from '../storage/csvStream';
+import { INGESTED_CSV_LIMITS, readCsv } from '../ml/formats/csvStream';
 import { activityCancellation } from './datasetColumns';
 import { badInput, type ActivityDeps } from './deps';
 

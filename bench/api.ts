@@ -36,7 +36,7 @@
  *     `metrics.rmse`, max_results 100 (about 1 run in 6 matches). One client, BENCH_SEARCH_WARMUP (3) unrecorded
  *     then BENCH_SEARCHES (30) measured per side per round, the same rounds interleaved; p50 / p99 over all measured
  *     requests. Each answer's run names must equal the reference computed here from the formula, else the bench fails.
- *     The learning rate is logged under BENCH_LR_PARAM (lr). Note: ml/runFilter.ts maps `params.lr` (and
+ *     The learning rate is logged under BENCH_LR_PARAM (lr). Note: store/runFilter.ts maps `params.lr` (and
  *     learning_rate, batch_size, …) to Flywheel's pipeline names (learningRate), so a client's own `lr` param is not
  *     found and the check fails until that is fixed; BENCH_LR_PARAM=eta measures with a key the filter leaves alone.
  *     Then Flywheel alone at BENCH_RUNS_LARGE (1,000,000; 0 skips) runs in the same experiment (BENCH_SEARCHES_LARGE,

@@ -15,7 +15,7 @@
  *            thresholds plus noise), pipeline defaults as for churn.
  *
  * Flywheel's side mirrors the pipeline exactly, minus the services: the CSV read as raw string columns; the split of
- * ml/split.ts with the dataset's content hash (sha256 of its canonical CSV — these files are written comma / LF /
+ * training/split.ts with the dataset's content hash (sha256 of its canonical CSV — these files are written comma / LF /
  * unquoted, so the canonical bytes are the file's bytes, as activities/ingest.ts copies such records verbatim);
  * training/fit.ts `fitModel` on the backend `loadTf()` picks (wasm here); and the holdout evaluation of
  * activities/evaluate.ts (encodeColumns → predictEncoded → decodeRegression → regressionMetrics, or
@@ -60,11 +60,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePipelineConfig, loadPipelineConfig, type PipelineConfig } from '../config/pipeline';
 import { generateDemand } from '../examples/demand/generate';
-import { parseCsv } from '../ml/csv';
-import { classificationMetrics, regressionMetrics } from '../ml/metrics';
-import { decodeRegression, encodeColumns, encodeTarget, featureWidth, type RawColumns } from '../ml/preprocess';
+import { parseCsv } from '../ml/formats/csv';
+import { classificationMetrics, regressionMetrics } from '../ml/evaluation/metrics';
+import { decodeRegression, encodeColumns, encodeTarget, featureWidth, type RawColumns } from '../training/preprocess';
 import { normal, seededRandom } from '../ml/random';
-import { splitRows, type Split } from '../ml/split';
+import { splitRows, type Split } from '../training/split';
 import { loadTf } from '../training/backend';
 import { fitModel, type FitHooks, type TrainingParams } from '../training/fit';
 import { outputUnits, predictEncoded } from '../training/model';

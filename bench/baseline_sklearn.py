@@ -4,7 +4,7 @@ and hands it a spec: per data set the CSV path, features, target, Flywheel's tra
 of Flywheel's split (train / validation / holdout) and Flywheel's holdout predictions.
 
 Every model here is fitted on split.train only (the rows Flywheel's gradient steps see; split.validation is used by
-neither side for fitting) and scored on split.holdout. Preprocessing mirrors Flywheel's (ml/preprocess.ts), fitted on
+neither side for fitting) and scored on split.holdout. Preprocessing mirrors Flywheel's (training/preprocess.ts), fitted on
 the training rows: numerics standardised, categoricals one-hot with unknown -> all zeros; a regression MLP also
 learns a standardised target (TransformedTargetRegressor), as Flywheel's does.
 

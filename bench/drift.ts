@@ -13,7 +13,7 @@
  * read those very files (numpy: np.fromfile; here: into Float64Arrays) before their timed part, so they get identical
  * numbers. Beyond 20 columns the list repeats with fresh seeds.
  *
- * Flywheel, in this process: per column the functions monitoring and validation use (ml/drift.ts) —
+ * Flywheel, in this process: per column the functions monitoring and validation use (ml/quality/drift.ts) —
  * `binReference(ref, 10)` (sort a copy, edges = sorted[floor(i·n/10)] with duplicates dropped, reference shares,
  * mean), `psi(reference, cur)` (binCounts of the current sample + psiFromCounts with ε = 1e-4) and `ksTest(ref, cur)`
  * (sorts copies of both, merge for D, asymptotic p-value). Timed: the loop over all columns, from "have the two
@@ -45,7 +45,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, endianness, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binReference, ksTest, psi } from '../ml/drift';
+import { binReference, ksTest, psi } from '../ml/quality/drift';
 import { normal, seededRandom } from '../ml/random';
 import { PROJECT_ROOT } from '../config/env';
 import { budgetedRounds, ensurePythonPeer, intFromEnv, lastJson, runProcess } from './peer';
@@ -235,7 +235,7 @@ interface ScipyRun extends SideRun {
   psi_linear_edges?: number[];
 }
 
-/** Flywheel: ml/drift.ts as monitoring (binReference + psi) and validation (ksTest) call it. */
+/** Flywheel: ml/quality/drift.ts as monitoring (binReference + psi) and validation (ksTest) call it. */
 function runFlywheel(columns: Column[]): SideRun {
   const results: ColumnResult[] = [];
   const phases = { edges: 0, psi: 0, ks: 0 };
@@ -427,7 +427,7 @@ try {
       : []),
     '',
     `  ${'side'.padEnd(34)} ${'seconds'.padStart(8)} ${'ms/column'.padStart(10)} ${'edges'.padStart(7)} ${'PSI'.padStart(7)} ${'KS'.padStart(7)}   runs`,
-    `  ${'flywheel ml/drift.ts'.padEnd(34)} ${fly.seconds.toFixed(2).padStart(8)} ${perColumnMs(fly.seconds).padStart(10)} ${fly.phases.edges.toFixed(2).padStart(7)} ${fly.phases.psi.toFixed(2).padStart(7)} ${fly.phases.ks.toFixed(2).padStart(7)}   ${flywheelRuns.map((r) => r.seconds.toFixed(2)).join(', ')}`,
+    `  ${'flywheel ml/quality/drift.ts'.padEnd(34)} ${fly.seconds.toFixed(2).padStart(8)} ${perColumnMs(fly.seconds).padStart(10)} ${fly.phases.edges.toFixed(2).padStart(7)} ${fly.phases.psi.toFixed(2).padStart(7)} ${fly.phases.ks.toFixed(2).padStart(7)}   ${flywheelRuns.map((r) => r.seconds.toFixed(2)).join(', ')}`,
     `  ${`scipy ${sp.scipy_version} / numpy ${sp.numpy_version}`.padEnd(34)} ${sp.seconds.toFixed(2).padStart(8)} ${perColumnMs(sp.seconds).padStart(10)} ${sp.phases.edges.toFixed(2).padStart(7)} ${sp.phases.psi.toFixed(2).padStart(7)} ${sp.phases.ks.toFixed(2).padStart(7)}   ${scipyRuns.map((r) => r.seconds.toFixed(2)).join(', ')}`,
     `  edges: binReference (sort + reference shares + mean) / np.partition + np.unique; PSI: counting the reference and current samples`,
     `  (Flywheel counts the reference inside binReference) + PSI; KS: ksTest / ks_2samp. Both sides single-threaded, file reading not timed.`,

@@ -6,7 +6,7 @@ test per column, with numpy + scipy, on the very arrays Flywheel's side gets. be
 Input: <data dir> written by bench/drift.ts: meta.json ({"rows", "bins", "columns": [{"name", "file"}]}) and per
 column <file>_ref.f64 and <file>_cur.f64, raw little-endian float64 (np.fromfile(..., dtype='<f8')).
 
-Per column, what ml/drift.ts computes:
+Per column, what ml/quality/drift.ts computes:
   edges    the order statistics sorted(ref)[floor(i * n / bins)], i = 1 .. bins-1, duplicates dropped (np.unique) -
            binReference's definition exactly. np.partition at those indices (what np.quantile does inside); for n a
            multiple of bins this is np.quantile(ref, i / bins, method='higher'). np.quantile's default ('linear')

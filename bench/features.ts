@@ -72,7 +72,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type pg from 'pg';
-import { registerFeatureView } from '../store/features';
+import { registerFeatureView } from '../features/store';
 import { defineFeatureView, entityKey, type FeatureView } from '../features/define';
 import { createOfflineTableSql, materializeSql, pointInTimeJoinSql, quote, viewRef } from '../features/sql';
 import { closeDb, connectDb, type Db } from '../storage/db';

@@ -3,9 +3,9 @@
  * how fast step metrics can be written to Postgres.
  *
  * Problem (bench/trainData.ts): a deterministic synthetic regression table of raw strings, as CSV delivers it,
- * BENCH_ROWS rows (default 50,000) × 20 numeric features + target, split by `splitRows` (ml/split.ts; holdout 0.2,
- * validation 10 % of the rest: 36,000 training and 4,000 validation rows by default). Model: 20 → 64 → 64 → 1, ReLU,
- * Adam lr 0.001, MSE, batch 256, BENCH_EPOCHS epochs (default 10), seed 42, per-epoch shuffle.
+ * BENCH_ROWS rows (default 50,000) × 20 numeric features + target, split by `splitRows` (training/split.ts;
+ * holdout 0.2, validation 10 % of the rest: 36,000 training and 4,000 validation rows by default). Model:
+ * 20 → 64 → 64 → 1, ReLU, Adam lr 0.001, MSE, batch 256, BENCH_EPOCHS epochs (default 10), seed 42, per-epoch shuffle.
  *
  * Flywheel: `fitModel` (training/fit.ts) with `loadTf({ pin })` (training/backend.ts), each backend of BENCH_BACKENDS
  * (default tensorflow-gpu,tensorflow,wasm,cpu) in a child process of its own (bench/trainChild.ts; a TF.js backend is
@@ -63,7 +63,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eq, sql } from 'drizzle-orm';
-import { encodeColumns, encodeTarget, featureWidth, fitPreprocessor } from '../ml/preprocess';
+import { encodeColumns, encodeTarget, featureWidth, fitPreprocessor } from '../training/preprocess';
 import { datasets, datasetVersions } from '../schema/datasets';
 import { runMetrics, runs } from '../schema/runs';
 import { connectDb, migrateDb } from '../storage/db';

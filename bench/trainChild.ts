@@ -22,12 +22,12 @@
  * package that does not install), it prints `{ "unavailable": true, "loaded": <what it got> }` instead of training.
  */
 import type { Tensor } from '@tensorflow/tfjs';
-import { encodeColumns, encodeTarget, featureWidth, fitPreprocessor } from '../ml/preprocess';
+import { encodeColumns, encodeTarget, featureWidth, fitPreprocessor } from '../training/preprocess';
 import { loadTf, type BackendName, type TfModule } from '../training/backend';
 import { fitModel, type TrainingParams } from '../training/fit';
 import { buildModel } from '../training/model';
-import type { Split } from '../ml/split';
-import type { RawColumns } from '../ml/preprocess';
+import type { Split } from '../training/split';
+import type { RawColumns } from '../training/preprocess';
 import { benchSplit, generateColumns, trainingParams } from './trainData';
 
 const [backendArg, rowsArg, epochsArg, mode] = process.argv.slice(2);

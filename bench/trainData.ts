@@ -3,9 +3,9 @@
  * parameters every side uses. bench/train.ts (the parent, which also writes the encoded matrices for PyTorch) and
  * bench/trainChild.ts (one TF.js backend per process) both import it, so each regenerates exactly the same table.
  */
-import type { RawColumns } from '../ml/preprocess';
+import type { RawColumns } from '../training/preprocess';
 import { normal, seededRandom } from '../ml/random';
-import { splitRows, type Split } from '../ml/split';
+import { splitRows, type Split } from '../training/split';
 import type { TrainingParams } from '../training/fit';
 
 export const FEATURES = Array.from({ length: 20 }, (_, i) => `x${String(i + 1).padStart(2, '0')}`);

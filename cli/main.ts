@@ -16,6 +16,7 @@ import { printResult, runPipeline, type RunOptions } from './run';
 import { runDemo } from './demo';
 import { startServer } from '../server/start';
 import { formatStage, pipelinePath, type PipelineStatus } from './pipelines';
+import { printTimings, stepTimings, type TimelineStep } from './timings';
 
 const say = (line: string) => console.log(line);
 // `flywheel datasets show x | head` closes the pipe early: that is not an error.
@@ -97,6 +98,11 @@ program
     p.stages.forEach((stage) => say(formatStage(stage)));
     if (p.result) printResult(p.result, say);
     if (p.failure) say(`  failure: ${p.failure}`);
+    // Queue wait vs run time needs the history; a server without it (or an old one) just leaves the table out.
+    const timeline = await api<{ steps: TimelineStep[] }>('GET', `${pipelinePath(workflowId)}/timeline`).catch(
+      () => null,
+    );
+    if (timeline) printTimings(stepTimings(timeline.steps), say);
     say(`  ${p.uiUrl}`);
   });
 

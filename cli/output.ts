@@ -1,5 +1,5 @@
 /** What the CLI commands share: printing, tables, terminal charts, and a short-lived database connection. */
-import { equalWidthCounts } from '../ml/profileDiff';
+import { equalWidthCounts } from '../ml/profiling/profileDiff';
 import { closeDb, connectDb, type Db } from '../storage/db';
 import { loadConfig } from '../config/env';
 

@@ -69,7 +69,14 @@ export interface FlywheelConfig {
      * @default 30
      */
     predictionsRetentionDays: number;
+    /**
+     * FLYWHEEL_CHECKPOINT_RETENTION_DAYS: a finished, failed or killed run's training checkpoints are deleted this
+     * many days after it ended, in the same sweep; 0 keeps them. @default 7
+     */
+    checkpointRetentionDays: number;
   };
+  /** Logs and metrics (observability/): see `ObservabilitySettings`. */
+  observability: ObservabilitySettings;
   /**
    * The Flywheel API server (`flywheel server`): FLYWHEEL_SERVER_PORT (default 8470, or the local stack's),
    * FLYWHEEL_URL for clients (the CLI), FLYWHEEL_SERVER_MAX_BODY_BYTES for JSON bodies (default 16 MiB; artifacts
@@ -215,7 +222,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
         env.FLYWHEEL_PREDICTIONS_RETENTION_DAYS === '0'
           ? 0
           : (intOf(env.FLYWHEEL_PREDICTIONS_RETENTION_DAYS, 'FLYWHEEL_PREDICTIONS_RETENTION_DAYS') ?? 30),
+      checkpointRetentionDays:
+        env.FLYWHEEL_CHECKPOINT_RETENTION_DAYS === '0'
+          ? 0
+          : (intOf(env.FLYWHEEL_CHECKPOINT_RETENTION_DAYS, 'FLYWHEEL_CHECKPOINT_RETENTION_DAYS') ?? 7),
     },
+    observability: observabilitySettings(env),
     server: {
       host: serverHost,
       port: serverPort,
@@ -250,6 +262,45 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
     },
   };
   return deepFreeze(config);
+}
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+
+export interface ObservabilitySettings {
+  /** FLYWHEEL_LOG_LEVEL. @default 'info' */
+  logLevel: LogLevelName;
+  /** FLYWHEEL_LOG_FORMAT: `json` lines, or `pretty` one-line text. @default json unless stdout is a terminal */
+  logFormat: 'json' | 'pretty';
+  /** FLYWHEEL_WORKER_METRICS_PORT: where a worker process serves /metrics. @default a free port (logged) */
+  workerMetricsPort: number;
+  /** FLYWHEEL_WORKER_METRICS_HOST: the interface a worker's /metrics listens on. @default 127.0.0.1 */
+  workerMetricsHost: string;
+  /** FLYWHEEL_METRICS_PUBLIC=1: the API server's /metrics answers without a token. @default false */
+  metricsPublic: boolean;
+}
+
+/** Log and metrics settings alone: the logger needs them when a module loads, before any `loadConfig()`. */
+export function observabilitySettings(
+  env: NodeJS.ProcessEnv = process.env,
+  isTerminal = Boolean(process.stdout.isTTY),
+): ObservabilitySettings {
+  const level = (env.FLYWHEEL_LOG_LEVEL || 'info').toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level))
+    throw new Error(`environment variable FLYWHEEL_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+  const format = env.FLYWHEEL_LOG_FORMAT || (isTerminal ? 'pretty' : 'json');
+  if (format !== 'json' && format !== 'pretty')
+    throw new Error(`environment variable FLYWHEEL_LOG_FORMAT must be json or pretty, got "${format}"`);
+  return {
+    logLevel: level as LogLevelName,
+    logFormat: format,
+    workerMetricsPort:
+      env.FLYWHEEL_WORKER_METRICS_PORT === '0'
+        ? 0
+        : (intOf(env.FLYWHEEL_WORKER_METRICS_PORT, 'FLYWHEEL_WORKER_METRICS_PORT') ?? 0),
+    workerMetricsHost: env.FLYWHEEL_WORKER_METRICS_HOST || '127.0.0.1',
+    metricsPublic: ['1', 'true'].includes(env.FLYWHEEL_METRICS_PUBLIC ?? ''),
+  };
 }
 
 /** True when the operator pointed Flywheel at external services instead of the local stack. */

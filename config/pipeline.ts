@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { FEATURE_DRIFT_DEFAULTS } from '../ml/monitoring';
+import { FEATURE_DRIFT_DEFAULTS } from '../ml/quality/monitoring';
 import { inlineSecretProblem } from './redact';
 export { durationMs } from './duration';
 
@@ -222,7 +222,7 @@ const monitor = z
       .object({
         /** @default true */
         enabled: z.boolean().default(true),
-        /** @default 0.1, the registry's (ml/drift.ts DRIFT_TESTS), like the three below */
+        /** @default 0.1, the registry's (ml/quality/drift.ts DRIFT_TESTS), like the three below */
         wassersteinThreshold: z.number().positive().default(FEATURE_DRIFT_DEFAULTS.wassersteinThreshold),
         /** @default 0.1 */
         jensenShannonThreshold: z.number().positive().max(1).default(FEATURE_DRIFT_DEFAULTS.jensenShannonThreshold),

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { durationMs } from '../config/duration';
-import { checkSqlExpression, singleStatement } from '../ml/userSql';
+import { checkSqlExpression, singleStatement } from './userSql';
 
 /** A zod refinement from a checker that throws: its message becomes the issue's. */
 const sqlCheck = (check: (text: string) => unknown) => (text: string, ctx: z.RefinementCtx) => {

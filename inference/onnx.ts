@@ -3,8 +3,8 @@
  * tensor, or one [N, 1] input per column) and checked against the model's own inputs and outputs when it loads.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { FeatureError, type RawColumns } from '../ml/preprocess';
-import { isNullToken, parseNumber } from '../ml/numbers';
+import { FeatureError, type RawColumns } from '../training/preprocess';
+import { isNullToken, parseNumber } from '../ml/formats/numbers';
 import type { EncodedPart, EncodedRows, InputMetadata, ModelFeature, ModelRunner, ModelTarget } from './runner';
 import { SignatureError, type Signature, type SignatureColumn } from './signature';
 

@@ -2,7 +2,7 @@
  * What evaluation and serving need of a model, whatever its format: its features, target and classes, and predictions
  * (class probabilities per row, or the value in the target's units) from request instances or dataset columns.
  */
-import type { RawColumns } from '../ml/preprocess';
+import type { RawColumns } from '../training/preprocess';
 
 export type ModelFormat = 'flywheel-tfjs-v1' | 'flywheel-onnx-v1';
 

@@ -1,6 +1,12 @@
 /** The TF.js runner: Flywheel's own flywheel-tfjs-v1 artifact (network + fitted preprocessor), as training made it. */
 import type { LayersModel } from '@tensorflow/tfjs';
-import { decodeRegression, encodeColumns, featureWidth, type Preprocessor, type RawColumns } from '../ml/preprocess';
+import {
+  decodeRegression,
+  encodeColumns,
+  featureWidth,
+  type Preprocessor,
+  type RawColumns,
+} from '../training/preprocess';
 import type { TfModule } from '../training/backend';
 import { disposeModel, encodeInstances, outputUnits, predictEncoded } from '../training/model';
 import type { EncodedRows, InputMetadata, ModelFeature, ModelRunner, ModelTarget } from './runner';

@@ -11,8 +11,8 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
-import type { ColumnProfile } from '../ml/profile';
-import type { DatasetContract, ValidationReport } from '../ml/validation';
+import type { ColumnProfile } from '../ml/profiling/profile';
+import type { DatasetContract, ValidationReport } from '../ml/quality/validation';
 
 export const datasets = pgTable('datasets', {
   name: text('name').primaryKey(),

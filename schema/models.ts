@@ -12,7 +12,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import type { ReleaseEvaluation } from '../ml/gates';
+import type { ReleaseEvaluation } from '../ml/evaluation/gates';
 import { datasetVersions } from './datasets';
 import { runs } from './runs';
 

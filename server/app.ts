@@ -13,6 +13,7 @@ import { mlflowRoutes } from './mlflow/index';
 import { apiRoutes } from './api/index';
 import { temporalOutage } from './temporalOutage';
 import { mountUi } from './ui';
+import { mountMetrics } from './metrics';
 
 const isMlflowPath = (path: string) => /^\/(ajax-)?api\/2\.0\//.test(path);
 
@@ -28,6 +29,7 @@ export function allRoutes(): RouteSpec[] {
 
 export function createApp(deps: ServerDeps, log: (line: string) => void = () => undefined): Hono {
   const app = new Hono();
+  mountMetrics(app, deps);
   const routes = allRoutes();
   const document = openApiDocument(routes, deps.config.packageVersion ?? '0.1.0');
   app.get('/health', (c) => c.json({ status: 'ok' }));

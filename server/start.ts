@@ -6,6 +6,7 @@ import { temporalClient } from '../storage/temporal';
 import { loadConfig } from '../config/env';
 import type { Client } from '@temporalio/client';
 import { createApp } from './app';
+import { componentLogger } from '../observability/log';
 
 export async function startServer(
   options: { port?: number; host?: string } = {},
@@ -25,7 +26,7 @@ export async function startServer(
           throw error;
         })),
     },
-    (line) => console.error(line),
+    (line) => componentLogger('server').error(line),
   );
   const port = options.port ?? config.server.port;
   const host = options.host ?? config.server.host;

@@ -7,11 +7,16 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { ApiError } from '../config/errors';
 import { NonFiniteOutputError } from '../inference/runner';
 import { SignatureError } from '../inference/signature';
-import { FeatureError } from '../ml/preprocess';
+import { FeatureError } from '../training/preprocess';
 import { PredictBatcher, predictNow, type Prediction } from './batcher';
 import type { Choice, LoadedModel, ServedModels } from './models';
-import { LookupError, withOnlineFeatures } from './onlineFeatures';
+import { LookupError, withOnlineFeatures } from '../features/online';
 import type { PredictionLog } from './predictionLog';
+import { observePrediction } from './metrics';
+import { answerMetrics } from '../observability/metricsServer';
+import { componentLogger } from '../observability/log';
+
+const log = componentLogger('serving');
 
 const modelInputs = (served: LoadedModel) => new Set(served.runner.features.map((f) => f.name));
 
@@ -366,6 +371,8 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       return send(response, 200, { live: true });
     if (method === 'GET' && path === '/v2/health/ready')
       return send(response, models.ready ? 200 : 503, { ready: models.ready });
+    // For the scraper, like the probes: series names and counts, no predictions.
+    if (method === 'GET' && path === '/metrics') return void (await answerMetrics(request, response));
     // Past here every route names, answers with or writes for a model: with keys required, only a keyed client gets in.
     const refused = models.refuseKey(apiKeyOf(request));
     if (refused) throw new HttpError(401, refused);
@@ -514,6 +521,8 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
 
   return (request: IncomingMessage, response: ServerResponse) => {
     const context: { model?: string; version?: number } = {};
+    const started = performance.now();
+    response.once('finish', () => observePrediction(request, response.statusCode, context, started));
     route(request, response, context).catch((error: unknown) => {
       // Refused and failed requests count towards the model's error rate in its monitor.
       const scored = request.method === 'POST' && context.model !== undefined;
@@ -534,17 +543,17 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       }
       if (error instanceof SignatureError) {
         // A registered model that does not fit its signature: the server's fault, said plainly.
-        console.error(`serving: ${error.message}`);
+        log.error(`serving: ${error.message}`);
         if (scored) predictionLog.addError(context.model, 500, error.message, context.version);
         return send(response, 500, { error: error.message, field: error.field });
       }
       if (error instanceof NonFiniteOutputError) {
         // The model's fault, not the caller's: an error in the monitor's rate, never a NaN logged as a prediction.
-        console.error(`serving: ${error.message}`);
+        log.error(`serving: ${error.message}`);
         if (scored) predictionLog.addError(context.model, 500, error.message, context.version);
         return send(response, 500, { error: error.message });
       }
-      console.error('serving error', error);
+      log.error({ err: error }, `serving error: ${(error as Error)?.message ?? String(error)}`);
       if (scored)
         predictionLog.addError(context.model, 500, (error as Error).message ?? String(error), context.version);
       send(response, 500, { error: 'internal error' });

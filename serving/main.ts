@@ -3,34 +3,43 @@ import { createServer } from 'node:http';
 import { connectDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig } from '../config/env';
+import { componentLogger } from '../observability/log';
+import { enableProcessMetrics, trackBacklog } from '../observability/metrics';
 import { createServingHandler, limitServer } from './app';
 import { ServedModels } from './models';
 import { PredictionLog } from './predictionLog';
 import { PredictionRetention } from './retention';
 
 const config = loadConfig();
+const log = componentLogger('serving');
+enableProcessMetrics();
 const db = connectDb(config.databaseUrl);
-const models = new ServedModels(db, new S3ObjectStore(config.s3), {
+const objects = new S3ObjectStore(config.s3);
+const models = new ServedModels(db, objects, {
   alias: config.serving.alias,
   requireApiKey: config.serving.requireApiKey,
 });
 const predictionLog = new PredictionLog(db);
+trackBacklog(() => predictionLog.backlog);
 const server = limitServer(createServer(createServingHandler(models, predictionLog)));
-server.listen(config.serving.port, config.serving.host, () => console.log(`flywheel serving on ${config.serving.url}`));
+server.listen(config.serving.port, config.serving.host, () =>
+  log.info({ url: config.serving.url }, `flywheel serving on ${config.serving.url}`),
+);
 await models.start();
-const retention = new PredictionRetention(db, { days: config.serving.predictionsRetentionDays });
+const retention = new PredictionRetention(db, {
+  days: config.serving.predictionsRetentionDays,
+  checkpoints: { days: config.serving.checkpointRetentionDays, objects },
+});
 retention.start();
-console.log(
-  `flywheel serving ready (backend ${models.backend}): ${
-    models
-      .list()
-      .map((m) => `${m.name} v${m.version}`)
-      .join(', ') || 'no deployments yet'
-  }`,
+const served = models.list().map((m) => `${m.name} v${m.version}`);
+log.info(
+  { backend: models.backend, models: served },
+  `flywheel serving ready (backend ${models.backend}): ${served.join(', ') || 'no deployments yet'}`,
 );
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
+    log.info({ signal }, 'flywheel serving: stopping');
     models.stop();
     server.close(async () => {
       await retention.stop();

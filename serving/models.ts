@@ -7,7 +7,7 @@ import { servedView, type ServedFeatureView } from '../features/sql';
 import type pg from 'pg';
 import { ApiError } from '../config/errors';
 import { listTrafficRoutes, servedVersions } from '../store/deployments';
-import { findFeatureView } from '../store/features';
+import { findFeatureView } from '../features/store';
 import { findModelVersion, findModelVersions, SERVING_CHANNEL } from '../store/registry';
 import { activeTokenHashes, hashToken } from '../store/tokens';
 import type { Db } from '../storage/db';
@@ -16,6 +16,9 @@ import { loadTf, type TfModule } from '../training/backend';
 import { loadRunner } from '../inference/load';
 import type { ModelRunner } from '../inference/runner';
 import { unitHash } from '../ml/hash';
+import { componentLogger } from '../observability/log';
+
+const log = componentLogger('serving');
 
 export interface LoadedModel {
   name: string;
@@ -84,7 +87,7 @@ export class ServedModels {
     await this.refresh();
     this.ready = true;
     const refresh = () =>
-      void this.refresh().catch((error) => console.error(`model refresh failed: ${(error as Error).message}`));
+      void this.refresh().catch((error) => log.error(`model refresh failed: ${(error as Error).message}`));
     this.timer = setInterval(refresh, pollMs);
     this.timer.unref();
     await this.listen(refresh, pollMs);
@@ -120,7 +123,7 @@ export class ServedModels {
       client = await this.db.$client.connect();
       client.on('notification', refresh);
       client.on('error', (error) => {
-        console.error(`serving: NOTIFY listener lost (${error.message}); polling every ${pollMs} ms until it is back`);
+        log.error(`serving: NOTIFY listener lost (${error.message}); polling every ${pollMs} ms until it is back`);
         if (drop()) retry();
       });
       await client.query(`LISTEN ${SERVING_CHANNEL}`);
@@ -129,7 +132,7 @@ export class ServedModels {
       if (attempt > 0) refresh();
       attempt = 0;
     } catch (error) {
-      console.error(`serving: cannot LISTEN (${(error as Error).message}); polling every ${pollMs} ms`);
+      log.error(`serving: cannot LISTEN (${(error as Error).message}); polling every ${pollMs} ms`);
       if (drop()) retry();
     }
   }
@@ -271,7 +274,7 @@ export class ServedModels {
       } catch (error) {
         // One unloadable model must not take the others down; it is reported once and retried when its alias moves.
         this.failed.set(row.name, row.version);
-        console.error(`serving: cannot load ${row.name} v${row.version}: ${(error as Error).message}`);
+        log.error(`serving: cannot load ${row.name} v${row.version}: ${(error as Error).message}`);
         continue;
       }
       // Keep the previous version warm for a rollback; requests that started on it finish on it.
@@ -295,7 +298,7 @@ export class ServedModels {
           candidate,
         });
       } catch (error) {
-        console.error(
+        log.error(
           `serving: cannot load the rollout candidate ${route.modelName} v${route.candidateVersion}: ${(error as Error).message}`,
         );
       }

@@ -9,6 +9,9 @@ import {
   type RequestErrorRecord,
   type ShadowRecord,
 } from '../store/predictions';
+import { componentLogger } from '../observability/log';
+
+const log = componentLogger('prediction-log');
 
 export type { PredictionRecord } from '../store/predictions';
 
@@ -19,6 +22,10 @@ export class PredictionLog {
   /** Records given up on: Postgres stayed unreachable while more than `maxBuffered` waited. */
   dropped = 0;
   written = 0;
+  /** Records buffered and not yet written (the `flywheel_prediction_log_backlog` gauge). */
+  get backlog(): number {
+    return this.buffer.length + this.errors.length + this.shadows.length;
+  }
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
 
@@ -89,9 +96,7 @@ export class PredictionLog {
               written++;
             } catch (single) {
               this.dropped++;
-              console.error(
-                `prediction log: dropped one of the ${what} Postgres refuses: ${(single as Error).message}`,
-              );
+              log.error(`prediction log: dropped one of the ${what} Postgres refuses: ${(single as Error).message}`);
             }
           }
           continue;
@@ -101,7 +106,7 @@ export class PredictionLog {
         if (over > 0) {
           queue.splice(0, over);
           this.dropped += over;
-          console.error(
+          log.error(
             `prediction log: dropped the ${over} oldest ${what}; Postgres refuses writes: ${(error as Error).message}`,
           );
         }

@@ -15,10 +15,10 @@ import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'h
 import { compressors } from 'hyparquet-compressors';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
-import { CSV_LIMITS, csvField, formatBytes, type CsvRecordView } from '../ml/csv';
-import { singleStatement, UserSqlError } from '../ml/userSql';
+import { CSV_LIMITS, csvField, formatBytes, type CsvRecordView } from '../ml/formats/csv';
+import { singleStatement, UserSqlError } from '../features/userSql';
 import type { ObjectStore } from './objectStore';
-import { checkColumnNames, CsvInputError, readCsv } from './csvStream';
+import { checkColumnNames, CsvInputError, readCsv } from '../ml/formats/csvStream';
 import {
   checkLocalPath,
   isSqlSource,

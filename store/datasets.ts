@@ -8,7 +8,7 @@ import { and, asc, desc, eq, inArray, like, sql } from 'drizzle-orm';
 import { alias as tableAlias } from 'drizzle-orm/pg-core';
 import { ApiError, invalid, notFound } from '../config/errors';
 import { NAME_PATTERN } from '../config/pipeline';
-import { inferContract, type DatasetContract, type ValidationReport } from '../ml/validation';
+import { inferContract, type DatasetContract, type ValidationReport } from '../ml/quality/validation';
 import {
   datasetAliases,
   datasets,

@@ -5,7 +5,7 @@
  */
 import { and, asc, desc, eq, ilike, inArray, like, max, or, sql, type SQL } from 'drizzle-orm';
 import { ApiError, invalid, notFound } from '../config/errors';
-import type { ReleaseEvaluation } from '../ml/gates';
+import type { ReleaseEvaluation } from '../ml/evaluation/gates';
 import { deployments, trafficRoutes } from '../schema/deployments';
 import {
   aliasEvents,

@@ -1,5 +1,5 @@
 /**
- * The run search language (ml/runFilter.ts: MLflow's grammar plus OR and parentheses) compiled to SQL over the `runs`
+ * The run search language (runFilter.ts: MLflow's grammar plus OR and parentheses) compiled to SQL over the `runs`
  * table, so a search reads only the rows it returns. Tag equality uses the GIN index (`tags @> …`); a search within an
  * experiment ordered by start time walks `runs_experiment_started`. Metric predicates and metric order read
  * `run_latest_metrics` (its (experiment_id, key, value) index), not every row's jsonb; a search ordered by a metric
@@ -8,7 +8,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { invalid } from '../config/errors';
-import { FilterError, parseFilter, parseOrderBy, type FieldRef, type FilterNode } from '../ml/runFilter';
+import { FilterError, parseFilter, parseOrderBy, type FieldRef, type FilterNode } from './runFilter';
 import { runLatestMetrics, runs } from '../schema/runs';
 
 /**

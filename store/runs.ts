@@ -525,3 +525,37 @@ export async function sweepPeersAt(
     );
   return rows.map((r) => r.value);
 }
+
+// ---------------------------------------------------------------- checkpoint retention
+
+/** Set on a run once retention deleted its checkpoints (the time, ISO): each ended run is swept once. */
+export const CHECKPOINTS_DELETED_TAG = 'flywheel.checkpointsDeletedAt';
+
+/** Runs that ended (finished, failed, killed) before `endedBefore` and may still have checkpoints, oldest first. */
+export async function runsWithExpiredCheckpoints(
+  db: Db,
+  endedBefore: Date,
+  limit: number,
+): Promise<{ runId: string; experimentId: number | null }[]> {
+  return db
+    .select({ runId: runs.id, experimentId: experiments.id })
+    .from(runs)
+    .leftJoin(experiments, eq(experiments.name, runs.experiment))
+    .where(
+      and(
+        sql`${runs.status} IN ('finished', 'failed', 'killed')`,
+        sql`${runs.endedAt} < ${endedBefore}`,
+        sql`NOT (${runs.tags} ? ${CHECKPOINTS_DELETED_TAG})`,
+      ),
+    )
+    .orderBy(asc(runs.endedAt))
+    .limit(limit);
+}
+
+/** Records that a run's checkpoints are gone (`runsWithExpiredCheckpoints` skips it from now on). */
+export async function markCheckpointsDeleted(db: Db, runId: string, at: Date): Promise<void> {
+  await db
+    .update(runs)
+    .set({ tags: sql`${runs.tags} || jsonb_build_object(${CHECKPOINTS_DELETED_TAG}::text, ${at.toISOString()}::text)` })
+    .where(eq(runs.id, runId));
+}

@@ -12,9 +12,9 @@ import {
   FeatureError,
   type Preprocessor,
   type RawColumns,
-} from '../ml/preprocess';
+} from './preprocess';
 import { seededRandom, shuffledIndices } from '../ml/random';
-import type { Split } from '../ml/split';
+import type { Split } from './split';
 import type { TfModule } from './backend';
 import { buildModel, disposeModel, type ModelSpec } from './model';
 

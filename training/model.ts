@@ -1,6 +1,6 @@
 /** Builds TF.js models from the pipeline config and (de)serialises them, with their preprocessing, as one artifact. */
 import type { LayersModel, Sequential, Tensor } from '@tensorflow/tfjs';
-import { encodeInstance, featureWidth, type Preprocessor } from '../ml/preprocess';
+import { encodeInstance, featureWidth, type Preprocessor } from './preprocess';
 import type { TfModule } from './backend';
 
 export interface ModelSpec {

@@ -3,16 +3,22 @@
  * dispatcher.
  */
 import { loadConfig } from '../config/env';
+import { installWorkerLogging } from '../observability/temporal';
 import { runUntilSignalled } from './runWorkers';
 import { startWebhookDispatcher } from './webhookDispatcher';
 import { connectServices, createMainWorker, createTrainingWorker } from './wiring';
 
 const config = loadConfig();
+installWorkerLogging();
 const services = await connectServices(config);
 const workers = [
   await createMainWorker(services, config.taskQueues.main),
   await createTrainingWorker(services, config.taskQueues.trainCpu, { gpu: false }),
 ];
-await runUntilSignalled(services, workers, 'flywheel worker (main + CPU training)', [
-  startWebhookDispatcher(services.db, config.webhooks),
-]);
+await runUntilSignalled(
+  services,
+  workers,
+  'flywheel worker (main + CPU training)',
+  [startWebhookDispatcher(services.db, config.webhooks)],
+  config.observability,
+);

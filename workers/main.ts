@@ -3,13 +3,19 @@
  * webhook dispatcher.
  */
 import { loadConfig } from '../config/env';
+import { installWorkerLogging } from '../observability/temporal';
 import { runUntilSignalled } from './runWorkers';
 import { startWebhookDispatcher } from './webhookDispatcher';
 import { connectServices, createMainWorker } from './wiring';
 
 const config = loadConfig();
+installWorkerLogging();
 const services = await connectServices(config);
 const worker = await createMainWorker(services, config.taskQueues.main);
-await runUntilSignalled(services, [worker], 'flywheel main worker', [
-  startWebhookDispatcher(services.db, config.webhooks),
-]);
+await runUntilSignalled(
+  services,
+  [worker],
+  'flywheel main worker',
+  [startWebhookDispatcher(services.db, config.webhooks)],
+  config.observability,
+);

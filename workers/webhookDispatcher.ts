@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { rootCause } from '../config/errors';
 import type { Db } from '../storage/db';
 import { claimDueDeliveries, markDelivered, markFailed, type ClaimedDelivery } from '../store/webhooks';
+import { componentLogger } from '../observability/log';
+import { webhookDeliveries } from '../observability/metrics';
 
 export interface WebhookRetrySchedule {
   /** Attempts before a delivery is dead. @default 6 */
@@ -85,7 +87,8 @@ export function startWebhookDispatcher(db: Db, options: WebhookDispatcherOptions
   const timeoutMs = options.timeoutMs ?? 5_000;
   const concurrency = options.concurrency ?? 8;
   const pollMs = options.pollMs ?? 1_000;
-  const log = options.log ?? ((line: string) => console.error(line));
+  const dispatcherLog = componentLogger('webhooks');
+  const log = options.log ?? ((line: string) => dispatcherLog.warn(line));
   // A claimed row is someone's until its POST has had time to end; after that a crash leaves it to another dispatcher.
   const leaseMs = timeoutMs + 30_000;
   const stopping = new AbortController();
@@ -112,7 +115,10 @@ export function startWebhookDispatcher(db: Db, options: WebhookDispatcherOptions
         signal: AbortSignal.timeout(timeoutMs),
       });
       await response.body?.cancel();
-      if (response.ok) return markDelivered(db, delivery.id);
+      if (response.ok) {
+        webhookDeliveries.inc({ outcome: 'delivered' });
+        return markDelivered(db, delivery.id);
+      }
       // The receiver refused this payload: sending it again cannot help (408 and 429 ask for a retry).
       retryable = response.status >= 500 || response.status === 408 || response.status === 429;
       failure = `HTTP ${response.status}${retryable ? '' : ' (not retried)'}`;
@@ -121,6 +127,7 @@ export function startWebhookDispatcher(db: Db, options: WebhookDispatcherOptions
       retryable = true;
     }
     const delay = retryable ? retryDelayMs(delivery.attempt, schedule) : null;
+    webhookDeliveries.inc({ outcome: delay === null ? 'dead' : 'retry' });
     await markFailed(db, delivery.id, {
       error: `attempt ${delivery.attempt}: ${failure}`,
       retryAt: delay === null ? null : new Date(Date.now() + delay),

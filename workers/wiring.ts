@@ -10,6 +10,7 @@ import { connectDb, type Db } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { connectWorker, temporalClient } from '../storage/temporal';
 import { PROJECT_ROOT, type FlywheelConfig } from '../config/env';
+import { activityMetricsInterceptor } from '../observability/temporal';
 
 export interface Services {
   db: Db;
@@ -58,6 +59,7 @@ export async function createMainWorker(
     taskQueue,
     workflowsPath: require.resolve(join(PROJECT_ROOT, 'workflows', 'index.ts')),
     activities: createStageActivities(deps),
+    interceptors: { activity: [activityMetricsInterceptor] },
     maxConcurrentWorkflowTaskExecutions: 10,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 8,
     shutdownGraceTime: '10s',
@@ -83,6 +85,7 @@ export async function createTrainingWorker(
     namespace: services.client.options.namespace,
     taskQueue,
     activities: createTrainActivities(deps, { preferGpu: options.gpu, pinBackend: options.pinBackend }),
+    interceptors: { activity: [activityMetricsInterceptor] },
     maxConcurrentActivityTaskExecutions: options.concurrency ?? (options.gpu ? countGpus() : 1),
     shutdownGraceTime: '10s',
   });

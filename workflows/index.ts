@@ -5,4 +5,4 @@ export { datasetWorkflow } from './dataset';
 export { sweepWorkflow } from './sweep';
 export { reproduceWorkflow } from './reproduce';
 export { rolloutWorkflow, aliasWorkflow } from './release';
-export { loadFeatureViewWorkflow, materializeWorkflow } from './features';
+export { loadFeatureViewWorkflow, materializeWorkflow } from '../features/workflow';

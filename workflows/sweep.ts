@@ -14,7 +14,7 @@ import {
 import type { TrainInput, TrainResult } from '../activities/index';
 import { rootCause } from '../config/errors';
 import type { SweepConfig } from '../config/pipeline';
-import { gridPoints, propose, type Observation, type Point } from '../ml/sweep';
+import { gridPoints, propose, type Observation, type Point } from '../training/sweep';
 import { STAGE_KEY } from './searchAttributes';
 import { trainRouted, type TrainingRoute } from './training';
 

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { inlineSecretProblem } from '../../config/redact';
 import { invalid, notFound } from '../../config/errors';
-import { diffProfiles } from '../../ml/profileDiff';
+import { diffProfiles } from '../../ml/profiling/profileDiff';
 import {
   checkDatasetName,
   datasetSchema,

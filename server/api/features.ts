@@ -9,16 +9,16 @@ import { durationMs } from '../../config/duration';
 import { ApiError } from '../../config/errors';
 import { featureViewSchema, outputFeatures } from '../../features/define';
 import { servedView, viewRef } from '../../features/sql';
-import { LookupError, withOnlineFeatures } from '../../serving/onlineFeatures';
+import { LookupError, withOnlineFeatures } from '../../features/online';
 import {
   featureStatistics,
   findFeatureView,
   listFeatureViews,
   registerFeatureView,
   type FeatureViewRow,
-} from '../../store/features';
+} from '../../features/store';
 import { uiLink } from '../../storage/pipelines';
-import { loadFeatureViewWorkflow, materializeWorkflow, type MaterializeInput } from '../../workflows/features';
+import { loadFeatureViewWorkflow, materializeWorkflow, type MaterializeInput } from '../../features/workflow';
 import type { ServerDeps } from '../deps';
 import { route, type RouteSpec } from '../route';
 import { describeJob } from './jobs';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { generateDemand } from '../../examples/demand/generate';
-import { parseCsv } from '../../ml/csv';
+import { parseCsv } from '../../ml/formats/csv';
 import { seededRandom, shuffledIndices } from '../../ml/random';
 import { getAlert, listAlerts } from '../../store/alerts';
 import { PROJECT_ROOT } from '../../config/env';

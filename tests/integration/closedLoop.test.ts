@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDemand } from '../../examples/demand/generate';
-import { parseCsv } from '../../ml/csv';
+import { parseCsv } from '../../ml/formats/csv';
 import { seededRandom, shuffledIndices } from '../../ml/random';
 import { aliasEvents, modelAliases, modelVersions } from '../../schema/models';
 import { alerts } from '../../schema/monitors';

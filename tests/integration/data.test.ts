@@ -11,7 +11,7 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ingestTable } from '../../activities/ingest';
-import { csvField } from '../../ml/csv';
+import { csvField } from '../../ml/formats/csv';
 import { datasetAliases, datasets, datasetVersions, validationReports } from '../../schema/datasets';
 import { modelVersions } from '../../schema/models';
 import { runs } from '../../schema/runs';

@@ -5,7 +5,7 @@
  * stack (`flywheel up --infra-only`).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ProfileBuilder } from '../../ml/profile';
+import { ProfileBuilder } from '../../ml/profiling/profile';
 import { eq } from 'drizzle-orm';
 import { datasetAliases, datasets, datasetVersions, validationReports } from '../../schema/datasets';
 import { featureViews } from '../../schema/features';

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadFeatureSource } from '../../activities/features';
-import { registerFeatureView } from '../../store/features';
+import { loadFeatureSource } from '../../features/activities';
+import { registerFeatureView } from '../../features/store';
 import type { FeatureView } from '../../features/define';
-import { parseCsv } from '../../ml/csv';
+import { parseCsv } from '../../ml/formats/csv';
 import { loadConfig } from '../../config/env';
 import { startHarness, unique, type Harness } from './harness';
 

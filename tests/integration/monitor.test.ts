@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCsv } from '../../ml/csv';
+import { parseCsv } from '../../ml/formats/csv';
 import { seededRandom, shuffledIndices } from '../../ml/random';
 import { deployments } from '../../schema/deployments';
 import { modelAliases, registeredModels } from '../../schema/models';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CanonicalCsvWriter, CsvParser, CsvSyntaxError, parseCsv, type CsvRecordView } from '../../ml/csv';
-import { readCsv } from '../../storage/csvStream';
+import { CanonicalCsvWriter, CsvParser, CsvSyntaxError, parseCsv, type CsvRecordView } from '../../ml/formats/csv';
+import { readCsv } from '../../ml/formats/csvStream';
 
 function chunked(text: string, size: number): { fields: string[]; line: number }[] {
   const parser = new CsvParser();

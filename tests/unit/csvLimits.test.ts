@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CSV_LIMITS, CsvLimitError, formatBytes, parseCsv } from '../../ml/csv';
-import { CsvInputError, readCsv, utf8Boundary } from '../../storage/csvStream';
+import { CSV_LIMITS, CsvLimitError, formatBytes, parseCsv } from '../../ml/formats/csv';
+import { CsvInputError, readCsv, utf8Boundary } from '../../ml/formats/csvStream';
 
 /** A CSV whose second line holds one huge field, yielded in 1 MiB chunks; counts what the reader pulled. */
 function hugeField(megabytes: number, options: { quoted?: boolean; newlines?: boolean } = {}) {

@@ -1,23 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { ArrayRecord } from '../../ml/csv';
+import { ArrayRecord } from '../../ml/formats/csv';
 import {
   chiSquareTest,
-  chooseDriftTest,
   DRIFT_TESTS,
   isDrift,
   jensenShannonDistance,
   ksTest,
-  MIN_DISTRIBUTION_ROWS,
   psiFromCounts,
-  PSI_LARGE_SAMPLE_TESTS,
-  STAT_TEST_MAX_ROWS,
   wassersteinNormed,
   type DriftTestId,
-} from '../../ml/drift';
-import { ProfileBuilder } from '../../ml/profile';
+} from '../../ml/quality/drift';
+import {
+  chooseDriftTest,
+  MIN_DISTRIBUTION_ROWS,
+  PSI_LARGE_SAMPLE_TESTS,
+  STAT_TEST_MAX_ROWS,
+} from '../../ml/quality/driftChooser';
+import { ProfileBuilder } from '../../ml/profiling/profile';
 import { normal, seededRandom } from '../../ml/random';
-import { ContractChecker, inferContract, type DatasetContract, type DriftRule } from '../../ml/validation';
-import { readCsv } from '../../storage/csvStream';
+import { ContractChecker, inferContract, type DatasetContract, type DriftRule } from '../../ml/quality/validation';
+import { readCsv } from '../../ml/formats/csvStream';
 
 const random = seededRandom(3);
 const HEADER = ['store_id', 'price', 'promo'];

@@ -10,8 +10,8 @@ import {
   residualsSvg,
   rocCurveSvg,
   sliceMetrics,
-} from '../../ml/evaluation';
-import { regressionMetrics } from '../../ml/metrics';
+} from '../../ml/evaluation/evaluation';
+import { regressionMetrics } from '../../ml/evaluation/metrics';
 import { seededRandom } from '../../ml/random';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { splitRows } from '../../ml/split';
+import { splitRows } from '../../training/split';
 import { loadTf } from '../../training/backend';
 import { fitModel, TrainingInputError, type TrainingParams } from '../../training/fit';
 import { disposeModel } from '../../training/model';

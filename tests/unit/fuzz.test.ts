@@ -5,8 +5,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CsvSyntaxError, parseCsv } from '../../ml/csv';
-import { singleStatement, UserSqlError } from '../../ml/userSql';
+import { CsvSyntaxError, parseCsv } from '../../ml/formats/csv';
+import { singleStatement, UserSqlError } from '../../features/userSql';
 import {
   checkInstanceValues,
   HttpError,
@@ -14,7 +14,7 @@ import {
   instancesFromV2,
   parseJsonBody,
 } from '../../serving/app';
-import { CsvInputError, readCsv } from '../../storage/csvStream';
+import { CsvInputError, readCsv } from '../../ml/formats/csvStream';
 
 const TIME = { interruptAfterTimeLimit: 2_000, numRuns: 1_000_000, markInterruptAsFailure: false } as const;
 

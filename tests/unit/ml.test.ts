@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { binReference, ksTest, psi } from '../../ml/drift';
-import { sortFloat64 } from '../../ml/sort';
-import { checkGates } from '../../ml/gates';
-import { regressionMetrics } from '../../ml/metrics';
-import { encodeInstance, fitPreprocessor, FeatureError } from '../../ml/preprocess';
-import { ProfileBuilder } from '../../ml/profile';
+import { binReference, ksTest, psi } from '../../ml/quality/drift';
+import { sortFloat64 } from '../../ml/profiling/sort';
+import { checkGates } from '../../ml/evaluation/gates';
+import { regressionMetrics } from '../../ml/evaluation/metrics';
+import { encodeInstance, fitPreprocessor, FeatureError } from '../../training/preprocess';
+import { ProfileBuilder } from '../../ml/profiling/profile';
 import { normal, seededRandom } from '../../ml/random';
-import { splitRows } from '../../ml/split';
+import { splitRows } from '../../training/split';
 
 const sample = (n: number, shift: number, seed: number) => {
   const random = seededRandom(seed);

@@ -6,8 +6,8 @@ import {
   jensenShannonDistance,
   regularizedGammaP,
   wassersteinNormed,
-} from '../../ml/monitoring';
-import { ProfileBuilder } from '../../ml/profile';
+} from '../../ml/quality/monitoring';
+import { ProfileBuilder } from '../../ml/profiling/profile';
 import { normal, seededRandom } from '../../ml/random';
 
 function profile(name: string, values: string[]) {

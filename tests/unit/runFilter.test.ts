@@ -1,7 +1,7 @@
 import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { describe, expect, it } from 'vitest';
-import { FilterError, matches, parseFilter, parseOrderBy, sortRuns, type RunView } from '../../ml/runFilter';
+import { FilterError, matches, parseFilter, parseOrderBy, sortRuns, type RunView } from '../../store/runFilter';
 import { compileFilter, compileSearch } from '../../store/runFilterSql';
 
 const run = (id: string, rmse: number | undefined, lr: number, extra: Partial<RunView> = {}): RunView => ({

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { parsePipelineConfig } from '../../config/pipeline';
-import { gridPoints, median, propose, randomPoint, tpePoint, type Observation, type SearchSpace } from '../../ml/sweep';
+import {
+  gridPoints,
+  median,
+  propose,
+  randomPoint,
+  tpePoint,
+  type Observation,
+  type SearchSpace,
+} from '../../training/sweep';
 import { seededRandom } from '../../ml/random';
 
 const space: SearchSpace = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defineFeatureView } from '../../features/define';
-import { checkSqlExpression, isForbiddenFunction, singleStatement, UserSqlError } from '../../ml/userSql';
+import { checkSqlExpression, isForbiddenFunction, singleStatement, UserSqlError } from '../../features/userSql';
 
 describe('user SQL checks', () => {
   it('keeps one statement, dropping a trailing ";"', () => {

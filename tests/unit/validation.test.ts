@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ArrayRecord } from '../../ml/csv';
-import { ProfileBuilder } from '../../ml/profile';
-import { ContractChecker, inferContract, type DatasetContract } from '../../ml/validation';
+import { ArrayRecord } from '../../ml/formats/csv';
+import { ProfileBuilder } from '../../ml/profiling/profile';
+import { ContractChecker, inferContract, type DatasetContract } from '../../ml/quality/validation';
 
 const contract: DatasetContract = {
   columns: {

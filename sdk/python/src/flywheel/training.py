@@ -42,7 +42,7 @@ SIGNATURE_PATH = "model/signature.json"
 SIGNATURE_FORMAT = "flywheel-onnx-v1"
 CHECKPOINT_INDEX = "checkpoints/latest.json"
 CHECKPOINT_FORMAT = "flywheel-checkpoint-v1"
-# The dataset's null spellings (ml/numbers.ts): an empty numeric cell, or one of these, is NaN.
+# The dataset's null spellings (ml/formats/numbers.ts): an empty numeric cell, or one of these, is NaN.
 _NULL_TOKENS = frozenset(["", "NA", "N/A", "null", "NULL"])
 
 

@@ -1,11 +1,11 @@
 /**
  * Feature store activities: load a view's source into its offline table, build a point-in-time-correct training
  * table, and materialise windows of it into the online store (idempotent, resumable: the watermark moves with each
- * window, in the same transaction). The SQL and the tables are the feature store's (store/features.ts).
+ * window, in the same transaction). The SQL and the tables are the feature store's (features/store.ts).
  */
 import { heartbeat, log } from '@temporalio/activity';
 import { ApiError } from '../config/errors';
-import { FeatureViewError, outputFeatures } from '../features/define';
+import { FeatureViewError, outputFeatures } from './define';
 import {
   pointInTimeJoinSql,
   quote,
@@ -14,8 +14,8 @@ import {
   viewRef,
   type JoinView,
   type ServedFeatureView,
-} from '../features/sql';
-import { parseNumber } from '../ml/numbers';
+} from './sql';
+import { parseNumber } from '../ml/formats/numbers';
 import { findDatasetVersionRow, resolveAliasOrVersion } from '../store/datasets';
 import {
   checkTransforms,
@@ -30,13 +30,13 @@ import {
   replaceOfflineRows,
   resetMaterialization,
   type FeatureViewRow,
-} from '../store/features';
+} from './store';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
-import { INGESTED_CSV_LIMITS, readCsv } from '../storage/csvStream';
+import { INGESTED_CSV_LIMITS, readCsv } from '../ml/formats/csvStream';
 import { readTable, type TableSpec } from '../storage/tables';
-import { activityCancellation } from './datasetColumns';
-import { badInput, type ActivityDeps } from './deps';
+import { activityCancellation } from '../activities/datasetColumns';
+import { badInput, type ActivityDeps } from '../activities/deps';
 
 /** The store's refusals as non-retryable failures: bad view data, an unknown or malformed view. */
 async function failing<T>(work: () => Promise<T>): Promise<T> {

@@ -2,7 +2,7 @@
  * Hyper-parameter search spaces and samplers: grid, random, and TPE (tree-structured Parzen estimator, as in
  * Hyperopt / Optuna). Pure and seeded, so a sweep workflow proposes the same trials when Temporal replays it.
  */
-import { normal, seededRandom } from './random';
+import { normal, seededRandom } from '../ml/random';
 
 export type Value = number | string | number[];
 export type Domain = { values: Value[] } | { min: number; max: number; scale?: 'linear' | 'log'; integer?: boolean };

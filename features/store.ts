@@ -8,7 +8,7 @@ import { and, asc, desc, eq, getTableName, is, sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { PgTable, type PgTransactionConfig } from 'drizzle-orm/pg-core';
 import { ApiError, invalid } from '../config/errors';
-import { definitionHash, type FeatureType, type FeatureView } from '../features/define';
+import { definitionHash, type FeatureType, type FeatureView } from './define';
 import {
   createOfflineTableSql,
   loadFromQuerySql,
@@ -18,8 +18,8 @@ import {
   requiredColumns,
   SQL_TYPES,
   viewRef,
-} from '../features/sql';
-import { checkSqlExpression, singleStatement, UserSqlError } from '../ml/userSql';
+} from './sql';
+import { checkSqlExpression, singleStatement, UserSqlError } from './userSql';
 import * as schema from '../schema/index';
 import { featureViews, onlineFeatures } from '../schema/features';
 import type { Db } from '../storage/db';

@@ -1,9 +1,9 @@
 /**
  * Distribution-shift tests shared by validation and monitoring. Each test is a pure function over numbers plus a
  * descriptor (column kind, what decides, default threshold) registered under a stable id in `DRIFT_TESTS`; the
- * chooser `chooseDriftTest` picks one by column kind and sample size, apart from the tests themselves.
+ * chooser that picks one by column kind and sample size lives apart, in driftChooser.ts.
  */
-import { sortFloat64 } from './sort';
+import { sortFloat64 } from '../profiling/sort';
 
 export interface BinnedReference {
   /** Ascending bin edges; the outer bins extend to ±∞. */
@@ -275,30 +275,6 @@ export const DRIFT_TESTS = {
 } as const satisfies Record<string, DriftTestDescriptor>;
 
 export type DriftTestId = keyof typeof DRIFT_TESTS;
-
-/** Evidently's bound: samples up to this size get a statistical test (a p-value), larger ones a distance. */
-export const STAT_TEST_MAX_ROWS = 1000;
-
-/** Fewer values than this are too few for any distribution check: a drop this small is not compared at all. */
-export const MIN_DISTRIBUTION_ROWS = 30;
-
-/** The distance each caller uses past `STAT_TEST_MAX_ROWS`: Evidently's by default; validation keeps its PSI. */
-export type LargeSampleTests = Record<DriftColumnKind, DriftTestId>;
-export const EVIDENTLY_LARGE_SAMPLE_TESTS: LargeSampleTests = {
-  numeric: 'wasserstein_normed',
-  categorical: 'jensen_shannon',
-};
-export const PSI_LARGE_SAMPLE_TESTS: LargeSampleTests = { numeric: 'psi', categorical: 'psi_categorical' };
-
-/** Evidently's choice: KS (numbers) or chi² (categories) for at most 1,000 rows, else the caller's distance. */
-export function chooseDriftTest(
-  columns: DriftColumnKind,
-  rows: number,
-  large: LargeSampleTests = EVIDENTLY_LARGE_SAMPLE_TESTS,
-): DriftTestId {
-  if (rows <= STAT_TEST_MAX_ROWS) return columns === 'numeric' ? 'ks' : 'chi2';
-  return large[columns];
-}
 
 /** The verdict of a test's outcome against its threshold (the registered default unless given). */
 export function isDrift(

@@ -4,25 +4,23 @@
  * most 1,000 values, PSI past that; a drop of fewer than 30 rows is not compared at all (one warning says so).
  * The report names column, check, failing share and example rows (data row and file line).
  */
-import type { RecordFields } from './csv';
+import type { RecordFields } from '../formats/csv';
 import {
   binCounts,
   categoricalPsi,
   categoryShares,
   chiSquareTest,
-  chooseDriftTest,
   DRIFT_TESTS,
   isDrift,
   ksTest,
-  MIN_DISTRIBUTION_ROWS,
   psiFromCounts,
-  PSI_LARGE_SAMPLE_TESTS,
   type DriftTestId,
 } from './drift';
-import { parseBoolean } from './numbers';
-import type { ColumnProfile } from './profile';
-import { seededRandom } from './random';
-import { Reservoir } from './sketch';
+import { chooseDriftTest, MIN_DISTRIBUTION_ROWS, PSI_LARGE_SAMPLE_TESTS } from './driftChooser';
+import { parseBoolean } from '../formats/numbers';
+import type { ColumnProfile } from '../profiling/profile';
+import { seededRandom } from '../random';
+import { Reservoir } from '../profiling/sketch';
 
 export type Severity = 'error' | 'warning';
 

@@ -3,8 +3,8 @@
  * features come from the online store (one query per view for a whole request), fresh within the view's TTL.
  * Values the request carries itself win (request-time data); entity keys that are not model inputs are dropped.
  */
-import { entityKey } from '../features/define';
-import type { ServedFeatureView } from '../features/sql';
+import { entityKey } from './define';
+import type { ServedFeatureView } from './sql';
 import type { Db } from '../storage/db';
 
 export class LookupError extends Error {

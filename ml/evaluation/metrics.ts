@@ -1,4 +1,4 @@
-/** Holdout metrics for regression and classification (gates: `ml/gates.ts`; the full report: `ml/evaluation.ts`). */
+/** Holdout metrics for regression and classification (gates: `gates.ts`; the full report: `evaluation.ts`). */
 
 export function regressionMetrics(actual: ArrayLike<number>, predicted: ArrayLike<number>): Record<string, number> {
   const n = actual.length;

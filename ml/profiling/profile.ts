@@ -3,10 +3,10 @@
  * and histogram from a reservoir sample, decile bins and a small sample for drift tests, top values.
  * Stored with each dataset version; it is the reference monitors and distribution checks compare against.
  */
-import { ArrayRecord, type RecordFields } from './csv';
-import { binReference } from './drift';
-import { isNonFiniteToken, parseBoolean } from './numbers';
-import { seededRandom } from './random';
+import { ArrayRecord, type RecordFields } from '../formats/csv';
+import { binReference } from '../quality/drift';
+import { isNonFiniteToken, parseBoolean } from '../formats/numbers';
+import { seededRandom } from '../random';
 import { hashKey, hashNumber, HyperLogLog, Reservoir } from './sketch';
 
 interface StringEntry {
@@ -15,7 +15,7 @@ interface StringEntry {
   nonFinite: 0 | 1;
   boolean: 0 | 1;
 }
-export { isNullToken, parseBoolean, parseNumber } from './numbers';
+export { isNullToken, parseBoolean, parseNumber } from '../formats/numbers';
 
 export type ColumnType = 'number' | 'integer' | 'boolean' | 'string';
 

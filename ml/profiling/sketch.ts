@@ -1,5 +1,5 @@
 /** Bounded-memory summaries for one-pass profiles: a HyperLogLog distinct counter and a reservoir sample. */
-import { fmix32 } from './hash';
+import { fmix32 } from '../hash';
 
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);

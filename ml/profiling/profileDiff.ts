@@ -3,7 +3,7 @@
  * statistics side by side, PSI with the test validation and monitoring use, and equal-width histograms of both
  * samples over a shared range.
  */
-import { categoricalPsi, psi } from './drift';
+import { categoricalPsi, psi } from '../quality/drift';
 import type { ColumnProfile, ColumnType } from './profile';
 
 export type SchemaChange =

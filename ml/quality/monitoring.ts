@@ -7,7 +7,6 @@
 import {
   categoryShares,
   chiSquareTest,
-  chooseDriftTest,
   DRIFT_TESTS,
   isDrift,
   jensenShannonDistance,
@@ -15,7 +14,8 @@ import {
   wassersteinNormed,
   type DriftTestId,
 } from './drift';
-import type { ColumnProfile } from './profile';
+import { chooseDriftTest } from './driftChooser';
+import type { ColumnProfile } from '../profiling/profile';
 
 export { chiSquareTest, jensenShannonDistance, regularizedGammaP, wassersteinNormed } from './drift';
 

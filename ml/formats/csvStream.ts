@@ -1,6 +1,6 @@
 /** Streams CSV records out of a byte stream: strict UTF-8, header handling, line numbers for errors. */
 import { isUtf8 } from 'node:buffer';
-import { CsvLimitError, CsvParser, CsvSyntaxError, type CsvRecordView } from '../ml/csv';
+import { CsvLimitError, CsvParser, CsvSyntaxError, type CsvRecordView } from './csv';
 
 /** For stored dataset versions: their size limits were applied when they were ingested (perhaps raised there). */
 export const INGESTED_CSV_LIMITS = { maxFieldBytes: Infinity, maxLineBytes: Infinity } as const;

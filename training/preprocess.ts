@@ -3,7 +3,7 @@
  * so serving applies exactly the transform training saw: standardise numerics (mean-impute nulls),
  * one-hot categoricals (unknown or null → all zeros), scale a regression target.
  */
-import { isNullToken, parseNumber } from './profile';
+import { isNullToken, parseNumber } from '../ml/profiling/profile';
 
 export interface Preprocessor {
   numeric: { name: string; mean: number; std: number }[];

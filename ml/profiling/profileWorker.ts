@@ -1,6 +1,6 @@
 /** Worker side of `ParallelProfiler`: parses canonical CSV chunks and profiles its share of the columns. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { CsvParser, type CsvRecordView } from './csv';
+import { CsvParser, type CsvRecordView } from '../formats/csv';
 import { ProfileBuilder } from './profile';
 
 const { names, positions, width } = workerData as { names: string[]; positions: number[]; width: number };

@@ -1,5 +1,5 @@
 /** The deterministic train / validation / holdout split shared by training and evaluation. */
-import { seededRandom, seedFromString, shuffledIndices } from './random';
+import { seededRandom, seedFromString, shuffledIndices } from '../ml/random';
 
 export interface Split {
   train: Uint32Array;
