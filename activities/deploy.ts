@@ -1,7 +1,9 @@
-/** Deploy: moves the serving alias to a model version (audited) and waits until the serving process answers with it. */
+/** Deploy: moves the serving alias to a version (audited) and waits until every serving replica answers with it. */
 import { heartbeat } from '@temporalio/activity';
+import type { Db } from '../storage/db';
 import { recordDeployment } from '../store/deployments';
 import { listAliasEvents } from '../store/registry';
+import { convergence, listServingReplicas, replicaLabel } from '../store/servingReplicas';
 import { badInput, type ActivityDeps } from './deps';
 import { moveAliasTx, notifyServing } from './release';
 
@@ -23,10 +25,17 @@ export interface DeployResult {
   previousVersion: number | null;
   endpoint: string;
   /**
-   * Whether the serving process confirmed it now answers with this version; `unverified`: it is up but requires API
-   * keys, so it tells no keyless caller what it serves (the move is done all the same).
+   * Whether serving confirmed it now answers with this version: every live replica of the alias reported it
+   * (`replicas` of them), or, when no replica is registered (a serving process older than the replica registry), the
+   * serving URL answered with it. `partial`: some live replicas had not loaded it in time (`lagging`); `unverified`: an
+   * unregistered serving process requires API keys, so it tells no keyless caller what it serves. The move is done
+   * all the same.
    */
-  serving: 'confirmed' | 'unreachable' | 'unverified';
+  serving: 'confirmed' | 'partial' | 'unreachable' | 'unverified';
+  /** Live replicas answering with this version; absent when no replica is registered. */
+  replicas?: number;
+  /** Live replicas that had not loaded it when the wait ended: URL (or host:pid) each. */
+  lagging?: string[];
 }
 
 export function createDeployActivities({ db }: ActivityDeps) {
@@ -63,35 +72,64 @@ export function createDeployActivities({ db }: ActivityDeps) {
       });
       await notifyServing(db, input.modelName);
       const previousVersion = move.fromVersion;
-      const serving = await waitForServing(input.servingUrl, input.modelName, input.version, 30_000);
-      return { deploymentId, previousVersion, endpoint, serving };
+      const serving = await waitForServing(db, input, 30_000);
+      return { deploymentId, previousVersion, endpoint, ...serving };
     },
   };
 }
 
-/** The serving process polls aliases; confirm it picked the new version up. */
+type ServingConfirmation = Pick<DeployResult, 'serving' | 'replicas' | 'lagging'>;
+
+/**
+ * Serving replicas hear the move (NOTIFY, else their poll) and report what they loaded: wait until every live replica
+ * of the alias answers with the version. With none registered, ask the serving URL, as before replicas reported.
+ */
 async function waitForServing(
+  db: Db,
+  target: Pick<DeployInput, 'servingUrl' | 'alias' | 'modelName' | 'version'>,
+  timeoutMs: number,
+): Promise<ServingConfirmation> {
+  const { modelName, version } = target;
+  const deadline = Date.now() + timeoutMs;
+  let partial: ServingConfirmation | undefined;
+  while (Date.now() < deadline) {
+    heartbeat();
+    const state = convergence(await listServingReplicas(db, target.alias), {
+      ready: (r) => r.models[modelName] === version,
+      refused: (r) => r.failed[modelName] === version,
+    });
+    partial = undefined;
+    if (state.live > 0) {
+      if (!state.lagging.length) return { serving: 'confirmed', replicas: state.ready.length };
+      partial = { serving: 'partial', replicas: state.ready.length, lagging: state.lagging.map(replicaLabel) };
+      // A replica that failed to load this version retries only when the alias moves again.
+      if (state.refused.length === state.lagging.length) return partial;
+    } else {
+      const answer = await askServingUrl(target.servingUrl, modelName, version);
+      if (answer) return { serving: answer };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return partial ?? { serving: 'unreachable' };
+}
+
+/** A serving process that does not report itself: what its metadata route says, or undefined while it does not. */
+async function askServingUrl(
   servingUrl: string,
   modelName: string,
   version: number,
-  timeoutMs: number,
-): Promise<DeployResult['serving']> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    heartbeat();
-    try {
-      const response = await fetch(`${servingUrl}/v2/models/${encodeURIComponent(modelName)}`, {
-        signal: AbortSignal.timeout(2_000),
-      });
-      if (response.status === 401) return 'unverified';
-      if (response.ok) {
-        const body = (await response.json()) as { versions?: string[] };
-        if (body.versions?.includes(String(version))) return 'confirmed';
-      }
-    } catch {
-      // not up (yet)
+): Promise<'confirmed' | 'unverified' | undefined> {
+  try {
+    const response = await fetch(`${servingUrl}/v2/models/${encodeURIComponent(modelName)}`, {
+      signal: AbortSignal.timeout(2_000),
+    });
+    if (response.status === 401) return 'unverified';
+    if (response.ok) {
+      const body = (await response.json()) as { versions?: string[] };
+      if (body.versions?.includes(String(version))) return 'confirmed';
     }
-    await new Promise((resolve) => setTimeout(resolve, 500));
+  } catch {
+    // not up (yet)
   }
-  return 'unreachable';
+  return undefined;
 }

@@ -3,13 +3,14 @@
  * health gates and comparisons read. Each write is idempotent per workflow. Webhooks are not here: the registry queues
  * them with each change (store/webhooks.ts) and the dispatcher sends them, so no secret reaches a workflow.
  */
-import { activityInfo, heartbeat } from '@temporalio/activity';
+import { activityInfo, heartbeat, log } from '@temporalio/activity';
 import { ApiError } from '../config/errors';
 import type { RolloutStrategy } from '../config/pipeline';
 import { binReference, psi } from '../ml/quality/drift';
 import { labelledQuality } from '../ml/evaluation/metrics';
 import type { Db } from '../storage/db';
 import { clearTrafficRoute, setTrafficRoute } from '../store/deployments';
+import { convergence, listServingReplicas, replicaLabel } from '../store/servingReplicas';
 import {
   closeApproval,
   findModelVersion,
@@ -243,6 +244,11 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
       await setModelVersionTags(db, input.modelName, input.version, input.tags);
     },
 
+    /**
+     * Sets the route, then waits (up to 20 s) until every live replica serving the model has loaded the candidate, so
+     * a step's window starts with the split applied everywhere. Replicas still lagging then are logged, not failed:
+     * the health gate judges what was served.
+     */
     async setTrafficRoute(input: {
       modelName: string;
       mode: 'canary' | 'ab' | 'shadow';
@@ -252,6 +258,24 @@ export function createReleaseActivities({ db, store }: ActivityDeps) {
       workflowId: string;
     }): Promise<void> {
       await setTrafficRoute(db, input);
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        heartbeat();
+        const state = convergence(await listServingReplicas(db), {
+          concerns: (r) => r.models[input.modelName] !== undefined,
+          ready: (r) => r.routes[input.modelName] === input.candidateVersion,
+        });
+        if (!state.lagging.length) return;
+        if (Date.now() >= deadline) {
+          log.warn('serving replicas have not loaded the rollout candidate', {
+            modelName: input.modelName,
+            candidateVersion: input.candidateVersion,
+            lagging: state.lagging.map(replicaLabel),
+          });
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
     },
 
     /** Removes the route if this workflow still owns it. */

@@ -68,6 +68,9 @@
  * Last line of stdout: one JSON object with `rps_ratio_vs_python` (Flywheel single-row requests/s ÷ the peer's; > 1:
  * Flywheel faster), `p99_ms_at_1000rps`, `lost_prediction_logs`, both servers' rps / p50 / p99 / batch rows/s, the
  * in-process limits, the prediction log's backlog, CPU per request, `cores` and the TF.js `backend`.
+ * Then the ONNX variant (bench/serveOnnx.ts: a scikit-learn model, Flywheel's onnxruntime-node vs FastAPI +
+ * onnxruntime; about 2 minutes; BENCH_ONNX=0 skips it) adds `onnx_rps_ratio_vs_python`, `onnx_p99_ms_at_1000rps`,
+ * `onnx_lost_prediction_logs` and its other figures under `onnx`.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -82,7 +85,7 @@ import { TfjsRunner } from '../inference/tfjs';
 import { closeDb, connectDb, type Db } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig, PROJECT_ROOT } from '../config/env';
-import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
+import { budgetedRounds, ensurePythonPeer, intFromEnv, lastJson, runProcess } from './peer';
 import {
   busyPct,
   children,
@@ -832,10 +835,35 @@ try {
     },
     total_s: fixed(elapsedS(), 1),
   };
+  // The ONNX variant (bench/serveOnnx.ts, in its own process) joins this line; BENCH_ONNX=0 skips it.
+  if (process.env.BENCH_ONNX !== '0') Object.assign(figures, await onnxVariant(), { total_s: fixed(elapsedS(), 1) });
   await cleanup();
   console.log(JSON.stringify(figures));
 } finally {
   await cleanup();
+}
+
+/** bench/serveOnnx.ts in a child: its summary printed here, its figures for this line (or why it failed). */
+async function onnxVariant(): Promise<Record<string, unknown>> {
+  try {
+    const script = join(PROJECT_ROOT, 'bench', 'serveOnnx.ts');
+    const { stdout } = await runProcess(process.execPath, ['--import', 'tsx', script], { stderr: 'inherit' });
+    const { onnx_rps_ratio_vs_python, onnx_p99_ms_at_1000rps, onnx_lost_prediction_logs, ...onnx } = lastJson<
+      Record<string, unknown>
+    >(stdout, 'bench/serveOnnx.ts');
+    console.log(
+      stdout
+        .trim()
+        .split('\n')
+        .filter((line) => !line.startsWith('{'))
+        .join('\n'),
+    );
+    return { onnx_rps_ratio_vs_python, onnx_p99_ms_at_1000rps, onnx_lost_prediction_logs, onnx };
+  } catch (error) {
+    process.exitCode = 1;
+    console.error(`  the ONNX variant failed: ${(error as Error).message}`);
+    return { onnx_error: (error as Error).message.split('\n')[0] };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

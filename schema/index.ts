@@ -5,3 +5,4 @@ export * from './models';
 export * from './deployments';
 export * from './monitors';
 export * from './features';
+export * from './servingReplicas';

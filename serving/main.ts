@@ -18,6 +18,7 @@ const objects = new S3ObjectStore(config.s3);
 const models = new ServedModels(db, objects, {
   alias: config.serving.alias,
   requireApiKey: config.serving.requireApiKey,
+  url: config.serving.url,
 });
 const predictionLog = new PredictionLog(db);
 trackBacklog(() => predictionLog.backlog);
@@ -40,8 +41,9 @@ log.info(
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     log.info({ signal }, 'flywheel serving: stopping');
-    models.stop();
+    const stopping = models.stop();
     server.close(async () => {
+      await stopping;
       await retention.stop();
       await predictionLog.close();
       await db.$client.end();

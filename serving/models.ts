@@ -1,8 +1,10 @@
 /**
  * The models a serving process answers with (TF.js or ONNX, behind one runner interface): one per deployment, swapped
  * atomically when its alias moves, plus the candidate of a rollout's traffic route. Reloads on a Postgres NOTIFY from
- * alias moves and route changes (and polls).
+ * alias moves and route changes (and polls), and reports what it loaded as a replica (store/servingReplicas.ts).
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { servedView, type ServedFeatureView } from '../features/sql';
 import type pg from 'pg';
 import { ApiError } from '../config/errors';
@@ -10,6 +12,7 @@ import { listTrafficRoutes, servedVersions } from '../store/deployments';
 import { findFeatureView } from '../features/store';
 import { findModelVersion, findModelVersions, SERVING_CHANNEL } from '../store/registry';
 import { activeTokenHashes, hashToken } from '../store/tokens';
+import { pruneServingReplicas, removeServingReplica, reportServingReplica } from '../store/servingReplicas';
 import type { Db } from '../storage/db';
 import type { ObjectStore } from '../storage/objectStore';
 import { loadTf, type TfModule } from '../training/backend';
@@ -47,6 +50,19 @@ export interface Choice {
   shadow?: LoadedModel;
 }
 
+export interface ServedModelsOptions {
+  /** The alias it answers with. @default 'champion' */
+  alias?: string;
+  /** Inference needs an active infer or admin token. @default false */
+  requireApiKey?: boolean;
+  /** Where it is reachable, as its replica row tells deploys and operators. @default none */
+  url?: string;
+  /** How often it reports itself alive; deploys count it gone after 3 beats unseen. @default 5000 */
+  beatMs?: number;
+  /** Whether it registers as a serving replica (false behaves as a serving process older than the registry). */
+  report?: boolean;
+}
+
 export class ServedModels {
   private readonly byName = new Map<string, LoadedModel>();
   private readonly routes = new Map<string, Route>();
@@ -60,6 +76,12 @@ export class ServedModels {
   private relisten?: NodeJS.Timeout;
   private stopped = false;
   private refreshing?: Promise<void>;
+  private beat?: NodeJS.Timeout;
+  /** Reports run one at a time, so a stop's delete comes after the last one. */
+  private reporting: Promise<void> = Promise.resolve();
+  private reported?: string;
+  /** This process's replica row (random per start: a restarted process is a new replica). */
+  readonly replicaId = randomUUID();
   tf?: TfModule;
   backend?: string;
   ready = false;
@@ -69,7 +91,7 @@ export class ServedModels {
   constructor(
     readonly db: Db,
     private readonly store: ObjectStore,
-    private readonly options: { alias?: string; requireApiKey?: boolean } = {},
+    private readonly options: ServedModelsOptions = {},
   ) {}
 
   get alias(): string {
@@ -90,7 +112,51 @@ export class ServedModels {
       void this.refresh().catch((error) => log.error(`model refresh failed: ${(error as Error).message}`));
     this.timer = setInterval(refresh, pollMs);
     this.timer.unref();
+    if (this.options.report !== false) {
+      this.beat = setInterval(() => void this.report(true), this.beatMs);
+      this.beat.unref();
+      await this.report(true);
+    }
     await this.listen(refresh, pollMs);
+  }
+
+  private get beatMs(): number {
+    return this.options.beatMs ?? 5_000;
+  }
+
+  /**
+   * Writes this replica's row: what it answers with, each rollout candidate it loaded, what it could not load. After a
+   * reload only when that changed; on a beat always (the row's last_seen_at is its liveness).
+   */
+  private report(beat = false): Promise<void> {
+    if (this.options.report === false) return this.reporting;
+    this.reporting = this.reporting.then(async () => {
+      if (this.stopped || !this.ready) return;
+      const state = {
+        models: Object.fromEntries([...this.byName].map(([name, m]) => [name, m.version])),
+        routes: Object.fromEntries([...this.routes].map(([name, r]) => [name, r.candidate.version])),
+        failed: Object.fromEntries(this.failed),
+      };
+      const fingerprint = JSON.stringify(state);
+      if (!beat && fingerprint === this.reported) return;
+      try {
+        await reportServingReplica(this.db, {
+          id: this.replicaId,
+          alias: this.alias,
+          url: this.options.url ?? null,
+          host: hostname(),
+          pid: process.pid,
+          beatMs: this.beatMs,
+          ...state,
+        });
+        this.reported = fingerprint;
+        if (beat) await pruneServingReplicas(this.db);
+      } catch (error) {
+        // Deploys count it gone after a few missed beats; it serves all the same.
+        log.error(`serving: cannot report this replica (${(error as Error).message})`);
+      }
+    });
+    return this.reporting;
   }
 
   /** Whether a LISTEN connection is open now (polling covers the gaps). */
@@ -137,12 +203,19 @@ export class ServedModels {
     }
   }
 
-  stop(): void {
+  /** Stops reloading and removes its replica row (best effort: a row left behind counts as gone after 3 beats). */
+  async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
+    clearInterval(this.beat);
     clearTimeout(this.relisten);
     this.listener?.release(true);
     this.listener = undefined;
+    await this.reporting;
+    if (this.reported === undefined) return;
+    await removeServingReplica(this.db, this.replicaId).catch((error: unknown) =>
+      log.error(`serving: cannot remove this replica's row (${(error as Error).message})`),
+    );
   }
 
   /** A key is required and this one is not an active infer or admin token: the reason, else undefined. */
@@ -305,6 +378,7 @@ export class ServedModels {
     }
     for (const name of this.routes.keys()) if (!routes.some((r) => r.modelName === name)) this.routes.delete(name);
     if (this.requiresApiKey) this.apiKeys = await activeTokenHashes(this.db, ['infer', 'admin']);
+    await this.report();
   }
 
   private async load(

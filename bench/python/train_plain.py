@@ -3,12 +3,13 @@
 Usage: python train_plain.py <data.csv> <spec.json> <out dir>
 
 <spec.json> (written by bench/trainPython.ts): ``params``, ``seed``, ``task``, ``target``, ``features``
-({numeric, categorical}) and ``holdout_fraction`` — what the pipeline config gives Flywheel's run. The script does what
-a team's own script would: reads the CSV with pandas, splits it with a seeded shuffle into the same numbers of holdout,
-validation and training rows as Flywheel's split (ml/split.ts: holdout = round(n × fraction), validation = 10 % of the
-rest), and calls bench/python/demand_fit.py's ``fit`` (examples/demand-torch/train.py's) with a minimal stand-in for
-Flywheel's context: metrics kept in memory, heartbeats ignored, checkpoints ``torch.save``d to a local file, the ONNX
-model and its signature written to <out dir>. Seeded as Flywheel's child process seeds (random, numpy, torch).
+({numeric, categorical}) and ``holdout_fraction`` — what the pipeline config gives Flywheel's run. The script does
+what a lean script of a team's own would: reads the CSV's feature and target columns with numpy (``np.loadtxt``),
+splits it with a seeded shuffle into the same numbers of holdout, validation and training rows as Flywheel's split
+(training/split.ts: holdout = round(n × fraction), validation = 10 % of the rest), and calls
+bench/python/demand_fit.py's ``fit`` (examples/demand-torch/train.py's) with a minimal stand-in for Flywheel's
+context: metrics kept in memory, heartbeats ignored, checkpoints ``torch.save``d to a local file, the ONNX model and
+its signature written to <out dir>. Seeded as Flywheel's child process seeds (random, numpy, torch).
 
 Prints one JSON line: seconds spent importing, loading + splitting the data, and in ``fit``; epochs logged; the final
 metrics. The bench times the whole process (interpreter start to exit) from outside, as it times Flywheel's activity.
@@ -22,7 +23,6 @@ from pathlib import Path
 started = time.perf_counter()
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,29 +34,31 @@ PARTS = {"train": (0,), "validation": (1,), "holdout": (2,), "fit": (0, 1), "all
 class PlainContext:
     """The part of Flywheel's TrainingContext the example's ``fit`` uses, with nothing behind it but local files."""
 
-    def __init__(self, frame, roles, spec, out):
+    def __init__(self, table, roles, spec, out):
         self.params = dict(spec["params"])
         self.seed = int(spec["seed"])
         self.task = spec["task"]
         self.target = spec["target"]
-        self.features = {"numeric": list(spec["features"]["numeric"]), "categorical": list(spec["features"]["categorical"])}
+        features = spec["features"]
+        self.features = {"numeric": list(features["numeric"]), "categorical": list(features["categorical"])}
         self.device = "cpu"
         self.run_id = "plain"
         self.max_epochs = None
         self.start_step = 0
         self.framework = None
         self.metrics = []
-        self._frame = frame
+        self._table = table
         self._roles = roles
         self._out = out
 
     def columns(self, part="fit"):
-        rows = self._frame[np.isin(self._roles, PARTS[part])]
-        return {name: rows[name].to_numpy() for name in [*self.features["numeric"], *self.features["categorical"], self.target]}
+        mask = np.isin(self._roles, PARTS[part])
+        return {name: values[mask] for name, values in self._table.items()}
 
     def xy(self, part="fit"):
-        rows = self._frame[np.isin(self._roles, PARTS[part])]
-        return rows[self.features["numeric"]].to_numpy(np.float32), rows[self.target].to_numpy(np.float64)
+        mask = np.isin(self._roles, PARTS[part])
+        x = np.column_stack([self._table[name][mask] for name in self.features["numeric"]]).astype(np.float32)
+        return x, self._table[self.target][mask]
 
     def heartbeat(self, details=None):
         pass
@@ -81,8 +83,12 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     imported = time.perf_counter()
     spec = json.loads(Path(spec_path).read_text())
-    frame = pd.read_csv(csv_path)
-    n = len(frame)
+    with open(csv_path) as handle:
+        header = handle.readline().rstrip("\n").split(",")
+    names = [*spec["features"]["numeric"], spec["target"]]
+    matrix = np.loadtxt(csv_path, delimiter=",", skiprows=1, usecols=[header.index(c) for c in names], ndmin=2)
+    table = {name: matrix[:, i] for i, name in enumerate(names)}
+    n = len(matrix)
     holdout = max(1, round(n * float(spec["holdout_fraction"])))
     validation = round((n - holdout) * 0.1) if n - holdout >= 20 else 0
     order = np.random.default_rng(int(spec["seed"])).permutation(n)
@@ -93,7 +99,7 @@ def main():
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
-    ctx = PlainContext(frame, roles, spec, out)
+    ctx = PlainContext(table, roles, spec, out)
     loaded = time.perf_counter()
     demand_fit.fit(ctx)
     finished = time.perf_counter()

@@ -60,7 +60,8 @@ const call = async (method: string, path: string, key?: string, body?: unknown) 
 };
 
 it('answers probes without a key, and reveals, predicts and takes feedback only for an active infer token', async () => {
-  // Deployed through the keyed serving process: the deploy stage cannot read what it serves, and says so at once.
+  // Deployed through the keyed serving process: it tells no keyless caller what it serves, but it reports what it
+  // loaded as a serving replica in Postgres, which the deploy stage reads (`unverified`: one that does not report).
   const config = await demandPipeline(harness.workDir, { config: { monitor: { enabled: false } } });
   const input: PipelineInput = {
     config,
@@ -73,7 +74,7 @@ it('answers probes without a key, and reveals, predicts and takes feedback only 
     taskQueue: harness.queues.main,
     args: [input],
   })) as PipelineResult;
-  expect(outcome.deployment?.serving).toBe('unverified');
+  expect(outcome.deployment?.serving).toBe('confirmed');
   const model = config.model;
   const { db } = harness.services;
   await keyed.refresh();

@@ -27,7 +27,7 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  models?.stop();
+  await models?.stop();
   if (db) await closeDb(db);
 });
 

@@ -170,6 +170,11 @@ def checkpoint_candidates(index: Optional[Mapping[str, Any]]) -> List[Tuple[int,
 
 def numeric_column(values: Sequence[str]) -> np.ndarray:
     """Text cells as float64: null spellings and unparsable cells are NaN; true/false are 1/0."""
+    try:
+        # numpy parses a clean column in C; a null or a word anywhere sends it to the cell-by-cell path below.
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        pass
     out = np.empty(len(values), dtype=np.float64)
     for i, raw in enumerate(values):
         if raw in _NULL_TOKENS:
@@ -273,6 +278,7 @@ class TrainingContext:
         self._dataset_path: Optional[Path] = None
         self._split: Optional[np.ndarray] = None
         self._raw: Optional[Dict[str, List[str]]] = None
+        self._parsed: Dict[str, np.ndarray] = {}
         self._classes: Optional[List[str]] = None
         self._logged: Optional[Set[Tuple[str, int]]] = None
         self.final_metrics: Dict[str, float] = {}
@@ -384,9 +390,13 @@ class TrainingContext:
         mask = part_mask(self.split, part)
         out: Dict[str, np.ndarray] = {}
         for name in [*self.features["numeric"], *self.features["categorical"], self.target]:
-            values = np.asarray(raw[name], dtype=object)[mask]
-            numeric = name in self.features["numeric"] or (name == self.target and self.task == "regression")
-            out[name] = numeric_column(values) if numeric else values.astype(str)
+            # Each column is parsed once for the whole dataset; a part is a masked copy of it.
+            parsed = self._parsed.get(name)
+            if parsed is None:
+                numeric = name in self.features["numeric"] or (name == self.target and self.task == "regression")
+                parsed = numeric_column(raw[name]) if numeric else np.asarray(raw[name], dtype=str)
+                self._parsed[name] = parsed
+            out[name] = parsed[mask]
         return out
 
     def xy(self, part: str = "fit", *, encode_target: bool = False) -> Tuple[np.ndarray, np.ndarray]:
