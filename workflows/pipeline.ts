@@ -13,6 +13,8 @@
  *                  a new model's first release, a release grant (an admin's; the monitor's only with gates), or an
  *                  admin's approval; otherwise the version stays registered, tagged release=unauthorised
  *  10. monitor   — starts (or re-targets) the deployment's long-running monitor
+ * Each step is a function below, named for its stage; the words each writes for humans are built in summaries.ts.
+ * Running pipelines replay through this code: tests/integration/pipelineReplay.test.ts replays recorded histories.
  */
 import {
   ActivityFailure,
@@ -29,7 +31,9 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { StageActivities, TrainInput } from '../activities/index';
+import type { IngestResult, StageActivities, TrainInput, TrainResult, ValidateResult } from '../activities/index';
+import type { EvaluateResult } from '../activities/evaluate';
+import type { RegisterResult } from '../activities/registry';
 import type { ReleaseAuthority } from '../activities/release';
 import type { PipelineConfig, ReleaseStrategy } from '../config/pipeline';
 import { ACTIVITY_PROFILES } from '../config/constants';
@@ -38,6 +42,25 @@ import { rootCause } from '../config/errors';
 import type { Grant } from '../store/grants';
 import { GRANTS_PATCH, replayRetiredWebhooks, rolloutWorkflow, type RolloutResult } from './release';
 import { DATASET_VERSION_KEY, MODEL_KEY, PIPELINE_KEY, STAGE_KEY } from './searchAttributes';
+import {
+  approvedSummary,
+  awaitingApproval,
+  deploySummary,
+  evaluateSummary,
+  gateFailedMessage,
+  gateSummary,
+  ingestSummary,
+  monitorSummary,
+  recordSummary,
+  registerSummary,
+  releaseReason,
+  releaseRefusal,
+  releaseRejectedMessage,
+  rolledBackMessage,
+  rolloutSummary,
+  trainSummary,
+  validateSummary,
+} from './summaries';
 import { applyPoint, sweepWorkflow, type SweepResult, type TrialResult } from './sweep';
 import { trainRouted, type TrainingRoute } from './training';
 
@@ -138,42 +161,79 @@ type ReceivedConfig = Omit<PipelineConfig, 'evaluation' | 'deploy'> & {
   deploy: Omit<PipelineConfig['deploy'], 'strategy'> & { strategy?: ReleaseStrategy };
 };
 
+/** What every step reads: the run's input and config, its workflow id, its gates and the stage tracker. */
+interface PipelineRun {
+  input: PipelineInput;
+  config: ReceivedConfig;
+  workflowId: string;
+  gates: PipelineConfig['evaluation']['gates'];
+  stages: StageTracker;
+}
+
 export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineResult> {
   const config: ReceivedConfig = input.config;
   const gates = config.evaluation?.gates ?? [];
   const workflowId = workflowInfo().workflowId;
-  const stages: StageStatus[] = STAGES.map((name) => ({ name, status: 'pending' }));
-  setHandler(progressQuery, () => stages);
-  let awaiting: { version: number } | undefined;
-  let decision: { approved: boolean; actor: string; comment?: string; grant?: Grant } | undefined;
-  setHandler(
-    approveUpdate,
-    async (d) => {
-      const actor = await quick.authorize({
-        request: `approving ${config.model} v${d.version}`,
-        grant: d.grant,
-        modelName: config.model,
-        action: 'approve',
-        version: d.version,
-      });
-      decision ??= { approved: d.approved, actor, comment: d.comment, grant: d.grant };
-      return { actor };
-    },
-    {
-      validator: (d) => {
-        if (!awaiting) throw new Error('this release is not waiting for an approval');
-        if (d.version !== awaiting.version)
-          throw new Error(`this release waits for v${awaiting.version}, not v${d.version}`);
-      },
-    },
-  );
+  const stages = trackStages();
+  const approvals = acceptApprovals(config.model);
   upsertSearchAttributes([
     { key: MODEL_KEY, value: config.model },
     { key: PIPELINE_KEY, value: config.name },
   ]);
+  const run: PipelineRun = { input, config, workflowId, gates, stages };
+
+  const authority = await record(run);
+  const dataset = await ingest(run);
+  const validation = await validate(run, dataset);
+  const trained = await train(run, dataset);
+  const evaluation = await evaluate(run, dataset, trained);
+  const model = await register(run, dataset, trained, evaluation);
+  await gate(run, evaluation, model);
+  const approvedBy = await approve(run, approvals, model);
+  const release = await deploy(run, authority, approvedBy, model);
+  const monitorWorkflowId = await monitor(run, release, model);
+  upsertSearchAttributes([{ key: STAGE_KEY, value: 'completed' }]);
+
+  return {
+    datasetVersionId: dataset.datasetVersionId,
+    datasetReused: dataset.reused,
+    validation: {
+      reportKey: validation.reportKey,
+      contract: validation.contract,
+      reference: validation.reference,
+      warnings: validation.warnings,
+    },
+    sweep: trained.sweep
+      ? { workflowId: `${workflowId}-sweep`, trials: trained.sweep.trials, best: trained.sweep.best.trial }
+      : null,
+    runId: trained.run.runId,
+    backend: trained.run.backend,
+    trainingQueue: trained.run.taskQueue,
+    metrics: evaluation.metrics,
+    model: { name: model.modelName, version: model.version },
+    deployment: release?.deployment ?? null,
+    rollout: release?.rollout ?? null,
+    monitorWorkflowId,
+    stages: stages.list,
+  };
+}
+
+/** The stages' statuses (answered to `progressQuery`), and the wrapper that runs one stage and records its outcome. */
+interface StageTracker {
+  list: StageStatus[];
+  stage<T>(name: StageName, work: () => Promise<T>, summarize: (result: T) => string): Promise<T>;
+  skip(name: StageName, why: string): void;
+  /** A running stage's interim summary (what it waits for). */
+  note(name: StageName, summary: string): void;
+}
+
+function trackStages(): StageTracker {
+  const stages: StageStatus[] = STAGES.map((name) => ({ name, status: 'pending' }));
+  setHandler(progressQuery, () => stages);
+  const entryOf = (name: StageName) => stages.find((s) => s.name === name)!;
 
   async function stage<T>(name: StageName, work: () => Promise<T>, summarize: (result: T) => string): Promise<T> {
-    const entry = stages.find((s) => s.name === name)!;
+    const entry = entryOf(name);
     entry.status = 'running';
     entry.startedAt = Date.now();
     upsertSearchAttributes([{ key: STAGE_KEY, value: name }]);
@@ -201,35 +261,82 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
     }
   }
   const skip = (name: StageName, why: string) => {
-    const entry = stages.find((s) => s.name === name)!;
+    const entry = entryOf(name);
     entry.status = 'skipped';
     entry.summary = why;
   };
+  const note = (name: StageName, summary: string) => {
+    entryOf(name).summary = summary;
+  };
+  return { list: stages, stage, skip, note };
+}
 
-  // Null: a run recorded before grants existed, released as it was then.
-  let authority = null as ReleaseAuthority | null;
-  await stage(
+/** The approve update's state: the version it waits for (set only while waiting) and the first decision taken. */
+interface Approvals {
+  awaiting?: { version: number };
+  decision?: { approved: boolean; actor: string; comment?: string; grant?: Grant };
+}
+
+/** Registers `approveUpdate`; the approve step opens it by setting `awaiting`. */
+function acceptApprovals(modelName: string): Approvals {
+  const approvals: Approvals = {};
+  setHandler(
+    approveUpdate,
+    async (d) => {
+      const actor = await quick.authorize({
+        request: `approving ${modelName} v${d.version}`,
+        grant: d.grant,
+        modelName,
+        action: 'approve',
+        version: d.version,
+      });
+      approvals.decision ??= { approved: d.approved, actor, comment: d.comment, grant: d.grant };
+      return { actor };
+    },
+    {
+      validator: (d) => {
+        const { awaiting } = approvals;
+        if (!awaiting) throw new Error('this release is not waiting for an approval');
+        if (d.version !== awaiting.version)
+          throw new Error(`this release waits for v${awaiting.version}, not v${d.version}`);
+      },
+    },
+  );
+  return approvals;
+}
+
+/** 1. record: the release authority (null: a run recorded before grants existed), then the config. */
+async function record({ input, config, stages }: PipelineRun): Promise<ReleaseAuthority | null> {
+  return stages.stage(
     'record',
     async () => {
+      let authority = null as ReleaseAuthority | null;
       if (patched(GRANTS_PATCH))
         authority = await quick.authorizeRelease({ grant: input.grant, modelName: config.model });
       await quick.recordPipeline({ name: config.name, config: config as unknown as Record<string, unknown> });
+      return authority;
     },
-    () => `pipeline ${config.name} stored${authority ? `; ${describeAuthority(authority)}` : ''}`,
+    (authority) => recordSummary(config.name, authority),
   );
+}
 
+/** 2. ingest: the source as a content-addressed dataset version. */
+async function ingest({ config, workflowId, stages }: PipelineRun): Promise<IngestResult> {
   const { dataset: datasetName, features: featureSpec, ...table } = config.data;
-  const dataset = await stage(
+  const dataset = await stages.stage(
     'ingest',
     () => io.ingestDataset({ workflowId, dataset: datasetName, table, features: featureSpec }),
-    (r) =>
-      `${r.datasetVersionId}: ${r.rowCount} rows from ${r.format}${r.featureViews ? ` with features of ${r.featureViews.map((v) => v.ref).join(', ')} joined point in time` : ''}${r.reused ? ' (already stored; reused)' : ''}`,
+    ingestSummary,
   );
   upsertSearchAttributes([{ key: DATASET_VERSION_KEY, value: dataset.datasetVersionId }]);
+  return dataset;
+}
 
+/** 3. validate: the declared schema, and drift against the reference when asked. */
+async function validate({ config, workflowId, stages }: PipelineRun, dataset: IngestResult): Promise<ValidateResult> {
   const { drift } = config.validation;
   const features = [...config.training.features.numeric, ...config.training.features.categorical];
-  const validation = await stage(
+  return stages.stage(
     'validate',
     () =>
       io.validateDataset({
@@ -241,12 +348,50 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
           ? { columns: drift.columns ?? features, psiThreshold: drift.psiThreshold, severity: drift.severity }
           : null,
       }),
-    (r) =>
-      `${r.contract} schema holds${r.reference ? `; distributions checked against ${r.reference}` : ''}` +
-      `${r.warnings.length ? ` (${r.warnings.length} warnings)` : ''}`,
+    validateSummary,
   );
+}
 
-  const trainInput: TrainInput = {
+/** What training hands on: the run (a sweep's best trial), the sweep if any, and the parameters it trained with. */
+interface Trained {
+  run: TrainResult;
+  sweep: SweepResult | undefined;
+  params: TrainInput['params'];
+}
+
+/** 4. train: one routed run, or a sweep child whose best point becomes the parameters. */
+async function train({ input, config, workflowId, stages }: PipelineRun, dataset: IngestResult): Promise<Trained> {
+  const trainInput = trainingInput(input, config, workflowId, dataset);
+  const route: TrainingRoute = {
+    gpu: config.training.resources.gpu,
+    gpuWait: config.training.resources.gpuWait,
+    queues: input.queues,
+  };
+  let sweep: SweepResult | undefined;
+  const run = await stages.stage(
+    'train',
+    async () => {
+      if (!config.training.sweep) return trainRouted(trainInput, route);
+      const { workflowId: _own, ...base } = trainInput;
+      sweep = await executeChild(sweepWorkflow, {
+        workflowId: `${workflowId}-sweep`,
+        args: [{ base, sweep: config.training.sweep, route }],
+      });
+      trainInput.params = applyPoint(trainInput.params, sweep.best.params);
+      return sweep.best;
+    },
+    (r) => trainSummary(r, sweep),
+  );
+  return { run, sweep, params: trainInput.params };
+}
+
+function trainingInput(
+  input: PipelineInput,
+  config: ReceivedConfig,
+  workflowId: string,
+  dataset: IngestResult,
+): TrainInput {
+  return {
     workflowId,
     pipelineName: config.name,
     modelName: config.model,
@@ -280,40 +425,23 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
         : {}),
     },
   };
-  const route: TrainingRoute = {
-    gpu: config.training.resources.gpu,
-    gpuWait: config.training.resources.gpuWait,
-    queues: input.queues,
-  };
-  let sweep: SweepResult | undefined;
-  const training = await stage(
-    'train',
-    async () => {
-      if (!config.training.sweep) return trainRouted(trainInput, route);
-      const { workflowId: _own, ...base } = trainInput;
-      sweep = await executeChild(sweepWorkflow, {
-        workflowId: `${workflowId}-sweep`,
-        args: [{ base, sweep: config.training.sweep, route }],
-      });
-      trainInput.params = applyPoint(trainInput.params, sweep.best.params);
-      return sweep.best;
-    },
-    (r) =>
-      sweep
-        ? `sweep of ${sweep.trials.length} trials (${sweep.trials.filter((t) => t.stoppedEarly).length} stopped early, ${sweep.trials.filter((t) => t.status === 'failed').length} failed); best trial ${sweep.best.trial + 1} ${JSON.stringify(sweep.best.params)}: val_loss ${round(sweep.best.objective)}, ${r.runId} on ${r.backend}`
-        : `${r.runId}: ${r.epochs} epochs on ${r.backend} (${r.taskQueue})${r.resumedFromEpoch !== undefined ? `, resumed after epoch ${r.resumedFromEpoch + 1}` : ''}`,
-  );
+}
 
-  const alias = config.deploy.alias;
-  const evaluation = await stage(
+/** 5. evaluate: the holdout report, with the alias's current champion scored on the same rows. */
+async function evaluate(
+  { config, gates, stages }: PipelineRun,
+  dataset: IngestResult,
+  trained: Trained,
+): Promise<EvaluateResult> {
+  return stages.stage(
     'evaluate',
     async () => {
-      const champion = await quick.resolveAlias({ modelName: config.model, alias });
+      const champion = await quick.resolveAlias({ modelName: config.model, alias: config.deploy.alias });
       return io.evaluateModel({
-        runId: training.runId,
-        artifactKey: training.artifactKey,
+        runId: trained.run.runId,
+        artifactKey: trained.run.artifactKey,
         datasetVersionId: dataset.datasetVersionId,
-        params: trainInput.params,
+        params: trained.params,
         gates,
         slices: config.evaluation?.slices,
         fairness: config.evaluation?.fairness,
@@ -322,34 +450,31 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
           : null,
       });
     },
-    (r) =>
-      Object.entries(r.metrics)
-        .filter(([k]) => k !== 'count')
-        .map(([k, v]) => `${k}=${round(v)}`)
-        .join(' ') +
-      (r.baseline
-        ? ` (champion v${r.baseline.version} on ${r.baseline.scoredOn}: ${Object.entries(r.baseline.metrics)
-            .filter(([k]) => k !== 'count')
-            .slice(0, 4)
-            .map(([k, v]) => `${k}=${round(v)}`)
-            .join(' ')})`
-        : ''),
+    evaluateSummary,
   );
+}
 
+/** 6. register: the model version with its lineage and evaluation, whatever the gate said. */
+async function register(
+  { input, config, workflowId, stages }: PipelineRun,
+  dataset: IngestResult,
+  trained: Trained,
+  evaluation: EvaluateResult,
+): Promise<RegisterResult> {
   const gateTag = evaluation.gate.passed ? 'passed' : 'failed';
-  const model = await stage(
+  return stages.stage(
     'register',
     async () => {
       const registered = await quick.registerModelVersion({
         workflowId,
         modelName: config.model,
         task: config.training.task,
-        runId: training.runId,
+        runId: trained.run.runId,
         datasetVersionId: dataset.datasetVersionId,
-        params: { ...trainInput.params, ...(dataset.featureViews ? { featureViews: dataset.featureViews } : {}) },
+        params: { ...trained.params, ...(dataset.featureViews ? { featureViews: dataset.featureViews } : {}) },
         metrics: evaluation.metrics,
         codeVersion: input.codeVersion,
-        artifactKey: training.artifactKey,
+        artifactKey: trained.run.artifactKey,
         predictionReferenceKey: evaluation.predictionReferenceKey,
         tags: { gate: gateTag },
         evaluation: {
@@ -362,64 +487,99 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
       await replayRetiredWebhooks('model_version.created', registered.modelName);
       return registered;
     },
-    (r) => `${r.modelName} v${r.version} (gate ${gateTag})`,
+    (r) => registerSummary(r, gateTag),
   );
+}
 
-  await stage(
+/** 7. gate: a failed evaluation gate stops the pipeline here, the version registered but not promoted. */
+async function gate({ stages }: PipelineRun, evaluation: EvaluateResult, model: RegisterResult): Promise<void> {
+  await stages.stage(
     'gate',
     async () => {
       if (!evaluation.gate.passed) {
-        throw ApplicationFailure.nonRetryable(
-          `evaluation gate failed: ${evaluation.gate.failures.join('; ')}. ${model.modelName} v${model.version} is registered but not promoted`,
-          'GateFailedError',
-          { metrics: evaluation.metrics, gate: evaluation.gate, version: model.version },
-        );
+        throw ApplicationFailure.nonRetryable(gateFailedMessage(evaluation.gate.failures, model), 'GateFailedError', {
+          metrics: evaluation.metrics,
+          gate: evaluation.gate,
+          version: model.version,
+        });
       }
     },
-    () => (evaluation.gate.checks.length ? `${evaluation.gate.checks.length} checks passed` : 'no gates configured'),
+    () => gateSummary(evaluation.gate.checks.length),
   );
+}
 
+/** Who approved the release, with the grant their approval carried. */
+interface ApprovedBy {
+  actor: string;
+  grant?: Grant;
+}
+
+/** 8. approve: when required, waits durably for `approveUpdate` or the timeout; undefined unless someone approved. */
+async function approve(
+  { config, workflowId, stages }: PipelineRun,
+  approvals: Approvals,
+  model: RegisterResult,
+): Promise<ApprovedBy | undefined> {
   const approval = config.deploy.approval;
-  let approvedBy: { actor: string; grant?: Grant } | undefined;
-  if (config.deploy.enabled && approval?.required) {
-    await stage(
-      'approve',
-      async () => {
-        await quick.openApproval({ workflowId, modelName: model.modelName, version: model.version });
-        awaiting = { version: model.version };
-        const entry = stages.find((s) => s.name === 'approve')!;
-        entry.summary = `waiting for \`flywheel approve ${model.modelName}@${model.version}\` (timeout ${approval.timeout}, then ${approval.onTimeout})`;
-        const decided = await condition(() => decision !== undefined, durationMs(approval.timeout));
-        awaiting = undefined;
-        const outcome = decided
-          ? decision!
-          : {
-              approved: approval.onTimeout === 'approve',
-              actor: 'timeout',
-              comment: `no decision within ${approval.timeout}`,
-            };
-        if (decided && outcome.approved) approvedBy = { actor: outcome.actor, grant: decision!.grant };
-        await quick.closeApproval({
-          workflowId,
-          status: decided ? (outcome.approved ? 'approved' : 'rejected') : 'expired',
-          actor: outcome.actor,
-          comment: outcome.comment,
-        });
-        if (!outcome.approved) {
-          throw ApplicationFailure.nonRetryable(
-            `release of ${model.modelName} v${model.version} ${decided ? `rejected by ${outcome.actor}` : `expired after ${approval.timeout}`}${outcome.comment ? `: ${outcome.comment}` : ''}; it stays registered, not promoted`,
-            'ReleaseRejectedError',
-          );
-        }
-        return outcome;
-      },
-      (o) => `approved by ${o.actor}${o.comment ? `: ${o.comment}` : ''}`,
-    );
-  } else skip('approve', approval?.required ? 'nothing to deploy' : 'no approval required');
+  if (!(config.deploy.enabled && approval?.required)) {
+    stages.skip('approve', approval?.required ? 'nothing to deploy' : 'no approval required');
+    return undefined;
+  }
+  let approvedBy: ApprovedBy | undefined;
+  await stages.stage(
+    'approve',
+    async () => {
+      await quick.openApproval({ workflowId, modelName: model.modelName, version: model.version });
+      approvals.awaiting = { version: model.version };
+      stages.note('approve', awaitingApproval(model, approval));
+      const decided = await condition(() => approvals.decision !== undefined, durationMs(approval.timeout));
+      approvals.awaiting = undefined;
+      const outcome = decided
+        ? approvals.decision!
+        : {
+            approved: approval.onTimeout === 'approve',
+            actor: 'timeout',
+            comment: `no decision within ${approval.timeout}`,
+          };
+      if (decided && outcome.approved) approvedBy = { actor: outcome.actor, grant: approvals.decision!.grant };
+      await quick.closeApproval({
+        workflowId,
+        status: decided ? (outcome.approved ? 'approved' : 'rejected') : 'expired',
+        actor: outcome.actor,
+        comment: outcome.comment,
+      });
+      if (!outcome.approved) {
+        throw ApplicationFailure.nonRetryable(
+          releaseRejectedMessage(model, decided, outcome, approval.timeout),
+          'ReleaseRejectedError',
+        );
+      }
+      return outcome;
+    },
+    approvedSummary,
+  );
+  return approvedBy;
+}
 
-  let deployment: PipelineResult['deployment'] = null;
-  let rollout: RolloutResult | null = null;
-  let monitorWorkflowId: string | null = null;
+/** What the deploy step did; null when it deployed nothing (refused, disabled, or no serving endpoint). */
+interface Release {
+  /** Null when a rollout ended without promoting (an A/B or shadow test, a stopped canary). */
+  deployment: PipelineResult['deployment'];
+  rollout: RolloutResult | null;
+}
+
+/**
+ * 9. deploy: a refused release is tagged release=unauthorised; an authorised one moves the alias directly, or through a
+ * rollout child when a strategy is set and the alias already serves another version.
+ */
+async function deploy(
+  run: PipelineRun,
+  authority: ReleaseAuthority | null,
+  approvedBy: ApprovedBy | undefined,
+  model: RegisterResult,
+): Promise<Release | null> {
+  const { input, config, workflowId, gates, stages } = run;
+  const alias = config.deploy.alias;
   const strategy = config.deploy.strategy?.kind === 'direct' ? undefined : config.deploy.strategy;
   const refused =
     config.deploy.enabled && input.servingUrl && authority
@@ -431,148 +591,106 @@ export async function pipelineWorkflow(input: PipelineInput): Promise<PipelineRe
       version: model.version,
       tags: { release: 'unauthorised' },
     });
-    skip('deploy', refused);
-    skip('monitor', 'nothing deployed');
-  } else if (config.deploy.enabled && input.servingUrl) {
-    const authorisedBy = approvedBy
-      ? `approval by ${approvedBy.actor}`
-      : authority
-        ? (authority.actor ?? 'first release of a new model')
-        : undefined;
-    const reason = `${input.trigger?.reason ?? `pipeline ${config.name} (${input.trigger?.kind ?? 'cli'})`}${authorisedBy ? `; authorised by ${authorisedBy}` : ''}`;
-    const actor = `workflow:${workflowId}`;
-    // The rollout child checks the grant that authorised this release, bound to this workflow.
-    const grant = approvedBy?.grant ?? input.grant;
-    const firstRelease = authority !== null && !approvedBy && authority.actor === null;
-    const champion = strategy ? await quick.resolveAlias({ modelName: model.modelName, alias }) : null;
-    if (strategy && champion && champion.version !== model.version) {
-      rollout = await stage(
-        'deploy',
-        async () => {
-          const result = await executeChild(rolloutWorkflow, {
-            workflowId: `${workflowId}-rollout`,
-            args: [{ modelName: model.modelName, alias, candidateVersion: model.version, strategy, reason, grant }],
-          });
-          if (result.outcome === 'rolled_back') {
-            throw ApplicationFailure.nonRetryable(
-              `canary of ${model.modelName} v${model.version} rolled back: ${result.reason}; @${alias} stays at v${champion.version}`,
-              'RolledBackError',
-              result,
-            );
-          }
-          return result;
-        },
-        (r) =>
-          strategy.kind === 'shadow'
-            ? `shadowed against v${champion.version}: ${r.shadow?.requests ?? 0} requests, ${r.shadow?.meanAbsDifference !== null && r.shadow?.meanAbsDifference !== undefined ? `mean |difference| ${round(r.shadow.meanAbsDifference)}` : `agreement ${round(r.shadow?.agreement ?? NaN)}`}; @${alias} unchanged`
-            : strategy.kind === 'ab'
-              ? `A/B test against v${champion.version}: ${(r.variants ?? []).map((v) => `v${v.version} ${v.requests} requests${v.metric ? `, ${v.metric.name} ${round(v.metric.value)}` : ''}`).join('; ')}; @${alias} unchanged`
-              : `canary ${r.steps.map((s) => `${s.percent} %`).join(' → ')} healthy; ${config.model}@${alias} → v${model.version} (was v${champion.version})`,
-      );
-      if (rollout.outcome === 'promoted') {
-        deployment = {
+    stages.skip('deploy', refused);
+    return null;
+  }
+  if (!(config.deploy.enabled && input.servingUrl)) {
+    stages.skip('deploy', config.deploy.enabled ? 'no serving endpoint configured' : 'deploy.enabled is false');
+    return null;
+  }
+  const reason = releaseReason(config.name, input.trigger, approvedBy, authority);
+  // The rollout child checks the grant that authorised this release, bound to this workflow.
+  const grant = approvedBy?.grant ?? input.grant;
+  const firstRelease = authority !== null && !approvedBy && authority.actor === null;
+  const champion = strategy ? await quick.resolveAlias({ modelName: model.modelName, alias }) : null;
+  if (strategy && champion && champion.version !== model.version) {
+    const rollout = await stages.stage(
+      'deploy',
+      async () => {
+        const result = await executeChild(rolloutWorkflow, {
+          workflowId: `${workflowId}-rollout`,
+          args: [{ modelName: model.modelName, alias, candidateVersion: model.version, strategy, reason, grant }],
+        });
+        if (result.outcome === 'rolled_back') {
+          throw ApplicationFailure.nonRetryable(
+            rolledBackMessage(model, result.reason, alias, champion.version),
+            'RolledBackError',
+            result,
+          );
+        }
+        return result;
+      },
+      (r) =>
+        rolloutSummary(strategy.kind, r, {
+          modelName: config.model,
           alias,
-          endpoint: `${input.servingUrl}/v2/models/${encodeURIComponent(model.modelName)}/infer`,
-          previousVersion: champion.version,
-          serving: 'confirmed',
-        };
-      }
-    } else {
-      const deployed = await stage(
-        'deploy',
-        async () => {
-          const result = await io.deployModelVersion({
-            workflowId,
-            pipelineName: config.name,
-            modelName: model.modelName,
-            version: model.version,
+          candidate: model.version,
+          champion: champion.version,
+        }),
+    );
+    const deployment =
+      rollout.outcome === 'promoted'
+        ? {
             alias,
-            servingUrl: input.servingUrl!,
-            actor,
-            reason,
-            firstRelease,
-          });
-          await replayRetiredWebhooks('model_version_alias.moved', model.modelName);
-          return result;
-        },
-        (r) =>
-          `${config.model}@${alias} → v${model.version} (was ${r.previousVersion ?? 'none'}); serving ${r.serving}`,
-      );
-      deployment = {
+            endpoint: `${input.servingUrl}/v2/models/${encodeURIComponent(model.modelName)}/infer`,
+            previousVersion: champion.version,
+            serving: 'confirmed',
+          }
+        : null;
+    return { deployment, rollout };
+  }
+  const deployed = await stages.stage(
+    'deploy',
+    async () => {
+      const result = await io.deployModelVersion({
+        workflowId,
+        pipelineName: config.name,
+        modelName: model.modelName,
+        version: model.version,
         alias,
-        endpoint: deployed.endpoint,
-        previousVersion: deployed.previousVersion,
-        serving: deployed.serving,
-      };
-    }
-    if (deployment && config.monitor.enabled) {
-      monitorWorkflowId = await stage(
-        'monitor',
-        () =>
-          quick.ensureMonitor({
-            modelName: model.modelName,
-            alias,
-            pipelineName: config.name,
-            version: model.version,
-            settings: config.monitor,
-          }),
-        (id) => `monitor ${id} every ${config.monitor.interval}`,
-      );
-    } else skip('monitor', deployment ? 'monitor.enabled is false' : 'nothing promoted');
-  } else {
-    skip('deploy', config.deploy.enabled ? 'no serving endpoint configured' : 'deploy.enabled is false');
-    skip('monitor', 'nothing deployed');
-  }
-  upsertSearchAttributes([{ key: STAGE_KEY, value: 'completed' }]);
-
-  return {
-    datasetVersionId: dataset.datasetVersionId,
-    datasetReused: dataset.reused,
-    validation: {
-      reportKey: validation.reportKey,
-      contract: validation.contract,
-      reference: validation.reference,
-      warnings: validation.warnings,
+        servingUrl: input.servingUrl!,
+        actor: `workflow:${workflowId}`,
+        reason,
+        firstRelease,
+      });
+      await replayRetiredWebhooks('model_version_alias.moved', model.modelName);
+      return result;
     },
-    sweep: sweep ? { workflowId: `${workflowId}-sweep`, trials: sweep.trials, best: sweep.best.trial } : null,
-    runId: training.runId,
-    backend: training.backend,
-    trainingQueue: training.taskQueue,
-    metrics: evaluation.metrics,
-    model: { name: model.modelName, version: model.version },
-    deployment,
-    rollout,
-    monitorWorkflowId,
-    stages,
+    (r) => deploySummary(r, config.model, alias, model.version),
+  );
+  const deployment = {
+    alias,
+    endpoint: deployed.endpoint,
+    previousVersion: deployed.previousVersion,
+    serving: deployed.serving,
   };
+  return { deployment, rollout: null };
 }
 
-function describeAuthority(authority: ReleaseAuthority): string {
-  if (authority.actor)
-    return `release authorised by ${authority.actor}${authority.scope === 'system' ? ' (through its gates only)' : ''}`;
-  return authority.newModel
-    ? 'a new model: its first release needs no grant'
-    : 'no release grant: a new version is registered, deployed only if an admin approves it';
-}
-
-/** Why this version may not replace what its model serves; undefined when it may. */
-function releaseRefusal(
-  authority: ReleaseAuthority,
-  approvedBy: string | undefined,
-  gates: number,
-  model: { modelName: string; version: number },
-): string | undefined {
-  if (approvedBy || authority.scope === 'admin') return undefined;
-  const kept = `${model.modelName} v${model.version} is registered, tagged release=unauthorised, not deployed`;
-  if (authority.scope === 'system') {
-    return gates > 0
-      ? undefined
-      : `${kept}: a retraining started by ${authority.actor} may replace the champion only through evaluation gates, and this pipeline configures none`;
+/** 10. monitor: starts (or re-targets) the monitor of what was promoted; the monitor workflow's id, or null. */
+async function monitor(
+  { config, stages }: PipelineRun,
+  release: Release | null,
+  model: RegisterResult,
+): Promise<string | null> {
+  if (!release) {
+    stages.skip('monitor', 'nothing deployed');
+    return null;
   }
-  if (authority.newModel) return undefined;
-  return `${kept}: ${model.modelName} already existed, and releasing a new version of it needs a release grant (flywheel run --token <admin token>, an admin token over the API) or an admin's approval (deploy.approval)`;
-}
-
-function round(value: number): number {
-  return Math.round(value * 1000) / 1000;
+  if (!release.deployment || !config.monitor.enabled) {
+    stages.skip('monitor', release.deployment ? 'monitor.enabled is false' : 'nothing promoted');
+    return null;
+  }
+  return stages.stage(
+    'monitor',
+    () =>
+      quick.ensureMonitor({
+        modelName: model.modelName,
+        alias: config.deploy.alias,
+        pipelineName: config.name,
+        version: model.version,
+        settings: config.monitor,
+      }),
+    (id) => monitorSummary(id, config.monitor.interval),
+  );
 }
