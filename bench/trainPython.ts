@@ -7,7 +7,7 @@
  * and calendar features; a checkpoint and a metrics point per epoch; ONNX export at the end) after
  * `torch.set_num_threads(BENCH_THREADS)` — the same threads on both sides. Data: the demo's retail demand generator,
  * BENCH_STORES × BENCH_ITEMS × BENCH_DAYS rows (20 × 20 × 730 = 292,000 by default; 210,240 training rows). Params:
- * hidden BENCH_HIDDEN (256), batch BENCH_BATCH (512), BENCH_EPOCHS (36) epochs, lr 0.003, seed 42: about 65 s of
+ * hidden BENCH_HIDDEN (256), batch BENCH_BATCH (512), BENCH_EPOCHS (64) epochs, lr 0.003, seed 42: about 65 s of
  * training on the 2-core reference machine.
  *
  * Sides:
@@ -62,7 +62,7 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 const STORES = Math.max(1, intFromEnv('BENCH_STORES', 20));
 const ITEMS = Math.max(1, intFromEnv('BENCH_ITEMS', 20));
 const DAYS = Math.max(7, intFromEnv('BENCH_DAYS', 730));
-const EPOCHS = Math.max(1, intFromEnv('BENCH_EPOCHS', 36));
+const EPOCHS = Math.max(1, intFromEnv('BENCH_EPOCHS', 64));
 const HIDDEN = Math.max(1, intFromEnv('BENCH_HIDDEN', 256));
 const BATCH = Math.max(1, intFromEnv('BENCH_BATCH', 512));
 const THREADS = Math.max(1, intFromEnv('BENCH_THREADS', 1));
