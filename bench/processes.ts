@@ -7,7 +7,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
 import { PROJECT_ROOT } from '../config/env';
+import type { Db } from '../storage/db';
 import type { LoadResult, LoadSpec } from './serveLoad';
 
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -135,4 +137,27 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Lost prediction logs: of the request ids answered 200 (`<prefix>m<seq>`), those not in `predictions` (rows after
+ * `baseId`) once the log had up to `drainS` seconds to drain. Polls every 250 ms.
+ */
+export async function lostPredictionLogs(
+  db: Db,
+  input: { baseId: number; prefix: string; okIds: readonly number[]; drainS: number },
+): Promise<{ answered: number; logged: number; missing: number; drainS: number }> {
+  const answered = new Set(input.okIds.map((seq) => `${input.prefix}m${seq}`));
+  const started = performance.now();
+  for (;;) {
+    const rows = await db.execute<{ request_id: string }>(
+      sql`select request_id from predictions where id > ${input.baseId} and request_id like ${`${input.prefix}m%`}`,
+    );
+    const found = new Set(rows.rows.map((r) => r.request_id));
+    const missing = [...answered].filter((id) => !found.has(id)).length;
+    const waited = (performance.now() - started) / 1000;
+    if (missing === 0 || waited >= input.drainS)
+      return { answered: answered.size, logged: found.size, missing, drainS: waited };
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }

@@ -91,6 +91,7 @@ import {
   children,
   cpuSecondsOf,
   freePort,
+  lostPredictionLogs,
   machineTicks,
   runLoadPhase,
   stopChild,
@@ -622,24 +623,15 @@ try {
   console.error(`  fixed ${fmt(RATE)}/s flywheel  ${describeFixed(fixedFly)}`);
 
   // Lost prediction logs: answered 200 in the measured window, not in `predictions` once the log has drained.
-  const answered = new Set((fixedFly.ok_ids ?? []).map((seq) => `${fixedPrefix}m${seq}`));
-  const drainStarted = performance.now();
-  let missing = answered.size;
-  let logged = 0;
-  let drainS = 0;
-  while (true) {
-    const rows = await db.execute<{ request_id: string }>(
-      sql`select request_id from predictions where id > ${baseId} and request_id like ${`${fixedPrefix}m%`}`,
-    );
-    const found = new Set(rows.rows.map((r) => r.request_id));
-    logged = found.size;
-    missing = [...answered].filter((id) => !found.has(id)).length;
-    drainS = (performance.now() - drainStarted) / 1000;
-    if (missing === 0 || drainS >= DRAIN_S) break;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+  const lost = await lostPredictionLogs(db, {
+    baseId,
+    prefix: fixedPrefix,
+    okIds: fixedFly.ok_ids ?? [],
+    drainS: DRAIN_S,
+  });
+  const missing = lost.missing;
   console.error(
-    `  prediction log: ${fmt(answered.size)} requests answered 200 in the measured window, ${fmt(logged)} logged under their ids, ${fmt(missing)} missing ${drainS.toFixed(1)} s after the phase`,
+    `  prediction log: ${fmt(lost.answered)} requests answered 200 in the measured window, ${fmt(lost.logged)} logged under their ids, ${fmt(missing)} missing ${lost.drainS.toFixed(1)} s after the phase`,
   );
   // The warm-up's rows too, so that nothing of the bench is still buffered when the peer runs or the rows are deleted.
   await settleLog(fixedFly, fixedPrefix, 1, targets.flywheel.pid);
@@ -738,7 +730,7 @@ try {
     `  prediction log while flywheel answered at full speed: 1 row ${logSummary(fs)}; ${BATCH} rows ${logSummary(fb)}`,
     `  in-process predict (the limit): 1 row ${fmt(inSingle.rowsPerS)} rows/s (${inSingle.usPerCall.toFixed(0)} µs/call); ${BATCH} rows ${fmt(inBatch.rowsPerS)} rows/s (${inBatch.usPerCall.toFixed(0)} µs/call)`,
     `  fixed ${fmt(RATE)} req/s (open loop, latency from the scheduled send):`,
-    `    flywheel achieved ${fmt(fixedFly.rps)} req/s, p50 ${fixedFly.latency_ms.p50.toFixed(2)} ms, p99 ${fixedFly.latency_ms.p99.toFixed(2)} ms, p99.9 ${fixedFly.latency_ms.p999.toFixed(2)} ms; lost prediction logs ${missing} of ${fmt(answered.size)} (${drainS.toFixed(1)} s after the phase)`,
+    `    flywheel achieved ${fmt(fixedFly.rps)} req/s, p50 ${fixedFly.latency_ms.p50.toFixed(2)} ms, p99 ${fixedFly.latency_ms.p99.toFixed(2)} ms, p99.9 ${fixedFly.latency_ms.p999.toFixed(2)} ms; lost prediction logs ${missing} of ${fmt(lost.answered)} (${lost.drainS.toFixed(1)} s after the phase)`,
     `    python   achieved ${fmt(fixedPeer.rps)} req/s, p50 ${fixedPeer.latency_ms.p50.toFixed(2)} ms, p99 ${fixedPeer.latency_ms.p99.toFixed(2)} ms, p99.9 ${fixedPeer.latency_ms.p999.toFixed(2)} ms${fixedPeer.rps < RATE * 0.98 ? ' (could not sustain the rate)' : ''}`,
     ...(profileTop
       ? [
@@ -779,7 +771,7 @@ try {
     inprocess_batch_us_per_call: fixed(inBatch.usPerCall, 1),
     flywheel_fixed: fixedFigures(fixedFly),
     python_fixed: fixedFigures(fixedPeer),
-    prediction_log: { answered_200: answered.size, logged, missing, drain_s: fixed(drainS, 1) },
+    prediction_log: { answered_200: lost.answered, logged: lost.logged, missing, drain_s: fixed(lost.drainS, 1) },
     prediction_log_closed_loop: {
       single: fs.log && {
         rows_answered: fs.log.expected,

@@ -54,7 +54,7 @@ import { issueGrant } from '../store/grants';
 import { connectServices, createMainWorker, type Services } from '../workers/wiring';
 import type { pipelineWorkflow, PipelineInput } from '../workflows/pipeline';
 import { budgetedRounds, intFromEnv, lastJson, runProcess } from './peer';
-import { children, freePort, runLoadPhase, stopChild, waitUntil } from './processes';
+import { children, freePort, lostPredictionLogs, runLoadPhase, stopChild, waitUntil } from './processes';
 import type { LoadResult, LoadSpec } from './serveLoad';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -413,23 +413,16 @@ try {
   const fixedFly = await openLoop('flywheel', fixedPrefix);
   console.error(`  fixed ${fmt(RATE)}/s flywheel ${describe(fixedFly)}`);
   // Lost prediction logs: answered 200 in the measured window, not in `predictions` once the log had time to drain.
-  const answered = new Set((fixedFly.ok_ids ?? []).map((seq) => `${fixedPrefix}m${seq}`));
-  const drainStarted = performance.now();
-  let missing = answered.size;
-  let drainS = 0;
-  while (true) {
-    const rows = await svc.db.execute<{ request_id: string }>(
-      sql`select request_id from predictions where id > ${baseId} and request_id like ${`${fixedPrefix}m%`}`,
-    );
-    const found = new Set(rows.rows.map((r) => r.request_id));
-    missing = [...answered].filter((id) => !found.has(id)).length;
-    drainS = (performance.now() - drainStarted) / 1000;
-    if (missing === 0 || drainS >= DRAIN_S) break;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+  const lost = await lostPredictionLogs(svc.db, {
+    baseId,
+    prefix: fixedPrefix,
+    okIds: fixedFly.ok_ids ?? [],
+    drainS: DRAIN_S,
+  });
+  const missing = lost.missing;
   console.error(
-    `  prediction log: ${fmt(answered.size)} requests answered 200 in the measured window, ${fmt(missing)} missing ` +
-      `${drainS.toFixed(1)} s after the phase`,
+    `  prediction log: ${fmt(lost.answered)} requests answered 200 in the measured window, ${fmt(missing)} missing ` +
+      `${lost.drainS.toFixed(1)} s after the phase`,
   );
   await awaitLog(fixedPrefix, fixedFly.ok_total, LOG_WAIT_S);
   const fixedPeer = await openLoop('python', `${runTag}-fixedpy-`);
@@ -462,7 +455,7 @@ try {
       `  python FastAPI + onnxruntime  ${fmt(ps.rps).padStart(7)} req/s  p50 ${ps.latency_ms.p50.toFixed(2)} ms  ` +
         `p99 ${ps.latency_ms.p99.toFixed(2)} ms  ${cpuUs(ps).toFixed(0)} µs CPU/req (runs ${closed.python.map((p) => fmt(p.rps)).join(', ')})`,
       `  fixed ${fmt(RATE)} req/s: flywheel p99 ${fixedFly.latency_ms.p99.toFixed(2)} ms (achieved ${fmt(fixedFly.rps)}), ` +
-        `lost prediction logs ${missing} of ${fmt(answered.size)}; python p99 ${fixedPeer.latency_ms.p99.toFixed(2)} ms ` +
+        `lost prediction logs ${missing} of ${fmt(lost.answered)}; python p99 ${fixedPeer.latency_ms.p99.toFixed(2)} ms ` +
         `(achieved ${fmt(fixedPeer.rps)})`,
       ...(stopped ? [`  ${stopped}`] : []),
       `  single-row rps ratio vs python: ${ratio.toFixed(2)} (goal ≥ 2); total ${elapsedS().toFixed(0)} s`,
@@ -487,9 +480,9 @@ try {
     flywheel_fixed: fixedFigures(fixedFly),
     python_fixed: fixedFigures(fixedPeer),
     prediction_log: {
-      answered_200: answered.size,
+      answered_200: lost.answered,
       missing,
-      drain_s: fixed(drainS, 1),
+      drain_s: fixed(lost.drainS, 1),
       closed_loop_backlog_s: logBacklogS.map((s) => fixed(s, 1)),
     },
     fixed_rate: RATE,
