@@ -34,6 +34,8 @@ export interface DeployResult {
   serving: 'confirmed' | 'partial' | 'unreachable' | 'unverified';
   /** Live replicas answering with this version; absent when no replica is registered. */
   replicas?: number;
+  /** Those replicas: URL (or host:pid) each. */
+  confirmedBy?: string[];
   /** Live replicas that had not loaded it when the wait ended: URL (or host:pid) each. */
   lagging?: string[];
 }
@@ -78,7 +80,7 @@ export function createDeployActivities({ db }: ActivityDeps) {
   };
 }
 
-type ServingConfirmation = Pick<DeployResult, 'serving' | 'replicas' | 'lagging'>;
+type ServingConfirmation = Pick<DeployResult, 'serving' | 'replicas' | 'confirmedBy' | 'lagging'>;
 
 /**
  * Serving replicas hear the move (NOTIFY, else their poll) and report what they loaded: wait until every live replica
@@ -100,8 +102,9 @@ async function waitForServing(
     });
     partial = undefined;
     if (state.live > 0) {
-      if (!state.lagging.length) return { serving: 'confirmed', replicas: state.ready.length };
-      partial = { serving: 'partial', replicas: state.ready.length, lagging: state.lagging.map(replicaLabel) };
+      const ready = { replicas: state.ready.length, confirmedBy: state.ready.map(replicaLabel) };
+      if (!state.lagging.length) return { serving: 'confirmed', ...ready };
+      partial = { serving: 'partial', ...ready, lagging: state.lagging.map(replicaLabel) };
       // A replica that failed to load this version retries only when the alias moves again.
       if (state.refused.length === state.lagging.length) return partial;
     } else {

@@ -15,6 +15,7 @@ import {
   createPipelineRun,
   failRun,
   getRun,
+  logBatch,
   markRunStarted,
   mergeRunMetrics,
   runSteps,
@@ -122,7 +123,7 @@ export async function openPipelineRun(
 
 export function createTrainActivities(
   { db, store }: ActivityDeps,
-  options: { preferGpu?: boolean; pinBackend?: string } = {},
+  options: { preferGpu?: boolean; pinBackend?: string; device?: string } = {},
 ) {
   return {
     async trainModel(input: TrainInput): Promise<TrainResult> {
@@ -136,6 +137,8 @@ export function createTrainActivities(
         return badInput('TrainingError', message);
       };
 
+      // The GPU this worker owns (workers/gpuSlots.ts), on every attempt: a retry on another device overwrites it.
+      if (options.device) await logBatch(db, runId, { tags: { 'flywheel.device': options.device } });
       const { tf, backend } = await loadTf({ preferGpu: options.preferGpu, pin: options.pinBackend });
       await markRunStarted(db, runId, { backend, taskQueue: info.taskQueue });
       const wanted = [...new Set([...params.features.numeric, ...params.features.categorical, params.target])];

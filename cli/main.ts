@@ -12,16 +12,26 @@ import { registerLineageCommand } from './lineage';
 import { registerModelCommands } from './models';
 import { registerFeatureCommands } from './features';
 import { registerRunCommands } from './runs';
+import { registerWorkerCommands } from './workers';
 import { printResult, runPipeline, type RunOptions } from './run';
 import { runDemo } from './demo';
 import { startServer } from '../server/start';
 import { formatStage, pipelinePath, type PipelineStatus } from './pipelines';
-import { printTimings, stepTimings, type TimelineStep } from './timings';
+import { printTimings, showQueueWaits, stepTimings, type QueueWaitOptions, type TimelineStep } from './timings';
 
 const say = (line: string) => console.log(line);
 // `flywheel datasets show x | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => process.exit(error.code === 'EPIPE' ? 0 : 1));
 const note = (line: string) => console.error(line);
+
+interface UpFlags {
+  infraOnly?: boolean;
+  foreground?: boolean;
+  quiet?: boolean;
+  python?: string[];
+  cluster?: boolean;
+  mtls?: boolean;
+}
 
 const program = new Command('flywheel').description('Durable MLOps pipelines on Temporal').showHelpAfterError();
 
@@ -32,14 +42,33 @@ program
   .option('--foreground', 'stay attached; Ctrl-C stops the stack')
   .option('--quiet', 'print only problems')
   .option(
+    '--cluster',
+    'Temporal as a cluster: frontend, history, matching and worker services on Postgres (not the SQLite dev server)',
+  )
+  .option(
+    '--mtls',
+    'with --cluster: the frontend requires client certificates (generated in .flywheel/temporal-cluster)',
+  )
+  .option(
     '--python <dir...>',
     "also a Python training worker (sdk/python's flywheel-worker) running training entrypoints found in these folders",
   )
-  .action(async (options: { infraOnly?: boolean; foreground?: boolean; quiet?: boolean; python?: string[] }) => {
-    const state = await stackUp({ services: !options.infraOnly, python: options.python, log: note });
+  .action(async (options: UpFlags) => {
+    if (options.mtls && !options.cluster) throw new ConfigError('--mtls needs --cluster (the dev server has no TLS)');
+    const state = await stackUp({
+      services: !options.infraOnly,
+      python: options.python,
+      cluster: options.cluster ? { mtls: options.mtls } : undefined,
+      log: note,
+    });
     const config = loadConfig();
     if (!options.quiet) {
-      say(`Temporal  ${config.temporal.address}  (Web UI ${config.temporal.uiUrl})`);
+      const cluster = state.temporal?.cluster;
+      say(
+        cluster
+          ? `Temporal  ${config.temporal.address}  (cluster on Postgres${cluster.tls ? ', mTLS' : ''}; no Web UI)`
+          : `Temporal  ${config.temporal.address}  (Web UI ${config.temporal.uiUrl})`,
+      );
       say(`MinIO     ${config.s3.endPoint}:${config.s3.port}  bucket ${config.s3.bucket}`);
       say(`Postgres  ${config.databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
       say(`Server    ${config.server.url}  (MLflow tracking URI; OpenAPI at ${config.server.url}/openapi.json)`);
@@ -89,9 +118,22 @@ program
   .action((file: string, options: RunOptions) => runPipeline(loadPipelineConfig(file), options, say, note));
 
 program
-  .command('status <workflowId>')
-  .description('stages, timings and results of a pipeline, with its Temporal UI link')
-  .action(async (workflowId: string) => {
+  .command('status [workflowId]')
+  .description(
+    'stages, timings and results of a pipeline, with its Temporal UI link; --queues: queue waits per stage across the last pipelines',
+  )
+  .option(
+    '--queues',
+    "queue wait p50/p95/max and run time p95 per stage and task queue over the last pipelines' histories",
+  )
+  .option('--last <n>', 'with --queues: how many of the newest pipelines to read (default 50, at most 500)')
+  .option('--model <name>', "with --queues: only this model's pipelines")
+  .option('--pipeline <name>', 'with --queues: only runs of this pipeline')
+  .option('--json', "with --queues: the API's JSON instead of the table")
+  .action(async (workflowId: string | undefined, options: QueueWaitOptions & { queues?: boolean }) => {
+    if (options.queues) return showQueueWaits(options, say);
+    if (!workflowId)
+      throw new ConfigError('status needs a pipeline workflow id, or --queues for queue waits per stage');
     const p = await api<PipelineStatus>('GET', pipelinePath(workflowId));
     say(`${workflowId}: ${p.status}  (started ${p.startedAt}${p.closedAt ? `, closed ${p.closedAt}` : ''})`);
     say(`  model ${p.model ?? '?'}  pipeline ${p.pipeline ?? '?'}`);
@@ -113,6 +155,7 @@ registerDatasetCommands(program, say);
 registerRunCommands(program, say);
 registerAlertCommands(program, say);
 registerLineageCommand(program, say);
+registerWorkerCommands(program, say);
 
 program
   .command('predict')

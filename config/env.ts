@@ -20,11 +20,16 @@ export interface TemporalSettings {
   /** @default 'default' */
   namespace: string;
   /** mTLS client certificate + key paths, or plain TLS (Temporal Cloud with an API key). */
-  tls?: { clientCertPath?: string; clientKeyPath?: string; serverNameOverride?: string } | true;
+  tls?: { clientCertPath?: string; clientKeyPath?: string; serverNameOverride?: string; serverCaPath?: string } | true;
   /** Temporal Cloud API key; implies TLS. */
   apiKey?: string;
   /** Base URL of the Web UI, for links. @default http://127.0.0.1:8233 */
   uiUrl: string;
+  /**
+   * Worker Deployment (workers/versioning.ts): FLYWHEEL_WORKER_DEPLOYMENT names it (@default 'flywheel');
+   * FLYWHEEL_WORKER_BUILD_ID versions the workers, unset leaves them unversioned.
+   */
+  deployment: { name: string; buildId?: string };
 }
 
 export interface S3Settings {
@@ -92,6 +97,8 @@ export interface FlywheelConfig {
   /** `main` may be overridden with FLYWHEEL_TASK_QUEUE (a worker fleet of its own, or a test's queue). */
   /** The Python queues: FLYWHEEL_TRAIN_PYTHON_CPU_QUEUE, FLYWHEEL_TRAIN_PYTHON_GPU_QUEUE. */
   taskQueues: { main: string; trainGpu: string; trainCpu: string; trainPythonCpu: string; trainPythonGpu: string };
+  /** FLYWHEEL_GPU_DEVICES (`0,1`): a GPU training worker's devices, one slot each. @default all nvidia-smi lists */
+  gpuDevices?: string;
   /**
    * The registry webhook dispatcher (workers/webhookDispatcher.ts, where the defaults are):
    * FLYWHEEL_WEBHOOK_MAX_ATTEMPTS,
@@ -114,9 +121,19 @@ export interface FlywheelConfig {
   localPostgres: { envUrl?: string; database?: string; forceEmbedded: boolean };
 }
 
+/** The Temporal cluster `flywheel up --cluster` started (scripts/cluster.ts). */
+export interface TemporalClusterState {
+  address: string;
+  pids: Partial<Record<'frontend' | 'history' | 'matching' | 'worker', number>>;
+  ports: Record<'frontend' | 'history' | 'matching' | 'worker' | 'frontendHttp', number>;
+  /** With mTLS: the CA that signed the frontend's certificate, and a client certificate it accepts. */
+  tls?: { caFile: string; clientCertFile: string; clientKeyFile: string; serverName: string };
+}
+
 /** What `flywheel up` records about the local stack it started. */
 export interface StackState {
-  temporal?: { address: string; uiUrl: string; pid?: number };
+  /** `cluster`: `flywheel up --cluster` runs the server's services on Postgres instead of the dev server (`pid`). */
+  temporal?: { address: string; uiUrl: string; pid?: number; cluster?: TemporalClusterState };
   minio?: { endPoint: string; port: number; accessKey: string; secretKey: string; bucket: string; pid?: number };
   databaseUrl?: string;
   embeddedPostgres?: { port: number; dataDir: string; pid?: number };
@@ -155,16 +172,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
   const apiKey = env.TEMPORAL_API_KEY || undefined;
   const certPath = env.TEMPORAL_TLS_CLIENT_CERT_PATH || undefined;
   const keyPath = env.TEMPORAL_TLS_CLIENT_KEY_PATH || undefined;
+  const clusterTls = env.TEMPORAL_ADDRESS ? undefined : stack.temporal?.cluster?.tls;
   const tls =
     certPath && keyPath
       ? {
           clientCertPath: certPath,
           clientKeyPath: keyPath,
           serverNameOverride: env.TEMPORAL_TLS_SERVER_NAME || undefined,
+          serverCaPath: env.TEMPORAL_TLS_SERVER_CA_PATH || undefined,
         }
       : apiKey || env.TEMPORAL_TLS === 'true'
         ? (true as const)
-        : undefined;
+        : clusterTls
+          ? {
+              clientCertPath: clusterTls.clientCertFile,
+              clientKeyPath: clusterTls.clientKeyFile,
+              serverNameOverride: clusterTls.serverName,
+              serverCaPath: clusterTls.caFile,
+            }
+          : undefined;
 
   const s3Url = env.FLYWHEEL_S3_ENDPOINT ? new URL(env.FLYWHEEL_S3_ENDPOINT) : undefined;
   const servingPort = intOf(env.FLYWHEEL_SERVING_PORT, 'FLYWHEEL_SERVING_PORT') ?? stack.serving?.port ?? 8480;
@@ -189,6 +215,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
       tls,
       apiKey,
       uiUrl: env.TEMPORAL_UI_URL ?? stack.temporal?.uiUrl ?? 'http://127.0.0.1:8233',
+      deployment: {
+        name: env.FLYWHEEL_WORKER_DEPLOYMENT || 'flywheel',
+        buildId: env.FLYWHEEL_WORKER_BUILD_ID || undefined,
+      },
     },
     databaseUrl: env.DATABASE_URL ?? stack.databaseUrl ?? 'postgres://postgres@127.0.0.1:5432/flywheel',
     s3: s3Url
@@ -247,6 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
       trainPythonCpu: env.FLYWHEEL_TRAIN_PYTHON_CPU_QUEUE || TASK_QUEUES.trainPythonCpu,
       trainPythonGpu: env.FLYWHEEL_TRAIN_PYTHON_GPU_QUEUE || TASK_QUEUES.trainPythonGpu,
     },
+    gpuDevices: env.FLYWHEEL_GPU_DEVICES || undefined,
     webhooks: {
       maxAttempts: intOf(env.FLYWHEEL_WEBHOOK_MAX_ATTEMPTS, 'FLYWHEEL_WEBHOOK_MAX_ATTEMPTS'),
       initialBackoffMs: intOf(env.FLYWHEEL_WEBHOOK_BACKOFF_MS, 'FLYWHEEL_WEBHOOK_BACKOFF_MS'),
@@ -278,6 +309,12 @@ export interface ObservabilitySettings {
   workerMetricsHost: string;
   /** FLYWHEEL_METRICS_PUBLIC=1: the API server's /metrics answers without a token. @default false */
   metricsPublic: boolean;
+  /**
+   * OpenTelemetry traces (observability/tracing.ts), on when OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+   * OTEL_EXPORTER_OTLP_ENDPOINT (+ `/v1/traces`) is set; OTEL_SERVICE_NAME overrides `flywheel-<component>`.
+   * @default undefined (off)
+   */
+  tracing?: { endpoint: string; serviceName?: string };
 }
 
 /** Log and metrics settings alone: the logger needs them when a module loads, before any `loadConfig()`. */
@@ -291,6 +328,8 @@ export function observabilitySettings(
   const format = env.FLYWHEEL_LOG_FORMAT || (isTerminal ? 'pretty' : 'json');
   if (format !== 'json' && format !== 'pretty')
     throw new Error(`environment variable FLYWHEEL_LOG_FORMAT must be json or pretty, got "${format}"`);
+  const otlpBase = env.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, '');
+  const tracesEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (otlpBase ? `${otlpBase}/v1/traces` : undefined);
   return {
     logLevel: level as LogLevelName,
     logFormat: format,
@@ -300,6 +339,7 @@ export function observabilitySettings(
         : (intOf(env.FLYWHEEL_WORKER_METRICS_PORT, 'FLYWHEEL_WORKER_METRICS_PORT') ?? 0),
     workerMetricsHost: env.FLYWHEEL_WORKER_METRICS_HOST || '127.0.0.1',
     metricsPublic: ['1', 'true'].includes(env.FLYWHEEL_METRICS_PUBLIC ?? ''),
+    tracing: tracesEndpoint ? { endpoint: tracesEndpoint, serviceName: env.OTEL_SERVICE_NAME || undefined } : undefined,
   };
 }
 

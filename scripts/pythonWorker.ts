@@ -82,8 +82,12 @@ export interface PythonWorkerOptions {
   queue?: string;
   /** Code roots entrypoints are found in. @default the current directory */
   paths?: readonly string[];
-  /** Training attempts at once. @default 1 */
+  /** Training attempts at once on a CPU queue. @default 1 */
   maxConcurrent?: number;
+  /** GPU queue: the devices the worker owns, one attempt each (`--gpus`). @default FLYWHEEL_GPU_DEVICES, else all */
+  gpus?: readonly string[];
+  /** Where it serves /metrics (`--metrics-port`). @default FLYWHEEL_WORKER_METRICS_PORT, else a free port */
+  metricsPort?: number;
   /** Extra environment for the worker (TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE default to Flywheel's config). */
   env?: Record<string, string | undefined>;
   /** The python to run. @default the venv from `ensurePythonWorkerEnv()` */
@@ -98,6 +102,8 @@ export interface PythonWorkerHandle {
   ready: Promise<void>;
   /** The last lines it printed (for a failing test's message). */
   output(): string;
+  /** Its `/metrics` URL, from the startup line; undefined until it polls. */
+  metricsUrl(): string | undefined;
   /** SIGTERM (running attempts are cancelled), SIGKILL after `graceMs`; resolves with its exit code. */
   stop(graceMs?: number): Promise<number | null>;
 }
@@ -110,6 +116,8 @@ export async function startPythonWorker(options: PythonWorkerOptions): Promise<P
   const args = ['-m', 'flywheel.worker', '--queue', options.queue ?? 'cpu'];
   for (const path of options.paths ?? []) args.push('--path', path);
   if (options.maxConcurrent) args.push('--max-concurrent', String(options.maxConcurrent));
+  if (options.gpus) args.push('--gpus', options.gpus.join(','));
+  if (options.metricsPort !== undefined) args.push('--metrics-port', String(options.metricsPort));
   const child = spawn(python, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: childEnv({
@@ -122,6 +130,7 @@ export async function startPythonWorker(options: PythonWorkerOptions): Promise<P
     }),
   });
   const lines: string[] = [];
+  let metricsUrl: string | undefined;
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : null))),
   );
@@ -130,7 +139,10 @@ export async function startPythonWorker(options: PythonWorkerOptions): Promise<P
       lines.push(line);
       if (lines.length > 200) lines.shift();
       log(line);
-      if (line.startsWith('flywheel-worker: polling task queue')) resolve();
+      if (line.startsWith('flywheel-worker: polling task queue')) {
+        metricsUrl = /; metrics on (\S+)$/.exec(line)?.[1];
+        resolve();
+      }
     };
     pipeLines(child.stdout!, onLine);
     pipeLines(child.stderr!, onLine);
@@ -144,6 +156,7 @@ export async function startPythonWorker(options: PythonWorkerOptions): Promise<P
     child,
     ready,
     output: () => lines.join('\n'),
+    metricsUrl: () => metricsUrl,
     async stop(graceMs = 30_000) {
       if (child.exitCode !== null || child.signalCode !== null) return exited;
       child.kill('SIGTERM');

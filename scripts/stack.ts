@@ -26,17 +26,23 @@ import {
   stateDirOf,
   type StackState,
 } from '../config/env';
-import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 import { issueToken, verifyToken } from '../store/tokens';
 import { ensurePostgres } from './postgres';
 import { ensurePythonWorkerEnv, ensureTorch } from './pythonWorker';
 import { choosePort, isAlive, startDetached, stopProcess, waitFor, withLockFile } from './proc';
 import { ensureTool, MINIO_TOOL, TEMPORAL_TOOL } from './tools';
+import { ensureSearchAttributes, startCluster } from './cluster';
+import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 import { connectTemporal } from '../storage/temporal';
 
 export interface UpOptions {
   /** Also start the worker and serving processes. @default true */
   services: boolean;
+  /**
+   * Run Temporal as a cluster (its four services as processes, Postgres persistence and visibility) instead of the dev
+   * server; `mtls` requires client certificates on its frontend. A stack keeps the kind it was started with.
+   */
+  cluster?: { mtls?: boolean };
   /** Also start a Python training worker whose user code lies in these folders (`flywheel up --python <dir>`). */
   python?: string[];
   log: (line: string) => void;
@@ -70,7 +76,13 @@ async function upLocked(options: UpOptions, stateDir: string): Promise<StackStat
   const external = externalServices();
   const { cacheDir, localPostgres } = loadConfig();
 
-  if (!external.temporal) state.temporal = await upTemporal(stateDir, cacheDir, state, log);
+  const clusterWanted = Boolean(options.cluster) || Boolean(state.temporal?.cluster);
+  if (!external.temporal && options.cluster && state.temporal?.pid && isAlive(state.temporal.pid))
+    throw new Error(
+      'this stack runs the Temporal dev server: `flywheel down` first (its workflow history stays in the dev ' +
+        "server's SQLite file), or start the cluster as a second stack with FLYWHEEL_STATE_DIR=<another folder>",
+    );
+  if (!external.temporal && !clusterWanted) state.temporal = await upTemporal(stateDir, cacheDir, state, log);
   saveState(stateDir, state);
   if (!external.s3) state.minio = await upMinio(stateDir, cacheDir, state, log);
   saveState(stateDir, state);
@@ -88,6 +100,21 @@ async function upLocked(options: UpOptions, stateDir: string): Promise<StackStat
   if (postgres.kind !== 'env') state.databaseUrl = postgres.databaseUrl;
   state.embeddedPostgres = postgres.embedded;
   saveState(stateDir, state);
+
+  if (!external.temporal && clusterWanted) {
+    const cluster = await startCluster({
+      dir: join(stateDir, 'temporal-cluster'),
+      databaseUrl: loadConfig().databaseUrl,
+      databasePrefix: `${localDatabaseName(stateDir)}_temporal`,
+      mtls: options.cluster?.mtls ?? Boolean(state.temporal?.cluster?.tls),
+      previous: state.temporal?.cluster,
+      cacheDir,
+      log,
+    });
+    // No Web UI in this topology: links point at Flywheel's own pipeline pages (TEMPORAL_UI_URL overrides).
+    state.temporal = { address: cluster.address, uiUrl: '', cluster };
+    saveState(stateDir, state);
+  }
 
   const config = loadConfig();
   const db = connectDb(config.databaseUrl, 1);
@@ -335,16 +362,7 @@ async function minioHealthy(port: number): Promise<boolean> {
 export async function registerSearchAttributes(config: ReturnType<typeof loadConfig>): Promise<void> {
   const connection = await connectTemporal(config.temporal);
   try {
-    const namespace = config.temporal.namespace;
-    const existing = await connection.operatorService.listSearchAttributes({ namespace });
-    const known = new Set(Object.keys(existing.customAttributes ?? {}));
-    const missing = Object.entries(SEARCH_ATTRIBUTES).filter(([name]) => !known.has(name));
-    if (missing.length === 0) return;
-    const typeCode = { Keyword: 2, Text: 1, Int: 3, Double: 4, Bool: 5, Datetime: 6, KeywordList: 7 } as const;
-    await connection.operatorService.addSearchAttributes({
-      namespace,
-      searchAttributes: Object.fromEntries(missing.map(([name, type]) => [name, typeCode[type]])),
-    });
+    await ensureSearchAttributes(connection, config.temporal.namespace);
   } finally {
     await connection.close();
   }
@@ -393,6 +411,9 @@ export async function stackDown(log: (line: string) => void): Promise<void> {
     ['Python worker', state.pythonWorker?.pid],
     ['MinIO', state.minio?.pid],
     ['Temporal', state.temporal?.pid],
+    ...Object.entries(state.temporal?.cluster?.pids ?? {}).map(
+      ([service, pid]) => [`Temporal ${service}`, pid] as [string, number | undefined],
+    ),
     ['embedded Postgres', state.embeddedPostgres?.pid],
   ];
   for (const [name, pid] of targets) {

@@ -10,6 +10,8 @@ import { childEnv, envVar, toolBinOverride } from '../config/env';
 export interface GoTool {
   /** Binary name on PATH. */
   name: string;
+  /** The file `go install` writes, when not `name` (the package's last path element). */
+  binary?: string;
   /** Module path for `go install`. */
   module: string;
   version: string;
@@ -48,7 +50,7 @@ export async function ensureTool(tool: GoTool, cacheDir: string, log: (line: str
   const fromPath = onPath(tool.name);
   if (fromPath) return fromPath;
   const binDir = join(cacheDir, 'bin', `${tool.name}-${tool.version}`);
-  const binary = join(binDir, tool.name);
+  const binary = join(binDir, tool.binary ?? tool.name);
   if (existsSync(binary)) return binary;
 
   const go = onPath('go') ?? (existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);

@@ -7,6 +7,7 @@ import { loadConfig } from '../config/env';
 import type { Client } from '@temporalio/client';
 import { createApp } from './app';
 import { componentLogger } from '../observability/log';
+import { startTracing } from '../observability/tracing';
 
 export async function startServer(
   options: { port?: number; host?: string } = {},
@@ -20,11 +21,14 @@ export async function startServer(
       objects: new S3ObjectStore(config.s3),
       config,
       temporal: () =>
-        (temporal ??= temporalClient(config.temporal).catch((error: unknown) => {
-          // Temporal down when first asked: the next request tries again instead of failing for ever.
-          temporal = undefined;
-          throw error;
-        })),
+        (temporal ??= startTracing(config.observability.tracing, 'server')
+          // With tracing on, a pipeline the server starts opens its trace here (StartWorkflow), not at the worker.
+          .then((tracing) => temporalClient(config.temporal, { interceptors: tracing?.clientInterceptors }))
+          .catch((error: unknown) => {
+            // Temporal down when first asked: the next request tries again instead of failing for ever.
+            temporal = undefined;
+            throw error;
+          })),
     },
     (line) => componentLogger('server').error(line),
   );

@@ -71,6 +71,8 @@ export async function startPipeline(
 }
 
 export function uiLink(settings: Readonly<FlywheelConfig>, workflowId: string): string {
+  // A cluster without Temporal's Web UI: Flywheel's own pipeline page (stages, timeline, result).
+  if (!settings.temporal.uiUrl) return `${settings.server.url}/ui/#/pipelines/${encodeURIComponent(workflowId)}`;
   return `${settings.temporal.uiUrl}/namespaces/${settings.temporal.namespace}/workflows/${encodeURIComponent(workflowId)}`;
 }
 

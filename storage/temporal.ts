@@ -1,6 +1,6 @@
 /** Connects to Temporal as configured: a local dev server, a self-hosted cluster (mTLS) or Temporal Cloud (API key). */
 import { readFileSync } from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type ClientInterceptors } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { TemporalSettings } from '../config/env';
 
@@ -9,6 +9,8 @@ function tlsOptions(settings: TemporalSettings) {
   if (settings.tls === true) return true;
   return {
     serverNameOverride: settings.tls.serverNameOverride,
+    // A private CA (a self-hosted cluster's); unset trusts the system's roots (Temporal Cloud).
+    serverRootCACertificate: settings.tls.serverCaPath ? readFileSync(settings.tls.serverCaPath) : undefined,
     clientCertPair:
       settings.tls.clientCertPath && settings.tls.clientKeyPath
         ? { crt: readFileSync(settings.tls.clientCertPath), key: readFileSync(settings.tls.clientKeyPath) }
@@ -25,9 +27,13 @@ export function connectTemporal(settings: TemporalSettings): Promise<Connection>
   });
 }
 
-export async function temporalClient(settings: TemporalSettings): Promise<Client> {
+/** `interceptors`: e.g. tracing's (observability/tracing.ts), so a workflow start carries the caller's trace. */
+export async function temporalClient(
+  settings: TemporalSettings,
+  options: { interceptors?: ClientInterceptors } = {},
+): Promise<Client> {
   const connection = await connectTemporal(settings);
-  return new Client({ connection, namespace: settings.namespace });
+  return new Client({ connection, namespace: settings.namespace, interceptors: options.interceptors });
 }
 
 export function connectWorker(settings: TemporalSettings): Promise<NativeConnection> {

@@ -1,5 +1,4 @@
 /** Builds workers from real dependencies; entry points and tests share this wiring. */
-import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Worker, type NativeConnection } from '@temporalio/worker';
@@ -11,26 +10,38 @@ import { S3ObjectStore } from '../storage/objectStore';
 import { connectWorker, temporalClient } from '../storage/temporal';
 import { PROJECT_ROOT, type FlywheelConfig } from '../config/env';
 import { activityMetricsInterceptor } from '../observability/temporal';
+import { startTracing, type Tracing } from '../observability/tracing';
+import { deploymentOptions, type WorkerDeployment } from './versioning';
 
 export interface Services {
   db: Db;
   store: S3ObjectStore;
   client: Client;
   connection: NativeConnection;
+  /** The workers' Worker Deployment (FLYWHEEL_WORKER_BUILD_ID versions them). */
+  deployment: WorkerDeployment;
+  /** Set while OpenTelemetry tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT). */
+  tracing?: Tracing;
   close(): Promise<void>;
 }
 
-export async function connectServices(config: Readonly<FlywheelConfig>): Promise<Services> {
+/** `component` names the traces' service (`flywheel-<component>`) when tracing is on. @default 'worker' */
+export async function connectServices(config: Readonly<FlywheelConfig>, component = 'worker'): Promise<Services> {
+  const tracing = await startTracing(config.observability.tracing, component);
   const db = connectDb(config.databaseUrl);
   const store = new S3ObjectStore(config.s3);
-  const client = await temporalClient(config.temporal);
+  const client = await temporalClient(config.temporal, { interceptors: tracing?.clientInterceptors });
   const connection = await connectWorker(config.temporal);
   return {
     db,
     store,
     client,
     connection,
+    deployment: config.temporal.deployment,
+    tracing,
     async close() {
+      // Spans of the last activities and workflow tasks leave before the process does.
+      await tracing?.flush().catch(() => undefined);
       await connection.close();
       await client.connection.close();
       await db.$client.end();
@@ -40,11 +51,26 @@ export async function connectServices(config: Readonly<FlywheelConfig>): Promise
 
 const require = createRequire(import.meta.url);
 
-/** Workflows + CPU stages on `taskQueue`. */
+/** Interceptors and sinks of a worker: metrics always, tracing's when it is on. */
+function observedWorker(tracing: Tracing | undefined, options: { workflows: boolean }) {
+  return {
+    interceptors: {
+      activity: [activityMetricsInterceptor, ...(tracing?.worker.activity ?? [])],
+      workflowModules: options.workflows ? tracing?.worker.workflowModules : undefined,
+    },
+    sinks: options.workflows ? tracing?.worker.sinks : undefined,
+  };
+}
+
+/** Workflows + CPU stages on `taskQueue`; `deployment` overrides the services' (a test's second build). */
 export async function createMainWorker(
   services: Services,
   taskQueue: string,
-  options: { maxConcurrentActivities?: number; trainingQueues?: ActivityDeps['trainingQueues'] } = {},
+  options: {
+    maxConcurrentActivities?: number;
+    trainingQueues?: ActivityDeps['trainingQueues'];
+    deployment?: WorkerDeployment;
+  } = {},
 ): Promise<Worker> {
   const deps: ActivityDeps = {
     db: services.db,
@@ -59,7 +85,8 @@ export async function createMainWorker(
     taskQueue,
     workflowsPath: require.resolve(join(PROJECT_ROOT, 'workflows', 'index.ts')),
     activities: createStageActivities(deps),
-    interceptors: { activity: [activityMetricsInterceptor] },
+    ...observedWorker(services.tracing, { workflows: true }),
+    workerDeploymentOptions: deploymentOptions(options.deployment ?? services.deployment),
     maxConcurrentWorkflowTaskExecutions: 10,
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 8,
     shutdownGraceTime: '10s',
@@ -68,11 +95,14 @@ export async function createMainWorker(
   });
 }
 
-/** Training activities only; a GPU worker takes as many tasks at once as it has GPUs. */
+/**
+ * Training activities only, one task at a time unless `concurrency` says otherwise; a GPU worker owns one `device`
+ * (`cuda:<id>`, tagged on its runs): workers/train.ts runs one per GPU.
+ */
 export async function createTrainingWorker(
   services: Services,
   taskQueue: string,
-  options: { gpu: boolean; concurrency?: number; pinBackend?: string },
+  options: { gpu: boolean; concurrency?: number; pinBackend?: string; deployment?: WorkerDeployment; device?: string },
 ): Promise<Worker> {
   const deps: ActivityDeps = {
     db: services.db,
@@ -84,15 +114,15 @@ export async function createTrainingWorker(
     connection: services.connection,
     namespace: services.client.options.namespace,
     taskQueue,
-    activities: createTrainActivities(deps, { preferGpu: options.gpu, pinBackend: options.pinBackend }),
-    interceptors: { activity: [activityMetricsInterceptor] },
-    maxConcurrentActivityTaskExecutions: options.concurrency ?? (options.gpu ? countGpus() : 1),
+    activities: createTrainActivities(deps, {
+      preferGpu: options.gpu,
+      pinBackend: options.pinBackend,
+      device: options.device,
+    }),
+    ...observedWorker(services.tracing, { workflows: false }),
+    // Same build as the main workers: a pinned pipeline's training runs on the code it started with.
+    workerDeploymentOptions: deploymentOptions(options.deployment ?? services.deployment),
+    maxConcurrentActivityTaskExecutions: options.concurrency ?? 1,
     shutdownGraceTime: '10s',
   });
-}
-
-export function countGpus(): number {
-  const listed = spawnSync('nvidia-smi', ['-L'], { encoding: 'utf8' });
-  if (listed.status !== 0) return 1;
-  return Math.max(1, listed.stdout.split('\n').filter((line) => line.startsWith('GPU ')).length);
 }

@@ -16,6 +16,7 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  setWorkflowOptions,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { StageActivities } from '../activities/index';
@@ -181,3 +182,9 @@ export async function monitorWorkflow(input: MonitorInput): Promise<string> {
   await condition(allHandlersFinished);
   return continueAsNew<typeof monitorWorkflow>({ ...input, settings, state });
 }
+// A versioned monitor never ends, so it moves to the promoted build (its changes go behind patched()); unversioned
+// workers must not name a behavior at all (the server refuses it), and theirs have no deployment name.
+setWorkflowOptions(
+  () => ({ versioningBehavior: workflowInfo().currentDeploymentVersion?.deploymentName ? 'AUTO_UPGRADE' : undefined }),
+  monitorWorkflow,
+);

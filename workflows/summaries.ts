@@ -154,14 +154,30 @@ export function rolloutSummary(
       : `canary ${r.steps.map((s) => `${s.percent} %`).join(' → ')} healthy; ${modelName}@${alias} → v${candidate} (was v${champion})`;
 }
 
-/** `modelName` is the config's model. */
+/** Replica labels in a summary: the first few, then how many more. */
+function someReplicas(labels: string[], shown = 3): string {
+  return labels.length > shown
+    ? `${labels.slice(0, shown).join(', ')} and ${labels.length - shown} more`
+    : labels.join(', ');
+}
+
+/**
+ * `modelName` is the config's model. With registered replicas it says how many of the live ones confirmed (and which
+ * lag); a result from before replicas reported (no `replicas`) says what the serving URL answered.
+ */
 export function deploySummary(
-  r: Pick<DeployResult, 'previousVersion' | 'serving'>,
+  r: Pick<DeployResult, 'previousVersion' | 'serving' | 'replicas' | 'lagging'>,
   modelName: string,
   alias: string,
   version: number,
 ): string {
-  return `${modelName}@${alias} → v${version} (was ${r.previousVersion ?? 'none'}); serving ${r.serving}`;
+  const moved = `${modelName}@${alias} → v${version} (was ${r.previousVersion === null ? 'none' : `v${r.previousVersion}`})`;
+  if (r.replicas === undefined) return `${moved}; serving ${r.serving}`;
+  const lagging = r.lagging ?? [];
+  const of = `${r.replicas} of ${r.replicas + lagging.length} serving replica${r.replicas + lagging.length === 1 ? '' : 's'}`;
+  return lagging.length
+    ? `${moved}; confirmed by ${of}, not yet by ${someReplicas(lagging)}`
+    : `${moved}; confirmed by ${of}`;
 }
 
 export function monitorSummary(monitorWorkflowId: string, interval: string): string {

@@ -6,6 +6,7 @@ import { featureRoutes } from './features';
 import { modelRoutes } from './models';
 import { monitorRoutes } from './monitors';
 import { pipelineRoutes } from './pipelines';
+import { queueWaitRoutes } from './queueWaits';
 import { runRoutes } from './runs';
 import { scheduleRoutes } from './schedules';
 import { timelineRoutes } from './timelines';
@@ -27,4 +28,5 @@ export const apiRoutes: RouteSpec[] = [
   ...monitorRoutes,
   ...evaluationRoutes,
   ...timelineRoutes,
+  ...queueWaitRoutes,
 ];

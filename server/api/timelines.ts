@@ -2,7 +2,7 @@
  * /api/v1 a pipeline's timeline for the UI, from its Temporal history: each activity and child workflow with when it
  * was scheduled, started (queue wait = started − scheduled) and closed (run time = closed − started), per stage.
  */
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { z } from 'zod';
 import { notFound } from '../../config/errors';
 import { uiLink } from '../../storage/pipelines';
@@ -10,7 +10,7 @@ import { pipelineWorkflow, progressQuery } from '../../workflows/pipeline';
 import { route, type RouteSpec } from '../route';
 import { statusName } from './pipelines';
 
-interface TimelineStep {
+export interface TimelineStep {
   kind: 'activity' | 'child';
   /** The activity type or child workflow type. */
   name: string;
@@ -38,73 +38,64 @@ type HistoryEvent = {
 const millis = (ts: Timestamp | null | undefined): number | null =>
   ts ? Number(String(ts.seconds ?? 0)) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6) : null;
 
+/** The events that open a step: an activity scheduled, a child workflow initiated. */
+const OPENS = [
+  ['activityTaskScheduledEventAttributes', 'activity', 'activityType'],
+  ['startChildWorkflowExecutionInitiatedEventAttributes', 'child', 'workflowType'],
+] as const;
+
+/** The events that move an open step on, the attribute naming the event that opened it, and the status they set. */
+const MOVES = [
+  ['activityTaskStartedEventAttributes', 'scheduledEventId', 'running'],
+  ['activityTaskCompletedEventAttributes', 'scheduledEventId', 'completed'],
+  ['activityTaskFailedEventAttributes', 'scheduledEventId', 'failed'],
+  ['activityTaskTimedOutEventAttributes', 'scheduledEventId', 'timed_out'],
+  ['activityTaskCanceledEventAttributes', 'scheduledEventId', 'canceled'],
+  ['childWorkflowExecutionStartedEventAttributes', 'initiatedEventId', 'running'],
+  ['childWorkflowExecutionCompletedEventAttributes', 'initiatedEventId', 'completed'],
+  ['childWorkflowExecutionFailedEventAttributes', 'initiatedEventId', 'failed'],
+  ['childWorkflowExecutionTimedOutEventAttributes', 'initiatedEventId', 'timed_out'],
+  ['childWorkflowExecutionCanceledEventAttributes', 'initiatedEventId', 'canceled'],
+  ['childWorkflowExecutionTerminatedEventAttributes', 'initiatedEventId', 'terminated'],
+] as const;
+
 /** Folds the history's activity and child-workflow events into one step per scheduled activity or started child. */
 export function timelineOf(events: HistoryEvent[]): TimelineStep[] {
   const steps = new Map<string, TimelineStep>();
-  const at = (event: HistoryEvent) => millis(event.eventTime);
-  const close = (id: unknown, event: HistoryEvent, status: TimelineStep['status']) => {
-    const step = steps.get(String(id));
-    if (step) Object.assign(step, { closedAt: at(event), status });
-  };
   for (const event of events) {
-    const id = String(event.eventId);
-    const a = (name: string) => event[name] as Attributes | null | undefined;
-    if (a('activityTaskScheduledEventAttributes')) {
-      const attrs = a('activityTaskScheduledEventAttributes')!;
-      steps.set(id, {
-        kind: 'activity',
-        name: attrs.activityType?.name ?? 'activity',
+    const at = millis(event.eventTime);
+    const opens = OPENS.find(([key]) => event[key]);
+    if (opens) {
+      const [key, kind, type] = opens;
+      const attrs = event[key] as Attributes;
+      steps.set(String(event.eventId), {
+        kind,
+        name: attrs[type]?.name ?? (kind === 'activity' ? 'activity' : 'workflow'),
         taskQueue: attrs.taskQueue?.name ?? null,
-        scheduledAt: at(event),
+        scheduledAt: at,
         startedAt: null,
         closedAt: null,
         status: 'scheduled',
         attempt: null,
       });
-    } else if (a('activityTaskStartedEventAttributes')) {
-      const attrs = a('activityTaskStartedEventAttributes')!;
-      const step = steps.get(String(attrs.scheduledEventId));
-      if (step) Object.assign(step, { startedAt: at(event), status: 'running', attempt: attrs.attempt ?? null });
-    } else if (a('activityTaskCompletedEventAttributes'))
-      close(a('activityTaskCompletedEventAttributes')!.scheduledEventId, event, 'completed');
-    else if (a('activityTaskFailedEventAttributes'))
-      close(a('activityTaskFailedEventAttributes')!.scheduledEventId, event, 'failed');
-    else if (a('activityTaskTimedOutEventAttributes'))
-      close(a('activityTaskTimedOutEventAttributes')!.scheduledEventId, event, 'timed_out');
-    else if (a('activityTaskCanceledEventAttributes'))
-      close(a('activityTaskCanceledEventAttributes')!.scheduledEventId, event, 'canceled');
-    else if (a('startChildWorkflowExecutionInitiatedEventAttributes')) {
-      const attrs = a('startChildWorkflowExecutionInitiatedEventAttributes')!;
-      steps.set(id, {
-        kind: 'child',
-        name: attrs.workflowType?.name ?? 'workflow',
-        taskQueue: attrs.taskQueue?.name ?? null,
-        scheduledAt: at(event),
-        startedAt: null,
-        closedAt: null,
-        status: 'scheduled',
-        attempt: null,
-      });
-    } else {
-      const child = (
-        [
-          ['childWorkflowExecutionStartedEventAttributes', 'running'],
-          ['childWorkflowExecutionCompletedEventAttributes', 'completed'],
-          ['childWorkflowExecutionFailedEventAttributes', 'failed'],
-          ['childWorkflowExecutionTimedOutEventAttributes', 'timed_out'],
-          ['childWorkflowExecutionCanceledEventAttributes', 'canceled'],
-          ['childWorkflowExecutionTerminatedEventAttributes', 'terminated'],
-        ] as const
-      ).find(([name]) => a(name));
-      if (!child) continue;
-      const initiated = a(child[0])!.initiatedEventId;
-      if (child[1] === 'running') {
-        const step = steps.get(String(initiated));
-        if (step) Object.assign(step, { startedAt: at(event), status: 'running' });
-      } else close(initiated, event, child[1]);
+      continue;
     }
+    const moves = MOVES.find(([key]) => event[key]);
+    if (!moves) continue;
+    const [key, openedBy, status] = moves;
+    const attrs = event[key] as Attributes;
+    const step = steps.get(String(attrs[openedBy]));
+    if (!step) continue;
+    if (status === 'running') Object.assign(step, { startedAt: at, status, attempt: attrs.attempt ?? null });
+    else Object.assign(step, { closedAt: at, status });
   }
   return [...steps.values()];
+}
+
+/** A workflow's timeline steps, from its whole history (every page); its latest run unless `runId` names one. */
+export async function historySteps(client: Client, workflowId: string, runId?: string): Promise<TimelineStep[]> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  return timelineOf((history.events ?? []) as HistoryEvent[]);
 }
 
 export const timelineRoutes: RouteSpec[] = [
@@ -117,20 +108,24 @@ export const timelineRoutes: RouteSpec[] = [
     scope: 'read',
     params: z.object({ workflowId: z.string().min(1).max(400) }).strict(),
     handler: async ({ params, deps }) => {
-      const handle = (await deps.temporal()).workflow.getHandle(params.workflowId);
+      const client = await deps.temporal();
+      const handle = client.workflow.getHandle(params.workflowId);
       const description = await handle.describe().catch((error: unknown) => {
         if (error instanceof WorkflowNotFoundError) throw notFound(`pipeline ${params.workflowId}`);
         throw error;
       });
       if (description.type !== pipelineWorkflow.name) throw notFound(`pipeline ${params.workflowId}`);
-      const [stages, history] = await Promise.all([handle.query(progressQuery).catch(() => []), handle.fetchHistory()]);
+      const [stages, steps] = await Promise.all([
+        handle.query(progressQuery).catch(() => []),
+        historySteps(client, params.workflowId),
+      ]);
       return {
         workflowId: params.workflowId,
         status: statusName(description.status.name),
         startedAt: description.startTime,
         closedAt: description.closeTime ?? null,
         stages,
-        steps: timelineOf((history.events ?? []) as HistoryEvent[]),
+        steps,
         uiUrl: uiLink(deps.config, params.workflowId),
       };
     },

@@ -1,8 +1,9 @@
 /**
  * The Python training worker (sdk/python) in its own venv (`ensurePythonWorkerEnv`): its pytest files — entrypoint
- * resolution, checkpoint slots, ONNX export (sklearn, a categorical pipeline, torch when importable), the training
- * context and process against the Flywheel server started here, and `flywheel-worker` on the shared Temporal dev server
- * — and the TS handle that starts and stops the worker. Needs the local stack (`flywheel up --infra-only`).
+ * resolution, GPU slots and /metrics, checkpoint slots, ONNX export (sklearn, a categorical pipeline, torch when
+ * importable), the training context and process against the Flywheel server started here, and `flywheel-worker` on
+ * the shared Temporal dev server — and the TS handle that starts and stops the worker. Needs the local stack
+ * (`flywheel up --infra-only`).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,6 +21,7 @@ import { unique } from './harness';
 
 const TEST_FILES = [
   'test_worker_entrypoint.py',
+  'test_worker_slots.py',
   'test_training_units.py',
   'test_onnx_export.py',
   'test_training_live.py',

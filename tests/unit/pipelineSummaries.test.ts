@@ -1,6 +1,7 @@
 // The pipeline's stage summaries and refusals, pinned word for word: the CLI, the UI and the tests read them.
 import { describe, expect, it } from 'vitest';
 import {
+  deploySummary,
   describeAuthority,
   evaluateSummary,
   gateFailedMessage,
@@ -117,5 +118,24 @@ describe('pipeline summaries', () => {
     expect(
       rolloutSummary('canary', { steps }, { modelName: 'churn', alias: 'production', candidate: 3, champion: 2 }),
     ).toBe('canary 10 % → 50 % healthy; churn@production → v3 (was v2)');
+  });
+
+  it('a deploy summary says how many of the live serving replicas confirmed the version, and which lag', () => {
+    const confirmed = { previousVersion: 1, serving: 'confirmed' as const, replicas: 3 };
+    expect(deploySummary(confirmed, 'demand', 'champion', 2)).toBe(
+      'demand@champion → v2 (was v1); confirmed by 3 of 3 serving replicas',
+    );
+    expect(deploySummary({ ...confirmed, previousVersion: null, replicas: 1 }, 'demand', 'champion', 1)).toBe(
+      'demand@champion → v1 (was none); confirmed by 1 of 1 serving replica',
+    );
+    const lagging = ['http://10.0.0.2:8080', 'http://10.0.0.3:8080', 'web-4:311', 'web-5:312'];
+    expect(deploySummary({ ...confirmed, serving: 'partial', replicas: 1, lagging }, 'demand', 'champion', 2)).toBe(
+      'demand@champion → v2 (was v1); confirmed by 1 of 5 serving replicas, not yet by http://10.0.0.2:8080, ' +
+        'http://10.0.0.3:8080, web-4:311 and 1 more',
+    );
+    // Recorded before replicas reported, or no replica registered: what the serving URL answered.
+    expect(deploySummary({ previousVersion: 1, serving: 'unverified' }, 'demand', 'champion', 2)).toBe(
+      'demand@champion → v2 (was v1); serving unverified',
+    );
   });
 });

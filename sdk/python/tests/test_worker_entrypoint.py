@@ -139,7 +139,8 @@ def test_options_need_a_token_and_existing_roots_and_the_startup_line_hides_the_
         "FLYWHEEL_TOKEN": "fw_write_secret",
         "TEMPORAL_ADDRESS": "t:7233",
     }
-    options = parse_options(["--queue", "gpu", "--path", str(tmp_path), "--path", ".", "--max-concurrent", "2"], env)
+    argv = ["--queue", "gpu", "--path", str(tmp_path), "--path", ".", "--max-concurrent", "2"]
+    options = parse_options(argv, env, detect=lambda: [])  # a machine without GPUs
     assert options.queue == QUEUES["gpu"] and options.gpu and options.max_concurrent == 2
     assert options.roots == [tmp_path.resolve(), Path.cwd().resolve()]
     line = startup_line(options)

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -94,6 +95,10 @@ def temporal_address() -> str:
     return address
 
 
+#: The /metrics URL each worker process printed, by its queue.
+WORKER_METRICS: Dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def python_worker(live: Live, temporal_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A flywheel-worker process on a queue of its own; yields the queue."""
@@ -118,6 +123,8 @@ def python_worker(live: Live, temporal_address: str, tmp_path_factory: pytest.Te
     line = process.stdout.readline()
     assert line.startswith(f"flywheel-worker: polling task queue {queue} (cpu)"), line
     assert live.token not in line
+    assert "; metrics on http://127.0.0.1:" in line, line  # no FLYWHEEL_WORKER_METRICS_PORT: a free port
+    WORKER_METRICS[queue] = line.split("; metrics on ", 1)[1].strip()
     yield queue
     process.terminate()
     assert process.wait(timeout=60) == 0
@@ -227,6 +234,26 @@ def test_cancelling_stops_the_training_process(
         time.sleep(0.2)
     else:
         pytest.fail(f"the training process {pid} still runs after the cancellation")
+
+
+def test_the_worker_serves_stage_durations_and_queue_waits_at_metrics(
+    temporal_address: str, python_worker: str, run_input: Tuple[flywheel.Client, Dict[str, Any]]
+) -> None:
+    _client, spec = run_input
+    assert probe(temporal_address, python_worker, spec)["steps"] == 4
+    cause_of(probe(temporal_address, python_worker, {**spec, "params": {"mode": "fail"}}))
+    text = urllib.request.urlopen(WORKER_METRICS[python_worker], timeout=10).read().decode()
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    for outcome in ("completed", "failed"):
+        assert values[f'flywheel_stage_duration_seconds_count{{outcome="{outcome}",stage="trainPython"}}'] >= 1
+    waits = f'flywheel_activity_queue_wait_seconds_count{{activity_type="trainPython",task_queue="{python_worker}"}}'
+    assert values[waits] >= 2
+    # Temporal's own worker series come from the same exporter, durations in seconds.
+    assert any(name.startswith("temporal_activity_execution_latency_seconds_count{") for name in values), text[:2000]
 
 
 def test_a_killed_training_process_is_retried_and_resumes_from_its_checkpoint(

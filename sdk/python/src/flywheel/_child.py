@@ -143,6 +143,9 @@ def run(folder: Path) -> int:
             on_progress=on_progress,
             cancelled=lambda: cancelled[0],
         )
+        if request.get("cudaDevice") is not None:
+            # The GPU this attempt's slot owns (CUDA_VISIBLE_DEVICES), on the run; a retry elsewhere overwrites it.
+            ctx.client.set_tags({"flywheel.device": f"cuda:{request['cudaDevice']}"}, run_id=spec.run_id)
         stage = "fit"
         returned = fit(ctx)
         stage = "finish"

@@ -5,6 +5,14 @@ Each attempt runs the user's function in a child process (``flywheel._child``), 
 in user code costs one attempt, never the worker; the activity heartbeats every few seconds while the child runs and,
 when cancelled, stops the child (SIGTERM, then SIGKILL after 10 s).
 
+On a GPU queue each attempt owns one device (``--gpus 0,1`` or FLYWHEEL_GPU_DEVICES, else every GPU ``nvidia-smi -L``
+lists): one attempt runs per device, its training process sees only that device (CUDA_VISIBLE_DEVICES) and tags the run
+``flywheel.device`` = ``cuda:<id>``; the device is free again when the attempt ends, however it ends.
+
+Prometheus metrics (Temporal's worker series and Flywheel's stage duration and queue wait) are served at ``/metrics`` on
+``--metrics-port`` / FLYWHEEL_WORKER_METRICS_PORT (default: a free port, printed at start) on
+FLYWHEEL_WORKER_METRICS_HOST (default 127.0.0.1).
+
 Environment: FLYWHEEL_URL and FLYWHEEL_TOKEN (a write-scope token) for the Flywheel server; TEMPORAL_ADDRESS
 (default localhost:7233), TEMPORAL_NAMESPACE (default ``default``), TEMPORAL_API_KEY / TEMPORAL_TLS /
 TEMPORAL_TLS_CLIENT_CERT_PATH + TEMPORAL_TLS_CLIENT_KEY_PATH for Temporal; FLYWHEEL_TRAIN_PYTHON_CPU_QUEUE /
@@ -22,10 +30,14 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ._metrics import MetricsUnavailable, start_metrics
+from ._slots import DeviceSlots, detect_devices, parse_devices
 
 ACTIVITY_NAME = "trainPython"
 QUEUES = {"cpu": "flywheel-train-python-cpu", "gpu": "flywheel-train-python-gpu"}
@@ -48,6 +60,11 @@ class WorkerOptions:
     flywheel_url: str
     temporal_address: str
     temporal_namespace: str
+    #: The GPUs a GPU-queue worker owns, one attempt each; empty on a CPU queue (or with no GPU found).
+    devices: Tuple[str, ...] = ()
+    metrics_host: str = "127.0.0.1"
+    #: 0: a free port.
+    metrics_port: int = 0
 
 
 def resolve_queue(value: str, env: Mapping[str, str]) -> tuple:
@@ -59,7 +76,12 @@ def resolve_queue(value: str, env: Mapping[str, str]) -> tuple:
     return value, value == gpu_queue or value.endswith("-gpu")
 
 
-def parse_options(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[str, str]] = None) -> WorkerOptions:
+def parse_options(
+    argv: Optional[Sequence[str]] = None,
+    env: Optional[Mapping[str, str]] = None,
+    detect: Callable[[], List[str]] = detect_devices,
+) -> WorkerOptions:
+    """The command line over the environment; ``detect`` lists the machine's GPUs (for a GPU queue without --gpus)."""
     environ = os.environ if env is None else env
     parser = argparse.ArgumentParser(
         prog="flywheel-worker",
@@ -75,10 +97,28 @@ def parse_options(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[st
         help="a code root entrypoints are found in (repeatable; default: the current directory)",
     )
     parser.add_argument(
-        "--max-concurrent", type=int, default=1, metavar="N", help="training attempts run at once (default: 1)"
+        "--max-concurrent",
+        type=int,
+        default=None,
+        metavar="N",
+        help="training attempts run at once on a CPU queue (default: 1)",
+    )
+    parser.add_argument(
+        "--gpus",
+        default=None,
+        metavar="IDS",
+        help="GPU queue: the devices this worker owns, one attempt each (e.g. 0,1; default: FLYWHEEL_GPU_DEVICES, "
+        "else every GPU nvidia-smi -L lists)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="where /metrics is served (default: FLYWHEEL_WORKER_METRICS_PORT, else a free port)",
     )
     args = parser.parse_args(argv)
-    if args.max_concurrent < 1:
+    if args.max_concurrent is not None and args.max_concurrent < 1:
         parser.error("--max-concurrent is at least 1")
     roots = [Path(p).resolve() for p in (args.path or [os.getcwd()])]
     missing = [str(r) for r in roots if not r.is_dir()]
@@ -87,23 +127,59 @@ def parse_options(argv: Optional[Sequence[str]] = None, env: Optional[Mapping[st
     if not environ.get("FLYWHEEL_TOKEN"):
         parser.error("FLYWHEEL_TOKEN is not set: the worker needs a write-scope token for the Flywheel server")
     queue, gpu = resolve_queue(args.queue, environ)
+    devices: List[str] = []
+    if not gpu and args.gpus is not None:
+        parser.error(f"--gpus applies to a GPU queue (--queue gpu); {queue} is a CPU queue")
+    if gpu:
+        try:
+            if args.gpus is not None:
+                devices = parse_devices(args.gpus, "--gpus")
+            elif environ.get("FLYWHEEL_GPU_DEVICES"):
+                devices = parse_devices(environ["FLYWHEEL_GPU_DEVICES"], "FLYWHEEL_GPU_DEVICES")
+            else:
+                devices = detect()
+        except ValueError as error:
+            parser.error(str(error))
+        if devices and args.max_concurrent is not None and args.max_concurrent != len(devices):
+            parser.error(
+                f"--max-concurrent {args.max_concurrent} does not apply to a GPU queue: it runs one attempt per device "
+                f"({len(devices)}: {','.join(devices)}); choose the devices with --gpus"
+            )
+    metrics_port = args.metrics_port
+    if metrics_port is None:
+        text = environ.get("FLYWHEEL_WORKER_METRICS_PORT") or "0"
+        if not text.isdigit():
+            parser.error(f"FLYWHEEL_WORKER_METRICS_PORT is a port number, not {text!r}")
+        metrics_port = int(text)
+    if not 0 <= metrics_port <= 65535:
+        parser.error(f"the metrics port is 0 (a free one) to 65535, not {metrics_port}")
     return WorkerOptions(
         queue=queue,
         gpu=gpu,
         roots=roots,
-        max_concurrent=args.max_concurrent,
+        max_concurrent=len(devices) or args.max_concurrent or 1,
+        devices=tuple(devices),
+        metrics_host=environ.get("FLYWHEEL_WORKER_METRICS_HOST") or "127.0.0.1",
+        metrics_port=metrics_port,
         flywheel_url=(environ.get("FLYWHEEL_URL") or "http://127.0.0.1:8470").rstrip("/"),
         temporal_address=environ.get("TEMPORAL_ADDRESS") or "localhost:7233",
         temporal_namespace=environ.get("TEMPORAL_NAMESPACE") or "default",
     )
 
 
-def startup_line(options: WorkerOptions) -> str:
+def startup_line(options: WorkerOptions, metrics_url: Optional[str] = None) -> str:
     """The one line the worker prints once it polls (never the token)."""
+    if options.devices:
+        slots = f"one attempt per GPU: {','.join(options.devices)}"
+    elif options.gpu:
+        slots = f"max concurrent {options.max_concurrent} (no GPU found: attempts own no device)"
+    else:
+        slots = f"max concurrent {options.max_concurrent}"
     return (
         f"flywheel-worker: polling task queue {options.queue} ({'gpu' if options.gpu else 'cpu'}) on "
-        f"{options.temporal_address}/{options.temporal_namespace}, max concurrent {options.max_concurrent}; "
+        f"{options.temporal_address}/{options.temporal_namespace}, {slots}; "
         f"code roots: {', '.join(map(str, options.roots))}; Flywheel server: {options.flywheel_url}"
+        + (f"; metrics on {metrics_url}" if metrics_url else "")
     )
 
 
@@ -112,8 +188,16 @@ class TrainingActivity:
 
     def __init__(self, options: WorkerOptions) -> None:
         self.options = options
+        self.slots = DeviceSlots(options.devices) if options.devices else None
 
     async def train_python(self, request: Dict[str, Any]) -> Dict[str, Any]:
+        if self.slots is None:
+            return await self._attempt(request, None)
+        async with self.slots.device() as device:
+            return await self._attempt(request, device)
+
+    async def _attempt(self, request: Dict[str, Any], device: Optional[str]) -> Dict[str, Any]:
+        """One attempt in a training process of its own; ``device``: the GPU it alone sees (CUDA_VISIBLE_DEVICES)."""
         from temporalio import activity
         from temporalio.exceptions import ApplicationError
 
@@ -127,11 +211,14 @@ class TrainingActivity:
                         "input": request,
                         "roots": [str(r) for r in self.options.roots],
                         "gpu": self.options.gpu,
+                        "cudaDevice": device,
                         "attempt": info.attempt,
                     }
                 )
             )
             env = dict(os.environ, PYTHONUNBUFFERED="1", FLYWHEEL_URL=self.options.flywheel_url)
+            if device is not None:
+                env["CUDA_VISIBLE_DEVICES"] = device
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -233,7 +320,7 @@ async def _terminate(process: asyncio.subprocess.Process) -> None:
         pass
 
 
-async def _connect(options: WorkerOptions) -> Any:
+async def _connect(options: WorkerOptions, runtime: Any = None) -> Any:
     from temporalio.client import Client, TLSConfig
 
     api_key = os.environ.get("TEMPORAL_API_KEY") or None
@@ -248,7 +335,7 @@ async def _connect(options: WorkerOptions) -> Any:
     elif api_key or os.environ.get("TEMPORAL_TLS") == "true":
         tls = True
     return await Client.connect(
-        options.temporal_address, namespace=options.temporal_namespace, api_key=api_key, tls=tls
+        options.temporal_address, namespace=options.temporal_namespace, api_key=api_key, tls=tls, runtime=runtime
     )
 
 
@@ -257,12 +344,24 @@ async def run_worker(options: WorkerOptions, *, stop: Optional[asyncio.Event] = 
     from temporalio import activity
     from temporalio.worker import Worker
 
-    client = await _connect(options)
+    metrics = start_metrics(options.metrics_host, options.metrics_port)
+    client = await _connect(options, metrics.runtime)
     training = TrainingActivity(options)
 
     @activity.defn(name=ACTIVITY_NAME)
     async def train_python(request: Dict[str, Any]) -> Dict[str, Any]:
-        return await training.train_python(request)
+        info = activity.info()
+        metrics.attempt_started(info.activity_type, info.task_queue, info.current_attempt_scheduled_time)
+        started, outcome = time.monotonic(), "failed"
+        try:
+            result = await training.train_python(request)
+            outcome = "completed"
+            return result
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            metrics.attempt_ended(info.activity_type, outcome, time.monotonic() - started)
 
     worker = Worker(
         client,
@@ -282,7 +381,7 @@ async def run_worker(options: WorkerOptions, *, stop: Optional[asyncio.Event] = 
         except (NotImplementedError, RuntimeError):
             pass
     async with worker:
-        print(startup_line(options), flush=True)
+        print(startup_line(options, metrics.url), flush=True)
         await stop.wait()
         print("flywheel-worker: stopping (running attempts are cancelled)", file=sys.stderr, flush=True)
 
@@ -294,6 +393,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         asyncio.run(run_worker(options))
     except KeyboardInterrupt:
         pass
+    except MetricsUnavailable as error:  # the metrics port is taken or the host does not parse
+        print(f"flywheel-worker: {error}", file=sys.stderr)
+        code = 1
     except RuntimeError as error:  # a failed connection to Temporal: say where, without a traceback
         print(
             f"flywheel-worker: {error} (Temporal at {options.temporal_address}, "

@@ -1,0 +1,263 @@
+/**
+ * bench:scale — does Flywheel scale out by adding workers? On the cluster topology (Temporal's four services on
+ * Postgres, scripts/cluster.ts) the same batch of small real pipelines runs with 1, 2 and 4 worker processes
+ * (workers/all.ts: main + CPU training), measuring pipelines per minute, queue wait p95 per stage (from the histories)
+ * and which processes used the CPU. Then one pipeline at a time on the cluster and on the dev server: the per-stage
+ * scheduling overhead of the cluster against the dev server. Last line: one JSON object (`scaling_1_to_2`,
+ * `pipelines_per_min`, …).
+ */
+import { readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { parsePipelineConfig, type PipelineConfig } from '../config/pipeline';
+import { loadConfig, readStackState } from '../config/env';
+import { generateDemand } from '../examples/demand/generate';
+import { startCluster, stopCluster } from '../scripts/cluster';
+import { startWorker, type WorkerProcess } from '../scripts/topology';
+import type { PipelineInput } from '../workflows/pipeline';
+
+const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2,4').split(',').map(Number);
+const BATCH = Number(process.env.BENCH_PIPELINES ?? 12);
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 3);
+const EventType = temporal.api.enums.v1.EventType;
+
+const config = loadConfig();
+const workDir = await mkdtemp(join(tmpdir(), 'flywheel-bench-scale-'));
+const source = join(workDir, 'demand.csv');
+await generateDemand(source, { stores: 3, items: 5, days: 60 });
+let serial = 0;
+
+function pipeline(): PipelineConfig {
+  const name = `scale-${Date.now().toString(36)}-${serial++}`;
+  return parsePipelineConfig({
+    name,
+    model: `${name}-model`,
+    data: { dataset: `${name}-data`, source },
+    training: {
+      task: 'regression',
+      target: 'units_sold',
+      features: { numeric: ['price', 'promo', 'is_holiday'], categorical: ['store_id', 'item_id', 'day_of_week'] },
+      model: { type: 'mlp', hiddenUnits: [16] },
+      epochs: 3,
+      batchSize: 64,
+      learningRate: 0.01,
+    },
+    evaluation: { gates: [{ metric: 'r2', min: 0 }] },
+    deploy: { enabled: false },
+  });
+}
+
+/** utime + stime of a process in seconds (0 when it is gone). */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+interface StageTiming {
+  type: string;
+  queueWaitMs: number;
+  runMs: number;
+}
+
+/** Each activity's schedule → start (queue wait) and start → close (run) from a workflow's history. */
+async function stageTimings(client: Client, workflowId: string): Promise<{ wallMs: number; stages: StageTiming[] }> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const events = history.events ?? [];
+  const ms = (event: (typeof events)[number]) =>
+    Number(event.eventTime?.seconds ?? 0) * 1000 + Math.round((event.eventTime?.nanos ?? 0) / 1e6);
+  const scheduled = new Map<string, { type: string; at: number }>();
+  const started = new Map<string, number>();
+  const stages: StageTiming[] = [];
+  for (const event of events) {
+    const id = String(event.eventId);
+    if (event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+      scheduled.set(id, { type: event.activityTaskScheduledEventAttributes?.activityType?.name ?? '?', at: ms(event) });
+    else if (event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
+      started.set(String(event.activityTaskStartedEventAttributes?.scheduledEventId), ms(event));
+    else if (event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) {
+      const scheduledId = String(event.activityTaskCompletedEventAttributes?.scheduledEventId);
+      const schedule = scheduled.get(scheduledId);
+      const start = started.get(scheduledId);
+      if (schedule && start !== undefined)
+        stages.push({ type: schedule.type, queueWaitMs: start - schedule.at, runMs: ms(event) - start });
+    }
+  }
+  return { wallMs: ms(events[events.length - 1]!) - ms(events[0]!), stages };
+}
+
+async function runPipelines(client: Client, queue: string, count: number): Promise<string[]> {
+  const handles = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const input: PipelineInput = {
+        config: pipeline(),
+        trigger: { kind: 'test' },
+        queues: { trainCpu: `${queue}-train-cpu`, trainGpu: `${queue}-train-gpu` },
+      };
+      return client.workflow.start('pipelineWorkflow', {
+        workflowId: `${input.config.name}-bench`,
+        taskQueue: queue,
+        args: [input],
+      });
+    }),
+  );
+  await Promise.all(handles.map((handle) => handle.result()));
+  return handles.map((handle) => handle.workflowId);
+}
+
+function workerEnv(address: string, queue: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    TEMPORAL_ADDRESS: address,
+    FLYWHEEL_TASK_QUEUE: queue,
+    FLYWHEEL_TRAIN_CPU_QUEUE: `${queue}-train-cpu`,
+    FLYWHEEL_TRAIN_GPU_QUEUE: `${queue}-train-gpu`,
+    FLYWHEEL_DATA_ROOTS: workDir,
+  };
+}
+
+async function withWorkers<T>(
+  count: number,
+  address: string,
+  queue: string,
+  work: (workers: WorkerProcess[]) => Promise<T>,
+): Promise<T> {
+  const workers = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      startWorker('all', { env: workerEnv(address, queue), logFile: join(workDir, `${queue}-worker-${i + 1}.log`) }),
+    ),
+  );
+  try {
+    return await work(workers);
+  } finally {
+    await Promise.all(
+      workers.map(async (worker) => {
+        worker.child.kill('SIGTERM');
+        await worker.exited;
+      }),
+    );
+  }
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const cluster = await startCluster({
+  dir: join(config.stateDir, 'bench-cluster'),
+  databaseUrl: config.databaseUrl,
+  databasePrefix: `${new URL(config.databaseUrl).pathname.slice(1)}_bench_temporal`,
+  cacheDir: config.cacheDir,
+  log,
+});
+const connection = await Connection.connect({ address: cluster.address });
+const client = new Client({ connection, namespace: 'default' });
+const stack = readStackState(config.stateDir);
+const postgresPid = stack.embeddedPostgres?.pid;
+
+const scaling: {
+  workers: number;
+  pipelines: number;
+  seconds: number;
+  pipelinesPerMin: number;
+  queueWaitP95Ms: Record<string, number>;
+  cpuCores: { workers: number; temporal: number; postgres: number | null };
+}[] = [];
+try {
+  for (const count of WORKER_COUNTS) {
+    const queue = `scale-${count}-${Date.now().toString(36)}`;
+    await withWorkers(count, cluster.address, queue, async (workers) => {
+      // One pipeline first so every worker's bundle is built before the clock starts.
+      await runPipelines(client, queue, count);
+      const cpuBefore = {
+        workers: workers.reduce((sum, w) => sum + cpuSeconds(w.child.pid), 0),
+        temporal: Object.values(cluster.pids).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
+        postgres: cpuSeconds(postgresPid),
+      };
+      const started = performance.now();
+      const ids = await runPipelines(client, queue, BATCH);
+      const seconds = (performance.now() - started) / 1000;
+      const used = (now: number, before: number) => Number(((now - before) / seconds).toFixed(2));
+      const timings = await Promise.all(ids.map((id) => stageTimings(client, id)));
+      const waits = new Map<string, number[]>();
+      for (const { stages } of timings)
+        for (const stage of stages) waits.set(stage.type, [...(waits.get(stage.type) ?? []), stage.queueWaitMs]);
+      scaling.push({
+        workers: count,
+        pipelines: BATCH,
+        seconds: Number(seconds.toFixed(1)),
+        pipelinesPerMin: Number(((BATCH / seconds) * 60).toFixed(2)),
+        queueWaitP95Ms: Object.fromEntries([...waits].map(([type, values]) => [type, percentile(values, 95)])),
+        cpuCores: {
+          workers: used(
+            workers.reduce((sum, w) => sum + cpuSeconds(w.child.pid), 0),
+            cpuBefore.workers,
+          ),
+          temporal: used(
+            Object.values(cluster.pids).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
+            cpuBefore.temporal,
+          ),
+          postgres: postgresPid ? used(cpuSeconds(postgresPid), cpuBefore.postgres) : null,
+        },
+      });
+      log(`${count} worker(s): ${JSON.stringify(scaling[scaling.length - 1])}`);
+    });
+  }
+
+  // Per-stage overhead (wall time not spent running activities, per activity), one pipeline at a time.
+  const overhead = async (target: Client, address: string, label: string) => {
+    const queue = `scale-seq-${label}-${Date.now().toString(36)}`;
+    return withWorkers(1, address, queue, async () => {
+      await runPipelines(target, queue, 1);
+      const perStage: number[] = [];
+      for (let i = 0; i < SEQUENTIAL; i++) {
+        const [id] = await runPipelines(target, queue, 1);
+        const { wallMs, stages } = await stageTimings(target, id!);
+        perStage.push((wallMs - stages.reduce((sum, s) => sum + s.runMs, 0)) / stages.length);
+      }
+      const mean = perStage.reduce((a, b) => a + b, 0) / perStage.length;
+      log(`${label}: ${mean.toFixed(1)} ms of scheduling per stage`);
+      return mean;
+    });
+  };
+  const devConnection = await Connection.connect({ address: config.temporal.address });
+  const devClient = new Client({ connection: devConnection, namespace: config.temporal.namespace });
+  const clusterOverhead = await overhead(client, cluster.address, 'cluster');
+  const devOverhead = await overhead(devClient, config.temporal.address, 'dev');
+  await devConnection.close();
+
+  const ppm = Object.fromEntries(scaling.map((s) => [String(s.workers), s.pipelinesPerMin]));
+  const one = scaling.find((s) => s.workers === 1)?.pipelinesPerMin;
+  const two = scaling.find((s) => s.workers === 2)?.pipelinesPerMin;
+  console.log(
+    JSON.stringify({
+      bench: 'scale',
+      topology: 'temporal cluster (frontend, history, matching, worker) on Postgres',
+      cpu_cores: cpus().length,
+      pipelines_per_batch: BATCH,
+      pipelines_per_min: ppm,
+      scaling_1_to_2: one && two ? Number((two / one).toFixed(2)) : null,
+      scaling_1_to_4:
+        one && scaling.find((s) => s.workers === 4)
+          ? Number((scaling.find((s) => s.workers === 4)!.pipelinesPerMin / one).toFixed(2))
+          : null,
+      queue_wait_p95_ms: Object.fromEntries(scaling.map((s) => [String(s.workers), s.queueWaitP95Ms])),
+      cpu_cores_used: Object.fromEntries(scaling.map((s) => [String(s.workers), s.cpuCores])),
+      stage_overhead_ms: { cluster: Number(clusterOverhead.toFixed(1)), dev: Number(devOverhead.toFixed(1)) },
+      stage_overhead_ratio_cluster_vs_dev: Number((clusterOverhead / devOverhead).toFixed(2)),
+    }),
+  );
+} finally {
+  await connection.close();
+  await stopCluster(cluster);
+}
