@@ -6,28 +6,29 @@
  * scheduling overhead of the cluster against the dev server. Last line: one JSON object (`scaling_1_to_2`,
  * `pipelines_per_min`, …).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { parsePipelineConfig, type PipelineConfig } from '../config/pipeline';
 import { loadConfig, readStackState } from '../config/env';
 import { generateDemand } from '../examples/demand/generate';
 import { startCluster, stopCluster } from '../scripts/cluster';
 import { startWorker, type WorkerProcess } from '../scripts/topology';
+import { historySteps } from '../server/api/timelines';
 import type { PipelineInput } from '../workflows/pipeline';
 
 const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2,4').split(',').map(Number);
 const BATCH = Number(process.env.BENCH_PIPELINES ?? 12);
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 3);
-const EventType = temporal.api.enums.v1.EventType;
+// Enough training that a pipeline is mostly work a worker does (about 2 s of one core), not round trips.
+const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 30);
 
 const config = loadConfig();
 const workDir = await mkdtemp(join(tmpdir(), 'flywheel-bench-scale-'));
 const source = join(workDir, 'demand.csv');
-await generateDemand(source, { stores: 3, items: 5, days: 60 });
+await generateDemand(source, { stores: 4, items: 8, days: 120 });
 let serial = 0;
 
 function pipeline(): PipelineConfig {
@@ -41,7 +42,7 @@ function pipeline(): PipelineConfig {
       target: 'units_sold',
       features: { numeric: ['price', 'promo', 'is_holiday'], categorical: ['store_id', 'item_id', 'day_of_week'] },
       model: { type: 'mlp', hiddenUnits: [16] },
-      epochs: 3,
+      epochs: EPOCHS,
       batchSize: 64,
       learningRate: 0.01,
     },
@@ -50,15 +51,30 @@ function pipeline(): PipelineConfig {
   });
 }
 
-/** utime + stime of a process in seconds (0 when it is gone). */
+/** utime + stime of a process and all its descendants, in seconds (0 when gone): Postgres works in its children. */
 function cpuSeconds(pid: number | undefined): number {
   if (!pid) return 0;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
+  const stats = readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map((entry) => {
+      try {
+        const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        return { pid: Number(entry), ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / 100 };
+      } catch {
+        return undefined;
+      }
+    })
+    .filter((stat) => stat !== undefined);
+  const tree = new Set([pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const stat of stats)
+      if (!tree.has(stat.pid) && tree.has(stat.ppid)) {
+        tree.add(stat.pid);
+        grew = true;
+      }
   }
+  return stats.filter((stat) => tree.has(stat.pid)).reduce((sum, stat) => sum + stat.cpu, 0);
 }
 
 function percentile(values: number[], p: number): number {
@@ -73,30 +89,18 @@ interface StageTiming {
   runMs: number;
 }
 
-/** Each activity's schedule → start (queue wait) and start → close (run) from a workflow's history. */
+/** Each completed activity's schedule → start (queue wait) and start → close (run), from the workflow's history. */
 async function stageTimings(client: Client, workflowId: string): Promise<{ wallMs: number; stages: StageTiming[] }> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const events = history.events ?? [];
-  const ms = (event: (typeof events)[number]) =>
-    Number(event.eventTime?.seconds ?? 0) * 1000 + Math.round((event.eventTime?.nanos ?? 0) / 1e6);
-  const scheduled = new Map<string, { type: string; at: number }>();
-  const started = new Map<string, number>();
-  const stages: StageTiming[] = [];
-  for (const event of events) {
-    const id = String(event.eventId);
-    if (event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
-      scheduled.set(id, { type: event.activityTaskScheduledEventAttributes?.activityType?.name ?? '?', at: ms(event) });
-    else if (event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED)
-      started.set(String(event.activityTaskStartedEventAttributes?.scheduledEventId), ms(event));
-    else if (event.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) {
-      const scheduledId = String(event.activityTaskCompletedEventAttributes?.scheduledEventId);
-      const schedule = scheduled.get(scheduledId);
-      const start = started.get(scheduledId);
-      if (schedule && start !== undefined)
-        stages.push({ type: schedule.type, queueWaitMs: start - schedule.at, runMs: ms(event) - start });
-    }
-  }
-  return { wallMs: ms(events[events.length - 1]!) - ms(events[0]!), stages };
+  const handle = client.workflow.getHandle(workflowId);
+  const [steps, description] = await Promise.all([historySteps(client, workflowId), handle.describe()]);
+  const stages = steps
+    .filter((step) => step.kind === 'activity' && step.status === 'completed')
+    .map((step) => ({
+      type: step.name,
+      queueWaitMs: step.startedAt! - step.scheduledAt!,
+      runMs: step.closedAt! - step.startedAt!,
+    }));
+  return { wallMs: description.closeTime!.getTime() - description.startTime.getTime(), stages };
 }
 
 async function runPipelines(client: Client, queue: string, count: number): Promise<string[]> {
@@ -164,6 +168,7 @@ const connection = await Connection.connect({ address: cluster.address });
 const client = new Client({ connection, namespace: 'default' });
 const stack = readStackState(config.stateDir);
 const postgresPid = stack.embeddedPostgres?.pid;
+const minioPid = stack.minio?.pid;
 
 const scaling: {
   workers: number;
@@ -171,7 +176,8 @@ const scaling: {
   seconds: number;
   pipelinesPerMin: number;
   queueWaitP95Ms: Record<string, number>;
-  cpuCores: { workers: number; temporal: number; postgres: number | null };
+  runP50Ms: Record<string, number>;
+  cpuCores: { workers: number; temporal: number; postgres: number | null; minio: number | null };
 }[] = [];
 try {
   for (const count of WORKER_COUNTS) {
@@ -183,6 +189,7 @@ try {
         workers: workers.reduce((sum, w) => sum + cpuSeconds(w.child.pid), 0),
         temporal: Object.values(cluster.pids).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
         postgres: cpuSeconds(postgresPid),
+        minio: cpuSeconds(minioPid),
       };
       const started = performance.now();
       const ids = await runPipelines(client, queue, BATCH);
@@ -190,14 +197,19 @@ try {
       const used = (now: number, before: number) => Number(((now - before) / seconds).toFixed(2));
       const timings = await Promise.all(ids.map((id) => stageTimings(client, id)));
       const waits = new Map<string, number[]>();
+      const runTimes = new Map<string, number[]>();
       for (const { stages } of timings)
-        for (const stage of stages) waits.set(stage.type, [...(waits.get(stage.type) ?? []), stage.queueWaitMs]);
+        for (const stage of stages) {
+          waits.set(stage.type, [...(waits.get(stage.type) ?? []), stage.queueWaitMs]);
+          runTimes.set(stage.type, [...(runTimes.get(stage.type) ?? []), stage.runMs]);
+        }
       scaling.push({
         workers: count,
         pipelines: BATCH,
         seconds: Number(seconds.toFixed(1)),
         pipelinesPerMin: Number(((BATCH / seconds) * 60).toFixed(2)),
         queueWaitP95Ms: Object.fromEntries([...waits].map(([type, values]) => [type, percentile(values, 95)])),
+        runP50Ms: Object.fromEntries([...runTimes].map(([type, values]) => [type, percentile(values, 50)])),
         cpuCores: {
           workers: used(
             workers.reduce((sum, w) => sum + cpuSeconds(w.child.pid), 0),
@@ -208,6 +220,7 @@ try {
             cpuBefore.temporal,
           ),
           postgres: postgresPid ? used(cpuSeconds(postgresPid), cpuBefore.postgres) : null,
+          minio: minioPid ? used(cpuSeconds(minioPid), cpuBefore.minio) : null,
         },
       });
       log(`${count} worker(s): ${JSON.stringify(scaling[scaling.length - 1])}`);
@@ -252,6 +265,7 @@ try {
           ? Number((scaling.find((s) => s.workers === 4)!.pipelinesPerMin / one).toFixed(2))
           : null,
       queue_wait_p95_ms: Object.fromEntries(scaling.map((s) => [String(s.workers), s.queueWaitP95Ms])),
+      stage_run_p50_ms: Object.fromEntries(scaling.map((s) => [String(s.workers), s.runP50Ms])),
       cpu_cores_used: Object.fromEntries(scaling.map((s) => [String(s.workers), s.cpuCores])),
       stage_overhead_ms: { cluster: Number(clusterOverhead.toFixed(1)), dev: Number(devOverhead.toFixed(1)) },
       stage_overhead_ratio_cluster_vs_dev: Number((clusterOverhead / devOverhead).toFixed(2)),

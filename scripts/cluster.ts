@@ -294,6 +294,12 @@ system.forceSearchAttributesCacheRefreshOnRead:
   - value: true
 frontend.enableUpdateWorkflowExecution:
   - value: true
+# One partition per task queue: Flywheel's queues see tens of tasks a second, not thousands, and with several
+# partitions a task written to one waits while a training queue's only idle poller listens on another.
+matching.numTaskqueueReadPartitions:
+  - value: 1
+matching.numTaskqueueWritePartitions:
+  - value: 1
 # Worker versioning (build ids): a rolling upgrade pins running pipelines to the code they started on.
 system.enableDeployments:
   - value: true
@@ -337,6 +343,8 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterStat
   mkdirSync(join(dir, 'logs'), { recursive: true, mode: 0o700 });
   // What an earlier start on this folder left (a crashed test's cluster): reused when healthy, else stopped.
   const stateFile = join(dir, 'cluster.json');
+  // Written on every start: a running cluster polls it, so a changed setting reaches it without a restart.
+  writeFileSync(join(dir, 'dynamicconfig.yaml'), DYNAMIC_CONFIG);
   const previous =
     options.previous ??
     (existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as ClusterState) : undefined);
@@ -377,7 +385,6 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterStat
   taken.push(ports.frontendHttp);
   const tls = options.mtls ? await generateCertificates(join(dir, 'tls'), ip) : undefined;
   const dynamicConfigFile = join(dir, 'dynamicconfig.yaml');
-  writeFileSync(dynamicConfigFile, DYNAMIC_CONFIG);
   const pids: ClusterState['pids'] = {};
   const address = `${ip}:${ports.frontend}`;
   // History first: the frontend and matching services find it through membership.

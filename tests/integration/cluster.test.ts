@@ -102,7 +102,7 @@ beforeAll(async () => {
   const connection = await Connection.connect({ address: cluster.address, tls: clientTls(cluster.tls) });
   client = new Client({ connection, namespace: 'default' });
   db = connectDb(config.databaseUrl, 2);
-}, 600_000);
+}, 900_000);
 
 afterAll(async () => {
   // Workers first: a cut-off host reconnecting would finish its stale attempts (Temporal refuses their results).
