@@ -51,6 +51,11 @@
  * formula's; fails the bench), then bench/serveLoad.ts (the open-loop generator of bench:serve, a child process,
  * latency from each request's scheduled send) at BENCH_RATE (1000) single-entity lookups/s over BENCH_LOOKUP_KEYS
  * (10,000) entities, BENCH_WARMUP_S (2) + BENCH_SECONDS (10) s: p50/p99/p99.9, statuses, server and Postgres CPU.
+ * Then the same load again while materializeSql over the whole view runs beside it in a loop (BENCH_KEYS rows written
+ * under another ref and deleted again per cycle, as a full re-materialisation does): `online_p99_ms_during_materialize`
+ * (and p50, p99.9, max), with the serving process's pauses (bench/pauseProbe.ts: event-loop stalls and whether the
+ * process ran meanwhile, GC pauses, pg pool waits), Postgres' waits, checkpoints and autovacuum over the same window
+ * (bench/pgWaits.ts), and each request of 10 ms or more lined up with them.
  *
  * The bench's tables, online rows and feature view are removed at the end, also on failure and SIGINT / SIGTERM
  * (BENCH_KEEP=1 keeps them). About 3 minutes on the 2-core reference machine once the stack is up.
@@ -58,21 +63,23 @@
  * Environment: BENCH_FEATURE_ROWS (10000000), BENCH_ENTITY_ROWS (1000000), BENCH_KEYS (100000), BENCH_REPEATS (5),
  * BENCH_BUDGET_S (420), BENCH_VARIANTS (1), BENCH_WORK_MEM, BENCH_PARALLEL_WORKERS, BENCH_EXPLAIN_ANALYZE,
  * BENCH_RATE (1000), BENCH_SECONDS (10), BENCH_WARMUP_S (2), BENCH_LOOKUP_KEYS (10000), BENCH_GENERATOR_NICE (10,
- * applied as -10 when root), BENCH_PYTHON (/usr/bin/python3), BENCH_KEEP. A quick run:
+ * applied as -10 when root), BENCH_PYTHON (/usr/bin/python3), BENCH_KEEP, BENCH_ANALYZE (1: ANALYZE online_features
+ * after each materialisation of ≥ ANALYZE_AFTER_ROWS rows, as materializeWindow does; 0 shows the stale plan).
+ * A quick run:
  * BENCH_FEATURE_ROWS=1000000 BENCH_ENTITY_ROWS=100000 BENCH_KEYS=10000 BENCH_REPEATS=1 BENCH_SECONDS=3 npm run
  * bench:features
  *
  * Last line of stdout: one JSON object with `ratio_vs_peer` (pandas seconds ÷ Flywheel seconds for the join; > 1:
- * Flywheel faster), `online_p99_ms` (at BENCH_RATE), and the figures.
+ * Flywheel faster), `online_p99_ms` (at BENCH_RATE), `online_p99_ms_during_materialize`, and the figures.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type pg from 'pg';
-import { registerFeatureView } from '../features/store';
+import { ANALYZE_AFTER_ROWS, registerFeatureView } from '../features/store';
 import { defineFeatureView, entityKey, type FeatureView } from '../features/define';
 import { createOfflineTableSql, materializeSql, pointInTimeJoinSql, quote, viewRef } from '../features/sql';
 import { closeDb, connectDb, type Db } from '../storage/db';
@@ -80,6 +87,8 @@ import { loadConfig, PROJECT_ROOT } from '../config/env';
 import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
 import { busyPct, children, machineTicks, runLoadPhase, statOf, stopChild, waitUntil } from './processes';
 import type { LoadResult, LoadSpec } from './serveLoad';
+import { attributeSlow, describePauses, type PauseReport } from './pauseProbe';
+import { describePgWaits, watchPostgres } from './pgWaits';
 
 const FEATURE_ROWS = intFromEnv('BENCH_FEATURE_ROWS', 10_000_000);
 const ENTITY_ROWS = intFromEnv('BENCH_ENTITY_ROWS', 1_000_000);
@@ -97,6 +106,7 @@ const LOOKUP_KEYS = Math.max(1, intFromEnv('BENCH_LOOKUP_KEYS', 10_000));
 const GENERATOR_NICE = -Math.abs(intFromEnv('BENCH_GENERATOR_NICE', 10));
 const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
 const KEEP = process.env.BENCH_KEEP === '1';
+const ANALYZE = process.env.BENCH_ANALYZE !== '0';
 
 const SLOTS = FEATURE_ROWS / KEYS;
 if (!Number.isInteger(SLOTS) || SLOTS < 3)
@@ -385,6 +395,7 @@ async function cleanup(): Promise<void> {
               ],
             ]
           : []),
+        ['delete the materialisation beside the lookups', 'DELETE FROM online_features WHERE view = $1', [BESIDE_REF]],
         ['delete the feature view', 'DELETE FROM feature_views WHERE name = $1', [VIEW_NAME]],
       ];
       let online = 0;
@@ -404,7 +415,8 @@ async function cleanup(): Promise<void> {
         `  BENCH_KEEP=1: kept ${[offlineTable, ...scratchTables].join(', ')}, the online rows of ${ref} and feature view ${VIEW_NAME}`,
       );
     }
-    await closeDb(db).catch(() => undefined);
+    // A failure may leave a client checked out (a round's session): pool.end() would wait for it for ever.
+    await Promise.race([closeDb(db).catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5_000))]);
   }
   if (tempDir) await rm(tempDir, { recursive: true, force: true });
 }
@@ -574,6 +586,85 @@ async function runPhase(spec: LoadSpec, serverPid: number | undefined): Promise<
   return { ...result, postgres_cpu_s: pg0 !== undefined && pg1 !== undefined ? pg1 - pg0 : null };
 }
 
+/** Where the materialisation beside the lookups writes: the same view's rows under a ref no request names. */
+const BESIDE_REF = `${VIEW_NAME}_beside@1`;
+/** Requests at least this slow are lined up with the server's and Postgres' pauses. */
+const SLOW_MS = 10;
+
+/**
+ * The open-loop lookups again, while materializeSql over the whole view writes its KEYS online rows beside them (under
+ * BESIDE_REF, deleted again after each cycle, as a full re-materialisation does: WAL, dead tuples, autovacuum), in a
+ * loop on a connection of its own from before the warm-up until the phase ends. The serving process's pauses
+ * (bench/pauseProbe.ts) and Postgres' waits (bench/pgWaits.ts) are recorded over the same window.
+ */
+async function lookupsDuringMaterialize(view: FeatureView, port: number, bodies: string[], serverPid?: number) {
+  const range = [new Date(BASE_MS - DAY), new Date(BASE_MS + (SLOTS + 1) * DAY)];
+  const cycles: { rows: number; from: number; to: number; insertS: number; deleteS: number }[] = [];
+  let stop = false;
+  const client = await db!.$client.connect();
+  const beside = (async () => {
+    try {
+      while (!stop) {
+        const from = Date.now();
+        const { rowCount } = await client.query(materializeSql(view, offlineTable, BESIDE_REF), range);
+        if (ANALYZE && (rowCount ?? 0) >= ANALYZE_AFTER_ROWS) await client.query('ANALYZE online_features');
+        const inserted = Date.now();
+        await client.query('DELETE FROM online_features WHERE view = $1', [BESIDE_REF]);
+        const to = Date.now();
+        cycles.push({
+          rows: rowCount ?? 0,
+          from,
+          to,
+          insertS: (inserted - from) / 1000,
+          deleteS: (to - inserted) / 1000,
+        });
+      }
+    } finally {
+      client.release();
+    }
+  })();
+  const pauses = `http://127.0.0.1:${port}/bench/pauses`;
+  await fetch(`${pauses}?reset=1`);
+  const watch = await watchPostgres(db!.$client, ['online_features']);
+  const started = Date.now();
+  let phase: Phase;
+  try {
+    phase = await runPhase(
+      {
+        mode: 'open',
+        host: '127.0.0.1',
+        port,
+        path: '/v2/features',
+        bodies,
+        connections: 16,
+        rate: RATE,
+        warmupS: WARMUP_S,
+        durationS: SECONDS,
+        graceS: 10,
+        idPrefix: `${tag}-beside-`,
+        slowMs: SLOW_MS,
+      },
+      serverPid,
+    );
+  } finally {
+    stop = true;
+  }
+  const ended = Date.now();
+  const report = (await (await fetch(pauses)).json()) as PauseReport;
+  const postgres = await watch.stop();
+  await beside;
+  if (cycles.some((c) => c.rows !== KEYS))
+    throw new Error(
+      `materializeSql beside the lookups wrote ${cycles.map((c) => c.rows).join(', ')} rows, expected ${KEYS}`,
+    );
+  const measuredFrom = started + (ended - started) - SECONDS * 1000;
+  const busy = cycles.reduce((sum, c) => sum + Math.max(0, Math.min(c.to, ended) - Math.max(c.from, measuredFrom)), 0);
+  const slowCauses = attributeSlow(phase.slow ?? [], report, {
+    'autovacuum (no server pause)': postgres.autovacuum.map((a) => ({ from: a.from, to: a.to })),
+  });
+  return { phase, cycles, covered: busy / Math.max(1, ended - measuredFrom), pauses: report, postgres, slowCauses };
+}
+
 async function postJson(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const response = await fetch(url, {
     method: 'POST',
@@ -721,7 +812,10 @@ try {
     shared_buffers: await show('shared_buffers'),
     effective_cache_size: await show('effective_cache_size'),
     random_page_cost: await show('random_page_cost'),
-    lc_collate: await show('lc_collate'),
+    // Postgres 16 dropped the lc_collate setting: the database's collation is in pg_database.
+    lc_collate: (
+      await client.query<{ c: string }>('SELECT datcollate AS c FROM pg_database WHERE datname = current_database()')
+    ).rows[0]!.c,
     server_version: await show('server_version'),
     set_by_bench: sessionSettings,
   };
@@ -878,6 +972,9 @@ try {
       }
     },
   );
+  // What materializeWindow does after a large window (features/store.ts ANALYZE_AFTER_ROWS); BENCH_ANALYZE=0 skips it
+  // to show the lookups on the statistics from before the write.
+  if (ANALYZE && materialized.value >= ANALYZE_AFTER_ROWS) await db.$client.query('ANALYZE online_features');
   if (materialized.value !== KEYS)
     throw new Error(`materializeSql wrote ${materialized.value} online rows, expected ${KEYS}`);
 
@@ -950,6 +1047,15 @@ try {
   const bodies = Array.from({ length: Math.min(LOOKUP_KEYS, KEYS) }, (_, n) =>
     JSON.stringify({ view: ref, entities: [{ entity_id: entityName(hash(n, 11) % KEYS) }] }),
   );
+  // Right after the bulk write: how one lookup runs (plan, buffers), and what Postgres did during the quiet phase.
+  const lookupPlan = (
+    await db.$client.query<{ 'QUERY PLAN': string }>(
+      'EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT entity_key, values FROM online_features WHERE view = $1 AND entity_key = ANY($2)',
+      [ref, [entityName(hash(1, 11) % KEYS)]],
+    )
+  ).rows.map((r) => r['QUERY PLAN'].trim());
+  console.error(`  one lookup right after materialising: ${lookupPlan.join(' | ')}`);
+  const quietWatch = await watchPostgres(db.$client, ['online_features']);
   const phase = await runPhase(
     {
       mode: 'open',
@@ -966,17 +1072,30 @@ try {
     },
     server.pid,
   );
+  const quietPostgres = await quietWatch.stop();
+  console.error(`  during the quiet phase, ${describePgWaits(quietPostgres)}`);
   const notOk = phase.measured - phase.ok;
   console.error(
     `  online lookup at ${fmt(RATE)}/s (open loop, ${SECONDS} s after ${WARMUP_S} s warm-up, ${bodies.length} entities): achieved ${fmt(phase.rps)}/s, ` +
       `p50 ${phase.latency_ms.p50.toFixed(2)} ms, p90 ${phase.latency_ms.p90.toFixed(2)} ms, p99 ${phase.latency_ms.p99.toFixed(2)} ms, p99.9 ${phase.latency_ms.p999.toFixed(2)} ms, max ${phase.latency_ms.max.toFixed(1)} ms; ` +
-      `not 200: ${notOk} ${JSON.stringify(phase.statuses)}, errors ${phase.errors}${phase.first_error ? ` (${phase.first_error})` : ''}, unfinished ${phase.unfinished}; generator send lag p99 ${phase.send_lag_ms?.p99.toFixed(2)} ms; ` +
+      `not 200: ${notOk} ${JSON.stringify(phase.statuses)}, errors ${phase.errors}${phase.first_error ? ` (${phase.first_error})` : ''}, unfinished ${phase.unfinished}; generator send lag p99 ${phase.send_lag_ms?.p99?.toFixed(2)} ms; ` +
       `server CPU ${((1e6 * phase.server_cpu_s) / Math.max(1, phase.completed)).toFixed(0)} µs/req${phase.postgres_cpu_s !== null ? ` + postgres ${((1e6 * phase.postgres_cpu_s) / Math.max(1, phase.completed)).toFixed(0)} µs/req` : ''}, machine ${phase.machine_busy_pct.toFixed(0)} % busy`,
   );
   if (phase.ok === 0)
     throw new Error(
       `the serving process answered no lookup with 200 (${JSON.stringify(phase.statuses)}; ${phase.first_error ?? ''})`,
     );
+
+  // The same lookups while a materialisation of the whole view runs beside them (issue: pauses under background work).
+  const during = await lookupsDuringMaterialize(view, port, bodies, server.pid);
+  const dp = during.phase;
+  console.error(
+    `  online lookup at ${fmt(RATE)}/s during materialisation (${during.cycles.length} cycles of ${fmt(KEYS)} rows written + deleted beside it, ${fmt(100 * during.covered)} % of the window): ` +
+      `p50 ${dp.latency_ms.p50.toFixed(2)} ms, p99 ${dp.latency_ms.p99.toFixed(2)} ms, p99.9 ${dp.latency_ms.p999.toFixed(2)} ms, max ${dp.latency_ms.max.toFixed(1)} ms; achieved ${fmt(dp.rps)}/s, ` +
+      `not 200 ${dp.measured - dp.ok}, errors ${dp.errors}; machine ${dp.machine_busy_pct.toFixed(0)} % busy, load average ${loadavg()[0]!.toFixed(1)}\n` +
+      `    server: ${describePauses(during.pauses)}\n    ${describePgWaits(during.postgres)}\n` +
+      `    requests ≥ ${SLOW_MS} ms: ${dp.slow?.length ?? 0}, overlapping ${JSON.stringify(during.slowCauses)}`,
+  );
   await stopChild(server);
 
   // Summary.
@@ -1007,6 +1126,7 @@ try {
       : []),
     `  not timed: load ${(load.seconds + loadEntities.seconds).toFixed(1)} s, PIT index ${index.seconds.toFixed(1)} s, vacuum analyze ${vacuum.seconds.toFixed(1)} s; pandas data ${ready.gen_s.toFixed(1)} s; materialise ${fmt(materialized.value)} online rows ${materialized.seconds.toFixed(1)} s`,
     `  online POST /v2/features at ${fmt(RATE)}/s: p50 ${phase.latency_ms.p50.toFixed(2)} ms, p99 ${phase.latency_ms.p99.toFixed(2)} ms, p99.9 ${phase.latency_ms.p999.toFixed(2)} ms, achieved ${fmt(phase.rps)}/s, not 200 ${notOk}, errors ${phase.errors}; skew check ${skewChecked} lookups, 0 mismatches`,
+    `  during a materialisation of ${fmt(KEYS)} rows: p50 ${dp.latency_ms.p50.toFixed(2)} ms, p99 ${dp.latency_ms.p99.toFixed(2)} ms, max ${dp.latency_ms.max.toFixed(1)} ms, achieved ${fmt(dp.rps)}/s, not 200 ${dp.measured - dp.ok} (load average ${loadavg()[0]!.toFixed(1)})`,
     ...(stopped ? [`  ${stopped}`] : []),
     `  total ${elapsedS().toFixed(0)} s`,
     '',
@@ -1047,6 +1167,39 @@ try {
     },
     postgres: settings,
     plan,
+    online_p99_ms_during_materialize: dp.latency_ms.p99,
+    online_p50_ms_during_materialize: dp.latency_ms.p50,
+    online_p999_ms_during_materialize: dp.latency_ms.p999,
+    online_max_ms_during_materialize: dp.latency_ms.max,
+    online_during_materialize: {
+      achieved_rps: fixed(dp.rps, 1),
+      not_ok: dp.measured - dp.ok,
+      errors: dp.errors,
+      materialize_cycles: during.cycles.map((c) => ({
+        rows: c.rows,
+        insert_s: fixed(c.insertS, 2),
+        delete_s: fixed(c.deleteS, 2),
+      })),
+      materialize_window_covered: fixed(during.covered, 2),
+      machine_busy_pct: fixed(dp.machine_busy_pct, 0),
+      load_average: fixed(loadavg()[0], 2),
+      slow_requests: dp.slow?.length ?? 0,
+      slow_request_causes: during.slowCauses,
+      server_loop_delay_ms: during.pauses.loop_delay_ms,
+      server_stalls: during.pauses.stalls.length,
+      server_gc: { count: during.pauses.gc.count, max_ms: during.pauses.gc.max_ms, by_kind: during.pauses.gc.by_kind },
+      server_pools: during.pauses.pools,
+      postgres_waits: during.postgres.waits,
+      postgres_checkpoints: during.postgres.checkpoints,
+      postgres_tables: during.postgres.tables,
+      postgres_autovacuum: during.postgres.autovacuum.map((a) => ({
+        query: a.query,
+        seconds: fixed((a.to - a.from) / 1000, 1),
+      })),
+    },
+    online_postgres_waits: quietPostgres.waits,
+    online_postgres_autovacuum: quietPostgres.autovacuum.map((a) => a.query),
+    online_lookup_plan_after_materialize: lookupPlan,
     online_p50_ms: phase.latency_ms.p50,
     online_p90_ms: phase.latency_ms.p90,
     online_p999_ms: phase.latency_ms.p999,

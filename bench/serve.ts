@@ -51,7 +51,14 @@
  *      own lateness is reported), achieved rate. For Flywheel, `lost_prediction_logs`: requests of the measured window
  *      answered 200 (ids `<prefix>m<n>`) whose row is not in `predictions` BENCH_DRAIN_S (10) s after the phase at
  *      the latest — one SQL query on the phase's request-id prefix, polled until none is missing;
- *   4. optional (BENCH_PROFILE=1): a second serving process under `node --cpu-prof` on another port, phase 1 against
+ *   4. beside a pipeline: a serving process of the bench's own (bench/servingProbed.ts: serving/main.ts with a pause
+ *      probe inside, same alias) takes the phase-3 load alone first (the control: a fresh process warms up), then again
+ *      while a small demand pipeline runs on the stack's workers (generated rows under data/, no deploy) and the
+ *      monitor's drift check (checkPredictionDrift over the model's last hour) runs back to back:
+ *      `p99_ms_at_1000rps_during_pipeline`, with the process's event-loop stalls (and whether it ran meanwhile), GC
+ *      pauses and pg pool waits, each request of 10 ms or more lined up with them. BENCH_SERVING_NICE runs that
+ *      process at another niceness (an experiment; negative needs root);
+ *   5. optional (BENCH_PROFILE=1): a second serving process under `node --cpu-prof` on another port, phase 1 against
  *      it, then its self time by function (top entries printed and in the JSON).
  * The bench's rows in `predictions` are deleted at the end (BENCH_KEEP_LOGS=1 keeps them), so monitors do not see the
  * synthetic traffic; the peer is stopped at the end, also on failure or SIGINT / SIGTERM. About 4 minutes with the
@@ -62,23 +69,32 @@
  * BENCH_REPEATS (2), BENCH_INPROC_S (3, per in-process loop), BENCH_DRAIN_S (10), BENCH_LOG_WAIT_S (120),
  * BENCH_BUDGET_S (480: no further round past it), BENCH_MODEL, BENCH_DEMO=1, BENCH_PROFILE=1, BENCH_KEEP_LOGS=1,
  * BENCH_GENERATOR_NICE (10, applied as -10), BENCH_PEER_HTTP (httptools | h11), BENCH_PEER_LOOP (uvloop | asyncio),
- * BENCH_PYTHON (/usr/bin/python3), BENCH_API_KEY (sent as a bearer token when the server requires keys).
+ * BENCH_PYTHON (/usr/bin/python3), BENCH_API_KEY (sent as a bearer token when the server requires keys),
+ * BENCH_SERVING_NICE (0). The phase beside a pipeline leaves that pipeline's dataset version, run and model version
+ * (`bench-serve-<tag>-model`) in the registry, as bench:soak does; its monitor checks are deleted at the end.
  * A quick run: BENCH_SECONDS=3 BENCH_REPEATS=1 npm run bench:serve.
  *
  * Last line of stdout: one JSON object with `rps_ratio_vs_python` (Flywheel single-row requests/s ÷ the peer's; > 1:
- * Flywheel faster), `p99_ms_at_1000rps`, `lost_prediction_logs`, both servers' rps / p50 / p99 / batch rows/s, the
- * in-process limits, the prediction log's backlog, CPU per request, `cores` and the TF.js `backend`.
+ * Flywheel faster), `p99_ms_at_1000rps`, `p99_ms_at_1000rps_during_pipeline`, `lost_prediction_logs`, both servers'
+ * rps / p50 / p99 / batch rows/s, the in-process limits, the prediction log's backlog, CPU per request, `cores` and
+ * the TF.js `backend`.
  * Then the ONNX variant (bench/serveOnnx.ts: a scikit-learn model, Flywheel's onnxruntime-node vs FastAPI +
  * onnxruntime; about 2 minutes; BENCH_ONNX=0 skips it) adds `onnx_rps_ratio_vs_python`, `onnx_p99_ms_at_1000rps`,
  * `onnx_lost_prediction_logs` and its other figures under `onnx`.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
-import { loadPipelineConfig } from '../config/pipeline';
+import { loadPipelineConfig, parsePipelineConfig, type PipelineConfig } from '../config/pipeline';
+import { createMonitorActivities } from '../activities/monitor';
+import { generateDemand } from '../examples/demand/generate';
+import { startPipeline } from '../storage/pipelines';
+import { temporalClient } from '../storage/temporal';
+import type { FlywheelConfig } from '../config/env';
+import { attributeSlow, describePauses, type PauseReport } from './pauseProbe';
 import { predict } from '../serving/app';
 import { ServedModels, type LoadedModel } from '../serving/models';
 import { TfjsRunner } from '../inference/tfjs';
@@ -114,6 +130,8 @@ const MODEL = process.env.BENCH_MODEL || undefined;
  */
 const GENERATOR_NICE = -Math.abs(intFromEnv('BENCH_GENERATOR_NICE', 10));
 const BUDGET_S = intFromEnv('BENCH_BUDGET_S', 480);
+/** Niceness of the probed serving process in the phase beside a pipeline (0: unchanged; negative needs root). */
+const SERVING_NICE = Number(process.env.BENCH_SERVING_NICE ?? 0);
 const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
 const PEER_HTTP = process.env.BENCH_PEER_HTTP || 'httptools';
 const PEER_LOOP = process.env.BENCH_PEER_LOOP || 'uvloop';
@@ -156,6 +174,9 @@ let db: Db | undefined;
 /** predictions.id before the bench's first request: its rows are above it. */
 let baseId = 0;
 let cleaned = false;
+/** The pipeline started beside the load, terminated at the end if it still runs. */
+let besidePipeline: { terminate(reason: string): Promise<unknown> } | undefined;
+let besideData = '';
 async function cleanup(): Promise<void> {
   if (cleaned) return;
   cleaned = true;
@@ -173,8 +194,13 @@ async function cleanup(): Promise<void> {
           `  deleted the bench's ${(deleted.rowCount ?? 0).toLocaleString('en-US')} rows from predictions (BENCH_KEEP_LOGS=1 keeps them)`,
         );
     }
+    await db
+      .execute(sql`delete from monitor_checks where monitor_workflow_id = ${`${runTag}-monitor`}`)
+      .catch(() => undefined);
     await closeDb(db).catch(() => undefined);
   }
+  if (besidePipeline) await besidePipeline.terminate('bench:serve ended').catch(() => undefined);
+  if (besideData) await rm(besideData, { force: true });
   if (tempDir) await rm(tempDir, { recursive: true, force: true });
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -307,7 +333,7 @@ const describe = (p: Phase, rowsPerRequest: number) =>
   `; server CPU ${((1e6 * p.server_cpu_s) / Math.max(1, p.completed)).toFixed(0)} µs/req${p.postgres_cpu_s ? ` + postgres ${((1e6 * p.postgres_cpu_s) / Math.max(1, p.completed)).toFixed(0)} µs/req` : ''}, generator ${p.generator_cpu_s.toFixed(1)} s CPU, machine ${p.machine_busy_pct.toFixed(0)} % busy`;
 const describeFixed = (p: Phase) =>
   `achieved ${fmt(p.rps)} req/s, p50 ${p.latency_ms.p50.toFixed(2)} ms, p99 ${p.latency_ms.p99.toFixed(2)} ms, p99.9 ${p.latency_ms.p999.toFixed(2)} ms, max ${p.latency_ms.max.toFixed(1)} ms` +
-  `${failures(p) ? `, not 200: ${failures(p)} (${JSON.stringify(p.statuses)}, errors ${p.errors}, unfinished ${p.unfinished})` : ''}; generator send lag p99 ${p.send_lag_ms?.p99.toFixed(2)} ms` +
+  `${failures(p) ? `, not 200: ${failures(p)} (${JSON.stringify(p.statuses)}, errors ${p.errors}, unfinished ${p.unfinished})` : ''}; generator send lag p99 ${p.send_lag_ms?.p99?.toFixed(2)} ms` +
   `; server CPU ${((1e6 * p.server_cpu_s) / Math.max(1, p.completed)).toFixed(0)} µs/req${p.postgres_cpu_s ? ` + postgres ${((1e6 * p.postgres_cpu_s) / Math.max(1, p.completed)).toFixed(0)} µs/req` : ''}, machine ${p.machine_busy_pct.toFixed(0)} % busy`;
 const describeLog = (l: LogDrain) =>
   `prediction log: ${fmt(l.logged)} of ${fmt(l.expected)} rows written${l.logged < l.expected ? ` (${fmt(l.expected - l.logged)} NOT written after waiting ${l.waited_s.toFixed(0)} s)` : ''}; ` +
@@ -356,6 +382,129 @@ async function awaitLog(
 
 // ---------------------------------------------------------------------------------------------------------------
 // Main
+
+/** Requests at least this slow are lined up with the serving process's pauses. */
+const SLOW_MS = 10;
+
+/**
+ * The open-loop phase again, against a serving process of the bench's own (serving/main.ts inside
+ * bench/servingProbed.ts: the same code, the same alias, a pause probe inside) while a real pipeline runs beside it
+ * (a small demand pipeline on generated rows, started like the CLI starts one, on the stack's workers: ingest,
+ * validate, train, evaluate, register; no deploy) and monitor checks run back to back (the monitor's own activity,
+ * checkPredictionDrift, over the served model's last hour of predictions, under a monitor id of the bench's own).
+ */
+async function predictionsBesidePipeline(
+  bodies: string[],
+  entry: { name: string; alias: string },
+  settings: Readonly<FlywheelConfig>,
+  demand: PipelineConfig,
+) {
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    FLYWHEEL_SERVING_PORT: String(port),
+    FLYWHEEL_SERVING_ALIAS: entry.alias,
+  };
+  delete env.FLYWHEEL_SERVING_URL;
+  const server = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'servingProbed.ts')], {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env,
+  });
+  children.add(server);
+  // The experiment behind the README's proposal: serving at a higher CPU priority than the pipeline's workers.
+  if (SERVING_NICE !== 0 && server.pid) setPriority(server.pid, SERVING_NICE);
+  let out = '';
+  server.stdout!.setEncoding('utf8').on('data', (text: string) => (out += text));
+  await waitUntil(
+    'probed serving process',
+    async () =>
+      out.includes('"probe_port"') &&
+      (await fetch(`http://127.0.0.1:${port}/v2/models/${encodeURIComponent(entry.name)}/ready`)).ok,
+    90_000,
+    server,
+  );
+  const probePort = (JSON.parse(out.split('\n').find((l) => l.includes('"probe_port"'))!) as { probe_port: number })
+    .probe_port;
+  const spec = (prefix: string): LoadSpec => ({
+    mode: 'open',
+    host: '127.0.0.1',
+    port,
+    path: '/predict',
+    bodies,
+    connections: 16,
+    rate: RATE,
+    warmupS: WARMUP_S,
+    durationS: SECONDS,
+    graceS: 10,
+    idPrefix: prefix,
+    apiKey: API_KEY,
+    slowMs: SLOW_MS,
+  });
+  // A fresh process compiles and warms its model on its first requests: the same load alone first, the control.
+  const alone = await runPhase(spec(`${runTag}-alone-`), server.pid, true);
+
+  // Under the data root the workers read from (they refuse files elsewhere); removed at the end.
+  const source = join(PROJECT_ROOT, 'data', `${runTag}-beside-pipeline.csv`);
+  besideData = source;
+  await mkdir(join(PROJECT_ROOT, 'data'), { recursive: true });
+  await generateDemand(source, { stores: 4, items: 6, days: 120, seed: 7 });
+  const config = parsePipelineConfig({
+    name: `${runTag}-pipeline`,
+    model: `${runTag}-model`,
+    data: { dataset: `${runTag}-data`, source },
+    schema: demand.schema,
+    training: { ...demand.training, epochs: 5 },
+    deploy: { enabled: false },
+    monitor: { enabled: false },
+  });
+  const temporal = await temporalClient(settings.temporal);
+  const handle = await startPipeline(temporal, settings, config, `${runTag}-pipeline`, { kind: 'cli' });
+  besidePipeline = handle;
+  const monitor = createMonitorActivities({
+    db: db!,
+    store: new S3ObjectStore(settings.s3),
+    temporal,
+    workflowTaskQueue: settings.taskQueues.main,
+  });
+  const checks: { seconds: number; verdict: string; rows: number }[] = [];
+  let stop = false;
+  const checking = (async () => {
+    while (!stop) {
+      const started = performance.now();
+      const result = await monitor
+        .checkPredictionDrift({
+          monitorWorkflowId: `${runTag}-monitor`,
+          modelName: entry.name,
+          alias: entry.alias,
+          windowStart: Date.now() - 3_600_000,
+          windowEnd: Date.now(),
+          settings: demand.monitor,
+        })
+        .catch((error: Error) => ({ verdict: `error: ${error.message.slice(0, 120)}`, rows: 0 }));
+      checks.push({
+        seconds: fixed((performance.now() - started) / 1000, 2)!,
+        verdict: result.verdict,
+        rows: result.rows,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  })();
+  await fetch(`http://127.0.0.1:${probePort}/?reset=1`);
+  let phase: Phase;
+  try {
+    phase = await runPhase(spec(`${runTag}-beside-`), server.pid, true);
+  } finally {
+    stop = true;
+  }
+  const pauses = (await (await fetch(`http://127.0.0.1:${probePort}/`)).json()) as PauseReport;
+  const description = await handle.describe();
+  const pipelineState = `${description.status.name} ${((Date.now() - description.startTime.getTime()) / 1000).toFixed(0)} s after its start`;
+  await checking;
+  await stopChild(server, 15_000);
+  await temporal.connection.close().catch(() => undefined);
+  return { phase, alone, pauses, checks, pipeline: pipelineState, slowCauses: attributeSlow(phase.slow ?? [], pauses) };
+}
 
 async function postJson(
   url: string,
@@ -640,6 +789,16 @@ try {
   console.error(`  fixed ${fmt(RATE)}/s python    ${describeFixed(fixedPeer)}`);
   await stopChild(peer);
 
+  // The same fixed rate while a pipeline and monitor checks run beside it (issue: pauses under background work).
+  const beside = await predictionsBesidePipeline(singleBodies, entry, config, pipeline);
+  const bp = beside.phase;
+  console.error(
+    `  fixed ${fmt(RATE)}/s beside a pipeline (${beside.pipeline}) and ${beside.checks.length} monitor checks: ${describeFixed(bp)}; load average ${loadavg()[0]!.toFixed(1)}\n` +
+      `    the same probed process alone just before: ${describeFixed(beside.alone)}\n` +
+      `    server: ${describePauses(beside.pauses)}\n` +
+      `    requests ≥ ${SLOW_MS} ms: ${bp.slow?.length ?? 0}, overlapping ${JSON.stringify(beside.slowCauses)}`,
+  );
+
   // Optional CPU profile of a second serving process.
   let profileTop: { function: string; self_pct: number }[] | undefined;
   let profiled: Phase | undefined;
@@ -738,6 +897,7 @@ try {
           ...profileTop.slice(0, 15).map((p) => `    ${p.self_pct.toFixed(1).padStart(5)} %  ${p.function}`),
         ]
       : []),
+    `    flywheel beside a pipeline and monitor checks: p50 ${bp.latency_ms.p50.toFixed(2)} ms, p99 ${bp.latency_ms.p99.toFixed(2)} ms, max ${bp.latency_ms.max.toFixed(1)} ms, achieved ${fmt(bp.rps)} req/s (load average ${loadavg()[0]!.toFixed(1)})`,
     ...(stopped ? [`  ${stopped}`] : []),
     `  single-row rps ratio vs python: ${ratio.toFixed(2)} (> 1: Flywheel faster); batch rows/s ratio ${batchRatio.toFixed(2)}; agreement max relative Δ ${maxRelDiff.toExponential(1)}`,
     `  total ${elapsedS().toFixed(0)} s`,
@@ -752,6 +912,22 @@ try {
     p99_ms_at_1000rps: fixedFly.latency_ms.p99,
     p50_ms_at_1000rps: fixedFly.latency_ms.p50,
     lost_prediction_logs: missing,
+    p99_ms_at_1000rps_during_pipeline: bp.latency_ms.p99,
+    p50_ms_at_1000rps_during_pipeline: bp.latency_ms.p50,
+    during_pipeline: {
+      ...fixedFigures(bp),
+      same_process_alone: fixedFigures(beside.alone),
+      pipeline: beside.pipeline,
+      serving_nice: SERVING_NICE,
+      monitor_checks: beside.checks,
+      load_average: fixed(loadavg()[0]!, 2),
+      slow_requests: bp.slow?.length ?? 0,
+      slow_request_causes: beside.slowCauses,
+      server_loop_delay_ms: beside.pauses.loop_delay_ms,
+      server_stalls: beside.pauses.stalls.length,
+      server_gc: { count: beside.pauses.gc.count, max_ms: beside.pauses.gc.max_ms, by_kind: beside.pauses.gc.by_kind },
+      server_pools: beside.pauses.pools,
+    },
     fixed_rate: RATE,
     flywheel_rps: fixed(fs.rps, 0),
     flywheel_p50_ms: fs.latency_ms.p50,

@@ -65,6 +65,8 @@ export interface LoadSpec {
   apiKey?: string;
   /** Return the sequence numbers of measured requests answered 200. */
   returnOkIds?: boolean;
+  /** List measured requests slower than this (ms), with when they were due (epoch ms), up to 300. */
+  slowMs?: number;
 }
 
 export interface LoadResult {
@@ -89,6 +91,8 @@ export interface LoadResult {
   /** open mode: how late the generator itself sent requests that found an idle connection (its precision), ms. */
   send_lag_ms?: { p50: number; p99: number; max: number };
   ok_ids?: number[];
+  /** With `slowMs`: measured requests at least that slow, by the epoch ms they were due (or sent). */
+  slow?: { at: number; ms: number }[];
   first_error?: string;
 }
 
@@ -182,6 +186,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   };
 
   const latencies: number[] = [];
+  const slow: { at: number; ms: number }[] = [];
   const sendLag: number[] = [];
   const okIds: number[] = [];
   const statuses: Record<string, number> = {};
@@ -232,6 +237,8 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     if (current.measured) {
       measured++;
       latencies.push(now - current.start);
+      if (spec.slowMs !== undefined && now - current.start >= spec.slowMs && slow.length < 300)
+        slow.push({ at: Math.round(performance.timeOrigin + current.start), ms: Math.round(now - current.start) });
       if (status === 200) {
         ok++;
         if (spec.returnOkIds) okIds.push(current.seq);
@@ -397,6 +404,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
         })()
       : {}),
     ...(spec.returnOkIds ? { ok_ids: okIds } : {}),
+    ...(spec.slowMs !== undefined ? { slow } : {}),
     ...(firstError ? { first_error: firstError } : {}),
   };
 }

@@ -12,6 +12,7 @@ import { PredictBatcher, predictNow, type Prediction } from './batcher';
 import type { Choice, LoadedModel, ServedModels } from './models';
 import { LookupError, withOnlineFeatures } from '../features/online';
 import type { PredictionLog } from './predictionLog';
+import type { Db } from '../storage/db';
 import { observePrediction } from './metrics';
 import { answerMetrics } from '../observability/metricsServer';
 import { componentLogger } from '../observability/log';
@@ -272,8 +273,24 @@ export function instancesFromPredict(body: unknown): Record<string, unknown>[] {
   return instances as Record<string, unknown>[];
 }
 
-export function createServingHandler(models: ServedModels, predictionLog: PredictionLog) {
+/** Connections in the serving process's pool for online feature lookups. @default 4 */
+export const LOOKUP_CONNECTIONS = 4;
+
+export interface ServingHandlerOptions {
+  /**
+   * The pool the online feature lookups use. A pool of their own: the prediction log's flushes, the model refresh, the
+   * replica beat and the NOTIFY listener cannot hold every connection a lookup needs. @default `models.db`
+   */
+  lookupDb?: Db;
+}
+
+export function createServingHandler(
+  models: ServedModels,
+  predictionLog: PredictionLog,
+  options: ServingHandlerOptions = {},
+) {
   const batcher = new PredictBatcher();
+  const lookupDb = options.lookupDb ?? models.db;
 
   async function resolveModel(name: string, version: string | undefined, key: string): Promise<Choice> {
     if (version !== undefined) {
@@ -310,7 +327,7 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
     const numeric = served.runner.features.filter((f) => f.kind === 'numeric').map((f) => f.name);
     checkInstanceValues(new Set(numeric), request, where);
     const instances = served.featureViews
-      ? await withOnlineFeatures(models.db, served.featureViews, modelInputs(served), request)
+      ? await withOnlineFeatures(lookupDb, served.featureViews, modelInputs(served), request)
       : request;
     const prediction = await batcher.predict(served, instances);
     const ids = instances.map((_, i) => (instances.length === 1 ? requestId : `${requestId}:${i}`));
@@ -484,7 +501,7 @@ export function createServingHandler(models: ServedModels, predictionLog: Predic
       const view = await models.featureView(body.view);
       if (!view) throw new HttpError(404, `no feature view ${body.view}`);
       const features = await withOnlineFeatures(
-        models.db,
+        lookupDb,
         [view],
         new Set(view.entities),
         body.entities as Record<string, unknown>[],

@@ -5,7 +5,7 @@ import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig } from '../config/env';
 import { componentLogger } from '../observability/log';
 import { enableProcessMetrics, trackBacklog } from '../observability/metrics';
-import { createServingHandler, limitServer } from './app';
+import { createServingHandler, limitServer, LOOKUP_CONNECTIONS } from './app';
 import { ServedModels } from './models';
 import { PredictionLog } from './predictionLog';
 import { PredictionRetention } from './retention';
@@ -14,6 +14,8 @@ const config = loadConfig();
 const log = componentLogger('serving');
 enableProcessMetrics();
 const db = connectDb(config.databaseUrl);
+/** Online feature lookups get connections of their own (serving/app.ts `lookupDb`). */
+const lookupDb = connectDb(config.databaseUrl, LOOKUP_CONNECTIONS);
 const objects = new S3ObjectStore(config.s3);
 const models = new ServedModels(db, objects, {
   alias: config.serving.alias,
@@ -22,7 +24,7 @@ const models = new ServedModels(db, objects, {
 });
 const predictionLog = new PredictionLog(db);
 trackBacklog(() => predictionLog.backlog);
-const server = limitServer(createServer(createServingHandler(models, predictionLog)));
+const server = limitServer(createServer(createServingHandler(models, predictionLog, { lookupDb })));
 server.listen(config.serving.port, config.serving.host, () =>
   log.info({ url: config.serving.url }, `flywheel serving on ${config.serving.url}`),
 );
@@ -47,6 +49,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       await retention.stop();
       await predictionLog.close();
       await db.$client.end();
+      await lookupDb.$client.end();
       process.exit(0);
     });
   });
