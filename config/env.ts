@@ -119,6 +119,12 @@ export interface FlywheelConfig {
    * where a system one exists).
    */
   localPostgres: { envUrl?: string; database?: string; forceEmbedded: boolean };
+  /**
+   * FLYWHEEL_WORKER_NICE: the niceness `flywheel up` gives the workers it starts, so batch work (training, ingest,
+   * monitor scans) yields the CPU to the serving and API processes on the same machine; 0 leaves them as is.
+   * @default 10
+   */
+  workerNice: number;
 }
 
 /** The Temporal cluster `flywheel up --cluster` started (scripts/cluster.ts). */
@@ -160,6 +166,13 @@ function intOf(value: string | undefined, name: string): number | undefined {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0)
     throw new Error(`environment variable ${name} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+function niceOf(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 19)
+    throw new Error(`environment variable FLYWHEEL_WORKER_NICE must be an integer from 0 to 19, got "${value}"`);
   return n;
 }
 
@@ -286,6 +299,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
     activityProfiles: ACTIVITY_PROFILES,
     user: env.USER ?? 'unknown',
     packageVersion: env.npm_package_version,
+    workerNice:
+      env.FLYWHEEL_WORKER_NICE === undefined || env.FLYWHEEL_WORKER_NICE === '' ? 10 : niceOf(env.FLYWHEEL_WORKER_NICE),
     localPostgres: {
       envUrl: env.DATABASE_URL,
       database: env.FLYWHEEL_DATABASE,

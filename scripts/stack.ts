@@ -159,7 +159,10 @@ async function upLocked(options: UpOptions, stateDir: string): Promise<StackStat
         await stopProcess(previous.pid);
       }
     }
-    state.worker = { pid: await upService('worker', state.worker?.pid, ['workers/all.ts'], stateDir), code };
+    state.worker = {
+      pid: await upService('worker', state.worker?.pid, ['workers/all.ts'], stateDir, {}, config.workerNice),
+      code,
+    };
     const servingPort =
       state.serving?.port && isAlive(state.serving.pid) ? state.serving.port : await choosePort(config.serving.port);
     state.serving = {
@@ -211,8 +214,7 @@ async function upPythonWorker(
   const args = ['-m', 'flywheel.worker', '--queue', config.taskQueues.trainPythonCpu];
   for (const path of paths) args.push('--path', path);
   const pid = startDetached(
-    python,
-    args,
+    ...niced(config.workerNice, python, args),
     join(stateDir, 'logs', 'python-worker.log'),
     childEnv({
       FLYWHEEL_URL: config.server.url,
@@ -384,17 +386,26 @@ function sourceFingerprint(): string {
     .slice(0, 16);
 }
 
+/**
+ * `command` under `nice -n <nice>` (coreutils execs it: the pid is the command's, and every thread it starts inherits
+ * the priority). Workers share the machine with serving and the API server: batch work (training, ingest, monitor
+ * scans) yields the CPU, so a prediction's few milliseconds are not queued behind an epoch.
+ */
+function niced(nice: number, command: string, args: string[]): [string, string[]] {
+  return nice === 0 ? [command, args] : ['nice', ['-n', String(nice), command, ...args]];
+}
+
 async function upService(
   name: string,
   previousPid: number | undefined,
   args: string[],
   stateDir: string,
   env: Record<string, string> = {},
+  nice = 0,
 ): Promise<number> {
   if (isAlive(previousPid)) return previousPid!;
   return startDetached(
-    process.execPath,
-    ['--import', 'tsx', ...args],
+    ...niced(nice, process.execPath, ['--import', 'tsx', ...args]),
     join(stateDir, 'logs', `${name}.log`),
     childEnv(env),
     PROJECT_ROOT,
