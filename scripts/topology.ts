@@ -163,6 +163,8 @@ export interface CompletedActivity {
   activityId: string;
   activityType: string;
   attempt: number;
+  /** When the worker logged it (ms since the epoch). */
+  at: number;
   logFile: string;
 }
 
@@ -182,6 +184,7 @@ export async function completedActivities(
         activityId: String(record.activityId),
         activityType: String(record.activityType),
         attempt: Number(record.attempt),
+        at: Date.parse(String(record.time)),
         logFile,
       });
     } catch {

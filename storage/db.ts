@@ -9,7 +9,14 @@ import { PROJECT_ROOT } from '../config/env';
 export type Db = NodePgDatabase<typeof schema> & { $client: pg.Pool };
 
 export function connectDb(databaseUrl: string, max = 5): Db {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max });
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max,
+    // A worker cut off mid-transaction leaves its session holding row locks until TCP gives up (hours): its retried
+    // attempts elsewhere would wait on them. Postgres ends such a session after a minute; keepalives notice sooner.
+    idle_in_transaction_session_timeout: 60_000,
+    keepAlive: true,
+  });
   // An idle client's network error must not crash a worker; the next query reconnects.
   pool.on('error', () => undefined);
   return drizzle(pool, { schema }) as Db;

@@ -308,6 +308,8 @@ async function* sqlToCsv(url: string, query: string, name: string): AsyncGenerat
   try {
     try {
       await client.query('BEGIN TRANSACTION READ ONLY');
+      // A slow consumer of the cursor is not a stale session: no idle limit inside this read-only transaction.
+      await client.query('SET LOCAL idle_in_transaction_session_timeout = 0');
       await asReader(client);
     } catch (error) {
       throw sqlError(error, name, query);
