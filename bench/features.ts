@@ -579,6 +579,23 @@ interface Phase extends LoadResult {
   machine_busy_pct: number;
 }
 
+/** Online lookups at RATE per second, open loop: the quiet phase and the one beside materialisations. */
+function lookupLoad(port: number, bodies: string[], idPrefix: string): LoadSpec {
+  return {
+    mode: 'open',
+    host: '127.0.0.1',
+    port,
+    path: '/v2/features',
+    bodies,
+    connections: 16,
+    rate: RATE,
+    warmupS: WARMUP_S,
+    durationS: SECONDS,
+    graceS: 10,
+    idPrefix,
+  };
+}
+
 async function runPhase(spec: LoadSpec, serverPid: number | undefined): Promise<Phase> {
   const pg0 = postgresCpu();
   const result = await runLoadPhase(spec, { dir: tempDir, serverPid, nice: GENERATOR_NICE });
@@ -629,23 +646,7 @@ async function lookupsDuringMaterialize(view: FeatureView, port: number, bodies:
   const started = Date.now();
   let phase: Phase;
   try {
-    phase = await runPhase(
-      {
-        mode: 'open',
-        host: '127.0.0.1',
-        port,
-        path: '/v2/features',
-        bodies,
-        connections: 16,
-        rate: RATE,
-        warmupS: WARMUP_S,
-        durationS: SECONDS,
-        graceS: 10,
-        idPrefix: `${tag}-beside-`,
-        slowMs: SLOW_MS,
-      },
-      serverPid,
-    );
+    phase = await runPhase({ ...lookupLoad(port, bodies, `${tag}-beside-`), slowMs: SLOW_MS }, serverPid);
   } finally {
     stop = true;
   }
@@ -1056,22 +1057,7 @@ try {
   ).rows.map((r) => r['QUERY PLAN'].trim());
   console.error(`  one lookup right after materialising: ${lookupPlan.join(' | ')}`);
   const quietWatch = await watchPostgres(db.$client, ['online_features']);
-  const phase = await runPhase(
-    {
-      mode: 'open',
-      host: '127.0.0.1',
-      port,
-      path: '/v2/features',
-      bodies,
-      connections: 16,
-      rate: RATE,
-      warmupS: WARMUP_S,
-      durationS: SECONDS,
-      graceS: 10,
-      idPrefix: `${tag}-`,
-    },
-    server.pid,
-  );
+  const phase = await runPhase(lookupLoad(port, bodies, `${tag}-`), server.pid);
   const quietPostgres = await quietWatch.stop();
   console.error(`  during the quiet phase, ${describePgWaits(quietPostgres)}`);
   const notOk = phase.measured - phase.ok;
