@@ -5,6 +5,7 @@
  * frontend. The dev server (`temporal server start-dev`) is one process on SQLite.
  */
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -12,7 +13,7 @@ import { msToTs } from '@temporalio/common/lib/time';
 import pg from 'pg';
 import { childEnv, type TemporalClusterState } from '../config/env';
 import { ensureDatabase } from './postgres';
-import { choosePort, isAlive, startDetached, stopProcess, waitFor } from './proc';
+import { choosePort, isAlive, portIsFree, sleep, startDetached, stopProcess, waitFor } from './proc';
 import { ensureTool, type GoTool } from './tools';
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 
@@ -387,8 +388,8 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterStat
   const dynamicConfigFile = join(dir, 'dynamicconfig.yaml');
   const pids: ClusterState['pids'] = {};
   const address = `${ip}:${ports.frontend}`;
-  // History first: the frontend and matching services find it through membership.
-  for (const name of ['history', 'matching', 'frontend', 'worker'] as const) {
+  const state: ClusterState = { address, pids, ports, tls };
+  const start = async (name: (typeof CLUSTER_SERVICES)[number]) => {
     const metricsPort = await choosePort(ports[name] + 2000, taken);
     taken.push(metricsPort);
     const configFile = join(dir, `${name}.yaml`);
@@ -410,18 +411,102 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterStat
       ['--config-file', configFile, '--allow-no-auth', 'start', '--service', name],
       join(dir, 'logs', `temporal-${name}.log`),
     );
+    // Recorded at once: a start that fails later (or a crashed caller) leaves nothing the next start cannot stop.
+    writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+  };
+  // A service that exits while starting is started once more (on a fresh schema every service inserts the cluster's
+  // metadata, and all but one lose that race and exit), then it is an error naming its log.
+  const up = async (name: (typeof CLUSTER_SERVICES)[number]) => {
+    const logFile = join(dir, 'logs', `temporal-${name}.log`);
+    for (let restarted = false; ; ) {
+      // Membership (ringpop) listens once the service has joined the cluster; the worker service has no gRPC server.
+      if (await listening(pids[name]!, ip, ports[name] + 100, 120_000)) return;
+      if (restarted)
+        throw new Error(`the Temporal ${name} service exited while starting: ${lastError(logFile)}; see ${logFile}`);
+      log(`The Temporal ${name} service exited while starting (${lastError(logFile)}); starting it again.`);
+      restarted = true;
+      await start(name);
+    }
+  };
+  try {
+    // History first, alone: it writes the cluster's metadata, which the others then only read.
+    await start('history');
+    await up('history');
+    for (const name of ['matching', 'frontend', 'worker'] as const) await start(name);
+    for (const name of ['matching', 'frontend', 'worker'] as const) await up(name);
+    log(`Temporal cluster: frontend ${address}${tls ? ' (mTLS)' : ''}, history, matching, worker (Postgres ${prefix}).`);
+    await waitFor(
+      'Temporal frontend',
+      () => frontendHealthy(address, tls),
+      120_000,
+      join(dir, 'logs', 'temporal-frontend.log'),
+    );
+    await ensureNamespace(state, 'default');
+    // A fresh history service acquires its shards a while after it listens: until then a start is refused.
+    await waitFor(
+      'every history shard',
+      () => shardsServe(state, 'default'),
+      180_000,
+      join(dir, 'logs', 'temporal-history.log'),
+    );
+  } catch (error) {
+    await stopCluster(state);
+    throw error;
   }
-  const state: ClusterState = { address, pids, ports, tls };
-  writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
-  log(`Temporal cluster: frontend ${address}${tls ? ' (mTLS)' : ''}, history, matching, worker (Postgres ${prefix}).`);
-  await waitFor(
-    'Temporal frontend',
-    () => frontendHealthy(address, tls),
-    120_000,
-    join(dir, 'logs', 'temporal-frontend.log'),
-  );
-  await ensureNamespace(state, 'default');
   return state;
+}
+
+/**
+ * Whether history answers on every shard: workflow ids hash onto the 16 shards, so 256 random ones (each shard missed
+ * with a chance of 1e-7) must each come back NOT_FOUND; a shard not yet acquired answers UNAVAILABLE ("shard status
+ * unknown"). Without the client's retries, so a refusal is seen at once.
+ */
+async function shardsServe(state: ClusterState, namespace: string): Promise<boolean> {
+  const connection = await Connection.connect({ address: state.address, tls: clientTls(state.tls), interceptors: [] });
+  try {
+    const answers = await Promise.all(
+      Array.from({ length: 256 }, () =>
+        connection.workflowService
+          .describeWorkflowExecution({ namespace, execution: { workflowId: `flywheel-shard-probe-${randomUUID()}` } })
+          .then(
+            () => true,
+            (error: { code?: number }) => error.code === 5,
+          ),
+      ),
+    );
+    return answers.every(Boolean);
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
+ * Whether the service `pid` listens on ip:port within `timeoutMs`; false as soon as it exits. A timeout is an error:
+ * the service is running but never came up.
+ */
+async function listening(pid: number, ip: string, port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return false;
+    if (!(await portIsFree(port, ip))) return true;
+    await sleep(250);
+  }
+  throw new Error(`a Temporal service (pid ${pid}) did not listen on ${ip}:${port} within ${timeoutMs / 1000} s`);
+}
+
+/** The last error a Temporal service logged (its JSON lines' msg and error), for the message that names its log. */
+function lastError(logFile: string): string {
+  const lines = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').reverse() : [];
+  for (const line of lines) {
+    if (!line.includes('"level":"error"') && !line.includes('"level":"fatal"')) continue;
+    try {
+      const entry = JSON.parse(line) as { msg?: string; error?: string };
+      return [entry.msg, entry.error].filter(Boolean).join(': ').slice(0, 300);
+    } catch {
+      return line.slice(0, 300);
+    }
+  }
+  return 'no error logged';
 }
 
 /** Flywheel's search attributes (workflows/searchAttributes.ts) on `namespace`, those missing added. */
