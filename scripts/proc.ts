@@ -122,3 +122,12 @@ export async function withLockFile<T>(path: string, work: () => Promise<T>, time
     rmSync(path, { force: true });
   }
 }
+
+/**
+ * `command` under `nice -n <nice>` (coreutils execs it: the pid is the command's, and every thread it starts inherits
+ * the priority). Workers share the machine with serving and the API server: batch work (training, ingest, monitor
+ * scans) yields the CPU, so a prediction's few milliseconds are not queued behind an epoch.
+ */
+export function niced(nice: number, command: string, args: string[]): [string, string[]] {
+  return nice === 0 ? [command, args] : ['nice', ['-n', String(nice), command, ...args]];
+}

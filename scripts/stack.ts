@@ -29,7 +29,7 @@ import {
 import { issueToken, verifyToken } from '../store/tokens';
 import { ensurePostgres } from './postgres';
 import { ensurePythonWorkerEnv, ensureTorch } from './pythonWorker';
-import { choosePort, isAlive, startDetached, stopProcess, waitFor, withLockFile } from './proc';
+import { choosePort, isAlive, niced, startDetached, stopProcess, waitFor, withLockFile } from './proc';
 import { ensureTool, MINIO_TOOL, TEMPORAL_TOOL } from './tools';
 import { ensureSearchAttributes, startCluster } from './cluster';
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
@@ -384,15 +384,6 @@ function sourceFingerprint(): string {
     .update(diff.stdout ?? '')
     .digest('hex')
     .slice(0, 16);
-}
-
-/**
- * `command` under `nice -n <nice>` (coreutils execs it: the pid is the command's, and every thread it starts inherits
- * the priority). Workers share the machine with serving and the API server: batch work (training, ingest, monitor
- * scans) yields the CPU, so a prediction's few milliseconds are not queued behind an epoch.
- */
-function niced(nice: number, command: string, args: string[]): [string, string[]] {
-  return nice === 0 ? [command, args] : ['nice', ['-n', String(nice), command, ...args]];
 }
 
 async function upService(

@@ -1,4 +1,6 @@
 /** The Postgres connection (drizzle over pg) and the checked-in migrations. */
+import { readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
@@ -8,7 +10,16 @@ import { PROJECT_ROOT } from '../config/env';
 
 export type Db = NodePgDatabase<typeof schema> & { $client: pg.Pool };
 
-export function connectDb(databaseUrl: string, max = 5): Db {
+export interface DbOptions {
+  /**
+   * The niceness this pool's Postgres sessions run at when Postgres runs on this machine (0 leaves them as they are).
+   * A worker passes its own: its bulk SQL (materialisations, monitor scans, ingest) then yields the CPU to the
+   * serving and API processes' queries as the worker itself does, instead of running at full priority in Postgres.
+   */
+  sessionNice?: number;
+}
+
+export function connectDb(databaseUrl: string, max = 5, options: DbOptions = {}): Db {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max,
@@ -19,7 +30,49 @@ export function connectDb(databaseUrl: string, max = 5): Db {
   });
   // An idle client's network error must not crash a worker; the next query reconnects.
   pool.on('error', () => undefined);
+  const nice = options.sessionNice ?? 0;
+  if (nice > 0 && isLocalDatabase(databaseUrl))
+    pool.on('connect', (client) => lowerSessionPriority(client, nice));
   return drizzle(pool, { schema }) as Db;
+}
+
+/** Whether the URL names a Postgres on this machine (loopback or a Unix socket): only then are its backends local. */
+export function isLocalDatabase(databaseUrl: string): boolean {
+  if (/[?&]host=(\/|%2F)/i.test(databaseUrl)) return true;
+  try {
+    return ['localhost', '127.0.0.1', '[::1]'].includes(new URL(databaseUrl).hostname);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs the session's Postgres backend at `nice` (as the `prioritize` extension's set_backend_priority does), best
+ * effort: only a backend process of this machine that is a child of a postmaster (a Postgres behind a forwarded port,
+ * in a container, has pids of another namespace) and only where the OS allows it (raising niceness needs no
+ * privilege when the processes share a user). Returns whether it did. A niced session keeps its locks longer under
+ * load: meant for bulk, background work, never for a request's queries.
+ */
+export function lowerSessionPriority(client: pg.ClientBase, nice: number): boolean {
+  // The backend's pid came with the connection (BackendKeyData): no query, so none races the session's first.
+  const pid = (client as pg.ClientBase & { processID?: number }).processID;
+  if (!pid || !isPostgresBackend(pid)) return false;
+  try {
+    setPriority(pid, nice);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isPostgresBackend(pid: number): boolean {
+  try {
+    const comm = (p: number | string) => readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+    const parent = /^PPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return comm(pid) === 'postgres' && parent !== undefined && comm(parent) === 'postgres';
+  } catch {
+    return false;
+  }
 }
 
 export async function migrateDb(db: Db): Promise<void> {

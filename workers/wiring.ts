@@ -1,5 +1,6 @@
 /** Builds workers from real dependencies; entry points and tests share this wiring. */
 import { createRequire } from 'node:module';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
@@ -28,7 +29,8 @@ export interface Services {
 /** `component` names the traces' service (`flywheel-<component>`) when tracing is on. @default 'worker' */
 export async function connectServices(config: Readonly<FlywheelConfig>, component = 'worker'): Promise<Services> {
   const tracing = await startTracing(config.observability.tracing, component);
-  const db = connectDb(config.databaseUrl);
+  // A worker started at a lower priority (flywheel up: FLYWHEEL_WORKER_NICE) has its Postgres sessions run at it too.
+  const db = connectDb(config.databaseUrl, 5, { sessionNice: getPriority() });
   const store = new S3ObjectStore(config.s3);
   const client = await temporalClient(config.temporal, { interceptors: tracing?.clientInterceptors });
   const connection = await connectWorker(config.temporal);

@@ -1,0 +1,52 @@
+/**
+ * A worker's Postgres sessions run at the worker's niceness (storage/db.ts `sessionNice`): on the local stack's
+ * Postgres, a pool opened with it has its backend processes niced, one opened without it leaves them alone, and a
+ * Postgres that is not on this machine is never touched.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, expect, it } from 'vitest';
+import { closeDb, connectDb, isLocalDatabase, type Db } from '../../storage/db';
+import { loadConfig } from '../../config/env';
+
+const pools: Db[] = [];
+afterAll(async () => {
+  for (const pool of pools) await closeDb(pool);
+});
+
+/** The niceness of a local process (field 19 of /proc/<pid>/stat). */
+function niceOf(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+}
+
+async function backendNice(db: Db): Promise<number> {
+  const client = await db.$client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    return niceOf(rows[0]!.pid);
+  } finally {
+    client.release();
+  }
+}
+
+const databaseUrl = loadConfig().databaseUrl;
+
+it.skipIf(!isLocalDatabase(databaseUrl))(
+  "a pool opened with sessionNice runs its backends at it; one without leaves them at Postgres' own",
+  async () => {
+    const niced = connectDb(databaseUrl, 2, { sessionNice: 7 });
+    const plain = connectDb(databaseUrl, 2);
+    pools.push(niced, plain);
+    expect(await backendNice(niced)).toBe(7);
+    expect(await backendNice(plain)).toBe(0);
+  },
+);
+
+it('only a loopback host or a Unix socket counts as this machine', () => {
+  expect(isLocalDatabase('postgres://u:p@127.0.0.1:5432/db')).toBe(true);
+  expect(isLocalDatabase('postgres://u:p@localhost/db')).toBe(true);
+  expect(isLocalDatabase('postgres://u:p@[::1]:5432/db')).toBe(true);
+  expect(isLocalDatabase('postgres://u@/db?host=/var/run/postgresql')).toBe(true);
+  expect(isLocalDatabase('postgres://u:p@db.internal:5432/db')).toBe(false);
+  expect(isLocalDatabase('postgres://u:p@10.0.0.5/db')).toBe(false);
+  expect(isLocalDatabase('not a url')).toBe(false);
+});
