@@ -82,7 +82,7 @@ import type pg from 'pg';
 import { ANALYZE_AFTER_ROWS, registerFeatureView } from '../features/store';
 import { defineFeatureView, entityKey, type FeatureView } from '../features/define';
 import { createOfflineTableSql, materializeSql, pointInTimeJoinSql, quote, viewRef } from '../features/sql';
-import { closeDb, connectDb, type Db } from '../storage/db';
+import { closeDb, connectDb, lowerSessionPriority, type Db } from '../storage/db';
 import { loadConfig, PROJECT_ROOT } from '../config/env';
 import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
 import { busyPct, children, machineTicks, runLoadPhase, statOf, stopChild, waitUntil } from './processes';
@@ -614,11 +614,19 @@ const SLOW_MS = 10;
  * loop on a connection of its own from before the warm-up until the phase ends. The serving process's pauses
  * (bench/pauseProbe.ts) and Postgres' waits (bench/pgWaits.ts) are recorded over the same window.
  */
-async function lookupsDuringMaterialize(view: FeatureView, port: number, bodies: string[], serverPid?: number) {
+async function lookupsDuringMaterialize(
+  view: FeatureView,
+  port: number,
+  bodies: string[],
+  workerNice: number,
+  serverPid?: number,
+) {
   const range = [new Date(BASE_MS - DAY), new Date(BASE_MS + (SLOTS + 1) * DAY)];
   const cycles: { rows: number; from: number; to: number; insertS: number; deleteS: number }[] = [];
   let stop = false;
   const client = await db!.$client.connect();
+  // Materialisations run on a worker, whose Postgres sessions run at the worker's niceness (workers/wiring.ts).
+  const sessionNiced = workerNice > 0 && lowerSessionPriority(client, workerNice);
   const beside = (async () => {
     try {
       while (!stop) {
@@ -663,7 +671,15 @@ async function lookupsDuringMaterialize(view: FeatureView, port: number, bodies:
   const slowCauses = attributeSlow(phase.slow ?? [], report, {
     'autovacuum (no server pause)': postgres.autovacuum.map((a) => ({ from: a.from, to: a.to })),
   });
-  return { phase, cycles, covered: busy / Math.max(1, ended - measuredFrom), pauses: report, postgres, slowCauses };
+  return {
+    phase,
+    cycles,
+    covered: busy / Math.max(1, ended - measuredFrom),
+    pauses: report,
+    postgres,
+    slowCauses,
+    sessionNice: sessionNiced ? workerNice : 0,
+  };
 }
 
 async function postJson(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -1073,10 +1089,10 @@ try {
     );
 
   // The same lookups while a materialisation of the whole view runs beside them (issue: pauses under background work).
-  const during = await lookupsDuringMaterialize(view, port, bodies, server.pid);
+  const during = await lookupsDuringMaterialize(view, port, bodies, config.workerNice, server.pid);
   const dp = during.phase;
   console.error(
-    `  online lookup at ${fmt(RATE)}/s during materialisation (${during.cycles.length} cycles of ${fmt(KEYS)} rows written + deleted beside it, ${fmt(100 * during.covered)} % of the window): ` +
+    `  online lookup at ${fmt(RATE)}/s during materialisation (${during.cycles.length} cycles of ${fmt(KEYS)} rows written + deleted beside it by a session at nice ${during.sessionNice}, ${fmt(100 * during.covered)} % of the window): ` +
       `p50 ${dp.latency_ms.p50.toFixed(2)} ms, p99 ${dp.latency_ms.p99.toFixed(2)} ms, p99.9 ${dp.latency_ms.p999.toFixed(2)} ms, max ${dp.latency_ms.max.toFixed(1)} ms; achieved ${fmt(dp.rps)}/s, ` +
       `not 200 ${dp.measured - dp.ok}, errors ${dp.errors}; machine ${dp.machine_busy_pct.toFixed(0)} % busy, load average ${loadavg()[0]!.toFixed(1)}\n` +
       `    server: ${describePauses(during.pauses)}\n    ${describePgWaits(during.postgres)}\n` +
@@ -1167,6 +1183,7 @@ try {
         delete_s: fixed(c.deleteS, 2),
       })),
       materialize_window_covered: fixed(during.covered, 2),
+      materialize_session_nice: during.sessionNice,
       machine_busy_pct: fixed(dp.machine_busy_pct, 0),
       load_average: fixed(loadavg()[0], 2),
       slow_requests: dp.slow?.length ?? 0,

@@ -3,8 +3,9 @@
  * Postgres, scripts/cluster.ts) the same batch of small real pipelines runs with 1, 2 and 4 worker processes
  * (workers/all.ts: main + CPU training), measuring pipelines per minute, queue wait p95 per stage (from the histories)
  * and which processes used the CPU. Then one pipeline at a time on the cluster and on the dev server: the per-stage
- * scheduling overhead of the cluster against the dev server. Last line: one JSON object (`scaling_1_to_2`,
- * `pipelines_per_min`, …).
+ * scheduling overhead of the cluster against the dev server. Last, the ceiling: the same kind of training outside
+ * Flywheel in one process and in two at once, and plain scalar loops the same way: what two processes can gain on this
+ * machine at all. Last line: one JSON object (`scaling_1_to_2`, `pipelines_per_min`, `ceiling_1_to_2`, …).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -12,18 +13,21 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { parsePipelineConfig, type PipelineConfig } from '../config/pipeline';
-import { loadConfig, readStackState } from '../config/env';
+import { loadConfig, PROJECT_ROOT, readStackState } from '../config/env';
 import { generateDemand } from '../examples/demand/generate';
 import { startCluster, stopCluster } from '../scripts/cluster';
 import { startWorker, type WorkerProcess } from '../scripts/topology';
 import { historySteps } from '../server/api/timelines';
 import type { PipelineInput } from '../workflows/pipeline';
+import { lastJson, runProcess } from './peer';
 
 const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2,4').split(',').map(Number);
 const BATCH = Number(process.env.BENCH_PIPELINES ?? 12);
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 3);
 // Enough training that a pipeline is mostly work a worker does (about 2 s of one core), not round trips.
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 30);
+// The ceiling's training rows: about as many as a pipeline trains on.
+const CEILING_ROWS = Number(process.env.BENCH_CEILING_ROWS ?? 4_000);
 
 const config = loadConfig();
 const workDir = await mkdtemp(join(tmpdir(), 'flywheel-bench-scale-'));
@@ -75,6 +79,48 @@ function cpuSeconds(pid: number | undefined): number {
       }
   }
   return stats.filter((stat) => tree.has(stat.pid)).reduce((sum, stat) => sum + stat.cpu, 0);
+}
+
+/**
+ * The most two processes gain over one on this machine for this kind of work, measured, not assumed: TF.js (wasm)
+ * training of an MLP in bench/trainChild.ts, outside Flywheel (no Temporal, Postgres or S3), timed alone and then two
+ * at once (the fit only, not the process start). Two busy vCPUs of a VM seldom give 2×: their host threads may share
+ * cores, caches and memory bandwidth.
+ */
+async function trainingCeiling(): Promise<{ aloneS: number; pairS: number; ratio: number }> {
+  const fit = async () => {
+    const { stdout } = await runProcess(process.execPath, [
+      '--import',
+      'tsx',
+      join(PROJECT_ROOT, 'bench', 'trainChild.ts'),
+      'wasm',
+      String(CEILING_ROWS),
+      String(EPOCHS),
+    ]);
+    return lastJson<{ fit_seconds: number }>(stdout, 'bench/trainChild.ts').fit_seconds;
+  };
+  const alone: number[] = [];
+  const pair: number[] = [];
+  for (let round = 0; round < 2; round++) {
+    alone.push(await fit());
+    pair.push(...(await Promise.all([fit(), fit()])));
+  }
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  const aloneS = mean(alone);
+  const pairS = mean(pair);
+  return { aloneS, pairS, ratio: (2 * aloneS) / pairS };
+}
+
+/** The same for plain scalar JavaScript: integer loops done in 4 s, one process alone, then two at once. */
+async function scalarCeiling(): Promise<number> {
+  const loop =
+    'const end = Date.now() + 4000; let n = 0, x = 0;' +
+    'while (Date.now() < end) { for (let i = 0; i < 1e5; i++) x = (x * 1103515245 + 12345) | 0; n++; }' +
+    'console.log(n);';
+  const count = async () => Number((await runProcess(process.execPath, ['-e', loop])).stdout.trim());
+  const alone = await count();
+  const [a, b] = await Promise.all([count(), count()]);
+  return (a! + b!) / alone;
 }
 
 function percentile(values: number[], p: number): number {
@@ -249,6 +295,12 @@ try {
   const devOverhead = await overhead(devClient, config.temporal.address, 'dev');
   await devConnection.close();
 
+  const ceiling = await trainingCeiling();
+  const scalar = await scalarCeiling();
+  log(
+    `the same kind of training outside Flywheel: ${ceiling.aloneS.toFixed(2)} s alone, ${ceiling.pairS.toFixed(2)} s each when two run at once → ${ceiling.ratio.toFixed(2)}× from 1 to 2 processes; plain scalar loops ${scalar.toFixed(2)}×`,
+  );
+
   const ppm = Object.fromEntries(scaling.map((s) => [String(s.workers), s.pipelinesPerMin]));
   const one = scaling.find((s) => s.workers === 1)?.pipelinesPerMin;
   const two = scaling.find((s) => s.workers === 2)?.pipelinesPerMin;
@@ -267,6 +319,9 @@ try {
       queue_wait_p95_ms: Object.fromEntries(scaling.map((s) => [String(s.workers), s.queueWaitP95Ms])),
       stage_run_p50_ms: Object.fromEntries(scaling.map((s) => [String(s.workers), s.runP50Ms])),
       cpu_cores_used: Object.fromEntries(scaling.map((s) => [String(s.workers), s.cpuCores])),
+      ceiling_1_to_2: Number(ceiling.ratio.toFixed(2)),
+      ceiling_scalar_1_to_2: Number(scalar.toFixed(2)),
+      ceiling_fit_s: { alone: Number(ceiling.aloneS.toFixed(2)), two_at_once: Number(ceiling.pairS.toFixed(2)) },
       stage_overhead_ms: { cluster: Number(clusterOverhead.toFixed(1)), dev: Number(devOverhead.toFixed(1)) },
       stage_overhead_ratio_cluster_vs_dev: Number((clusterOverhead / devOverhead).toFixed(2)),
     }),

@@ -87,9 +87,9 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { sql } from 'drizzle-orm';
 import { loadPipelineConfig, parsePipelineConfig, type PipelineConfig } from '../config/pipeline';
-import { createMonitorActivities } from '../activities/monitor';
 import { generateDemand } from '../examples/demand/generate';
 import { startPipeline } from '../storage/pipelines';
 import { temporalClient } from '../storage/temporal';
@@ -101,6 +101,7 @@ import { TfjsRunner } from '../inference/tfjs';
 import { closeDb, connectDb, type Db } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig, PROJECT_ROOT } from '../config/env';
+import { niced } from '../scripts/proc';
 import { budgetedRounds, ensurePythonPeer, intFromEnv, lastJson, runProcess } from './peer';
 import {
   busyPct,
@@ -461,46 +462,37 @@ async function predictionsBesidePipeline(
   const temporal = await temporalClient(settings.temporal);
   const handle = await startPipeline(temporal, settings, config, `${runTag}-pipeline`, { kind: 'cli' });
   besidePipeline = handle;
-  const monitor = createMonitorActivities({
-    db: db!,
-    store: new S3ObjectStore(settings.s3),
-    temporal,
-    workflowTaskQueue: settings.taskQueues.main,
-  });
+  // The monitor's drift check back to back where a worker runs it: at the workers' niceness, sessions included.
+  const checker = spawn(
+    ...niced(settings.workerNice, process.execPath, [
+      '--import',
+      'tsx',
+      join(PROJECT_ROOT, 'bench', 'monitorChecks.ts'),
+      JSON.stringify({
+        monitorWorkflowId: `${runTag}-monitor`,
+        modelName: entry.name,
+        alias: entry.alias,
+        settings: demand.monitor,
+      }),
+    ]),
+    { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  children.add(checker);
   const checks: { seconds: number; verdict: string; rows: number }[] = [];
-  let stop = false;
-  const checking = (async () => {
-    while (!stop) {
-      const started = performance.now();
-      const result = await monitor
-        .checkPredictionDrift({
-          monitorWorkflowId: `${runTag}-monitor`,
-          modelName: entry.name,
-          alias: entry.alias,
-          windowStart: Date.now() - 3_600_000,
-          windowEnd: Date.now(),
-          settings: demand.monitor,
-        })
-        .catch((error: Error) => ({ verdict: `error: ${error.message.slice(0, 120)}`, rows: 0 }));
-      checks.push({
-        seconds: fixed((performance.now() - started) / 1000, 2)!,
-        verdict: result.verdict,
-        rows: result.rows,
-      });
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-  })();
+  createInterface({ input: checker.stdout! }).on('line', (line) => {
+    if (line.startsWith('{')) checks.push(JSON.parse(line) as (typeof checks)[number]);
+  });
+  await waitUntil('the first monitor check', async () => checks.length > 0, 120_000, checker);
   await fetch(`http://127.0.0.1:${probePort}/?reset=1`);
   let phase: Phase;
   try {
     phase = await runPhase(spec(`${runTag}-beside-`), server.pid, true);
   } finally {
-    stop = true;
+    await stopChild(checker, 60_000);
   }
   const pauses = (await (await fetch(`http://127.0.0.1:${probePort}/`)).json()) as PauseReport;
   const description = await handle.describe();
   const pipelineState = `${description.status.name} ${((Date.now() - description.startTime.getTime()) / 1000).toFixed(0)} s after its start`;
-  await checking;
   await stopChild(server, 15_000);
   await temporal.connection.close().catch(() => undefined);
   return { phase, alone, pauses, checks, pipeline: pipelineState, slowCauses: attributeSlow(phase.slow ?? [], pauses) };
