@@ -418,7 +418,7 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterStat
   // metadata, and all but one lose that race and exit), then it is an error naming its log.
   const up = async (name: (typeof CLUSTER_SERVICES)[number]) => {
     const logFile = join(dir, 'logs', `temporal-${name}.log`);
-    for (let restarted = false; ; ) {
+    for (let restarted = false; ;) {
       // Membership (ringpop) listens once the service has joined the cluster; the worker service has no gRPC server.
       if (await listening(pids[name]!, ip, ports[name] + 100, 120_000)) return;
       if (restarted)
@@ -434,7 +434,9 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterStat
     await up('history');
     for (const name of ['matching', 'frontend', 'worker'] as const) await start(name);
     for (const name of ['matching', 'frontend', 'worker'] as const) await up(name);
-    log(`Temporal cluster: frontend ${address}${tls ? ' (mTLS)' : ''}, history, matching, worker (Postgres ${prefix}).`);
+    log(
+      `Temporal cluster: frontend ${address}${tls ? ' (mTLS)' : ''}, history, matching, worker (Postgres ${prefix}).`,
+    );
     await waitFor(
       'Temporal frontend',
       () => frontendHealthy(address, tls),

@@ -31,8 +31,7 @@ export function connectDb(databaseUrl: string, max = 5, options: DbOptions = {})
   // An idle client's network error must not crash a worker; the next query reconnects.
   pool.on('error', () => undefined);
   const nice = options.sessionNice ?? 0;
-  if (nice > 0 && isLocalDatabase(databaseUrl))
-    pool.on('connect', (client) => lowerSessionPriority(client, nice));
+  if (nice > 0 && isLocalDatabase(databaseUrl)) pool.on('connect', (client) => lowerSessionPriority(client, nice));
   return drizzle(pool, { schema }) as Db;
 }
 
