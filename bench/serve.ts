@@ -54,8 +54,8 @@
  *   4. beside a pipeline: a serving process of the bench's own (bench/servingProbed.ts: serving/main.ts with a pause
  *      probe inside, same alias) takes the phase-3 load alone first (the control: a fresh process warms up), then again
  *      while a small demand pipeline runs on the stack's workers (generated rows under data/, no deploy) and the
- *      monitor's drift check (checkPredictionDrift over the model's last hour) runs back to back (bench/monitorChecks.ts,
- *      a child at the workers' niceness, as a worker runs it):
+ *      monitor's drift check (checkPredictionDrift over the model's last hour) runs back to back (in
+ *      bench/monitorChecks.ts, a child at the workers' niceness, as a worker runs it):
  *      `p99_ms_at_1000rps_during_pipeline`, with the process's event-loop stalls (and whether it ran meanwhile), GC
  *      pauses and pg pool waits, each request of 10 ms or more lined up with them. BENCH_SERVING_NICE runs that
  *      process at another niceness (an experiment; negative needs root);
