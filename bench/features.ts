@@ -85,9 +85,9 @@ import { createOfflineTableSql, materializeSql, pointInTimeJoinSql, quote, viewR
 import { closeDb, connectDb, lowerSessionPriority, type Db } from '../storage/db';
 import { loadConfig, PROJECT_ROOT } from '../config/env';
 import { budgetedRounds, ensurePythonPeer, intFromEnv } from './peer';
-import { busyPct, children, machineTicks, runLoadPhase, statOf, stopChild, waitUntil } from './processes';
+import { busyPct, children, machineTicks, openLoopLoad, runLoadPhase, statOf, stopChild, waitUntil } from './processes';
 import type { LoadResult, LoadSpec } from './serveLoad';
-import { attributeSlow, describePauses, type PauseReport } from './pauseProbe';
+import { attributeSlow, describePauses, pauseFigures, type PauseReport } from './pauseProbe';
 import { describePgWaits, watchPostgres } from './pgWaits';
 
 const FEATURE_ROWS = intFromEnv('BENCH_FEATURE_ROWS', 10_000_000);
@@ -581,19 +581,16 @@ interface Phase extends LoadResult {
 
 /** Online lookups at RATE per second, open loop: the quiet phase and the one beside materialisations. */
 function lookupLoad(port: number, bodies: string[], idPrefix: string): LoadSpec {
-  return {
-    mode: 'open',
+  return openLoopLoad({
     host: '127.0.0.1',
     port,
     path: '/v2/features',
     bodies,
-    connections: 16,
     rate: RATE,
     warmupS: WARMUP_S,
     durationS: SECONDS,
-    graceS: 10,
     idPrefix,
-  };
+  });
 }
 
 async function runPhase(spec: LoadSpec, serverPid: number | undefined): Promise<Phase> {
@@ -1186,12 +1183,7 @@ try {
       materialize_session_nice: during.sessionNice,
       machine_busy_pct: fixed(dp.machine_busy_pct, 0),
       load_average: fixed(loadavg()[0], 2),
-      slow_requests: dp.slow?.length ?? 0,
-      slow_request_causes: during.slowCauses,
-      server_loop_delay_ms: during.pauses.loop_delay_ms,
-      server_stalls: during.pauses.stalls.length,
-      server_gc: { count: during.pauses.gc.count, max_ms: during.pauses.gc.max_ms, by_kind: during.pauses.gc.by_kind },
-      server_pools: during.pauses.pools,
+      ...pauseFigures(dp.slow, during.slowCauses, during.pauses),
       postgres_waits: during.postgres.waits,
       postgres_checkpoints: during.postgres.checkpoints,
       postgres_tables: during.postgres.tables,

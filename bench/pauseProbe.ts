@@ -169,6 +169,22 @@ export function describePauses(report: PauseReport): string {
  * loop could not answer), a sample with requests waiting for a pool connection, or none of those (the time went in
  * Postgres or the kernel). Counts by cause, each request counted once, in that order of precedence.
  */
+/** A phase's slow requests, what they overlapped and the serving process's pauses, as the benches' JSON has them. */
+export function pauseFigures(
+  slow: readonly unknown[] | undefined,
+  causes: ReturnType<typeof attributeSlow>,
+  report: PauseReport,
+) {
+  return {
+    slow_requests: slow?.length ?? 0,
+    slow_request_causes: causes,
+    server_loop_delay_ms: report.loop_delay_ms,
+    server_stalls: report.stalls.length,
+    server_gc: { count: report.gc.count, max_ms: report.gc.max_ms, by_kind: report.gc.by_kind },
+    server_pools: report.pools,
+  };
+}
+
 export function attributeSlow(
   slow: readonly { at: number; ms: number }[],
   report: PauseReport,

@@ -90,6 +90,16 @@ export interface PhaseCpu {
  * share
  * over the phase.
  */
+/**
+ * The fixed-rate phase the serving benches share (serve, serve-onnx, features): open loop over 16 connections, answers
+ * still outstanding after the window awaited 10 s. The rate, timing, target and ids are the bench's.
+ */
+export function openLoopLoad<T extends Partial<LoadSpec>>(
+  spec: T,
+): T & Pick<LoadSpec, 'mode' | 'connections' | 'graceS'> {
+  return { mode: 'open', connections: 16, graceS: 10, ...spec };
+}
+
 export async function runLoadPhase(
   spec: LoadSpec,
   options: { dir: string; serverPid?: number; nice: number },

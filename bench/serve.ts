@@ -95,7 +95,7 @@ import { generateDemand } from '../examples/demand/generate';
 import { startPipeline } from '../storage/pipelines';
 import { temporalClient } from '../storage/temporal';
 import type { FlywheelConfig } from '../config/env';
-import { attributeSlow, describePauses, type PauseReport } from './pauseProbe';
+import { attributeSlow, describePauses, pauseFigures, type PauseReport } from './pauseProbe';
 import { predict } from '../serving/app';
 import { ServedModels, type LoadedModel } from '../serving/models';
 import { TfjsRunner } from '../inference/tfjs';
@@ -110,6 +110,7 @@ import {
   cpuSecondsOf,
   freePort,
   lostPredictionLogs,
+  openLoopLoad,
   machineTicks,
   runLoadPhase,
   stopChild,
@@ -385,6 +386,21 @@ async function awaitLog(
 // ---------------------------------------------------------------------------------------------------------------
 // Main
 
+/** Single rows at RATE per second to a server's /predict, open loop: the fixed-rate phases, alone or beside work. */
+function fixedRate(host: string, port: number, bodies: string[], idPrefix: string): LoadSpec {
+  return openLoopLoad({
+    host,
+    port,
+    path: '/predict',
+    bodies,
+    rate: RATE,
+    warmupS: WARMUP_S,
+    durationS: SECONDS,
+    idPrefix,
+    apiKey: API_KEY,
+  });
+}
+
 /** Requests at least this slow are lined up with the serving process's pauses. */
 const SLOW_MS = 10;
 
@@ -428,21 +444,7 @@ async function predictionsBesidePipeline(
   );
   const probePort = (JSON.parse(out.split('\n').find((l) => l.includes('"probe_port"'))!) as { probe_port: number })
     .probe_port;
-  const spec = (prefix: string): LoadSpec => ({
-    mode: 'open',
-    host: '127.0.0.1',
-    port,
-    path: '/predict',
-    bodies,
-    connections: 16,
-    rate: RATE,
-    warmupS: WARMUP_S,
-    durationS: SECONDS,
-    graceS: 10,
-    idPrefix: prefix,
-    apiKey: API_KEY,
-    slowMs: SLOW_MS,
-  });
+  const spec = (prefix: string): LoadSpec => ({ ...fixedRate('127.0.0.1', port, bodies, prefix), slowMs: SLOW_MS });
   // A fresh process compiles and warms its model on its first requests: the same load alone first, the control.
   const alone = await runPhase(spec(`${runTag}-alone-`), server.pid, true);
 
@@ -743,19 +745,8 @@ try {
   const openLoop = (side: Side, prefix: string) =>
     runPhase(
       {
-        mode: 'open',
-        host: targets[side].host,
-        port: targets[side].port,
-        path: '/predict',
-        bodies: singleBodies,
-        connections: 16,
-        rate: RATE,
-        warmupS: WARMUP_S,
-        durationS: SECONDS,
-        graceS: 10,
-        idPrefix: prefix,
+        ...fixedRate(targets[side].host, targets[side].port, singleBodies, prefix),
         returnOkIds: side === 'flywheel',
-        apiKey: API_KEY,
       },
       targets[side].pid,
       targets[side].postgres,
@@ -914,12 +905,7 @@ try {
       serving_nice: SERVING_NICE,
       monitor_checks: beside.checks,
       load_average: fixed(loadavg()[0]!, 2),
-      slow_requests: bp.slow?.length ?? 0,
-      slow_request_causes: beside.slowCauses,
-      server_loop_delay_ms: beside.pauses.loop_delay_ms,
-      server_stalls: beside.pauses.stalls.length,
-      server_gc: { count: beside.pauses.gc.count, max_ms: beside.pauses.gc.max_ms, by_kind: beside.pauses.gc.by_kind },
-      server_pools: beside.pauses.pools,
+      ...pauseFigures(bp.slow, beside.slowCauses, beside.pauses),
     },
     fixed_rate: RATE,
     flywheel_rps: fixed(fs.rps, 0),

@@ -54,7 +54,7 @@ import { issueGrant } from '../store/grants';
 import { connectServices, createMainWorker, type Services } from '../workers/wiring';
 import type { pipelineWorkflow, PipelineInput } from '../workflows/pipeline';
 import { budgetedRounds, intFromEnv, lastJson, runProcess } from './peer';
-import { children, freePort, lostPredictionLogs, runLoadPhase, stopChild, waitUntil } from './processes';
+import { children, freePort, lostPredictionLogs, openLoopLoad, runLoadPhase, stopChild, waitUntil } from './processes';
 import type { LoadResult, LoadSpec } from './serveLoad';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -397,16 +397,13 @@ try {
 
   const openLoop = (side: Side, prefix: string) =>
     runPhase(
-      {
-        mode: 'open',
-        connections: 16,
+      openLoopLoad({
         rate: RATE,
         warmupS: WARMUP_S,
         durationS: SECONDS,
-        graceS: 10,
         idPrefix: prefix,
         returnOkIds: side === 'flywheel',
-      },
+      }),
       side,
     );
   const fixedPrefix = `${runTag}-fixed-`;
