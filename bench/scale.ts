@@ -7,7 +7,7 @@
  * Flywheel in one process and in two at once, and plain scalar loops the same way: what two processes can gain on this
  * machine at all. Last line: one JSON object (`scaling_1_to_2`, `pipelines_per_min`, `ceiling_1_to_2`, …).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { startWorker, type WorkerProcess } from '../scripts/topology';
 import { historySteps } from '../server/api/timelines';
 import type { PipelineInput } from '../workflows/pipeline';
 import { lastJson, runProcess } from './peer';
+import { statOf } from './processes';
 
 const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2,4').split(',').map(Number);
 const BATCH = Number(process.env.BENCH_PIPELINES ?? 12);
@@ -61,12 +62,8 @@ function cpuSeconds(pid: number | undefined): number {
   const stats = readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))
     .map((entry) => {
-      try {
-        const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
-        return { pid: Number(entry), ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / 100 };
-      } catch {
-        return undefined;
-      }
+      const stat = statOf(entry);
+      return stat && { pid: Number(entry), ppid: stat.ppid, cpu: stat.self };
     })
     .filter((stat) => stat !== undefined);
   const tree = new Set([pid]);
