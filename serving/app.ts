@@ -10,7 +10,7 @@ import { SignatureError } from '../inference/signature';
 import { FeatureError } from '../training/preprocess';
 import { PredictBatcher, predictNow, type Prediction } from './batcher';
 import type { Choice, LoadedModel, ServedModels } from './models';
-import { LookupError, withOnlineFeatures } from '../features/online';
+import { LookupError, MergedLookups, withOnlineFeatures } from '../features/online';
 import type { PredictionLog } from './predictionLog';
 import type { Db } from '../storage/db';
 import { observePrediction } from './metrics';
@@ -290,7 +290,8 @@ export function createServingHandler(
   options: ServingHandlerOptions = {},
 ) {
   const batcher = new PredictBatcher();
-  const lookupDb = options.lookupDb ?? models.db;
+  // Lookups that wait for one of the pool's connections are merged into one query per view.
+  const lookups = new MergedLookups(options.lookupDb ?? models.db, LOOKUP_CONNECTIONS);
 
   async function resolveModel(name: string, version: string | undefined, key: string): Promise<Choice> {
     if (version !== undefined) {
@@ -327,7 +328,7 @@ export function createServingHandler(
     const numeric = served.runner.features.filter((f) => f.kind === 'numeric').map((f) => f.name);
     checkInstanceValues(new Set(numeric), request, where);
     const instances = served.featureViews
-      ? await withOnlineFeatures(lookupDb, served.featureViews, modelInputs(served), request)
+      ? await withOnlineFeatures(lookups, served.featureViews, modelInputs(served), request)
       : request;
     const prediction = await batcher.predict(served, instances);
     const ids = instances.map((_, i) => (instances.length === 1 ? requestId : `${requestId}:${i}`));
@@ -501,7 +502,7 @@ export function createServingHandler(
       const view = await models.featureView(body.view);
       if (!view) throw new HttpError(404, `no feature view ${body.view}`);
       const features = await withOnlineFeatures(
-        lookupDb,
+        lookups,
         [view],
         new Set(view.entities),
         body.entities as Record<string, unknown>[],
