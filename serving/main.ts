@@ -14,8 +14,8 @@ const config = loadConfig();
 const log = componentLogger('serving');
 enableProcessMetrics();
 const db = connectDb(config.databaseUrl);
-/** Online feature lookups get connections of their own (serving/app.ts `lookupDb`). */
-const lookupDb = connectDb(config.databaseUrl, LOOKUP_CONNECTIONS);
+/** Online feature lookups get connections of their own (serving/app.ts `lookupDb`), prepared and planned per call. */
+const lookupDb = connectDb(config.databaseUrl, LOOKUP_CONNECTIONS, { customPlans: true });
 const objects = new S3ObjectStore(config.s3);
 const models = new ServedModels(db, objects, {
   alias: config.serving.alias,

@@ -17,6 +17,20 @@ export interface DbOptions {
    * serving and API processes' queries as the worker itself does, instead of running at full priority in Postgres.
    */
   sessionNice?: number;
+  /**
+   * Sessions plan each execution of a prepared statement for its own parameters (`plan_cache_mode =
+   * force_custom_plan`): a pool whose hot statement is prepared saves the parse on every call and never keeps a
+   * generic plan made while a table was still empty (a sequential scan, then 200–500 ms per lookup once it filled).
+   */
+  customPlans?: boolean;
+}
+
+/** The startup option `customPlans` sets; `plansPerExecution` looks for it. */
+const CUSTOM_PLANS = '-c plan_cache_mode=force_custom_plan';
+
+/** Whether a pool was opened with `customPlans`. */
+export function plansPerExecution(db: Db): boolean {
+  return String((db.$client.options as { options?: unknown }).options ?? '').includes(CUSTOM_PLANS);
 }
 
 export function connectDb(databaseUrl: string, max = 5, options: DbOptions = {}): Db {
@@ -27,6 +41,7 @@ export function connectDb(databaseUrl: string, max = 5, options: DbOptions = {})
     // attempts elsewhere would wait on them. Postgres ends such a session after a minute; keepalives notice sooner.
     idle_in_transaction_session_timeout: 60_000,
     keepAlive: true,
+    ...(options.customPlans ? { options: CUSTOM_PLANS } : {}),
   });
   // An idle client's network error must not crash a worker; the next query reconnects.
   pool.on('error', () => undefined);

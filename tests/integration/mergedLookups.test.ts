@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MergedLookups, withOnlineFeatures } from '../../features/online';
 import type { ServedFeatureView } from '../../features/sql';
-import { closeDb, connectDb, type Db } from '../../storage/db';
+import { closeDb, connectDb, plansPerExecution, type Db } from '../../storage/db';
 import { loadConfig } from '../../config/env';
 import { unique } from './harness';
 
@@ -81,4 +81,25 @@ it('serves withOnlineFeatures through merged reads as through a database', async
   );
   expect(merged.flat()).toEqual(direct);
   expect(direct).toEqual([{ score: 103 }, { score: 109 }, { score: null }]);
+});
+
+it('prepares lookups only on a pool that plans every execution for its parameters', async () => {
+  const custom = connectDb(loadConfig().databaseUrl, 1, { customPlans: true });
+  try {
+    expect([plansPerExecution(custom), plansPerExecution(db)]).toEqual([true, false]);
+    const lookups = new MergedLookups(custom, 1);
+    for (let k = 0; k < 8; k++) expect(scores(await lookups.rows(views[0]!, [`e${k}`]), [`e${k}`])).toEqual([k]);
+    // The pool's one session: its setting and its prepared lookup.
+    const { rows } = await custom.$client.query<{ mode: string; prepared: string[] }>(
+      "SELECT current_setting('plan_cache_mode') AS mode, ARRAY(SELECT name FROM pg_prepared_statements) AS prepared",
+    );
+    expect(rows[0]).toEqual({ mode: 'force_custom_plan', prepared: ['flywheel_online_lookup'] });
+    const plain = await db.$client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_prepared_statements');
+    await new MergedLookups(db, 1).rows(views[0]!, ['e1']);
+    expect(
+      (await db.$client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_prepared_statements')).rows,
+    ).toEqual(plain.rows);
+  } finally {
+    await closeDb(custom);
+  }
 });
