@@ -15,10 +15,11 @@
  *   Postgres asynchronously (batched inserts into `predictions`); Postgres runs on this machine, so that work is part
  *   of what the server costs here. The peer logs nothing.
  * - in-process: this process loads the deployed version with ServedModels (the server's alias) and calls serving/app.ts
- *   `predict(models, served, instances)` — encode + TF.js forward pass + decode, what the server does per request
- *   minus HTTP, JSON, batching across requests and logging — in a tight loop: single rows, then BENCH_BATCH-row
- *   batches. The server batches concurrent single-row requests into one forward pass, so the in-process single-row
- *   rate is not a hard ceiling for it; the batch rate is.
+ *   `predict(models, served, instances)` — encode + forward pass + decode, what the server does per request minus
+ *   HTTP, JSON, batching across requests and logging — in a tight loop: single rows (the network in plain JS,
+ *   inference/dense.ts, as the server runs batches of up to 4 rows), then BENCH_BATCH-row batches (TF.js). The server
+ *   batches concurrent single-row requests into one forward pass, so the in-process single-row rate is not a hard
+ *   ceiling for it; the batch rate is.
  * - python: bench/serve_fastapi.py on Debian's python3-fastapi 0.92 / python3-uvicorn 0.17.6 / pydantic 1.10 /
  *   python3-sklearn 1.2.1 (/usr/bin/python3; apt-get installs them when missing and root), one uvicorn worker on
  *   uvloop + httptools (python3-uvloop, python3-httptools: what `uvicorn[standard]` brings), access log off. The bench
