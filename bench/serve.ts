@@ -669,6 +669,10 @@ try {
     throw new Error(`flywheel /predict answered ${viaFlywheel.status}: ${JSON.stringify(viaFlywheel.json)}`);
   if (viaPeer.status !== 200)
     throw new Error(`peer /predict answered ${viaPeer.status}: ${JSON.stringify(viaPeer.json)}`);
+  if (viaFlywheel.json.version !== served.version)
+    throw new Error(
+      `the serving process answered with ${entry.name} v${String(viaFlywheel.json.version)}, the bench loaded v${served.version}: @${entry.alias} moved during the bench (a deploy, or a monitor's retraining set off by an earlier bench's traffic); run it again`,
+    );
   const local = (await predict(served, sample)).values as number[];
   const fromFlywheel = viaFlywheel.json.predictions as number[];
   const fromPeer = viaPeer.json.predictions as number[];
