@@ -23,7 +23,7 @@ const config = loadConfig();
 const db = connectDb(config.databaseUrl);
 const models = new ServedModels(db, new S3ObjectStore(config.s3));
 const predictionLog = new PredictionLog(db);
-const lookupDb = connectDb(config.databaseUrl, LOOKUP_CONNECTIONS, { customPlans: true });
+const lookupDb = connectDb(config.databaseUrl, LOOKUP_CONNECTIONS, { customPlans: config.serving.preparedLookups });
 const probe = new PauseProbe(() => ({ serving: db.$client, lookups: lookupDb.$client }));
 const handler = createServingHandler(models, predictionLog, { lookupDb });
 const server = createServer((request, response) => {

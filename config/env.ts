@@ -79,6 +79,12 @@ export interface FlywheelConfig {
      * many days after it ended, in the same sweep; 0 keeps them. @default 7
      */
     checkpointRetentionDays: number;
+    /**
+     * FLYWHEEL_SERVING_PREPARED_LOOKUPS=0: online feature lookups go as unnamed queries on sessions left as they are,
+     * for a connection pooler in transaction mode (PgBouncer before 1.21), which neither keeps prepared statements
+     * nor passes the `options` startup parameter. @default true
+     */
+    preparedLookups: boolean;
   };
   /** Logs and metrics (observability/): see `ObservabilitySettings`. */
   observability: ObservabilitySettings;
@@ -269,6 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
         env.FLYWHEEL_CHECKPOINT_RETENTION_DAYS === '0'
           ? 0
           : (intOf(env.FLYWHEEL_CHECKPOINT_RETENTION_DAYS, 'FLYWHEEL_CHECKPOINT_RETENTION_DAYS') ?? 7),
+      preparedLookups: !['0', 'false'].includes(env.FLYWHEEL_SERVING_PREPARED_LOOKUPS ?? ''),
     },
     observability: observabilitySettings(env),
     server: {

@@ -14,8 +14,11 @@ const config = loadConfig();
 const log = componentLogger('serving');
 enableProcessMetrics();
 const db = connectDb(config.databaseUrl);
-/** Online feature lookups get connections of their own (serving/app.ts `lookupDb`), prepared and planned per call. */
-const lookupDb = connectDb(config.databaseUrl, LOOKUP_CONNECTIONS, { customPlans: true });
+/**
+ * Online feature lookups get connections of their own (serving/app.ts `lookupDb`), prepared and planned per call
+ * unless FLYWHEEL_SERVING_PREPARED_LOOKUPS=0.
+ */
+const lookupDb = connectDb(config.databaseUrl, LOOKUP_CONNECTIONS, { customPlans: config.serving.preparedLookups });
 const objects = new S3ObjectStore(config.s3);
 const models = new ServedModels(db, objects, {
   alias: config.serving.alias,

@@ -103,3 +103,13 @@ it('prepares lookups only on a pool that plans every execution for its parameter
     await closeDb(custom);
   }
 });
+
+it('leaves lookups unnamed, on sessions as they are, with FLYWHEEL_SERVING_PREPARED_LOOKUPS=0 (for a pooler)', () => {
+  const url = loadConfig().databaseUrl;
+  expect(loadConfig({ DATABASE_URL: url }).serving.preparedLookups).toBe(true);
+  const off = loadConfig({ DATABASE_URL: url, FLYWHEEL_SERVING_PREPARED_LOOKUPS: '0' }).serving.preparedLookups;
+  expect(off).toBe(false);
+  const pool = connectDb(url, 1, { customPlans: off });
+  expect(plansPerExecution(pool)).toBe(false);
+  return closeDb(pool);
+});
