@@ -164,11 +164,6 @@ export function describePauses(report: PauseReport): string {
   );
 }
 
-/**
- * What each slow request (due at `at`, answered `ms` later) overlapped: a server stall or a long GC pause (the event
- * loop could not answer), a sample with requests waiting for a pool connection, or none of those (the time went in
- * Postgres or the kernel). Counts by cause, each request counted once, in that order of precedence.
- */
 /** A phase's slow requests, what they overlapped and the serving process's pauses, as the benches' JSON has them. */
 export function pauseFigures(
   slow: readonly unknown[] | undefined,
@@ -185,6 +180,11 @@ export function pauseFigures(
   };
 }
 
+/**
+ * What each slow request (due at `at`, answered `ms` later) overlapped: a server stall or a long GC pause (the event
+ * loop could not answer), a sample with requests waiting for a pool connection, or none of those (the time went in
+ * Postgres or the kernel). Counts by cause, each request counted once, in that order of precedence.
+ */
 export function attributeSlow(
   slow: readonly { at: number; ms: number }[],
   report: PauseReport,

@@ -85,12 +85,6 @@ export interface PhaseCpu {
 }
 
 /**
- * One load phase: bench/serveLoad.ts in a child process (never the server's event loop) at `nice` (0: unchanged; as
- * root a negative nice keeps an open-loop generator's sends on time), with the server's CPU and the machine's busy
- * share
- * over the phase.
- */
-/**
  * The fixed-rate phase the serving benches share (serve, serve-onnx, features): open loop over 16 connections, answers
  * still outstanding after the window awaited 10 s. The rate, timing, target and ids are the bench's.
  */
@@ -100,6 +94,11 @@ export function openLoopLoad<T extends Partial<LoadSpec>>(
   return { mode: 'open', connections: 16, graceS: 10, ...spec };
 }
 
+/**
+ * One load phase: bench/serveLoad.ts in a child process (never the server's event loop) at `nice` (0: unchanged; as
+ * root a negative nice keeps an open-loop generator's sends on time), with the server's CPU and the machine's busy
+ * share over the phase.
+ */
 export async function runLoadPhase(
   spec: LoadSpec,
   options: { dir: string; serverPid?: number; nice: number },
