@@ -100,6 +100,7 @@ import { attributeSlow, describePauses, pauseFigures, type PauseReport } from '.
 import { predict } from '../serving/app';
 import { ServedModels, type LoadedModel } from '../serving/models';
 import { TfjsRunner } from '../inference/tfjs';
+import { denseNetworkOf } from '../inference/dense';
 import { closeDb, connectDb, type Db } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig, PROJECT_ROOT } from '../config/env';
@@ -299,7 +300,6 @@ interface PeerLayer {
   activation: string;
 }
 
-/** The served network's dense layers, for the peer. */
 /** The served TF.js model: the peer rebuilds its network, so the bench needs one. */
 function tfjsOf(served: LoadedModel): TfjsRunner {
   if (!(served.runner instanceof TfjsRunner))
@@ -307,21 +307,17 @@ function tfjsOf(served: LoadedModel): TfjsRunner {
   return served.runner;
 }
 
+/** The served network's dense layers (inference/dense.ts reads them the way serving does), for the peer. */
 function denseLayers(served: LoadedModel): PeerLayer[] {
-  return tfjsOf(served).model.layers.map((layer) => {
-    const [kernel, bias] = layer.getWeights();
-    const activation = String((layer.getConfig() as { activation?: unknown }).activation ?? 'linear');
-    if (!kernel || !bias || kernel.shape.length !== 2)
-      throw new Error(
-        `layer ${layer.name} (${layer.getClassName()}) is not a dense layer; the peer only rebuilds MLPs`,
-      );
-    return {
-      kernel: Array.from(kernel.dataSync()),
-      bias: Array.from(bias.dataSync()),
-      shape: kernel.shape,
-      activation,
-    };
-  });
+  const network = denseNetworkOf(tfjsOf(served).model);
+  if (!network)
+    throw new Error(`${served.name} v${served.version} is not a stack of dense layers; the peer only rebuilds MLPs`);
+  return network.layers.map((layer) => ({
+    kernel: Array.from(layer.kernel),
+    bias: Array.from(layer.bias),
+    shape: [layer.inputs, layer.units],
+    activation: layer.activation,
+  }));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import { denseNetworkOf, type DenseNetwork } from './dense';
 
 /**
  * Batches of at most this many rows run through the network in plain JS (inference/dense.ts) instead of TF.js: one
- * row takes ~27 µs that way against ~200 µs of TF.js dispatch, and TF.js is ahead from about 6 rows on.
+ * row takes ~30 µs that way against 200–300 µs of TF.js dispatch here, and TF.js is ahead from about 6 rows on.
  */
 export const DENSE_JS_MAX_ROWS = 4;
 
