@@ -3,8 +3,8 @@
  * (creating the database if missing); else an embedded server started from node_modules.
  */
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { choosePort, isAlive, startDetached, waitFor } from './proc';
 
@@ -113,6 +113,14 @@ async function startEmbedded(
     if (!Number.isInteger(uid))
       throw new Error('running as root and could not find or create the "postgres" user for the embedded server');
     ids = { uid, gid };
+    // Its binaries and data live in the checkout: every directory above them must let other users through.
+    const closed = privateAncestor(binaries.initdb) ?? privateAncestor(dataDir);
+    if (closed)
+      throw new Error(
+        `the embedded Postgres runs as the "postgres" user (it refuses root), and that user cannot enter ${closed} ` +
+          `(mode ${(statSync(closed).mode & 0o777).toString(8)}; mktemp -d makes 700): chmod o+x ${closed}, clone ` +
+          'somewhere other users can reach, or set DATABASE_URL',
+      );
   }
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     log('Initialising an embedded Postgres (no server on 127.0.0.1:5432 and no DATABASE_URL).');
@@ -122,7 +130,7 @@ async function startEmbedded(
       encoding: 'utf8',
       ...(ids ?? {}),
     });
-    if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
+    if (init.status !== 0) throw new Error(`initdb failed: ${init.error?.message ?? (init.stderr || init.stdout)}`);
   }
   const logFile = join(options.stateDir, 'logs', 'postgres.log');
   const pid = startDetachedAs(
@@ -138,6 +146,14 @@ async function startEmbedded(
     kind: 'embedded',
     embedded: { port, dataDir, pid },
   };
+}
+
+/** The nearest existing directory above `path` that other users cannot enter (no o+x), if any. */
+export function privateAncestor(path: string): string | undefined {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) return dir;
+    if (dir === dirname(dir)) return undefined;
+  }
 }
 
 /** The live postmaster of `dataDir` from its postmaster.pid (pid on line 1, port on line 4), if any. */
