@@ -63,18 +63,18 @@ export class MergedLookups {
   queries = 0;
   private inFlight = 0;
   private readonly waiting = new Map<string, PendingLookup[]>();
-  private readonly prepared: boolean;
+  /** Whether the pool prepares lookups: read from it on the first query (a handler may be built before any). */
+  private prepared: boolean | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly concurrency: number,
     private readonly maxKeys = 1_000,
-  ) {
-    this.prepared = plansPerExecution(db);
-  }
+  ) {}
 
   private query(view: string, keys: string[]): Promise<OnlineRow[]> {
     this.queries++;
+    this.prepared ??= plansPerExecution(this.db);
     return queryRows(this.db, view, keys, this.prepared);
   }
 
