@@ -137,6 +137,8 @@ const GENERATOR_NICE = -Math.abs(intFromEnv('BENCH_GENERATOR_NICE', 10));
 const BUDGET_S = intFromEnv('BENCH_BUDGET_S', 480);
 /** Niceness of the probed serving process in the phase beside a pipeline (0: unchanged; negative needs root). */
 const SERVING_NICE = Number(process.env.BENCH_SERVING_NICE ?? 0);
+/** Extra node / V8 flags for that process (an experiment: e.g. `--single-threaded-gc`; space-separated). */
+const SERVING_NODE_FLAGS = (process.env.BENCH_SERVING_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
 const PYTHON = process.env.BENCH_PYTHON || '/usr/bin/python3';
 const PEER_HTTP = process.env.BENCH_PEER_HTTP || 'httptools';
 const PEER_LOOP = process.env.BENCH_PEER_LOOP || 'uvloop';
@@ -421,11 +423,11 @@ async function predictionsBesidePipeline(
     FLYWHEEL_SERVING_ALIAS: entry.alias,
   };
   delete env.FLYWHEEL_SERVING_URL;
-  const server = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'servingProbed.ts')], {
-    cwd: PROJECT_ROOT,
-    stdio: ['ignore', 'pipe', 'ignore'],
-    env,
-  });
+  const server = spawn(
+    process.execPath,
+    [...SERVING_NODE_FLAGS, '--import', 'tsx', join(PROJECT_ROOT, 'bench', 'servingProbed.ts')],
+    { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'ignore'], env },
+  );
   children.add(server);
   // The experiment behind the README's proposal: serving at a higher CPU priority than the pipeline's workers.
   if (SERVING_NICE !== 0 && server.pid) setPriority(server.pid, SERVING_NICE);
@@ -904,6 +906,7 @@ try {
       same_process_alone: fixedFigures(beside.alone),
       pipeline: beside.pipeline,
       serving_nice: SERVING_NICE,
+      serving_node_flags: SERVING_NODE_FLAGS.join(' '),
       monitor_checks: beside.checks,
       load_average: fixed(loadavg()[0]!, 2),
       ...pauseFigures(bp.slow, beside.slowCauses, beside.pauses),

@@ -66,6 +66,10 @@ export function isLocalDatabase(databaseUrl: string): boolean {
  * in a container, has pids of another namespace) and only where the OS allows it (raising niceness needs no
  * privilege when the processes share a user). Returns whether it did. A niced session keeps its locks longer under
  * load: meant for bulk, background work, never for a request's queries.
+ *
+ * The session then starts no parallel workers (`max_parallel_workers_per_gather = 0`, queued before any query of
+ * the caller's): the postmaster forks them at its own priority, and a monitor's drift check beside serving scanned
+ * the predictions table in two parallel workers at nice 0. Its scans take longer and yield the CPU as the worker does.
  */
 export function lowerSessionPriority(client: pg.ClientBase, nice: number): boolean {
   // The backend's pid came with the connection (BackendKeyData): no query, so none races the session's first.
@@ -73,10 +77,12 @@ export function lowerSessionPriority(client: pg.ClientBase, nice: number): boole
   if (!pid || !isPostgresBackend(pid)) return false;
   try {
     setPriority(pid, nice);
-    return true;
   } catch {
     return false;
   }
+  // A failure here surfaces as the caller's own query failing on the same broken connection.
+  client.query('SET max_parallel_workers_per_gather = 0').catch(() => undefined);
+  return true;
 }
 
 function isPostgresBackend(pid: number): boolean {

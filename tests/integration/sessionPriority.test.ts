@@ -1,7 +1,8 @@
 /**
  * A worker's Postgres sessions run at the worker's niceness (storage/db.ts `sessionNice`): on the local stack's
- * Postgres, a pool opened with it has its backend processes niced, one opened without it leaves them alone, and a
- * Postgres that is not on this machine is never touched.
+ * Postgres, a pool opened with it has its backend processes niced and plans no parallel workers (the postmaster would
+ * fork them at nice 0), one opened without it leaves both alone, and a Postgres that is not on this machine is never
+ * touched.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
@@ -28,16 +29,37 @@ async function backendNice(db: Db): Promise<number> {
   }
 }
 
+/** How many parallel workers the session plans for a scan that parallel query is made to want (cost settings). */
+async function workersPlanned(db: Db): Promise<number> {
+  const client = await db.$client.connect();
+  try {
+    await client.query('BEGIN');
+    for (const setting of ['parallel_setup_cost', 'parallel_tuple_cost', 'min_parallel_table_scan_size']) {
+      await client.query(`SET LOCAL ${setting} = 0`);
+    }
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+      'EXPLAIN SELECT count(*) FROM generate_series(1, 10) AS g, pg_class',
+    );
+    await client.query('ROLLBACK');
+    const line = rows.map((row) => row['QUERY PLAN']).find((text) => text.includes('Workers Planned'));
+    return line ? Number(/Workers Planned: (\d+)/.exec(line)![1]) : 0;
+  } finally {
+    client.release();
+  }
+}
+
 const databaseUrl = loadConfig().databaseUrl;
 
 it.skipIf(!isLocalDatabase(databaseUrl))(
-  "a pool opened with sessionNice runs its backends at it; one without leaves them at Postgres' own",
+  'a pool opened with sessionNice runs its backends at it, without parallel workers; one without leaves both as they are',
   async () => {
     const niced = connectDb(databaseUrl, 2, { sessionNice: 7 });
     const plain = connectDb(databaseUrl, 2);
     pools.push(niced, plain);
     expect(await backendNice(niced)).toBe(7);
     expect(await backendNice(plain)).toBe(0);
+    expect(await workersPlanned(niced)).toBe(0);
+    expect(await workersPlanned(plain)).toBeGreaterThan(0);
   },
 );
 
