@@ -9,10 +9,12 @@ import type pg from 'pg';
 
 export interface PauseReport {
   window_s: number;
+  /** The probe's `stallMs`: stalls and GC pauses at least this long are listed. */
+  stall_ms: number;
   /** Event-loop delay over the window (perf_hooks histogram, 1 ms resolution), ms. */
   loop_delay_ms: { p50: number; p99: number; max: number };
   /**
-   * Each time the loop was blocked longer than `stallMs` (a 5 ms timer that fired late), up to 200, with the CPU the
+   * Each time the loop was blocked longer than `stallMs` (a 5 ms timer that fired late), up to 1,000, with the CPU the
    * process used meanwhile: near `ms`, its own work blocked the loop; far below, the kernel ran something else.
    */
   stalls: { at: number; ms: number; cpu_ms: number }[];
@@ -22,12 +24,12 @@ export interface PauseReport {
     max_ms: number;
     /** Pauses by kind (scavenge, mark-sweep-compact, incremental, weak-callbacks): count and longest, ms. */
     by_kind: Record<string, { count: number; max_ms: number; total_ms: number }>;
-    /** Pauses over `stallMs`, up to 200. */
+    /** Pauses over `stallMs`, up to 1,000. */
     long: { at: number; ms: number; kind: string }[];
   };
   /** Per pool: the most requests ever waiting for a connection, and samples (of all) that saw one waiting. */
   pools: Record<string, { max: number; max_waiting: number; waiting_samples: number; samples: number }>;
-  /** Samples with a request waiting for a connection (time, waiting, pool), up to 200. */
+  /** Samples with a request waiting for a connection (time, waiting, pool), up to 1,000. */
   pool_waits: { at: number; waiting: number; pool: string }[];
 }
 
@@ -37,21 +39,22 @@ const GC_KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
   [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak-callbacks',
 };
-const KEEP = 200;
+const KEEP = 1000;
 
 export class PauseProbe {
   private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 1 });
   private readonly observer: PerformanceObserver;
   private readonly timer: NodeJS.Timeout;
   private started = Date.now();
-  private report!: Omit<PauseReport, 'window_s' | 'loop_delay_ms'>;
+  private report!: Omit<PauseReport, 'window_s' | 'stall_ms' | 'loop_delay_ms'>;
   private last = performance.now();
   private lastCpu = process.cpuUsage();
 
   constructor(
     /** The pools to watch, by name (a function: a process may open pools after the probe starts). */
     private readonly pools: () => Record<string, pg.Pool>,
-    private readonly stallMs = 20,
+    /** As long as the benches' slow requests (10 ms), so a stall that made one shows up beside it. */
+    private readonly stallMs = 10,
     sampleMs = 5,
   ) {
     this.reset();
@@ -126,6 +129,7 @@ export class PauseProbe {
     const ms = (ns: number) => round(ns / 1e6);
     return {
       window_s: round((Date.now() - this.started) / 1000),
+      stall_ms: this.stallMs,
       loop_delay_ms: {
         p50: ms(this.histogram.percentile(50)),
         p99: ms(this.histogram.percentile(99)),
@@ -158,7 +162,7 @@ export function describePauses(report: PauseReport): string {
     .join('; ');
   return (
     `event loop delay p50 ${report.loop_delay_ms.p50} ms, p99 ${report.loop_delay_ms.p99} ms, max ${report.loop_delay_ms.max} ms; ` +
-    `${report.stalls.length} stalls ≥ 20 ms${report.stalls.length ? ` (longest ${Math.max(...report.stalls.map((s) => s.ms)).toFixed(0)} ms; the process ran for ${report.stalls.reduce((a, s) => a + s.cpu_ms, 0).toFixed(0)} of their ${report.stalls.reduce((a, s) => a + s.ms, 0).toFixed(0)} ms)` : ''}; ` +
+    `${report.stalls.length} stalls ≥ ${report.stall_ms} ms${report.stalls.length ? ` (longest ${Math.max(...report.stalls.map((s) => s.ms)).toFixed(0)} ms; the process ran for ${report.stalls.reduce((a, s) => a + s.cpu_ms, 0).toFixed(0)} of their ${report.stalls.reduce((a, s) => a + s.ms, 0).toFixed(0)} ms)` : ''}; ` +
     `GC ${report.gc.count} pauses, ${report.gc.total_ms.toFixed(0)} ms in all, longest ${report.gc.max_ms.toFixed(1)} ms (${kinds || 'none'}); ` +
     `pg pool ${pools || 'none'}`
   );
@@ -181,28 +185,33 @@ export function pauseFigures(
 }
 
 /**
- * What each slow request (due at `at`, answered `ms` later) overlapped: a server stall or a long GC pause (the event
- * loop could not answer), a sample with requests waiting for a pool connection, or none of those (the time went in
- * Postgres or the kernel). Counts by cause, each request counted once, in that order of precedence.
+ * What each slow request (due at `at`, answered `ms` later) overlapped: a send the generator made late by half its
+ * latency or more (the harness waited for a CPU), a server stall or a long GC pause (the event loop could not
+ * answer), a sample with requests waiting for a pool connection, or none of those (the time went in Postgres or the
+ * kernel). Counts by cause, each request counted once, in that order of precedence.
  */
 export function attributeSlow(
-  slow: readonly { at: number; ms: number }[],
+  slow: readonly { at: number; ms: number; late_ms?: number }[],
   report: PauseReport,
   others: Record<string, readonly { from: number; to: number }[]> = {},
 ): Record<string, number> {
   const overlaps = (a: { at: number; ms: number }, from: number, to: number) => from <= a.at + a.ms && to >= a.at;
   const counts: Record<string, number> = {};
   for (const request of slow) {
-    const cause = report.gc.long.some((g) => overlaps(request, g.at, g.at + g.ms))
-      ? 'gc pause'
-      : report.stalls.some((s) => overlaps(request, s.at, s.at + s.ms) && s.cpu_ms >= s.ms / 2)
-        ? 'event-loop stall, process busy'
-        : report.stalls.some((s) => overlaps(request, s.at, s.at + s.ms))
-          ? 'event-loop stall, process not running (CPU taken by others)'
-          : report.pool_waits.some((w) => overlaps(request, w.at - 5, w.at))
-            ? 'pool wait'
-            : (Object.entries(others).find(([, spans]) => spans.some((s) => overlaps(request, s.from, s.to)))?.[0] ??
-              'none seen in the server (postgres / kernel)');
+    const cause =
+      (request.late_ms ?? 0) >= request.ms / 2
+        ? 'sent late by the load generator (it waited for a CPU)'
+        : report.gc.long.some((g) => overlaps(request, g.at, g.at + g.ms))
+          ? 'gc pause'
+          : report.stalls.some((s) => overlaps(request, s.at, s.at + s.ms) && s.cpu_ms >= s.ms / 2)
+            ? 'event-loop stall, process busy'
+            : report.stalls.some((s) => overlaps(request, s.at, s.at + s.ms))
+              ? 'event-loop stall, process not running (CPU taken by others)'
+              : report.pool_waits.some((w) => overlaps(request, w.at - 5, w.at))
+                ? 'pool wait'
+                : (Object.entries(others).find(([, spans]) =>
+                    spans.some((s) => overlaps(request, s.from, s.to)),
+                  )?.[0] ?? 'none seen in the server (postgres / kernel)');
     counts[cause] = (counts[cause] ?? 0) + 1;
   }
   return counts;

@@ -91,8 +91,12 @@ export interface LoadResult {
   /** open mode: how late the generator itself sent requests that found an idle connection (its precision), ms. */
   send_lag_ms?: { p50: number; p99: number; max: number };
   ok_ids?: number[];
-  /** With `slowMs`: measured requests at least that slow, by the epoch ms they were due (or sent). */
-  slow?: { at: number; ms: number }[];
+  /**
+   * With `slowMs`: measured requests at least that slow, by the epoch ms they were due (or sent), with how late the
+   * generator wrote them to their socket (`late_ms`, open mode: a late send is the generator's delay, not the
+   * server's).
+   */
+  slow?: { at: number; ms: number; late_ms: number }[];
   first_error?: string;
 }
 
@@ -110,7 +114,7 @@ class Connection {
   private status = 0;
   busy = false;
   closed = false;
-  current?: { seq: number; measured: boolean; start: number };
+  current?: { seq: number; measured: boolean; start: number; sent: number };
 
   constructor(
     readonly socket: Socket,
@@ -134,7 +138,7 @@ class Connection {
 
   send(text: string, seq: number, measured: boolean, start: number): void {
     this.busy = true;
-    this.current = { seq, measured, start };
+    this.current = { seq, measured, start, sent: performance.now() };
     this.chunks = [];
     this.length = 0;
     this.headerEnd = -1;
@@ -186,7 +190,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   };
 
   const latencies: number[] = [];
-  const slow: { at: number; ms: number }[] = [];
+  const slow: NonNullable<LoadResult['slow']> = [];
   const sendLag: number[] = [];
   const okIds: number[] = [];
   const statuses: Record<string, number> = {};
@@ -238,7 +242,11 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
       measured++;
       latencies.push(now - current.start);
       if (spec.slowMs !== undefined && now - current.start >= spec.slowMs && slow.length < 300)
-        slow.push({ at: Math.round(performance.timeOrigin + current.start), ms: Math.round(now - current.start) });
+        slow.push({
+          at: Math.round(performance.timeOrigin + current.start),
+          ms: Math.round(now - current.start),
+          late_ms: Math.round(current.sent - current.start),
+        });
       if (status === 200) {
         ok++;
         if (spec.returnOkIds) okIds.push(current.seq);

@@ -31,6 +31,7 @@ import { ensurePostgres } from './postgres';
 import { ensurePythonWorkerEnv, ensureTorch } from './pythonWorker';
 import { choosePort, isAlive, niced, startDetached, stopProcess, waitFor, withLockFile } from './proc';
 import { ensureTool, MINIO_TOOL, TEMPORAL_TOOL } from './tools';
+import { lowerPriority } from '../config/priority';
 import { ensureSearchAttributes, startCluster } from './cluster';
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 import { connectTemporal } from '../storage/temporal';
@@ -225,6 +226,7 @@ async function upPythonWorker(
     }),
     PROJECT_ROOT,
   );
+  if (config.workerNice > 0) lowerPriority(pid, config.workerNice);
   log(`Python worker (pid ${pid}) polls ${config.taskQueues.trainPythonCpu}; user code from ${paths.join(', ')}`);
   return { pid, code, paths };
 }
@@ -395,12 +397,15 @@ async function upService(
   nice = 0,
 ): Promise<number> {
   if (isAlive(previousPid)) return previousPid!;
-  return startDetached(
+  const pid = startDetached(
     ...niced(nice, process.execPath, ['--import', 'tsx', ...args]),
     join(stateDir, 'logs', `${name}.log`),
     childEnv(env),
     PROJECT_ROOT,
   );
+  // The session startDetached made for it shares the CPU with serving's by its autogroup's niceness, not the process's.
+  if (nice > 0) lowerPriority(pid, nice);
+  return pid;
 }
 
 export async function stackDown(log: (line: string) => void): Promise<void> {

@@ -1,12 +1,12 @@
 /** The Postgres connection (drizzle over pg) and the checked-in migrations. */
 import { readFileSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import * as schema from '../schema/index';
 import { PROJECT_ROOT } from '../config/env';
+import { lowerPriority } from '../config/priority';
 
 export type Db = NodePgDatabase<typeof schema> & { $client: pg.Pool };
 
@@ -74,12 +74,8 @@ export function isLocalDatabase(databaseUrl: string): boolean {
 export function lowerSessionPriority(client: pg.ClientBase, nice: number): boolean {
   // The backend's pid came with the connection (BackendKeyData): no query, so none races the session's first.
   const pid = (client as pg.ClientBase & { processID?: number }).processID;
-  if (!pid || !isPostgresBackend(pid)) return false;
-  try {
-    setPriority(pid, nice);
-  } catch {
-    return false;
-  }
+  // Each backend leads a session of its own: its autogroup is lowered too (config/priority.ts).
+  if (!pid || !isPostgresBackend(pid) || !lowerPriority(pid, nice)) return false;
   // A failure here surfaces as the caller's own query failing on the same broken connection.
   client.query('SET max_parallel_workers_per_gather = 0').catch(() => undefined);
   return true;

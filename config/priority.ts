@@ -1,0 +1,54 @@
+/**
+ * Lowering a process's CPU priority so that it holds under Linux's autogroup scheduling.
+ *
+ * With autogroups on (`/proc/sys/kernel/sched_autogroup_enabled`, the default of most distributions' kernels, and of
+ * this project's machines), the scheduler first shares the CPU between sessions, equally whatever their processes'
+ * niceness: niceness only ranks processes within one session. A worker `flywheel up` starts detached leads a session
+ * of its own, and so does every Postgres backend (the postmaster calls setsid() for each): at nice 10 each still got
+ * as much CPU as the whole session of the serving process. A session's share follows the niceness written to
+ * `/proc/<pid>/autogroup`.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
+
+/**
+ * Runs process `pid` at niceness `nice` and, when it leads its session, that session's autogroup at the same
+ * niceness. Only a session leader's autogroup is changed: a process started from a terminal shares the terminal's
+ * session, which must not lose its share. Returns whether the process's own niceness was set; the autogroup is best
+ * effort (a kernel without autogroups has no such file; raising niceness needs no privilege, lowering it does).
+ */
+export function lowerPriority(pid: number, nice: number): boolean {
+  try {
+    setPriority(pid, nice);
+  } catch {
+    return false;
+  }
+  if (leadsSession(pid)) {
+    try {
+      writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+    } catch {
+      /* no autogroups here, or not allowed: the niceness above still ranks it within its session */
+    }
+  }
+  return true;
+}
+
+/** The niceness of the autogroup `pid` runs in, or undefined where the kernel has none. */
+export function autogroupNice(pid: number): number | undefined {
+  try {
+    const match = /nice (-?\d+)/.exec(readFileSync(`/proc/${pid}/autogroup`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` is its session's leader (field 6 of /proc/<pid>/stat, the session id, is its own pid). */
+function leadsSession(pid: number): boolean {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(fields[3]) === pid;
+  } catch {
+    return false;
+  }
+}
