@@ -13,9 +13,9 @@ import { setPriority } from 'node:os';
 
 /**
  * Runs process `pid` at niceness `nice` and, when it leads its session, that session's autogroup at the same
- * niceness. Only a session leader's autogroup is changed: a process started from a terminal shares the terminal's
- * session, which must not lose its share. Returns whether the process's own niceness was set; the autogroup is best
- * effort (a kernel without autogroups has no such file; raising niceness needs no privilege, lowering it does).
+ * niceness (lowerAutogroup). Returns whether the process's own niceness was set. For a process started under
+ * `nice -n`, call lowerAutogroup alone: `nice` adds to the niceness it finds, and a setPriority that came first would
+ * be counted twice.
  */
 export function lowerPriority(pid: number, nice: number): boolean {
   try {
@@ -23,14 +23,24 @@ export function lowerPriority(pid: number, nice: number): boolean {
   } catch {
     return false;
   }
-  if (leadsSession(pid)) {
-    try {
-      writeFileSync(`/proc/${pid}/autogroup`, String(nice));
-    } catch {
-      /* no autogroups here, or not allowed: the niceness above still ranks it within its session */
-    }
-  }
+  lowerAutogroup(pid, nice);
   return true;
+}
+
+/**
+ * Runs the autogroup of `pid`'s session at niceness `nice` when `pid` leads that session. Only a session leader's
+ * autogroup is changed: a process started from a terminal shares the terminal's session, which must not lose its
+ * share. Best effort, returns whether it did: a kernel without autogroups has no such file, and lowering a niceness
+ * needs privilege.
+ */
+export function lowerAutogroup(pid: number, nice: number): boolean {
+  if (!leadsSession(pid)) return false;
+  try {
+    writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The niceness of the autogroup `pid` runs in, or undefined where the kernel has none. */

@@ -31,7 +31,7 @@ import { ensurePostgres } from './postgres';
 import { ensurePythonWorkerEnv, ensureTorch } from './pythonWorker';
 import { choosePort, isAlive, niced, startDetached, stopProcess, waitFor, withLockFile } from './proc';
 import { ensureTool, MINIO_TOOL, TEMPORAL_TOOL } from './tools';
-import { lowerPriority } from '../config/priority';
+import { lowerAutogroup } from '../config/priority';
 import { ensureSearchAttributes, startCluster } from './cluster';
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 import { connectTemporal } from '../storage/temporal';
@@ -226,7 +226,7 @@ async function upPythonWorker(
     }),
     PROJECT_ROOT,
   );
-  if (config.workerNice > 0) lowerPriority(pid, config.workerNice);
+  if (config.workerNice > 0) lowerAutogroup(pid, config.workerNice);
   log(`Python worker (pid ${pid}) polls ${config.taskQueues.trainPythonCpu}; user code from ${paths.join(', ')}`);
   return { pid, code, paths };
 }
@@ -404,7 +404,7 @@ async function upService(
     PROJECT_ROOT,
   );
   // The session startDetached made for it shares the CPU with serving's by its autogroup's niceness, not the process's.
-  if (nice > 0) lowerPriority(pid, nice);
+  if (nice > 0) lowerAutogroup(pid, nice);
   return pid;
 }
 

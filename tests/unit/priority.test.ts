@@ -6,15 +6,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
-import { autogroupNice, lowerPriority } from '../../config/priority';
+import { autogroupNice, lowerAutogroup, lowerPriority } from '../../config/priority';
 
 const children: ChildProcess[] = [];
 afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
 });
 
-function sleeper(detached: boolean): number {
-  const child = spawn('sleep', ['30'], { detached, stdio: 'ignore' });
+function sleeper(detached: boolean, command: string[] = ['sleep', '30']): number {
+  const child = spawn(command[0]!, command.slice(1), { detached, stdio: 'ignore' });
   children.push(child);
   return child.pid!;
 }
@@ -35,6 +35,19 @@ it.skipIf(autogroupNice(process.pid) === undefined)(
     expect(niceOf(member)).toBe(9);
     expect(autogroupNice(member)).toBe(own);
     expect(autogroupNice(process.pid)).toBe(own);
+  },
+);
+
+it.skipIf(autogroupNice(process.pid) === undefined)(
+  'a process started under nice -n keeps that niceness when its autogroup is lowered right after the start',
+  async () => {
+    // flywheel up's workers: `nice` adds to the niceness it finds, so the process's own is left to it.
+    const pid = sleeper(true, ['nice', '-n', '9', 'sleep', '30']);
+    expect(lowerAutogroup(pid, 9)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe('sleep');
+    expect(niceOf(pid)).toBe(9);
+    expect(autogroupNice(pid)).toBe(9);
   },
 );
 
