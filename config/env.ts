@@ -127,7 +127,9 @@ export interface FlywheelConfig {
   localPostgres: { envUrl?: string; database?: string; forceEmbedded: boolean };
   /**
    * FLYWHEEL_WORKER_NICE: the niceness `flywheel up` gives the workers it starts, so batch work (training, ingest,
-   * monitor scans) yields the CPU to the serving and API processes on the same machine; 0 leaves them as is.
+   * monitor scans) yields the CPU to the serving and API processes on the same machine; 0 leaves them as is. Their
+   * sessions' autogroups get it too (config/priority.ts): under autogroup scheduling niceness alone ranks nothing
+   * across sessions.
    * @default 10
    */
   workerNice: number;
