@@ -72,8 +72,9 @@
  * BENCH_BUDGET_S (480: no further round past it), BENCH_MODEL, BENCH_DEMO=1, BENCH_PROFILE=1, BENCH_KEEP_LOGS=1,
  * BENCH_GENERATOR_NICE (10, applied as -10), BENCH_PEER_HTTP (httptools | h11), BENCH_PEER_LOOP (uvloop | asyncio),
  * BENCH_PYTHON (/usr/bin/python3), BENCH_API_KEY (sent as a bearer token when the server requires keys),
- * BENCH_SERVING_NICE (0), BENCH_SERVING_NODE_FLAGS (none; e.g. --single-threaded-gc). The phase beside a pipeline leaves that pipeline's dataset version, run and model version
- * (`bench-serve-<tag>-model`) in the registry, as bench:soak does; its monitor checks are deleted at the end.
+ * BENCH_SERVING_NICE (0), BENCH_SERVING_NODE_FLAGS (none; e.g. --single-threaded-gc). The phase beside a pipeline
+ * leaves that pipeline's dataset version, run and model version (`bench-serve-<tag>-model`) in the registry, as
+ * bench:soak does; its monitor checks are deleted at the end.
  * A quick run: BENCH_SECONDS=3 BENCH_REPEATS=1 npm run bench:serve.
  *
  * Last line of stdout: one JSON object with `rps_ratio_vs_python` (Flywheel single-row requests/s ÷ the peer's; > 1:
