@@ -196,22 +196,19 @@ export function attributeSlow(
   others: Record<string, readonly { from: number; to: number }[]> = {},
 ): Record<string, number> {
   const overlaps = (a: { at: number; ms: number }, from: number, to: number) => from <= a.at + a.ms && to >= a.at;
+  const causeOf = (request: (typeof slow)[number]): string => {
+    if ((request.late_ms ?? 0) >= request.ms / 2) return 'sent late by the load generator (it waited for a CPU)';
+    if (report.gc.long.some((g) => overlaps(request, g.at, g.at + g.ms))) return 'gc pause';
+    const stalls = report.stalls.filter((s) => overlaps(request, s.at, s.at + s.ms));
+    if (stalls.some((s) => s.cpu_ms >= s.ms / 2)) return 'event-loop stall, process busy';
+    if (stalls.length) return 'event-loop stall, process not running (CPU taken by others)';
+    if (report.pool_waits.some((w) => overlaps(request, w.at - 5, w.at))) return 'pool wait';
+    const other = Object.entries(others).find(([, spans]) => spans.some((s) => overlaps(request, s.from, s.to)));
+    return other?.[0] ?? 'none seen in the server (postgres / kernel)';
+  };
   const counts: Record<string, number> = {};
   for (const request of slow) {
-    const cause =
-      (request.late_ms ?? 0) >= request.ms / 2
-        ? 'sent late by the load generator (it waited for a CPU)'
-        : report.gc.long.some((g) => overlaps(request, g.at, g.at + g.ms))
-          ? 'gc pause'
-          : report.stalls.some((s) => overlaps(request, s.at, s.at + s.ms) && s.cpu_ms >= s.ms / 2)
-            ? 'event-loop stall, process busy'
-            : report.stalls.some((s) => overlaps(request, s.at, s.at + s.ms))
-              ? 'event-loop stall, process not running (CPU taken by others)'
-              : report.pool_waits.some((w) => overlaps(request, w.at - 5, w.at))
-                ? 'pool wait'
-                : (Object.entries(others).find(([, spans]) =>
-                    spans.some((s) => overlaps(request, s.from, s.to)),
-                  )?.[0] ?? 'none seen in the server (postgres / kernel)');
+    const cause = causeOf(request);
     counts[cause] = (counts[cause] ?? 0) + 1;
   }
   return counts;
