@@ -5,10 +5,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { PROJECT_ROOT } from '../config/env';
+import { niced } from '../scripts/proc';
 import type { Db } from '../storage/db';
 import type { LoadResult, LoadSpec } from './serveLoad';
 
@@ -107,18 +107,15 @@ export async function runLoadPhase(
   writeFileSync(specFile, JSON.stringify(spec));
   const cpu0 = cpuSecondsOf(options.serverPid);
   const m0 = machineTicks();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'serveLoad.ts'), specFile], {
-    cwd: PROJECT_ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  // Under nice(1), so that every thread of the generator runs at it: a setPriority after the spawn reached its main
+  // thread and the threads started after it, not those Node had already started. Not root: a negative nice is
+  // skipped, and the generator's send lag (reported) shows what that costs.
+  const nice = options.nice < 0 && process.getuid?.() !== 0 ? 0 : options.nice;
+  const child = spawn(
+    ...niced(nice, process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'serveLoad.ts'), specFile]),
+    { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   children.add(child);
-  if (options.nice !== 0 && child.pid) {
-    try {
-      setPriority(child.pid, options.nice);
-    } catch {
-      // not root: the generator runs at normal priority; its send lag (reported) shows what that costs
-    }
-  }
   let stdout = '';
   child.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text));
   const code = await new Promise<number | null>((resolve, reject) => {
