@@ -95,6 +95,17 @@ export function openLoopLoad<T extends Partial<LoadSpec>>(
 }
 
 /**
+ * A load generator's command line: `node --import tsx <args>` under nice(1) at `nice`, so that every thread of it runs
+ * at that niceness (a setPriority after the spawn reached its main thread and the threads started after it, not those
+ * Node had already started). Not root, a negative nice is left out: the generator's send lag, which the benches
+ * report, shows what that costs.
+ */
+export function generatorCommand(nice: number, args: string[]): [string, string[]] {
+  const allowed = nice < 0 && process.getuid?.() !== 0 ? 0 : nice;
+  return niced(allowed, process.execPath, ['--import', 'tsx', ...args]);
+}
+
+/**
  * One load phase: bench/serveLoad.ts in a child process (never the server's event loop) at `nice` (0: unchanged; as
  * root a negative nice keeps an open-loop generator's sends on time), with the server's CPU and the machine's busy
  * share over the phase.
@@ -107,14 +118,10 @@ export async function runLoadPhase(
   writeFileSync(specFile, JSON.stringify(spec));
   const cpu0 = cpuSecondsOf(options.serverPid);
   const m0 = machineTicks();
-  // Under nice(1), so that every thread of the generator runs at it: a setPriority after the spawn reached its main
-  // thread and the threads started after it, not those Node had already started. Not root: a negative nice is
-  // skipped, and the generator's send lag (reported) shows what that costs.
-  const nice = options.nice < 0 && process.getuid?.() !== 0 ? 0 : options.nice;
-  const child = spawn(
-    ...niced(nice, process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'serveLoad.ts'), specFile]),
-    { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const child = spawn(...generatorCommand(options.nice, [join(PROJECT_ROOT, 'bench', 'serveLoad.ts'), specFile]), {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.add(child);
   let stdout = '';
   child.stdout!.setEncoding('utf8').on('data', (text: string) => (stdout += text));

@@ -46,7 +46,7 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { setPriority, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { like, sql } from 'drizzle-orm';
@@ -62,7 +62,7 @@ import { ensureTool, MINIO_TOOL } from '../scripts/tools';
 import { loadConfig, PROJECT_ROOT, type FlywheelConfig } from '../config/env';
 import type { PipelineResult } from '../workflows/pipeline';
 import { intFromEnv } from './peer';
-import { children, freePort, stopChild } from './processes';
+import { children, freePort, generatorCommand, stopChild } from './processes';
 import { logTail, OwnMinio, rssMb, startService, type Service } from './soakStack';
 import type { LoadResult, LoadSpec } from './serveLoad';
 
@@ -300,16 +300,10 @@ async function runPredictionLoad(spec: LoadSpec): Promise<LoadResult> {
   const resultFile = join(tempDir, 'load-result.json');
   writeFileSync(specFile, JSON.stringify(spec));
   const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'soakLoad.ts'), specFile, resultFile],
+    ...generatorCommand(GENERATOR_NICE, [join(PROJECT_ROOT, 'bench', 'soakLoad.ts'), specFile, resultFile]),
     { cwd: PROJECT_ROOT, stdio: ['ignore', 'inherit', 'inherit'] },
   );
   children.add(child);
-  try {
-    if (child.pid) setPriority(child.pid, GENERATOR_NICE);
-  } catch {
-    // not root: normal priority; its send lag (reported) shows what that costs
-  }
   const code = await new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (c) => resolve(c));
