@@ -4,7 +4,7 @@
  * workers (the postmaster would fork them at nice 0), one opened without it leaves all that alone, and a Postgres that
  * is not on this machine is never touched.
  */
-import { readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { afterAll, expect, it } from 'vitest';
 import { closeDb, connectDb, isLocalDatabase, type Db } from '../../storage/db';
 import { loadConfig } from '../../config/env';
@@ -15,17 +15,12 @@ afterAll(async () => {
   for (const pool of pools) await closeDb(pool);
 });
 
-/** The niceness of a local process (field 19 of /proc/<pid>/stat). */
-function niceOf(pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
-}
-
 /** The niceness of a pool's backend, and of its autogroup (each backend leads a session of its own). */
 async function backendNice(db: Db): Promise<{ nice: number; autogroup: number | undefined }> {
   const client = await db.$client.connect();
   try {
     const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-    return { nice: niceOf(rows[0]!.pid), autogroup: autogroupNice(rows[0]!.pid) };
+    return { nice: getPriority(rows[0]!.pid), autogroup: autogroupNice(rows[0]!.pid) };
   } finally {
     client.release();
   }

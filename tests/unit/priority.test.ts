@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { afterEach, expect, it } from 'vitest';
 import { autogroupNice, lowerAutogroup, lowerPriority } from '../../config/priority';
 
@@ -19,20 +20,18 @@ function sleeper(detached: boolean, command: string[] = ['sleep', '30']): number
   return child.pid!;
 }
 
-const niceOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
-
 it.skipIf(autogroupNice(process.pid) === undefined)(
   "a session leader's autogroup takes its niceness; a process in this session leaves this session's alone",
   () => {
     const own = autogroupNice(process.pid);
     const leader = sleeper(true);
     expect(lowerPriority(leader, 9)).toBe(true);
-    expect(niceOf(leader)).toBe(9);
+    expect(getPriority(leader)).toBe(9);
     expect(autogroupNice(leader)).toBe(9);
 
     const member = sleeper(false);
     expect(lowerPriority(member, 9)).toBe(true);
-    expect(niceOf(member)).toBe(9);
+    expect(getPriority(member)).toBe(9);
     expect(autogroupNice(member)).toBe(own);
     expect(autogroupNice(process.pid)).toBe(own);
   },
@@ -46,7 +45,7 @@ it.skipIf(autogroupNice(process.pid) === undefined)(
     expect(lowerAutogroup(pid, 9)).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe('sleep');
-    expect(niceOf(pid)).toBe(9);
+    expect(getPriority(pid)).toBe(9);
     expect(autogroupNice(pid)).toBe(9);
   },
 );
