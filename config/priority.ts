@@ -8,7 +8,7 @@
  * as much CPU as the whole session of the serving process. A session's share follows the niceness written to
  * `/proc/<pid>/autogroup`.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
 /**
@@ -43,7 +43,18 @@ export function lowerAutogroup(pid: number, nice: number): boolean {
   }
 }
 
-/** The niceness of the autogroup `pid` runs in, or undefined where the kernel has none. */
+/**
+ * Whether this kernel has autogroups (`/proc/<pid>/autogroup` exists). A process may still show none: one whose session
+ * line never called setsid() since init runs in the kernel's default group, whose file is empty.
+ */
+export function kernelHasAutogroups(): boolean {
+  return existsSync('/proc/self/autogroup');
+}
+
+/**
+ * The niceness of the autogroup `pid` runs in, or undefined where it runs in none: a kernel without autogroups, or a
+ * process in the default group (see kernelHasAutogroups).
+ */
 export function autogroupNice(pid: number): number | undefined {
   try {
     const match = /nice (-?\d+)/.exec(readFileSync(`/proc/${pid}/autogroup`, 'utf8'));

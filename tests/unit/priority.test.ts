@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { afterEach, expect, it } from 'vitest';
-import { autogroupNice, lowerAutogroup, lowerPriority } from '../../config/priority';
+import { autogroupNice, kernelHasAutogroups, lowerAutogroup, lowerPriority } from '../../config/priority';
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -20,7 +20,7 @@ function sleeper(detached: boolean, command: string[] = ['sleep', '30']): number
   return child.pid!;
 }
 
-it.skipIf(autogroupNice(process.pid) === undefined)(
+it.skipIf(!kernelHasAutogroups())(
   "a session leader's autogroup takes its niceness; a process in this session leaves this session's alone",
   () => {
     const own = autogroupNice(process.pid);
@@ -37,7 +37,7 @@ it.skipIf(autogroupNice(process.pid) === undefined)(
   },
 );
 
-it.skipIf(autogroupNice(process.pid) === undefined)(
+it.skipIf(!kernelHasAutogroups())(
   'a process started under nice -n keeps that niceness when its autogroup is lowered right after the start',
   async () => {
     // flywheel up's workers: `nice` adds to the niceness it finds, so the process's own is left to it.
