@@ -4,6 +4,7 @@ import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { childEnv } from '../config/env';
+import { lowerAutogroup } from '../config/priority';
 
 export function isAlive(pid: number | undefined): boolean {
   if (!pid) return false;
@@ -15,19 +16,26 @@ export function isAlive(pid: number | undefined): boolean {
   }
 }
 
-/** Starts a long-lived process that outlives this one, logging to `logFile`. */
+/**
+ * Starts a long-lived process that outlives this one, logging to `logFile`, at niceness `nice` (niced). Detached, it
+ * leads a session of its own, so a positive `nice` goes to that session's autogroup too (config/priority.ts): under
+ * autogroup scheduling the process's own niceness ranks it only within its session, not against serving's.
+ */
 export function startDetached(
   command: string,
   args: string[],
   logFile: string,
   env: NodeJS.ProcessEnv = childEnv(),
   cwd?: string,
+  nice = 0,
 ): number {
   mkdirSync(dirname(logFile), { recursive: true });
   const log = openSync(logFile, 'a', 0o600);
-  const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log], env, cwd });
+  const child = spawn(...niced(nice, command, args), { detached: true, stdio: ['ignore', log, log], env, cwd });
   child.unref();
   if (!child.pid) throw new Error(`could not start ${command}`);
+  // The autogroup alone: `nice` adds to the niceness it finds, so a setPriority here would race it.
+  if (nice > 0) lowerAutogroup(child.pid, nice);
   return child.pid;
 }
 

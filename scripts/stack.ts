@@ -29,9 +29,8 @@ import {
 import { issueToken, verifyToken } from '../store/tokens';
 import { ensurePostgres } from './postgres';
 import { ensurePythonWorkerEnv, ensureTorch } from './pythonWorker';
-import { choosePort, isAlive, niced, startDetached, stopProcess, waitFor, withLockFile } from './proc';
+import { choosePort, isAlive, startDetached, stopProcess, waitFor, withLockFile } from './proc';
 import { ensureTool, MINIO_TOOL, TEMPORAL_TOOL } from './tools';
-import { lowerAutogroup } from '../config/priority';
 import { ensureSearchAttributes, startCluster } from './cluster';
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes';
 import { connectTemporal } from '../storage/temporal';
@@ -215,7 +214,8 @@ async function upPythonWorker(
   const args = ['-m', 'flywheel.worker', '--queue', config.taskQueues.trainPythonCpu];
   for (const path of paths) args.push('--path', path);
   const pid = startDetached(
-    ...niced(config.workerNice, python, args),
+    python,
+    args,
     join(stateDir, 'logs', 'python-worker.log'),
     childEnv({
       FLYWHEEL_URL: config.server.url,
@@ -225,8 +225,8 @@ async function upPythonWorker(
       PYTHONUNBUFFERED: '1',
     }),
     PROJECT_ROOT,
+    config.workerNice,
   );
-  if (config.workerNice > 0) lowerAutogroup(pid, config.workerNice);
   log(`Python worker (pid ${pid}) polls ${config.taskQueues.trainPythonCpu}; user code from ${paths.join(', ')}`);
   return { pid, code, paths };
 }
@@ -397,15 +397,14 @@ async function upService(
   nice = 0,
 ): Promise<number> {
   if (isAlive(previousPid)) return previousPid!;
-  const pid = startDetached(
-    ...niced(nice, process.execPath, ['--import', 'tsx', ...args]),
+  return startDetached(
+    process.execPath,
+    ['--import', 'tsx', ...args],
     join(stateDir, 'logs', `${name}.log`),
     childEnv(env),
     PROJECT_ROOT,
+    nice,
   );
-  // The session startDetached made for it shares the CPU with serving's by its autogroup's niceness, not the process's.
-  if (nice > 0) lowerAutogroup(pid, nice);
-  return pid;
 }
 
 export async function stackDown(log: (line: string) => void): Promise<void> {
