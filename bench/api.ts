@@ -71,6 +71,7 @@ import { closeDb, connectDb, migrateDb, type Db } from '../storage/db';
 import { searchRuns } from '../store/runs';
 import { hashToken } from '../store/tokens';
 import { loadConfig, PROJECT_ROOT } from '../config/env';
+import { statFields } from '../config/procStat';
 import type { ApiLoadResult, ApiLoadSpec } from './apiLoad';
 import { budgetedRounds, intFromEnv, lastJson, runProcess } from './peer';
 import { busyPct, machineTicks, waitUntil } from './processes';
@@ -187,17 +188,6 @@ function mlflowLoadSql(experimentId: number, from: number, to: number): string[]
 // Processes and CPU accounting
 
 const CLOCK_TICKS = 100;
-/**
- * /proc/<pid>/stat fields after the command: state, ppid, pgrp, …, utime (11), stime (12), cutime (13), cstime (14).
- */
-function statFields(pid: string | number): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
 
 /** CPU seconds of every process matching `member` (by its stat fields), plus what `leader`'s reaped children used. */
 function cpuWhere(member: (f: string[], pid: number) => boolean, leader: number): number {

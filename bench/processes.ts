@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { PROJECT_ROOT } from '../config/env';
+import { statFields } from '../config/procStat';
 import { niced } from '../scripts/proc';
 import type { Db } from '../storage/db';
 import type { LoadResult, LoadSpec } from './serveLoad';
@@ -16,18 +17,14 @@ const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' 
 
 /** CPU seconds (user + system) of a process and of its reaped children, and its parent; undefined when it is gone. */
 export function statOf(pid: number | string): { ppid: number; self: number; children: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime, stime, cutime, cstime: fields 14–17 of stat
-    return {
-      ppid: Number(f[1]),
-      self: (Number(f[11]) + Number(f[12])) / CLOCK_TICKS,
-      children: (Number(f[13]) + Number(f[14])) / CLOCK_TICKS,
-    };
-  } catch {
-    return undefined;
-  }
+  const f = statFields(pid);
+  if (!f) return undefined;
+  // utime, stime, cutime, cstime: fields 14–17 of stat
+  return {
+    ppid: Number(f[1]),
+    self: (Number(f[11]) + Number(f[12])) / CLOCK_TICKS,
+    children: (Number(f[13]) + Number(f[14])) / CLOCK_TICKS,
+  };
 }
 
 /** CPU seconds a process has used so far; 0 when it is gone. */

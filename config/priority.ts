@@ -10,6 +10,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
+import { statFields } from './procStat';
 
 /**
  * Runs process `pid` at niceness `nice` and, when it leads its session, that session's autogroup at the same
@@ -66,10 +67,6 @@ export function autogroupNice(pid: number): number | undefined {
 
 /** Whether `pid` is its session's leader (field 6 of /proc/<pid>/stat, the session id, is its own pid). */
 function leadsSession(pid: number): boolean {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(fields[3]) === pid;
-  } catch {
-    return false;
-  }
+  const fields = statFields(pid);
+  return fields !== undefined && Number(fields[3]) === pid;
 }

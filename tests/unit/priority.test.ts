@@ -4,8 +4,9 @@
  * the session's autogroup alone.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { getPriority } from 'node:os';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { autogroupNice, kernelHasAutogroups, lowerAutogroup, lowerPriority } from '../../config/priority';
 
@@ -47,6 +48,23 @@ it.skipIf(!kernelHasAutogroups())(
     expect(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe('sleep');
     expect(getPriority(pid)).toBe(9);
     expect(autogroupNice(pid)).toBe(9);
+  },
+);
+
+it.skipIf(!kernelHasAutogroups())(
+  "a session leader whose name holds ') ' and spaces is still found to lead its session",
+  () => {
+    // /proc/<pid>/stat puts the name in parentheses unescaped: the fields start after its last ')'.
+    const dir = mkdtempSync(join(tmpdir(), 'flywheel-priority-'));
+    try {
+      const binary = join(dir, 'x) 1 2 3');
+      copyFileSync('/bin/sleep', binary);
+      const pid = sleeper(true, [binary, '30']);
+      expect(lowerAutogroup(pid, 6)).toBe(true);
+      expect(autogroupNice(pid)).toBe(6);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   },
 );
 
