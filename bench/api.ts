@@ -71,7 +71,7 @@ import { closeDb, connectDb, migrateDb, type Db } from '../storage/db';
 import { searchRuns } from '../store/runs';
 import { hashToken } from '../store/tokens';
 import { loadConfig, PROJECT_ROOT } from '../config/env';
-import { statFields } from '../config/procStat';
+import { cpuSeconds, statFields } from '../config/procStat';
 import type { ApiLoadResult, ApiLoadSpec } from './apiLoad';
 import { budgetedRounds, intFromEnv, lastJson, runProcess } from './peer';
 import { busyPct, machineTicks, waitUntil } from './processes';
@@ -187,8 +187,6 @@ function mlflowLoadSql(experimentId: number, from: number, to: number): string[]
 // ---------------------------------------------------------------------------------------------------------------
 // Processes and CPU accounting
 
-const CLOCK_TICKS = 100;
-
 /** CPU seconds of every process matching `member` (by its stat fields), plus what `leader`'s reaped children used. */
 function cpuWhere(member: (f: string[], pid: number) => boolean, leader: number): number {
   let total = 0;
@@ -196,8 +194,8 @@ function cpuWhere(member: (f: string[], pid: number) => boolean, leader: number)
     if (!/^\d+$/.test(entry)) continue;
     const f = statFields(entry);
     if (!f || !member(f, Number(entry))) continue;
-    total += (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
-    if (Number(entry) === leader) total += (Number(f[13]) + Number(f[14])) / CLOCK_TICKS;
+    const cpu = cpuSeconds(f);
+    total += cpu.self + (Number(entry) === leader ? cpu.children : 0);
   }
   return total;
 }

@@ -2,29 +2,22 @@
  * What the HTTP benches (serve, features) share: child processes stopped on exit, CPU accounting from /proc, waiting
  * for a server, and one load phase of bench/serveLoad.ts in its own process.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
 import { PROJECT_ROOT } from '../config/env';
-import { statFields } from '../config/procStat';
+import { cpuSeconds, statFields } from '../config/procStat';
 import { niced } from '../scripts/proc';
 import type { Db } from '../storage/db';
 import type { LoadResult, LoadSpec } from './serveLoad';
-
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /** CPU seconds (user + system) of a process and of its reaped children, and its parent; undefined when it is gone. */
 export function statOf(pid: number | string): { ppid: number; self: number; children: number } | undefined {
   const f = statFields(pid);
   if (!f) return undefined;
-  // utime, stime, cutime, cstime: fields 14–17 of stat
-  return {
-    ppid: Number(f[1]),
-    self: (Number(f[11]) + Number(f[12])) / CLOCK_TICKS,
-    children: (Number(f[13]) + Number(f[14])) / CLOCK_TICKS,
-  };
+  return { ppid: Number(f[1]), ...cpuSeconds(f) };
 }
 
 /** CPU seconds a process has used so far; 0 when it is gone. */

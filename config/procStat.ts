@@ -1,4 +1,5 @@
 /** Reading a local process's /proc/<pid>/stat, for the CPU priority helpers, the stack and the benches. */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /**
@@ -13,4 +14,15 @@ export function statFields(pid: number | string): string[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Clock ticks per second, the unit of stat's CPU times (`getconf CLK_TCK`; 100 where it cannot be asked). */
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+/** CPU seconds (user + system) in stat fields `f`: the process's own, and those of its reaped children. */
+export function cpuSeconds(f: string[]): { self: number; children: number } {
+  return {
+    self: (Number(f[11]) + Number(f[12])) / CLOCK_TICKS,
+    children: (Number(f[13]) + Number(f[14])) / CLOCK_TICKS,
+  };
 }

@@ -1,7 +1,7 @@
 /**
  * config/priority.ts: a process lowered with lowerPriority runs at that niceness, and where it leads its session
  * (a detached child: a session of its own) its autogroup does too; a child that shares this process's session leaves
- * the session's autogroup alone.
+ * the session's autogroup alone. config/procStat.ts reads a process's CPU time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { autogroupNice, kernelHasAutogroups, lowerAutogroup, lowerPriority } from '../../config/priority';
+import { cpuSeconds, statFields } from '../../config/procStat';
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -70,4 +71,16 @@ it.skipIf(!kernelHasAutogroups())(
 
 it('a process that is gone is reported, not thrown', () => {
   expect(lowerPriority(2 ** 22 + 1, 5)).toBe(false);
+});
+
+it("reads this process's CPU time from its stat in seconds, as process.cpuUsage counts it", () => {
+  const spinUntil = Date.now() + 300;
+  while (Date.now() < spinUntil); // some CPU time to count
+  const before = process.cpuUsage();
+  const { self } = cpuSeconds(statFields(process.pid)!);
+  const after = process.cpuUsage();
+  const seconds = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
+  // stat counts whole clock ticks of every thread, cpuUsage microseconds: the same figure within a few ticks
+  expect(self).toBeGreaterThan(seconds(before) - 0.1);
+  expect(self).toBeLessThan(seconds(after) + 0.5);
 });
