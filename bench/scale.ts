@@ -5,7 +5,8 @@
  * and which processes used the CPU. Then one pipeline at a time on the cluster and on the dev server: the per-stage
  * scheduling overhead of the cluster against the dev server. Last, the ceiling: the same kind of training outside
  * Flywheel in one process and in two at once, and plain scalar loops the same way: what two processes can gain on this
- * machine at all. Last line: one JSON object (`scaling_1_to_2`, `pipelines_per_min`, `ceiling_1_to_2`, …).
+ * machine at all. `scaling_limits` splits scaling_1_to_2 into the CPU the workers got and what each core of theirs did
+ * (scalingLimits). Last line: one JSON object (`scaling_1_to_2`, `pipelines_per_min`, `ceiling_1_to_2`, …).
  */
 import { readdirSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -20,7 +21,7 @@ import { startWorker, type WorkerProcess } from '../scripts/topology';
 import { historySteps } from '../server/api/timelines';
 import type { PipelineInput } from '../workflows/pipeline';
 import { lastJson, runProcess } from './peer';
-import { statOf } from './processes';
+import { machineTicks, statOf } from './processes';
 
 const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2,4').split(',').map(Number);
 const BATCH = Number(process.env.BENCH_PIPELINES ?? 12);
@@ -118,6 +119,28 @@ async function scalarCeiling(): Promise<number> {
   const alone = await count();
   const [a, b] = await Promise.all([count(), count()]);
   return (a! + b!) / alone;
+}
+
+type ScalingRow = { pipelinesPerMin: number; cpuCores: { workers: number; machine: number } };
+
+/**
+ * What `scaling_1_to_2` is made of: how much more CPU two workers got than one (`worker_cores_1_to_2`), the most they
+ * could have got on this machine beside the rest of its work at the time — the cluster, Postgres, MinIO, this bench —
+ * (`worker_cores_ceiling_1_to_2`), and how many pipelines each core of theirs finished, two against one
+ * (`pipelines_per_worker_core_1_to_2`, below 1 where two busy workers slow each other down). The first times the third
+ * is scaling_1_to_2.
+ */
+function scalingLimits(one: ScalingRow | undefined, two: ScalingRow | undefined) {
+  if (!one || !two || one.cpuCores.workers <= 0 || two.cpuCores.workers <= 0) return null;
+  const rest = two.cpuCores.machine - two.cpuCores.workers;
+  const round = (value: number) => Number(value.toFixed(2));
+  return {
+    worker_cores_1_to_2: round(two.cpuCores.workers / one.cpuCores.workers),
+    worker_cores_ceiling_1_to_2: round((cpus().length - rest) / one.cpuCores.workers),
+    pipelines_per_worker_core_1_to_2: round(
+      two.pipelinesPerMin / two.cpuCores.workers / (one.pipelinesPerMin / one.cpuCores.workers),
+    ),
+  };
 }
 
 function percentile(values: number[], p: number): number {
@@ -220,7 +243,7 @@ const scaling: {
   pipelinesPerMin: number;
   queueWaitP95Ms: Record<string, number>;
   runP50Ms: Record<string, number>;
-  cpuCores: { workers: number; temporal: number; postgres: number | null; minio: number | null };
+  cpuCores: { workers: number; temporal: number; postgres: number | null; minio: number | null; machine: number };
 }[] = [];
 try {
   for (const count of WORKER_COUNTS) {
@@ -234,9 +257,11 @@ try {
         postgres: cpuSeconds(postgresPid),
         minio: cpuSeconds(minioPid),
       };
+      const machineBefore = machineTicks();
       const started = performance.now();
       const ids = await runPipelines(client, queue, BATCH);
       const seconds = (performance.now() - started) / 1000;
+      const machineAfter = machineTicks();
       const used = (now: number, before: number) => Number(((now - before) / seconds).toFixed(2));
       const timings = await Promise.all(ids.map((id) => stageTimings(client, id)));
       const waits = new Map<string, number[]>();
@@ -264,6 +289,13 @@ try {
           ),
           postgres: postgresPid ? used(cpuSeconds(postgresPid), cpuBefore.postgres) : null,
           minio: minioPid ? used(cpuSeconds(minioPid), cpuBefore.minio) : null,
+          // every process of the machine: the workers, the cluster, Postgres, MinIO, this bench and anything else
+          machine: Number(
+            (
+              (cpus().length * (machineAfter.busy - machineBefore.busy)) /
+              (machineAfter.total - machineBefore.total)
+            ).toFixed(2),
+          ),
         },
       });
       log(`${count} worker(s): ${JSON.stringify(scaling[scaling.length - 1])}`);
@@ -301,6 +333,14 @@ try {
   const ppm = Object.fromEntries(scaling.map((s) => [String(s.workers), s.pipelinesPerMin]));
   const one = scaling.find((s) => s.workers === 1)?.pipelinesPerMin;
   const two = scaling.find((s) => s.workers === 2)?.pipelinesPerMin;
+  const limits = scalingLimits(
+    scaling.find((s) => s.workers === 1),
+    scaling.find((s) => s.workers === 2),
+  );
+  if (limits)
+    log(
+      `from 1 to 2 workers: the workers' CPU grew ${limits.worker_cores_1_to_2}× (at most ${limits.worker_cores_ceiling_1_to_2}× beside the rest of the machine's work) and each core of theirs finished ${limits.pipelines_per_worker_core_1_to_2}× as many pipelines`,
+    );
   console.log(
     JSON.stringify({
       bench: 'scale',
@@ -316,6 +356,7 @@ try {
       queue_wait_p95_ms: Object.fromEntries(scaling.map((s) => [String(s.workers), s.queueWaitP95Ms])),
       stage_run_p50_ms: Object.fromEntries(scaling.map((s) => [String(s.workers), s.runP50Ms])),
       cpu_cores_used: Object.fromEntries(scaling.map((s) => [String(s.workers), s.cpuCores])),
+      scaling_limits: limits,
       ceiling_1_to_2: Number(ceiling.ratio.toFixed(2)),
       ceiling_scalar_1_to_2: Number(scalar.toFixed(2)),
       ceiling_fit_s: { alone: Number(ceiling.aloneS.toFixed(2)), two_at_once: Number(ceiling.pairS.toFixed(2)) },
