@@ -1,7 +1,7 @@
 /**
  * bench:scale — does Flywheel scale out by adding workers? On the cluster topology (Temporal's four services on
  * Postgres, scripts/cluster.ts) the same batch of small real pipelines runs with 1, 2 and 4 worker processes
- * (workers/all.ts: main + CPU training), measuring pipelines per minute, queue wait p95 per stage (from the histories)
+ * (workers/all.ts: main + CPU training), BENCH_ROUNDS (2) times each, the rounds interleaved and pooled per count, measuring pipelines per minute, queue wait p95 per stage (from the histories)
  * and which processes used the CPU. Then one pipeline at a time on the cluster and on the dev server: the per-stage
  * scheduling overhead of the cluster against the dev server. Last, the ceiling: the same kind of training outside
  * Flywheel in one process and in two at once, and plain scalar loops the same way: what two processes can gain on this
@@ -26,6 +26,8 @@ import { machineTicks, statOf } from './processes';
 const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2,4').split(',').map(Number);
 const BATCH = Number(process.env.BENCH_PIPELINES ?? 12);
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 3);
+// Each worker count's batch runs this many times, interleaved with the others'.
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 // Enough training that a pipeline is mostly work a worker does (about 2 s of one core), not round trips.
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 30);
 // The ceiling's training rows: about as many as a pipeline trains on.
@@ -236,71 +238,110 @@ const stack = readStackState(config.stateDir);
 const postgresPid = stack.embeddedPostgres?.pid;
 const minioPid = stack.minio?.pid;
 
-const scaling: {
+/** One batch on `workers` worker processes: what it took, each stage's waits and run times, and the CPU used. */
+interface Phase {
   workers: number;
-  pipelines: number;
   seconds: number;
-  pipelinesPerMin: number;
-  queueWaitP95Ms: Record<string, number>;
-  runP50Ms: Record<string, number>;
-  cpuCores: { workers: number; temporal: number; postgres: number | null; minio: number | null; machine: number };
-}[] = [];
+  waits: Map<string, number[]>;
+  runTimes: Map<string, number[]>;
+  /**
+   * CPU seconds over the batch: the workers, the cluster's services, Postgres, MinIO, and the whole machine (every
+   * process: these, this bench and anything else)
+   */
+  cpu: { workers: number; temporal: number; postgres: number; minio: number; machine: number };
+}
+
+/** CPU seconds so far of the workers, the cluster, Postgres and MinIO. */
+function cpuNow(workers: WorkerProcess[]): Omit<Phase['cpu'], 'machine'> {
+  return {
+    workers: workers.reduce((sum, w) => sum + cpuSeconds(w.child.pid), 0),
+    temporal: Object.values(cluster.pids).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
+    postgres: cpuSeconds(postgresPid),
+    minio: cpuSeconds(minioPid),
+  };
+}
+
+async function runPhase(count: number): Promise<Phase> {
+  const queue = `scale-${count}-${Date.now().toString(36)}`;
+  return withWorkers(count, cluster.address, queue, async (workers) => {
+    // One pipeline first so every worker's bundle is built before the clock starts.
+    await runPipelines(client, queue, count);
+    const ticksBefore = machineTicks();
+    const before = cpuNow(workers);
+    const started = performance.now();
+    const ids = await runPipelines(client, queue, BATCH);
+    const seconds = (performance.now() - started) / 1000;
+    const ticksAfter = machineTicks();
+    const after = cpuNow(workers);
+    const waits = new Map<string, number[]>();
+    const runTimes = new Map<string, number[]>();
+    for (const { stages } of await Promise.all(ids.map((id) => stageTimings(client, id))))
+      for (const stage of stages) {
+        waits.set(stage.type, [...(waits.get(stage.type) ?? []), stage.queueWaitMs]);
+        runTimes.set(stage.type, [...(runTimes.get(stage.type) ?? []), stage.runMs]);
+      }
+    const machine =
+      (cpus().length * (ticksAfter.busy - ticksBefore.busy) * seconds) / (ticksAfter.total - ticksBefore.total);
+    return {
+      workers: count,
+      seconds,
+      waits,
+      runTimes,
+      cpu: {
+        workers: after.workers - before.workers,
+        temporal: after.temporal - before.temporal,
+        postgres: after.postgres - before.postgres,
+        minio: after.minio - before.minio,
+        machine,
+      },
+    };
+  });
+}
+
+/** The phases of one worker count pooled: pipelines per minute over all their time, p95 / p50 over all their stages. */
+function pooled(phases: Phase[]) {
+  const seconds = phases.reduce((sum, phase) => sum + phase.seconds, 0);
+  const merge = (pick: (phase: Phase) => Map<string, number[]>) => {
+    const merged = new Map<string, number[]>();
+    for (const phase of phases)
+      for (const [type, values] of pick(phase)) merged.set(type, [...(merged.get(type) ?? []), ...values]);
+    return merged;
+  };
+  const cores = (key: keyof Phase['cpu']) =>
+    Number((phases.reduce((sum, phase) => sum + phase.cpu[key], 0) / seconds).toFixed(2));
+  return {
+    workers: phases[0]!.workers,
+    pipelines: BATCH * phases.length,
+    seconds: Number(seconds.toFixed(1)),
+    pipelinesPerMin: Number((((BATCH * phases.length) / seconds) * 60).toFixed(2)),
+    perRound: phases.map((phase) => Number(((BATCH / phase.seconds) * 60).toFixed(2))),
+    queueWaitP95Ms: Object.fromEntries([...merge((p) => p.waits)].map(([type, v]) => [type, percentile(v, 95)])),
+    runP50Ms: Object.fromEntries([...merge((p) => p.runTimes)].map(([type, v]) => [type, percentile(v, 50)])),
+    cpuCores: {
+      workers: cores('workers'),
+      temporal: cores('temporal'),
+      postgres: postgresPid ? cores('postgres') : null,
+      minio: minioPid ? cores('minio') : null,
+      machine: cores('machine'),
+    },
+  };
+}
+
 try {
-  for (const count of WORKER_COUNTS) {
-    const queue = `scale-${count}-${Date.now().toString(36)}`;
-    await withWorkers(count, cluster.address, queue, async (workers) => {
-      // One pipeline first so every worker's bundle is built before the clock starts.
-      await runPipelines(client, queue, count);
-      const cpuBefore = {
-        workers: workers.reduce((sum, w) => sum + cpuSeconds(w.child.pid), 0),
-        temporal: Object.values(cluster.pids).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
-        postgres: cpuSeconds(postgresPid),
-        minio: cpuSeconds(minioPid),
-      };
-      const machineBefore = machineTicks();
-      const started = performance.now();
-      const ids = await runPipelines(client, queue, BATCH);
-      const seconds = (performance.now() - started) / 1000;
-      const machineAfter = machineTicks();
-      const used = (now: number, before: number) => Number(((now - before) / seconds).toFixed(2));
-      const timings = await Promise.all(ids.map((id) => stageTimings(client, id)));
-      const waits = new Map<string, number[]>();
-      const runTimes = new Map<string, number[]>();
-      for (const { stages } of timings)
-        for (const stage of stages) {
-          waits.set(stage.type, [...(waits.get(stage.type) ?? []), stage.queueWaitMs]);
-          runTimes.set(stage.type, [...(runTimes.get(stage.type) ?? []), stage.runMs]);
-        }
-      scaling.push({
-        workers: count,
-        pipelines: BATCH,
-        seconds: Number(seconds.toFixed(1)),
-        pipelinesPerMin: Number(((BATCH / seconds) * 60).toFixed(2)),
-        queueWaitP95Ms: Object.fromEntries([...waits].map(([type, values]) => [type, percentile(values, 95)])),
-        runP50Ms: Object.fromEntries([...runTimes].map(([type, values]) => [type, percentile(values, 50)])),
-        cpuCores: {
-          workers: used(
-            workers.reduce((sum, w) => sum + cpuSeconds(w.child.pid), 0),
-            cpuBefore.workers,
-          ),
-          temporal: used(
-            Object.values(cluster.pids).reduce((sum, pid) => sum + cpuSeconds(pid), 0),
-            cpuBefore.temporal,
-          ),
-          postgres: postgresPid ? used(cpuSeconds(postgresPid), cpuBefore.postgres) : null,
-          minio: minioPid ? used(cpuSeconds(minioPid), cpuBefore.minio) : null,
-          // every process of the machine: the workers, the cluster, Postgres, MinIO, this bench and anything else
-          machine: Number(
-            (
-              (cpus().length * (machineAfter.busy - machineBefore.busy)) /
-              (machineAfter.total - machineBefore.total)
-            ).toFixed(2),
-          ),
-        },
-      });
-      log(`${count} worker(s): ${JSON.stringify(scaling[scaling.length - 1])}`);
-    });
-  }
+  // Rounds alternate the order (1, 2, 4, then 4, 2, 1, …) so that the host's load drifting over the run weighs on
+  // every worker count alike.
+  const phases: Phase[] = [];
+  for (let round = 0; round < ROUNDS; round++)
+    for (const count of round % 2 === 0 ? WORKER_COUNTS : [...WORKER_COUNTS].reverse()) {
+      const phase = await runPhase(count);
+      phases.push(phase);
+      log(
+        `round ${round + 1}, ${count} worker(s): ${((BATCH / phase.seconds) * 60).toFixed(2)} pipelines/min, ` +
+          `workers ${(phase.cpu.workers / phase.seconds).toFixed(2)} cores, machine ${(phase.cpu.machine / phase.seconds).toFixed(2)}`,
+      );
+    }
+  const scaling = WORKER_COUNTS.map((count) => pooled(phases.filter((phase) => phase.workers === count)));
+  for (const row of scaling) log(`${row.workers} worker(s), ${ROUNDS} round(s) pooled: ${JSON.stringify(row)}`);
 
   // Per-stage overhead (wall time not spent running activities, per activity), one pipeline at a time.
   const overhead = async (target: Client, address: string, label: string) => {
