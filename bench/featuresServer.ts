@@ -17,9 +17,12 @@ import { PredictionLog } from '../serving/predictionLog';
 import { closeDb, connectDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig } from '../config/env';
+import { shortenSlices } from '../config/priority';
 import { PauseProbe } from './pauseProbe';
 
 const config = loadConfig();
+// as serving/main.ts does
+if (config.serving.sliceUs > 0) shortenSlices(process.pid, config.serving.sliceUs);
 const db = connectDb(config.databaseUrl);
 const models = new ServedModels(db, new S3ObjectStore(config.s3));
 const predictionLog = new PredictionLog(db);

@@ -85,6 +85,13 @@ export interface FlywheelConfig {
      * nor passes the `options` startup parameter. @default true
      */
     preparedLookups: boolean;
+    /**
+     * FLYWHEEL_SERVING_SLICE_US: the scheduler time slice serving asks for its threads, in microseconds (100–100,000;
+     * config/priority.ts `shortenSlices`, Linux 6.12 and later): a request that wakes it then preempts a busy process
+     * of the same niceness at once instead of waiting out that process's slice. 0 leaves the kernel's default.
+     * @default 200
+     */
+    sliceUs: number;
   };
   /** Logs and metrics (observability/): see `ObservabilitySettings`. */
   observability: ObservabilitySettings;
@@ -174,6 +181,17 @@ function intOf(value: string | undefined, name: string): number | undefined {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0)
     throw new Error(`environment variable ${name} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+function servingSlice(env: NodeJS.ProcessEnv): number {
+  const value = env.FLYWHEEL_SERVING_SLICE_US;
+  if (value === undefined || value === '') return 200;
+  const n = Number(value);
+  if (!Number.isInteger(n) || (n !== 0 && (n < 100 || n > 100_000)))
+    throw new Error(
+      `environment variable FLYWHEEL_SERVING_SLICE_US must be 0 or an integer from 100 to 100000, got "${value}"`,
+    );
   return n;
 }
 
@@ -278,6 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
           ? 0
           : (intOf(env.FLYWHEEL_CHECKPOINT_RETENTION_DAYS, 'FLYWHEEL_CHECKPOINT_RETENTION_DAYS') ?? 7),
       preparedLookups: !['0', 'false'].includes(env.FLYWHEEL_SERVING_PREPARED_LOOKUPS ?? ''),
+      sliceUs: servingSlice(env),
     },
     observability: observabilitySettings(env),
     server: {

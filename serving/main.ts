@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import { connectDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig } from '../config/env';
+import { shortenSlices } from '../config/priority';
 import { componentLogger } from '../observability/log';
 import { enableProcessMetrics, trackBacklog } from '../observability/metrics';
 import { createServingHandler, limitServer, LOOKUP_CONNECTIONS } from './app';
@@ -12,6 +13,15 @@ import { PredictionRetention } from './retention';
 
 const config = loadConfig();
 const log = componentLogger('serving');
+if (config.serving.sliceUs > 0) {
+  const threads = shortenSlices(process.pid, config.serving.sliceUs);
+  log.info(
+    { sliceUs: config.serving.sliceUs, threads },
+    threads > 0
+      ? `flywheel serving: ${threads} threads run with ${config.serving.sliceUs} µs scheduler slices`
+      : 'flywheel serving: the kernel keeps its default scheduler slice (custom slices need Linux 6.12 and perl)',
+  );
+}
 enableProcessMetrics();
 const db = connectDb(config.databaseUrl);
 /**

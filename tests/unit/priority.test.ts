@@ -4,11 +4,19 @@
  * the session's autogroup alone. config/procStat.ts reads a process's CPU time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { autogroupNice, kernelHasAutogroups, lowerAutogroup, lowerPriority } from '../../config/priority';
+import {
+  autogroupNice,
+  kernelHasAutogroups,
+  lowerAutogroup,
+  lowerPriority,
+  shortenSlices,
+  sliceOf,
+} from '../../config/priority';
+import { loadConfig } from '../../config/env';
 import { cpuSeconds, statFields } from '../../config/procStat';
 
 const children: ChildProcess[] = [];
@@ -83,4 +91,51 @@ it("reads this process's CPU time from its stat in seconds, as process.cpuUsage 
   // stat counts whole clock ticks of every thread, cpuUsage microseconds: the same figure within a few ticks
   expect(self).toBeGreaterThan(seconds(before) - 0.1);
   expect(self).toBeLessThan(seconds(after) + 0.5);
+});
+
+// EEVDF's custom slices (Linux 6.12+): such a kernel reads a fair thread's slice back; an older one reads 0.
+const customSlices = (sliceOf(process.pid) ?? 0) > 0;
+
+it.skipIf(!customSlices)(
+  'every thread of a process, its worker threads included, takes the slice asked for and keeps its niceness',
+  async () => {
+    // a process at nice 4 with a worker thread, as serving runs with V8's and libuv's
+    const pid = sleeper(false, [
+      'nice',
+      '-n',
+      '4',
+      process.execPath,
+      '-e',
+      "new (require('node:worker_threads').Worker)('setTimeout(() => {}, 30000)', { eval: true }); " +
+        'setTimeout(() => {}, 30000)',
+    ]);
+    let tids: string[] = [];
+    for (let tries = 0; tries < 50 && tids.length < 8; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      tids = readdirSync(`/proc/${pid}/task`);
+    }
+    expect(sliceOf(pid)).not.toBe(300);
+    expect(shortenSlices(pid, 300)).toBeGreaterThanOrEqual(tids.length);
+    // a thread started since is the main thread's child and inherits the slice
+    const after = readdirSync(`/proc/${pid}/task`);
+    expect(after.map((tid) => sliceOf(Number(tid)))).toEqual(after.map(() => 300));
+    expect(getPriority(pid)).toBe(4);
+  },
+);
+
+it("refuses a slice out of the kernel's range or a process that is gone, changing nothing", () => {
+  const pid = sleeper(false);
+  const before = sliceOf(pid);
+  expect(shortenSlices(pid, 50)).toBe(0);
+  expect(shortenSlices(pid, 200_000)).toBe(0);
+  expect(sliceOf(pid)).toBe(before);
+  expect(shortenSlices(2 ** 22 + 1, 300)).toBe(0);
+});
+
+it("reads FLYWHEEL_SERVING_SLICE_US: 200 µs by default, 0 to leave the kernel's, a bad value named", () => {
+  expect(loadConfig({}).serving.sliceUs).toBe(200);
+  expect(loadConfig({ FLYWHEEL_SERVING_SLICE_US: '0' }).serving.sliceUs).toBe(0);
+  expect(loadConfig({ FLYWHEEL_SERVING_SLICE_US: '500' }).serving.sliceUs).toBe(500);
+  expect(() => loadConfig({ FLYWHEEL_SERVING_SLICE_US: '50' })).toThrow(/FLYWHEEL_SERVING_SLICE_US.*"50"/);
+  expect(() => loadConfig({ FLYWHEEL_SERVING_SLICE_US: 'fast' })).toThrow(/FLYWHEEL_SERVING_SLICE_US/);
 });
