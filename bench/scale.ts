@@ -1,12 +1,13 @@
 /**
  * bench:scale — does Flywheel scale out by adding workers? On the cluster topology (Temporal's four services on
  * Postgres, scripts/cluster.ts) the same batch of small real pipelines runs with 1, 2 and 4 worker processes
- * (workers/all.ts: main + CPU training), BENCH_ROUNDS (2) times each, the rounds interleaved and pooled per count, measuring pipelines per minute, queue wait p95 per stage (from the histories)
- * and which processes used the CPU. Then one pipeline at a time on the cluster and on the dev server: the per-stage
- * scheduling overhead of the cluster against the dev server. Last, the ceiling: the same kind of training outside
- * Flywheel in one process and in two at once, and plain scalar loops the same way: what two processes can gain on this
- * machine at all. `scaling_limits` splits scaling_1_to_2 into the CPU the workers got and what each core of theirs did
- * (scalingLimits). Last line: one JSON object (`scaling_1_to_2`, `pipelines_per_min`, `ceiling_1_to_2`, …).
+ * (workers/all.ts: main + CPU training), BENCH_ROUNDS (2) times each, the rounds interleaved and pooled per count,
+ * measuring pipelines per minute, queue wait p95 per stage (from the histories) and which processes used the CPU. Then
+ * one pipeline at a time on the cluster and on the dev server: the per-stage scheduling overhead of the cluster
+ * against the dev server. Last, the ceiling: the same kind of training outside Flywheel in one process and in two at
+ * once, and plain scalar loops the same way: what two processes can gain on this machine at all. `scaling_limits`
+ * splits scaling_1_to_2 into the CPU the workers got and what each core of theirs did (scalingLimits). Last line: one
+ * JSON object (`scaling_1_to_2`, `pipelines_per_min`, `ceiling_1_to_2`, …).
  */
 import { readdirSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
