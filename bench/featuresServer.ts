@@ -26,7 +26,10 @@ if (config.serving.sliceUs > 0) shortenSlices(process.pid, config.serving.sliceU
 const db = connectDb(config.databaseUrl);
 const models = new ServedModels(db, new S3ObjectStore(config.s3));
 const predictionLog = new PredictionLog(db);
-const lookupDb = connectDb(config.databaseUrl, LOOKUP_CONNECTIONS, { customPlans: config.serving.preparedLookups });
+const lookupDb = connectDb(config.databaseUrl, LOOKUP_CONNECTIONS, {
+  customPlans: config.serving.preparedLookups,
+  sessionSliceUs: config.serving.sliceUs,
+});
 const probe = new PauseProbe(() => ({ serving: db.$client, lookups: lookupDb.$client }));
 const handler = createServingHandler(models, predictionLog, { lookupDb });
 const server = createServer((request, response) => {

@@ -88,7 +88,8 @@ export interface FlywheelConfig {
     /**
      * FLYWHEEL_SERVING_SLICE_US: the scheduler time slice serving asks for its threads, in microseconds (100–100,000;
      * config/priority.ts `shortenSlices`, Linux 6.12 and later): a request that wakes it then preempts a busy process
-     * of the same niceness at once instead of waiting out that process's slice. 0 leaves the kernel's default.
+     * of the same niceness at once instead of waiting out that process's slice. The feature lookups' Postgres
+     * backends ask for it too when Postgres runs on this machine. 0 leaves the kernel's default.
      * @default 200
      */
     sliceUs: number;

@@ -8,7 +8,7 @@
  * as much CPU as the whole session of the serving process. A session's share follows the niceness written to
  * `/proc/<pid>/autogroup`.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { statFields } from './procStat';
@@ -111,20 +111,37 @@ print $count;
  * and ignores it; no perl; another architecture).
  */
 export function shortenSlices(pid: number, sliceUs: number): number {
-  const calls = SCHED_ATTR_CALLS[process.arch];
-  if (!calls || !Number.isInteger(sliceUs) || sliceUs < 100 || sliceUs > 100_000) return 0;
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
   } catch {
     return 0;
   }
-  const result = spawnSync(
-    'perl',
-    ['-e', SET_SLICE_PERL, String(calls.get), String(calls.set), String(sliceUs * 1000), ...tids],
-    { encoding: 'utf8', timeout: 5_000 },
-  );
+  const args = sliceArgs(tids, sliceUs);
+  if (!args) return 0;
+  const result = spawnSync('perl', args, { encoding: 'utf8', timeout: 5_000 });
   return result.status === 0 ? Number(result.stdout.trim()) || 0 : 0;
+}
+
+/**
+ * shortenSlices for the given threads, without blocking the event loop: for a process that answers requests and
+ * opens connections as it goes (a Postgres backend is one thread, its pid). Resolves to how many took the slice.
+ */
+export function shortenThreadSlices(tids: number[], sliceUs: number): Promise<number> {
+  const args = sliceArgs(tids.map(String), sliceUs);
+  if (!args) return Promise.resolve(0);
+  return new Promise((resolve) => {
+    execFile('perl', args, { encoding: 'utf8', timeout: 5_000 }, (error, stdout) =>
+      resolve(error ? 0 : Number(stdout.trim()) || 0),
+    );
+  });
+}
+
+/** The perl command line that sets `sliceUs` on `tids`, or undefined where it cannot be tried. */
+function sliceArgs(tids: string[], sliceUs: number): string[] | undefined {
+  const calls = SCHED_ATTR_CALLS[process.arch];
+  if (!calls || !Number.isInteger(sliceUs) || sliceUs < 100 || sliceUs > 100_000 || tids.length === 0) return undefined;
+  return ['-e', SET_SLICE_PERL, String(calls.get), String(calls.set), String(sliceUs * 1000), ...tids];
 }
 
 /** A thread's slice in microseconds as sched_getattr reads it (`sched_runtime`), or undefined where it cannot. */

@@ -28,7 +28,10 @@ const db = connectDb(config.databaseUrl);
  * Online feature lookups get connections of their own (serving/app.ts `lookupDb`), prepared and planned per call
  * unless FLYWHEEL_SERVING_PREPARED_LOOKUPS=0.
  */
-const lookupDb = connectDb(config.databaseUrl, LOOKUP_CONNECTIONS, { customPlans: config.serving.preparedLookups });
+const lookupDb = connectDb(config.databaseUrl, LOOKUP_CONNECTIONS, {
+  customPlans: config.serving.preparedLookups,
+  sessionSliceUs: config.serving.sliceUs,
+});
 const objects = new S3ObjectStore(config.s3);
 const models = new ServedModels(db, objects, {
   alias: config.serving.alias,

@@ -6,7 +6,7 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import * as schema from '../schema/index';
 import { PROJECT_ROOT } from '../config/env';
-import { lowerPriority } from '../config/priority';
+import { lowerPriority, shortenThreadSlices } from '../config/priority';
 
 export type Db = NodePgDatabase<typeof schema> & { $client: pg.Pool };
 
@@ -23,6 +23,13 @@ export interface DbOptions {
    * generic plan made while a table was still empty (a sequential scan, then 200–500 ms per lookup once it filled).
    */
   customPlans?: boolean;
+  /**
+   * The scheduler slice, in µs, this pool's Postgres backends ask for when Postgres runs on this machine (0 or unset
+   * leaves the kernel's; config/priority.ts `shortenSlices`). For a pool that answers requests (serving's feature
+   * lookups): its backend, woken by a query, then preempts a busy backend (a materialisation's) at once instead of
+   * waiting out that backend's slice. Best effort, set asynchronously after the connection opens.
+   */
+  sessionSliceUs?: number;
 }
 
 /** The startup option `customPlans` sets; `plansPerExecution` looks for it. */
@@ -47,6 +54,10 @@ export function connectDb(databaseUrl: string, max = 5, options: DbOptions = {})
   pool.on('error', () => undefined);
   const nice = options.sessionNice ?? 0;
   if (nice > 0 && isLocalDatabase(databaseUrl)) pool.on('connect', (client) => lowerSessionPriority(client, nice));
+  const sliceUs = options.sessionSliceUs ?? 0;
+  if (sliceUs > 0 && isLocalDatabase(databaseUrl)) {
+    pool.on('connect', (client) => void shortenSessionSlice(client, sliceUs));
+  }
   return drizzle(pool, { schema }) as Db;
 }
 
@@ -79,6 +90,16 @@ export function lowerSessionPriority(client: pg.ClientBase, nice: number): boole
   // A failure here surfaces as the caller's own query failing on the same broken connection.
   client.query('SET max_parallel_workers_per_gather = 0').catch(() => undefined);
   return true;
+}
+
+/**
+ * Asks for `sliceUs` µs scheduler slices for the session's Postgres backend (DbOptions.sessionSliceUs), when it is a
+ * backend process of this machine. Resolves to whether the backend took it.
+ */
+export async function shortenSessionSlice(client: pg.ClientBase, sliceUs: number): Promise<boolean> {
+  const pid = (client as pg.ClientBase & { processID?: number }).processID;
+  if (!pid || !isPostgresBackend(pid)) return false;
+  return (await shortenThreadSlices([pid], sliceUs)) === 1;
 }
 
 function isPostgresBackend(pid: number): boolean {

@@ -2,13 +2,14 @@
  * A worker's Postgres sessions run at the worker's niceness (storage/db.ts `sessionNice`): on the local stack's
  * Postgres, a pool opened with it has its backend processes (and their autogroups) niced and plans no parallel
  * workers (the postmaster would fork them at nice 0), one opened without it leaves all that alone, and a Postgres that
- * is not on this machine is never touched.
+ * is not on this machine is never touched. A pool opened with `sessionSliceUs` (serving's feature lookups) has its
+ * backends ask for that scheduler slice.
  */
 import { getPriority } from 'node:os';
 import { afterAll, expect, it } from 'vitest';
 import { closeDb, connectDb, isLocalDatabase, type Db } from '../../storage/db';
 import { loadConfig } from '../../config/env';
-import { autogroupNice, kernelHasAutogroups } from '../../config/priority';
+import { autogroupNice, kernelHasAutogroups, sliceOf } from '../../config/priority';
 
 const pools: Db[] = [];
 afterAll(async () => {
@@ -60,6 +61,34 @@ it.skipIf(!isLocalDatabase(databaseUrl))(
     expect(await backendNice(plain)).toEqual({ nice: 0, autogroup: hasAutogroups ? 0 : undefined });
     expect(await workersPlanned(niced)).toBe(0);
     expect(await workersPlanned(plain)).toBeGreaterThan(0);
+  },
+);
+
+/** The pid of the backend a pool hands out (a pool of one: the same backend each time). */
+async function backendPid(db: Db): Promise<number> {
+  const { rows } = await db.$client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  return rows[0]!.pid;
+}
+
+// EEVDF's custom slices (Linux 6.12+): such a kernel reads a fair thread's slice back; an older one reads 0.
+const customSlices = (sliceOf(process.pid) ?? 0) > 0;
+
+it.skipIf(!isLocalDatabase(databaseUrl) || !customSlices)(
+  'a pool opened with sessionSliceUs has its backends take that scheduler slice; one without leaves the default',
+  async () => {
+    const short = connectDb(databaseUrl, 1, { sessionSliceUs: 300 });
+    const plain = connectDb(databaseUrl, 1);
+    pools.push(short, plain);
+    const shortPid = await backendPid(short);
+    // set after the connection opens, without blocking it
+    let slice = sliceOf(shortPid);
+    for (let tries = 0; tries < 50 && slice !== 300; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      slice = sliceOf(shortPid);
+    }
+    expect(slice).toBe(300);
+    expect(getPriority(shortPid)).toBe(0);
+    expect(sliceOf(await backendPid(plain))).not.toBe(300);
   },
 );
 
