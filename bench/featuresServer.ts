@@ -18,7 +18,7 @@ import { closeDb, connectDb } from '../storage/db';
 import { S3ObjectStore } from '../storage/objectStore';
 import { loadConfig } from '../config/env';
 import { shortenSlices } from '../config/priority';
-import { PauseProbe } from './pauseProbe';
+import { PauseProbe, stampResponses } from './pauseProbe';
 
 const config = loadConfig();
 // as serving/main.ts does
@@ -31,6 +31,7 @@ const lookupDb = connectDb(config.databaseUrl, LOOKUP_CONNECTIONS, {
   sessionSliceUs: config.serving.sliceUs,
 });
 const probe = new PauseProbe(() => ({ serving: db.$client, lookups: lookupDb.$client }));
+stampResponses();
 const handler = createServingHandler(models, predictionLog, { lookupDb });
 const server = createServer((request, response) => {
   if (request.method !== 'GET' || !request.url?.startsWith('/bench/pauses')) return handler(request, response);

@@ -5,6 +5,7 @@
  * can line them up with its slow requests, its background work and Postgres' own log.
  */
 import { constants, monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+import { Server, ServerResponse } from 'node:http';
 import type pg from 'pg';
 
 export interface PauseReport {
@@ -40,6 +41,34 @@ const GC_KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak-callbacks',
 };
 const KEEP = 1000;
+
+/** CLOCK_MONOTONIC in µs: one clock for every process of the machine (process.hrtime), unlike performance.now(). */
+export const monoUs = () => Number(process.hrtime.bigint() / 1000n);
+
+const RECEIVED = Symbol('bench.received');
+
+/**
+ * Stamps every response of this process's HTTP servers with when the server handed its request to the handler and
+ * when the handler wrote the response's head (`x-bench-received`, `x-bench-answered`: monoUs), so the load generator
+ * (bench/serveLoad.ts) can tell a slow request's time in the handler from its time in the kernel or waiting for a CPU
+ * on either side. Patches node:http's prototypes: for the benches' probed servers only.
+ */
+export function stampResponses(): void {
+  const emit = Server.prototype.emit;
+  Server.prototype.emit = function (this: Server, event: string | symbol, ...args: unknown[]) {
+    if (event === 'request') (args[1] as Record<symbol, number>)[RECEIVED] = monoUs();
+    return (emit as (...a: unknown[]) => boolean).call(this, event, ...args);
+  } as typeof emit;
+  const writeHead = ServerResponse.prototype.writeHead;
+  ServerResponse.prototype.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    const received = (this as unknown as Record<symbol, number | undefined>)[RECEIVED];
+    if (received !== undefined && !this.headersSent) {
+      this.setHeader('x-bench-received', received);
+      this.setHeader('x-bench-answered', monoUs());
+    }
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as typeof writeHead;
+}
 
 export class PauseProbe {
   private readonly histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 1 });
@@ -174,9 +203,22 @@ export function pauseFigures(
   causes: ReturnType<typeof attributeSlow>,
   report: PauseReport,
 ) {
+  const parts = slow as readonly { in_ms?: number; handler_ms?: number; out_ms?: number }[] | undefined;
+  const total = (part: 'in_ms' | 'handler_ms' | 'out_ms') =>
+    Math.round((parts ?? []).reduce((sum, request) => sum + (request[part] ?? 0), 0));
   return {
     slow_requests: slow?.length ?? 0,
     slow_request_causes: causes,
+    // Where the server stamped its responses: the slow requests' time before, in and after its handler, summed.
+    ...(parts?.some((request) => request.handler_ms !== undefined)
+      ? {
+          slow_request_time_ms: {
+            before_handler: total('in_ms'),
+            in_handler: total('handler_ms'),
+            after_handler: total('out_ms'),
+          },
+        }
+      : {}),
     server_loop_delay_ms: report.loop_delay_ms,
     server_stalls: report.stalls.length,
     server_gc: { count: report.gc.count, max_ms: report.gc.max_ms, by_kind: report.gc.by_kind },
@@ -187,11 +229,13 @@ export function pauseFigures(
 /**
  * What each slow request (due at `at`, answered `ms` later) overlapped: a send the generator made late by half its
  * latency or more (the harness waited for a CPU), a server stall or a long GC pause (the event loop could not
- * answer), a sample with requests waiting for a pool connection, or none of those (the time went in Postgres or the
- * kernel). Counts by cause, each request counted once, in that order of precedence.
+ * answer), a sample with requests waiting for a pool connection, one of `others`' spans; else, where the server
+ * stamped its responses (`stampResponses`), the part of its time that took half or more: after the handler (the
+ * generator read it late), in the handler (its queries) or before it (the kernel, the server not running); or none
+ * of those. Counts by cause, each request counted once, in that order of precedence.
  */
 export function attributeSlow(
-  slow: readonly { at: number; ms: number; late_ms?: number }[],
+  slow: readonly { at: number; ms: number; late_ms?: number; in_ms?: number; handler_ms?: number; out_ms?: number }[],
   report: PauseReport,
   others: Record<string, readonly { from: number; to: number }[]> = {},
 ): Record<string, number> {
@@ -204,7 +248,12 @@ export function attributeSlow(
     if (stalls.length) return 'event-loop stall, process not running (CPU taken by others)';
     if (report.pool_waits.some((w) => overlaps(request, w.at - 5, w.at))) return 'pool wait';
     const other = Object.entries(others).find(([, spans]) => spans.some((s) => overlaps(request, s.from, s.to)));
-    return other?.[0] ?? 'none seen in the server (postgres / kernel)';
+    if (other) return other[0];
+    if ((request.out_ms ?? 0) >= request.ms / 2) return 'answered in time, read late by the load generator';
+    if ((request.handler_ms ?? 0) >= request.ms / 2) return 'in the handler (awaiting its queries)';
+    if ((request.in_ms ?? 0) >= request.ms / 2) return 'before the handler (kernel, the server waiting for a CPU)';
+    if (request.handler_ms !== undefined) return 'no part half of it (before, in, after the handler)';
+    return 'none seen in the server (postgres / kernel)';
   };
   const counts: Record<string, number> = {};
   for (const request of slow) {

@@ -26,6 +26,7 @@
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
+import { monoUs } from './pauseProbe';
 
 /** The open-loop clock (a worker thread): posts n whenever requests 0..n-1 are due, -1 at the end. */
 const PACER = `
@@ -94,10 +95,23 @@ export interface LoadResult {
   /**
    * With `slowMs`: measured requests at least that slow, by the epoch ms they were due (or sent), with how late the
    * generator wrote them to their socket (`late_ms`, open mode: a late send is the generator's delay, not the
-   * server's).
+   * server's). Where the server stamps its responses (bench/pauseProbe.ts `stampResponses`), each also splits its
+   * time in three on the machine's monotonic clock: from the generator's write until the server's handler got the
+   * request (`in_ms`: the kernel, the server waiting for a CPU, HTTP parsing), inside the handler (`handler_ms`),
+   * and from the response's head until the generator read it all (`out_ms`: the kernel, the generator waiting for a
+   * CPU).
    */
-  slow?: { at: number; ms: number; late_ms: number }[];
+  slow?: SlowRequest[];
   first_error?: string;
+}
+
+export interface SlowRequest {
+  at: number;
+  ms: number;
+  late_ms: number;
+  in_ms?: number;
+  handler_ms?: number;
+  out_ms?: number;
 }
 
 interface Pending {
@@ -114,7 +128,9 @@ class Connection {
   private status = 0;
   busy = false;
   closed = false;
-  current?: { seq: number; measured: boolean; start: number; sent: number };
+  current?: { seq: number; measured: boolean; start: number; sent: number; sentUs: number };
+  /** The server's stamps of the current response (µs, monotonic) and when the generator had read it all. */
+  stamps?: { receivedUs: number; answeredUs: number; readUs: number };
 
   constructor(
     readonly socket: Socket,
@@ -138,7 +154,8 @@ class Connection {
 
   send(text: string, seq: number, measured: boolean, start: number): void {
     this.busy = true;
-    this.current = { seq, measured, start, sent: performance.now() };
+    this.current = { seq, measured, start, sent: performance.now(), sentUs: monoUs() };
+    this.stamps = undefined;
     this.chunks = [];
     this.length = 0;
     this.headerEnd = -1;
@@ -167,12 +184,28 @@ class Connection {
         return;
       }
       this.bodyLength = Number(match[1]);
+      const received = /\r\nx-bench-received:\s*(\d+)/i.exec(head);
+      const answered = /\r\nx-bench-answered:\s*(\d+)/i.exec(head);
+      if (received && answered)
+        this.stamps = { receivedUs: Number(received[1]), answeredUs: Number(answered[1]), readUs: 0 };
     }
     if (this.length >= this.headerEnd + this.bodyLength) {
+      if (this.stamps) this.stamps.readUs = monoUs();
       this.busy = false;
       this.onDone(this, this.status);
     }
   }
+}
+
+/** A response's time before, inside and after the server's handler, ms (none without the server's stamps). */
+function splitTime(sentUs: number, stamps: Connection['stamps']): Partial<SlowRequest> {
+  if (!stamps) return {};
+  const ms = (us: number) => Math.round(us / 100) / 10;
+  return {
+    in_ms: ms(stamps.receivedUs - sentUs),
+    handler_ms: ms(stamps.answeredUs - stamps.receivedUs),
+    out_ms: ms(stamps.readUs - stamps.answeredUs),
+  };
 }
 
 function percentile(sorted: Float64Array, q: number): number {
@@ -246,6 +279,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
           at: Math.round(performance.timeOrigin + current.start),
           ms: Math.round(now - current.start),
           late_ms: Math.round(current.sent - current.start),
+          ...splitTime(current.sentUs, c.stamps),
         });
       if (status === 200) {
         ok++;

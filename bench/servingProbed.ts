@@ -9,9 +9,10 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { PauseProbe, trackPools } from './pauseProbe';
+import { PauseProbe, stampResponses, trackPools } from './pauseProbe';
 
 const probe = new PauseProbe(trackPools(pg));
+stampResponses();
 const listener = createServer((request, response) => {
   const text = JSON.stringify(probe.snapshot());
   if (request.url?.endsWith('reset=1')) probe.reset();
