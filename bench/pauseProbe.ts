@@ -48,6 +48,23 @@ export const monoUs = () => Number(process.hrtime.bigint() / 1000n);
 const RECEIVED = Symbol('bench.received');
 
 /**
+ * A request at least a bench's `slowMs` slow (bench/serveLoad.ts): due at `at` (epoch ms), answered `ms` later,
+ * written to its socket `late_ms` after it was due. Where the server stamps its responses (`stampResponses`), its
+ * time in three parts on the machine's monotonic clock: from the generator's write until the server's handler got
+ * the request (`in_ms`: the kernel, the server waiting for a CPU, HTTP parsing), inside the handler (`handler_ms`),
+ * and from the response's head until the generator read it all (`out_ms`: the kernel, the generator waiting for a
+ * CPU).
+ */
+export interface SlowRequest {
+  at: number;
+  ms: number;
+  late_ms: number;
+  in_ms?: number;
+  handler_ms?: number;
+  out_ms?: number;
+}
+
+/**
  * Stamps every response of this process's HTTP servers with when the server handed its request to the handler and
  * when the handler wrote the response's head (`x-bench-received`, `x-bench-answered`: monoUs), so the load generator
  * (bench/serveLoad.ts) can tell a slow request's time in the handler from its time in the kernel or waiting for a CPU
@@ -199,18 +216,17 @@ export function describePauses(report: PauseReport): string {
 
 /** A phase's slow requests, what they overlapped and the serving process's pauses, as the benches' JSON has them. */
 export function pauseFigures(
-  slow: readonly unknown[] | undefined,
+  slow: readonly SlowRequest[] | undefined,
   causes: ReturnType<typeof attributeSlow>,
   report: PauseReport,
 ) {
-  const parts = slow as readonly { in_ms?: number; handler_ms?: number; out_ms?: number }[] | undefined;
   const total = (part: 'in_ms' | 'handler_ms' | 'out_ms') =>
-    Math.round((parts ?? []).reduce((sum, request) => sum + (request[part] ?? 0), 0));
+    Math.round((slow ?? []).reduce((sum, request) => sum + (request[part] ?? 0), 0));
   return {
     slow_requests: slow?.length ?? 0,
     slow_request_causes: causes,
     // Where the server stamped its responses: the slow requests' time before, in and after its handler, summed.
-    ...(parts?.some((request) => request.handler_ms !== undefined)
+    ...(slow?.some((request) => request.handler_ms !== undefined)
       ? {
           slow_request_time_ms: {
             before_handler: total('in_ms'),
@@ -235,13 +251,13 @@ export function pauseFigures(
  * of those. Counts by cause, each request counted once, in that order of precedence.
  */
 export function attributeSlow(
-  slow: readonly { at: number; ms: number; late_ms?: number; in_ms?: number; handler_ms?: number; out_ms?: number }[],
+  slow: readonly SlowRequest[],
   report: PauseReport,
   others: Record<string, readonly { from: number; to: number }[]> = {},
 ): Record<string, number> {
-  const overlaps = (a: { at: number; ms: number }, from: number, to: number) => from <= a.at + a.ms && to >= a.at;
-  const causeOf = (request: (typeof slow)[number]): string => {
-    if ((request.late_ms ?? 0) >= request.ms / 2) return 'sent late by the load generator (it waited for a CPU)';
+  const overlaps = (a: SlowRequest, from: number, to: number) => from <= a.at + a.ms && to >= a.at;
+  const causeOf = (request: SlowRequest): string => {
+    if (request.late_ms >= request.ms / 2) return 'sent late by the load generator (it waited for a CPU)';
     if (report.gc.long.some((g) => overlaps(request, g.at, g.at + g.ms))) return 'gc pause';
     const stalls = report.stalls.filter((s) => overlaps(request, s.at, s.at + s.ms));
     if (stalls.some((s) => s.cpu_ms >= s.ms / 2)) return 'event-loop stall, process busy';

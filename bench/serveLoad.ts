@@ -26,7 +26,7 @@
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { monoUs } from './pauseProbe';
+import { monoUs, type SlowRequest } from './pauseProbe';
 
 /** The open-loop clock (a worker thread): posts n whenever requests 0..n-1 are due, -1 at the end. */
 const PACER = `
@@ -95,23 +95,10 @@ export interface LoadResult {
   /**
    * With `slowMs`: measured requests at least that slow, by the epoch ms they were due (or sent), with how late the
    * generator wrote them to their socket (`late_ms`, open mode: a late send is the generator's delay, not the
-   * server's). Where the server stamps its responses (bench/pauseProbe.ts `stampResponses`), each also splits its
-   * time in three on the machine's monotonic clock: from the generator's write until the server's handler got the
-   * request (`in_ms`: the kernel, the server waiting for a CPU, HTTP parsing), inside the handler (`handler_ms`),
-   * and from the response's head until the generator read it all (`out_ms`: the kernel, the generator waiting for a
-   * CPU).
+   * server's), and the parts of their time where the server stamps its responses (bench/pauseProbe.ts).
    */
   slow?: SlowRequest[];
   first_error?: string;
-}
-
-export interface SlowRequest {
-  at: number;
-  ms: number;
-  late_ms: number;
-  in_ms?: number;
-  handler_ms?: number;
-  out_ms?: number;
 }
 
 interface Pending {

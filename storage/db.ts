@@ -83,10 +83,9 @@ export function isLocalDatabase(databaseUrl: string): boolean {
  * the predictions table in two parallel workers at nice 0. Its scans take longer and yield the CPU as the worker does.
  */
 export function lowerSessionPriority(client: pg.ClientBase, nice: number): boolean {
-  // The backend's pid came with the connection (BackendKeyData): no query, so none races the session's first.
-  const pid = (client as pg.ClientBase & { processID?: number }).processID;
+  const pid = localBackendPid(client);
   // Each backend leads a session of its own: its autogroup is lowered too (config/priority.ts).
-  if (!pid || !isPostgresBackend(pid) || !lowerPriority(pid, nice)) return false;
+  if (!pid || !lowerPriority(pid, nice)) return false;
   // A failure here surfaces as the caller's own query failing on the same broken connection.
   client.query('SET max_parallel_workers_per_gather = 0').catch(() => undefined);
   return true;
@@ -97,9 +96,16 @@ export function lowerSessionPriority(client: pg.ClientBase, nice: number): boole
  * backend process of this machine. Resolves to whether the backend took it.
  */
 export async function shortenSessionSlice(client: pg.ClientBase, sliceUs: number): Promise<boolean> {
-  const pid = (client as pg.ClientBase & { processID?: number }).processID;
-  if (!pid || !isPostgresBackend(pid)) return false;
+  const pid = localBackendPid(client);
+  if (!pid) return false;
   return (await shortenThreadSlices([pid], sliceUs)) === 1;
+}
+
+/** The pid of the session's backend where it is a Postgres backend process of this machine, else undefined. */
+function localBackendPid(client: pg.ClientBase): number | undefined {
+  // The backend's pid came with the connection (BackendKeyData): no query, so none races the session's first.
+  const pid = (client as pg.ClientBase & { processID?: number }).processID;
+  return pid && isPostgresBackend(pid) ? pid : undefined;
 }
 
 function isPostgresBackend(pid: number): boolean {
