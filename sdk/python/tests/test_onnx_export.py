@@ -3,7 +3,9 @@ the signature promises. The run's data comes from a small in-memory table shaped
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -171,3 +173,49 @@ def test_a_torch_mlp_exports_with_a_dynamic_batch() -> None:
     assert run(data, {"input": regression.xy()[0][:6]}, "value").shape == (6, 1)
     with pytest.raises(ValueError, match="a regression model's kind is not 'logits'"):
         fw_onnx.from_torch(head, regression, kind="logits")  # type: ignore[arg-type]
+
+
+
+def test_the_exporter_is_one_of_two_and_dynamo_says_what_it_needs() -> None:
+    torch = pytest.importorskip("torch", reason="torch is not installed here (Debian's python3-torch gives it)")
+
+    table = Table("regression", ["a", "b"], [])
+    head = torch.nn.Sequential(torch.nn.Linear(2, 1))
+    with pytest.raises(ValueError, match="exporter is one of torchscript, dynamo, not 'jit'"):
+        fw_onnx.from_torch(head, table, kind="value", exporter="jit")  # type: ignore[arg-type]
+    has_dynamo = "dynamo" in inspect.signature(torch.onnx.export).parameters
+    try:
+        import onnxscript  # noqa: F401
+    except ImportError:
+        onnxscript = None
+    if not has_dynamo:
+        expected = f"exporter='dynamo' needs torch 2.5 or later, not {torch.__version__}"
+    elif onnxscript is None:
+        expected = "exporter='dynamo' needs onnxscript"
+    else:
+        expected = "exporter='dynamo' writes opset 18 or later, not 15"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        fw_onnx.from_torch(head, table, kind="value", exporter="dynamo", opset=15)  # type: ignore[arg-type]
+    assert head.training  # handed back in the mode it came in, refused or not
+
+
+def test_a_torch_mlp_exports_with_the_dynamo_exporter() -> None:
+    torch = pytest.importorskip("torch", reason="torch is not installed here (Debian's python3-torch gives it)")
+    pytest.importorskip("onnxscript", reason="exporter='dynamo' needs onnxscript")
+    if "dynamo" not in inspect.signature(torch.onnx.export).parameters:
+        pytest.skip(f"torch {torch.__version__} has no torch.export-based ONNX exporter")
+    import onnx
+
+    table = Table("classification", ["tenure", "charges", "calls"], [])
+    x, _y = table.xy()
+    torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).to(device)
+    data, signature = fw_onnx.from_torch(net, table, kind="logits", exporter="dynamo")  # type: ignore[arg-type]
+    check_signature(signature)
+    assert max(o.version for o in onnx.load_from_string(data).opset_import if o.domain in ("", "ai.onnx")) >= 18
+    for rows in (1, 9):
+        logits = run(data, {"input": x[:rows]}, "logits")
+        assert logits.shape == (rows, 2)
+        native = net(torch.from_numpy(x[:rows]).to(device)).detach().cpu().numpy()
+        np.testing.assert_allclose(logits, native, atol=1e-5)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 SIGNATURE_FORMAT = "flywheel-onnx-v1"
 TORCH_KINDS = ("probabilities", "logits", "value")
+TORCH_EXPORTERS = ("torchscript", "dynamo")
 #: The opset used when none is given: old enough for torch 1.13 and for onnxruntime-node 1.x.
 DEFAULT_OPSET = 15
 
@@ -125,17 +126,24 @@ def from_torch(
     *,
     classes: Optional[Sequence[str]] = None,
     opset: Optional[int] = None,
+    exporter: str = "torchscript",
 ) -> Tuple[bytes, Dict[str, Any]]:
     """A torch module taking float32 [N, numeric features] (``ctx.xy()``'s X) as ONNX with a dynamic batch axis.
 
     ``kind``: what the module outputs — ``probabilities`` or ``logits`` ([N, classes], classification; logits get a
     softmax when scored) or ``value`` (regression, [N] or [N, 1]). ``classes`` default to ``ctx.classes`` (the order of
     ``ctx.xy(encode_target=True)``'s indices).
+
+    ``exporter``: ``torchscript``, torch.onnx's TorchScript exporter (any torch from 1.13, nothing else to install;
+    torch 2.9 and later warn that it will be removed), or ``dynamo``, the torch.export-based exporter (torch 2.5 and
+    later with ``onnxscript`` installed; opset 18 at least).
     """
     import torch
 
     if kind not in TORCH_KINDS:
         raise ValueError(f"from_torch: kind is one of {', '.join(TORCH_KINDS)}, not {kind!r}")
+    if exporter not in TORCH_EXPORTERS:
+        raise ValueError(f"from_torch: exporter is one of {', '.join(TORCH_EXPORTERS)}, not {exporter!r}")
     if (ctx.task == "classification") != (kind != "value"):
         raise ValueError(f"from_torch: a {ctx.task} model's kind is not {kind!r}")
     numeric = list(ctx.features["numeric"])
@@ -146,24 +154,14 @@ def from_torch(
     parameter = next(iter(module.parameters()), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     dummy = torch.zeros(2, len(numeric), dtype=torch.float32, device=device)
-    buffer = io.BytesIO()
-    extra: Dict[str, Any] = {}
-    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
-        extra["dynamo"] = False  # the TorchScript exporter: dynamic_axes as given, no onnxscript needed
     was_training = module.training
     module.eval()
     try:
         with torch.no_grad():
-            torch.onnx.export(
-                module,
-                dummy,
-                buffer,
-                input_names=["input"],
-                output_names=[kind],
-                dynamic_axes={"input": {0: "batch"}, kind: {0: "batch"}},
-                opset_version=opset or DEFAULT_OPSET,
-                **extra,
-            )
+            if exporter == "dynamo":
+                data = _export_dynamo(torch, module, dummy, kind, opset)
+            else:
+                data = _export_torchscript(torch, module, dummy, kind, opset)
     finally:
         module.train(was_training)
     signature: Dict[str, Any] = {"format": SIGNATURE_FORMAT, "task": ctx.task, "target": ctx.target}
@@ -173,10 +171,49 @@ def from_torch(
         signature["classes"] = labels
     signature["inputs"] = {"layout": "tensor", "name": "input", "columns": numeric, "dtype": "float32"}
     signature["output"] = {"name": kind, "kind": kind}
-    data = buffer.getvalue()
     validate(data, signature, ctx)
     ctx.framework = "torch"
     return data, signature
+
+
+def _export_torchscript(torch: Any, module: Any, dummy: Any, kind: str, opset: Optional[int]) -> bytes:
+    buffer = io.BytesIO()
+    extra: Dict[str, Any] = {}
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        extra["dynamo"] = False  # torch 2.9 made the torch.export-based exporter the default; it needs onnxscript
+    torch.onnx.export(
+        module,
+        dummy,
+        buffer,
+        input_names=["input"],
+        output_names=[kind],
+        dynamic_axes={"input": {0: "batch"}, kind: {0: "batch"}},
+        opset_version=opset or DEFAULT_OPSET,
+        **extra,
+    )
+    return buffer.getvalue()
+
+
+def _export_dynamo(torch: Any, module: Any, dummy: Any, kind: str, opset: Optional[int]) -> bytes:
+    if "dynamo" not in inspect.signature(torch.onnx.export).parameters:
+        raise ValueError(f"from_torch: exporter='dynamo' needs torch 2.5 or later, not {torch.__version__}")
+    try:
+        import onnxscript  # noqa: F401  (the dynamo exporter's own dependency, which torch does not install)
+    except ImportError:
+        raise ValueError("from_torch: exporter='dynamo' needs onnxscript (pip install onnxscript)") from None
+    if opset is not None and opset < 18:
+        raise ValueError(f"from_torch: exporter='dynamo' writes opset 18 or later, not {opset}")
+    program = torch.onnx.export(
+        module,
+        (dummy,),
+        input_names=["input"],
+        output_names=[kind],
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+        opset_version=opset or 18,
+        dynamo=True,
+        verbose=False,
+    )
+    return bytes(program.model_proto.SerializeToString())
 
 
 def _smoke_feed(signature: Dict[str, Any], ctx: Optional["TrainingContext"]) -> Dict[str, np.ndarray]:
