@@ -1,7 +1,7 @@
 """The Python SDK's GPU path on a real CUDA device: a check run by hand on a machine with a GPU and torch, never by
 `npm test` (CI has no GPU; tests/integration/gpuSlots.test.ts covers the slots there with device ids only).
 
-    PYTHONPATH=sdk/python/src:examples python3 tests/device/cuda_torch.py [--rows N]
+    PYTHONPATH=sdk/python/src python3 tests/device/cuda_torch.py [--rows N] [--epochs N]
 
 It checks, on the GPU:
 1. the worker's devices: ``detect_devices`` reads the real ``nvidia-smi -L``; ``parse_devices`` takes both its index
@@ -167,13 +167,23 @@ class AttemptDied(BaseException):
 
 def attempt(
     fit: Any, client: FolderClient, spec: Dict[str, Any], device: str, die_after: int = 0
-) -> Tuple[TrainingContext, Any]:
-    """One attempt of ``fit``: its context and the module it exported (None when it died first)."""
+) -> Tuple[TrainingContext, Any, Optional[str]]:
+    """One attempt of ``fit``: its context, the module it exported (None when it died first) and the device of the
+    checkpoint's tensors as ``load_checkpoint`` handed them over (None on a fresh start)."""
     import flywheel.onnx
 
     ctx = TrainingContext.from_input(spec, client, device=device)
     exported: List[Any] = []
     export = flywheel.onnx.from_torch
+    load, loaded = ctx.load_checkpoint, [None]
+
+    def load_and_look() -> Any:
+        resumed = load()
+        if resumed is not None:
+            loaded[0] = str(next(iter(resumed[1]["net"].values())).device)
+        return resumed
+
+    ctx.load_checkpoint = load_and_look  # type: ignore[method-assign]
 
     def export_and_keep(module: Any, *args: Any, **kwargs: Any) -> Any:
         exported.append(module)
@@ -196,7 +206,7 @@ def attempt(
         pass
     finally:
         flywheel.onnx.from_torch = export
-    return ctx, exported[0] if exported else None
+    return ctx, exported[0] if exported else None, loaded[0]
 
 
 def main() -> None:
@@ -223,7 +233,7 @@ def main() -> None:
     csv_path = work / "cache" / "datasets" / "demand.csv"  # where the context looks for content hash "demand"
     csv_path.parent.mkdir(parents=True)
     demand_csv(csv_path, args.rows, seed=7)
-    sys.path.insert(0, str(Path("examples/demand-torch").resolve()))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "demand-torch"))
     from train import fit  # examples/demand-torch/train.py
 
     params = {"epochs": args.epochs, "hidden": 64, "lr": 0.003, "batch_size": 512}
@@ -241,7 +251,7 @@ def main() -> None:
         ("cpu-whole", "cpu-whole", "cpu", 0),
     ]
     timings: Dict[str, float] = {}
-    done: Dict[str, Tuple[TrainingContext, Any]] = {}
+    done: Dict[str, Tuple[TrainingContext, Any, Optional[str]]] = {}
     for name, run_id, device, die_after in plan:
         if name == "gpu-retry":  # the CPU retry starts from the same checkpoints as the GPU retry
             client.copy_run("resumed", "resumed-on-cpu")
@@ -253,11 +263,16 @@ def main() -> None:
         if device == "cuda":
             torch.cuda.synchronize()
         timings[name] = round(time.perf_counter() - started, 2)
-        ctx = done[name][0]
-        print(f"{name} ({device}): start_step {ctx.start_step}, model saved {ctx.model_saved}, {timings[name]} s")
+        ctx, _module, loaded_on = done[name]
+        print(
+            f"{name} ({device}): start_step {ctx.start_step}, checkpoint loaded on {loaded_on}, "
+            f"model saved {ctx.model_saved}, {timings[name]} s"
+        )
     assert not done["gpu-died"][0].model_saved
     for name in ("gpu-retry", "cpu-retry"):
-        assert done[name][0].start_step == 2 and done[name][0].model_saved, name
+        ctx, _module, loaded_on = done[name]
+        assert ctx.start_step == 2 and ctx.model_saved, name
+        assert loaded_on is not None and loaded_on.startswith(ctx.device), f"{name}: checkpoint loaded on {loaded_on}"
     for run_id in ("resumed", "resumed-on-cpu"):
         steps = sorted(s for k, _, s in client.metrics[run_id] if k == "val_loss")
         assert steps == list(range(1, args.epochs + 1)), f"{run_id}: val_loss logged at steps {steps}"
@@ -268,7 +283,7 @@ def main() -> None:
     r2: Dict[str, float] = {}
     gap: Dict[str, float] = {}
     for name in ("gpu-retry", "cpu-retry", "gpu-whole", "cpu-whole"):
-        ctx, module = done[name]
+        ctx, module, _loaded = done[name]
         session = onnxruntime.InferenceSession(str(work / "runs" / ctx.run_id / "model" / "model.onnx"))
         predicted = session.run(None, {"input": x})[0].reshape(-1)
         parameter = next(module.parameters())
@@ -280,7 +295,7 @@ def main() -> None:
     # The torch.export-based exporter too, from the module where it was trained (needs torch 2.5+ and onnxscript).
     import flywheel.onnx
 
-    ctx, module = done["gpu-whole"]
+    ctx, module, _loaded = done["gpu-whole"]
     if not args.no_dynamo:
         dynamo, _signature = flywheel.onnx.from_torch(module, ctx, kind="value", exporter="dynamo")
         predicted = onnxruntime.InferenceSession(dynamo).run(None, {"input": x})[0].reshape(-1)
