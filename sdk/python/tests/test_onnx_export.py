@@ -201,7 +201,7 @@ def test_the_exporter_is_one_of_two_and_dynamo_says_what_it_needs() -> None:
 
 def test_a_torch_mlp_exports_with_the_dynamo_exporter() -> None:
     torch = pytest.importorskip("torch", reason="torch is not installed here (Debian's python3-torch gives it)")
-    pytest.importorskip("onnxscript", reason="exporter='dynamo' needs onnxscript")
+    pytest.importorskip("onnxscript", reason="torch's dynamo exporter needs onnxscript, not installed here")
     if "dynamo" not in inspect.signature(torch.onnx.export).parameters:
         pytest.skip(f"torch {torch.__version__} has no torch.export-based ONNX exporter")
     import onnx
