@@ -175,7 +175,6 @@ def test_a_torch_mlp_exports_with_a_dynamic_batch() -> None:
         fw_onnx.from_torch(head, regression, kind="logits")  # type: ignore[arg-type]
 
 
-
 def test_the_exporter_is_one_of_two_and_dynamo_says_what_it_needs() -> None:
     torch = pytest.importorskip("torch", reason="torch is not installed here (Debian's python3-torch gives it)")
 
