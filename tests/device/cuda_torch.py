@@ -244,10 +244,10 @@ def main() -> None:
         split.parent.mkdir(parents=True)
         split.write_bytes(roles.tobytes())
     plan = [
-        ("gpu-died", "resumed", "cuda", 2),
-        ("gpu-retry", "resumed", "cuda", 0),
+        ("gpu-died", "resumed", gpu, 2),
+        ("gpu-retry", "resumed", gpu, 0),
         ("cpu-retry", "resumed-on-cpu", "cpu", 0),
-        ("gpu-whole", "gpu-whole", "cuda", 0),
+        ("gpu-whole", "gpu-whole", gpu, 0),
         ("cpu-whole", "cpu-whole", "cpu", 0),
     ]
     timings: Dict[str, float] = {}
@@ -257,7 +257,6 @@ def main() -> None:
             client.copy_run("resumed", "resumed-on-cpu")
             index = json.loads((work / "runs" / "resumed" / "checkpoints" / "latest.json").read_text())
             assert index["slots"][str(index["latest"])]["step"] == 1, f"the died attempt's checkpoints: {index}"
-        device = gpu if device == "cuda" else device
         started = time.perf_counter()
         done[name] = attempt(fit, client, activity_input(run_id, args.rows, params), device, die_after)
         if device == "cuda":
@@ -278,8 +277,7 @@ def main() -> None:
         assert steps == list(range(1, args.epochs + 1)), f"{run_id}: val_loss logged at steps {steps}"
 
     # 3. Each exported ONNX model against its module where it was trained, and the example's gate.
-    data = np.genfromtxt(csv_path, delimiter=",", skip_header=1, dtype=np.float32)
-    x, y = data[roles == 2, :5], data[roles == 2, 5]
+    x, y = done["cpu-whole"][0].xy("holdout")  # parsed by the SDK once already, for the example's fit
     r2: Dict[str, float] = {}
     gap: Dict[str, float] = {}
     for name in ("gpu-retry", "cpu-retry", "gpu-whole", "cpu-whole"):
