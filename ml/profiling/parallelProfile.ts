@@ -27,6 +27,8 @@ export class ParallelProfiler {
   private failure: Error | undefined;
   private waiting: (() => void) | undefined;
   private finished: Promise<void>[] = [];
+  /** Per thread: settles once it has loaded (or exited). Terminating a thread still loading aborts the process. */
+  private readonly loaded: Promise<void>[] = [];
 
   constructor(names: string[], threads: number) {
     const count = Math.max(1, Math.min(threads, names.length));
@@ -36,9 +38,16 @@ export class ParallelProfiler {
         workerData: { names: group.map((i) => names[i]), positions: group, width: names.length },
       });
       this.workers.push(worker);
+      this.loaded.push(
+        new Promise<void>((resolve) => {
+          worker.on('message', (message: { type: string }) => message.type === 'ready' && resolve());
+          worker.once('exit', () => resolve());
+        }),
+      );
       this.finished.push(
         new Promise<void>((resolve, reject) => {
           type Reply =
+            | { type: 'ready' }
             | { type: 'ack' }
             | { type: 'done'; profiles: ColumnProfile[] }
             | { type: 'error'; message: string }
@@ -54,6 +63,8 @@ export class ParallelProfiler {
             } else if (message.type === 'done') {
               this.results[w] = message.profiles;
               resolve();
+            } else if (message.type === 'ready') {
+              // Counted in `loaded`.
             } else if (message.type === 'width')
               this.fail(new RecordWidthError(message.line, message.fields, names.length), reject);
             else this.fail(new Error(`profiling thread: ${message.message}`), reject);
@@ -111,7 +122,13 @@ export class ParallelProfiler {
     return out;
   }
 
+  /** Ends the threads, each once it has loaded: an early failure of the input can come within milliseconds. */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((worker) => worker.terminate()));
+    await Promise.all(
+      this.workers.map(async (worker, w) => {
+        await this.loaded[w];
+        await worker.terminate();
+      }),
+    );
   }
 }

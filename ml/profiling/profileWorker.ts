@@ -41,3 +41,5 @@ parentPort!.on('message', (message: Message) => {
     );
   }
 });
+// Loaded: from now on the thread may be terminated safely (see profileWorker.mjs).
+parentPort!.postMessage({ type: 'ready' });
