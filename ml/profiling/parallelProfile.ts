@@ -38,12 +38,8 @@ export class ParallelProfiler {
         workerData: { names: group.map((i) => names[i]), positions: group, width: names.length },
       });
       this.workers.push(worker);
-      this.loaded.push(
-        new Promise<void>((resolve) => {
-          worker.on('message', (message: { type: string }) => message.type === 'ready' && resolve());
-          worker.once('exit', () => resolve());
-        }),
-      );
+      let loaded!: () => void;
+      this.loaded.push(new Promise<void>((resolve) => (loaded = resolve)));
       this.finished.push(
         new Promise<void>((resolve, reject) => {
           type Reply =
@@ -63,14 +59,14 @@ export class ParallelProfiler {
             } else if (message.type === 'done') {
               this.results[w] = message.profiles;
               resolve();
-            } else if (message.type === 'ready') {
-              // Counted in `loaded`.
-            } else if (message.type === 'width')
+            } else if (message.type === 'ready') loaded();
+            else if (message.type === 'width')
               this.fail(new RecordWidthError(message.line, message.fields, names.length), reject);
             else this.fail(new Error(`profiling thread: ${message.message}`), reject);
           });
           worker.on('error', (error) => this.fail(error, reject));
           worker.on('exit', (code) => {
+            loaded();
             if (!this.results[w])
               this.fail(new Error(`profiling thread exited (code ${code}) before it finished`), reject);
           });
