@@ -176,10 +176,15 @@ def from_torch(
     return data, signature
 
 
+def _has_dynamo_exporter(torch: Any) -> bool:
+    """Whether this torch's ``torch.onnx.export`` takes ``dynamo=`` (torch 2.5 and later)."""
+    return "dynamo" in inspect.signature(torch.onnx.export).parameters
+
+
 def _export_torchscript(torch: Any, module: Any, dummy: Any, kind: str, opset: Optional[int]) -> bytes:
     buffer = io.BytesIO()
     extra: Dict[str, Any] = {}
-    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+    if _has_dynamo_exporter(torch):
         extra["dynamo"] = False  # torch 2.9 made the torch.export-based exporter the default; it needs onnxscript
     torch.onnx.export(
         module,
@@ -195,7 +200,7 @@ def _export_torchscript(torch: Any, module: Any, dummy: Any, kind: str, opset: O
 
 
 def _export_dynamo(torch: Any, module: Any, dummy: Any, kind: str, opset: Optional[int]) -> bytes:
-    if "dynamo" not in inspect.signature(torch.onnx.export).parameters:
+    if not _has_dynamo_exporter(torch):
         raise ValueError(f"from_torch: exporter='dynamo' needs torch 2.5 or later, not {torch.__version__}")
     try:
         import onnxscript  # noqa: F401  (the dynamo exporter's own dependency, which torch does not install)
