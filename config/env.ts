@@ -179,9 +179,17 @@ export function readStackState(stateDir: string): StackState {
 
 function intOf(value: string | undefined, name: string): number | undefined {
   if (value === undefined || value === '') return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0)
+  // Digits only: Number() would also take "1e3", "0x10" and "12.0".
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0)
     throw new Error(`environment variable ${name} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+function portOf(value: string | undefined, name: string): number | undefined {
+  const n = intOf(value, name);
+  if (n !== undefined && n > 65_535)
+    throw new Error(`environment variable ${name} must be a port from 1 to 65535, got "${value}"`);
   return n;
 }
 
@@ -203,6 +211,42 @@ function niceOf(value: string): number {
   return n;
 }
 
+/**
+ * TLS to Temporal from TEMPORAL_TLS_* (a client certificate and its key for mTLS, a private CA, the name the server's
+ * certificate carries), else plain TLS for an API key or TEMPORAL_TLS=true, else the local cluster's own mTLS files.
+ * A certificate without its key (or the other way round) is refused rather than quietly connecting without either.
+ */
+function temporalTls(
+  env: NodeJS.ProcessEnv,
+  apiKey: string | undefined,
+  cluster: TemporalClusterState['tls'],
+): TemporalSettings['tls'] {
+  const certPath = env.TEMPORAL_TLS_CLIENT_CERT_PATH || undefined;
+  const keyPath = env.TEMPORAL_TLS_CLIENT_KEY_PATH || undefined;
+  if (Boolean(certPath) !== Boolean(keyPath)) {
+    const given = certPath ? 'TEMPORAL_TLS_CLIENT_CERT_PATH' : 'TEMPORAL_TLS_CLIENT_KEY_PATH';
+    throw new Error(
+      'environment variables TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH go together ' +
+        `(mTLS needs the certificate and its key), but only ${given} is set`,
+    );
+  }
+  const flag = env.TEMPORAL_TLS || undefined;
+  if (flag !== undefined && flag !== 'true' && flag !== 'false')
+    throw new Error(`environment variable TEMPORAL_TLS must be true or false, got "${flag}"`);
+  const caPath = env.TEMPORAL_TLS_SERVER_CA_PATH || undefined;
+  const serverName = env.TEMPORAL_TLS_SERVER_NAME || undefined;
+  if (certPath || caPath || serverName)
+    return { clientCertPath: certPath, clientKeyPath: keyPath, serverCaPath: caPath, serverNameOverride: serverName };
+  if (apiKey || flag === 'true') return true;
+  if (!cluster) return undefined;
+  return {
+    clientCertPath: cluster.clientCertFile,
+    clientKeyPath: cluster.clientKeyFile,
+    serverNameOverride: cluster.serverName,
+    serverCaPath: cluster.caFile,
+  };
+}
+
 /** Resolves the whole configuration once; pass `env` to resolve for another environment (tests). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<FlywheelConfig> {
   const stateDir = stateDirOf(env);
@@ -210,32 +254,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Flywh
   const home = env.HOME ?? '/tmp';
 
   const apiKey = env.TEMPORAL_API_KEY || undefined;
-  const certPath = env.TEMPORAL_TLS_CLIENT_CERT_PATH || undefined;
-  const keyPath = env.TEMPORAL_TLS_CLIENT_KEY_PATH || undefined;
-  const clusterTls = env.TEMPORAL_ADDRESS ? undefined : stack.temporal?.cluster?.tls;
-  const tls =
-    certPath && keyPath
-      ? {
-          clientCertPath: certPath,
-          clientKeyPath: keyPath,
-          serverNameOverride: env.TEMPORAL_TLS_SERVER_NAME || undefined,
-          serverCaPath: env.TEMPORAL_TLS_SERVER_CA_PATH || undefined,
-        }
-      : apiKey || env.TEMPORAL_TLS === 'true'
-        ? (true as const)
-        : clusterTls
-          ? {
-              clientCertPath: clusterTls.clientCertFile,
-              clientKeyPath: clusterTls.clientKeyFile,
-              serverNameOverride: clusterTls.serverName,
-              serverCaPath: clusterTls.caFile,
-            }
-          : undefined;
+  const tls = temporalTls(env, apiKey, env.TEMPORAL_ADDRESS ? undefined : stack.temporal?.cluster?.tls);
 
   const s3Url = env.FLYWHEEL_S3_ENDPOINT ? new URL(env.FLYWHEEL_S3_ENDPOINT) : undefined;
-  const servingPort = intOf(env.FLYWHEEL_SERVING_PORT, 'FLYWHEEL_SERVING_PORT') ?? stack.serving?.port ?? 8480;
+  const servingPort = portOf(env.FLYWHEEL_SERVING_PORT, 'FLYWHEEL_SERVING_PORT') ?? stack.serving?.port ?? 8480;
   const servingHost = env.FLYWHEEL_SERVING_HOST ?? '127.0.0.1';
-  const serverPort = intOf(env.FLYWHEEL_SERVER_PORT, 'FLYWHEEL_SERVER_PORT') ?? stack.server?.port ?? 8470;
+  const serverPort = portOf(env.FLYWHEEL_SERVER_PORT, 'FLYWHEEL_SERVER_PORT') ?? stack.server?.port ?? 8470;
   const serverHost = env.FLYWHEEL_SERVER_HOST ?? '127.0.0.1';
 
   const config: FlywheelConfig = {
@@ -380,7 +404,7 @@ export function observabilitySettings(
     workerMetricsPort:
       env.FLYWHEEL_WORKER_METRICS_PORT === '0'
         ? 0
-        : (intOf(env.FLYWHEEL_WORKER_METRICS_PORT, 'FLYWHEEL_WORKER_METRICS_PORT') ?? 0),
+        : (portOf(env.FLYWHEEL_WORKER_METRICS_PORT, 'FLYWHEEL_WORKER_METRICS_PORT') ?? 0),
     workerMetricsHost: env.FLYWHEEL_WORKER_METRICS_HOST || '127.0.0.1',
     metricsPublic: ['1', 'true'].includes(env.FLYWHEEL_METRICS_PUBLIC ?? ''),
     tracing: tracesEndpoint ? { endpoint: tracesEndpoint, serviceName: env.OTEL_SERVICE_NAME || undefined } : undefined,
@@ -411,6 +435,26 @@ export function toolBinOverride(tool: string, env: NodeJS.ProcessEnv = process.e
 /** One variable by a name known only at run time (a data source's `${VAR}` secret reference). */
 export function envVar(name: string): string | undefined {
   return process.env[name];
+}
+
+/**
+ * The environment that points a child process (the Python worker) at the Temporal this process uses: address,
+ * namespace, API key and TLS files, including the local cluster's own mTLS files, which no variable names.
+ */
+export function temporalEnv(settings: TemporalSettings): Record<string, string> {
+  const env: Record<string, string> = { TEMPORAL_ADDRESS: settings.address, TEMPORAL_NAMESPACE: settings.namespace };
+  if (settings.apiKey) env.TEMPORAL_API_KEY = settings.apiKey;
+  if (settings.tls === true) env.TEMPORAL_TLS = 'true';
+  else if (settings.tls) {
+    const files = {
+      TEMPORAL_TLS_CLIENT_CERT_PATH: settings.tls.clientCertPath,
+      TEMPORAL_TLS_CLIENT_KEY_PATH: settings.tls.clientKeyPath,
+      TEMPORAL_TLS_SERVER_CA_PATH: settings.tls.serverCaPath,
+      TEMPORAL_TLS_SERVER_NAME: settings.tls.serverNameOverride,
+    };
+    for (const [name, value] of Object.entries(files)) if (value) env[name] = value;
+  }
+  return env;
 }
 
 /** The environment a child process starts with: this process's own, with `extra` set over it. */

@@ -6,7 +6,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { childEnv, loadConfig, PROJECT_ROOT } from '../config/env';
+import { childEnv, loadConfig, PROJECT_ROOT, temporalEnv } from '../config/env';
 import { ensurePythonEnv, type PythonEnvOptions } from './python';
 
 const SDK_DIR = join(PROJECT_ROOT, 'sdk', 'python');
@@ -88,7 +88,7 @@ export interface PythonWorkerOptions {
   gpus?: readonly string[];
   /** Where it serves /metrics (`--metrics-port`). @default FLYWHEEL_WORKER_METRICS_PORT, else a free port */
   metricsPort?: number;
-  /** Extra environment for the worker (TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE default to Flywheel's config). */
+  /** Extra environment for the worker (Temporal's address, namespace and TLS default to Flywheel's config). */
   env?: Record<string, string | undefined>;
   /** The python to run. @default the venv from `ensurePythonWorkerEnv()` */
   python?: string;
@@ -121,8 +121,7 @@ export async function startPythonWorker(options: PythonWorkerOptions): Promise<P
   const child = spawn(python, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: childEnv({
-      TEMPORAL_ADDRESS: temporal.address,
-      TEMPORAL_NAMESPACE: temporal.namespace,
+      ...temporalEnv(temporal),
       PYTHONUNBUFFERED: '1',
       ...options.env,
       FLYWHEEL_URL: options.url,

@@ -24,6 +24,7 @@ import {
   PROJECT_ROOT,
   readStackState,
   stateDirOf,
+  temporalEnv,
   type StackState,
 } from '../config/env';
 import { issueToken, verifyToken } from '../store/tokens';
@@ -220,8 +221,7 @@ async function upPythonWorker(
     childEnv({
       FLYWHEEL_URL: config.server.url,
       FLYWHEEL_TOKEN: readFileSync(join(stateDir, 'cli-token'), 'utf8').trim(),
-      TEMPORAL_ADDRESS: config.temporal.address,
-      TEMPORAL_NAMESPACE: config.temporal.namespace,
+      ...temporalEnv(config.temporal),
       PYTHONUNBUFFERED: '1',
     }),
     PROJECT_ROOT,

@@ -4,21 +4,37 @@ import { Client, Connection, type ClientInterceptors } from '@temporalio/client'
 import { NativeConnection } from '@temporalio/worker';
 import type { TemporalSettings } from '../config/env';
 
+/** A TLS file's bytes; one that cannot be read names itself and the variable that points at it. */
+function readTlsFile(path: string, what: string, variable: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new Error(`cannot read Temporal's ${what} ${path} (${variable}): ${reason}`);
+  }
+}
+
 function tlsOptions(settings: TemporalSettings) {
   if (!settings.tls) return undefined;
   if (settings.tls === true) return true;
+  const { clientCertPath, clientKeyPath, serverCaPath, serverNameOverride } = settings.tls;
   return {
-    serverNameOverride: settings.tls.serverNameOverride,
+    serverNameOverride,
     // A private CA (a self-hosted cluster's); unset trusts the system's roots (Temporal Cloud).
-    serverRootCACertificate: settings.tls.serverCaPath ? readFileSync(settings.tls.serverCaPath) : undefined,
+    serverRootCACertificate: serverCaPath
+      ? readTlsFile(serverCaPath, 'server CA certificate', 'TEMPORAL_TLS_SERVER_CA_PATH')
+      : undefined,
     clientCertPair:
-      settings.tls.clientCertPath && settings.tls.clientKeyPath
-        ? { crt: readFileSync(settings.tls.clientCertPath), key: readFileSync(settings.tls.clientKeyPath) }
+      clientCertPath && clientKeyPath
+        ? {
+            crt: readTlsFile(clientCertPath, 'client certificate', 'TEMPORAL_TLS_CLIENT_CERT_PATH'),
+            key: readTlsFile(clientKeyPath, 'client key', 'TEMPORAL_TLS_CLIENT_KEY_PATH'),
+          }
         : undefined,
   };
 }
 
-export function connectTemporal(settings: TemporalSettings): Promise<Connection> {
+export async function connectTemporal(settings: TemporalSettings): Promise<Connection> {
   return Connection.connect({
     address: settings.address,
     tls: tlsOptions(settings),
@@ -36,6 +52,6 @@ export async function temporalClient(
   return new Client({ connection, namespace: settings.namespace, interceptors: options.interceptors });
 }
 
-export function connectWorker(settings: TemporalSettings): Promise<NativeConnection> {
+export async function connectWorker(settings: TemporalSettings): Promise<NativeConnection> {
   return NativeConnection.connect({ address: settings.address, tls: tlsOptions(settings), apiKey: settings.apiKey });
 }

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from flywheel._entrypoint import EntrypointError, load_entrypoint, parse_entrypoint, resolve_script
-from flywheel.worker import QUEUES, parse_options, resolve_queue, startup_line
+from flywheel.worker import QUEUES, TemporalTls, parse_options, resolve_queue, startup_line, temporal_tls
 
 
 @pytest.fixture
@@ -157,3 +157,51 @@ def test_options_need_a_token_and_existing_roots_and_the_startup_line_hides_the_
     with pytest.raises(SystemExit):
         parse_options(["--max-concurrent", "0"], env)
     assert "at least 1" in capsys.readouterr().err
+
+
+def test_temporal_tls_reads_the_files_the_typescript_workers_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    cert, key, ca = (write(tmp_path, name, f"-----{name}-----\n") for name in ("client.pem", "client.key", "ca.pem"))
+    assert temporal_tls({}) is False
+    assert temporal_tls({"TEMPORAL_TLS": "false"}) is False
+    assert temporal_tls({"TEMPORAL_TLS": "true"}) is True
+    assert temporal_tls({"TEMPORAL_API_KEY": "k"}) is True
+    mutual = temporal_tls(
+        {
+            "TEMPORAL_TLS_CLIENT_CERT_PATH": str(cert),
+            "TEMPORAL_TLS_CLIENT_KEY_PATH": str(key),
+            "TEMPORAL_TLS_SERVER_CA_PATH": str(ca),
+            "TEMPORAL_TLS_SERVER_NAME": "frontend.cluster",
+        }
+    )
+    assert mutual == TemporalTls(
+        b"-----client.pem-----\n", b"-----client.key-----\n", b"-----ca.pem-----\n", "frontend.cluster"
+    )
+    # A private CA alone: server TLS without a client certificate.
+    assert temporal_tls({"TEMPORAL_TLS_SERVER_CA_PATH": str(ca)}) == TemporalTls(server_ca=b"-----ca.pem-----\n")
+
+    env = {
+        "FLYWHEEL_TOKEN": "fw_write_x",
+        "TEMPORAL_TLS_CLIENT_CERT_PATH": str(cert),
+        "TEMPORAL_TLS_CLIENT_KEY_PATH": str(key),
+    }
+    assert "t:7233/default (mTLS)," in startup_line(parse_options([], {**env, "TEMPORAL_ADDRESS": "t:7233"}))
+    assert "(TLS)," in startup_line(parse_options([], {"FLYWHEEL_TOKEN": "fw_write_x", "TEMPORAL_API_KEY": "k"}))
+
+    refusals = [
+        ({"TEMPORAL_TLS_CLIENT_CERT_PATH": str(cert)}, "but only TEMPORAL_TLS_CLIENT_CERT_PATH is set"),
+        ({"TEMPORAL_TLS_CLIENT_KEY_PATH": str(key)}, "but only TEMPORAL_TLS_CLIENT_KEY_PATH is set"),
+        ({"TEMPORAL_TLS": "yes"}, 'TEMPORAL_TLS must be true or false, got "yes"'),
+        (
+            {**env, "TEMPORAL_TLS_SERVER_CA_PATH": str(tmp_path / "missing.pem")},
+            f"cannot read Temporal's server CA certificate {tmp_path / 'missing.pem'} (TEMPORAL_TLS_SERVER_CA_PATH)",
+        ),
+    ]
+    for environment, message in refusals:
+        with pytest.raises(ValueError) as refused:
+            temporal_tls(environment)
+        assert message in str(refused.value)
+        with pytest.raises(SystemExit):
+            parse_options([], {"FLYWHEEL_TOKEN": "fw_write_x", **environment})
+        assert message in capsys.readouterr().err

@@ -15,7 +15,8 @@ FLYWHEEL_WORKER_METRICS_HOST (default 127.0.0.1).
 
 Environment: FLYWHEEL_URL and FLYWHEEL_TOKEN (a write-scope token) for the Flywheel server; TEMPORAL_ADDRESS
 (default localhost:7233), TEMPORAL_NAMESPACE (default ``default``), TEMPORAL_API_KEY / TEMPORAL_TLS /
-TEMPORAL_TLS_CLIENT_CERT_PATH + TEMPORAL_TLS_CLIENT_KEY_PATH for Temporal; FLYWHEEL_TRAIN_PYTHON_CPU_QUEUE /
+TEMPORAL_TLS_CLIENT_CERT_PATH + TEMPORAL_TLS_CLIENT_KEY_PATH (mTLS), TEMPORAL_TLS_SERVER_CA_PATH (a private CA) and
+TEMPORAL_TLS_SERVER_NAME for Temporal, read as the TypeScript workers read them; FLYWHEEL_TRAIN_PYTHON_CPU_QUEUE /
 FLYWHEEL_TRAIN_PYTHON_GPU_QUEUE rename the queues.
 """
 
@@ -34,7 +35,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._metrics import MetricsUnavailable, start_metrics
 from ._slots import DeviceSlots, detect_devices, parse_devices
@@ -47,6 +48,50 @@ HEARTBEAT_EVERY = 2.0
 #: Seconds a cancelled child has between SIGTERM and SIGKILL.
 TERMINATE_GRACE = 10.0
 _TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class TemporalTls:
+    """TLS to Temporal with files' contents: a client certificate and key (mTLS), a private CA, the server's name."""
+
+    client_cert: Optional[bytes] = None
+    client_key: Optional[bytes] = None
+    server_ca: Optional[bytes] = None
+    domain: Optional[str] = None
+
+
+def _read_tls_file(path: str, what: str, variable: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read Temporal's {what} {path} ({variable}): {error.strerror or error}") from None
+
+
+def temporal_tls(env: Mapping[str, str]) -> Union[bool, TemporalTls]:
+    """TLS to Temporal from the environment, as config/env.ts resolves it for the TypeScript workers: the
+    TEMPORAL_TLS_* files (mTLS, a private CA) and server name, else plain TLS for an API key or TEMPORAL_TLS=true,
+    else none. A certificate without its key (or the other way round) and an unreadable file raise ValueError."""
+    cert = env.get("TEMPORAL_TLS_CLIENT_CERT_PATH") or None
+    key = env.get("TEMPORAL_TLS_CLIENT_KEY_PATH") or None
+    if bool(cert) != bool(key):
+        given = "TEMPORAL_TLS_CLIENT_CERT_PATH" if cert else "TEMPORAL_TLS_CLIENT_KEY_PATH"
+        raise ValueError(
+            "environment variables TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH go together "
+            f"(mTLS needs the certificate and its key), but only {given} is set"
+        )
+    flag = env.get("TEMPORAL_TLS") or None
+    if flag not in (None, "true", "false"):
+        raise ValueError(f'environment variable TEMPORAL_TLS must be true or false, got "{flag}"')
+    ca = env.get("TEMPORAL_TLS_SERVER_CA_PATH") or None
+    domain = env.get("TEMPORAL_TLS_SERVER_NAME") or None
+    if cert or ca or domain:
+        return TemporalTls(
+            client_cert=_read_tls_file(cert, "client certificate", "TEMPORAL_TLS_CLIENT_CERT_PATH") if cert else None,
+            client_key=_read_tls_file(key, "client key", "TEMPORAL_TLS_CLIENT_KEY_PATH") if key else None,
+            server_ca=_read_tls_file(ca, "server CA certificate", "TEMPORAL_TLS_SERVER_CA_PATH") if ca else None,
+            domain=domain,
+        )
+    return bool(env.get("TEMPORAL_API_KEY")) or flag == "true"
 
 
 @dataclass(frozen=True)
@@ -65,6 +110,8 @@ class WorkerOptions:
     metrics_host: str = "127.0.0.1"
     #: 0: a free port.
     metrics_port: int = 0
+    #: TLS to Temporal (``temporal_tls``): False, True (the system's roots) or the files' contents.
+    temporal_tls: Union[bool, TemporalTls] = False
 
 
 def resolve_queue(value: str, env: Mapping[str, str]) -> tuple:
@@ -153,6 +200,10 @@ def parse_options(
         metrics_port = int(text)
     if not 0 <= metrics_port <= 65535:
         parser.error(f"the metrics port is 0 (a free one) to 65535, not {metrics_port}")
+    try:
+        tls = temporal_tls(environ)
+    except ValueError as error:
+        parser.error(str(error))
     return WorkerOptions(
         queue=queue,
         gpu=gpu,
@@ -164,6 +215,7 @@ def parse_options(
         flywheel_url=(environ.get("FLYWHEEL_URL") or "http://127.0.0.1:8470").rstrip("/"),
         temporal_address=environ.get("TEMPORAL_ADDRESS") or "localhost:7233",
         temporal_namespace=environ.get("TEMPORAL_NAMESPACE") or "default",
+        temporal_tls=tls,
     )
 
 
@@ -175,9 +227,11 @@ def startup_line(options: WorkerOptions, metrics_url: Optional[str] = None) -> s
         slots = f"max concurrent {options.max_concurrent} (no GPU found: attempts own no device)"
     else:
         slots = f"max concurrent {options.max_concurrent}"
+    tls = options.temporal_tls
+    security = " (mTLS)" if isinstance(tls, TemporalTls) and tls.client_cert else " (TLS)" if tls else ""
     return (
         f"flywheel-worker: polling task queue {options.queue} ({'gpu' if options.gpu else 'cpu'}) on "
-        f"{options.temporal_address}/{options.temporal_namespace}, {slots}; "
+        f"{options.temporal_address}/{options.temporal_namespace}{security}, {slots}; "
         f"code roots: {', '.join(map(str, options.roots))}; Flywheel server: {options.flywheel_url}"
         + (f"; metrics on {metrics_url}" if metrics_url else "")
     )
@@ -324,16 +378,14 @@ async def _connect(options: WorkerOptions, runtime: Any = None) -> Any:
     from temporalio.client import Client, TLSConfig
 
     api_key = os.environ.get("TEMPORAL_API_KEY") or None
-    cert, key = os.environ.get("TEMPORAL_TLS_CLIENT_CERT_PATH"), os.environ.get("TEMPORAL_TLS_CLIENT_KEY_PATH")
-    tls: Any = False
-    if cert and key:
+    tls: Any = options.temporal_tls
+    if isinstance(tls, TemporalTls):
         tls = TLSConfig(
-            client_cert=Path(cert).read_bytes(),
-            client_private_key=Path(key).read_bytes(),
-            domain=os.environ.get("TEMPORAL_TLS_SERVER_NAME") or None,
+            server_root_ca_cert=tls.server_ca,
+            domain=tls.domain,
+            client_cert=tls.client_cert,
+            client_private_key=tls.client_key,
         )
-    elif api_key or os.environ.get("TEMPORAL_TLS") == "true":
-        tls = True
     return await Client.connect(
         options.temporal_address, namespace=options.temporal_namespace, api_key=api_key, tls=tls, runtime=runtime
     )
