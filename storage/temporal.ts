@@ -34,13 +34,26 @@ function tlsOptions(settings: TemporalSettings) {
   };
 }
 
+/** Where and how Temporal is reached, for a failed connection's message: address, namespace, TLS, API key. */
+export function describeTemporal(settings: TemporalSettings): string {
+  const tls = settings.tls === true ? 'TLS' : settings.tls?.clientCertPath ? 'mTLS' : settings.tls ? 'TLS' : 'no TLS';
+  return `Temporal at ${settings.address} (namespace ${settings.namespace}, ${tls}${settings.apiKey ? ', API key' : ''})`;
+}
+
+/** A failed connection names the Temporal it tried; the transport error stays as the cause (server/temporalOutage). */
+async function reaching<T>(settings: TemporalSettings, connect: () => Promise<T>): Promise<T> {
+  try {
+    return await connect();
+  } catch (error) {
+    throw new Error(`cannot connect to ${describeTemporal(settings)}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
 export async function connectTemporal(settings: TemporalSettings): Promise<Connection> {
-  return Connection.connect({
-    address: settings.address,
-    tls: tlsOptions(settings),
-    apiKey: settings.apiKey,
-    connectTimeout: '10s',
-  });
+  const tls = tlsOptions(settings);
+  return reaching(settings, () =>
+    Connection.connect({ address: settings.address, tls, apiKey: settings.apiKey, connectTimeout: '10s' }),
+  );
 }
 
 /** `interceptors`: e.g. tracing's (observability/tracing.ts), so a workflow start carries the caller's trace. */
@@ -53,5 +66,8 @@ export async function temporalClient(
 }
 
 export async function connectWorker(settings: TemporalSettings): Promise<NativeConnection> {
-  return NativeConnection.connect({ address: settings.address, tls: tlsOptions(settings), apiKey: settings.apiKey });
+  const tls = tlsOptions(settings);
+  return reaching(settings, () =>
+    NativeConnection.connect({ address: settings.address, tls, apiKey: settings.apiKey }),
+  );
 }

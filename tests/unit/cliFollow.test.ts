@@ -201,6 +201,11 @@ describe('the server names a Temporal outage', () => {
       (e: unknown) => e,
     );
     expect(temporalOutage(refused)).toMatchObject({ status: 503 });
+    // storage/temporal.ts names the address and keeps the transport's error as the cause.
+    const named = new Error('cannot connect to Temporal at 127.0.0.1:1 (namespace default, no TLS)', {
+      cause: refused,
+    });
+    expect(temporalOutage(named)).toMatchObject({ status: 503 });
     expect(temporalOutage(new Error('workflow failed: bad config'))).toBeUndefined();
   });
 });

@@ -3,11 +3,12 @@
  * variable, the local cluster's own files, and the environment a child process (the Python worker) is given.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, temporalEnv } from '../../config/env';
-import { connectTemporal } from '../../storage/temporal';
+import { connectTemporal, connectWorker, describeTemporal } from '../../storage/temporal';
 
 const noStack = { FLYWHEEL_STATE_DIR: mkdtempSync(join(tmpdir(), 'flywheel-no-stack-')) };
 const tlsOf = (env: NodeJS.ProcessEnv) => loadConfig({ ...noStack, ...env }).temporal.tls;
@@ -127,5 +128,29 @@ describe('ports and counts from the environment', () => {
       expect(() => loadConfig({ ...noStack, FLYWHEEL_CHECKPOINT_RETENTION_DAYS: value })).toThrow(
         `FLYWHEEL_CHECKPOINT_RETENTION_DAYS must be a positive integer, got "${value}"`,
       );
+  });
+});
+
+describe('a Temporal that cannot be reached', () => {
+  it('is named with its address, namespace and security, the transport error kept as the cause', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const settings = loadConfig({
+      ...noStack,
+      TEMPORAL_ADDRESS: `127.0.0.1:${closed}`,
+      TEMPORAL_NAMESPACE: 'ops',
+    }).temporal;
+    const failed = await connectWorker(settings).catch((error: Error) => error);
+    expect(failed).toBeInstanceOf(Error);
+    expect((failed as Error).message).toMatch(
+      new RegExp(`^cannot connect to Temporal at 127\\.0\\.0\\.1:${closed} \\(namespace ops, no TLS\\): .+`),
+    );
+    expect((failed as Error).cause).toBeInstanceOf(Error);
+    expect(describeTemporal({ ...settings, tls: { clientCertPath: 'c', clientKeyPath: 'k' } })).toContain('mTLS');
+    expect(describeTemporal({ ...settings, tls: true, apiKey: 'k' })).toContain('(namespace ops, TLS, API key)');
   });
 });
