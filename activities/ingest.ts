@@ -38,6 +38,8 @@ export interface IngestResult {
   objectKey: string;
   rowCount: number;
   format: DataFormat;
+  /** A CSV's delimiter when none was configured and it was not a comma (read from the first line). */
+  delimiter?: string;
   /** True when this content was already a version: nothing was uploaded again. */
   reused: boolean;
   /** Set for a feature-built table: the views joined, as serving needs them for lookups. */
@@ -66,14 +68,13 @@ export async function ingestTable(
     const fd = openSync(copyPath, 'w');
     const hash = createHash('sha256');
     let bytes = 0;
-    const rawIsCanonical = (input.table.delimiter ?? ',') === ',' && (input.table.quote ?? '"') === '"';
     const sink = (chunk: Buffer, firstLine = 0) => {
       hash.update(chunk);
       writeSync(fd, chunk);
       parallel?.feed(chunk, firstLine);
       bytes += chunk.length;
     };
-    const writer = new CanonicalCsvWriter(sink, rawIsCanonical);
+    const writer = new CanonicalCsvWriter(sink);
     let profiler: ProfileBuilder | undefined;
     const readInput = () =>
       readTable(input.table, store, {
@@ -119,6 +120,7 @@ export async function ingestTable(
         objectKey: existing.objectKey,
         rowCount: existing.rowCount,
         format: read.format,
+        delimiter: read.detectedDelimiter,
         reused: true,
         profile: existing.profile,
       };
@@ -162,6 +164,7 @@ export async function ingestTable(
       objectKey,
       rowCount: read.rows,
       format: read.format,
+      delimiter: read.detectedDelimiter,
       reused: false,
       profile,
     };

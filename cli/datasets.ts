@@ -11,6 +11,7 @@ import type { ColumnStatistics, ProfileDiff } from '../ml/profiling/profileDiff'
 import type { DatasetContract, ValidationReport } from '../ml/quality/validation';
 import type { DataFormat } from '../storage/tables';
 import type { DatasetWorkflowResult } from '../workflows/dataset';
+import { describeFormat } from '../workflows/summaries';
 import { api } from './api';
 import { followJob } from './jobs';
 import { uploadLocalSource, UploadUnavailableError } from './upload';
@@ -265,7 +266,7 @@ async function addVersion(
   if (!job.result) throw new Error(`dataset ${name}: ${(job.failure ?? job.status).replaceAll(sent, source)}`);
   const { version, validation } = job.result;
   say(
-    `${version.datasetVersionId}: ${version.rowCount} rows from ${version.format}${version.reused ? ' (same content as an existing version; nothing uploaded)' : ''}`,
+    `${version.datasetVersionId}: ${version.rowCount} rows from ${describeFormat(version)}${version.reused ? ' (same content as an existing version; nothing uploaded)' : ''}`,
   );
   say(
     `  validation passed (${validation.contract} contract${validation.reference ? `, distributions checked against ${validation.reference}` : ''})`,

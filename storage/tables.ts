@@ -38,7 +38,7 @@ export interface TableSpec {
   source: string;
   /** Detected from the source when omitted: postgres:// → sql, *.parquet, *.jsonl / *.ndjson, else csv. */
   format?: DataFormat;
-  /** CSV only. @default ',' */
+  /** CSV only. @default what the first line is separated by: ',', tab, ';' or '|' (`detectDelimiter`) */
   delimiter?: string;
   /** CSV only. @default '"' */
   quote?: string;
@@ -82,7 +82,7 @@ export async function readTable(
   spec: TableSpec,
   store: ObjectStore,
   callbacks: TableCallbacks,
-): Promise<{ rows: number; format: DataFormat; columns: string[] }> {
+): Promise<{ rows: number; format: DataFormat; columns: string[]; detectedDelimiter?: string }> {
   const format = detectFormat(spec);
   const name = redact(spec.source);
   const limits = {
@@ -97,13 +97,14 @@ export async function readTable(
     ...limits,
   };
   const access = localPath(spec.source) ? localAccess(spec.configDir) : undefined;
-  let result: { rows: number; header: string[] };
+  let result: { rows: number; header: string[]; delimiter: string };
   switch (format) {
     case 'csv':
       result = await readCsv(
         await openSource(spec.source, store, access),
         {
           delimiter: spec.delimiter,
+          detectDelimiter: true,
           quote: spec.quote,
           header: spec.header,
           columns: spec.columns,
@@ -141,7 +142,10 @@ export async function readTable(
     throw new CsvInputError(
       `${name}: the ${format === 'sql' ? 'query returned' : 'file has'} a header but no data rows`,
     );
-  return { rows: result.rows, format, columns: result.header };
+  // Said to the user (the ingest summary) when it is not the comma they would assume.
+  const detectedDelimiter =
+    format === 'csv' && !spec.delimiter && result.delimiter !== ',' ? result.delimiter : undefined;
+  return { rows: result.rows, format, columns: result.header, detectedDelimiter };
 }
 
 /** The canonical text of one cell: null → empty, numbers and booleans as JavaScript prints them, dates as ISO 8601. */

@@ -33,10 +33,17 @@ export function recordSummary(pipelineName: string, authority: ReleaseAuthority 
   return `pipeline ${pipelineName} stored${authority ? `; ${describeAuthority(authority)}` : ''}`;
 }
 
+/** `csv`, or `csv (';'-separated, detected from the first line)` when that is not the comma a reader assumes. */
+export function describeFormat(r: Pick<IngestResult, 'format' | 'delimiter'>): string {
+  if (!r.delimiter) return r.format;
+  const shown = r.delimiter === '\t' ? 'tab' : `'${r.delimiter}'`;
+  return `${r.format} (${shown}-separated, detected from the first line)`;
+}
+
 export function ingestSummary(
-  r: Pick<IngestResult, 'datasetVersionId' | 'rowCount' | 'format' | 'reused' | 'featureViews'>,
+  r: Pick<IngestResult, 'datasetVersionId' | 'rowCount' | 'format' | 'delimiter' | 'reused' | 'featureViews'>,
 ) {
-  return `${r.datasetVersionId}: ${r.rowCount} rows from ${r.format}${r.featureViews ? ` with features of ${r.featureViews.map((v) => v.ref).join(', ')} joined point in time` : ''}${r.reused ? ' (already stored; reused)' : ''}`;
+  return `${r.datasetVersionId}: ${r.rowCount} rows from ${describeFormat(r)}${r.featureViews ? ` with features of ${r.featureViews.map((v) => v.ref).join(', ')} joined point in time` : ''}${r.reused ? ' (already stored; reused)' : ''}`;
 }
 
 export function validateSummary(r: Pick<ValidateResult, 'contract' | 'reference' | 'warnings'>): string {

@@ -82,7 +82,7 @@ export class CsvRecordView implements RecordFields {
   /** Raw bounds of the record in `buf`, without its line ending. */
   start = 0;
   end = 0;
-  /** No quotes and no CR: the raw bytes are already in canonical form (when the delimiter is a comma). */
+  /** The raw bytes are already canonical CSV: comma-separated with double quotes, none used, no CR. */
   plain = true;
 
   constructor(private readonly quote: number) {}
@@ -230,6 +230,27 @@ export function stringKey(text: string): number {
   return (h1 >>> 0) * 1048576 + ((h2 >>> 0) & 0xfffff);
 }
 
+/** What a CSV without a configured delimiter may be separated by; on a tie the earlier one wins. */
+export const DELIMITER_CANDIDATES = [',', '\t', ';', '|'] as const;
+
+/**
+ * The delimiter a CSV's first line (its header, usually) is separated by: the candidate it holds most of outside
+ * quotes, a comma on a tie or when it holds none (one column). Semicolon files from European spreadsheets, TSVs and
+ * pipe-separated exports are read as written instead of as one column.
+ */
+export function detectDelimiter(firstLine: string, quote = '"'): string {
+  const counts = new Map<string, number>(DELIMITER_CANDIDATES.map((candidate) => [candidate, 0]));
+  let quoted = false;
+  for (const c of firstLine) {
+    if (c === quote) quoted = !quoted;
+    else if (!quoted && counts.has(c)) counts.set(c, counts.get(c)! + 1);
+  }
+  let best: string = ',';
+  for (const candidate of DELIMITER_CANDIDATES)
+    if (candidate !== quote && counts.get(candidate)! > counts.get(best)!) best = candidate;
+  return best;
+}
+
 /**
  * Incremental parser: `push` byte chunks as they arrive, `end` at EOF. Quoted fields may hold delimiters, doubled
  * quotes and newlines; LF, CRLF and CR end records; blank lines are skipped. A record split across chunks is kept
@@ -239,6 +260,8 @@ export class CsvParser {
   private readonly delimiter: number;
   private readonly quote: number;
   private readonly view: CsvRecordView;
+  /** Comma and double quote: a record without quotes or CR is canonical as it stands. */
+  private readonly canonicalDialect: boolean;
   private readonly maxField: number;
   private readonly maxLine: number;
   private pending: Buffer | undefined;
@@ -255,6 +278,7 @@ export class CsvParser {
       throw new Error('CSV delimiter and quote must differ and not be a line break');
     this.delimiter = delimiter.charCodeAt(0);
     this.quote = quote.charCodeAt(0);
+    this.canonicalDialect = delimiter === ',' && quote === '"';
     this.view = new CsvRecordView(this.quote);
     this.maxField = options.maxFieldBytes ?? CSV_LIMITS.maxFieldBytes;
     this.maxLine = options.maxLineBytes ?? CSV_LIMITS.maxLineBytes;
@@ -300,7 +324,7 @@ export class CsvParser {
 
   /** Parses complete records from `buf`; returns the offset of the first byte not consumed. */
   private parse(buf: Buffer, final: boolean, onRecord: (record: CsvRecordView) => void): number {
-    const { delimiter, quote, view } = this;
+    const { delimiter, quote, view, canonicalDialect } = this;
     const length = buf.length;
     view.buf = buf;
     let recordStart = 0;
@@ -384,7 +408,7 @@ export class CsvParser {
         if (!blank) {
           view.start = recordStart;
           view.line = this.line;
-          view.plain = plain;
+          view.plain = plain && canonicalDialect;
           onRecord(view);
         }
         this.line += lines;
@@ -395,7 +419,7 @@ export class CsvParser {
       view.start = recordStart;
       view.end = length;
       view.line = this.line;
-      view.plain = plain;
+      view.plain = plain && canonicalDialect;
       const blank = view.count === 1 && view.end === recordStart && !(view.flags[0]! & QUOTED);
       if (!blank) onRecord(view);
       this.line += lines;
@@ -432,17 +456,14 @@ export class CanonicalCsvWriter {
   private buffer = Buffer.allocUnsafe(1 << 20);
   private used = 0;
 
-  constructor(
-    private readonly emit: (chunk: Buffer) => void,
-    private readonly rawIsCanonical: boolean,
-  ) {}
+  constructor(private readonly emit: (chunk: Buffer) => void) {}
 
   header(names: string[]): void {
     this.writeText(names.map((name) => csvField(name)).join(',') + '\n');
   }
 
   record(record: CsvRecordView): void {
-    if (this.rawIsCanonical && record.plain) {
+    if (record.plain) {
       const length = record.end - record.start;
       if (this.used + length + 1 > this.buffer.length) this.flush(length + 1);
       record.buf.copy(this.buffer, this.used, record.start, record.end);

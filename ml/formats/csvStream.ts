@@ -1,6 +1,6 @@
 /** Streams CSV records out of a byte stream: strict UTF-8, header handling, line numbers for errors. */
 import { isUtf8 } from 'node:buffer';
-import { CsvLimitError, CsvParser, CsvSyntaxError, type CsvRecordView } from './csv';
+import { CsvLimitError, CsvParser, CsvSyntaxError, detectDelimiter, type CsvRecordView } from './csv';
 
 /** For stored dataset versions: their size limits were applied when they were ingested (perhaps raised there). */
 export const INGESTED_CSV_LIMITS = { maxFieldBytes: Infinity, maxLineBytes: Infinity } as const;
@@ -13,8 +13,10 @@ export class CsvInputError extends Error {
 }
 
 export interface CsvStreamOptions {
-  /** @default ',' */
+  /** @default ',' (or, with `detectDelimiter`, what the first line is separated by) */
   delimiter?: string;
+  /** Without a `delimiter`: choose ',', tab, ';' or '|' from the first line (`detectDelimiter`). @default false */
+  detectDelimiter?: boolean;
   /** @default '"' */
   quote?: string;
   /** The first record holds the column names. @default true */
@@ -65,13 +67,17 @@ export async function readCsv(
   options: CsvStreamOptions,
   onHeader: (header: string[]) => void,
   onRecord: (record: CsvRecordView) => void,
-): Promise<{ rows: number; bytes: number; header: string[] }> {
-  const parser = new CsvParser({
-    delimiter: options.delimiter,
-    quote: options.quote,
-    maxFieldBytes: options.maxFieldBytes,
-    maxLineBytes: options.maxLineBytes,
-  });
+): Promise<{ rows: number; bytes: number; header: string[]; delimiter: string }> {
+  let delimiter = options.delimiter ?? ',';
+  let detect = options.detectDelimiter === true && options.delimiter === undefined;
+  const parserFor = (separator: string) =>
+    new CsvParser({
+      delimiter: separator,
+      quote: options.quote,
+      maxFieldBytes: options.maxFieldBytes,
+      maxLineBytes: options.maxLineBytes,
+    });
+  let parser = parserFor(delimiter);
   // A partial line longer than this goes to the parser before its end arrives, so a huge field fails while streaming.
   const partialFrom = Math.min(1 << 20, parser.partialLimit);
   const useHeader = options.header ?? true;
@@ -89,7 +95,17 @@ export async function readCsv(
   let carry: Buffer | undefined;
   let line = 1;
   let first = true;
-  const plainOk = !!options.onPlainLines && (options.delimiter ?? ',') === ',' && (options.quote ?? '"') === '"';
+  let plainOk = !!options.onPlainLines && delimiter === ',' && (options.quote ?? '"') === '"';
+  /** Before the first bytes are parsed: the delimiter from their first line, when it is to be detected. */
+  const settleDelimiter = (region: Buffer) => {
+    if (!detect) return;
+    detect = false;
+    const end = region.indexOf(10);
+    delimiter = detectDelimiter(region.subarray(0, end === -1 ? region.length : end).toString('utf8'), options.quote);
+    if (delimiter === ',') return;
+    parser = parserFor(delimiter);
+    plainOk = false;
+  };
 
   const consume = (record: CsvRecordView) => {
     if (!header) {
@@ -166,6 +182,7 @@ export async function readCsv(
       const firstLine = line;
       const longest = countLines(complete);
       carry = end < buffer.length ? Buffer.from(buffer.subarray(end)) : undefined;
+      settleDelimiter(complete);
       if (
         plainOk &&
         !partial &&
@@ -188,6 +205,7 @@ export async function readCsv(
     }
     if (carry) {
       checkUtf8(carry);
+      settleDelimiter(carry);
       parser.push(carry, consume);
     }
     parser.end(consume);
@@ -202,7 +220,7 @@ export async function readCsv(
     throw error;
   }
   if (!header) throw new CsvInputError(`${options.sourceName}: the file is empty (no header, no rows)`);
-  return { rows, bytes, header };
+  return { rows, bytes, header, delimiter };
 }
 
 /** Where to cut `bytes` so no UTF-8 character is split: its length, or the start of a trailing incomplete character. */

@@ -101,6 +101,16 @@ describe('dataset versions from every source and format', () => {
           ),
         ].join('\r\n'),
     );
+    // No delimiter configured: a semicolon export (CRLF, BOM) and a TSV are read by the delimiter of their first line.
+    const separated = async (name: string, delimiter: string, prefix = '') => {
+      const lines = [columns, ...rows.map(text)].map((cells) =>
+        cells.map((v) => csvField(v, delimiter)).join(delimiter),
+      );
+      await writeFile(join(dir, name), prefix + lines.join('\r\n') + '\r\n');
+      return join(dir, name);
+    };
+    const semicolonsDetected = await separated(`${dataset}-semicolon.csv`, ';', '\uFEFF');
+    const tabs = await separated(`${dataset}.tsv`, '\t');
     const jsonl = join(dir, `${dataset}.jsonl`);
     await writeFile(jsonl, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     const parquet = parquetWriteBuffer({
@@ -133,6 +143,8 @@ describe('dataset versions from every source and format', () => {
       expect(first.validation).toMatchObject({ passed: true, contract: 'inferred', reference: null });
       const spellings = [
         { source: semicolons, format: 'csv' as const, delimiter: ';', quote: "'" },
+        { source: semicolonsDetected },
+        { source: tabs },
         { source: jsonl },
         { source: `s3://${harness.services.store.bucket}/${parquetKey}` },
         { source: `${httpBase}/${dataset}.csv` },
@@ -143,6 +155,9 @@ describe('dataset versions from every source and format', () => {
         expect({ spelling: spelling.source, id: again.version.datasetVersionId, reused: again.version.reused }).toEqual(
           { spelling: spelling.source, id: first.version.datasetVersionId, reused: true },
         );
+        // Said only when it was detected and is not a comma.
+        const detected = { [semicolonsDetected]: ';', [tabs]: '\t' }[spelling.source];
+        expect(again.version.delimiter).toBe(detected);
       }
     } finally {
       await client.query(`DROP TABLE IF EXISTS ${table}`);
@@ -196,6 +211,21 @@ describe('flywheel datasets add, through the API', () => {
     expect(added.stdout).toMatch(new RegExp(`^started dataset-${dataset}-\\w+\\n  http\\S+\\n`));
     expect(added.stdout).toContain(`${version!.id}: 300 rows from csv\n  validation passed (inferred contract)\n`);
     expect(await latestOf(dataset)).toBe(version!.id);
+
+    // A semicolon export: the summary says how it was read, and it is the same table.
+    const semicolons = join(harness.workDir, `${dataset}-semicolons.csv`);
+    await writeFile(
+      semicolons,
+      [
+        columns.join(';'),
+        ...rows.map((r) => [r.id, r.name, r.price, r.flag, r.note].map((v) => csvField(v, ';')).join(';')),
+      ].join('\n') + '\n',
+    );
+    const detected = await flywheel(harness, ['datasets', 'add', dataset, semicolons], server.env());
+    expect(detected.code, detected.stderr).toBe(0);
+    expect(detected.stdout).toContain(
+      `${version!.id}: 300 rows from csv (';'-separated, detected from the first line) (same content`,
+    );
 
     const ragged = join(harness.workDir, `${dataset}-ragged.csv`);
     await writeFile(ragged, `${columns.join(',')}\n1,a,2.5,true,x\n2,b,3.5,false,y,extra\n`);

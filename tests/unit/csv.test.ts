@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { CanonicalCsvWriter, CsvParser, CsvSyntaxError, parseCsv, type CsvRecordView } from '../../ml/formats/csv';
+import {
+  CanonicalCsvWriter,
+  CsvParser,
+  CsvSyntaxError,
+  detectDelimiter,
+  parseCsv,
+  type CsvRecordView,
+} from '../../ml/formats/csv';
 import { readCsv } from '../../ml/formats/csvStream';
 
 function chunked(text: string, size: number): { fields: string[]; line: number }[] {
@@ -97,26 +104,23 @@ describe('CSV parser', () => {
   });
 });
 
-describe('canonical CSV', () => {
-  async function canonical(
-    input: string | Buffer,
-    options: { delimiter?: string; quote?: string } = {},
-  ): Promise<string> {
-    const out: Buffer[] = [];
-    const writer = new CanonicalCsvWriter(
-      (chunk) => out.push(chunk),
-      (options.delimiter ?? ',') === ',' && (options.quote ?? '"') === '"',
-    );
-    await readCsv(
-      [Buffer.from(input)],
-      { ...options, sourceName: 't.csv' },
-      (h) => writer.header(h),
-      (r) => writer.record(r),
-    );
-    writer.flush();
-    return Buffer.concat(out).toString();
-  }
+async function canonical(
+  input: string | Buffer,
+  options: { delimiter?: string; quote?: string; detectDelimiter?: boolean } = {},
+): Promise<string> {
+  const out: Buffer[] = [];
+  const writer = new CanonicalCsvWriter((chunk) => out.push(chunk));
+  await readCsv(
+    [Buffer.from(input)],
+    { ...options, sourceName: 't.csv' },
+    (h) => writer.header(h),
+    (r) => writer.record(r),
+  );
+  writer.flush();
+  return Buffer.concat(out).toString();
+}
 
+describe('canonical CSV', () => {
   it('is the same text for the same table in other spellings', async () => {
     const plain = 'id,name\n1,a\n2,"b,c"\n3,"say ""hi"""\n';
     expect(await canonical(plain)).toBe(plain);
@@ -126,7 +130,7 @@ describe('canonical CSV', () => {
 
   it('takes column names for a file without a header', async () => {
     const out: Buffer[] = [];
-    const writer = new CanonicalCsvWriter((chunk) => out.push(chunk), true);
+    const writer = new CanonicalCsvWriter((chunk) => out.push(chunk));
     const { rows, header } = await readCsv(
       [Buffer.from('1,a\n2,b\n')],
       { sourceName: 't.csv', header: false, columns: ['id', 'name'] },
@@ -159,5 +163,39 @@ describe('canonical CSV', () => {
     await expect(canonical('a,b,a\n1,2,3\n')).rejects.toThrow('duplicate column name "a"');
     await expect(canonical('a,,c\n1,2,3\n')).rejects.toThrow('header column 2 has no name');
     await expect(canonical('')).rejects.toThrow('t.csv: the file is empty');
+  });
+});
+
+describe('the delimiter of a CSV that names none', () => {
+  it('is the candidate the first line holds most of outside quotes, a comma on a tie or when it holds none', () => {
+    expect(detectDelimiter('id,price,label')).toBe(',');
+    expect(detectDelimiter('id;price;label')).toBe(';');
+    expect(detectDelimiter('id\tprice\tlabel')).toBe('\t');
+    expect(detectDelimiter('id|price|label')).toBe('|');
+    expect(detectDelimiter('1;3,5;a')).toBe(';'); // decimal commas in a semicolon file without a header
+    expect(detectDelimiter('"a;b;c",d')).toBe(','); // quoted delimiters do not count
+    expect(detectDelimiter("'a;b;c',d", "'")).toBe(',');
+    expect(detectDelimiter('a,b;c')).toBe(',');
+    expect(detectDelimiter('label')).toBe(',');
+    expect(detectDelimiter('')).toBe(',');
+  });
+
+  it('is read from the first line when asked, and the table comes out as canonical CSV', async () => {
+    const expected = 'id,price,label\n1,"3,5",a\n2,"4,0","multi\nline"\n3,,b\n';
+    const semicolons = '\uFEFFid;price;label\r\n1;3,5;a\r\n2;"4,0";"multi\nline"\r\n3;;b\r\n';
+    expect(await canonical(semicolons, { detectDelimiter: true })).toBe(expected);
+    expect(await canonical(semicolons.replaceAll(';', '\t'), { detectDelimiter: true })).toBe(expected);
+    // One line and no line feed: what is left at the end is sniffed too.
+    expect(await canonical('x|y', { detectDelimiter: true })).toBe('x,y\n');
+    // A configured delimiter is never second-guessed, and without the option a comma is assumed.
+    expect(await canonical('a;b\n1;2\n', { delimiter: ',', detectDelimiter: true })).toBe('a;b\n1;2\n');
+    expect(await canonical('a;b\n1;2\n')).toBe('a;b\n1;2\n');
+    const { delimiter, header, rows } = await readCsv(
+      [Buffer.from('x|y\n'), Buffer.from('1|2\n3|4')],
+      { sourceName: 'p.csv', detectDelimiter: true },
+      () => undefined,
+      () => undefined,
+    );
+    expect({ delimiter, header, rows }).toEqual({ delimiter: '|', header: ['x', 'y'], rows: 2 });
   });
 });

@@ -24,7 +24,7 @@ const TIME = { interruptAfterTimeLimit: 2_000, numRuns: 1_000_000, markInterrupt
 const csvBytes = fc
   .array(
     fc.oneof(
-      fc.constantFrom(...[0x22, 0x2c, 0x0a, 0x0d, 0x3b, 0x27, 0x61, 0x31, 0x20].map((b) => [b])),
+      fc.constantFrom(...[0x22, 0x2c, 0x0a, 0x0d, 0x3b, 0x27, 0x61, 0x31, 0x20, 0x09, 0x7c].map((b) => [b])),
       fc.constantFrom([0xef, 0xbb, 0xbf], [0xc3, 0xa9], [0xf0, 0x9f, 0x98], [0xff], [0x80]),
       fc.integer({ min: 0, max: 255 }).map((b) => [b]),
     ),
@@ -44,7 +44,8 @@ describe('fuzz: parsers refuse with typed errors only, and never hang', () => {
         fc.integer({ min: 1, max: 64 }),
         fc.integer({ min: 1, max: 200 }),
         fc.integer({ min: 1, max: 400 }),
-        fc.constantFrom(',', ';'),
+        // undefined: detected from the first line.
+        fc.constantFrom(',', ';', undefined),
         fc.constantFrom('"', "'"),
         async (bytes, chunk, maxFieldBytes, maxLineBytes, delimiter, quote) => {
           const pieces = Array.from({ length: Math.ceil(bytes.length / chunk) }, (_, i) =>
@@ -53,7 +54,7 @@ describe('fuzz: parsers refuse with typed errors only, and never hang', () => {
           try {
             await readCsv(
               pieces,
-              { sourceName: 'fuzz.csv', delimiter, quote, maxFieldBytes, maxLineBytes },
+              { sourceName: 'fuzz.csv', delimiter, detectDelimiter: true, quote, maxFieldBytes, maxLineBytes },
               () => undefined,
               (record) => {
                 record.fields();
