@@ -142,3 +142,39 @@ export const loggedModels = pgTable(
   (t) => [index('logged_models_experiment').on(t.experimentId), index('logged_models_run').on(t.sourceRunId)],
 );
 export type LoggedModelRow = typeof loggedModels.$inferSelect;
+
+/**
+ * MLflow's run inputs (`mlflow.log_input`, autologging): the datasets a run read, each once per run by name and digest,
+ * with the input's tags (`mlflow.data.context`: training, eval …); what is logged again for the same dataset is kept
+ * as first logged, as MLflow does. Only the dataset's description is stored (source, schema, profile), never its data.
+ */
+export const runDatasetInputs = pgTable(
+  'run_dataset_inputs',
+  {
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    digest: text('digest').notNull(),
+    sourceType: text('source_type').notNull(),
+    source: text('source').notNull(),
+    schema: text('schema'),
+    profile: text('profile'),
+    tags: jsonb('tags').$type<Record<string, string>>().notNull().default({}),
+    loggedAt: timestamp('logged_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.name, t.digest] })],
+);
+
+/** MLflow 3's model inputs of a run: logged models it read (`LogInputs.models`). */
+export const runModelInputs = pgTable(
+  'run_model_inputs',
+  {
+    runId: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    modelId: text('model_id').notNull(),
+    loggedAt: timestamp('logged_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.modelId] })],
+);

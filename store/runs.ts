@@ -209,7 +209,8 @@ export async function setRunDeleted(db: Db, id: string, deleted: boolean): Promi
   if (!row) throw notFound(`run ${id}`);
 }
 
-async function lockRun(tx: Executor, id: string): Promise<RunRow> {
+/** The run row, locked for this transaction; a run that does not exist is a 404. */
+export async function lockRun(tx: Executor, id: string): Promise<RunRow> {
   const [row] = await tx.select().from(runs).where(eq(runs.id, id)).for('update');
   if (!row) throw notFound(`run ${id}`);
   return row;

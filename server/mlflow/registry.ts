@@ -4,7 +4,7 @@
  * alias is what serving answers with.
  */
 import { z } from 'zod';
-import { ApiError } from '../../config/errors';
+import { ApiError, invalid } from '../../config/errors';
 import {
   createModelVersion,
   createRegisteredModel,
@@ -403,6 +403,30 @@ export const registryRoutes: RouteSpec[] = [
         await updateModelVersion(deps.db, body.name, body.version, { description: body.description }),
       ),
     }),
+  }),
+  route({
+    method: 'post',
+    path: `${BASE}/model-versions/transition-stage`,
+    summary: 'Refused: stages (deprecated in MLflow since 2.9) are not kept; aliases take their place',
+    tags,
+    scope: 'write',
+    body: z
+      .object({
+        name,
+        version,
+        stage: z.string(),
+        archive_existing_versions: z.union([z.boolean(), z.enum(['true', 'false'])]).optional(),
+      })
+      .strict(),
+    handler: ({ body }) => {
+      throw invalid(
+        'stage',
+        `model stages are not kept here (MLflow deprecated them in 2.9): instead of moving ${body.name} version ` +
+          `${body.version} to "${body.stage}", point an alias at it, e.g. ` +
+          `client.set_registered_model_alias("${body.name}", "champion", ${body.version}) (an admin token), ` +
+          `and load it as models:/${body.name}@champion`,
+      );
+    },
   }),
   route({
     method: 'delete',

@@ -20,6 +20,7 @@ import {
   setRunDeleted,
   updateRun,
 } from '../../store/runs';
+import { inputsOfRuns, logInputs } from '../../store/runInputs';
 import { route, type RouteSpec } from '../route';
 import {
   doubleJson,
@@ -311,7 +312,10 @@ export const trackingRoutes: RouteSpec[] = [
     tags,
     scope: 'read',
     query: z.object(runRef).strict(),
-    handler: async ({ query, deps }) => ({ run: runJson(await getRun(deps.db, runIdOf(query))) }),
+    handler: async ({ query, deps }) => {
+      const run = await getRun(deps.db, runIdOf(query));
+      return { run: runJson(run, (await inputsOfRuns(deps.db, [run.id])).get(run.id)) };
+    },
   }),
   route({
     method: 'post',
@@ -334,8 +338,12 @@ export const trackingRoutes: RouteSpec[] = [
         pageToken: body.page_token,
         viewType: body.run_view_type as ViewType,
       });
+      const inputs = await inputsOfRuns(
+        deps.db,
+        found.runs.map((run) => run.id),
+      );
       return {
-        runs: found.runs.map(runJson),
+        runs: found.runs.map((run) => runJson(run, inputs.get(run.id))),
         ...(found.nextPageToken ? { next_page_token: found.nextPageToken } : {}),
       };
     },
@@ -399,12 +407,17 @@ export const trackingRoutes: RouteSpec[] = [
     body: z
       .object({
         run_id: z.string(),
-        metrics: z.array(metricBody.omit({ run_id: true })).optional(),
+        // MLflow 3's client names the run in every metric too (`mlflow.log_metrics`, autologging).
+        metrics: z.array(metricBody).optional(),
         params: z.array(keyValue).optional(),
         tags: z.array(keyValue).optional(),
       })
       .strict(),
     handler: async ({ body, deps }) => {
+      body.metrics?.forEach((m, i) => {
+        if (m.run_id !== undefined && m.run_id !== body.run_id)
+          throw invalid(`metrics[${i}].run_id`, `"${m.run_id}" is not the batch's run "${body.run_id}"`);
+      });
       await logBatch(deps.db, body.run_id, {
         metrics: (body.metrics ?? []).map((m) => ({
           key: m.key,
@@ -414,6 +427,53 @@ export const trackingRoutes: RouteSpec[] = [
         })),
         params: fromEntries(body.params),
         tags: fromEntries(body.tags),
+      });
+      return {};
+    },
+  }),
+  route({
+    method: 'post',
+    path: `${BASE}/runs/log-inputs`,
+    summary: 'Log the datasets (and MLflow 3 logged models) a run read: their descriptions, never their rows',
+    tags,
+    scope: 'write',
+    body: z
+      .object({
+        run_id: z.string(),
+        datasets: z
+          .array(
+            z
+              .object({
+                tags: z.array(keyValue).optional(),
+                dataset: z
+                  .object({
+                    name: z.string(),
+                    digest: z.string(),
+                    source_type: z.string(),
+                    source: z.string(),
+                    schema: z.string().optional(),
+                    profile: z.string().optional(),
+                  })
+                  .strict(),
+              })
+              .strict(),
+          )
+          .optional(),
+        models: z.array(z.object({ model_id: z.string() }).strict()).optional(),
+      })
+      .strict(),
+    handler: async ({ body, deps }) => {
+      await logInputs(deps.db, body.run_id, {
+        datasets: (body.datasets ?? []).map(({ tags: inputTags, dataset }) => ({
+          name: dataset.name,
+          digest: dataset.digest,
+          sourceType: dataset.source_type,
+          source: dataset.source,
+          schema: dataset.schema,
+          profile: dataset.profile,
+          tags: fromEntries(inputTags),
+        })),
+        models: (body.models ?? []).map((model) => model.model_id),
       });
       return {};
     },

@@ -1,6 +1,7 @@
 /** MLflow's wire format: field names, upper-case statuses, ms timestamps, tags and params as [{key, value}]. */
 import { z } from 'zod';
 import type { Experiment } from '../../store/experiments';
+import type { RunInputs } from '../../store/runInputs';
 import type { Run } from '../../store/runs';
 
 /** A run's status as the runs store gives it. */
@@ -77,7 +78,29 @@ export function runInfoJson(run: Run) {
   };
 }
 
-export function runJson(run: Run) {
+/** MLflow's RunInputs: protobuf JSON leaves out empty lists, so a run without inputs has `{}`. */
+export function runInputsJson(inputs: RunInputs | undefined) {
+  return {
+    ...(inputs?.datasets.length
+      ? {
+          dataset_inputs: inputs.datasets.map((input) => ({
+            tags: entries(input.tags),
+            dataset: {
+              name: input.name,
+              digest: input.digest,
+              source_type: input.sourceType,
+              source: input.source,
+              ...(input.schema ? { schema: input.schema } : {}),
+              ...(input.profile ? { profile: input.profile } : {}),
+            },
+          })),
+        }
+      : {}),
+    ...(inputs?.models.length ? { model_inputs: inputs.models.map((id) => ({ model_id: id })) } : {}),
+  };
+}
+
+export function runJson(run: Run, inputs?: RunInputs) {
   const timestamp = (run.endedAt ?? run.startedAt).getTime();
   return {
     info: runInfoJson(run),
@@ -91,6 +114,6 @@ export function runJson(run: Run) {
       params: flattenParams(run.params).map(([key, value]) => ({ key, value })),
       tags: entries(run.tags),
     },
-    inputs: {},
+    inputs: runInputsJson(inputs),
   };
 }

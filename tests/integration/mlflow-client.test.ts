@@ -6,10 +6,11 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { like } from 'drizzle-orm';
+import { eq, like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensurePythonEnv, MLFLOW_REQUIREMENTS } from '../../scripts/python';
 import { apiTokens } from '../../schema/models';
+import { runDatasetInputs } from '../../schema/runs';
 import { startServer } from '../../server/start';
 import { closeDb, connectDb, type Db } from '../../storage/db';
 import { createToken, hashToken } from '../../store/tokens';
@@ -75,9 +76,20 @@ describe('the MLflow client against the Flywheel server', () => {
       model_run_id: string;
       model_id: string;
       version: string;
+      inputs_run_id: string;
     };
     expect(summary.model_id).toMatch(/^m-[0-9a-f]{32}$/);
     expect(summary.version).toBe('1');
+    // What log_input stored: each dataset once, its description and tags, no rows.
+    const inputs = await db
+      .select()
+      .from(runDatasetInputs)
+      .where(eq(runDatasetInputs.runId, summary.inputs_run_id))
+      .orderBy(runDatasetInputs.loggedAt);
+    expect(inputs.map((input) => [input.name, input.sourceType, input.tags])).toEqual([
+      ['train', 's3', { 'mlflow.data.context': 'training' }],
+      ['holdout', 'code', { 'mlflow.data.context': 'eval', k: 'v' }],
+    ]);
 
     // The CLI asks this suite's server, with a read token, for what the client logged.
     const listed = await run(

@@ -287,6 +287,21 @@ describe('the registry over the MLflow API', () => {
       (await call('GET', `${MLFLOW}/registered-models/alias`, tokens.read, { name, alias: 'champion' })).body
         .error_code,
     ).toBe('RESOURCE_DOES_NOT_EXIST');
+    // MLflow's deprecated stages: refused with the alias to use instead, and nothing moves.
+    const staged = await call('POST', `${MLFLOW}/model-versions/transition-stage`, tokens.write, {
+      name,
+      version: '1',
+      stage: 'Production',
+      archive_existing_versions: true,
+    });
+    expect(staged).toEqual({
+      status: 400,
+      body: {
+        error_code: 'INVALID_PARAMETER_VALUE',
+        message: expect.stringContaining(`point an alias at it, e.g. client.set_registered_model_alias("${name}"`),
+      },
+    });
+
     const trail = await listAliasEvents(api.db, { modelName: name, oldestFirst: true });
     expect(trail.map((e) => [e.fromVersion, e.toVersion, e.reason])).toEqual([
       [null, 1, 'set over the MLflow API'],
