@@ -293,6 +293,33 @@ export async function logBatch(
   });
 }
 
+/** MLflow's tag listing the models logged from a run (`runs/log-model`, sent by MLflow 2 clients' `log_model`). */
+export const LOGGED_MODELS_TAG = 'mlflow.log-model.history';
+
+/**
+ * Appends one model's metadata (MLflow's MLmodel as a dict) to the run's `mlflow.log-model.history` tag, as MLflow's
+ * server does; a history past the tag's size limit is refused like any tag, naming it.
+ */
+export async function recordLoggedModel(db: Db, runId: string, model: Record<string, unknown>): Promise<void> {
+  await db.transaction(async (tx) => {
+    const run = await lockRun(tx, runId);
+    if (run.deletedAt) throw new ApiError('INVALID_STATE', `run ${runId} is deleted; restore it before logging to it`);
+    let history: unknown[] = [];
+    try {
+      const previous: unknown = JSON.parse(run.tags[LOGGED_MODELS_TAG] ?? '[]');
+      if (Array.isArray(previous)) history = previous;
+    } catch {
+      // A client set the tag to something else: the history starts again, as the model's record matters more.
+    }
+    const value = JSON.stringify([...history, model]);
+    checkTag(LOGGED_MODELS_TAG, value);
+    await tx
+      .update(runs)
+      .set({ tags: sql`${runs.tags} || ${JSON.stringify({ [LOGGED_MODELS_TAG]: value })}::jsonb` as never })
+      .where(eq(runs.id, runId));
+  });
+}
+
 export async function deleteTag(db: Db, runId: string, key: string): Promise<void> {
   await db.transaction(async (tx) => {
     const run = await lockRun(tx, runId);

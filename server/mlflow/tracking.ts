@@ -16,6 +16,7 @@ import {
   getRun,
   logBatch,
   metricHistory,
+  recordLoggedModel,
   searchRuns,
   setRunDeleted,
   updateRun,
@@ -428,6 +429,26 @@ export const trackingRoutes: RouteSpec[] = [
         params: fromEntries(body.params),
         tags: fromEntries(body.tags),
       });
+      return {};
+    },
+  }),
+  route({
+    method: 'post',
+    path: `${BASE}/runs/log-model`,
+    summary: "Record a logged model's metadata in its run's mlflow.log-model.history tag (MLflow 2 clients' log_model)",
+    tags,
+    scope: 'write',
+    body: z.object({ run_id: z.string(), model_json: z.string() }).strict(),
+    handler: async ({ body, deps }) => {
+      let model: unknown;
+      try {
+        model = JSON.parse(body.model_json);
+      } catch (error) {
+        throw invalid('model_json', `is not JSON (${(error as Error).message})`);
+      }
+      if (!model || typeof model !== 'object' || Array.isArray(model))
+        throw invalid('model_json', 'must be a JSON object (the MLmodel file as a dict)');
+      await recordLoggedModel(deps.db, body.run_id, model as Record<string, unknown>);
       return {};
     },
   }),

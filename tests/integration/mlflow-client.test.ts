@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { eq, like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensurePythonEnv, MLFLOW_REQUIREMENTS } from '../../scripts/python';
+import { ensurePythonEnv, MLFLOW2_REQUIREMENTS, MLFLOW_REQUIREMENTS } from '../../scripts/python';
 import { apiTokens } from '../../schema/models';
-import { runDatasetInputs } from '../../schema/runs';
+import { runDatasetInputs, runs } from '../../schema/runs';
 import { startServer } from '../../server/start';
 import { closeDb, connectDb, type Db } from '../../storage/db';
 import { createToken, hashToken } from '../../store/tokens';
@@ -106,6 +106,37 @@ describe('the MLflow client against the Flywheel server', () => {
     expect(row).toContain('finished');
     expect(listed.stdout).toContain(summary.model_run_id);
     expect(listed.stdout).toContain('2 run(s)');
+  }, 900_000);
+
+  it('an MLflow 2 client logs, logs a model with its metadata, registers it and loads it back, with no warning', async () => {
+    const python2 = await ensurePythonEnv('mlflow2-client', MLFLOW2_REQUIREMENTS);
+    const outcome = await run(
+      python2,
+      [
+        join(PROJECT_ROOT, 'tests', 'integration', 'mlflow2_client_check.py'),
+        `${suite}-mlflow2`,
+        `${suite}-mlflow2-model`,
+      ],
+      {
+        env: {
+          ...process.env,
+          MLFLOW_TRACKING_URI: server.url,
+          MLFLOW_TRACKING_TOKEN: adminToken,
+          MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
+          MLFLOW_HTTP_REQUEST_TIMEOUT: '60',
+          DO_NOT_TRACK: 'true',
+        },
+        timeout: 600_000,
+        maxBuffer: 32 * 1024 * 1024,
+      },
+    ).catch((error: { stdout?: string; stderr?: string; message: string }) => {
+      throw new Error(
+        `the MLflow 2 client check failed:\n${(error.stderr ?? '').slice(-6000) || error.message}\n${error.stdout ?? ''}`,
+      );
+    });
+    const summary = JSON.parse(outcome.stdout.trim().split('\n').at(-1)!) as { run_id: string };
+    const [stored] = await db.select({ tags: runs.tags }).from(runs).where(eq(runs.id, summary.run_id));
+    expect(JSON.parse(stored!.tags['mlflow.log-model.history']!)).toMatchObject([{ artifact_path: 'model' }]);
   }, 900_000);
 
   it('streams artifacts through the proxy, lists them one level deep, and refuses unsafe paths and read-only tokens', async () => {
