@@ -88,6 +88,24 @@ def test_a_large_manual_flush_is_split_within_the_servers_limits(server: FakeSer
     client.end_run()
 
 
+def test_a_bad_step_or_key_is_refused_by_the_call_that_logs_it_not_by_a_later_flush(server: FakeServer) -> None:
+    client = client_for(server)
+    client.start_run()
+    client.log_metrics({"ok": 1.0}, step=3.0)  # an integral float, as numpy loops give
+    client.log_metric("neg", 1.0, step=-2)
+    for step, message in [(2**40, "outside the 32-bit range"), (1.5, "is not an integer"), ("3", "is not an integer")]:
+        with pytest.raises(FlywheelError) as refused:
+            client.log_metric("loss", 1.0, step=step)
+        assert message in str(refused.value) and refused.value.field == "step"
+    for key in ["", "a" * 251, "../up", "tab\there"]:
+        with pytest.raises(FlywheelError) as refused:
+            client.log_metric(key, 1.0)
+        assert "a key is 1 to 250 letters" in str(refused.value)
+    client.flush()
+    assert [(m["key"], m["step"]) for m in server.metric_points()] == [("ok", 3), ("neg", -2)]
+    client.end_run()
+
+
 def test_params_and_tags_are_sent_at_once_and_values_become_strings(server: FakeServer) -> None:
     client = client_for(server)
     client.start_run()

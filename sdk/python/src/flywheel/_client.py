@@ -150,6 +150,41 @@ class FileInfo:
     file_size: Optional[int] = None
 
 
+#: The server's metric keys: letters, digits, ``_ - . space / :`` (no ``..`` segment), at most 250 characters.
+_METRIC_KEY = re.compile(r"^[A-Za-z0-9_\-. /:]{1,250}$")
+#: Steps are kept as 32-bit integers.
+_STEP_LIMIT = 2**31 - 1
+
+
+def _metric_key(key: str) -> str:
+    """Checked when logged, not when the buffer is sent: the error belongs to the call that made it."""
+    if not _METRIC_KEY.match(key) or ".." in key.split("/"):
+        raise FlywheelError(
+            "INVALID_PARAMETER_VALUE",
+            f"metric {key!r}: a key is 1 to 250 letters, digits, _ - . space / and :",
+            field=f"metrics.{key}",
+        )
+    return key
+
+
+def _metric_step(step: Any) -> int:
+    if step is None:
+        return 0
+    if isinstance(step, float) and step.is_integer():
+        step = int(step)
+    try:
+        number = int(step.__index__()) if not isinstance(step, bool) else None
+    except (AttributeError, TypeError):
+        number = None
+    if number is None:
+        raise FlywheelError("INVALID_PARAMETER_VALUE", f"step {step!r} is not an integer", field="step")
+    if abs(number) > _STEP_LIMIT:
+        raise FlywheelError(
+            "INVALID_PARAMETER_VALUE", f"step {number} is outside the 32-bit range steps are kept in (±{_STEP_LIMIT})", field="step"
+        )
+    return number
+
+
 def _metric_value(key: str, value: Any) -> Union[float, str]:
     if isinstance(value, (str, bytes)):
         raise FlywheelError("INVALID_PARAMETER_VALUE", f"metric {key!r}: {value!r} is not a number", field=f"metrics.{key}")
@@ -448,7 +483,8 @@ class Client:
         ``flush_every`` points are waiting, when ``flush_interval`` has passed, on :meth:`flush` and :meth:`end_run`."""
         target = self._run_id(run_id)
         at = _now_ms() if timestamp is None else int(timestamp)
-        points = [{"key": str(k), "value": _metric_value(str(k), v), "timestamp": at, "step": int(step or 0)} for k, v in metrics.items()]
+        number = _metric_step(step)
+        points = [{"key": _metric_key(str(k)), "value": _metric_value(str(k), v), "timestamp": at, "step": number} for k, v in metrics.items()]
         with self._lock:
             buffer = self._pending.setdefault(target, [])
             buffer.extend(points)
