@@ -14,6 +14,8 @@ import { LookupError, MergedLookups, withOnlineFeatures } from '../features/onli
 import type { PredictionLog } from './predictionLog';
 import type { Db } from '../storage/db';
 import { observePrediction } from './metrics';
+import { attachBinaryInputs, encodeOutput, headerLength, wantsBinaryOutput } from './binaryTensors';
+import { HttpError } from './httpError';
 import { answerMetrics } from '../observability/metricsServer';
 import { componentLogger } from '../observability/log';
 
@@ -21,15 +23,7 @@ const log = componentLogger('serving');
 
 const modelInputs = (served: LoadedModel) => new Set(served.runner.features.map((f) => f.name));
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'HttpError';
-  }
-}
+export { HttpError };
 
 const MAX_BODY_BYTES = 1 << 20;
 const MAX_INSTANCES = 10_000;
@@ -148,6 +142,33 @@ async function readJson(request: IncomingMessage): Promise<unknown> {
   const contentType = request.headers['content-type'];
   // Refused before the body is read; Node discards what is left of it.
   if (!isJsonType(contentType)) return parseJsonBody(contentType, Buffer.alloc(0));
+  return parseJsonBody(contentType, await readBody(request));
+}
+
+/**
+ * An OIP v2 infer request: JSON, or a JSON header and binary tensor data (`Inference-Header-Content-Length`, the
+ * binary_tensor_data extension). OIP clients (tritonclient, KServe's) send no content type, or octet-stream with binary
+ * data: both are taken; any other type is a 415.
+ */
+async function readInferRequest(request: IncomingMessage): Promise<unknown> {
+  const contentType = request.headers['content-type'];
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const binaryHeader = request.headers['inference-header-content-length'];
+  if (contentType !== undefined && !isJsonType(contentType) && type !== 'application/octet-stream')
+    return parseJsonBody(contentType, Buffer.alloc(0));
+  const bytes = await readBody(request);
+  const jsonBytes = headerLength(binaryHeader, bytes.length);
+  if (jsonBytes === undefined) {
+    if (type === 'application/octet-stream')
+      throw new HttpError(400, 'an octet-stream body needs inference-header-content-length (the JSON header size)');
+    return parseJsonBody('application/json', bytes);
+  }
+  const body = parseJsonBody('application/json', bytes.subarray(0, jsonBytes));
+  attachBinaryInputs(body, bytes.subarray(jsonBytes));
+  return body;
+}
+
+async function readBody(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   const timer = setTimeout(
@@ -165,7 +186,7 @@ async function readJson(request: IncomingMessage): Promise<unknown> {
     clearTimeout(timer);
   }
   if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body exceeds ${MAX_BODY_BYTES} bytes`);
-  return parseJsonBody(contentType, Buffer.concat(chunks));
+  return Buffer.concat(chunks);
 }
 
 /**
@@ -192,6 +213,17 @@ export function checkInstanceValues(
         throw new HttpError(400, `${where(row, key)}: expected a number, got ${value}`);
     }
   });
+}
+
+/** A 200 whose JSON header is followed by binary output data (OIP v2's binary_tensor_data extension). */
+function sendWithBinary(response: ServerResponse, header: unknown, data: Buffer): void {
+  const text = Buffer.from(JSON.stringify(header), 'utf8');
+  response.writeHead(200, {
+    'content-type': 'application/octet-stream',
+    'inference-header-content-length': text.length,
+    'content-length': text.length + data.length,
+  });
+  response.end(Buffer.concat([text, data]));
 }
 
 function send(response: ServerResponse, status: number, body: unknown): void {
@@ -395,7 +427,12 @@ export function createServingHandler(
     const refused = models.refuseKey(apiKeyOf(request));
     if (refused) throw new HttpError(401, refused);
     if (method === 'GET' && path === '/v2')
-      return send(response, 200, { name: 'flywheel', version: '0.1.0', extensions: [], backend: models.backend });
+      return send(response, 200, {
+        name: 'flywheel',
+        version: '0.1.0',
+        extensions: ['binary_tensor_data'],
+        backend: models.backend,
+      });
     if (method === 'GET' && path === '/v2/models') {
       return send(response, 200, {
         models: models.list().map((m) => {
@@ -436,7 +473,7 @@ export function createServingHandler(
         return send(response, 200, { name, ready: true });
       }
       if (method === 'POST' && match[3] === '/infer') {
-        const body = (await readJson(request)) as { id?: unknown; parameters?: { key?: unknown } };
+        const body = (await readInferRequest(request)) as { id?: unknown; parameters?: { key?: unknown } };
         const id = typeof body?.id === 'string' ? body.id : requestId;
         const key =
           typeof body?.parameters?.key === 'string'
@@ -455,15 +492,16 @@ export function createServingHandler(
         const prediction = await runAndLog(choice, instances, id, context, (row, key) =>
           key === undefined ? `row ${row}` : `input "${key}", row ${row}`,
         );
-        const outputs = [
-          {
-            name: choice.served.runner.target.name,
-            shape: [prediction.values.length],
-            datatype: typeof prediction.values[0] === 'number' ? 'FP32' : 'BYTES',
-            data: prediction.values,
-          },
-        ];
-        return send(response, 200, { model_name: name, model_version: String(choice.served.version), id, outputs });
+        const output = choice.served.runner.target.name;
+        const datatype = typeof prediction.values[0] === 'number' ? 'FP32' : 'BYTES';
+        const head = { model_name: name, model_version: String(choice.served.version), id };
+        const shape = [prediction.values.length];
+        if (wantsBinaryOutput(body, output)) {
+          const data = encodeOutput(prediction.values, datatype);
+          const outputs = [{ name: output, shape, datatype, parameters: { binary_data_size: data.length } }];
+          return sendWithBinary(response, { ...head, outputs }, data);
+        }
+        return send(response, 200, { ...head, outputs: [{ name: output, shape, datatype, data: prediction.values }] });
       }
     }
     if (method === 'POST' && path === '/predict') {

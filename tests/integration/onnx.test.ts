@@ -5,20 +5,25 @@
  * and one whose inputs do not match its signature are refused with messages that name the culprit.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { and, eq, inArray } from 'drizzle-orm';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvaluateActivities, type EvaluateInput } from '../../activities/evaluate';
-import { loadConfig } from '../../config/env';
+import { loadConfig, PROJECT_ROOT } from '../../config/env';
 import { loadRunner } from '../../inference/load';
 import { OnnxRunner } from '../../inference/onnx';
 import { parseSignature, SignatureError } from '../../inference/signature';
 import { fitPreprocessor } from '../../training/preprocess';
 import { splitRows } from '../../training/split';
 import { deployments, predictions, requestErrors, shadowPredictions, trafficRoutes } from '../../schema/deployments';
+import { ensurePythonEnv, TRITON_CLIENT_REQUIREMENTS } from '../../scripts/python';
 import { createServingHandler } from '../../serving/app';
 import { ServedModels } from '../../serving/models';
 import { PredictionLog } from '../../serving/predictionLog';
@@ -33,6 +38,7 @@ import { onnxFixtures, type OnnxFixtureName, type OnnxFixtures } from '../fixtur
 import { inActivity } from './activityContext';
 import { eventually, unique } from './harness';
 
+const execPython = promisify(execFile);
 const suite = unique('onnx');
 /** Serving answers this alias only: the shared database's other deployments stay out of this suite's process. */
 const alias = suite;
@@ -243,6 +249,19 @@ describe('serving ONNX models', () => {
       { name: 'churned', shape: [some.length], datatype: 'BYTES', data: some.map(classOf) },
     ]);
 
+    // The same rows from tritonclient (Triton's and KServe's OIP v2 client): binary tensor data both ways, then JSON.
+    const triton = await ensurePythonEnv('tritonclient', TRITON_CLIENT_REQUIREMENTS);
+    const rowsFile = join(await mkdtemp(join(tmpdir(), 'flywheel-triton-')), 'rows.json');
+    const columns = ['tenure', 'monthly_charges', 'plan'].map((name) => [name, some.map((r) => instance(r)[name])]);
+    await writeFile(rowsFile, JSON.stringify(Object.fromEntries(columns)));
+    const script = join(PROJECT_ROOT, 'tests', 'integration', 'tritonclient_check.py');
+    const { stdout } = await execPython(triton, [script, url, modelName, rowsFile], { timeout: 120_000 });
+    expect(JSON.parse(stdout.trim().split('\n').at(-1)!)).toEqual({
+      inputs: ['tenure', 'monthly_charges', 'plan'],
+      binary: some.map(classOf),
+      json: some.map(classOf),
+    });
+
     // Concurrent single-row requests (batched together by the server) each get their own row's answer.
     const concurrent = await Promise.all(
       rows.slice(0, 48).map((r) => call('POST', '/predict', { model: modelName, instances: [instance(r)] })),
@@ -264,7 +283,8 @@ describe('serving ONNX models', () => {
 
     await log.flush();
     const logged = await services.db.select().from(predictions).where(eq(predictions.modelName, modelName));
-    expect(logged).toHaveLength(rows.length + some.length + 48);
+    // /predict's rows, the v2 JSON request's, tritonclient's two requests' and the 48 single rows: each logged once.
+    expect(logged).toHaveLength(rows.length + some.length * 3 + 48);
     expect(logged.every((p) => p.modelVersion === version && (p.prediction === 0 || p.prediction === 1))).toBe(true);
   });
 

@@ -132,3 +132,91 @@ describe('serving request parsing', () => {
     expect(server.maxConnections).toBe(SERVER_LIMITS.maxConnections);
   });
 });
+
+describe("OIP v2 infer as tritonclient and KServe's clients send it", () => {
+  const infer = (body: Buffer, headers: Record<string, string> = {}) =>
+    fetch(`${url}/v2/models/demand/infer`, { method: 'POST', headers, body: new Uint8Array(body) });
+  const json = {
+    inputs: [
+      { name: 'price', shape: [2], datatype: 'FP32', data: [9.5, 11] },
+      { name: 'store_id', shape: [2], datatype: 'BYTES', data: ['S1', 'S2'] },
+    ],
+  };
+  /** A JSON header, then each input's bytes: FP32 little-endian, BYTES as 4-byte lengths and the text. */
+  function binaryRequest(header: object, parts: Buffer[]) {
+    const text = Buffer.from(JSON.stringify(header));
+    return {
+      body: Buffer.concat([text, ...parts]),
+      headers: { 'inference-header-content-length': String(text.length) },
+    };
+  }
+  const prices = Buffer.alloc(8);
+  prices.writeFloatLE(9.5, 0);
+  prices.writeFloatLE(11, 4);
+  const stores = Buffer.concat(['S1', 'S2'].map((s) => Buffer.concat([Buffer.from([2, 0, 0, 0]), Buffer.from(s)])));
+  const binaryInputs = (priceBytes = prices.length) => [
+    { name: 'price', shape: [2], datatype: 'FP32', parameters: { binary_data_size: priceBytes } },
+    { name: 'store_id', shape: [2], datatype: 'BYTES', parameters: { binary_data_size: stores.length } },
+  ];
+
+  it('takes JSON without a content type', async () => {
+    // A Buffer: fetch adds no content type to it (a string would be text/plain).
+    const answer = await infer(Buffer.from(JSON.stringify(json)));
+    expect(answer.status).toBe(200);
+    expect(((await answer.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data).toEqual([5, 5]);
+  });
+
+  it('takes binary inputs and answers with binary outputs when asked', async () => {
+    const request = binaryRequest({ inputs: binaryInputs(), parameters: { binary_data_output: true } }, [
+      prices,
+      stores,
+    ]);
+    const logged = serving.logged.length;
+    const answer = await infer(request.body, { ...request.headers, 'content-type': 'application/octet-stream' });
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('content-type')).toBe('application/octet-stream');
+    const bytes = Buffer.from(await answer.arrayBuffer());
+    const headerBytes = Number(answer.headers.get('inference-header-content-length'));
+    const header = JSON.parse(bytes.subarray(0, headerBytes).toString()) as {
+      outputs: { name: string; datatype: string; shape: number[]; parameters: { binary_data_size: number } }[];
+    };
+    expect(header.outputs).toEqual([
+      { name: 'units', datatype: 'FP32', shape: [2], parameters: { binary_data_size: 8 } },
+    ]);
+    const data = bytes.subarray(headerBytes);
+    expect([data.readFloatLE(0), data.readFloatLE(4)]).toEqual([5, 5]);
+    // The prediction log has the decoded values, as for a JSON request.
+    expect(serving.logged.slice(logged)).toHaveLength(2);
+    expect(JSON.stringify(serving.logged.slice(logged))).toContain('9.5');
+
+    // Binary inputs, JSON outputs (the output asks for it).
+    const mixed = binaryRequest(
+      { inputs: binaryInputs(), outputs: [{ name: 'units', parameters: { binary_data: false } }] },
+      [prices, stores],
+    );
+    const answered = await infer(mixed.body, mixed.headers);
+    expect(((await answered.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data).toEqual([5, 5]);
+  });
+
+  it('refuses sizes that do not add up, a short BYTES element and a missing header size, naming the input', async () => {
+    const cases: [Buffer, Record<string, string>, number, string][] = [];
+    const short = binaryRequest({ inputs: binaryInputs(6) }, [prices, stores]);
+    cases.push([short.body, short.headers, 400, 'inputs[0] (price): 6 bytes is not a whole number of FP32 elements']);
+    const extra = binaryRequest({ inputs: binaryInputs() }, [prices, stores, Buffer.from([1])]);
+    cases.push([extra.body, extra.headers, 400, "1 bytes after the inputs' binary_data_size add up"]);
+    const cut = binaryRequest({ inputs: binaryInputs() }, [prices, stores.subarray(0, 7)]);
+    cases.push([cut.body, cut.headers, 400, 'inputs[1] (store_id): binary_data_size 12 runs past the body']);
+    const plain = Buffer.from(JSON.stringify(json));
+    cases.push([plain, { 'inference-header-content-length': '99999' }, 400, 'expected the JSON header']);
+    cases.push([prices, { 'content-type': 'application/octet-stream' }, 400, 'needs inference-header-content-length']);
+    cases.push([plain, { 'content-type': 'text/plain' }, 415, 'content-type must be application/json']);
+    for (const [body, headers, status, message] of cases) {
+      const answer = await infer(body, headers);
+      expect({ status: answer.status, error: ((await answer.json()) as { error: string }).error }).toMatchObject({
+        status,
+        error: expect.stringContaining(message),
+      });
+    }
+    expect(serving.errors).not.toContain(500);
+  });
+});
