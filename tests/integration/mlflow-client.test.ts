@@ -45,32 +45,31 @@ afterAll(async () => {
   }
 });
 
+/** Runs one of the client check scripts against this suite's server; a failure carries the script's output. */
+function clientCheck(interpreter: string, script: string, args: string[]) {
+  return run(interpreter, [join(PROJECT_ROOT, 'tests', 'integration', script), ...args], {
+    env: {
+      ...process.env,
+      MLFLOW_TRACKING_URI: server.url,
+      MLFLOW_TRACKING_TOKEN: adminToken,
+      // Fail on the first error instead of retrying with backoff; no telemetry from a test.
+      MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
+      MLFLOW_HTTP_REQUEST_TIMEOUT: '60',
+      MLFLOW_DISABLE_TELEMETRY: 'true',
+      DO_NOT_TRACK: 'true',
+    },
+    timeout: 600_000,
+    maxBuffer: 32 * 1024 * 1024,
+  }).catch((error: { stdout?: string; stderr?: string; message: string }) => {
+    throw new Error(`${script} failed:\n${(error.stderr ?? '').slice(-6000) || error.message}\n${error.stdout ?? ''}`);
+  });
+}
+
 describe('the MLflow client against the Flywheel server', () => {
   it('logs, searches, logs a scikit-learn model, loads it back, registers and aliases it; the CLI lists the run', async () => {
     const experiment = `${suite}-experiment`;
     const registered = `${suite}-model`;
-    const outcome = await run(
-      python,
-      [join(PROJECT_ROOT, 'tests', 'integration', 'mlflow_client_check.py'), experiment, registered],
-      {
-        env: {
-          ...process.env,
-          MLFLOW_TRACKING_URI: server.url,
-          MLFLOW_TRACKING_TOKEN: adminToken,
-          // Fail on the first error instead of retrying with backoff; no telemetry from a test.
-          MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
-          MLFLOW_HTTP_REQUEST_TIMEOUT: '60',
-          MLFLOW_DISABLE_TELEMETRY: 'true',
-          DO_NOT_TRACK: 'true',
-        },
-        timeout: 600_000,
-        maxBuffer: 32 * 1024 * 1024,
-      },
-    ).catch((error: { stdout?: string; stderr?: string; message: string }) => {
-      throw new Error(
-        `the MLflow client check failed:\n${(error.stderr ?? '').slice(-6000) || error.message}\n${error.stdout ?? ''}`,
-      );
-    });
+    const outcome = await clientCheck(python, 'mlflow_client_check.py', [experiment, registered]);
     const summary = JSON.parse(outcome.stdout.trim().split('\n').at(-1)!) as {
       run_id: string;
       model_run_id: string;
@@ -110,30 +109,10 @@ describe('the MLflow client against the Flywheel server', () => {
 
   it('an MLflow 2 client logs, logs a model with its metadata, registers it and loads it back, with no warning', async () => {
     const python2 = await ensurePythonEnv('mlflow2-client', MLFLOW2_REQUIREMENTS);
-    const outcome = await run(
-      python2,
-      [
-        join(PROJECT_ROOT, 'tests', 'integration', 'mlflow2_client_check.py'),
-        `${suite}-mlflow2`,
-        `${suite}-mlflow2-model`,
-      ],
-      {
-        env: {
-          ...process.env,
-          MLFLOW_TRACKING_URI: server.url,
-          MLFLOW_TRACKING_TOKEN: adminToken,
-          MLFLOW_HTTP_REQUEST_MAX_RETRIES: '0',
-          MLFLOW_HTTP_REQUEST_TIMEOUT: '60',
-          DO_NOT_TRACK: 'true',
-        },
-        timeout: 600_000,
-        maxBuffer: 32 * 1024 * 1024,
-      },
-    ).catch((error: { stdout?: string; stderr?: string; message: string }) => {
-      throw new Error(
-        `the MLflow 2 client check failed:\n${(error.stderr ?? '').slice(-6000) || error.message}\n${error.stdout ?? ''}`,
-      );
-    });
+    const outcome = await clientCheck(python2, 'mlflow2_client_check.py', [
+      `${suite}-mlflow2`,
+      `${suite}-mlflow2-model`,
+    ]);
     const summary = JSON.parse(outcome.stdout.trim().split('\n').at(-1)!) as { run_id: string };
     const [stored] = await db.select({ tags: runs.tags }).from(runs).where(eq(runs.id, summary.run_id));
     expect(JSON.parse(stored!.tags['mlflow.log-model.history']!)).toMatchObject([{ artifact_path: 'model' }]);

@@ -12,14 +12,7 @@ from mlflow import MlflowClient
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
-
-class Captured(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
+from mlflow_client_check import Captured  # this script's folder is first on sys.path
 
 
 def main():

@@ -13,6 +13,20 @@ import { connectTemporal, connectWorker, describeTemporal } from '../../storage/
 const noStack = { FLYWHEEL_STATE_DIR: mkdtempSync(join(tmpdir(), 'flywheel-no-stack-')) };
 const tlsOf = (env: NodeJS.ProcessEnv) => loadConfig({ ...noStack, ...env }).temporal.tls;
 
+/** A state dir whose stack.json records a local cluster with mTLS (what `flywheel up --cluster --mtls` writes). */
+function clusterStack(): string {
+  const stateDir = mkdtempSync(join(tmpdir(), 'flywheel-cluster-state-'));
+  const tls = {
+    caFile: '/c/ca.pem',
+    clientCertFile: '/c/client.pem',
+    clientKeyFile: '/c/client.key',
+    serverName: 'fw',
+  };
+  const cluster = { address: '10.0.0.1:7233', pids: {}, ports: {}, tls };
+  writeFileSync(join(stateDir, 'stack.json'), JSON.stringify({ temporal: { address: cluster.address, cluster } }));
+  return stateDir;
+}
+
 describe('TLS to Temporal', () => {
   it('is off by default, plain for an API key or TEMPORAL_TLS=true, and files when paths are given', () => {
     expect(tlsOf({})).toBeUndefined();
@@ -62,15 +76,7 @@ describe('TLS to Temporal', () => {
   });
 
   it("uses the local cluster's mTLS files unless TEMPORAL_ADDRESS points elsewhere", () => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'flywheel-cluster-state-'));
-    const tls = {
-      caFile: '/c/ca.pem',
-      clientCertFile: '/c/client.pem',
-      clientKeyFile: '/c/client.key',
-      serverName: 'fw',
-    };
-    const cluster = { address: '10.0.0.1:7233', pids: {}, ports: {}, tls };
-    writeFileSync(join(stateDir, 'stack.json'), JSON.stringify({ temporal: { address: cluster.address, cluster } }));
+    const stateDir = clusterStack();
     expect(loadConfig({ FLYWHEEL_STATE_DIR: stateDir }).temporal.tls).toEqual({
       clientCertPath: '/c/client.pem',
       clientKeyPath: '/c/client.key',
@@ -83,15 +89,7 @@ describe('TLS to Temporal', () => {
   });
 
   it('hands a child process the same Temporal, the local cluster files included', () => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'flywheel-cluster-state-'));
-    const tls = {
-      caFile: '/c/ca.pem',
-      clientCertFile: '/c/client.pem',
-      clientKeyFile: '/c/client.key',
-      serverName: 'fw',
-    };
-    const cluster = { address: '10.0.0.1:7233', pids: {}, ports: {}, tls };
-    writeFileSync(join(stateDir, 'stack.json'), JSON.stringify({ temporal: { address: cluster.address, cluster } }));
+    const stateDir = clusterStack();
     const cases: NodeJS.ProcessEnv[] = [
       { FLYWHEEL_STATE_DIR: stateDir, TEMPORAL_NAMESPACE: 'team-a' },
       { ...noStack, TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_API_KEY: 'secret-key' },
