@@ -12,9 +12,9 @@ import { childEnv, loadConfig } from '../config/env';
 /** The MLflow client and what the acceptance test drives it with; versions that install together on Python 3.11. */
 export const MLFLOW_REQUIREMENTS = ['mlflow==3.17.2', 'pytest==9.2.0', 'httpx==0.29.0', 'scikit-learn==1.9.1'] as const;
 /** An MLflow 2 client (the last 2.x) for teams not yet on MLflow 3: the compatibility test drives it too. */
+export const MLFLOW2_REQUIREMENTS = ['mlflow-skinny==2.22.1', 'scikit-learn==1.9.1', 'pandas==3.1.1'] as const;
 /** tritonclient, the OIP v2 client Triton and KServe users call models with: the serving tests drive it. */
 export const TRITON_CLIENT_REQUIREMENTS = ['tritonclient[http]==2.73.0', 'numpy==2.4.6'] as const;
-export const MLFLOW2_REQUIREMENTS = ['mlflow-skinny==2.22.1', 'scikit-learn==1.9.1', 'pandas==3.1.1'] as const;
 
 export interface PythonEnvOptions {
   /** Build on the system interpreter (`/usr/bin/python3`) and see its packages (Debian's python3-*). @default false */

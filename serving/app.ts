@@ -165,6 +165,8 @@ async function readInferRequest(request: IncomingMessage): Promise<unknown> {
   }
   const body = parseJsonBody('application/json', bytes.subarray(0, jsonBytes));
   attachBinaryInputs(body, bytes.subarray(jsonBytes));
+  // Decoded BYTES elements are held to what JSON text is: nothing the prediction log could not store.
+  checkJsonValue(body);
   return body;
 }
 

@@ -82,11 +82,14 @@ function decodeElements(datatype: string, bytes: Buffer, where: string): unknown
         values[i] = bytes.readUInt32LE(at);
         break;
       case 'FP32':
-        values[i] = bytes.readFloatLE(at);
+      case 'FP64': {
+        const value = datatype === 'FP32' ? bytes.readFloatLE(at) : bytes.readDoubleLE(at);
+        // JSON cannot carry NaN or Infinity; binary data is held to the same values.
+        if (!Number.isFinite(value))
+          throw new HttpError(400, `${where}: element ${i} is ${value}, not a finite number`);
+        values[i] = value;
         break;
-      case 'FP64':
-        values[i] = bytes.readDoubleLE(at);
-        break;
+      }
       case 'INT64':
         values[i] = Number(bytes.readBigInt64LE(at));
         break;

@@ -209,6 +209,13 @@ describe("OIP v2 infer as tritonclient and KServe's clients send it", () => {
     const plain = Buffer.from(JSON.stringify(json));
     cases.push([plain, { 'inference-header-content-length': '99999' }, 400, 'expected the JSON header']);
     cases.push([prices, { 'content-type': 'application/octet-stream' }, 400, 'needs inference-header-content-length']);
+    const nan = Buffer.from(prices);
+    nan.writeFloatLE(Number.NaN, 4);
+    const notFinite = binaryRequest({ inputs: binaryInputs() }, [nan, stores]);
+    cases.push([notFinite.body, notFinite.headers, 400, 'inputs[0] (price): element 1 is NaN, not a finite number']);
+    const nul = Buffer.concat(['S1', 'S\u0000'].map((s) => Buffer.concat([Buffer.from([2, 0, 0, 0]), Buffer.from(s)])));
+    const unstorable = binaryRequest({ inputs: binaryInputs() }, [prices, nul]);
+    cases.push([unstorable.body, unstorable.headers, 400, 'inputs[1].data[1]: text holds a NUL character']);
     cases.push([plain, { 'content-type': 'text/plain' }, 415, 'content-type must be application/json']);
     for (const [body, headers, status, message] of cases) {
       const answer = await infer(body, headers);
