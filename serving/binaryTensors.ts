@@ -6,19 +6,22 @@
  */
 import { HttpError } from './httpError';
 
-/** Element sizes of the fixed-width datatypes; BYTES is length-prefixed. FP16 / BF16 are not taken. */
-const WIDTH: Record<string, number> = {
-  BOOL: 1,
-  INT8: 1,
-  UINT8: 1,
-  INT16: 2,
-  UINT16: 2,
-  INT32: 4,
-  UINT32: 4,
-  FP32: 4,
-  INT64: 8,
-  UINT64: 8,
-  FP64: 8,
+/**
+ * The fixed-width datatypes: each element's size and reader (little-endian). BYTES is length-prefixed; FP16 / BF16
+ * are not taken.
+ */
+const FIXED: Record<string, { width: number; read: (bytes: Buffer, at: number) => number | boolean }> = {
+  BOOL: { width: 1, read: (b, at) => b[at] !== 0 },
+  INT8: { width: 1, read: (b, at) => b.readInt8(at) },
+  UINT8: { width: 1, read: (b, at) => b.readUInt8(at) },
+  INT16: { width: 2, read: (b, at) => b.readInt16LE(at) },
+  UINT16: { width: 2, read: (b, at) => b.readUInt16LE(at) },
+  INT32: { width: 4, read: (b, at) => b.readInt32LE(at) },
+  UINT32: { width: 4, read: (b, at) => b.readUInt32LE(at) },
+  FP32: { width: 4, read: (b, at) => b.readFloatLE(at) },
+  INT64: { width: 8, read: (b, at) => Number(b.readBigInt64LE(at)) },
+  UINT64: { width: 8, read: (b, at) => Number(b.readBigUInt64LE(at)) },
+  FP64: { width: 8, read: (b, at) => b.readDoubleLE(at) },
 };
 
 /** The JSON header's length from `Inference-Header-Content-Length`, checked against the body; undefined without it. */
@@ -47,56 +50,22 @@ function decodeElements(datatype: string, bytes: Buffer, where: string): unknown
     }
     return values;
   }
-  const width = WIDTH[datatype];
-  if (!width)
+  const fixed = FIXED[datatype];
+  if (!fixed)
     throw new HttpError(
       400,
-      `${where}: datatype "${datatype}" is not taken as binary data (${[...Object.keys(WIDTH), 'BYTES'].join(', ')})`,
+      `${where}: datatype "${datatype}" is not taken as binary data (${[...Object.keys(FIXED), 'BYTES'].join(', ')})`,
     );
+  const { width, read } = fixed;
   if (bytes.length % width !== 0)
     throw new HttpError(400, `${where}: ${bytes.length} bytes is not a whole number of ${datatype} elements`);
-  const count = bytes.length / width;
-  const values = new Array<unknown>(count);
-  for (let i = 0; i < count; i++) {
-    const at = i * width;
-    switch (datatype) {
-      case 'BOOL':
-        values[i] = bytes[at] !== 0;
-        break;
-      case 'INT8':
-        values[i] = bytes.readInt8(at);
-        break;
-      case 'UINT8':
-        values[i] = bytes[at];
-        break;
-      case 'INT16':
-        values[i] = bytes.readInt16LE(at);
-        break;
-      case 'UINT16':
-        values[i] = bytes.readUInt16LE(at);
-        break;
-      case 'INT32':
-        values[i] = bytes.readInt32LE(at);
-        break;
-      case 'UINT32':
-        values[i] = bytes.readUInt32LE(at);
-        break;
-      case 'FP32':
-      case 'FP64': {
-        const value = datatype === 'FP32' ? bytes.readFloatLE(at) : bytes.readDoubleLE(at);
-        // JSON cannot carry NaN or Infinity; binary data is held to the same values.
-        if (!Number.isFinite(value))
-          throw new HttpError(400, `${where}: element ${i} is ${value}, not a finite number`);
-        values[i] = value;
-        break;
-      }
-      case 'INT64':
-        values[i] = Number(bytes.readBigInt64LE(at));
-        break;
-      case 'UINT64':
-        values[i] = Number(bytes.readBigUInt64LE(at));
-        break;
-    }
+  const values = new Array<number | boolean>(bytes.length / width);
+  for (let i = 0; i < values.length; i++) {
+    const value = read(bytes, i * width);
+    // JSON cannot carry NaN or Infinity; binary data is held to the same values.
+    if (typeof value === 'number' && !Number.isFinite(value))
+      throw new HttpError(400, `${where}: element ${i} is ${value}, not a finite number`);
+    values[i] = value;
   }
   return values;
 }

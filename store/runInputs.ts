@@ -3,10 +3,10 @@
  * digest, source, schema and profile (never their rows), with the input's tags, and MLflow 3's logged models it read.
  */
 import { asc, inArray } from 'drizzle-orm';
-import { ApiError, invalid } from '../config/errors';
+import { invalid } from '../config/errors';
 import { runDatasetInputs, runModelInputs } from '../schema/runs';
 import type { Db } from '../storage/db';
-import { lockRun } from './runs';
+import { lockActiveRun } from './runs';
 
 export interface DatasetInput {
   name: string;
@@ -70,8 +70,7 @@ export async function logInputs(db: Db, runId: string, inputs: RunInputs): Promi
     if (!id) throw invalid(`models[${i}].model_id`, 'must not be empty');
   });
   await db.transaction(async (tx) => {
-    const run = await lockRun(tx, runId);
-    if (run.deletedAt) throw new ApiError('INVALID_STATE', `run ${runId} is deleted; restore it before logging to it`);
+    await lockActiveRun(tx, runId);
     if (inputs.datasets.length)
       await tx
         .insert(runDatasetInputs)

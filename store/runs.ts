@@ -209,11 +209,17 @@ export async function setRunDeleted(db: Db, id: string, deleted: boolean): Promi
   if (!row) throw notFound(`run ${id}`);
 }
 
-/** The run row, locked for this transaction; a run that does not exist is a 404. */
-export async function lockRun(tx: Executor, id: string): Promise<RunRow> {
+async function lockRun(tx: Executor, id: string): Promise<RunRow> {
   const [row] = await tx.select().from(runs).where(eq(runs.id, id)).for('update');
   if (!row) throw notFound(`run ${id}`);
   return row;
+}
+
+/** The run row to log to, locked for this transaction: a missing run is a 404, a deleted one is refused. */
+export async function lockActiveRun(tx: Executor, id: string): Promise<RunRow> {
+  const run = await lockRun(tx, id);
+  if (run.deletedAt) throw new ApiError('INVALID_STATE', `run ${id} is deleted; restore it before logging to it`);
+  return run;
 }
 
 function checkTag(key: string, value: string): void {
@@ -257,8 +263,7 @@ export async function logBatch(
   for (const [key, value] of Object.entries(tags)) checkTag(key, value);
 
   await db.transaction(async (tx) => {
-    const run = await lockRun(tx, runId);
-    if (run.deletedAt) throw new ApiError('INVALID_STATE', `run ${runId} is deleted; restore it before logging to it`);
+    const run = await lockActiveRun(tx, runId);
     const set: Partial<typeof runs.$inferInsert> = {};
     if (Object.keys(params).length) {
       for (const [key, value] of Object.entries(params)) {
@@ -302,8 +307,7 @@ export const LOGGED_MODELS_TAG = 'mlflow.log-model.history';
  */
 export async function recordLoggedModel(db: Db, runId: string, model: Record<string, unknown>): Promise<void> {
   await db.transaction(async (tx) => {
-    const run = await lockRun(tx, runId);
-    if (run.deletedAt) throw new ApiError('INVALID_STATE', `run ${runId} is deleted; restore it before logging to it`);
+    const run = await lockActiveRun(tx, runId);
     let history: unknown[] = [];
     try {
       const previous: unknown = JSON.parse(run.tags[LOGGED_MODELS_TAG] ?? '[]');

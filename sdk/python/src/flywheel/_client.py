@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import math
 import mimetypes
+import operator
 import os
 import re
 import sys
@@ -173,11 +174,11 @@ def _metric_step(step: Any) -> int:
     if isinstance(step, float) and step.is_integer():
         step = int(step)
     try:
-        number = int(step.__index__()) if not isinstance(step, bool) else None
-    except (AttributeError, TypeError):
-        number = None
-    if number is None:
-        raise FlywheelError("INVALID_PARAMETER_VALUE", f"step {step!r} is not an integer", field="step")
+        if isinstance(step, bool):
+            raise TypeError
+        number = operator.index(step)  # int and numpy's integers; not str, a fractional float or a bool
+    except TypeError:
+        raise FlywheelError("INVALID_PARAMETER_VALUE", f"step {step!r} is not an integer", field="step") from None
     if abs(number) > _STEP_LIMIT:
         raise FlywheelError(
             "INVALID_PARAMETER_VALUE", f"step {number} is outside the 32-bit range steps are kept in (±{_STEP_LIMIT})", field="step"
